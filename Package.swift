@@ -1,0 +1,114 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+let strict: [SwiftSetting] = [
+    .swiftLanguageMode(.v6),
+    .enableUpcomingFeature("InternalImportsByDefault"),
+]
+
+let package = Package(
+    name: "PlexSpaces",
+    platforms: [.macOS(.v15)],
+    products: [
+        .library(name: "PlexSpaces", targets: ["PlexSpaces"]),
+        .library(name: "PlexTestKit", targets: ["PlexTestKit"]),
+        .executable(name: "plex", targets: ["plex"]),
+        .executable(name: "plex-bench", targets: ["plex-bench"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-protobuf.git", from: "1.39.0"),
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.3"),
+        .package(url: "https://github.com/apple/swift-collections.git", from: "1.6.0"),
+    ],
+    targets: [
+        .target(
+            name: "PlexCore",
+            dependencies: [.product(name: "Logging", package: "swift-log")],
+            swiftSettings: strict
+        ),
+        .target(
+            name: "PlexWire",
+            dependencies: [
+                "PlexCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ],
+            swiftSettings: strict
+        ),
+        .target(
+            name: "PlexTransport",
+            dependencies: [
+                "PlexCore", "PlexWire",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "DequeModule", package: "swift-collections"),
+            ],
+            swiftSettings: strict
+        ),
+        .target(
+            name: "PlexCluster",
+            dependencies: [
+                "PlexCore", "PlexWire", "PlexTransport",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "DequeModule", package: "swift-collections"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strict
+        ),
+        .target(name: "PlexSpaces", dependencies: ["PlexCore", "PlexCluster"], swiftSettings: strict),
+        .target(name: "PlexExamples", dependencies: ["PlexSpaces"], swiftSettings: strict),
+        .target(
+            name: "PlexTestKit",
+            dependencies: [
+                "PlexSpaces", "PlexTransport", "PlexCluster",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+        .executableTarget(
+            name: "plex",
+            dependencies: [
+                "PlexSpaces", "PlexExamples", "PlexCluster",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+        .executableTarget(
+            name: "plex-bench",
+            dependencies: [
+                "PlexSpaces", "PlexExamples", "PlexCluster", "PlexTestKit",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: strict
+        ),
+        .testTarget(name: "PlexCoreTests", dependencies: ["PlexCore"], swiftSettings: strict),
+        .testTarget(
+            name: "PlexWireTests",
+            dependencies: [
+                "PlexWire", .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOTestUtils", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+            ],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "PlexClusterTests",
+            dependencies: ["PlexTestKit", "PlexExamples", "PlexTransport", "PlexCluster", "PlexWire"],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "PlexIntegrationTests",
+            dependencies: ["PlexTestKit", "PlexExamples"],
+            swiftSettings: strict
+        ),
+    ]
+)

@@ -1,0 +1,23 @@
+/// What a handler knows about the message it handles and the node it runs on.
+public struct ActorContext: Sendable {
+    /// The actor's identity.
+    public let id: ActorID
+    /// The node hosting this activation.
+    public let nodeID: NodeID
+    /// The call being handled, or `nil` in the activation and deactivation hooks.
+    public let callID: CallID?
+    let router: any ActorCallRouter
+
+    /// Creates a context; the node runtime does this.
+    public init(id: ActorID, nodeID: NodeID, callID: CallID?, router: any ActorCallRouter) {
+        self.id = id
+        self.nodeID = nodeID
+        self.callID = callID
+        self.router = router
+    }
+
+    /// A reference to another actor (or to this one).
+    public func actor<B: VirtualActor>(_ type: B.Type, key: String) -> ActorRef<B> {
+        ActorRef<B>(key: key, router: router)
+    }
+}

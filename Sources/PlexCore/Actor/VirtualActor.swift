@@ -1,0 +1,88 @@
+/// The state of an actor that starts from a default value.
+public protocol ActorState: Codable, Sendable {
+    /// The state of a new actor.
+    init()
+}
+
+/// The state of an actor that keeps none.
+public struct NoState: ActorState, Hashable {
+    public init() {}
+}
+
+/// Where the cluster may place an actor type's instances.
+public enum PlacementStrategy: Sendable, Hashable {
+    /// The owner is the rendezvous winner over every member of the ring, reachable or not. When the owner
+    /// is unreachable, calls fail fast with ``CallError/Code/nodeUnavailable``; the actor is never activated
+    /// elsewhere. The default, because an actor's durable state lives in its owner's journal.
+    case pinned
+    /// The owner is the rendezvous winner over the reachable members only, so the actor re-homes to the next
+    /// live node at once. For stateless or ephemeral actors.
+    case failover
+}
+
+/// A virtual actor: an addressable unit of state and behaviour that exists conceptually forever.
+///
+/// The cluster activates an instance on its owning node when the first message for its ``ActorID``
+/// arrives, runs one message at a time (a handler that awaits is never interleaved with another message
+/// for the same actor), and deactivates it when idle.
+///
+/// ```swift
+/// struct Counter: VirtualActor {
+///     static let typeName = "counter"
+///     struct State: ActorState { var count = 0 }
+///     enum Request: Codable, Sendable { case increment, get }
+///
+///     func handle(_ request: Request, state: inout State, context: ActorContext) async throws -> Int {
+///         if case .increment = request { state.count += 1 }
+///         return state.count
+///     }
+/// }
+/// ```
+///
+/// A handler that throws leaves the state as it was before the message (changes made through `inout`
+/// are discarded) and the caller receives ``CallError/Code/remoteFailure``; the activation keeps running.
+public protocol VirtualActor: Sendable {
+    /// The messages the actor accepts.
+    associatedtype Request: Codable & Sendable
+    /// What a handled message replies with.
+    associatedtype Response: Codable & Sendable
+    /// The actor's state, handed to each handler as `inout`.
+    associatedtype State: Codable & Sendable = NoState
+
+    /// The stable name of the type; part of every ``ActorID`` and of the wire format. Never change it.
+    static var typeName: String { get }
+
+    /// Where the cluster places instances of this type. Defaults to ``PlacementStrategy/pinned``.
+    static var placement: PlacementStrategy { get }
+
+    /// Creates the behaviour object of an activation.
+    init()
+
+    /// The state of an actor that has never run.
+    static func initialState(for id: ActorID) -> State
+
+    /// Called when an activation starts, before its first message.
+    func activate(state: inout State, context: ActorContext) async throws
+
+    /// Called when an activation ends (idle, evicted, or the node stops), after its last message.
+    func deactivate(state: inout State, context: ActorContext) async
+
+    /// Handles one message.
+    ///
+    /// - Parameters:
+    ///   - request: The message.
+    ///   - state: The actor's state; changes are kept only when the handler returns normally.
+    ///   - context: The call's context: identity, call id, and references to other actors.
+    /// - Returns: The reply.
+    func handle(_ request: Request, state: inout State, context: ActorContext) async throws -> Response
+}
+
+extension VirtualActor {
+    public static var placement: PlacementStrategy { .pinned }
+    public func activate(state: inout State, context: ActorContext) async throws {}
+    public func deactivate(state: inout State, context: ActorContext) async {}
+}
+
+extension VirtualActor where State: ActorState {
+    public static func initialState(for id: ActorID) -> State { State() }
+}

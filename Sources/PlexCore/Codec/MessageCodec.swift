@@ -1,0 +1,56 @@
+internal import FoundationEssentials
+
+/// Turns messages into bytes and back.
+///
+/// The node uses one codec for every actor payload that crosses the wire; calls between actors on the
+/// same node pass values and use no codec at all. ``BinaryMessageCodec`` is the default;
+/// ``JSONMessageCodec`` is there for tooling and comparison.
+public protocol MessageCodec: Sendable {
+    /// A short name, for logs and diagnostics.
+    var name: String { get }
+    /// Appends the encoding of `value` to `bytes`.
+    /// - Throws: ``CallError`` with code `codecFailure`.
+    func encode<T: Encodable>(_ value: T, into bytes: inout [UInt8]) throws
+    /// Decodes a value from `bytes`, which must hold exactly one encoded value.
+    /// - Throws: ``CallError`` with code `codecFailure`.
+    func decode<T: Decodable>(_ type: T.Type, from bytes: UnsafeRawBufferPointer) throws -> T
+}
+
+extension MessageCodec {
+    /// The encoding of `value` as a new array.
+    public func encode<T: Encodable>(_ value: T) throws -> [UInt8] {
+        var bytes: [UInt8] = []
+        try encode(value, into: &bytes)
+        return bytes
+    }
+
+    /// Decodes a value from an array of bytes.
+    public func decode<T: Decodable>(_ type: T.Type, from bytes: [UInt8]) throws -> T {
+        try bytes.withUnsafeBytes { try decode(type, from: $0) }
+    }
+}
+
+/// A codec over Foundation's `JSONEncoder` and `JSONDecoder`.
+///
+/// Readable and interoperable, and several times slower than ``BinaryMessageCodec``; the CLI and the
+/// gateway use JSON at the edge.
+public struct JSONMessageCodec: MessageCodec {
+    public init() {}
+    public var name: String { "json" }
+
+    public func encode<T: Encodable>(_ value: T, into bytes: inout [UInt8]) throws {
+        do {
+            bytes.append(contentsOf: try JSONEncoder().encode(value))
+        } catch {
+            throw CallError(.codecFailure, "cannot encode \(T.self) as JSON: \(error)")
+        }
+    }
+
+    public func decode<T: Decodable>(_ type: T.Type, from bytes: UnsafeRawBufferPointer) throws -> T {
+        do {
+            return try JSONDecoder().decode(T.self, from: Data(bytes))
+        } catch {
+            throw CallError(.codecFailure, "cannot decode \(T.self) from JSON: \(error)")
+        }
+    }
+}
