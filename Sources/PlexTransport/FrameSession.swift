@@ -1,0 +1,146 @@
+internal import Logging
+internal import Synchronization
+internal import PlexWire
+internal import PlexCore
+
+/// Where a ``FrameSession`` writes: a socket or an in-memory pipe.
+protocol FrameSink: Sendable {
+    /// Writes frames; the sink batches them into as few syscalls as it can.
+    func write(_ frame: Wire.Frame)
+    /// Closes the underlying channel.
+    func close()
+}
+
+/// One connection's protocol logic, shared by every transport: runs the handshake, then hands frames to
+/// the delegate. I/O lives in the ``FrameSink``.
+final class FrameSession: Connection {
+    private enum Phase {
+        case handshaking(HandshakeStateMachine)
+        case established(PeerIdentity)
+        case closed
+    }
+
+    let connectionID: UInt64
+    private let sink: any FrameSink
+    private let delegate: any ConnectionDelegate
+    private let logger: Logger
+    private let phase: Mutex<Phase>
+    private let onEstablished: Mutex<(@Sendable (Result<any Connection, TransportError>) -> Void)?>
+
+    private static let nextID = Atomic<UInt64>(1)
+
+    init(
+        side: HandshakeStateMachine.Side, configuration: HandshakeConfiguration, local: PeerIdentity,
+        sink: any FrameSink, delegate: any ConnectionDelegate, logger: Logger,
+        onEstablished: (@Sendable (Result<any Connection, TransportError>) -> Void)? = nil
+    ) {
+        self.connectionID = Self.nextID.add(1, ordering: .relaxed).oldValue
+        self.sink = sink
+        self.delegate = delegate
+        self.logger = logger
+        self.phase = Mutex(.handshaking(HandshakeStateMachine(side: side, configuration: configuration, local: local)))
+        self.onEstablished = Mutex(onEstablished)
+    }
+
+    /// Sets the callback that hears once whether the handshake succeeded.
+    func setOnEstablished(_ callback: @escaping @Sendable (Result<any Connection, TransportError>) -> Void) {
+        onEstablished.withLock { $0 = callback }
+    }
+
+    var peer: PeerIdentity {
+        phase.withLock { phase in
+            if case .established(let peer) = phase { return peer }
+            return PeerIdentity(role: .client, nodeID: .init(unchecked: "unknown"), incarnation: 0, listenAddress: "")
+        }
+    }
+
+    /// Whether the handshake has completed.
+    var isEstablished: Bool {
+        phase.withLock { if case .established = $0 { return true } else { return false } }
+    }
+
+    /// Starts the handshake (initiator side).
+    func start() {
+        let actions = phase.withLock { phase -> [HandshakeStateMachine.Action] in
+            guard case .handshaking(var machine) = phase else { return [] }
+            let actions = machine.start()
+            phase = .handshaking(machine)
+            return actions
+        }
+        perform(actions)
+    }
+
+    /// Handles a frame from the peer.
+    func receive(_ frame: Wire.Frame) {
+        enum Next {
+            case deliver
+            case handshake([HandshakeStateMachine.Action])
+            case drop
+        }
+        let next = phase.withLock { phase -> Next in
+            switch phase {
+            case .established: return .deliver
+            case .closed: return .drop
+            case .handshaking(var machine):
+                let actions = machine.receive(frame)
+                phase = .handshaking(machine)
+                return .handshake(actions)
+            }
+        }
+        switch next {
+        case .deliver:
+            if frame.kind == .handshake || frame.kind == .handshakeAck {
+                fail(TransportError(.protocolViolation, "\(frame.kind) frame after the handshake"))
+            } else {
+                delegate.received(frame, on: self)
+            }
+        case .handshake(let actions): perform(actions)
+        case .drop: break
+        }
+    }
+
+    private func perform(_ actions: [HandshakeStateMachine.Action]) {
+        for action in actions {
+            switch action {
+            case .send(let frame):
+                sink.write(frame)
+            case .established(let peer):
+                phase.withLock { $0 = .established(peer) }
+                logger.debug("connection established", metadata: ["peer": "\(peer)"])
+                delegate.connectionEstablished(self)
+                onEstablished.withLock { $0.take() }?(.success(self))
+            case .refuse(let frame, let error):
+                if let frame { sink.write(frame) }
+                logger.warning("handshake refused", metadata: ["error": "\(error)"])
+                fail(error)
+            }
+        }
+    }
+
+    func send(_ frame: Wire.Frame) {
+        sink.write(frame)
+    }
+
+    func close() {
+        sink.close()
+    }
+
+    /// Closes the session because of `error` (a protocol violation or a refused handshake).
+    func fail(_ error: TransportError) {
+        onEstablished.withLock { $0.take() }?(.failure(error))
+        sink.close()
+        closed(error: error)
+    }
+
+    /// The underlying channel closed; tells the delegate once if the session was established.
+    func closed(error: (any Error)?) {
+        let wasEstablished = phase.withLock { phase -> Bool in
+            defer { phase = .closed }
+            if case .established = phase { return true }
+            return false
+        }
+        onEstablished.withLock { $0.take() }?(
+            .failure(TransportError(.connectionClosed, "connection closed during the handshake: \(error.map { "\($0)" } ?? "EOF")")))
+        if wasEstablished { delegate.connectionClosed(self, error: error) }
+    }
+}

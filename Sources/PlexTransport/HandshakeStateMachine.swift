@@ -1,0 +1,212 @@
+internal import Crypto
+internal import FoundationEssentials
+internal import PlexCore
+public import PlexWire
+
+/// The connection handshake as a value: feed it frames, carry out the actions it returns.
+///
+/// Mutual authentication by HMAC-SHA256 challenge: each side sends a random nonce and proves knowledge of
+/// the cluster secret over the other side's nonce. See `proto/plexspaces/v1/handshake.proto`.
+public struct HandshakeStateMachine: Sendable {
+    /// Which side of the connection this machine runs on.
+    public enum Side: Sendable { case initiator, acceptor }
+
+    /// What the caller must do next.
+    public enum Action: Sendable, Equatable {
+        /// Send this frame to the peer.
+        case send(Wire.Frame)
+        /// The handshake succeeded; the peer is who it says.
+        case established(PeerIdentity)
+        /// Refuse: send the frame (if any) to tell the peer why, then close.
+        case refuse(Wire.Frame?, TransportError)
+    }
+
+    enum State: Sendable {
+        case initial
+        case awaitingChallenge(myNonce: [UInt8])
+        case awaitingProof(peer: PeerIdentity, myNonce: [UInt8], peerNonce: [UInt8])
+        case awaitingWelcome(peer: PeerIdentity)
+        case established(PeerIdentity)
+        case failed
+    }
+
+    let side: Side
+    let configuration: HandshakeConfiguration
+    let local: PeerIdentity
+    var state: State = .initial
+
+    /// Creates a machine.
+    public init(side: Side, configuration: HandshakeConfiguration, local: PeerIdentity) {
+        self.side = side
+        self.configuration = configuration
+        self.local = local
+    }
+
+    /// Whether the handshake has finished successfully.
+    public var isEstablished: Bool {
+        if case .established = state { return true }
+        return false
+    }
+
+    /// Starts the handshake; the initiator sends its hello.
+    public mutating func start(nonce: [UInt8] = Self.makeNonce()) -> [Action] {
+        guard side == .initiator, case .initial = state else { return [] }
+        var hello = Plexspaces_V1_Hello()
+        hello.protocolVersion = UInt32(Wire.protocolVersion)
+        hello.clusterName = configuration.clusterName
+        hello.role = local.role == .node ? .node : .client
+        hello.nodeID = local.nodeID.rawValue
+        hello.incarnation = local.incarnation
+        hello.listenAddress = local.listenAddress
+        hello.nonce = Data(nonce)
+        var message = Plexspaces_V1_Handshake()
+        message.hello = hello
+        state = .awaitingChallenge(myNonce: nonce)
+        return [.send(Wire.Frame(kind: .handshake, body: Wire.body(message)))]
+    }
+
+    /// Handles a frame that arrived before the handshake finished.
+    public mutating func receive(_ frame: Wire.Frame, nonce: [UInt8] = Self.makeNonce()) -> [Action] {
+        do {
+            switch (state, frame.kind) {
+            case (.initial, .handshake) where side == .acceptor:
+                return try receiveHello(Wire.decode(Plexspaces_V1_Handshake.self, from: frame.body), nonce: nonce)
+            case (.awaitingChallenge(let myNonce), .handshakeAck):
+                return try receiveChallenge(
+                    Wire.decode(Plexspaces_V1_HandshakeAck.self, from: frame.body), myNonce: myNonce)
+            case (.awaitingProof(let peer, let myNonce, let peerNonce), .handshake):
+                return try receiveProof(
+                    Wire.decode(Plexspaces_V1_Handshake.self, from: frame.body), peer: peer, myNonce: myNonce,
+                    peerNonce: peerNonce)
+            case (.awaitingWelcome(let peer), .handshakeAck):
+                let ack = try Wire.decode(Plexspaces_V1_HandshakeAck.self, from: frame.body)
+                guard case .welcome = ack.step else { return fail(.protocolViolation, "expected welcome") }
+                state = .established(peer)
+                return [.established(peer)]
+            case (_, .errorReply):
+                let error = try Wire.decode(Plexspaces_V1_ErrorBody.self, from: frame.body)
+                state = .failed
+                return [.refuse(nil, TransportError(.handshakeRefused, "peer refused: \(error.message)"))]
+            default:
+                return fail(.protocolViolation, "unexpected \(frame.kind) frame during the handshake")
+            }
+        } catch let error as FrameError {
+            return fail(.protocolViolation, error.description)
+        } catch {
+            return fail(.protocolViolation, "\(error)")
+        }
+    }
+
+    private mutating func receiveHello(_ message: Plexspaces_V1_Handshake, nonce: [UInt8]) throws -> [Action] {
+        guard case .hello(let hello) = message.step else { return fail(.protocolViolation, "expected hello") }
+        guard hello.protocolVersion == UInt32(Wire.protocolVersion) else {
+            return refuse("protocol version \(hello.protocolVersion) is not \(Wire.protocolVersion)")
+        }
+        guard hello.clusterName == configuration.clusterName else {
+            return refuse("cluster '\(hello.clusterName)' is not '\(configuration.clusterName)'")
+        }
+        guard NodeID.isValid(hello.nodeID), hello.nonce.count == 32 else {
+            return refuse("hello has an invalid node id or nonce")
+        }
+        let peer = PeerIdentity(
+            role: hello.role == .client ? .client : .node, nodeID: NodeID(unchecked: hello.nodeID),
+            incarnation: hello.incarnation, listenAddress: hello.listenAddress)
+        var challenge = Plexspaces_V1_Challenge()
+        challenge.protocolVersion = UInt32(Wire.protocolVersion)
+        challenge.clusterName = configuration.clusterName
+        challenge.nodeID = local.nodeID.rawValue
+        challenge.incarnation = local.incarnation
+        challenge.listenAddress = local.listenAddress
+        challenge.nonce = Data(nonce)
+        challenge.proof = Data(proof(label: Self.serverLabel, theirNonce: Array(hello.nonce), myNonce: nonce))
+        var ack = Plexspaces_V1_HandshakeAck()
+        ack.challenge = challenge
+        state = .awaitingProof(peer: peer, myNonce: nonce, peerNonce: Array(hello.nonce))
+        return [.send(Wire.Frame(kind: .handshakeAck, body: Wire.body(ack)))]
+    }
+
+    private mutating func receiveChallenge(_ message: Plexspaces_V1_HandshakeAck, myNonce: [UInt8]) throws -> [Action] {
+        guard case .challenge(let challenge) = message.step else {
+            return fail(.protocolViolation, "expected challenge")
+        }
+        guard challenge.clusterName == configuration.clusterName,
+            challenge.protocolVersion == UInt32(Wire.protocolVersion)
+        else {
+            return fail(.handshakeRefused, "peer is in cluster '\(challenge.clusterName)' (version \(challenge.protocolVersion))")
+        }
+        guard
+            verify(
+                challenge.proof, label: Self.serverLabel, theirNonce: myNonce, myNonce: Array(challenge.nonce))
+        else {
+            return fail(.handshakeRefused, "peer \(challenge.nodeID) did not prove the cluster secret")
+        }
+        let peer = PeerIdentity(
+            role: .node, nodeID: NodeID(unchecked: challenge.nodeID), incarnation: challenge.incarnation,
+            listenAddress: challenge.listenAddress)
+        var proofMessage = Plexspaces_V1_Proof()
+        proofMessage.proof = Data(proof(label: Self.clientLabel, theirNonce: Array(challenge.nonce), myNonce: myNonce))
+        var handshake = Plexspaces_V1_Handshake()
+        handshake.proof = proofMessage
+        state = .awaitingWelcome(peer: peer)
+        return [.send(Wire.Frame(kind: .handshake, body: Wire.body(handshake)))]
+    }
+
+    private mutating func receiveProof(
+        _ message: Plexspaces_V1_Handshake, peer: PeerIdentity, myNonce: [UInt8], peerNonce: [UInt8]
+    ) throws -> [Action] {
+        guard case .proof(let proofMessage) = message.step else { return fail(.protocolViolation, "expected proof") }
+        guard verify(proofMessage.proof, label: Self.clientLabel, theirNonce: myNonce, myNonce: peerNonce) else {
+            return refuse("\(peer.nodeID) did not prove the cluster secret")
+        }
+        var ack = Plexspaces_V1_HandshakeAck()
+        ack.welcome = Plexspaces_V1_Welcome()
+        state = .established(peer)
+        return [.send(Wire.Frame(kind: .handshakeAck, body: Wire.body(ack))), .established(peer)]
+    }
+
+    private mutating func fail(_ code: TransportError.Code, _ message: String) -> [Action] {
+        state = .failed
+        return [.refuse(nil, TransportError(code, message))]
+    }
+
+    private mutating func refuse(_ reason: String) -> [Action] {
+        state = .failed
+        var body = Plexspaces_V1_ErrorBody()
+        body.message = reason
+        body.remoteCode = "handshake-refused"
+        return [
+            .refuse(
+                Wire.Frame(kind: .errorReply, body: Wire.body(body)),
+                TransportError(.handshakeRefused, reason))
+        ]
+    }
+
+    static let serverLabel = Array("plex-server-v1".utf8)
+    static let clientLabel = Array("plex-client-v1".utf8)
+
+    /// HMAC-SHA256(secret, label || the nonce being answered || own nonce || cluster name).
+    func proof(label: [UInt8], theirNonce: [UInt8], myNonce: [UInt8]) -> [UInt8] {
+        var hmac = HMAC<SHA256>(key: SymmetricKey(data: configuration.secret))
+        hmac.update(data: label)
+        hmac.update(data: theirNonce)
+        hmac.update(data: myNonce)
+        hmac.update(data: Array(configuration.clusterName.utf8))
+        return Array(hmac.finalize())
+    }
+
+    /// Checks a proof in constant time. Here `theirNonce` is the nonce the prover answered (ours).
+    func verify(_ candidate: some Collection<UInt8>, label: [UInt8], theirNonce: [UInt8], myNonce: [UInt8]) -> Bool {
+        let expected = proof(label: label, theirNonce: theirNonce, myNonce: myNonce)
+        let candidate = Array(candidate)
+        guard candidate.count == expected.count else { return false }
+        var difference: UInt8 = 0
+        for (a, b) in zip(candidate, expected) { difference |= a ^ b }
+        return difference == 0
+    }
+
+    /// 32 random bytes.
+    public static func makeNonce() -> [UInt8] {
+        var generator = SystemRandomNumberGenerator()
+        return (0..<32).map { _ in UInt8.random(in: 0...255, using: &generator) }
+    }
+}

@@ -1,0 +1,189 @@
+public import Logging
+internal import Synchronization
+internal import PlexWire
+internal import PlexCore
+
+/// An in-process network for tests: addresses, connections, and injected faults.
+///
+/// Every ``InMemoryTransport`` on one network can reach the others by address. Frames go through the same
+/// ``FrameSession`` (handshake included) as over TCP, without bytes or sockets. Faults apply when a frame
+/// is delivered: a partition between two addresses drops frames both ways, `dropRate` drops a random
+/// share, `delay` holds every frame back.
+public final class InMemoryNetwork: Sendable {
+    struct State {
+        var listeners: [PeerAddress: InMemoryTransport] = [:]
+        var partitions: Set<[PeerAddress]> = []
+        var dropRate = 0.0
+        var delay: Duration = .zero
+        var nextPort = 1
+        var pipes: [ObjectIdentifier: InMemoryPipe] = [:]
+    }
+
+    let state = Mutex(State())
+
+    /// Creates an empty network.
+    public init() {}
+
+    /// Drops every frame between `a` and `b` (both ways) until ``heal(_:_:)``.
+    public func partition(_ a: PeerAddress, _ b: PeerAddress) {
+        state.withLock { _ = $0.partitions.insert([a, b].sorted(by: { $0.description < $1.description })) }
+    }
+
+    /// Ends a partition between `a` and `b`.
+    public func heal(_ a: PeerAddress, _ b: PeerAddress) {
+        state.withLock { _ = $0.partitions.remove([a, b].sorted(by: { $0.description < $1.description })) }
+    }
+
+    /// Ends every partition and fault.
+    public func healAll() {
+        state.withLock {
+            $0.partitions = []
+            $0.dropRate = 0
+            $0.delay = .zero
+        }
+    }
+
+    /// Drops this share of frames (0...1) at random.
+    public func setDropRate(_ rate: Double) { state.withLock { $0.dropRate = rate } }
+
+    /// Delays every frame by this long.
+    public func setDelay(_ delay: Duration) { state.withLock { $0.delay = delay } }
+
+    /// Closes every connection that has `address` at one end, as a crash of that node would.
+    public func disconnect(_ address: PeerAddress) {
+        let pipes = state.withLock { state in state.pipes.values.filter { $0.ends.contains(address) } }
+        for pipe in pipes { pipe.close() }
+    }
+
+    func fault(from: PeerAddress, to: PeerAddress) -> (drop: Bool, delay: Duration) {
+        state.withLock { state in
+            let key = [from, to].sorted(by: { $0.description < $1.description })
+            if state.partitions.contains(key) { return (true, .zero) }
+            if state.dropRate > 0 && Double.random(in: 0..<1) < state.dropRate { return (true, .zero) }
+            return (false, state.delay)
+        }
+    }
+}
+
+/// A ``Transport`` over an ``InMemoryNetwork``.
+public final class InMemoryTransport: Transport {
+    let network: InMemoryNetwork
+    let handshake: HandshakeConfiguration
+    let logger: Logger
+    private let identity: Mutex<PeerIdentity>
+    private let bound = Mutex<(address: PeerAddress?, delegate: (any ConnectionDelegate)?)>((nil, nil))
+
+    /// Creates a transport on `network`.
+    public init(network: InMemoryNetwork, handshake: HandshakeConfiguration, logger: Logger) {
+        self.network = network
+        self.handshake = handshake
+        self.logger = logger
+        self.identity = Mutex(
+            PeerIdentity(role: .client, nodeID: .init(unchecked: "client"), incarnation: 0, listenAddress: ""))
+    }
+
+    public func setLocalIdentity(_ identity: PeerIdentity) { self.identity.withLock { $0 = identity } }
+
+    public func bind(_ address: PeerAddress, delegate: any ConnectionDelegate) async throws -> PeerAddress {
+        try network.state.withLock { state in
+            var address = address
+            if address.port == 0 {
+                address.port = state.nextPort
+                state.nextPort += 1
+            }
+            guard state.listeners[address] == nil else {
+                throw TransportError(.connectFailed, "address \(address) is in use")
+            }
+            state.listeners[address] = self
+            bound.withLock { $0 = (address, delegate) }
+            return address
+        }
+    }
+
+    public func connect(to address: PeerAddress, delegate: any ConnectionDelegate) async throws -> any Connection {
+        guard let listener = network.state.withLock({ $0.listeners[address] }),
+            let listenerDelegate = listener.bound.withLock({ $0.delegate })
+        else {
+            throw TransportError(.connectFailed, "nothing listens on \(address)")
+        }
+        let localAddress = bound.withLock { $0.address } ?? PeerAddress(host: "client", port: 0)
+        let pipe = InMemoryPipe(network: network, ends: [localAddress, address])
+        let initiator = FrameSession(
+            side: .initiator, configuration: handshake, local: identity.withLock { $0 }, sink: pipe.sink(from: 0),
+            delegate: delegate, logger: logger)
+        let acceptor = FrameSession(
+            side: .acceptor, configuration: listener.handshake, local: listener.identity.withLock { $0 },
+            sink: pipe.sink(from: 1), delegate: listenerDelegate, logger: listener.logger)
+        pipe.attach(initiator, acceptor)
+        network.state.withLock { $0.pipes[ObjectIdentifier(pipe)] = pipe }
+        return try await withCheckedThrowingContinuation { continuation in
+            let once = Mutex(false)
+            initiator.setOnEstablished { result in
+                guard once.withLock({ done in defer { done = true }; return !done }) else { return }
+                continuation.resume(with: result.mapError { $0 as any Error })
+            }
+            initiator.start()
+        }
+    }
+
+    public func shutdown() async {
+        let address = bound.withLock { state in
+            defer { state = (nil, nil) }
+            return state.address
+        }
+        guard let address else { return }
+        network.state.withLock { _ = $0.listeners.removeValue(forKey: address) }
+        network.disconnect(address)
+    }
+}
+
+/// Two directions of frames between two sessions, each delivered in order by its own task.
+final class InMemoryPipe: Sendable {
+    let network: InMemoryNetwork
+    let ends: [PeerAddress]
+    private let streams: [(stream: AsyncStream<Wire.Frame>, continuation: AsyncStream<Wire.Frame>.Continuation)]
+    private let sessions = Mutex<[FrameSession]>([])
+    private let isClosed = Mutex(false)
+
+    init(network: InMemoryNetwork, ends: [PeerAddress]) {
+        self.network = network
+        self.ends = ends
+        self.streams = [AsyncStream.makeStream(of: Wire.Frame.self), AsyncStream.makeStream(of: Wire.Frame.self)]
+    }
+
+    struct Sink: FrameSink {
+        let pipe: InMemoryPipe
+        let direction: Int
+        func write(_ frame: Wire.Frame) { pipe.streams[direction].continuation.yield(frame) }
+        func close() { pipe.close() }
+    }
+
+    /// The sink of the session at end `index`: what it writes goes to the other end.
+    func sink(from index: Int) -> Sink { Sink(pipe: self, direction: index) }
+
+    func attach(_ first: FrameSession, _ second: FrameSession) {
+        sessions.withLock { $0 = [first, second] }
+        for direction in 0..<2 {
+            let receiver = direction == 0 ? second : first
+            let from = ends[direction]
+            let to = ends[1 - direction]
+            let stream = streams[direction].stream
+            let network = self.network
+            Task {
+                for await frame in stream {
+                    let fault = network.fault(from: from, to: to)
+                    if fault.drop { continue }
+                    if fault.delay > .zero { try? await Task.sleep(for: fault.delay) }
+                    receiver.receive(frame)
+                }
+            }
+        }
+    }
+
+    func close() {
+        guard isClosed.withLock({ closed in defer { closed = true }; return !closed }) else { return }
+        for s in streams { s.continuation.finish() }
+        network.state.withLock { _ = $0.pipes.removeValue(forKey: ObjectIdentifier(self)) }
+        for session in sessions.withLock({ $0 }) { session.closed(error: nil) }
+    }
+}

@@ -1,0 +1,48 @@
+public import PlexCore
+
+/// What the connecting side of a connection is.
+public enum PeerRole: Sendable, Hashable {
+    /// A cluster member.
+    case node
+    /// A tool that only calls (the CLI, a benchmark driver).
+    case client
+}
+
+/// Who is at the other end of an established connection (or at this end).
+public struct PeerIdentity: Sendable, Hashable, CustomStringConvertible {
+    /// Node or client.
+    public var role: PeerRole
+    /// The member's id; for a client, an id the client chose for logs.
+    public var nodeID: NodeID
+    /// The member's incarnation.
+    public var incarnation: Incarnation
+    /// Where the member accepts connections (`host:port`); empty for a client.
+    public var listenAddress: String
+
+    /// Creates an identity.
+    public init(role: PeerRole, nodeID: NodeID, incarnation: Incarnation, listenAddress: String) {
+        self.role = role
+        self.nodeID = nodeID
+        self.incarnation = incarnation
+        self.listenAddress = listenAddress
+    }
+
+    public var description: String { "\(nodeID)#\(incarnation)@\(listenAddress)" }
+}
+
+/// What both sides of a handshake must agree on.
+public struct HandshakeConfiguration: Sendable {
+    /// The cluster's name; a peer with another name is refused.
+    public var clusterName: String
+    /// The shared cluster secret; proved by HMAC, never sent.
+    public var secret: [UInt8]
+    /// How long a handshake may take before the connection is closed. Default: 5 seconds.
+    public var timeout: Duration
+
+    /// Creates a handshake configuration.
+    public init(clusterName: String, secret: [UInt8], timeout: Duration = .seconds(5)) {
+        self.clusterName = clusterName
+        self.secret = secret
+        self.timeout = timeout
+    }
+}

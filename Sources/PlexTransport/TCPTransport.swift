@@ -1,0 +1,227 @@
+public import Logging
+internal import NIOCore
+internal import NIOPosix
+internal import Synchronization
+public import PlexWire
+
+/// Frames over TCP with SwiftNIO: length-prefixed frames, TCP_NODELAY, batched writes, HMAC handshake.
+public final class TCPTransport: Transport {
+    /// Settings for the TCP transport.
+    public struct Configuration: Sendable {
+        /// Cluster name, secret and handshake timeout.
+        public var handshake: HandshakeConfiguration
+        /// The largest frame accepted from a peer, in bytes. Default: 16 MiB.
+        public var maximumFrameSize: Int
+        /// How long `connect` waits for TCP to connect. Default: 2 seconds.
+        public var connectTimeout: Duration
+
+        /// Creates a configuration.
+        public init(
+            handshake: HandshakeConfiguration, maximumFrameSize: Int = Wire.defaultMaximumFrameSize,
+            connectTimeout: Duration = .seconds(2)
+        ) {
+            self.handshake = handshake
+            self.maximumFrameSize = maximumFrameSize
+            self.connectTimeout = connectTimeout
+        }
+    }
+
+    let configuration: Configuration
+    let group: any EventLoopGroup
+    let logger: Logger
+    private let identity: Mutex<PeerIdentity>
+    private let channels = Mutex<(server: (any Channel)?, children: [ObjectIdentifier: any Channel])>((nil, [:]))
+
+    /// Creates a transport on NIO's shared multi-threaded event loop group.
+    public init(configuration: Configuration, logger: Logger) {
+        self.configuration = configuration
+        self.group = MultiThreadedEventLoopGroup.singleton
+        self.logger = logger
+        self.identity = Mutex(
+            PeerIdentity(role: .client, nodeID: .init(unchecked: "client"), incarnation: 0, listenAddress: ""))
+    }
+
+    public func setLocalIdentity(_ identity: PeerIdentity) {
+        self.identity.withLock { $0 = identity }
+    }
+
+    var localIdentity: PeerIdentity { identity.withLock { $0 } }
+
+    public func bind(_ address: PeerAddress, delegate: any ConnectionDelegate) async throws -> PeerAddress {
+        let bootstrap = ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 256)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelOption(.maxMessagesPerRead, value: 16)
+            .childChannelInitializer { [self] channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try self.installHandlers(on: channel, side: .acceptor, delegate: delegate, onEstablished: nil)
+                }
+            }
+        let server: any Channel
+        do {
+            server = try await bootstrap.bind(host: address.host, port: address.port).get()
+        } catch {
+            throw TransportError(.connectFailed, "cannot listen on \(address): \(error)")
+        }
+        channels.withLock { $0.server = server }
+        let bound = PeerAddress(host: address.host, port: server.localAddress?.port ?? address.port)
+        logger.info("listening", metadata: ["address": "\(bound)"])
+        return bound
+    }
+
+    public func connect(to address: PeerAddress, delegate: any ConnectionDelegate) async throws -> any Connection {
+        let promise = group.any().makePromise(of: (any Connection).self)
+        let bootstrap = ClientBootstrap(group: group)
+            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .channelOption(.maxMessagesPerRead, value: 16)
+            .connectTimeout(.nanoseconds(Int64(configuration.connectTimeout.components.seconds) * 1_000_000_000
+                + configuration.connectTimeout.components.attoseconds / 1_000_000_000))
+            .channelInitializer { [self] channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try self.installHandlers(
+                        on: channel, side: .initiator, delegate: delegate,
+                        onEstablished: { result in
+                            switch result {
+                            case .success(let connection): promise.succeed(connection)
+                            case .failure(let error): promise.fail(error)
+                            }
+                        })
+                }
+            }
+        do {
+            _ = try await bootstrap.connect(host: address.host, port: address.port).get()
+        } catch {
+            promise.fail(TransportError(.connectFailed, "cannot connect to \(address): \(error)"))
+            throw TransportError(.connectFailed, "cannot connect to \(address): \(error)")
+        }
+        return try await promise.futureResult.get()
+    }
+
+    private func installHandlers(
+        on channel: any Channel, side: HandshakeStateMachine.Side, delegate: any ConnectionDelegate,
+        onEstablished: (@Sendable (Result<any Connection, TransportError>) -> Void)?
+    ) throws {
+        let sink = TCPFrameSink(channel: channel)
+        let session = FrameSession(
+            side: side, configuration: configuration.handshake, local: localIdentity, sink: sink,
+            delegate: delegate, logger: logger, onEstablished: onEstablished)
+        let handler = FrameSessionHandler(session: session, side: side, logger: logger, timeout: configuration.handshake.timeout)
+        try channel.pipeline.syncOperations.addHandler(
+            ByteToMessageHandler(FrameDecoder(maximumFrameSize: configuration.maximumFrameSize)))
+        try channel.pipeline.syncOperations.addHandler(handler)
+        let key = ObjectIdentifier(channel)
+        channels.withLock { $0.children[key] = channel }
+        channel.closeFuture.whenComplete { [weak self] _ in
+            self?.channels.withLock { _ = $0.children.removeValue(forKey: key) }
+        }
+    }
+
+    public func shutdown() async {
+        let (server, children) = channels.withLock { state in
+            defer { state = (nil, [:]) }
+            return (state.server, Array(state.children.values))
+        }
+        try? await server?.close()
+        for child in children { try? await child.close() }
+    }
+}
+
+/// Writes frames to a channel, coalescing every frame queued before the event loop gets to them into
+/// one buffer and one flush.
+final class TCPFrameSink: FrameSink {
+    private struct Pending {
+        var frames: [Wire.Frame] = []
+        var scheduled = false
+    }
+
+    let channel: any Channel
+    private let pending = Mutex(Pending())
+
+    init(channel: any Channel) {
+        self.channel = channel
+    }
+
+    func write(_ frame: Wire.Frame) {
+        let schedule = pending.withLock { pending -> Bool in
+            pending.frames.append(frame)
+            if pending.scheduled { return false }
+            pending.scheduled = true
+            return true
+        }
+        if schedule {
+            channel.eventLoop.execute { self.flush() }
+        }
+    }
+
+    private func flush() {
+        let frames = pending.withLock { pending -> [Wire.Frame] in
+            pending.scheduled = false
+            defer { pending.frames.removeAll(keepingCapacity: true) }
+            return pending.frames
+        }
+        guard !frames.isEmpty else { return }
+        var size = 0
+        for frame in frames { size += frame.wireSize }
+        var buffer = channel.allocator.buffer(capacity: size)
+        for frame in frames { buffer.writeFrame(frame) }
+        channel.writeAndFlush(buffer, promise: nil)
+    }
+
+    func close() {
+        channel.close(promise: nil)
+    }
+}
+
+/// Feeds decoded frames into a ``FrameSession`` and reports the channel's end.
+final class FrameSessionHandler: ChannelInboundHandler, Sendable {
+    typealias InboundIn = Wire.Frame
+
+    let session: FrameSession
+    let side: HandshakeStateMachine.Side
+    let logger: Logger
+    let timeout: Duration
+
+    init(session: FrameSession, side: HandshakeStateMachine.Side, logger: Logger, timeout: Duration) {
+        self.session = session
+        self.side = side
+        self.logger = logger
+        self.timeout = timeout
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        let session = self.session
+        let logger = self.logger
+        let timeout = self.timeout
+        let remote = "\(String(describing: context.channel.remoteAddress))"
+        context.eventLoop.scheduleTask(in: .nanoseconds(Int64(timeout.components.seconds) * 1_000_000_000)) {
+            if !session.isEstablished {
+                logger.warning("handshake timed out", metadata: ["remote": "\(remote)"])
+                session.fail(TransportError(.timeout, "handshake did not finish in \(timeout)"))
+            }
+        }
+        if side == .initiator { session.start() }
+        context.fireChannelActive()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        session.receive(Self.unwrapInboundIn(data))
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        if let error = error as? FrameError {
+            logger.error(
+                "closing connection after a bad frame",
+                metadata: ["error": "\(error)", "remote": "\(String(describing: context.channel.remoteAddress))"])
+            session.fail(TransportError(.protocolViolation, error.description))
+        } else {
+            logger.debug("connection error", metadata: ["error": "\(error)"])
+        }
+        context.close(promise: nil)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        session.closed(error: nil)
+        context.fireChannelInactive()
+    }
+}

@@ -1,0 +1,40 @@
+public import PlexWire
+
+/// An established, authenticated connection to a peer.
+///
+/// `send` never blocks: frames are queued and written in batches (one flush per batch).
+public protocol Connection: AnyObject, Sendable {
+    /// Who the peer proved to be in the handshake.
+    var peer: PeerIdentity { get }
+    /// A number that tells this connection apart from others to the same peer.
+    var connectionID: UInt64 { get }
+    /// Queues a frame for the peer. Frames sent on a closed connection are dropped.
+    func send(_ frame: Wire.Frame)
+    /// Closes the connection; the delegate hears `connectionClosed` once.
+    func close()
+}
+
+/// What a transport tells the node about its connections. Calls arrive on transport threads and must not block.
+public protocol ConnectionDelegate: Sendable {
+    /// A connection finished its handshake (either side).
+    func connectionEstablished(_ connection: any Connection)
+    /// A frame arrived on an established connection.
+    func received(_ frame: Wire.Frame, on connection: any Connection)
+    /// An established connection closed; `error` says why, if it was not a clean close.
+    func connectionClosed(_ connection: any Connection, error: (any Error)?)
+}
+
+/// Carries frames between nodes: TCP in production, in-memory in tests. Both run the same handshake.
+public protocol Transport: Sendable {
+    /// Starts accepting connections on `address` (port 0 picks a free port).
+    /// - Returns: The address actually bound.
+    /// - Throws: ``TransportError`` with code `connectFailed` when the address cannot be bound.
+    func bind(_ address: PeerAddress, delegate: any ConnectionDelegate) async throws -> PeerAddress
+    /// Opens a connection to `address` and completes the handshake.
+    /// - Throws: ``TransportError`` with code `connectFailed`, `handshakeRefused`, `timeout` or `protocolViolation`.
+    func connect(to address: PeerAddress, delegate: any ConnectionDelegate) async throws -> any Connection
+    /// Sets who this end is, for handshakes from now on (the listen address is known only after `bind`).
+    func setLocalIdentity(_ identity: PeerIdentity)
+    /// Closes the listener and every connection.
+    func shutdown() async
+}
