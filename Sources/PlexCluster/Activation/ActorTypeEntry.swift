@@ -1,0 +1,67 @@
+internal import NIOCore
+internal import PlexCore
+internal import PlexWire
+
+/// A registered actor type, without its static type: makes activations and runs encoded messages.
+protocol AnyActorType: Sendable {
+    var typeName: String { get }
+    var placement: PlacementStrategy { get }
+    var requestTypeName: String { get }
+    func makeActivation(id: ActorID, now: UInt64, makeContext: @escaping @Sendable (CallID?) -> ActorContext)
+        -> any AnyActivation
+    /// Decodes `payload`, handles it (the caller holds the activation's turn), and encodes the reply.
+    func handleEncoded(
+        _ activation: any AnyActivation, payload: ByteBuffer, json: Bool, callID: CallID, codec: any MessageCodec,
+        now: UInt64
+    ) async throws -> ByteBuffer
+}
+
+struct ActorTypeEntry<A: VirtualActor>: AnyActorType {
+    let make: @Sendable () -> A
+    var typeName: String { A.typeName }
+    var placement: PlacementStrategy { A.placement }
+    let requestTypeName = String(describing: A.Request.self)
+
+    func makeActivation(id: ActorID, now: UInt64, makeContext: @escaping @Sendable (CallID?) -> ActorContext)
+        -> any AnyActivation
+    {
+        Activation<A>(id: id, behaviour: make(), now: now, makeContext: makeContext)
+    }
+
+    func handleEncoded(
+        _ activation: any AnyActivation, payload: ByteBuffer, json: Bool, callID: CallID, codec: any MessageCodec,
+        now: UInt64
+    ) async throws -> ByteBuffer {
+        let codec: any MessageCodec = json ? JSONMessageCodec() : codec
+        let request: A.Request
+        do {
+            request = try payload.withUnsafeReadableBytes { try codec.decode(A.Request.self, from: $0) }
+        } catch let error as CallError {
+            throw CallError(.invalidRequest, "request for \(A.typeName) does not decode: \(error.message)")
+        }
+        let response: A.Response
+        do {
+            response = try await (activation as! Activation<A>).handleLocked(request, callID: callID, now: now)
+        } catch let error as ActivationFailure {
+            throw error
+        } catch {
+            throw CallError.from(handlerError: error, actor: activation.id)
+        }
+        var bytes: [UInt8] = []
+        try codec.encode(response, into: &bytes)
+        return ByteBuffer(bytes: bytes)
+    }
+}
+
+extension CallError {
+    /// The call error for an error a handler threw.
+    static func from(handlerError error: any Error, actor: ActorID) -> CallError {
+        if let error = error as? CallError {
+            return CallError(.remoteFailure, "\(actor) failed: \(error)", remoteCode: error.remoteCode)
+        }
+        if let failure = error as? ActorFailure {
+            return CallError(.remoteFailure, failure.message, remoteCode: failure.code)
+        }
+        return CallError(.remoteFailure, "\(actor) failed: \(error)")
+    }
+}

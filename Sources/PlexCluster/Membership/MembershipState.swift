@@ -1,0 +1,206 @@
+public import PlexCore
+internal import PlexWire
+
+/// A member's lifecycle status, as gossiped. Ordered: a later status wins at equal incarnation.
+public enum MemberStatus: Int, Sendable, Comparable, CustomStringConvertible {
+    /// In the ring.
+    case up = 0
+    /// Announced a graceful leave; out of the ring.
+    case leaving = 1
+    /// Gone (until it returns with a higher incarnation).
+    case left = 2
+
+    public static func < (a: MemberStatus, b: MemberStatus) -> Bool { a.rawValue < b.rawValue }
+    public var description: String { ["up", "leaving", "left"][rawValue] }
+}
+
+/// One member as this node knows it.
+public struct MemberRecord: Sendable, Hashable {
+    /// The member's id.
+    public var nodeID: NodeID
+    /// Where it accepts connections.
+    public var address: String
+    /// Its incarnation.
+    public var incarnation: Incarnation
+    /// Its gossiped status.
+    public var status: MemberStatus
+    /// How many activations it last reported.
+    public var activations: UInt32
+    /// Whether this node hears from it (local judgement of the failure detector).
+    public var reachable: Bool
+    /// When this node last heard from it (nanoseconds on the node's monotonic clock).
+    var lastHeard: UInt64
+}
+
+/// The membership view as a value: merge gossip, record heartbeats, judge reachability; each returns what
+/// changed, and the node carries that out. No I/O, so tests drive it directly.
+struct MembershipState: Sendable {
+    enum Change: Sendable, Equatable {
+        /// A member to connect to (new, or at a new address or incarnation).
+        case discovered(NodeID, address: String)
+        /// The ring (the members placement uses) changed.
+        case ringChanged
+        /// A member became unreachable or reachable again.
+        case reachability(NodeID, reachable: Bool)
+    }
+
+    let selfID: NodeID
+    private(set) var members: [NodeID: MemberRecord] = [:]
+    /// Named actors: name to (actor, host).
+    private(set) var registry: [String: (actor: ActorID, node: NodeID)] = [:]
+    /// Named actors by id: they live where they were spawned, not where placement says.
+    private(set) var pinned: [ActorID: NodeID] = [:]
+    /// The ring's members with their placement hashes, sorted by id; rebuilt on change.
+    private(set) var ring: [(node: NodeID, hash: UInt64)] = []
+    private(set) var reachableRing: [(node: NodeID, hash: UInt64)] = []
+
+    init(selfRecord: MemberRecord) {
+        selfID = selfRecord.nodeID
+        members[selfID] = selfRecord
+        rebuildRing()
+    }
+
+    var selfRecord: MemberRecord { members[selfID]! }
+
+    mutating func setSelfStatus(_ status: MemberStatus) -> [Change] {
+        members[selfID]!.status = status
+        return rebuildRing() ? [.ringChanged] : []
+    }
+
+    mutating func setSelfActivations(_ count: Int) {
+        members[selfID]!.activations = UInt32(clamping: count)
+    }
+
+    mutating func register(name: String, actor: ActorID, node: NodeID) {
+        registry[name] = (actor, node)
+        pinned[actor] = node
+    }
+
+    /// Records that a frame arrived from `node` (of `incarnation`) at `now`.
+    mutating func heard(from node: NodeID, incarnation: Incarnation, address: String, now: UInt64) -> [Change] {
+        guard node != selfID else { return [] }
+        var changes: [Change] = []
+        if var record = members[node] {
+            if incarnation > record.incarnation {
+                record.incarnation = incarnation
+                record.status = .up
+                if !address.isEmpty { record.address = address }
+            }
+            guard incarnation == record.incarnation else { return [] }  // a stale incarnation's last words
+            record.lastHeard = now
+            if !record.reachable {
+                record.reachable = true
+                changes.append(.reachability(node, reachable: true))
+            }
+            let statusChanged = members[node]?.status != record.status
+            members[node] = record
+            if statusChanged && rebuildRing() { changes.append(.ringChanged) }
+            else if changes.contains(where: { if case .reachability = $0 { true } else { false } }) { _ = rebuildRing() }
+        } else {
+            members[node] = MemberRecord(
+                nodeID: node, address: address, incarnation: incarnation, status: .up, activations: 0,
+                reachable: true, lastHeard: now)
+            changes.append(.discovered(node, address: address))
+            if rebuildRing() { changes.append(.ringChanged) }
+        }
+        return changes
+    }
+
+    /// Merges a gossip message.
+    mutating func merge(_ gossip: Plexspaces_V1_Gossip, now: UInt64) -> [Change] {
+        var changes: [Change] = []
+        var statusChanged = false
+        for member in gossip.members {
+            let id = NodeID(unchecked: member.nodeID)
+            guard id != selfID, NodeID.isValid(member.nodeID) else { continue }
+            let status = MemberStatus(rawValue: member.status.rawValue) ?? .up
+            if var record = members[id] {
+                if member.incarnation > record.incarnation {
+                    if record.address != member.address { changes.append(.discovered(id, address: member.address)) }
+                    statusChanged = statusChanged || record.status != status
+                    record.incarnation = member.incarnation
+                    record.address = member.address
+                    record.status = status
+                    record.activations = member.activations
+                } else if member.incarnation == record.incarnation {
+                    if status > record.status {
+                        record.status = status
+                        statusChanged = true
+                    }
+                    if id.rawValue == gossip.fromNode { record.activations = member.activations }
+                }
+                members[id] = record
+            } else {
+                // Learned second-hand: give it a full detection window before judging it.
+                members[id] = MemberRecord(
+                    nodeID: id, address: member.address, incarnation: member.incarnation, status: status,
+                    activations: member.activations, reachable: true, lastHeard: now)
+                statusChanged = true
+                if status == .up { changes.append(.discovered(id, address: member.address)) }
+            }
+        }
+        for named in gossip.registry where registry[named.name] == nil {
+            register(
+                name: named.name, actor: ActorID(typeName: named.typeName, key: named.key),
+                node: NodeID(unchecked: named.nodeID))
+        }
+        if statusChanged && rebuildRing() { changes.append(.ringChanged) }
+        return changes
+    }
+
+    /// Marks members not heard from within `threshold` nanoseconds as unreachable.
+    mutating func checkReachability(now: UInt64, threshold: UInt64) -> [Change] {
+        var changes: [Change] = []
+        for (id, record) in members where id != selfID && record.reachable && record.status == .up {
+            if now > record.lastHeard && now - record.lastHeard > threshold {
+                members[id]!.reachable = false
+                changes.append(.reachability(id, reachable: false))
+            }
+        }
+        if !changes.isEmpty { _ = rebuildRing() }
+        return changes
+    }
+
+    /// Removes a member for good (an operator's decision).
+    mutating func markLeft(_ node: NodeID) -> [Change] {
+        guard node != selfID, members[node] != nil else { return [] }
+        members[node]!.status = .left
+        return rebuildRing() ? [.ringChanged] : []
+    }
+
+    /// Rebuilds the ring; returns whether its membership changed.
+    @discardableResult
+    private mutating func rebuildRing() -> Bool {
+        let inRing = members.values.filter { $0.status == .up }.sorted { $0.nodeID < $1.nodeID }
+        let newRing = inRing.map { ($0.nodeID, Placement.hash($0.nodeID)) }
+        reachableRing = inRing.filter { $0.reachable || $0.nodeID == selfID }.map { ($0.nodeID, Placement.hash($0.nodeID)) }
+        let changed = newRing.map(\.0) != ring.map(\.node)
+        ring = newRing
+        return changed
+    }
+
+    /// The gossip message describing this view.
+    func gossip() -> Plexspaces_V1_Gossip {
+        var message = Plexspaces_V1_Gossip()
+        message.fromNode = selfID.rawValue
+        message.fromIncarnation = selfRecord.incarnation
+        message.members = members.values.map { record in
+            var member = Plexspaces_V1_Member()
+            member.nodeID = record.nodeID.rawValue
+            member.address = record.address
+            member.incarnation = record.incarnation
+            member.status = Plexspaces_V1_MemberStatus(rawValue: record.status.rawValue) ?? .up
+            member.activations = record.activations
+            return member
+        }
+        message.registry = registry.map { name, entry in
+            var named = Plexspaces_V1_NamedActor()
+            named.name = name
+            named.typeName = entry.actor.typeName
+            named.key = entry.actor.key
+            named.nodeID = entry.node.rawValue
+            return named
+        }
+        return message
+    }
+}

@@ -1,0 +1,299 @@
+internal import NIOCore
+internal import PlexCore
+internal import PlexTransport
+internal import PlexWire
+
+extension PlexNode {
+    // MARK: Transport events
+
+    func connectionEstablished(_ connection: any Connection) {
+        let peer = connection.peer
+        guard peer.role == .node else { return }
+        let changes = membership.withLock {
+            $0.heard(from: peer.nodeID, incarnation: peer.incarnation, address: peer.listenAddress, now: Self.now())
+        }
+        apply(changes)
+    }
+
+    func received(_ frame: Wire.Frame, on connection: any Connection) {
+        let peer = connection.peer
+        switch frame.kind {
+        case .reply, .errorReply:
+            links.withLock { $0[peer.nodeID] }?.complete(frame)
+            if peer.role == .node { heard(peer) }
+        case .call, .tell:
+            handleInboundCall(frame, on: connection)
+            if peer.role == .node { heard(peer) }
+        case .gossip:
+            guard peer.role == .node else { return }
+            do {
+                let gossip = try Wire.decode(Plexspaces_V1_Gossip.self, from: frame.body)
+                let now = Self.now()
+                let changes = membership.withLock { state in
+                    state.heard(
+                        from: peer.nodeID, incarnation: peer.incarnation, address: peer.listenAddress, now: now)
+                        + state.merge(gossip, now: now)
+                }
+                joined.store(true, ordering: .relaxed)
+                apply(changes)
+            } catch {
+                logger.error("closing connection after a malformed gossip body", metadata: ["peer": "\(peer)", "error": "\(error)"])
+                connection.close()
+            }
+        case .adminRequest:
+            connection.send(Wire.Frame(kind: .adminReply, correlationID: frame.correlationID, body: Wire.body(adminStatus())))
+        case .adminReply:
+            links.withLock { $0[peer.nodeID] }?.complete(frame)
+        case .cancel, .handoff:
+            break  // no cancellation of running handlers yet; handoff comes with the journal
+        case .handshake, .handshakeAck:
+            break  // the session rejects these after the handshake
+        }
+    }
+
+    func connectionClosed(_ connection: any Connection, error: (any Error)?) {
+        let peer = connection.peer
+        guard peer.role == .node, let link = links.withLock({ $0[peer.nodeID] }) else { return }
+        if link.connection === connection {
+            link.detach(connection)
+            logger.info("connection lost", metadata: ["peer": "\(peer)"])
+            reconnect(peer.nodeID)
+        }
+    }
+
+    private func heard(_ peer: PeerIdentity) {
+        let changes = membership.withLock {
+            $0.heard(from: peer.nodeID, incarnation: peer.incarnation, address: peer.listenAddress, now: Self.now())
+        }
+        if !changes.isEmpty { apply(changes) }
+    }
+
+    // MARK: Membership changes
+
+    func apply(_ changes: [MembershipState.Change]) {
+        for change in changes {
+            switch change {
+            case .discovered(let node, let address):
+                logger.info("member discovered", metadata: ["member": "\(node)", "address": "\(address)"])
+                reconnect(node)
+            case .ringChanged:
+                let ring = membership.withLock { $0.ring.map(\.node.rawValue) }
+                logger.info("ring changed", metadata: ["ring": "\(ring.joined(separator: ","))"])
+                releaseActorsOwnedElsewhere()
+            case .reachability(let node, let reachable):
+                if reachable {
+                    logger.info("member reachable", metadata: ["member": "\(node)"])
+                } else {
+                    logger.warning("member unreachable", metadata: ["member": "\(node)"])
+                }
+            }
+        }
+    }
+
+    /// After a ring change, activations this node no longer owns are deactivated, so an actor is never
+    /// active on two nodes.
+    private func releaseActorsOwnedElsewhere() {
+        let types = self.types.withLock { $0 }
+        let moved = table.all().filter { activation in
+            let placement = types[activation.id.typeName]?.placement ?? .pinned
+            let owner = membership.withLock { state in
+                state.pinned[activation.id]
+                    ?? Placement.owner(
+                        of: Placement.hash(activation.id), among: placement == .pinned ? state.ring : state.reachableRing)
+            }
+            return owner != nodeID
+        }
+        guard !moved.isEmpty else { return }
+        Task {
+            for activation in moved { await self.deactivate(activation) }
+        }
+    }
+
+    // MARK: Links and reconnection
+
+    func link(for node: NodeID) -> PeerLink {
+        links.withLock { links in
+            if let link = links[node] { return link }
+            let link = PeerLink(peer: node, maximumInFlight: configuration.calls.maximumInFlightPerPeer)
+            links[node] = link
+            return link
+        }
+    }
+
+    /// Keeps trying to connect to `node` with exponential backoff until connected, the node is out of the
+    /// ring, or this node stops.
+    func reconnect(_ node: NodeID) {
+        guard node != nodeID, running.load(ordering: .relaxed) else { return }
+        let link = link(for: node)
+        guard !link.isConnected, connecting.withLock({ $0.insert(node).inserted }) else { return }
+        Task {
+            defer { _ = self.connecting.withLock { $0.remove(node) } }
+            var backoff: Duration = .milliseconds(50)
+            while self.running.load(ordering: .relaxed) && !link.isConnected {
+                let target = self.membership.withLock { state -> (String, MemberStatus)? in
+                    state.members[node].map { ($0.address, $0.status) }
+                }
+                guard let (addressText, status) = target, status == .up, let address = PeerAddress(parsing: addressText)
+                else { return }
+                do {
+                    let connection = try await self.transport.connect(to: address, delegate: NodeDelegate.forwarding(to: self))
+                    if connection.peer.nodeID != node {
+                        self.logger.warning(
+                            "address answered with another node id",
+                            metadata: ["expected": "\(node)", "found": "\(connection.peer.nodeID)"])
+                        connection.close()
+                    } else {
+                        link.attach(connection)
+                        connection.send(self.gossipFrame())
+                        self.logger.debug("connected", metadata: ["peer": "\(connection.peer)"])
+                        return
+                    }
+                } catch {
+                    self.logger.debug("connect failed", metadata: ["member": "\(node)", "error": "\(error)"])
+                }
+                let jitter = Double.random(in: 0.8...1.2)
+                try? await Task.sleep(for: backoff * jitter)
+                backoff = min(backoff * 2, self.configuration.membership.maximumReconnectBackoff)
+            }
+        }
+    }
+
+    // MARK: Gossip and background work
+
+    func gossipFrame() -> Wire.Frame {
+        let count = table.count
+        let gossip = membership.withLock { state in
+            state.setSelfActivations(count)
+            return state.gossip()
+        }
+        return Wire.Frame(kind: .gossip, body: Wire.body(gossip))
+    }
+
+    func broadcastGossip() {
+        let frame = gossipFrame()
+        for link in links.withLock({ Array($0.values) }) {
+            try? link.send(frame)
+        }
+    }
+
+    /// Connects to the seeds and waits (up to the join timeout) to hear gossip from one of them.
+    func join() async {
+        let seeds = configuration.seeds.filter { $0 != address }
+        guard !seeds.isEmpty else {
+            joined.store(true, ordering: .relaxed)
+            return
+        }
+        await withDiscardingTaskGroup { group in
+            for seed in seeds {
+                group.addTask {
+                    do {
+                        let connection = try await self.transport.connect(to: seed, delegate: NodeDelegate.forwarding(to: self))
+                        let peer = connection.peer.nodeID
+                        let link = self.link(for: peer)
+                        if link.isConnected || peer == self.nodeID {
+                            connection.close()
+                        } else {
+                            link.attach(connection)
+                            connection.send(self.gossipFrame())
+                        }
+                    } catch {
+                        self.logger.info("seed not reachable", metadata: ["seed": "\(seed)", "error": "\(error)"])
+                    }
+                }
+            }
+        }
+        let deadline = Self.now() &+ UInt64(configuration.membership.joinTimeout.components.seconds) * 1_000_000_000
+        while !joined.load(ordering: .relaxed) && Self.now() < deadline && links.withLock({ $0.values.contains { $0.isConnected } }) {
+            try? await Task.sleep(for: .milliseconds(5))
+        }
+        joined.store(true, ordering: .relaxed)
+    }
+
+    func startBackground() {
+        let task = Task {
+            await withDiscardingTaskGroup { group in
+                group.addTask { await self.gossipLoop() }
+                group.addTask { await self.sweepLoop() }
+                group.addTask { await self.idleLoop() }
+            }
+        }
+        background.withLock { $0 = task }
+    }
+
+    private func gossipLoop() async {
+        let threshold = UInt64(configuration.membership.unreachableAfter.components.seconds) * 1_000_000_000
+            + UInt64(configuration.membership.unreachableAfter.components.attoseconds / 1_000_000_000)
+        while !Task.isCancelled {
+            broadcastGossip()
+            let changes = membership.withLock { $0.checkReachability(now: Self.now(), threshold: threshold) }
+            apply(changes)
+            for node in membership.withLock({ $0.members.values.filter { $0.status == .up }.map(\.nodeID) }) {
+                reconnect(node)
+            }
+            try? await Task.sleep(for: configuration.membership.heartbeatInterval)
+        }
+    }
+
+    private func sweepLoop() async {
+        while !Task.isCancelled {
+            let now = Self.now()
+            for link in links.withLock({ Array($0.values) }) { link.expire(now: now) }
+            try? await Task.sleep(for: .milliseconds(5))
+        }
+    }
+
+    private func idleLoop() async {
+        let idle = configuration.activation.idleTimeout
+        let idleNanoseconds = UInt64(idle.components.seconds) * 1_000_000_000 + UInt64(idle.components.attoseconds / 1_000_000_000)
+        let period = min(max(idle / 4, .milliseconds(10)), .seconds(1))
+        while !Task.isCancelled {
+            try? await Task.sleep(for: period)
+            let now = Self.now()
+            guard now > idleNanoseconds else { continue }
+            for activation in table.idle(since: now - idleNanoseconds) {
+                await deactivate(activation)
+            }
+        }
+    }
+
+    // MARK: Admin
+
+    func adminStatus() -> Plexspaces_V1_AdminReply {
+        var reply = Plexspaces_V1_AdminReply()
+        reply.nodeID = nodeID.rawValue
+        reply.clusterName = configuration.clusterName
+        let gossip = gossipFrame()
+        _ = gossip
+        let (records, registry) = membership.withLock { ($0.members.values.sorted { $0.nodeID < $1.nodeID }, $0.registry) }
+        reply.members = records.map { record in
+            var view = Plexspaces_V1_MemberView()
+            var member = Plexspaces_V1_Member()
+            member.nodeID = record.nodeID.rawValue
+            member.address = record.address
+            member.incarnation = record.incarnation
+            member.status = Plexspaces_V1_MemberStatus(rawValue: record.status.rawValue) ?? .up
+            member.activations = record.nodeID == nodeID ? UInt32(clamping: table.count) : record.activations
+            view.member = member
+            view.reachability = record.status != .up ? record.status.description : (record.reachable ? "up" : "unreachable")
+            return view
+        }
+        reply.registry = registry.map { name, entry in
+            var named = Plexspaces_V1_NamedActor()
+            named.name = name
+            named.typeName = entry.actor.typeName
+            named.key = entry.actor.key
+            named.nodeID = entry.node.rawValue
+            return named
+        }
+        return reply
+    }
+}
+
+extension NodeDelegate {
+    /// A delegate already bound to `node` (for outbound connections).
+    static func forwarding(to node: PlexNode) -> NodeDelegate {
+        let delegate = NodeDelegate()
+        delegate.node.withLock { $0 = node }
+        return delegate
+    }
+}

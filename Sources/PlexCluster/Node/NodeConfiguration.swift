@@ -1,0 +1,124 @@
+public import PlexCore
+public import PlexTransport
+public import PlexWire
+
+/// Everything a node needs to start. Only the CLI turns flags, files and environment into this.
+public struct NodeConfiguration: Sendable {
+    /// This node's id. `nil` reads it from the data directory, or makes and stores a new one there.
+    public var nodeID: NodeID?
+    /// Where the node accepts connections. Port 0 picks a free port. Default: `127.0.0.1:0`.
+    public var listenAddress: PeerAddress
+    /// Addresses of members to join through. Empty (or only this node's own address) starts a new cluster.
+    public var seeds: [PeerAddress]
+    /// Directory for the node id, incarnation and (later) the journal. Created if missing.
+    public var dataDirectory: String
+    /// The cluster's name; peers with another name are refused. Default: `"plex"`.
+    public var clusterName: String
+    /// The shared cluster secret (at least 16 bytes), proved in every handshake; never sent.
+    public var secret: [UInt8]
+    /// Activation limits.
+    public var activation: ActivationConfiguration
+    /// Failure detection and gossip timing.
+    public var membership: MembershipConfiguration
+    /// Call defaults and limits.
+    public var calls: CallConfiguration
+    /// The largest frame accepted from a peer, in bytes. Default: 16 MiB.
+    public var maximumFrameSize: Int
+
+    /// Creates a configuration.
+    public init(
+        nodeID: NodeID? = nil, listenAddress: PeerAddress = PeerAddress(host: "127.0.0.1", port: 0),
+        seeds: [PeerAddress] = [], dataDirectory: String, clusterName: String = "plex", secret: [UInt8],
+        activation: ActivationConfiguration = .init(), membership: MembershipConfiguration = .init(),
+        calls: CallConfiguration = .init(), maximumFrameSize: Int = Wire.defaultMaximumFrameSize
+    ) {
+        self.nodeID = nodeID
+        self.listenAddress = listenAddress
+        self.seeds = seeds
+        self.dataDirectory = dataDirectory
+        self.clusterName = clusterName
+        self.secret = secret
+        self.activation = activation
+        self.membership = membership
+        self.calls = calls
+        self.maximumFrameSize = maximumFrameSize
+    }
+
+    /// Checks the values a node cannot run with.
+    /// - Throws: ``NodeError`` with code `invalidConfiguration`, naming the field.
+    public func validate() throws {
+        guard secret.count >= 16 else {
+            throw NodeError(.invalidConfiguration, "secret: must be at least 16 bytes (got \(secret.count))")
+        }
+        guard !clusterName.isEmpty else { throw NodeError(.invalidConfiguration, "cluster_name: must not be empty") }
+        guard !dataDirectory.isEmpty else { throw NodeError(.invalidConfiguration, "data_dir: must not be empty") }
+        guard activation.maximumActivations > 0 else {
+            throw NodeError(.invalidConfiguration, "max_activations: must be positive")
+        }
+        guard membership.heartbeatInterval > .zero, membership.unreachableAfter > membership.heartbeatInterval else {
+            throw NodeError(
+                .invalidConfiguration, "unreachable_after: must be longer than heartbeat_interval")
+        }
+        guard maximumFrameSize >= 1024 else {
+            throw NodeError(.invalidConfiguration, "max_frame_size: must be at least 1024 bytes")
+        }
+    }
+}
+
+/// When activations end.
+public struct ActivationConfiguration: Sendable {
+    /// An activation that handled no message for this long is deactivated. Default: 5 minutes.
+    public var idleTimeout: Duration
+    /// Beyond this many activations the least recently used idle ones are deactivated. Default: 1,000,000.
+    public var maximumActivations: Int
+
+    /// Creates an activation configuration.
+    public init(idleTimeout: Duration = .seconds(300), maximumActivations: Int = 1_000_000) {
+        self.idleTimeout = idleTimeout
+        self.maximumActivations = maximumActivations
+    }
+}
+
+/// Gossip and failure detection timing.
+public struct MembershipConfiguration: Sendable {
+    /// How often a node gossips (and so heartbeats) to each peer. Default: 250 ms.
+    public var heartbeatInterval: Duration
+    /// A peer not heard from for this long is unreachable. Default: 2 seconds.
+    public var unreachableAfter: Duration
+    /// The longest wait between reconnection attempts to a peer. Default: 2 seconds.
+    public var maximumReconnectBackoff: Duration
+    /// How long `start` waits to hear from a seed before starting alone. Default: 3 seconds.
+    public var joinTimeout: Duration
+
+    /// Creates a membership configuration.
+    public init(
+        heartbeatInterval: Duration = .milliseconds(250), unreachableAfter: Duration = .seconds(2),
+        maximumReconnectBackoff: Duration = .seconds(2), joinTimeout: Duration = .seconds(3)
+    ) {
+        self.heartbeatInterval = heartbeatInterval
+        self.unreachableAfter = unreachableAfter
+        self.maximumReconnectBackoff = maximumReconnectBackoff
+        self.joinTimeout = joinTimeout
+    }
+}
+
+/// Call defaults and limits.
+public struct CallConfiguration: Sendable {
+    /// The timeout of a call that names none. Default: 5 seconds.
+    public var defaultTimeout: Duration
+    /// Calls in flight to one peer before callers wait for a slot (and fail with `overloaded` at their
+    /// deadline). Default: 4096.
+    public var maximumInFlightPerPeer: Int
+    /// The codec for actor payloads between nodes. Default: ``BinaryMessageCodec``.
+    public var codec: any MessageCodec
+
+    /// Creates a call configuration.
+    public init(
+        defaultTimeout: Duration = CallOptions.defaultTimeout, maximumInFlightPerPeer: Int = 4096,
+        codec: any MessageCodec = BinaryMessageCodec()
+    ) {
+        self.defaultTimeout = defaultTimeout
+        self.maximumInFlightPerPeer = maximumInFlightPerPeer
+        self.codec = codec
+    }
+}

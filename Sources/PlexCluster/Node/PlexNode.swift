@@ -1,0 +1,256 @@
+public import Logging
+internal import NIOCore
+internal import Synchronization
+public import PlexCore
+public import PlexTransport
+internal import PlexWire
+
+/// How a node reaches its peers.
+public enum TransportChoice: Sendable {
+    /// SwiftNIO TCP (production).
+    case tcp
+    /// An in-process network (tests).
+    case inMemory(InMemoryNetwork)
+}
+
+/// A member of a PlexSpaces cluster: hosts virtual actors, routes calls, gossips membership.
+///
+/// ```swift
+/// let node = try await PlexNode.start(configuration)
+/// node.register(Counter.self)
+/// let n = try await node.actor(Counter.self, key: "c-1").ask(.increment)
+/// ```
+public final class PlexNode: Sendable {
+    /// This node's id.
+    public let nodeID: NodeID
+    /// This start's incarnation.
+    public let incarnation: Incarnation
+    /// The address the node listens on.
+    public let address: PeerAddress
+    /// The configuration the node started with.
+    public let configuration: NodeConfiguration
+    let logger: Logger
+    let transport: any Transport
+    let types = Mutex<[String: any AnyActorType]>([:])
+    let table = ActivationTable()
+    let membership: Mutex<MembershipState>
+    let links = Mutex<[NodeID: PeerLink]>([:])
+    let connecting = Mutex<Set<NodeID>>([])
+    let callOrigin: UInt64
+    let callSequence = Atomic<UInt64>(0)
+    let running = Atomic<Bool>(true)
+    let background = Mutex<Task<Void, Never>?>(nil)
+    let joined = Atomic<Bool>(false)
+
+    init(
+        nodeID: NodeID, incarnation: Incarnation, address: PeerAddress, configuration: NodeConfiguration,
+        transport: any Transport, logger: Logger
+    ) {
+        self.nodeID = nodeID
+        self.incarnation = incarnation
+        self.address = address
+        self.configuration = configuration
+        self.transport = transport
+        self.logger = logger
+        self.callOrigin = StableHash.hash(nodeID.rawValue, String(incarnation))
+        self.membership = Mutex(
+            MembershipState(
+                selfRecord: MemberRecord(
+                    nodeID: nodeID, address: address.description, incarnation: incarnation, status: .up,
+                    activations: 0, reachable: true, lastHeard: 0)))
+    }
+
+    /// Starts a node: loads its identity, listens, joins the cluster through its seeds.
+    ///
+    /// Returns when the node has heard from a seed, or after ``MembershipConfiguration/joinTimeout`` when
+    /// no seed answers (the node then starts a cluster of its own).
+    ///
+    /// - Throws: ``NodeError`` with code `invalidConfiguration`, `dataDirectory` or `bindFailed`.
+    public static func start(
+        _ configuration: NodeConfiguration, transport choice: TransportChoice = .tcp,
+        logger: Logger = Logger(label: "plex.node")
+    ) async throws -> PlexNode {
+        try configuration.validate()
+        let (nodeID, incarnation) = try NodeIdentityStore.load(
+            dataDirectory: configuration.dataDirectory, configured: configuration.nodeID)
+        var logger = logger
+        logger[metadataKey: "node.id"] = "\(nodeID)"
+        let handshake = HandshakeConfiguration(clusterName: configuration.clusterName, secret: configuration.secret)
+        let transport: any Transport
+        switch choice {
+        case .tcp:
+            transport = TCPTransport(
+                configuration: .init(handshake: handshake, maximumFrameSize: configuration.maximumFrameSize),
+                logger: logger)
+        case .inMemory(let network):
+            transport = InMemoryTransport(network: network, handshake: handshake, logger: logger)
+        }
+        let delegate = NodeDelegate()
+        let bound: PeerAddress
+        do {
+            bound = try await transport.bind(configuration.listenAddress, delegate: delegate)
+        } catch {
+            throw NodeError(.bindFailed, "cannot listen on \(configuration.listenAddress)", cause: error)
+        }
+        let node = PlexNode(
+            nodeID: nodeID, incarnation: incarnation, address: bound, configuration: configuration,
+            transport: transport, logger: logger)
+        transport.setLocalIdentity(
+            PeerIdentity(role: .node, nodeID: nodeID, incarnation: incarnation, listenAddress: bound.description))
+        delegate.node.withLock { $0 = node }
+        node.startBackground()
+        await node.join()
+        logger.info(
+            "node started", metadata: ["address": "\(bound)", "incarnation": "\(incarnation)"])
+        return node
+    }
+
+    /// Registers an actor type so this node can host it. Every node that may own the type must register it.
+    public func register<A: VirtualActor>(_ type: A.Type) {
+        register(type) { A() }
+    }
+
+    /// Registers an actor type whose instances `make` creates (to hand them dependencies).
+    public func register<A: VirtualActor>(_ type: A.Type, make: @escaping @Sendable () -> A) {
+        types.withLock { $0[A.typeName] = ActorTypeEntry<A>(make: make) }
+    }
+
+    /// A reference to the actor of type `A` with `key`; valid on every node.
+    public func actor<A: VirtualActor>(_ type: A.Type, key: String) -> ActorRef<A> {
+        ActorRef(key: key, router: self)
+    }
+
+    /// Activates `A`/`key` on this node (not where placement would put it) and registers it as `name`
+    /// in the gossiped registry, so every node can ``resolve(_:name:)`` it.
+    ///
+    /// - Throws: ``CallError`` `unknownActorType` when `A` is not registered here.
+    @discardableResult
+    public func spawn<A: VirtualActor>(_ type: A.Type, key: String, name: String) throws -> ActorRef<A> {
+        guard let entry = types.withLock({ $0[A.typeName] }) else {
+            throw CallError(.unknownActorType, "\(A.typeName) is not registered on \(nodeID)")
+        }
+        let id = ActorID(typeName: A.typeName, key: key)
+        membership.withLock { $0.register(name: name, actor: id, node: nodeID) }
+        _ = activation(for: id, entry: entry)
+        broadcastGossip()
+        return ActorRef(key: key, router: self)
+    }
+
+    /// The actor registered as `name` anywhere in the cluster, if this node has heard of it.
+    public func resolve<A: VirtualActor>(_ type: A.Type, name: String) -> ActorRef<A>? {
+        guard let entry = membership.withLock({ $0.registry[name] }), entry.actor.typeName == A.typeName else {
+            return nil
+        }
+        return ActorRef(key: entry.actor.key, router: self)
+    }
+
+    /// The number of live activations on this node.
+    public var activationCount: Int { table.count }
+
+    /// Whether `id` is active on this node right now.
+    public func isActive(_ id: ActorID) -> Bool { table.existing(id) != nil }
+
+    /// The members this node knows, with its own view of their reachability.
+    public var members: [MemberRecord] {
+        membership.withLock { state in
+            var records = Array(state.members.values)
+            if let index = records.firstIndex(where: { $0.nodeID == nodeID }) {
+                records[index].activations = UInt32(clamping: table.count)
+            }
+            return records.sorted { $0.nodeID < $1.nodeID }
+        }
+    }
+
+    /// The node that owns `id` in this node's view (placement over the ring), ignoring named registrations.
+    public func owner(of id: ActorID, placement: PlacementStrategy = .pinned) -> NodeID? {
+        membership.withLock { state in
+            Placement.owner(of: Placement.hash(id), among: placement == .pinned ? state.ring : state.reachableRing)
+        }
+    }
+
+    /// Leaves the cluster gracefully: announces the leave, deactivates every activation, and stops.
+    ///
+    /// Other nodes take this node out of the ring when they hear the announcement, so its actors are
+    /// placed elsewhere from then on. (Moving durable state comes with the journal.)
+    public func leave() async {
+        guard running.load(ordering: .relaxed) else { return }
+        let changes = membership.withLock { $0.setSelfStatus(.leaving) }
+        apply(changes)
+        broadcastGossip()
+        await shutdown()
+    }
+
+    /// Stops the node without announcing a leave: deactivates activations and closes every connection.
+    public func shutdown() async {
+        guard running.exchange(false, ordering: .relaxed) else { return }
+        let task = background.withLock { $0.take() }
+        task?.cancel()
+        await task?.value
+        for activation in table.all() {
+            await deactivate(activation)
+        }
+        await transport.shutdown()
+        for link in links.withLock({ Array($0.values) }) {
+            if let connection = link.connection { link.detach(connection) }
+        }
+        logger.info("node stopped")
+    }
+
+    // MARK: Internals shared by the extensions
+
+    /// Nanoseconds on the monotonic clock.
+    @inline(__always)
+    static func now() -> UInt64 { NIODeadline.now().uptimeNanoseconds }
+
+    func nextCallID() -> CallID {
+        CallID(origin: callOrigin, sequence: callSequence.add(1, ordering: .relaxed).newValue)
+    }
+
+    func context(for id: ActorID) -> @Sendable (CallID?) -> ActorContext {
+        let nodeID = self.nodeID
+        return { [unowned self] callID in ActorContext(id: id, nodeID: nodeID, callID: callID, router: self) }
+    }
+
+    func activation(for id: ActorID, entry: any AnyActorType) -> any AnyActivation {
+        var created = false
+        let activation = table.activation(for: id) {
+            created = true
+            return entry.makeActivation(id: id, now: Self.now(), makeContext: context(for: id))
+        }
+        if created && table.count > configuration.activation.maximumActivations { evictExcess() }
+        return activation
+    }
+
+    /// Deactivates `activation` in its turn, after the messages queued before.
+    func deactivate(_ activation: any AnyActivation) async {
+        await activation.mailbox.acquire()
+        await activation.deactivateLocked()
+        table.remove(activation)
+        activation.mailbox.release()
+    }
+
+    private func evictExcess() {
+        let excess = table.count - configuration.activation.maximumActivations
+        let victims = table.leastRecentlyUsed(excess + max(1, configuration.activation.maximumActivations / 10))
+        Task {
+            for victim in victims { await self.deactivate(victim) }
+        }
+    }
+}
+
+/// Forwards transport events to the node once it exists (the transport needs a delegate before `bind`).
+final class NodeDelegate: ConnectionDelegate {
+    let node = Mutex<PlexNode?>(nil)
+
+    func connectionEstablished(_ connection: any Connection) {
+        node.withLock { $0 }?.connectionEstablished(connection)
+    }
+
+    func received(_ frame: Wire.Frame, on connection: any Connection) {
+        node.withLock { $0 }?.received(frame, on: connection)
+    }
+
+    func connectionClosed(_ connection: any Connection, error: (any Error)?) {
+        node.withLock { $0 }?.connectionClosed(connection, error: error)
+    }
+}

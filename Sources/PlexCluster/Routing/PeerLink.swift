@@ -1,0 +1,164 @@
+internal import DequeModule
+internal import NIOCore
+internal import Synchronization
+internal import PlexCore
+internal import PlexTransport
+internal import PlexWire
+
+/// This node's calls to one peer over the connection this node opened: correlation, the in-flight window,
+/// deadlines, and failing fast when the connection is gone.
+final class PeerLink: Sendable {
+    /// Resumed exactly once: by the reply, the sweeper (timeout), or the loss of the connection.
+    /// `nil` means "no window slot, wait and retry".
+    private typealias CallContinuation = CheckedContinuation<Result<Wire.Frame, any Error>?, Never>
+
+    private struct Pending {
+        var continuation: CallContinuation
+        var deadline: UInt64
+
+        func resume(_ result: Result<Wire.Frame, any Error>) { continuation.resume(returning: result) }
+    }
+
+    private struct WindowWaiter {
+        var continuation: CheckedContinuation<Void, any Error>
+        var deadline: UInt64
+    }
+
+    private struct State {
+        var connection: (any Connection)?
+        var pending: [UInt64: Pending] = [:]
+        var waiters: Deque<WindowWaiter> = []
+        var nextCorrelation: UInt64 = 1
+    }
+
+    let peer: NodeID
+    let maximumInFlight: Int
+    private let state = Mutex(State())
+
+    init(peer: NodeID, maximumInFlight: Int) {
+        self.peer = peer
+        self.maximumInFlight = maximumInFlight
+    }
+
+    var connection: (any Connection)? { state.withLock { $0.connection } }
+    var isConnected: Bool { state.withLock { $0.connection != nil } }
+    var inFlight: Int { state.withLock { $0.pending.count } }
+
+    func attach(_ connection: any Connection) {
+        state.withLock { $0.connection = connection }
+    }
+
+    /// Sends a frame that expects a reply and waits for it, at most until `deadline` (monotonic ns).
+    ///
+    /// - Throws: ``CallError`` `nodeUnavailable` (no connection, or it was lost), `timeout`, `overloaded`
+    ///   (no window slot before the deadline), `cancelled`.
+    func call(kind: Wire.FrameKind, flags: Wire.FrameFlags, body: ByteBuffer, deadline: UInt64) async throws -> Wire.Frame {
+        while true {
+            enum Attempt { case unavailable, full, sent }
+            let result: Result<Wire.Frame, any Error>? = await withCheckedContinuation { (outer: CallContinuation) in
+                let attempt = state.withLock { state -> Attempt in
+                    guard let connection = state.connection else { return .unavailable }
+                    guard state.pending.count < maximumInFlight else { return .full }
+                    let id = state.nextCorrelation
+                    state.nextCorrelation &+= 1
+                    state.pending[id] = Pending(continuation: outer, deadline: deadline)
+                    connection.send(Wire.Frame(kind: kind, flags: flags, correlationID: id, body: body))
+                    return .sent
+                }
+                switch attempt {
+                case .unavailable:
+                    outer.resume(returning: .failure(CallError(.nodeUnavailable, "no connection to \(peer)")))
+                case .full: outer.resume(returning: nil)
+                case .sent: break
+                }
+            }
+            if let result { return try result.get() }
+            try await waitForWindow(deadline: deadline)
+        }
+    }
+
+    private func waitForWindow(deadline: UInt64) async throws {
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+            let waiting = state.withLock { state -> Bool in
+                guard state.pending.count >= maximumInFlight, state.connection != nil else { return false }
+                state.waiters.append(WindowWaiter(continuation: continuation, deadline: deadline))
+                return true
+            }
+            if !waiting { continuation.resume() }
+        }
+    }
+
+    /// Sends a frame that expects no reply.
+    /// - Throws: ``CallError`` `nodeUnavailable` when there is no connection.
+    func send(_ frame: Wire.Frame) throws {
+        guard let connection = state.withLock({ $0.connection }) else {
+            throw CallError(.nodeUnavailable, "no connection to \(peer)")
+        }
+        connection.send(frame)
+    }
+
+    /// A reply (or error reply) arrived.
+    func complete(_ frame: Wire.Frame) {
+        let (pending, waiter) = state.withLock { state -> (Pending?, WindowWaiter?) in
+            let pending = state.pending.removeValue(forKey: frame.correlationID)
+            let waiter = pending != nil && !state.waiters.isEmpty ? state.waiters.removeFirst() : nil
+            return (pending, waiter)
+        }
+        pending?.resume(.success(frame))
+        waiter?.continuation.resume()
+    }
+
+    /// Fails calls and window waits whose deadline passed.
+    func expire(now: UInt64) {
+        let (expired, waiters) = state.withLock { state -> ([Pending], [WindowWaiter]) in
+            var expired: [Pending] = []
+            for (id, pending) in state.pending where pending.deadline <= now {
+                expired.append(pending)
+                state.pending.removeValue(forKey: id)
+            }
+            var late: [WindowWaiter] = []
+            state.waiters.removeAll { waiter in
+                if waiter.deadline <= now {
+                    late.append(waiter)
+                    return true
+                }
+                return false
+            }
+            // Slots freed by expiry go to waiters.
+            var woken: [WindowWaiter] = late
+            var free = maximumInFlight - state.pending.count
+            while free > 0, let next = state.waiters.popFirst() {
+                woken.append(next)
+                free -= 1
+            }
+            return (expired, woken)
+        }
+        for pending in expired {
+            pending.resume(.failure(CallError(.timeout, "no reply from \(peer) before the deadline")))
+        }
+        for waiter in waiters {
+            if waiter.deadline <= now {
+                waiter.continuation.resume(
+                    throwing: CallError(.overloaded, "\(maximumInFlight) calls in flight to \(peer); no slot before the deadline"))
+            } else {
+                waiter.continuation.resume()
+            }
+        }
+    }
+
+    /// The connection closed: every call in flight fails with `nodeUnavailable`.
+    func detach(_ connection: any Connection) {
+        let (pending, waiters) = state.withLock { state -> ([Pending], [WindowWaiter]) in
+            guard let current = state.connection, current === connection else { return ([], []) }
+            state.connection = nil
+            defer {
+                state.pending = [:]
+                state.waiters = []
+            }
+            return (Array(state.pending.values), Array(state.waiters))
+        }
+        let error = CallError(.nodeUnavailable, "connection to \(peer) lost; the call may or may not have run")
+        for entry in pending { entry.resume(.failure(error)) }
+        for waiter in waiters { waiter.continuation.resume(throwing: error) }
+    }
+}

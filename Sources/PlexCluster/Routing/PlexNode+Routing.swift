@@ -1,0 +1,253 @@
+internal import NIOCore
+public import PlexCore
+internal import PlexTransport
+internal import PlexWire
+
+/// Where a call goes.
+enum Route {
+    case local
+    case remote(PeerLink)
+}
+
+extension PlexNode: ActorCallRouter {
+    /// Where calls for `id` go: the named registration if any, else placement; fails fast when the owner
+    /// is unreachable or not connected.
+    func route(_ id: ActorID, placement: PlacementStrategy) throws -> Route {
+        let (owner, reachable) = membership.withLock { state -> (NodeID?, Bool) in
+            let owner =
+                state.pinned[id]
+                ?? Placement.owner(of: Placement.hash(id), among: placement == .pinned ? state.ring : state.reachableRing)
+            guard let owner else { return (nil, false) }
+            return (owner, state.members[owner]?.reachable ?? false)
+        }
+        guard let owner else { throw CallError(.nodeUnavailable, "no member owns \(id)") }
+        if owner == nodeID { return .local }
+        guard reachable else { throw CallError(.nodeUnavailable, "\(owner), the owner of \(id), is unreachable") }
+        guard let link = links.withLock({ $0[owner] }), link.isConnected else {
+            throw CallError(.nodeUnavailable, "\(owner), the owner of \(id), is not connected")
+        }
+        return .remote(link)
+    }
+
+    func deadline(_ timeout: Duration?) -> (deadline: UInt64, nanoseconds: UInt64) {
+        let timeout = timeout ?? configuration.calls.defaultTimeout
+        let (seconds, attoseconds) = timeout.components
+        let nanoseconds = UInt64(max(0, seconds)) * 1_000_000_000 + UInt64(max(0, attoseconds) / 1_000_000_000)
+        return (Self.now() &+ nanoseconds, nanoseconds)
+    }
+
+    public func ask<A: VirtualActor>(_ type: A.Type, _ id: ActorID, _ request: A.Request, options: CallOptions)
+        async throws -> A.Response
+    {
+        guard running.load(ordering: .relaxed) else { throw CallError(.shuttingDown, "\(nodeID) is stopped") }
+        let (deadline, nanoseconds) = deadline(options.timeout)
+        switch try route(id, placement: A.placement) {
+        case .local:
+            return try await askLocal(type, id, request, deadline: deadline)
+        case .remote(let link):
+            let body = try encodeCall(type, id, request, timeout: nanoseconds)
+            let reply = try await link.call(kind: .call, flags: [], body: body, deadline: deadline)
+            return try decodeReply(A.Response.self, reply, codec: configuration.calls.codec)
+        }
+    }
+
+    public func tell<A: VirtualActor>(_ type: A.Type, _ id: ActorID, _ request: A.Request) async throws {
+        guard running.load(ordering: .relaxed) else { throw CallError(.shuttingDown, "\(nodeID) is stopped") }
+        switch try route(id, placement: A.placement) {
+        case .local:
+            let entry = try localEntry(type, id)
+            let activation = self.activation(for: id, entry: entry)
+            let callID = nextCallID()
+            let (deadline, _) = deadline(nil)
+            activation.mailbox.enqueue { [self] in
+                do {
+                    _ = try await (activation as! Activation<A>).handleLocked(request, callID: callID, now: Self.now())
+                } catch ActivationFailure.deactivated {
+                    // Deactivated while queued: hand the message to the next activation.
+                    Task { _ = try? await self.askLocal(type, id, request, deadline: deadline) }
+                } catch {
+                    self.logger.debug("tell failed", metadata: ["actor.id": "\(id)", "error": "\(error)"])
+                }
+            }
+        case .remote(let link):
+            let body = try encodeCall(type, id, request, timeout: 0)
+            try link.send(Wire.Frame(kind: .tell, body: body))
+        }
+    }
+
+    private func localEntry<A: VirtualActor>(_ type: A.Type, _ id: ActorID) throws -> any AnyActorType {
+        guard let entry = types.withLock({ $0[A.typeName] }), entry is ActorTypeEntry<A> else {
+            throw CallError(.unknownActorType, "\(A.typeName) is not registered on \(nodeID)")
+        }
+        return entry
+    }
+
+    func askLocal<A: VirtualActor>(_ type: A.Type, _ id: ActorID, _ request: A.Request, deadline: UInt64)
+        async throws -> A.Response
+    {
+        let entry = try localEntry(type, id)
+        let callID = nextCallID()
+        while true {
+            let activation = self.activation(for: id, entry: entry) as! Activation<A>
+            await activation.mailbox.acquire()
+            defer { activation.mailbox.release() }
+            let now = Self.now()
+            guard now < deadline else {
+                throw CallError(.timeout, "\(id) did not start the call before its deadline")
+            }
+            do {
+                return try await activation.handleLocked(request, callID: callID, now: now)
+            } catch ActivationFailure.deactivated {
+                continue
+            } catch {
+                throw CallError.from(handlerError: error, actor: id)
+            }
+        }
+    }
+
+    private func encodeCall<A: VirtualActor>(_ type: A.Type, _ id: ActorID, _ request: A.Request, timeout: UInt64)
+        throws -> ByteBuffer
+    {
+        var payload: [UInt8] = []
+        try configuration.calls.codec.encode(request, into: &payload)
+        var body = ByteBuffer()
+        body.reserveCapacity(id.typeName.utf8.count + id.key.utf8.count + payload.count + 48)
+        Wire.CallBody.writeHeader(
+            actor: id, messageType: "", idempotencyKey: nil, timeoutNanoseconds: timeout, callID: nextCallID(),
+            to: &body)
+        body.writeBytes(payload)
+        return body
+    }
+
+    func decodeReply<R: Decodable>(_ type: R.Type, _ reply: Wire.Frame, codec: any MessageCodec) throws -> R {
+        switch reply.kind {
+        case .reply:
+            let codec: any MessageCodec = reply.flags.contains(.jsonPayload) ? JSONMessageCodec() : codec
+            return try reply.body.withUnsafeReadableBytes { try codec.decode(R.self, from: $0) }
+        case .errorReply:
+            throw Self.callError(from: reply)
+        default:
+            throw CallError(.codecFailure, "unexpected \(reply.kind) frame in reply to a call")
+        }
+    }
+
+    static func callError(from frame: Wire.Frame) -> CallError {
+        guard let body = try? Wire.decode(Plexspaces_V1_ErrorBody.self, from: frame.body) else {
+            return CallError(.remoteFailure, "malformed error reply")
+        }
+        return CallError(
+            CallError.Code(rawValue: UInt16(clamping: body.code)), body.message,
+            remoteCode: body.remoteCode.isEmpty ? nil : body.remoteCode)
+    }
+
+    static func errorFrame(_ error: CallError, correlationID: UInt64) -> Wire.Frame {
+        var body = Plexspaces_V1_ErrorBody()
+        body.code = UInt32(error.code.rawValue)
+        body.message = error.message
+        body.remoteCode = error.remoteCode ?? ""
+        return Wire.Frame(kind: .errorReply, correlationID: correlationID, body: Wire.body(body))
+    }
+
+    // MARK: Inbound calls
+
+    /// A `call` or `tell` frame arrived from a peer or client.
+    func handleInboundCall(_ frame: Wire.Frame, on connection: any Connection) {
+        let body: Wire.CallBody
+        do {
+            body = try Wire.CallBody(reading: frame.body)
+        } catch {
+            logger.error(
+                "closing connection after a malformed call body",
+                metadata: ["peer": "\(connection.peer)", "error": "\(error)"])
+            connection.close()
+            return
+        }
+        let expectsReply = frame.kind == .call
+        let correlation = frame.correlationID
+        func fail(_ error: CallError) {
+            if expectsReply { connection.send(Self.errorFrame(error, correlationID: correlation)) }
+        }
+        let entry = types.withLock { $0[body.actor.typeName] }
+        let route: Route
+        do {
+            route = try self.route(body.actor, placement: entry?.placement ?? .pinned)
+        } catch let error as CallError {
+            return fail(error)
+        } catch {
+            return fail(CallError(.nodeUnavailable, "\(error)"))
+        }
+        switch route {
+        case .remote(let link):
+            guard !frame.flags.contains(.forwarded) else {
+                return fail(CallError(.nodeUnavailable, "\(body.actor) was forwarded to \(nodeID), which does not own it; the ring is changing"))
+            }
+            forward(frame, body: body, to: link, expectsReply: expectsReply, reply: connection)
+        case .local:
+            guard let entry else {
+                return fail(CallError(.unknownActorType, "actor type '\(body.actor.typeName)' is not registered on \(nodeID)"))
+            }
+            let deadline = body.timeoutNanoseconds == 0 ? UInt64.max : Self.now() &+ body.timeoutNanoseconds
+            runInbound(body, entry: entry, json: frame.flags.contains(.jsonPayload), deadline: deadline) { result in
+                guard expectsReply else { return }
+                switch result {
+                case .success(let payload):
+                    connection.send(
+                        Wire.Frame(
+                            kind: .reply, flags: frame.flags.intersection(.jsonPayload), correlationID: correlation,
+                            body: payload))
+                case .failure(let error):
+                    connection.send(Self.errorFrame(error, correlationID: correlation))
+                }
+            }
+        }
+    }
+
+    private func runInbound(
+        _ body: Wire.CallBody, entry: any AnyActorType, json: Bool, deadline: UInt64,
+        completion: @escaping @Sendable (Result<ByteBuffer, CallError>) -> Void
+    ) {
+        let activation = self.activation(for: body.actor, entry: entry)
+        let codec = configuration.calls.codec
+        activation.mailbox.enqueue { [self] in
+            let now = Self.now()
+            guard now < deadline else {
+                return completion(.failure(CallError(.timeout, "\(body.actor) did not start the call before its deadline")))
+            }
+            do {
+                let payload = try await entry.handleEncoded(
+                    activation, payload: body.payload, json: json, callID: body.callID, codec: codec, now: now)
+                completion(.success(payload))
+            } catch ActivationFailure.deactivated {
+                self.runInbound(body, entry: entry, json: json, deadline: deadline, completion: completion)
+            } catch let error as CallError {
+                completion(.failure(error))
+            } catch {
+                completion(.failure(CallError(.codecFailure, "\(error)")))
+            }
+        }
+    }
+
+    /// Sends a call on to the owner once and relays the answer.
+    private func forward(_ frame: Wire.Frame, body: Wire.CallBody, to link: PeerLink, expectsReply: Bool, reply: any Connection) {
+        var forwarded = frame
+        forwarded.flags.insert(.forwarded)
+        guard expectsReply else {
+            try? link.send(forwarded)
+            return
+        }
+        let correlation = frame.correlationID
+        let (deadline, _) = deadline(
+            body.timeoutNanoseconds == 0 ? nil : .nanoseconds(Int64(clamping: body.timeoutNanoseconds)))
+        Task {
+            do {
+                var answer = try await link.call(kind: .call, flags: forwarded.flags, body: frame.body, deadline: deadline)
+                answer.correlationID = correlation
+                reply.send(answer)
+            } catch let error as CallError {
+                reply.send(Self.errorFrame(error, correlationID: correlation))
+            } catch {
+                reply.send(Self.errorFrame(CallError(.nodeUnavailable, "\(error)"), correlationID: correlation))
+            }
+        }
+    }
+}
