@@ -47,16 +47,17 @@ final class FrameSession: Connection {
         onEstablished.withLock { $0 = callback }
     }
 
+    /// The peer proved in the handshake; kept after the session closes.
+    private let establishedPeer = Mutex<PeerIdentity?>(nil)
+
     var peer: PeerIdentity {
-        phase.withLock { phase in
-            if case .established(let peer) = phase { return peer }
-            return PeerIdentity(role: .client, nodeID: .init(unchecked: "unknown"), incarnation: 0, listenAddress: "")
-        }
+        establishedPeer.withLock { $0 }
+            ?? PeerIdentity(role: .client, nodeID: .init(unchecked: "unknown"), incarnation: 0, listenAddress: "")
     }
 
-    /// Whether the handshake has completed.
-    var isEstablished: Bool {
-        phase.withLock { if case .established = $0 { return true } else { return false } }
+    /// Whether the handshake is still running (not established, not closed).
+    var isHandshaking: Bool {
+        phase.withLock { if case .handshaking = $0 { return true } else { return false } }
     }
 
     /// Starts the handshake (initiator side).
@@ -105,6 +106,7 @@ final class FrameSession: Connection {
             case .send(let frame):
                 sink.write(frame)
             case .established(let peer):
+                establishedPeer.withLock { $0 = peer }
                 phase.withLock { $0 = .established(peer) }
                 logger.debug("connection established", metadata: ["peer": "\(peer)"])
                 delegate.connectionEstablished(self)

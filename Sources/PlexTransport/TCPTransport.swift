@@ -195,7 +195,7 @@ final class FrameSessionHandler: ChannelInboundHandler, Sendable {
         let timeout = self.timeout
         let remote = "\(String(describing: context.channel.remoteAddress))"
         context.eventLoop.scheduleTask(in: .nanoseconds(Int64(timeout.components.seconds) * 1_000_000_000)) {
-            if !session.isEstablished {
+            if session.isHandshaking {
                 logger.warning("handshake timed out", metadata: ["remote": "\(remote)"])
                 session.fail(TransportError(.timeout, "handshake did not finish in \(timeout)"))
             }

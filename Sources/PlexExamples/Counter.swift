@@ -1,0 +1,36 @@
+public import PlexSpaces
+
+/// A counter: the example every node started by `plex node` hosts.
+public struct Counter: VirtualActor {
+    public static let typeName = "counter"
+
+    public struct State: ActorState {
+        public var count = 0
+        public init() {}
+    }
+
+    public enum Request: Codable, Sendable {
+        case increment
+        case add(Int)
+        case get
+    }
+
+    /// The count after the request, and the node that handled it.
+    public struct Reply: Codable, Sendable, Hashable {
+        public var count: Int
+        public var node: String
+    }
+
+    public init() {}
+
+    public func handle(_ request: Request, state: inout State, context: ActorContext) async throws -> Reply {
+        switch request {
+        case .increment: state.count += 1
+        case .add(let amount):
+            guard amount >= 0 else { throw ActorFailure(code: "negative", message: "cannot add \(amount)") }
+            state.count += amount
+        case .get: break
+        }
+        return Reply(count: state.count, node: context.nodeID.rawValue)
+    }
+}

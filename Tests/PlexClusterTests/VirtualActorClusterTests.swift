@@ -1,0 +1,242 @@
+import PlexExamples
+import PlexSpaces
+import PlexTestKit
+import Synchronization
+import Testing
+
+/// Keys of `Counter` owned by `owner` in `node`'s view.
+func keys(ownedBy owner: NodeID, on node: PlexNode, count: Int, prefix: String = "k") -> [String] {
+    var result: [String] = []
+    var i = 0
+    while result.count < count {
+        let key = "\(prefix)\(i)"
+        if node.owner(of: ActorID(typeName: Counter.typeName, key: key)) == owner { result.append(key) }
+        i += 1
+    }
+    return result
+}
+
+@Suite("Virtual actors across a cluster", .timeLimit(.minutes(2)))
+struct VirtualActorClusterTests {
+    @Test("every node reaches every actor on its owner, which hosts its only activation", arguments: TestTransport.allCases)
+    func callsReachOwners(transport: TestTransport) async throws {
+        try await withTestCluster(nodes: 3, transport: transport, register: { $0.registerExamples() }) { cluster in
+            for (index, node) in cluster.nodes.enumerated() {
+                for k in 0..<12 {
+                    let ref = node.actor(Counter.self, key: "c\(k)")
+                    let reply = try await ref.ask(.increment)
+                    #expect(reply.count == index + 1)
+                    #expect(reply.node == node.owner(of: ref.id)?.rawValue)
+                }
+            }
+            for k in 0..<12 {
+                let id = ActorID(typeName: Counter.typeName, key: "c\(k)")
+                let hosts = cluster.nodes.filter { $0.isActive(id) }.map(\.nodeID)
+                #expect(hosts == [cluster.node(0).owner(of: id)!])
+            }
+            // Owners are spread: with 36 actors on 3 nodes, every node owns some.
+            let owners = Set((0..<36).map { cluster.node(0).owner(of: ActorID(typeName: "counter", key: "c\($0)"))! })
+            #expect(owners.count == 3)
+        }
+    }
+
+    @Test("a handler that throws replies with remoteFailure and the activation keeps its state", arguments: TestTransport.allCases)
+    func handlerErrors(transport: TestTransport) async throws {
+        try await withTestCluster(nodes: 2, transport: transport, register: { $0.registerExamples() }) { cluster in
+            let caller = cluster.node(0)
+            let key = keys(ownedBy: cluster.node(1).nodeID, on: caller, count: 1)[0]
+            let ref = caller.actor(Counter.self, key: key)
+            _ = try await ref.ask(.add(5))
+            let error = await #expect(throws: CallError.self) { try await ref.ask(.add(-1)) }
+            #expect(error?.code == .remoteFailure)
+            #expect(error?.remoteCode == "negative")
+            #expect(try await ref.ask(.increment).count == 6)
+        }
+    }
+
+    @Test("a type the owner does not know fails with unknownActorType", arguments: TestTransport.allCases)
+    func unknownType(transport: TestTransport) async throws {
+        try await withTestCluster(
+            nodes: 2, transport: transport, register: { node in
+                node.register(Echo.self)
+                if node.nodeID.rawValue == "node-0" { node.register(Counter.self) }
+            }
+        ) { cluster in
+            let caller = cluster.node(0)
+            let key = keys(ownedBy: cluster.node(1).nodeID, on: caller, count: 1)[0]
+            let error = await #expect(throws: CallError.self) {
+                try await caller.actor(Counter.self, key: key).ask(.get)
+            }
+            #expect(error?.code == .unknownActorType)
+        }
+    }
+
+    @Test("an actor handles one message at a time, even when its handler awaits", arguments: TestTransport.allCases)
+    func oneAtATime(transport: TestTransport) async throws {
+        try await withTestCluster(nodes: 2, transport: transport, register: { $0.register(Turnstile.self) }) { cluster in
+            let ref = cluster.node(0).actor(Turnstile.self, key: "t")
+            try await withThrowingTaskGroup(of: Turnstile.Reply.self) { group in
+                for _ in 0..<50 { group.addTask { try await ref.ask(.enter) } }
+                var seen = 0
+                for try await reply in group {
+                    #expect(reply.concurrent == 1)
+                    seen += 1
+                }
+                #expect(seen == 50)
+            }
+            #expect(try await ref.ask(.count).entered == 50)
+        }
+    }
+
+    @Test("the owner's crash makes calls fail fast with nodeUnavailable, never activating elsewhere; its restart brings them back", arguments: TestTransport.allCases)
+    func ownerCrashAndRestart(transport: TestTransport) async throws {
+        try await withTestCluster(nodes: 3, transport: transport, register: { $0.registerExamples() }) { cluster in
+            let caller = cluster.node(0)
+            let victim = cluster.node(2).nodeID
+            let key = keys(ownedBy: victim, on: caller, count: 1)[0]
+            let ref = caller.actor(Counter.self, key: key)
+            #expect(try await ref.ask(.increment).node == victim.rawValue)
+            await cluster.crash(2)
+            try await eventually("calls fail with nodeUnavailable") {
+                do {
+                    _ = try await ref.ask(.increment, timeout: .seconds(5))
+                    return false
+                } catch let error as CallError { return error.code == .nodeUnavailable }
+            }
+            // Fast: the failure does not wait for the 5 s deadline.
+            let clock = ContinuousClock()
+            let started = clock.now
+            await #expect(throws: CallError.self) { try await ref.ask(.get, timeout: .seconds(5)) }
+            #expect(clock.now - started < .seconds(1))
+            for node in cluster.nodes { #expect(!node.isActive(ref.id)) }
+            try await cluster.restart(2)
+            try await eventually("calls succeed again on the restarted owner") {
+                (try? await ref.ask(.get))?.node == victim.rawValue
+            }
+            let members = caller.members.first { $0.nodeID == victim }
+            #expect(members?.incarnation == 2)
+        }
+    }
+
+    @Test("named actors spawned on a node resolve from every node")
+    func namedActors() async throws {
+        try await withTestCluster(nodes: 3, transport: .inMemory, register: { $0.registerExamples() }) { cluster in
+            try cluster.node(1).spawn(Echo.self, key: "leader-1", name: "leader")
+            try await eventually("node 2 resolves the name") { cluster.node(2).resolve(Echo.self, name: "leader") != nil }
+            let ref = try #require(cluster.node(2).resolve(Echo.self, name: "leader"))
+            let reply = try await ref.ask(Echo.Request(text: "hi"))
+            #expect(reply.node == "node-1")
+            #expect(reply.text == "hi")
+        }
+    }
+
+    @Test("a graceful leave takes the node out of the ring and its actors are placed elsewhere", arguments: TestTransport.allCases)
+    func gracefulLeave(transport: TestTransport) async throws {
+        try await withTestCluster(nodes: 3, transport: transport, register: { $0.registerExamples() }) { cluster in
+            let caller = cluster.node(0)
+            let leaving = cluster.node(2).nodeID
+            let key = keys(ownedBy: leaving, on: caller, count: 1)[0]
+            let ref = caller.actor(Counter.self, key: key)
+            #expect(try await ref.ask(.increment).node == leaving.rawValue)
+            await cluster.leave(2)
+            try await eventually("the ring no longer holds the leaver") { caller.owner(of: ref.id) != leaving }
+            let reply = try await ref.ask(.increment)
+            #expect(reply.node != leaving.rawValue)
+        }
+    }
+
+    @Test("a partition makes the far owner unavailable; healing restores it")
+    func partition() async throws {
+        try await withTestCluster(nodes: 3, transport: .inMemory, register: { $0.registerExamples() }) { cluster in
+            let caller = cluster.node(0)
+            let far = cluster.node(2)
+            let ref = caller.actor(Counter.self, key: keys(ownedBy: far.nodeID, on: caller, count: 1)[0])
+            _ = try await ref.ask(.increment)
+            cluster.network.partition(caller.address, far.address)
+            try await eventually("caller sees the far node unreachable") {
+                caller.members.first { $0.nodeID == far.nodeID }?.reachable == false
+            }
+            let error = await #expect(throws: CallError.self) { try await ref.ask(.increment, timeout: .seconds(2)) }
+            #expect(error?.code == .nodeUnavailable)
+            cluster.network.heal(caller.address, far.address)
+            try await eventually("calls succeed after healing") { (try? await ref.ask(.get))?.count == 1 }
+        }
+    }
+
+    @Test("idle activations are deactivated and the hook runs")
+    func idleDeactivation() async throws {
+        let hooks = HookLog()
+        try await withTestCluster(
+            nodes: 1, transport: .inMemory,
+            setup: { $0.activation.idleTimeout = .milliseconds(100) },
+            register: { $0.register(Hooked.self) { Hooked(log: hooks) } }
+        ) { cluster in
+            let node = cluster.node(0)
+            _ = try await node.actor(Hooked.self, key: "h").ask(1)
+            #expect(node.activationCount == 1)
+            try await eventually("deactivated when idle") { node.activationCount == 0 }
+            #expect(hooks.events == ["activate h", "handle h 1", "deactivate h"])
+        }
+    }
+
+    @Test("beyond the activation limit the least recently used are deactivated")
+    func activationLimit() async throws {
+        try await withTestCluster(
+            nodes: 1, transport: .inMemory,
+            setup: { $0.activation.maximumActivations = 20 },
+            register: { $0.registerExamples() }
+        ) { cluster in
+            let node = cluster.node(0)
+            for k in 0..<50 { _ = try await node.actor(Counter.self, key: "n\(k)").ask(.increment) }
+            try await eventually("at most the limit stay active") { node.activationCount <= 20 }
+            #expect(node.isActive(ActorID(typeName: "counter", key: "n49")))
+            #expect(!node.isActive(ActorID(typeName: "counter", key: "n0")))
+        }
+    }
+}
+
+/// Records hook calls, to check the lifecycle.
+final class HookLog: Sendable {
+    private let storage = Mutex<[String]>([])
+    func append(_ event: String) { storage.withLock { $0.append(event) } }
+    var events: [String] { storage.withLock { $0 } }
+}
+
+struct Hooked: VirtualActor {
+    static let typeName = "hooked"
+    let log: HookLog
+    init() { self.log = HookLog() }
+    init(log: HookLog) { self.log = log }
+
+    func activate(state: inout NoState, context: ActorContext) async throws { log.append("activate \(context.id.key)") }
+    func deactivate(state: inout NoState, context: ActorContext) async { log.append("deactivate \(context.id.key)") }
+    func handle(_ request: Int, state: inout NoState, context: ActorContext) async throws -> Int {
+        log.append("handle \(context.id.key) \(request)")
+        return request
+    }
+}
+
+/// Counts how many handlers run at once; awaits inside the handler to invite interleaving.
+struct Turnstile: VirtualActor {
+    static let typeName = "turnstile"
+    struct State: ActorState {
+        var inside = 0
+        var entered = 0
+    }
+    enum Request: Codable, Sendable { case enter, count }
+    struct Reply: Codable, Sendable {
+        var concurrent: Int
+        var entered: Int
+    }
+
+    func handle(_ request: Request, state: inout State, context: ActorContext) async throws -> Reply {
+        guard case .enter = request else { return Reply(concurrent: state.inside, entered: state.entered) }
+        state.inside += 1
+        let seen = state.inside
+        try await Task.sleep(for: .milliseconds(1))
+        await Task.yield()
+        state.inside -= 1
+        state.entered += 1
+        return Reply(concurrent: seen, entered: state.entered)
+    }
+}
