@@ -72,10 +72,8 @@ public final class TestCluster: Sendable {
 
     private func start(_ configuration: NodeConfiguration, index: Int) async throws -> PlexNode {
         let choice: TransportChoice = transport == .inMemory ? .inMemory(network) : .tcp
-        let node = try await PlexNode.start(
-            configuration, transport: choice, logger: logs.logger(label: "node-\(index)"))
-        register(node)
-        return node
+        return try await PlexNode.start(
+            configuration, transport: choice, logger: logs.logger(label: "node-\(index)"), setup: register)
     }
 
     /// Stops node `index` without a leave, as a crash would look to its peers.

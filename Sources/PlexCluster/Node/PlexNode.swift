@@ -65,10 +65,15 @@ public final class PlexNode: Sendable {
     /// Returns when the node has heard from a seed, or after ``MembershipConfiguration/joinTimeout`` when
     /// no seed answers (the node then starts a cluster of its own).
     ///
+    /// - Parameters:
+    ///   - configuration: The node's settings.
+    ///   - choice: TCP, or an in-memory network for tests.
+    ///   - logger: Where the node logs; `node.id` is added to its metadata.
+    ///   - setup: Runs before the node takes its first frame: register actor types here.
     /// - Throws: ``NodeError`` with code `invalidConfiguration`, `dataDirectory` or `bindFailed`.
     public static func start(
         _ configuration: NodeConfiguration, transport choice: TransportChoice = .tcp,
-        logger: Logger = Logger(label: "plex.node")
+        logger: Logger = Logger(label: "plex.node"), setup: (PlexNode) -> Void = { _ in }
     ) async throws -> PlexNode {
         try configuration.validate()
         let (nodeID, incarnation) = try NodeIdentityStore.load(
@@ -97,6 +102,7 @@ public final class PlexNode: Sendable {
             transport: transport, logger: logger)
         transport.setLocalIdentity(
             PeerIdentity(role: .node, nodeID: nodeID, incarnation: incarnation, listenAddress: bound.description))
+        setup(node)
         delegate.node.withLock { $0 = node }
         node.startBackground()
         await node.join()

@@ -1,0 +1,129 @@
+import ArgumentParser
+import Foundation
+import Logging
+import PlexExamples
+import PlexSpaces
+import ServiceLifecycle
+
+struct NodeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "node",
+        abstract: "Run a node that hosts the bundled example actors (counter, echo).",
+        discussion: """
+            Prints one JSON line {"event":"ready",...} on stdout once it has joined. SIGTERM or SIGINT leaves \
+            the cluster gracefully. Flags override the config file.
+            """)
+
+    @Option(name: .long, help: "Config file (TOML subset; see cluster/local/).")
+    var config: String?
+    @Option(name: .long, help: "Node id (default: from the data directory, else generated).")
+    var nodeId: String?
+    @Option(name: .long, help: "Listen address host:port (port 0 picks one).")
+    var listen: String?
+    @Option(name: .long, help: "Seed address host:port; repeat for several.")
+    var seed: [String] = []
+    @Option(name: .long, help: "Data directory.")
+    var dataDir: String?
+    @Option(name: .long, help: "Cluster name.")
+    var clusterName: String?
+    @Option(name: .long, help: "File holding the cluster secret (or set PLEX_CLUSTER_SECRET).")
+    var secretFile: String?
+    @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error, critical.")
+    var logLevel: String?
+    @Option(name: .long, help: "Failure detector: milliseconds of silence before a peer is unreachable.")
+    var unreachableAfterMs: Int?
+    @Option(name: .long, help: "Milliseconds between heartbeats.")
+    var heartbeatMs: Int?
+
+    func run() async throws {
+        let (configuration, level) = try await exitingOnBadConfiguration { try makeConfiguration() }
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let logger = Logger(label: "plex.node")
+        let service = NodeService(configuration: configuration, logger: logger)
+        let group = ServiceGroup(
+            configuration: .init(
+                services: [.init(service: service)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        try await exitingOnBadConfiguration { try await group.run() }
+    }
+
+    func makeConfiguration() throws -> (NodeConfiguration, Logger.Level) {
+        let file = try config.map(loadConfig) ?? ConfigFile()
+        func string(_ key: String) -> String? {
+            if case .string(let s)? = file.values[key] { return s }
+            return nil
+        }
+        func integer(_ key: String) -> Int? {
+            if case .integer(let n)? = file.values[key] { return n }
+            return nil
+        }
+        guard let dataDir = dataDir ?? file.path("data_dir") else {
+            throw ConfigurationFailure(message: "data_dir: required (in the config file or --data-dir)")
+        }
+        let listenText = listen ?? string("listen") ?? "127.0.0.1:0"
+        guard let listenAddress = PeerAddress(parsing: listenText) else {
+            throw ConfigurationFailure(message: "listen: '\(listenText)' is not host:port")
+        }
+        var seedTexts = seed
+        if seedTexts.isEmpty, case .strings(let list)? = file.values["seeds"] { seedTexts = list }
+        let seeds = try seedTexts.map { text -> PeerAddress in
+            guard let address = PeerAddress(parsing: text) else {
+                throw ConfigurationFailure(message: "seeds: '\(text)' is not host:port")
+            }
+            return address
+        }
+        let nodeID: NodeID?
+        if let text = nodeId ?? string("node_id") {
+            guard NodeID.isValid(text) else {
+                throw ConfigurationFailure(message: "node_id: '\(text)' is not valid (1-64 of [A-Za-z0-9._-])")
+            }
+            nodeID = try NodeID(text)
+        } else {
+            nodeID = nil
+        }
+        let levelText = logLevel ?? string("log_level") ?? "info"
+        guard let level = Logger.Level(rawValue: levelText) else {
+            throw ConfigurationFailure(message: "log_level: '\(levelText)' is not a log level")
+        }
+        let secret = try readSecret(file: secretFile ?? file.path("secret_file"))
+        var configuration = NodeConfiguration(
+            nodeID: nodeID, listenAddress: listenAddress, seeds: seeds, dataDirectory: dataDir,
+            clusterName: clusterName ?? string("cluster_name") ?? "plex", secret: secret)
+        if let ms = integer("idle_timeout_ms") { configuration.activation.idleTimeout = .milliseconds(ms) }
+        if let n = integer("max_activations") { configuration.activation.maximumActivations = n }
+        if let ms = heartbeatMs ?? integer("heartbeat_ms") { configuration.membership.heartbeatInterval = .milliseconds(ms) }
+        if let ms = unreachableAfterMs ?? integer("unreachable_after_ms") {
+            configuration.membership.unreachableAfter = .milliseconds(ms)
+        }
+        if let n = integer("max_frame_size") { configuration.maximumFrameSize = n }
+        if let n = integer("max_in_flight_per_peer") { configuration.calls.maximumInFlightPerPeer = n }
+        do {
+            try configuration.validate()
+        } catch let error as NodeError {
+            throw ConfigurationFailure(message: error.message)
+        }
+        return (configuration, level)
+    }
+}
+
+/// Runs a node inside a `ServiceGroup`: starts it, prints the ready line, and leaves on graceful shutdown.
+struct NodeService: Service {
+    let configuration: NodeConfiguration
+    let logger: Logger
+
+    func run() async throws {
+        let node = try await PlexNode.start(configuration, logger: logger) { $0.registerExamples() }
+        let ready: [String: Any] = [
+            "event": "ready", "node_id": node.nodeID.rawValue, "address": node.address.description,
+            "incarnation": node.incarnation, "pid": Int(ProcessInfo.processInfo.processIdentifier),
+        ]
+        let line = try JSONSerialization.data(withJSONObject: ready, options: [.sortedKeys])
+        FileHandle.standardOutput.write(line + Data("\n".utf8))
+        try? await gracefulShutdown()
+        logger.info("leaving the cluster")
+        await node.leave()
+    }
+}

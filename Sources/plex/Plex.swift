@@ -1,0 +1,155 @@
+import ArgumentParser
+import Foundation
+import Logging
+import PlexExamples
+import PlexSpaces
+import ServiceLifecycle
+
+@main
+struct Plex: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "plex",
+        abstract: "PlexSpaces: durable virtual actors on a cluster of nodes.",
+        subcommands: [NodeCommand.self, CallCommand.self, ClusterCommand.self])
+}
+
+/// Options every client command shares: which node to talk to and how to prove the secret.
+struct ClientOptions: ParsableArguments {
+    @Option(name: .long, help: "Address of the node to talk to (host:port).")
+    var node: String = "127.0.0.1:7101"
+
+    @Option(name: .long, help: "Node config file to take the cluster name and secret from.")
+    var config: String?
+
+    @Option(name: .long, help: "Cluster name (default: from --config, else 'plex').")
+    var clusterName: String?
+
+    @Option(name: .long, help: "File holding the cluster secret (or set PLEX_CLUSTER_SECRET).")
+    var secretFile: String?
+
+    @Option(name: .long, help: "Seconds to wait for the reply.")
+    var timeout: Double = 5
+
+    func connect() async throws -> PlexClient {
+        var clusterName = self.clusterName
+        var secretFile = self.secretFile
+        if let config {
+            let file = try loadConfig(config)
+            if clusterName == nil, case .string(let name)? = file.values["cluster_name"] { clusterName = name }
+            if secretFile == nil { secretFile = file.path("secret_file") }
+        }
+        let secret = try readSecret(file: secretFile)
+        guard let address = PeerAddress(parsing: node) else {
+            throw ConfigurationFailure(message: "--node: '\(node)' is not host:port")
+        }
+        var logger = Logger(label: "plex.client")
+        logger.logLevel = .warning
+        return try await PlexClient.connect(
+            to: address, clusterName: clusterName ?? "plex", secret: secret, logger: logger)
+    }
+}
+
+struct ConfigurationFailure: Error, CustomStringConvertible {
+    let message: String
+    var description: String { message }
+}
+
+func loadConfig(_ path: String) throws -> ConfigFile {
+    do {
+        return try ConfigFile.load(path)
+    } catch let error as ConfigFile.Error {
+        throw ConfigurationFailure(message: error.message)
+    }
+}
+
+/// The cluster secret: `PLEX_CLUSTER_SECRET` if set, else the file's contents (trailing newline dropped).
+func readSecret(file: String?) throws -> [UInt8] {
+    if let value = ProcessInfo.processInfo.environment["PLEX_CLUSTER_SECRET"], !value.isEmpty {
+        return Array(value.utf8)
+    }
+    guard let file else {
+        throw ConfigurationFailure(message: "secret_file: no cluster secret (set secret_file, --secret-file or PLEX_CLUSTER_SECRET)")
+    }
+    guard let data = FileManager.default.contents(atPath: file) else {
+        throw ConfigurationFailure(message: "secret_file: cannot read '\(file)'")
+    }
+    var text = String(decoding: data, as: UTF8.self)
+    while text.hasSuffix("\n") || text.hasSuffix("\r") { text.removeLast() }
+    return Array(text.utf8)
+}
+
+/// Runs `body`; a configuration failure prints its message and exits with code 2.
+func exitingOnBadConfiguration<T>(_ body: () async throws -> T) async throws -> T {
+    do {
+        return try await body()
+    } catch let error as ConfigurationFailure {
+        FileHandle.standardError.write(Data("plex: configuration error: \(error.message)\n".utf8))
+        throw ExitCode(2)
+    } catch let error as NodeError where error.code == .invalidConfiguration {
+        FileHandle.standardError.write(Data("plex: configuration error: \(error.message)\n".utf8))
+        throw ExitCode(2)
+    }
+}
+
+struct CallCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "call", abstract: "Send a JSON request to an actor and print the JSON reply.")
+
+    @Argument(help: "The actor: type/key, for example counter/c1.")
+    var actor: String
+
+    @Argument(help: "The request as JSON, for example '\"increment\"' or '{\"text\":\"hi\"}'.")
+    var json: String
+
+    @OptionGroup var client: ClientOptions
+
+    func run() async throws {
+        let client = try await exitingOnBadConfiguration { try await self.client.connect() }
+        defer { Task { await client.close() } }
+        let id = try ActorID(parsing: actor)
+        do {
+            let reply = try await client.call(id, json: Array(json.utf8), timeout: .milliseconds(Int(self.client.timeout * 1000)))
+            print(String(decoding: reply, as: UTF8.self))
+        } catch let error as CallError {
+            FileHandle.standardError.write(Data("plex: call failed: \(error)\n".utf8))
+            throw ExitCode(1)
+        }
+    }
+}
+
+struct ClusterCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "cluster", abstract: "Inspect the cluster.", subcommands: [Status.self])
+
+    struct Status: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Members, their state, incarnation and activations.")
+
+        @OptionGroup var client: ClientOptions
+
+        @Flag(help: "Print JSON for scripts.")
+        var json = false
+
+        func run() async throws {
+            let client = try await exitingOnBadConfiguration { try await self.client.connect() }
+            let status = try await client.status()
+            await client.close()
+            if json {
+                let encoder = JSONEncoder()
+                encoder.outputFormatting = [.sortedKeys]
+                print(String(decoding: try encoder.encode(status), as: UTF8.self))
+                return
+            }
+            print("cluster \(status.clusterName), as seen by \(status.answeredBy)")
+            print("NODE".padding(toLength: 14, withPad: " ", startingAt: 0) + "ADDRESS".padding(toLength: 22, withPad: " ", startingAt: 0)
+                + "STATE".padding(toLength: 13, withPad: " ", startingAt: 0) + "INCARNATION  ACTIVATIONS")
+            for m in status.members {
+                print(
+                    m.nodeID.padding(toLength: 14, withPad: " ", startingAt: 0)
+                        + m.address.padding(toLength: 22, withPad: " ", startingAt: 0)
+                        + m.state.padding(toLength: 13, withPad: " ", startingAt: 0)
+                        + String(m.incarnation).padding(toLength: 13, withPad: " ", startingAt: 0) + String(m.activations))
+            }
+            for (name, target) in status.named.sorted(by: { $0.key < $1.key }) { print("named \(name) -> \(target)") }
+        }
+    }
+}

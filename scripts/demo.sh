@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# The main job: builds plex, launches the 3-node local cluster from cluster/local/, sends requests to actors
+# through different nodes (printing each reply with the node that hosted the actor), shows the cluster
+# status, and stops the cluster.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+trap 'scripts/cluster-down.sh local' EXIT
+scripts/cluster-up.sh local
+plex="$(swift build --show-bin-path)/plex"
+cfg=cluster/local/node-1.toml
+echo
+echo "== counters, called through each node in turn =="
+for key in alpha beta gamma delta epsilon zeta; do
+  for port in 7101 7102 7103; do
+    printf 'via 127.0.0.1:%s  counter/%-6s increment -> ' "$port" "$key"
+    "$plex" call "counter/$key" '{"increment":{}}' --node "127.0.0.1:$port" --config "$cfg"
+  done
+done
+echo
+echo "== echo actors =="
+for key in a b c; do
+  printf 'echo/%s -> ' "$key"
+  "$plex" call "echo/$key" "{\"text\":\"hello $key\"}" --node 127.0.0.1:7102 --config "$cfg"
+done
+echo
+"$plex" cluster status --node 127.0.0.1:7101 --config "$cfg"

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Runs every test: unit, in-process cluster (in-memory and loopback TCP) and multi-process integration tests
+# (which start real `plex node` processes and kill -9 them by PID).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if ! command -v swift >/dev/null; then
+  echo "swift is not on PATH" >&2
+  exit 1
+fi
+# The integration tests drive the built plex binary.
+swift build --product plex
+export PLEX_BIN="$(swift build --show-bin-path)/plex"
+export PLEX_INTEGRATION=1
+swift test --parallel --num-workers 2 "$@"
