@@ -1,0 +1,134 @@
+import Foundation
+import PlexExamples
+import PlexSpaces
+import PlexTestKit
+import Testing
+
+/// Real `plex node` processes on loopback: crash by `kill -9`, restart, wrong secrets, bad configs.
+/// Enabled by `PLEX_INTEGRATION=1` and `PLEX_BIN` (scripts/test.sh sets both).
+@Suite("Multi-process cluster", .serialized, .enabled(if: NodeProcess.binary != nil), .timeLimit(.minutes(3)))
+struct ClusterIntegrationTests {
+    static let secret = "integration-secret-0123456789"
+
+    let binary = NodeProcess.binary ?? ""
+    let directory = FileManager.default.temporaryDirectory.path + "/plex-it-\(UInt32.random(in: 0...UInt32.max))"
+
+    func startNode(_ id: String, listen: String = "127.0.0.1:0", seeds: [String] = [], secret: String = secret)
+        async throws -> (NodeProcess, NodeProcess.Ready)
+    {
+        var arguments = [
+            "node", "--node-id", id, "--listen", listen, "--data-dir", "\(directory)/\(id)", "--cluster-name", "it",
+            "--heartbeat-ms", "100", "--unreachable-after-ms", "800", "--log-level", "info",
+        ]
+        for seed in seeds { arguments += ["--seed", seed] }
+        let process = try NodeProcess.launch(binary, arguments, environment: ["PLEX_CLUSTER_SECRET": secret])
+        return (process, try await process.waitUntilReady())
+    }
+
+    func client(_ address: String, secret: String = secret) async throws -> PlexClient {
+        try await PlexClient.connect(
+            to: PeerAddress(parsing: address)!, clusterName: "it", secret: Array(secret.utf8))
+    }
+
+    func increment(_ client: PlexClient, _ key: String) async throws -> Counter.Reply {
+        try await client.ask(Counter.self, key: key, .increment, timeout: .seconds(3))
+    }
+
+    @Test("kill -9 of an actor's owner: calls fail fast with nodeUnavailable, no second activation, back after restart")
+    func crashAndRestart() async throws {
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let (p1, r1) = try await startNode("n1")
+        let (p2, r2) = try await startNode("n2", seeds: [r1.address])
+        var (p3, r3) = try await startNode("n3", seeds: [r1.address])
+        let processes = [p1, p2]
+        defer {
+            for p in processes { p.kill9() }
+            p3.kill9()
+        }
+        let c1 = try await client(r1.address)
+        let c2 = try await client(r2.address)
+        try await eventually("n1 sees three members up", within: .seconds(20)) {
+            try await c1.status().members.filter { $0.state == "up" }.count == 3
+        }
+        let ring = try ["n1", "n2", "n3"].map { try NodeID($0) }
+        let key = (0..<1000).map { "k\($0)" }.first {
+            Placement.owner(of: ActorID(typeName: Counter.typeName, key: $0), among: ring)?.rawValue == "n3"
+        }!
+        #expect(try await increment(c1, key).node == "n3")
+        #expect(try await increment(c2, key).count == 2)
+
+        let before1 = try await c1.status().members.first { $0.nodeID == "n1" }!.activations
+        let before2 = try await c2.status().members.first { $0.nodeID == "n2" }!.activations
+        p3.kill9()
+        #expect(try await p3.waitForExit() != 0)
+        try await eventually("calls fail with nodeUnavailable", within: .seconds(10)) {
+            do {
+                _ = try await increment(c1, key)
+                return false
+            } catch let error as CallError {
+                return error.code == .nodeUnavailable
+            }
+        }
+        let clock = ContinuousClock()
+        for c in [c1, c2] {
+            let started = clock.now
+            let error = await #expect(throws: CallError.self) { try await increment(c, key) }
+            #expect(error?.code == .nodeUnavailable)
+            #expect(clock.now - started < .seconds(1), "fails fast, not at the 3 s deadline")
+        }
+        // No second activation: the survivors host nothing new.
+        #expect(try await c1.status().members.first { $0.nodeID == "n1" }!.activations == before1)
+        #expect(try await c2.status().members.first { $0.nodeID == "n2" }!.activations == before2)
+
+        (p3, r3) = try await startNode("n3", listen: r3.address, seeds: [r1.address])
+        #expect(r3.incarnation == 2)
+        try await eventually("calls succeed on the restarted owner", within: .seconds(15)) {
+            (try? await increment(c1, key))?.node == "n3"
+        }
+        await c1.close()
+        await c2.close()
+    }
+
+    @Test("SIGTERM leaves gracefully; a node with another secret never joins; clients need the secret")
+    func leaveAndSecrets() async throws {
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let (p1, r1) = try await startNode("n1")
+        let (p2, r2) = try await startNode("n2", seeds: [r1.address])
+        let (intruder, ri) = try await startNode("intruder", seeds: [r1.address], secret: "another-secret-0123456789")
+        defer { for p in [p1, p2, intruder] { p.kill9() } }
+        let c1 = try await client(r1.address)
+        try await eventually("n1 sees n2", within: .seconds(20)) {
+            try await c1.status().members.contains { $0.nodeID == "n2" && $0.state == "up" }
+        }
+        #expect(try await !c1.status().members.contains { $0.nodeID == "intruder" })
+        #expect(intruder.standardError.contains("handshake") || intruder.standardError.contains("refused")
+            || p1.standardError.contains("refused"))
+        let ci = try await client(ri.address, secret: "another-secret-0123456789")
+        #expect(try await ci.status().members.map(\.nodeID) == ["intruder"])
+        await ci.close()
+        await #expect(throws: TransportError.self) { _ = try await client(r1.address, secret: "wrong-secret-0123456789") }
+
+        p2.terminate()
+        #expect(try await p2.waitForExit() == 0)
+        try await eventually("n1 sees n2 leave", within: .seconds(10)) {
+            try await c1.status().members.first { $0.nodeID == "n2" }?.state == "leaving"
+        }
+        _ = r2
+        await c1.close()
+    }
+
+    @Test("a bad config file exits with code 2 and names the field")
+    func badConfig() async throws {
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let path = "\(directory)/bad.toml"
+        try "data_dir = \"d\"\nlisten_port = 7\n".write(toFile: path, atomically: true, encoding: .utf8)
+        let process = try NodeProcess.launch(binary, ["node", "--config", path], environment: ["PLEX_CLUSTER_SECRET": Self.secret])
+        #expect(try await process.waitForExit() == 2)
+        #expect(process.standardError.contains("listen_port"))
+        try "data_dir = \"d\"\nlisten = \"nowhere\"\n".write(toFile: path, atomically: true, encoding: .utf8)
+        let second = try NodeProcess.launch(binary, ["node", "--config", path], environment: ["PLEX_CLUSTER_SECRET": Self.secret])
+        #expect(try await second.waitForExit() == 2)
+        #expect(second.standardError.contains("listen"))
+    }
+}
