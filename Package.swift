@@ -94,7 +94,7 @@ let package = Package(
         .testTarget(
             name: "PlexWireTests",
             dependencies: [
-                "PlexWire", .product(name: "NIOCore", package: "swift-nio"),
+                "PlexWire", "PlexCore", "PlexExamples", .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOTestUtils", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
             ],

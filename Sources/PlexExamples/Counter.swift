@@ -19,6 +19,10 @@ public struct Counter: VirtualActor {
     public struct Reply: Codable, Sendable, Hashable {
         public var count: Int
         public var node: String
+        public init(count: Int, node: String) {
+            self.count = count
+            self.node = node
+        }
     }
 
     public init() {}

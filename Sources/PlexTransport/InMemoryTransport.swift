@@ -84,6 +84,9 @@ public final class InMemoryTransport: Transport {
 
     public func setLocalIdentity(_ identity: PeerIdentity) { self.identity.withLock { $0 = identity } }
 
+    /// The in-memory transport moves no bytes; its statistics stay at zero.
+    public var statistics: TransportStatistics { TransportStatistics() }
+
     public func bind(_ address: PeerAddress, delegate: any ConnectionDelegate) async throws -> PeerAddress {
         try network.state.withLock { state in
             var address = address

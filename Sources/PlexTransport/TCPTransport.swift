@@ -3,6 +3,7 @@ internal import NIOCore
 internal import NIOPosix
 internal import Synchronization
 public import PlexWire
+internal import PlexCore
 
 /// Frames over TCP with SwiftNIO: length-prefixed frames, TCP_NODELAY, batched writes, HMAC handshake.
 public final class TCPTransport: Transport {
@@ -30,6 +31,9 @@ public final class TCPTransport: Transport {
     let group: any EventLoopGroup
     let logger: Logger
     private let identity: Mutex<PeerIdentity>
+    let counters = TrafficCounters()
+
+    public var statistics: TransportStatistics { counters.snapshot }
     private let channels = Mutex<(server: (any Channel)?, children: [ObjectIdentifier: any Channel])>((nil, [:]))
 
     /// Creates a transport on NIO's shared multi-threaded event loop group.
@@ -75,8 +79,7 @@ public final class TCPTransport: Transport {
         let bootstrap = ClientBootstrap(group: group)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .channelOption(.maxMessagesPerRead, value: 16)
-            .connectTimeout(.nanoseconds(Int64(configuration.connectTimeout.components.seconds) * 1_000_000_000
-                + configuration.connectTimeout.components.attoseconds / 1_000_000_000))
+            .connectTimeout(.nanoseconds(Int64(clamping: configuration.connectTimeout.clampedNanoseconds)))
             .channelInitializer { [self] channel in
                 channel.eventLoop.makeCompletedFuture {
                     try self.installHandlers(
@@ -102,11 +105,12 @@ public final class TCPTransport: Transport {
         on channel: any Channel, side: HandshakeStateMachine.Side, delegate: any ConnectionDelegate,
         onEstablished: (@Sendable (Result<any Connection, TransportError>) -> Void)?
     ) throws {
-        let sink = TCPFrameSink(channel: channel)
+        let sink = TCPFrameSink(channel: channel, counters: counters)
         let session = FrameSession(
             side: side, configuration: configuration.handshake, local: localIdentity, sink: sink,
             delegate: delegate, logger: logger, onEstablished: onEstablished)
-        let handler = FrameSessionHandler(session: session, side: side, logger: logger, timeout: configuration.handshake.timeout)
+        let handler = FrameSessionHandler(
+            session: session, side: side, logger: logger, timeout: configuration.handshake.timeout, counters: counters)
         try channel.pipeline.syncOperations.addHandler(
             ByteToMessageHandler(FrameDecoder(maximumFrameSize: configuration.maximumFrameSize)))
         try channel.pipeline.syncOperations.addHandler(handler)
@@ -136,10 +140,12 @@ final class TCPFrameSink: FrameSink {
     }
 
     let channel: any Channel
+    let counters: TrafficCounters
     private let pending = Mutex(Pending())
 
-    init(channel: any Channel) {
+    init(channel: any Channel, counters: TrafficCounters) {
         self.channel = channel
+        self.counters = counters
     }
 
     func write(_ frame: Wire.Frame) {
@@ -165,6 +171,7 @@ final class TCPFrameSink: FrameSink {
         for frame in frames { size += frame.wireSize }
         var buffer = channel.allocator.buffer(capacity: size)
         for frame in frames { buffer.writeFrame(frame) }
+        counters.sent(frames: frames.count, bytes: size)
         channel.writeAndFlush(buffer, promise: nil)
     }
 
@@ -181,12 +188,17 @@ final class FrameSessionHandler: ChannelInboundHandler, Sendable {
     let side: HandshakeStateMachine.Side
     let logger: Logger
     let timeout: Duration
+    let counters: TrafficCounters
 
-    init(session: FrameSession, side: HandshakeStateMachine.Side, logger: Logger, timeout: Duration) {
+    init(
+        session: FrameSession, side: HandshakeStateMachine.Side, logger: Logger, timeout: Duration,
+        counters: TrafficCounters
+    ) {
         self.session = session
         self.side = side
         self.logger = logger
         self.timeout = timeout
+        self.counters = counters
     }
 
     func channelActive(context: ChannelHandlerContext) {
@@ -194,7 +206,7 @@ final class FrameSessionHandler: ChannelInboundHandler, Sendable {
         let logger = self.logger
         let timeout = self.timeout
         let remote = "\(String(describing: context.channel.remoteAddress))"
-        context.eventLoop.scheduleTask(in: .nanoseconds(Int64(timeout.components.seconds) * 1_000_000_000)) {
+        context.eventLoop.scheduleTask(in: .nanoseconds(Int64(clamping: timeout.clampedNanoseconds))) {
             if session.isHandshaking {
                 logger.warning("handshake timed out", metadata: ["remote": "\(remote)"])
                 session.fail(TransportError(.timeout, "handshake did not finish in \(timeout)"))
@@ -205,7 +217,9 @@ final class FrameSessionHandler: ChannelInboundHandler, Sendable {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        session.receive(Self.unwrapInboundIn(data))
+        let frame = Self.unwrapInboundIn(data)
+        counters.received(bytes: frame.wireSize)
+        session.receive(frame)
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {

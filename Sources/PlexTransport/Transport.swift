@@ -1,4 +1,5 @@
 public import PlexWire
+internal import Synchronization
 
 /// An established, authenticated connection to a peer.
 ///
@@ -37,4 +38,43 @@ public protocol Transport: Sendable {
     func setLocalIdentity(_ identity: PeerIdentity)
     /// Closes the listener and every connection.
     func shutdown() async
+    /// Bytes and frames this transport has sent and received (every connection, handshakes included).
+    var statistics: TransportStatistics { get }
+}
+
+/// Counters of a transport's traffic.
+public struct TransportStatistics: Sendable, Hashable {
+    public var framesSent = 0
+    public var framesReceived = 0
+    /// Bytes on the wire, length prefixes included.
+    public var bytesSent = 0
+    public var bytesReceived = 0
+    public init() {}
+}
+
+/// Thread-safe counters behind ``TransportStatistics``.
+final class TrafficCounters: Sendable {
+    let framesSent = Atomic<Int>(0)
+    let framesReceived = Atomic<Int>(0)
+    let bytesSent = Atomic<Int>(0)
+    let bytesReceived = Atomic<Int>(0)
+
+    func sent(frames: Int, bytes: Int) {
+        framesSent.add(frames, ordering: .relaxed)
+        bytesSent.add(bytes, ordering: .relaxed)
+    }
+
+    func received(bytes: Int) {
+        framesReceived.add(1, ordering: .relaxed)
+        bytesReceived.add(bytes, ordering: .relaxed)
+    }
+
+    var snapshot: TransportStatistics {
+        var s = TransportStatistics()
+        s.framesSent = framesSent.load(ordering: .relaxed)
+        s.framesReceived = framesReceived.load(ordering: .relaxed)
+        s.bytesSent = bytesSent.load(ordering: .relaxed)
+        s.bytesReceived = bytesReceived.load(ordering: .relaxed)
+        return s
+    }
 }

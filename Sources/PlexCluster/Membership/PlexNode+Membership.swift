@@ -142,10 +142,12 @@ extension PlexNode {
                             "address answered with another node id",
                             metadata: ["expected": "\(node)", "found": "\(connection.peer.nodeID)"])
                         connection.close()
-                    } else {
-                        link.attach(connection)
+                    } else if link.attachIfDisconnected(connection) {
                         connection.send(self.gossipFrame())
                         self.logger.debug("connected", metadata: ["peer": "\(connection.peer)"])
+                        return
+                    } else {
+                        connection.close()  // another path connected first
                         return
                     }
                 } catch {
@@ -189,12 +191,10 @@ extension PlexNode {
                     do {
                         let connection = try await self.transport.connect(to: seed, delegate: NodeDelegate.forwarding(to: self))
                         let peer = connection.peer.nodeID
-                        let link = self.link(for: peer)
-                        if link.isConnected || peer == self.nodeID {
-                            connection.close()
-                        } else {
-                            link.attach(connection)
+                        if peer != self.nodeID && self.link(for: peer).attachIfDisconnected(connection) {
                             connection.send(self.gossipFrame())
+                        } else {
+                            connection.close()
                         }
                     } catch {
                         self.logger.info("seed not reachable", metadata: ["seed": "\(seed)", "error": "\(error)"])
@@ -202,7 +202,7 @@ extension PlexNode {
                 }
             }
         }
-        let deadline = Self.now() &+ UInt64(configuration.membership.joinTimeout.components.seconds) * 1_000_000_000
+        let deadline = Self.now() &+ configuration.membership.joinTimeout.clampedNanoseconds
         while !joined.load(ordering: .relaxed) && Self.now() < deadline && links.withLock({ $0.values.contains { $0.isConnected } }) {
             try? await Task.sleep(for: .milliseconds(5))
         }
@@ -221,8 +221,7 @@ extension PlexNode {
     }
 
     private func gossipLoop() async {
-        let threshold = UInt64(configuration.membership.unreachableAfter.components.seconds) * 1_000_000_000
-            + UInt64(configuration.membership.unreachableAfter.components.attoseconds / 1_000_000_000)
+        let threshold = configuration.membership.unreachableAfter.clampedNanoseconds
         while !Task.isCancelled {
             broadcastGossip()
             let changes = membership.withLock { $0.checkReachability(now: Self.now(), threshold: threshold) }
@@ -244,7 +243,7 @@ extension PlexNode {
 
     private func idleLoop() async {
         let idle = configuration.activation.idleTimeout
-        let idleNanoseconds = UInt64(idle.components.seconds) * 1_000_000_000 + UInt64(idle.components.attoseconds / 1_000_000_000)
+        let idleNanoseconds = idle.clampedNanoseconds
         let period = min(max(idle / 4, .milliseconds(10)), .seconds(1))
         while !Task.isCancelled {
             try? await Task.sleep(for: period)

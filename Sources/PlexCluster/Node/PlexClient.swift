@@ -58,7 +58,7 @@ public final class PlexClient: Sendable {
         let delegate = ClientDelegate()
         let connection = try await transport.connect(to: address, delegate: delegate)
         let link = PeerLink(peer: connection.peer.nodeID, maximumInFlight: 1 << 20)
-        link.attach(connection)
+        _ = link.attachIfDisconnected(connection)
         delegate.link.withLock { $0 = link }
         let client = PlexClient(transport: transport, link: link, connection: connection, codec: codec)
         client.startSweeper()
@@ -79,7 +79,7 @@ public final class PlexClient: Sendable {
     }
 
     private func deadline(_ timeout: Duration) -> (UInt64, UInt64) {
-        let ns = UInt64(timeout.components.seconds) * 1_000_000_000 + UInt64(timeout.components.attoseconds / 1_000_000_000)
+        let ns = timeout.clampedNanoseconds
         return (NIODeadline.now().uptimeNanoseconds + ns, ns)
     }
 

@@ -150,6 +150,9 @@ public final class PlexNode: Sendable {
         return ActorRef(key: entry.actor.key, router: self)
     }
 
+    /// Traffic counters of the node's transport.
+    public var transportStatistics: TransportStatistics { transport.statistics }
+
     /// The number of live activations on this node.
     public var activationCount: Int { table.count }
 

@@ -44,8 +44,14 @@ final class PeerLink: Sendable {
     var isConnected: Bool { state.withLock { $0.connection != nil } }
     var inFlight: Int { state.withLock { $0.pending.count } }
 
-    func attach(_ connection: any Connection) {
-        state.withLock { $0.connection = connection }
+    /// Uses `connection` for calls unless the link already has one.
+    /// - Returns: Whether it was attached; if not, the caller should close it.
+    func attachIfDisconnected(_ connection: any Connection) -> Bool {
+        state.withLock { state in
+            guard state.connection == nil else { return false }
+            state.connection = connection
+            return true
+        }
     }
 
     /// Sends a frame that expects a reply and waits for it, at most until `deadline` (monotonic ns).

@@ -31,8 +31,7 @@ extension PlexNode: ActorCallRouter {
 
     func deadline(_ timeout: Duration?) -> (deadline: UInt64, nanoseconds: UInt64) {
         let timeout = timeout ?? configuration.calls.defaultTimeout
-        let (seconds, attoseconds) = timeout.components
-        let nanoseconds = UInt64(max(0, seconds)) * 1_000_000_000 + UInt64(max(0, attoseconds) / 1_000_000_000)
+        let nanoseconds = timeout.clampedNanoseconds
         return (Self.now() &+ nanoseconds, nanoseconds)
     }
 

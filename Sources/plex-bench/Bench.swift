@@ -1,0 +1,290 @@
+import ArgumentParser
+import Foundation
+import Logging
+import PlexExamples
+import PlexSpaces
+import PlexTestKit
+
+/// The project's benchmark. Prints one `name value unit` line per figure (medians of `--runs` runs).
+@main
+struct Bench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "plex-bench", abstract: "Measure PlexSpaces on this machine.",
+        subcommands: [All.self, Serve.self, Memory.self], defaultSubcommand: All.self)
+}
+
+let benchSecret = Array("bench-secret-0123456789".utf8)
+
+func quietLogger() -> Logger {
+    var logger = Logger(label: "bench")
+    logger.logLevel = .error
+    return logger
+}
+
+func report(_ name: String, _ value: Double, _ unit: String) {
+    let text = value >= 100 ? String(format: "%.0f", value) : String(format: "%.2f", value)
+    FileHandle.standardOutput.write(Data("\(name) \(text) \(unit)\n".utf8))
+}
+
+func median(_ values: [Double]) -> Double {
+    let sorted = values.sorted()
+    return sorted[sorted.count / 2]
+}
+
+func seconds(_ d: Duration) -> Double {
+    Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
+}
+
+func temporaryDirectory(_ name: String) -> String {
+    FileManager.default.temporaryDirectory.path + "/plex-bench-\(name)-\(UInt32.random(in: 0...UInt32.max))"
+}
+
+/// Runs `callers` tasks that each call `body` until `duration` passes; returns calls per second.
+func throughput(callers: Int, duration: Duration, _ body: @escaping @Sendable (Int, Int) async throws -> Void) async throws -> Double {
+    let clock = ContinuousClock()
+    let start = clock.now
+    let end = start + duration
+    let total = try await withThrowingTaskGroup(of: Int.self) { group in
+        for caller in 0..<callers {
+            group.addTask {
+                var n = 0
+                while true {
+                    for _ in 0..<64 {
+                        try await body(caller, n)
+                        n += 1
+                    }
+                    if clock.now >= end { return n }
+                }
+            }
+        }
+        return try await group.reduce(0, +)
+    }
+    return Double(total) / seconds(clock.now - start)
+}
+
+struct All: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "all", abstract: "Run every benchmark.")
+
+    @Option(help: "Runs per figure; the median is printed.")
+    var runs = 3
+
+    @Option(help: "Seconds per throughput run.")
+    var seconds: Double = 2
+
+    func run() async throws {
+        printMachine()
+        let window = Duration.milliseconds(Int(seconds * 1000))
+        try await codec()
+        try await local(window: window)
+        try await crossNode(window: window)
+        try await memory()
+    }
+
+    func printMachine() {
+        let cpu = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8))?
+            .split(separator: "\n").first { $0.hasPrefix("model name") }?
+            .split(separator: ":").last?.trimmingCharacters(in: .whitespaces) ?? "unknown"
+        print("# machine: \(ProcessInfo.processInfo.activeProcessorCount) cores, \(cpu), "
+            + "\(ProcessInfo.processInfo.physicalMemory / (1 << 30)) GiB; build: release")
+    }
+
+    func codec() async throws {
+        struct Order: Codable, Sendable {
+            var id: Int
+            var customer: String
+            var items: [String]
+            var total: Double
+            var express: Bool
+        }
+        let order = Order(id: 123_456, customer: "customer-42", items: ["a", "bb", "ccc"], total: 99.5, express: true)
+        let binary = BinaryMessageCodec()
+        let json = JSONMessageCodec()
+        for (name, codec) in [("binary", binary as any MessageCodec), ("json", json)] {
+            var results: [Double] = []
+            for _ in 0..<runs {
+                let clock = ContinuousClock()
+                let start = clock.now
+                var n = 0
+                while clock.now - start < .milliseconds(500) {
+                    for _ in 0..<1000 {
+                        let bytes = try codec.encode(order)
+                        _ = try codec.decode(Order.self, from: bytes)
+                    }
+                    n += 1000
+                }
+                results.append(Double(n) / Bench_seconds(clock.now - start))
+            }
+            report("codec_\(name)_roundtrip", median(results), "ops/s")
+            report("codec_\(name)_size", Double(try codec.encode(order).count), "bytes")
+        }
+    }
+
+    func local(window: Duration) async throws {
+        var configuration = NodeConfiguration(dataDirectory: temporaryDirectory("local"), secret: benchSecret)
+        configuration.activation.maximumActivations = 2_000_000
+        let node = try await PlexNode.start(
+            configuration, transport: .inMemory(InMemoryNetwork()), logger: quietLogger()) { $0.registerExamples() }
+        defer { try? FileManager.default.removeItem(atPath: configuration.dataDirectory) }
+        let one = node.actor(Counter.self, key: "one")
+        let many = (0..<1000).map { node.actor(Counter.self, key: "many-\($0)") }
+        for ref in many { _ = try await ref.ask(.get) }
+        for callers in [1, 2] {
+            var results: [Double] = []
+            for _ in 0..<runs {
+                results.append(try await throughput(callers: callers, duration: window) { _, _ in _ = try await one.ask(.increment) })
+            }
+            report("local_ask_1_actor_\(callers)_callers", median(results), "calls/s")
+        }
+        for callers in [1, 2] {
+            var results: [Double] = []
+            for _ in 0..<runs {
+                results.append(try await throughput(callers: callers, duration: window) { caller, n in
+                    _ = try await many[(n &* 7 &+ caller &* 500) % 1000].ask(.increment)
+                })
+            }
+            report("local_ask_1000_actors_\(callers)_callers", median(results), "calls/s")
+        }
+        await node.shutdown()
+    }
+
+    func crossNode(window: Duration) async throws {
+        let executable = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().path
+        let serverDirectory = temporaryDirectory("server")
+        let server = try NodeProcess.launch(executable, ["serve", "--data-dir", serverDirectory])
+        defer {
+            server.terminate()
+            try? FileManager.default.removeItem(atPath: serverDirectory)
+        }
+        let ready = try await server.waitUntilReady()
+        let directory = temporaryDirectory("caller")
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let configuration = NodeConfiguration(
+            nodeID: try NodeID("caller"), seeds: [PeerAddress(parsing: ready.address)!], dataDirectory: directory,
+            clusterName: "bench", secret: benchSecret)
+        let node = try await PlexNode.start(configuration, logger: quietLogger()) { $0.registerExamples() }
+        let remote = try NodeID(ready.node_id)
+        var refs: [ActorRef<Counter>] = []
+        var i = 0
+        while refs.count < 64 {
+            let key = "x\(i)"
+            if node.owner(of: ActorID(typeName: Counter.typeName, key: key)) == remote {
+                refs.append(node.actor(Counter.self, key: key))
+            }
+            i += 1
+        }
+        let targets = refs
+        for ref in targets { _ = try await ref.ask(.get) }
+
+        // Sequential latency, one caller.
+        var p50s: [Double] = []
+        var p99s: [Double] = []
+        var sequentialRates: [Double] = []
+        let clock = ContinuousClock()
+        for _ in 0..<runs {
+            var samples: [Double] = []
+            samples.reserveCapacity(20_000)
+            let start = clock.now
+            while clock.now - start < window {
+                let t0 = clock.now
+                _ = try await targets[0].ask(.increment)
+                samples.append(Bench_seconds(clock.now - t0) * 1e6)
+            }
+            sequentialRates.append(Double(samples.count) / Bench_seconds(clock.now - start))
+            samples.sort()
+            p50s.append(samples[samples.count / 2])
+            p99s.append(samples[Int(Double(samples.count) * 0.99)])
+        }
+        report("cross_node_ask_1_caller", median(sequentialRates), "calls/s")
+        report("cross_node_ask_sequential_p50", median(p50s), "us")
+        report("cross_node_ask_sequential_p99", median(p99s), "us")
+
+        var rates: [Double] = []
+        var bytesPerCall: [Double] = []
+        for _ in 0..<runs {
+            let before = node.transportStatistics
+            let calls = Counter_box()
+            let rate = try await throughput(callers: 64, duration: window) { caller, _ in
+                _ = try await targets[caller].ask(.increment)
+                calls.add()
+            }
+            let after = node.transportStatistics
+            rates.append(rate)
+            let bytes = (after.bytesSent - before.bytesSent) + (after.bytesReceived - before.bytesReceived)
+            bytesPerCall.append(Double(bytes) / Double(calls.value))
+        }
+        report("cross_node_ask_64_callers", median(rates), "calls/s")
+        report("cross_node_bytes_per_call", median(bytesPerCall), "bytes")
+        await node.shutdown()
+    }
+
+    func memory() async throws {
+        let executable = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().path
+        var results: [Double] = []
+        for _ in 0..<runs {
+            let child = try NodeProcess.launch(executable, ["memory"])
+            _ = try await child.waitForExit(within: .seconds(120))
+            guard let line = child.standardOutput.split(separator: "\n").last, let value = Double(line) else {
+                throw ValidationError("memory child printed no figure: \(child.standardError)")
+            }
+            results.append(value)
+        }
+        report("memory_per_idle_activation", median(results), "bytes")
+    }
+}
+
+/// Resident set size in bytes, from /proc/self/statm.
+func residentBytes() -> Int {
+    guard let text = try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8) else { return 0 }
+    let fields = text.split(separator: " ")
+    return (Int(fields[1]) ?? 0) * Int(sysconf(Int32(_SC_PAGESIZE)))
+}
+
+struct Memory: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "memory", abstract: "Print resident bytes per idle activation over 100,000 counters.")
+
+    @Option var count = 100_000
+
+    func run() async throws {
+        let directory = temporaryDirectory("memory")
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let node = try await PlexNode.start(
+            NodeConfiguration(dataDirectory: directory, secret: benchSecret), transport: .inMemory(InMemoryNetwork()),
+            logger: quietLogger()) { $0.registerExamples() }
+        // Warm up allocator and code paths, then measure the growth over `count` more activations.
+        for i in 0..<1000 { _ = try await node.actor(Counter.self, key: "warm-\(i)").ask(.increment) }
+        let before = residentBytes()
+        for i in 0..<count { _ = try await node.actor(Counter.self, key: "counter-\(i)").ask(.increment) }
+        let after = residentBytes()
+        precondition(node.activationCount == count + 1000)
+        FileHandle.standardOutput.write(Data("\(Double(after - before) / Double(count))\n".utf8))
+    }
+}
+
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve", abstract: "Run the far node of the cross-node benchmark.")
+
+    @Option var dataDir: String
+
+    func run() async throws {
+        let node = try await PlexNode.start(
+            NodeConfiguration(
+                nodeID: try NodeID("server"), dataDirectory: dataDir, clusterName: "bench", secret: benchSecret),
+            logger: quietLogger()) { $0.registerExamples() }
+        let line = "{\"event\":\"ready\",\"node_id\":\"\(node.nodeID)\",\"address\":\"\(node.address)\","
+            + "\"incarnation\":\(node.incarnation),\"pid\":\(getpid())}\n"
+        FileHandle.standardOutput.write(Data(line.utf8))
+        while true { try await Task.sleep(for: .seconds(3600)) }
+    }
+}
+
+func Bench_seconds(_ d: Duration) -> Double { seconds(d) }
+
+final class Counter_box: @unchecked Sendable {
+    // Guarded by `lock`.
+    private var count = 0
+    private let lock = NSLock()
+    func add() { lock.lock(); count += 1; lock.unlock() }
+    var value: Int { lock.lock(); defer { lock.unlock() }; return count }
+}
