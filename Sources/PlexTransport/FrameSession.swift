@@ -7,6 +7,8 @@ internal import PlexCore
 protocol FrameSink: Sendable {
     /// Writes frames; the sink batches them into as few syscalls as it can.
     func write(_ frame: Wire.Frame)
+    /// The executor of the thread that reads this channel, if any.
+    var taskExecutor: (any TaskExecutor)? { get }
     /// Closes the underlying channel.
     func close()
 }
@@ -122,6 +124,8 @@ final class FrameSession: Connection {
     func send(_ frame: Wire.Frame) {
         sink.write(frame)
     }
+
+    var taskExecutor: (any TaskExecutor)? { sink.taskExecutor }
 
     func close() {
         sink.close()

@@ -84,6 +84,8 @@ public final class InMemoryTransport: Transport {
 
     public func setLocalIdentity(_ identity: PeerIdentity) { self.identity.withLock { $0 = identity } }
 
+    public var taskExecutor: (any TaskExecutor)? { nil }
+
     /// The in-memory transport moves no bytes; its statistics stay at zero.
     public var statistics: TransportStatistics { TransportStatistics() }
 
@@ -158,6 +160,7 @@ final class InMemoryPipe: Sendable {
         let pipe: InMemoryPipe
         let direction: Int
         func write(_ frame: Wire.Frame) { pipe.streams[direction].continuation.yield(frame) }
+        var taskExecutor: (any TaskExecutor)? { nil }
         func close() { pipe.close() }
     }
 

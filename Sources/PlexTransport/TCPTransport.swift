@@ -29,17 +29,24 @@ public final class TCPTransport: Transport {
 
     let configuration: Configuration
     let group: any EventLoopGroup
+    /// The loop outgoing connections use, so callers that prefer its executor make no thread hops.
+    let clientLoop: any EventLoop
+    let clientExecutor: EventLoopTaskExecutor
     let logger: Logger
     private let identity: Mutex<PeerIdentity>
     let counters = TrafficCounters()
 
     public var statistics: TransportStatistics { counters.snapshot }
+
+    public var taskExecutor: (any TaskExecutor)? { clientExecutor }
     private let channels = Mutex<(server: (any Channel)?, children: [ObjectIdentifier: any Channel])>((nil, [:]))
 
     /// Creates a transport on NIO's shared multi-threaded event loop group.
     public init(configuration: Configuration, logger: Logger) {
         self.configuration = configuration
         self.group = MultiThreadedEventLoopGroup.singleton
+        self.clientLoop = group.next()
+        self.clientExecutor = EventLoopTaskExecutor(eventLoop: clientLoop)
         self.logger = logger
         self.identity = Mutex(
             PeerIdentity(role: .client, nodeID: .init(unchecked: "client"), incarnation: 0, listenAddress: ""))
@@ -75,8 +82,8 @@ public final class TCPTransport: Transport {
     }
 
     public func connect(to address: PeerAddress, delegate: any ConnectionDelegate) async throws -> any Connection {
-        let promise = group.any().makePromise(of: (any Connection).self)
-        let bootstrap = ClientBootstrap(group: group)
+        let promise = clientLoop.makePromise(of: (any Connection).self)
+        let bootstrap = ClientBootstrap(group: clientLoop)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .channelOption(.maxMessagesPerRead, value: 16)
             .connectTimeout(.nanoseconds(Int64(clamping: configuration.connectTimeout.clampedNanoseconds)))
@@ -105,7 +112,8 @@ public final class TCPTransport: Transport {
         on channel: any Channel, side: HandshakeStateMachine.Side, delegate: any ConnectionDelegate,
         onEstablished: (@Sendable (Result<any Connection, TransportError>) -> Void)?
     ) throws {
-        let sink = TCPFrameSink(channel: channel, counters: counters)
+        let executor = channel.eventLoop === clientLoop ? clientExecutor : EventLoopTaskExecutor(eventLoop: channel.eventLoop)
+        let sink = TCPFrameSink(channel: channel, counters: counters, executor: executor)
         let session = FrameSession(
             side: side, configuration: configuration.handshake, local: localIdentity, sink: sink,
             delegate: delegate, logger: logger, onEstablished: onEstablished)
@@ -141,12 +149,16 @@ final class TCPFrameSink: FrameSink {
 
     let channel: any Channel
     let counters: TrafficCounters
+    let executor: EventLoopTaskExecutor
     private let pending = Mutex(Pending())
 
-    init(channel: any Channel, counters: TrafficCounters) {
+    init(channel: any Channel, counters: TrafficCounters, executor: EventLoopTaskExecutor) {
         self.channel = channel
         self.counters = counters
+        self.executor = executor
     }
+
+    var taskExecutor: (any TaskExecutor)? { executor }
 
     func write(_ frame: Wire.Frame) {
         let schedule = pending.withLock { pending -> Bool in

@@ -13,6 +13,9 @@ public protocol Connection: AnyObject, Sendable {
     func send(_ frame: Wire.Frame)
     /// Closes the connection; the delegate hears `connectionClosed` once.
     func close()
+    /// The executor of the thread that reads this connection, if it has one: work started by a frame
+    /// from this connection runs there.
+    var taskExecutor: (any TaskExecutor)? { get }
 }
 
 /// What a transport tells the node about its connections. Calls arrive on transport threads and must not block.
@@ -40,6 +43,8 @@ public protocol Transport: Sendable {
     func shutdown() async
     /// Bytes and frames this transport has sent and received (every connection, handshakes included).
     var statistics: TransportStatistics { get }
+    /// The executor of the I/O thread this transport's outgoing connections use, if any.
+    var taskExecutor: (any TaskExecutor)? { get }
 }
 
 /// Counters of a transport's traffic.

@@ -40,13 +40,16 @@ func temporaryDirectory(_ name: String) -> String {
 }
 
 /// Runs `callers` tasks that each call `body` until `duration` passes; returns calls per second.
-func throughput(callers: Int, duration: Duration, _ body: @escaping @Sendable (Int, Int) async throws -> Void) async throws -> Double {
+func throughput(
+    callers: Int, duration: Duration, executor: (any TaskExecutor)? = nil,
+    _ body: @escaping @Sendable (Int, Int) async throws -> Void
+) async throws -> Double {
     let clock = ContinuousClock()
     let start = clock.now
     let end = start + duration
     let total = try await withThrowingTaskGroup(of: Int.self) { group in
         for caller in 0..<callers {
-            group.addTask {
+            group.addTask(executorPreference: executor) {
                 var n = 0
                 while true {
                     for _ in 0..<64 {
@@ -175,45 +178,53 @@ struct All: AsyncParsableCommand {
         let targets = refs
         for ref in targets { _ = try await ref.ask(.get) }
 
-        // Sequential latency, one caller.
-        var p50s: [Double] = []
-        var p99s: [Double] = []
-        var sequentialRates: [Double] = []
+        // Sequential latency, one caller: on the node's I/O executor (no thread hops), then on the global pool.
         let clock = ContinuousClock()
-        for _ in 0..<runs {
-            var samples: [Double] = []
-            samples.reserveCapacity(20_000)
-            let start = clock.now
-            while clock.now - start < window {
-                let t0 = clock.now
-                _ = try await targets[0].ask(.increment)
-                samples.append(Bench_seconds(clock.now - t0) * 1e6)
+        for (suffix, executor) in [("", node.taskExecutor), ("_pool", nil)] {
+            var p50s: [Double] = []
+            var p99s: [Double] = []
+            var sequentialRates: [Double] = []
+            for _ in 0..<runs {
+                let (rate, p50, p99) = try await withTaskExecutorPreference(executor) {
+                    var samples: [Double] = []
+                    samples.reserveCapacity(50_000)
+                    let start = clock.now
+                    while clock.now - start < window {
+                        let t0 = clock.now
+                        _ = try await targets[0].ask(.increment)
+                        samples.append(Bench_seconds(clock.now - t0) * 1e6)
+                    }
+                    let rate = Double(samples.count) / Bench_seconds(clock.now - start)
+                    samples.sort()
+                    return (rate, samples[samples.count / 2], samples[Int(Double(samples.count) * 0.99)])
+                }
+                sequentialRates.append(rate)
+                p50s.append(p50)
+                p99s.append(p99)
             }
-            sequentialRates.append(Double(samples.count) / Bench_seconds(clock.now - start))
-            samples.sort()
-            p50s.append(samples[samples.count / 2])
-            p99s.append(samples[Int(Double(samples.count) * 0.99)])
+            report("cross_node_ask_1_caller\(suffix)", median(sequentialRates), "calls/s")
+            report("cross_node_ask_sequential\(suffix)_p50", median(p50s), "us")
+            report("cross_node_ask_sequential\(suffix)_p99", median(p99s), "us")
         }
-        report("cross_node_ask_1_caller", median(sequentialRates), "calls/s")
-        report("cross_node_ask_sequential_p50", median(p50s), "us")
-        report("cross_node_ask_sequential_p99", median(p99s), "us")
 
-        var rates: [Double] = []
-        var bytesPerCall: [Double] = []
-        for _ in 0..<runs {
-            let before = node.transportStatistics
-            let calls = Counter_box()
-            let rate = try await throughput(callers: 64, duration: window) { caller, _ in
-                _ = try await targets[caller].ask(.increment)
-                calls.add()
+        for (suffix, executor) in [("", node.taskExecutor), ("_pool", nil)] {
+            var rates: [Double] = []
+            var bytesPerCall: [Double] = []
+            for _ in 0..<runs {
+                let before = node.transportStatistics
+                let calls = Counter_box()
+                let rate = try await throughput(callers: 64, duration: window, executor: executor) { caller, _ in
+                    _ = try await targets[caller].ask(.increment)
+                    calls.add()
+                }
+                let after = node.transportStatistics
+                rates.append(rate)
+                let bytes = (after.bytesSent - before.bytesSent) + (after.bytesReceived - before.bytesReceived)
+                bytesPerCall.append(Double(bytes) / Double(calls.value))
             }
-            let after = node.transportStatistics
-            rates.append(rate)
-            let bytes = (after.bytesSent - before.bytesSent) + (after.bytesReceived - before.bytesReceived)
-            bytesPerCall.append(Double(bytes) / Double(calls.value))
+            report("cross_node_ask_64_callers\(suffix)", median(rates), "calls/s")
+            if suffix.isEmpty { report("cross_node_bytes_per_call", median(bytesPerCall), "bytes") }
         }
-        report("cross_node_ask_64_callers", median(rates), "calls/s")
-        report("cross_node_bytes_per_call", median(bytesPerCall), "bytes")
         await node.shutdown()
     }
 

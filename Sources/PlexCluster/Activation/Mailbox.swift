@@ -44,7 +44,10 @@ final class Mailbox: Sendable {
     }
 
     /// Runs `job` in its turn, after everything queued before it. Returns at once.
-    func enqueue(_ job: @escaping Job) {
+    ///
+    /// - Parameter executor: Where the drain task runs if this job starts one (the connection's loop for
+    ///   remote calls); `nil` for the global pool.
+    func enqueue(_ job: @escaping Job, on executor: (any TaskExecutor)? = nil) {
         let runNow = state.withLock { state -> Bool in
             if state.busy {
                 state.queue.append(.job(job))
@@ -53,12 +56,12 @@ final class Mailbox: Sendable {
             state.busy = true
             return true
         }
-        if runNow { drain(startingWith: job) }
+        if runNow { drain(startingWith: job, on: executor) }
     }
 
     /// Ends the current turn and hands it to the next in line.
     func release() {
-        if let job = handOff() { drain(startingWith: job) }
+        if let job = handOff() { drain(startingWith: job, on: nil) }
     }
 
     /// The next queued job if the turn stays with the drain task; resumes a waiting caller instead.
@@ -79,8 +82,8 @@ final class Mailbox: Sendable {
         }
     }
 
-    private func drain(startingWith first: @escaping Job) {
-        Task {
+    private func drain(startingWith first: @escaping Job, on executor: (any TaskExecutor)?) {
+        Task(executorPreference: executor) {
             var job: Job? = first
             while let current = job {
                 await current()

@@ -186,7 +186,10 @@ extension PlexNode: ActorCallRouter {
                 return fail(CallError(.unknownActorType, "actor type '\(body.actor.typeName)' is not registered on \(nodeID)"))
             }
             let deadline = body.timeoutNanoseconds == 0 ? UInt64.max : Self.now() &+ body.timeoutNanoseconds
-            runInbound(body, entry: entry, json: frame.flags.contains(.jsonPayload), deadline: deadline) { result in
+            runInbound(
+                body, entry: entry, json: frame.flags.contains(.jsonPayload), deadline: deadline,
+                executor: connection.taskExecutor
+            ) { result in
                 guard expectsReply else { return }
                 switch result {
                 case .success(let payload):
@@ -202,12 +205,12 @@ extension PlexNode: ActorCallRouter {
     }
 
     private func runInbound(
-        _ body: Wire.CallBody, entry: any AnyActorType, json: Bool, deadline: UInt64,
+        _ body: Wire.CallBody, entry: any AnyActorType, json: Bool, deadline: UInt64, executor: (any TaskExecutor)?,
         completion: @escaping @Sendable (Result<ByteBuffer, CallError>) -> Void
     ) {
         let activation = self.activation(for: body.actor, entry: entry)
         let codec = configuration.calls.codec
-        activation.mailbox.enqueue { [self] in
+        let job: Mailbox.Job = { [self] in
             let now = Self.now()
             guard now < deadline else {
                 return completion(.failure(CallError(.timeout, "\(body.actor) did not start the call before its deadline")))
@@ -217,13 +220,15 @@ extension PlexNode: ActorCallRouter {
                     activation, payload: body.payload, json: json, callID: body.callID, codec: codec, now: now)
                 completion(.success(payload))
             } catch ActivationFailure.deactivated {
-                self.runInbound(body, entry: entry, json: json, deadline: deadline, completion: completion)
+                self.runInbound(
+                    body, entry: entry, json: json, deadline: deadline, executor: executor, completion: completion)
             } catch let error as CallError {
                 completion(.failure(error))
             } catch {
                 completion(.failure(CallError(.codecFailure, "\(error)")))
             }
         }
+        activation.mailbox.enqueue(job, on: executor)
     }
 
     /// Sends a call on to the owner once and relays the answer.
