@@ -74,13 +74,17 @@ struct All: AsyncParsableCommand {
     @Option(help: "Seconds per throughput run.")
     var seconds: Double = 2
 
+    @Option(help: "Run only these groups (comma-separated: codec, local, cross, memory).")
+    var only: String?
+
     func run() async throws {
         printMachine()
         let window = Duration.milliseconds(Int(seconds * 1000))
-        try await codec()
-        try await local(window: window)
-        try await crossNode(window: window)
-        try await memory()
+        let groups = Set((only ?? "codec,local,cross,memory").split(separator: ",").map(String.init))
+        if groups.contains("codec") { try await codec() }
+        if groups.contains("local") { try await local(window: window) }
+        if groups.contains("cross") { try await crossNode(window: window) }
+        if groups.contains("memory") { try await memory() }
     }
 
     func printMachine() {
@@ -102,7 +106,7 @@ struct All: AsyncParsableCommand {
         let order = Order(id: 123_456, customer: "customer-42", items: ["a", "bb", "ccc"], total: 99.5, express: true)
         let binary = BinaryMessageCodec()
         let json = JSONMessageCodec()
-        for (name, codec) in [("binary", binary as any MessageCodec), ("json", json)] {
+        func measure<T: Codable>(_ value: T, _ codec: any MessageCodec) throws -> Double {
             var results: [Double] = []
             for _ in 0..<runs {
                 let clock = ContinuousClock()
@@ -110,15 +114,20 @@ struct All: AsyncParsableCommand {
                 var n = 0
                 while clock.now - start < .milliseconds(500) {
                     for _ in 0..<1000 {
-                        let bytes = try codec.encode(order)
-                        _ = try codec.decode(Order.self, from: bytes)
+                        let bytes = try codec.encode(value)
+                        _ = try codec.decode(T.self, from: bytes)
                     }
                     n += 1000
                 }
                 results.append(Double(n) / Bench_seconds(clock.now - start))
             }
-            report("codec_\(name)_roundtrip", median(results), "ops/s")
-            report("codec_\(name)_size", Double(try codec.encode(order).count), "bytes")
+            return median(results)
+        }
+        for (name, codec) in [("binary", binary as any MessageCodec), ("json", json)] {
+            report("codec_\(name)_order_roundtrip", try measure(order, codec), "ops/s")
+            report("codec_\(name)_order_size", Double(try codec.encode(order).count), "bytes")
+            report("codec_\(name)_counter_request_roundtrip", try measure(Counter.Request.add(5), codec), "ops/s")
+            report("codec_\(name)_counter_request_size", Double(try codec.encode(Counter.Request.add(5)).count), "bytes")
         }
     }
 

@@ -53,6 +53,8 @@ struct MembershipState: Sendable {
     /// The ring's members with their placement hashes, sorted by id; rebuilt on change.
     private(set) var ring: [(node: NodeID, hash: UInt64)] = []
     private(set) var reachableRing: [(node: NodeID, hash: UInt64)] = []
+    /// Grows whenever the ring, reachability or the named actors change: routing tables are rebuilt then.
+    private(set) var generation: UInt64 = 0
 
     init(selfRecord: MemberRecord) {
         selfID = selfRecord.nodeID
@@ -74,6 +76,7 @@ struct MembershipState: Sendable {
     mutating func register(name: String, actor: ActorID, node: NodeID) {
         registry[name] = (actor, node)
         pinned[actor] = node
+        generation += 1
     }
 
     /// Records that a frame arrived from `node` (of `incarnation`) at `now`.
@@ -171,6 +174,7 @@ struct MembershipState: Sendable {
     /// Rebuilds the ring; returns whether its membership changed.
     @discardableResult
     private mutating func rebuildRing() -> Bool {
+        generation += 1
         let inRing = members.values.filter { $0.status == .up }.sorted { $0.nodeID < $1.nodeID }
         let newRing = inRing.map { ($0.nodeID, Placement.hash($0.nodeID)) }
         reachableRing = inRing.filter { $0.reachable || $0.nodeID == selfID }.map { ($0.nodeID, Placement.hash($0.nodeID)) }

@@ -9,7 +9,7 @@ extension PlexNode {
     func connectionEstablished(_ connection: any Connection) {
         let peer = connection.peer
         guard peer.role == .node else { return }
-        let changes = membership.withLock {
+        let changes = updateMembership {
             $0.heard(from: peer.nodeID, incarnation: peer.incarnation, address: peer.listenAddress, now: Self.now())
         }
         apply(changes)
@@ -19,17 +19,16 @@ extension PlexNode {
         let peer = connection.peer
         switch frame.kind {
         case .reply, .errorReply:
+            // Liveness comes from gossip (every heartbeat interval), not from every frame: this is the hot path.
             links.withLock { $0[peer.nodeID] }?.complete(frame)
-            if peer.role == .node { heard(peer) }
         case .call, .tell:
             handleInboundCall(frame, on: connection)
-            if peer.role == .node { heard(peer) }
         case .gossip:
             guard peer.role == .node else { return }
             do {
                 let gossip = try Wire.decode(Plexspaces_V1_Gossip.self, from: frame.body)
                 let now = Self.now()
-                let changes = membership.withLock { state in
+                let changes = updateMembership { state in
                     state.heard(
                         from: peer.nodeID, incarnation: peer.incarnation, address: peer.listenAddress, now: now)
                         + state.merge(gossip, now: now)
@@ -62,7 +61,7 @@ extension PlexNode {
     }
 
     private func heard(_ peer: PeerIdentity) {
-        let changes = membership.withLock {
+        let changes = updateMembership {
             $0.heard(from: peer.nodeID, incarnation: peer.incarnation, address: peer.listenAddress, now: Self.now())
         }
         if !changes.isEmpty { apply(changes) }
@@ -96,12 +95,7 @@ extension PlexNode {
         let types = self.types.withLock { $0 }
         let moved = table.all().filter { activation in
             let placement = types[activation.id.typeName]?.placement ?? .pinned
-            let owner = membership.withLock { state in
-                state.pinned[activation.id]
-                    ?? Placement.owner(
-                        of: Placement.hash(activation.id), among: placement == .pinned ? state.ring : state.reachableRing)
-            }
-            return owner != nodeID
+            return routing.withLock { $0 }.owner(of: activation.id, placement: placement)?.node != nodeID
         }
         guard !moved.isEmpty else { return }
         Task {
@@ -112,12 +106,14 @@ extension PlexNode {
     // MARK: Links and reconnection
 
     func link(for node: NodeID) -> PeerLink {
-        links.withLock { links in
-            if let link = links[node] { return link }
+        let (link, created) = links.withLock { links -> (PeerLink, Bool) in
+            if let link = links[node] { return (link, false) }
             let link = PeerLink(peer: node, maximumInFlight: configuration.calls.maximumInFlightPerPeer)
             links[node] = link
-            return link
+            return (link, true)
         }
+        if created { refreshRouting() }
+        return link
     }
 
     /// Keeps trying to connect to `node` with exponential backoff until connected, the node is out of the
@@ -224,7 +220,7 @@ extension PlexNode {
         let threshold = configuration.membership.unreachableAfter.clampedNanoseconds
         while !Task.isCancelled {
             broadcastGossip()
-            let changes = membership.withLock { $0.checkReachability(now: Self.now(), threshold: threshold) }
+            let changes = updateMembership { $0.checkReachability(now: Self.now(), threshold: threshold) }
             apply(changes)
             for node in membership.withLock({ $0.members.values.filter { $0.status == .up }.map(\.nodeID) }) {
                 reconnect(node)

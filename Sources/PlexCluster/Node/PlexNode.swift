@@ -34,6 +34,8 @@ public final class PlexNode: Sendable {
     let types = Mutex<[String: any AnyActorType]>([:])
     let table = ActivationTable()
     let membership: Mutex<MembershipState>
+    /// What calls route by; replaced (never mutated) when membership or links change.
+    let routing: Mutex<RoutingTable>
     let links = Mutex<[NodeID: PeerLink]>([:])
     let connecting = Mutex<Set<NodeID>>([])
     let callOrigin: UInt64
@@ -53,11 +55,12 @@ public final class PlexNode: Sendable {
         self.transport = transport
         self.logger = logger
         self.callOrigin = StableHash.hash(nodeID.rawValue, String(incarnation))
-        self.membership = Mutex(
-            MembershipState(
-                selfRecord: MemberRecord(
-                    nodeID: nodeID, address: address.description, incarnation: incarnation, status: .up,
-                    activations: 0, reachable: true, lastHeard: 0)))
+        let state = MembershipState(
+            selfRecord: MemberRecord(
+                nodeID: nodeID, address: address.description, incarnation: incarnation, status: .up,
+                activations: 0, reachable: true, lastHeard: 0))
+        self.membership = Mutex(state)
+        self.routing = Mutex(RoutingTable(membership: state, links: [:]))
     }
 
     /// Starts a node: loads its identity, listens, joins the cluster through its seeds.
@@ -136,7 +139,7 @@ public final class PlexNode: Sendable {
             throw CallError(.unknownActorType, "\(A.typeName) is not registered on \(nodeID)")
         }
         let id = ActorID(typeName: A.typeName, key: key)
-        membership.withLock { $0.register(name: name, actor: id, node: nodeID) }
+        updateMembership { $0.register(name: name, actor: id, node: nodeID) }
         _ = activation(for: id, entry: entry)
         broadcastGossip()
         return ActorRef(key: key, router: self)
@@ -179,9 +182,7 @@ public final class PlexNode: Sendable {
 
     /// The node that owns `id` in this node's view (placement over the ring), ignoring named registrations.
     public func owner(of id: ActorID, placement: PlacementStrategy = .pinned) -> NodeID? {
-        membership.withLock { state in
-            Placement.owner(of: Placement.hash(id), among: placement == .pinned ? state.ring : state.reachableRing)
-        }
+        routing.withLock { $0 }.owner(of: id, placement: placement)?.node
     }
 
     /// Leaves the cluster gracefully: announces the leave, deactivates every activation, and stops.
@@ -190,7 +191,7 @@ public final class PlexNode: Sendable {
     /// placed elsewhere from then on. (Moving durable state comes with the journal.)
     public func leave() async {
         guard running.load(ordering: .relaxed) else { return }
-        let changes = membership.withLock { $0.setSelfStatus(.leaving) }
+        let changes = updateMembership { $0.setSelfStatus(.leaving) }
         apply(changes)
         broadcastGossip()
         await shutdown()

@@ -13,17 +13,15 @@ extension PlexNode: ActorCallRouter {
     /// Where calls for `id` go: the named registration if any, else placement; fails fast when the owner
     /// is unreachable or not connected.
     func route(_ id: ActorID, placement: PlacementStrategy) throws -> Route {
-        let (owner, reachable) = membership.withLock { state -> (NodeID?, Bool) in
-            let owner =
-                state.pinned[id]
-                ?? Placement.owner(of: Placement.hash(id), among: placement == .pinned ? state.ring : state.reachableRing)
-            guard let owner else { return (nil, false) }
-            return (owner, state.members[owner]?.reachable ?? false)
+        let table = routing.withLock { $0 }
+        guard let (owner, entry) = table.owner(of: id, placement: placement) else {
+            throw CallError(.nodeUnavailable, "no member owns \(id)")
         }
-        guard let owner else { throw CallError(.nodeUnavailable, "no member owns \(id)") }
         if owner == nodeID { return .local }
-        guard reachable else { throw CallError(.nodeUnavailable, "\(owner), the owner of \(id), is unreachable") }
-        guard let link = links.withLock({ $0[owner] }), link.isConnected else {
+        guard let entry, entry.reachable else {
+            throw CallError(.nodeUnavailable, "\(owner), the owner of \(id), is unreachable")
+        }
+        guard let link = entry.link, link.isConnected else {
             throw CallError(.nodeUnavailable, "\(owner), the owner of \(id), is not connected")
         }
         return .remote(link)

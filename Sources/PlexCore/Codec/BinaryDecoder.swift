@@ -6,7 +6,7 @@ internal import FoundationEssentials
 final class BinaryDecoderState {
     let base: UnsafeRawBufferPointer
     /// Where the value that the current `Decodable.init(from:)` decodes starts.
-    var position = 0
+    @exclusivity(unchecked) var position = 0
 
     init(base: UnsafeRawBufferPointer) { self.base = base }
 
@@ -135,8 +135,8 @@ final class BinaryDecoderState {
     }
 
     func decode<T: Decodable>(_ type: T.Type, at offset: Int, decoder: BinaryDecoder) throws -> T {
-        if T.self == [UInt8].self { return Array(try bytes(at: offset)) as! T }
-        if T.self == Data.self { return Data(try bytes(at: offset)) as! T }
+        if T.self == byteArrayType { return Array(try bytes(at: offset)) as! T }
+        if T.self == dataType { return Data(try bytes(at: offset)) as! T }
         let saved = position
         position = offset
         defer { position = saved }
@@ -171,18 +171,15 @@ final class BinaryDecoder: Decoder {
     }
 }
 
-final class BinaryKeyedDecoding<Key: CodingKey>: KeyedDecodingContainerProtocol {
+struct BinaryKeyedDecoding<Key: CodingKey>: KeyedDecodingContainerProtocol {
     let decoder: BinaryDecoder
     let body: Range<Int>
-    /// Where the entry after the last one found starts: synthesized code asks for keys in order.
-    private var cursor: Int
     var codingPath: [any CodingKey] { [] }
     private var state: BinaryDecoderState { decoder.state }
 
     init(decoder: BinaryDecoder, body: Range<Int>) {
         self.decoder = decoder
         self.body = body
-        self.cursor = body.lowerBound
     }
 
     var allKeys: [Key] {
@@ -198,29 +195,25 @@ final class BinaryKeyedDecoding<Key: CodingKey>: KeyedDecodingContainerProtocol 
     }
 
     /// The offset of the value stored under `key`, or `nil`.
+    ///
+    /// A linear scan: messages have few fields, and a scan allocates nothing (a cursor would need the
+    /// container to be a class, one allocation per container).
     private func find(_ key: Key) throws -> Int? {
         var text = key.stringValue
         return try text.withUTF8 { wanted -> Int? in
-            var o = cursor
-            var wrapped = false
-            while true {
-                if o >= body.upperBound {
-                    if wrapped || cursor == body.lowerBound { return nil }
-                    wrapped = true
-                    o = body.lowerBound
-                }
-                if wrapped && o >= cursor { return nil }
+            var o = body.lowerBound
+            while o < body.upperBound {
                 let range = try state.lengthPrefixed(at: &o)
                 let valueAt = o
                 o = try state.skip(at: valueAt)
                 guard o <= body.upperBound else { throw state.corrupted("entry runs past its container") }
                 if range.count == wanted.count
-                    && UnsafeRawBufferPointer(rebasing: state.base[range]).elementsEqual(UnsafeRawBufferPointer(wanted))
+                    && memoryEqual(state.base.baseAddress! + range.lowerBound, wanted.baseAddress!, wanted.count)
                 {
-                    cursor = o
                     return valueAt
                 }
             }
+            return nil
         }
     }
 
@@ -232,9 +225,7 @@ final class BinaryKeyedDecoding<Key: CodingKey>: KeyedDecodingContainerProtocol 
     }
 
     func contains(_ key: Key) -> Bool {
-        let saved = cursor
-        defer { cursor = saved }
-        return (try? find(key)) != nil
+        (try? find(key)) != nil
     }
 
     func decodeNil(forKey key: Key) throws -> Bool {
@@ -398,8 +389,8 @@ struct BinarySingleValueDecoding: SingleValueDecodingContainer {
     func decode(_ type: UInt64.Type) throws -> UInt64 { try state.integer(type, at: offset) }
     func decode<T: Decodable>(_ type: T.Type) throws -> T {
         // A wrapper that decodes its inner value through a single-value container: same offset.
-        if T.self == [UInt8].self { return Array(try state.bytes(at: offset)) as! T }
-        if T.self == Data.self { return Data(try state.bytes(at: offset)) as! T }
+        if T.self == byteArrayType { return Array(try state.bytes(at: offset)) as! T }
+        if T.self == dataType { return Data(try state.bytes(at: offset)) as! T }
         return try T(from: decoder)
     }
 }
@@ -438,4 +429,14 @@ public struct BinaryMessageCodec: MessageCodec {
             throw CallError(.codecFailure, "cannot decode \(T.self): \(error)")
         }
     }
+}
+
+@inline(__always)
+private func memoryEqual(_ a: UnsafeRawPointer, _ b: UnsafeRawPointer, _ count: Int) -> Bool {
+    var i = 0
+    while i < count {
+        if a.load(fromByteOffset: i, as: UInt8.self) != b.load(fromByteOffset: i, as: UInt8.self) { return false }
+        i += 1
+    }
+    return true
 }

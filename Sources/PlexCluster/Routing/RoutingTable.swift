@@ -1,0 +1,79 @@
+internal import Synchronization
+internal import PlexCore
+
+/// An immutable snapshot of everything a call needs to find its destination: the ring with reachability
+/// and the link to each member, and the named (pinned) actors.
+///
+/// Rebuilt when membership or links change (rare), read on every call with one lock and no dictionary
+/// lookups on the common path.
+final class RoutingTable: Sendable {
+    struct Entry: Sendable {
+        let node: NodeID
+        let hash: UInt64
+        let reachable: Bool
+        let link: PeerLink?
+    }
+
+    /// Members in the ring (placement for pinned types).
+    let ring: [Entry]
+    /// Reachable members in the ring (placement for failover types).
+    let reachableRing: [Entry]
+    /// Named actors and their hosts.
+    let pinned: [ActorID: NodeID]
+    let selfID: NodeID
+
+    init(membership: MembershipState, links: [NodeID: PeerLink]) {
+        selfID = membership.selfID
+        ring = membership.ring.map { member in
+            Entry(
+                node: member.node, hash: member.hash,
+                reachable: member.node == membership.selfID || (membership.members[member.node]?.reachable ?? false),
+                link: links[member.node])
+        }
+        reachableRing = ring.filter(\.reachable)
+        pinned = membership.pinned
+    }
+
+    /// The owner of `id` with its entry (nil for a pinned node outside the ring), or `nil` for an empty ring.
+    @inline(__always)
+    func owner(of id: ActorID, placement: PlacementStrategy) -> (node: NodeID, entry: Entry?)? {
+        if !pinned.isEmpty, let node = pinned[id] {
+            return (node, ring.first { $0.node == node })
+        }
+        let candidates = placement == .pinned ? ring : reachableRing
+        guard !candidates.isEmpty else { return nil }
+        let actorHash = Placement.hash(id)
+        var best = 0
+        var bestScore = StableHash.finalize(candidates[0].hash ^ actorHash)
+        var index = 1
+        while index < candidates.count {
+            let score = StableHash.finalize(candidates[index].hash ^ actorHash)
+            if score > bestScore || (score == bestScore && candidates[index].node < candidates[best].node) {
+                best = index
+                bestScore = score
+            }
+            index += 1
+        }
+        return (candidates[best].node, candidates[best])
+    }
+}
+
+extension PlexNode {
+    /// Mutates the membership view and, if that changed what routing sees, publishes a new routing table.
+    func updateMembership<T>(_ body: (inout MembershipState) -> T) -> T {
+        let (result, table) = membership.withLock { state -> (T, RoutingTable?) in
+            let before = state.generation
+            let result = body(&state)
+            guard state.generation != before else { return (result, nil) }
+            return (result, RoutingTable(membership: state, links: links.withLock { $0 }))
+        }
+        if let table { routing.withLock { $0 = table } }
+        return result
+    }
+
+    /// Publishes a new routing table (after a link was created).
+    func refreshRouting() {
+        let table = membership.withLock { state in RoutingTable(membership: state, links: links.withLock { $0 }) }
+        routing.withLock { $0 = table }
+    }
+}
