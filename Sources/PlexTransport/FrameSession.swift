@@ -49,12 +49,20 @@ final class FrameSession: Connection {
         onEstablished.withLock { $0 = callback }
     }
 
-    /// The peer proved in the handshake; kept after the session closes.
-    private let establishedPeer = Mutex<PeerIdentity?>(nil)
+    /// The peer proved in the handshake, published once; kept after the session closes. Read on every
+    /// frame, so it is a lock-free load.
+    private let establishedPeer = AtomicLazyReference<PeerBox>()
+
+    private final class PeerBox: Sendable {
+        let identity: PeerIdentity
+        init(_ identity: PeerIdentity) { self.identity = identity }
+    }
+
+    private static let unknownPeer = PeerIdentity(
+        role: .client, nodeID: .init(unchecked: "unknown"), incarnation: 0, listenAddress: "")
 
     var peer: PeerIdentity {
-        establishedPeer.withLock { $0 }
-            ?? PeerIdentity(role: .client, nodeID: .init(unchecked: "unknown"), incarnation: 0, listenAddress: "")
+        establishedPeer.load()?.identity ?? Self.unknownPeer
     }
 
     /// Whether the handshake is still running (not established, not closed).
@@ -108,7 +116,7 @@ final class FrameSession: Connection {
             case .send(let frame):
                 sink.write(frame)
             case .established(let peer):
-                establishedPeer.withLock { $0 = peer }
+                _ = establishedPeer.storeIfNil(PeerBox(peer))
                 phase.withLock { $0 = .established(peer) }
                 logger.debug("connection established", metadata: ["peer": "\(peer)"])
                 delegate.connectionEstablished(self)

@@ -118,9 +118,8 @@ public final class TCPTransport: Transport {
             side: side, configuration: configuration.handshake, local: localIdentity, sink: sink,
             delegate: delegate, logger: logger, onEstablished: onEstablished)
         let handler = FrameSessionHandler(
-            session: session, side: side, logger: logger, timeout: configuration.handshake.timeout, counters: counters)
-        try channel.pipeline.syncOperations.addHandler(
-            ByteToMessageHandler(FrameDecoder(maximumFrameSize: configuration.maximumFrameSize)))
+            session: session, side: side, logger: logger, timeout: configuration.handshake.timeout, counters: counters,
+            maximumFrameSize: configuration.maximumFrameSize)
         try channel.pipeline.syncOperations.addHandler(handler)
         let key = ObjectIdentifier(channel)
         channels.withLock { $0.children[key] = channel }
@@ -192,25 +191,33 @@ final class TCPFrameSink: FrameSink {
     }
 }
 
-/// Feeds decoded frames into a ``FrameSession`` and reports the channel's end.
-final class FrameSessionHandler: ChannelInboundHandler, Sendable {
-    typealias InboundIn = Wire.Frame
+/// Cuts the byte stream into frames and hands each straight to its ``FrameSession``; reports the
+/// channel's end.
+///
+/// This does the work of `ByteToMessageHandler(FrameDecoder())` without passing each frame down the
+/// pipeline as a boxed `NIOAny` (a heap allocation per frame, on the hot path). Frames that arrive whole
+/// are sliced out of the read buffer without copying; a partial frame waits in `pending`.
+final class FrameSessionHandler: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
 
     let session: FrameSession
     let side: HandshakeStateMachine.Side
     let logger: Logger
     let timeout: Duration
     let counters: TrafficCounters
+    let maximumFrameSize: Int
+    private var pending: ByteBuffer?
 
     init(
         session: FrameSession, side: HandshakeStateMachine.Side, logger: Logger, timeout: Duration,
-        counters: TrafficCounters
+        counters: TrafficCounters, maximumFrameSize: Int
     ) {
         self.session = session
         self.side = side
         self.logger = logger
         self.timeout = timeout
         self.counters = counters
+        self.maximumFrameSize = maximumFrameSize
     }
 
     func channelActive(context: ChannelHandlerContext) {
@@ -229,20 +236,38 @@ final class FrameSessionHandler: ChannelInboundHandler, Sendable {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let frame = Self.unwrapInboundIn(data)
-        counters.received(bytes: frame.wireSize)
-        session.receive(frame)
-    }
-
-    func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        if let error = error as? FrameError {
+        var incoming = Self.unwrapInboundIn(data)
+        if var buffered = pending {
+            buffered.writeBuffer(&incoming)
+            pending = nil
+            incoming = buffered
+        }
+        do {
+            while let frame = try FrameDecoder.decodeFrame(from: &incoming, maximumFrameSize: maximumFrameSize) {
+                counters.received(bytes: frame.wireSize)
+                session.receive(frame)
+            }
+        } catch let error as FrameError {
             logger.error(
                 "closing connection after a bad frame",
                 metadata: ["error": "\(error)", "remote": "\(String(describing: context.channel.remoteAddress))"])
             session.fail(TransportError(.protocolViolation, error.description))
-        } else {
-            logger.debug("connection error", metadata: ["error": "\(error)"])
+            context.close(promise: nil)
+            return
+        } catch {
+            context.close(promise: nil)
+            return
         }
+        if incoming.readableBytes > 0 {
+            // Keep only the partial frame; copy so the big read buffer is not held alive.
+            var rest = context.channel.allocator.buffer(capacity: max(incoming.readableBytes, 256))
+            rest.writeBuffer(&incoming)
+            pending = rest
+        }
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        logger.debug("connection error", metadata: ["error": "\(error)"])
         context.close(promise: nil)
     }
 
@@ -251,3 +276,6 @@ final class FrameSessionHandler: ChannelInboundHandler, Sendable {
         context.fireChannelInactive()
     }
 }
+
+@available(*, unavailable)
+extension FrameSessionHandler: Sendable {}

@@ -10,7 +10,7 @@ import PlexTestKit
 struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "plex-bench", abstract: "Measure PlexSpaces on this machine.",
-        subcommands: [All.self, Serve.self, Memory.self], defaultSubcommand: All.self)
+        subcommands: [All.self, Serve.self, Memory.self, ProfileLoop.self], defaultSubcommand: All.self)
 }
 
 let benchSecret = Array("bench-secret-0123456789".utf8)
@@ -307,4 +307,38 @@ final class Counter_box: @unchecked Sendable {
     private let lock = NSLock()
     func add() { lock.lock(); count += 1; lock.unlock() }
     var value: Int { lock.lock(); defer { lock.unlock() }; return count }
+}
+
+/// Two in-process nodes over loopback TCP and `count` sequential calls between them: a repeatable
+/// workload for `valgrind --tool=callgrind` (instructions per call, independent of machine noise).
+struct ProfileLoop: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "profile-loop", abstract: "Sequential cross-node calls between two in-process nodes.")
+
+    @Option var count = 2000
+
+    func run() async throws {
+        let a = try await PlexNode.start(
+            NodeConfiguration(nodeID: try NodeID("a"), dataDirectory: temporaryDirectory("a"), clusterName: "p", secret: benchSecret),
+            logger: quietLogger()) { $0.registerExamples() }
+        let b = try await PlexNode.start(
+            NodeConfiguration(
+                nodeID: try NodeID("b"), seeds: [a.address], dataDirectory: temporaryDirectory("b"), clusterName: "p",
+                secret: benchSecret),
+            logger: quietLogger()) { $0.registerExamples() }
+        var key = 0
+        while a.owner(of: ActorID(typeName: Counter.typeName, key: "p\(key)")) != b.nodeID { key += 1 }
+        let ref = a.actor(Counter.self, key: "p\(key)")
+        _ = try await ref.ask(.get)
+        let clock = ContinuousClock()
+        let start = clock.now
+        try await withTaskExecutorPreference(a.taskExecutor) {
+            for _ in 0..<count { _ = try await ref.ask(.increment) }
+        }
+        let elapsed = clock.now - start
+        report("profile_loop_calls", Double(count), "calls")
+        report("profile_loop_mean", Bench_seconds(elapsed) / Double(count) * 1e6, "us")
+        await b.shutdown()
+        await a.shutdown()
+    }
 }

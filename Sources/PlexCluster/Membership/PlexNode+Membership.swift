@@ -16,14 +16,15 @@ extension PlexNode {
     }
 
     func received(_ frame: Wire.Frame, on connection: any Connection) {
-        let peer = connection.peer
         switch frame.kind {
-        case .reply, .errorReply:
-            // Liveness comes from gossip (every heartbeat interval), not from every frame: this is the hot path.
-            links.withLock { $0[peer.nodeID] }?.complete(frame)
         case .call, .tell:
+            // The hot path. Liveness comes from gossip (every heartbeat interval), not from every frame.
             handleInboundCall(frame, on: connection)
+        case .reply, .errorReply, .adminReply:
+            // Normally completed by the connection's delegate; this covers a connection made before its link.
+            links.withLock { $0[connection.peer.nodeID] }?.complete(frame)
         case .gossip:
+            let peer = connection.peer
             guard peer.role == .node else { return }
             do {
                 let gossip = try Wire.decode(Plexspaces_V1_Gossip.self, from: frame.body)
@@ -41,8 +42,6 @@ extension PlexNode {
             }
         case .adminRequest:
             connection.send(Wire.Frame(kind: .adminReply, correlationID: frame.correlationID, body: Wire.body(adminStatus())))
-        case .adminReply:
-            links.withLock { $0[peer.nodeID] }?.complete(frame)
         case .cancel, .handoff:
             break  // no cancellation of running handlers yet; handoff comes with the journal
         case .handshake, .handshakeAck:
@@ -132,7 +131,8 @@ extension PlexNode {
                 guard let (addressText, status) = target, status == .up, let address = PeerAddress(parsing: addressText)
                 else { return }
                 do {
-                    let connection = try await self.transport.connect(to: address, delegate: NodeDelegate.forwarding(to: self))
+                    let connection = try await self.transport.connect(
+                        to: address, delegate: NodeDelegate(node: self, link: link))
                     if connection.peer.nodeID != node {
                         self.logger.warning(
                             "address answered with another node id",
@@ -185,9 +185,12 @@ extension PlexNode {
             for seed in seeds {
                 group.addTask {
                     do {
-                        let connection = try await self.transport.connect(to: seed, delegate: NodeDelegate.forwarding(to: self))
+                        let delegate = NodeDelegate(node: self)
+                        let connection = try await self.transport.connect(to: seed, delegate: delegate)
                         let peer = connection.peer.nodeID
-                        if peer != self.nodeID && self.link(for: peer).attachIfDisconnected(connection) {
+                        let link = self.link(for: peer)
+                        if peer != self.nodeID && link.attachIfDisconnected(connection) {
+                            delegate.bind(link)
                             connection.send(self.gossipFrame())
                         } else {
                             connection.close()
@@ -281,14 +284,5 @@ extension PlexNode {
             return named
         }
         return reply
-    }
-}
-
-extension NodeDelegate {
-    /// A delegate already bound to `node` (for outbound connections).
-    static func forwarding(to node: PlexNode) -> NodeDelegate {
-        let delegate = NodeDelegate()
-        delegate.node.withLock { $0 = node }
-        return delegate
     }
 }

@@ -106,7 +106,7 @@ public final class PlexNode: Sendable {
         transport.setLocalIdentity(
             PeerIdentity(role: .node, nodeID: nodeID, incarnation: incarnation, listenAddress: bound.description))
         setup(node)
-        delegate.node.withLock { $0 = node }
+        delegate.bind(node)
         node.startBackground()
         await node.join()
         logger.info(
@@ -256,18 +256,34 @@ public final class PlexNode: Sendable {
 }
 
 /// Forwards transport events to the node once it exists (the transport needs a delegate before `bind`).
+///
+/// An outgoing connection's delegate also knows the link it serves, so a reply completes its call without
+/// any lookup by node id.
 final class NodeDelegate: ConnectionDelegate {
-    let node = Mutex<PlexNode?>(nil)
+    private let targets = Mutex<(node: PlexNode?, link: PeerLink?)>((nil, nil))
+
+    init(node: PlexNode? = nil, link: PeerLink? = nil) {
+        targets.withLock { $0 = (node, link) }
+    }
+
+    func bind(_ node: PlexNode) { targets.withLock { $0.node = node } }
+    func bind(_ link: PeerLink) { targets.withLock { $0.link = link } }
 
     func connectionEstablished(_ connection: any Connection) {
-        node.withLock { $0 }?.connectionEstablished(connection)
+        targets.withLock { $0.node }?.connectionEstablished(connection)
     }
 
     func received(_ frame: Wire.Frame, on connection: any Connection) {
-        node.withLock { $0 }?.received(frame, on: connection)
+        let (node, link) = targets.withLock { ($0.node, $0.link) }
+        switch frame.kind {
+        case .reply, .errorReply, .adminReply:
+            if let link { return link.complete(frame) }
+        default: break
+        }
+        node?.received(frame, on: connection)
     }
 
     func connectionClosed(_ connection: any Connection, error: (any Error)?) {
-        node.withLock { $0 }?.connectionClosed(connection, error: error)
+        targets.withLock { $0.node }?.connectionClosed(connection, error: error)
     }
 }
