@@ -101,6 +101,16 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(
+            name: "PlexTransportTests",
+            dependencies: [
+                "PlexTransport", "PlexWire", "PlexCore", "PlexTestKit", "PlexExamples", "PlexCluster",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+        .testTarget(
             name: "PlexClusterTests",
             dependencies: ["PlexTestKit", "PlexExamples", "PlexTransport", "PlexCluster", "PlexWire"],
             swiftSettings: strict

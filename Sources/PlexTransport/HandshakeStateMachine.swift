@@ -138,7 +138,8 @@ public struct HandshakeStateMachine: Sendable {
             verify(
                 challenge.proof, label: Self.serverLabel, theirNonce: myNonce, myNonce: Array(challenge.nonce))
         else {
-            return fail(.handshakeRefused, "peer \(challenge.nodeID) did not prove the cluster secret")
+            // Tell the acceptor too, so both ends log the refusal.
+            return refuse("peer \(challenge.nodeID) did not prove the cluster secret")
         }
         let peer = PeerIdentity(
             role: .node, nodeID: NodeID(unchecked: challenge.nodeID), incarnation: challenge.incarnation,

@@ -186,8 +186,17 @@ final class TCPFrameSink: FrameSink {
         channel.writeAndFlush(buffer, promise: nil)
     }
 
+    /// Writes what is queued (a refusal's reason, a last reply), then closes.
     func close() {
-        channel.close(promise: nil)
+        if channel.eventLoop.inEventLoop {
+            flush()
+            channel.close(promise: nil)
+        } else {
+            channel.eventLoop.execute {
+                self.flush()
+                self.channel.close(promise: nil)
+            }
+        }
     }
 }
 

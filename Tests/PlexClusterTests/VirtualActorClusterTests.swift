@@ -240,3 +240,57 @@ struct Turnstile: VirtualActor {
         return Reply(concurrent: seen, entered: state.entered)
     }
 }
+
+/// Sleeps for the requested milliseconds: keeps a call in flight.
+struct Sleeper: VirtualActor {
+    static let typeName = "sleeper"
+    func handle(_ request: Int, state: inout NoState, context: ActorContext) async throws -> Int {
+        try await Task.sleep(for: .milliseconds(request))
+        return request
+    }
+}
+
+@Suite("Backpressure", .timeLimit(.minutes(1)))
+struct BackpressureClusterTests {
+    @Test("a full in-flight window makes callers wait, then fail with overloaded", arguments: TestTransport.allCases)
+    func overloaded(transport: TestTransport) async throws {
+        try await withTestCluster(
+            nodes: 2, transport: transport, setup: { $0.calls.maximumInFlightPerPeer = 1 },
+            register: { $0.register(Sleeper.self) }
+        ) { cluster in
+            let caller = cluster.node(0)
+            let remote = cluster.node(1).nodeID
+            var keys: [String] = []
+            var i = 0
+            while keys.count < 3 {
+                if caller.owner(of: ActorID(typeName: Sleeper.typeName, key: "s\(i)")) == remote { keys.append("s\(i)") }
+                i += 1
+            }
+            let slowKey = keys[0]
+            let slow = Task { try await caller.actor(Sleeper.self, key: slowKey).ask(1500, timeout: .seconds(5)) }
+            try await eventually("the slow call occupies the window") {
+                cluster.node(1).isActive(ActorID(typeName: Sleeper.typeName, key: keys[0]))
+            }
+            let error = await #expect(throws: CallError.self) {
+                _ = try await caller.actor(Sleeper.self, key: keys[1]).ask(1, timeout: .milliseconds(200))
+            }
+            #expect(error?.code == .overloaded)
+            #expect(try await slow.value == 1500)
+            // The window is free again.
+            #expect(try await caller.actor(Sleeper.self, key: keys[2]).ask(1, timeout: .seconds(5)) == 1)
+        }
+    }
+
+    @Test("a call that outlives its deadline fails with timeout", arguments: TestTransport.allCases)
+    func timeout(transport: TestTransport) async throws {
+        try await withTestCluster(nodes: 2, transport: transport, register: { $0.register(Sleeper.self) }) { cluster in
+            let caller = cluster.node(0)
+            var i = 0
+            while caller.owner(of: ActorID(typeName: Sleeper.typeName, key: "t\(i)")) != cluster.node(1).nodeID { i += 1 }
+            let error = await #expect(throws: CallError.self) {
+                _ = try await caller.actor(Sleeper.self, key: "t\(i)").ask(2000, timeout: .milliseconds(100))
+            }
+            #expect(error?.code == .timeout)
+        }
+    }
+}
