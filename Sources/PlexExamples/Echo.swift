@@ -3,6 +3,8 @@ public import PlexSpaces
 /// Replies with what it was sent and where it ran; stateless, so it may fail over.
 public struct Echo: VirtualActor {
     public static let typeName = "echo"
+    /// Stateless, so it may run anywhere: when its owner is unreachable it re-homes at once.
+    public static let placement = PlacementStrategy.failover
 
     public struct Request: Codable, Sendable {
         public var text: String

@@ -22,6 +22,9 @@ final class Mailbox: Sendable {
 
     private let state = Mutex(State())
 
+    /// How many callers and jobs wait for the turn (for tests and diagnostics).
+    var waiting: Int { state.withLock { $0.queue.count } }
+
     /// Waits for the turn. The caller must call ``release()`` when done.
     func acquire() async {
         let acquired = state.withLock { state -> Bool in

@@ -41,19 +41,26 @@ final class RoutingTable: Sendable {
             return (node, ring.first { $0.node == node })
         }
         let candidates = placement == .pinned ? ring : reachableRing
-        guard !candidates.isEmpty else { return nil }
         let actorHash = Placement.hash(id)
-        var best = 0
-        var bestScore = StableHash.finalize(candidates[0].hash ^ actorHash)
-        var index = 1
+        var best = -1
+        var bestScore: UInt64 = 0
+        var index = 0
         while index < candidates.count {
-            let score = StableHash.finalize(candidates[index].hash ^ actorHash)
-            if score > bestScore || (score == bestScore && candidates[index].node < candidates[best].node) {
+            let candidate = candidates[index]
+            // A failover type also skips members whose connection is down right now (a crash is seen at
+            // once as a closed connection, before the failure detector's verdict).
+            if placement == .failover && candidate.node != selfID && !(candidate.link?.isConnected ?? false) {
+                index += 1
+                continue
+            }
+            let score = StableHash.finalize(candidate.hash ^ actorHash)
+            if best < 0 || score > bestScore || (score == bestScore && candidate.node < candidates[best].node) {
                 best = index
                 bestScore = score
             }
             index += 1
         }
+        guard best >= 0 else { return nil }
         return (candidates[best].node, candidates[best])
     }
 }

@@ -1,0 +1,51 @@
+@testable import PlexCluster
+import PlexTestKit
+import Synchronization
+import Testing
+
+final class Recorder: Sendable {
+    private let storage = Mutex<[String]>([])
+    func append(_ s: String) { storage.withLock { $0.append(s) } }
+    var events: [String] { storage.withLock { $0 } }
+}
+
+@Suite("Mailbox")
+struct MailboxTests {
+    @Test("jobs and callers take turns in FIFO order, one at a time")
+    func fifo() async throws {
+        let mailbox = Mailbox()
+        let recorder = Recorder()
+        let inside = Atomic<Int>(0)
+        await mailbox.acquire()  // hold the turn so everything below queues
+        for i in 0..<20 {
+            mailbox.enqueue {
+                #expect(inside.add(1, ordering: .relaxed).newValue == 1)
+                await Task.yield()
+                recorder.append("job \(i)")
+                inside.subtract(1, ordering: .relaxed)
+            }
+        }
+        mailbox.release()
+        try await eventually("all jobs ran") { recorder.events.count == 20 }
+        #expect(recorder.events == (0..<20).map { "job \($0)" })
+    }
+
+    @Test("a waiting caller gets the turn after the jobs queued before it")
+    func callerAfterJobs() async throws {
+        let mailbox = Mailbox()
+        let recorder = Recorder()
+        await mailbox.acquire()
+        mailbox.enqueue { recorder.append("job") }
+        let caller = Task {
+            await mailbox.acquire()
+            recorder.append("caller")
+            mailbox.release()
+        }
+        try await eventually("the caller is queued behind the job") { mailbox.waiting == 2 }
+        mailbox.enqueue { recorder.append("later job") }
+        mailbox.release()
+        await caller.value
+        try await eventually("all ran") { recorder.events.count == 3 }
+        #expect(recorder.events == ["job", "caller", "later job"])
+    }
+}
