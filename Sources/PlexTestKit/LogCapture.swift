@@ -8,7 +8,7 @@ public final class LogCapture: Sendable {
     public init() {}
 
     /// A logger that writes into this capture.
-    public func logger(label: String, level: Logger.Level = .debug) -> Logger {
+    public func logger(label: String, level: Logger.Level = .trace) -> Logger {
         var logger = Logger(label: label) { label in CapturingHandler(label: label, capture: self) }
         logger.logLevel = level
         return logger
@@ -29,7 +29,7 @@ struct CapturingHandler: LogHandler {
     let label: String
     let capture: LogCapture
     var metadata: Logger.Metadata = [:]
-    var logLevel: Logger.Level = .debug
+    var logLevel: Logger.Level = .trace
 
     subscript(metadataKey key: String) -> Logger.Metadata.Value? {
         get { metadata[key] }

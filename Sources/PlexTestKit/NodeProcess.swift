@@ -33,7 +33,9 @@ public final class NodeProcess: Sendable {
     }
 
     /// Starts `binary` with `arguments` and extra environment.
-    public static func launch(_ binary: String, _ arguments: [String], environment: [String: String] = [:]) throws -> NodeProcess {
+    public static func launch(_ binary: String, _ arguments: [String], environment: [String: String] = [:]) throws
+        -> NodeProcess
+    {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: binary)
         process.arguments = arguments

@@ -1,7 +1,7 @@
 internal import FoundationEssentials
 internal import Logging
-internal import Synchronization
 public import PlexSpaces
+internal import Synchronization
 
 /// Which transport an in-process cluster uses.
 public enum TestTransport: String, Sendable, CaseIterable, CustomStringConvertible {
@@ -47,13 +47,14 @@ public final class TestCluster: Sendable {
         slots.withLock { $0[index].node! }
     }
 
-    /// The configuration of a test node: short heartbeats so failure detection takes well under a second.
+    /// The configuration of a test node: short heartbeats, and a failure detector that judges a silent peer
+    /// after 1.5 s (generous enough for a 2-core CI machine running tests in parallel).
     public static func configuration(directory: String, seeds: [PeerAddress]) -> NodeConfiguration {
         NodeConfiguration(
             listenAddress: PeerAddress(host: "127.0.0.1", port: 0), seeds: seeds, dataDirectory: directory,
             clusterName: "test", secret: Array("test-secret-0123456789".utf8),
             membership: MembershipConfiguration(
-                heartbeatInterval: .milliseconds(50), unreachableAfter: .milliseconds(600),
+                heartbeatInterval: .milliseconds(50), unreachableAfter: .milliseconds(1500),
                 maximumReconnectBackoff: .milliseconds(200), joinTimeout: .seconds(3)))
     }
 
@@ -111,14 +112,14 @@ public final class TestCluster: Sendable {
         addresses.withLock { for (i, a) in current { $0[i] = a } }
     }
 
-    /// Waits until every running node sees every running node as up and reachable.
+    /// Waits until every running node sees every running node as up and reachable, and is connected to it.
     public func waitForConvergence(within: Duration = .seconds(10)) async throws {
         remember()
         let ids = Set(nodes.map(\.nodeID))
-        try await eventually("all nodes see \(ids.sorted().map(\.rawValue))", within: within) {
+        try await eventually("all nodes see and connect to \(ids.sorted().map(\.rawValue))", within: within) {
             nodes.allSatisfy { node in
                 let up = Set(node.members.filter { $0.status == .up && $0.reachable }.map(\.nodeID))
-                return ids.isSubset(of: up)
+                return ids.isSubset(of: up) && ids.subtracting([node.nodeID]).isSubset(of: node.connectedMembers)
             }
         }
     }

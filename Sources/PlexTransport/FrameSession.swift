@@ -1,7 +1,7 @@
 internal import Logging
-internal import Synchronization
-internal import PlexWire
 internal import PlexCore
+internal import PlexWire
+internal import Synchronization
 
 /// Where a ``FrameSession`` writes: a socket or an in-memory pipe.
 protocol FrameSink: Sendable {
@@ -154,7 +154,9 @@ final class FrameSession: Connection {
             return false
         }
         onEstablished.withLock { $0.take() }?(
-            .failure(TransportError(.connectionClosed, "connection closed during the handshake: \(error.map { "\($0)" } ?? "EOF")")))
+            .failure(
+                TransportError(
+                    .connectionClosed, "connection closed during the handshake: \(error.map { "\($0)" } ?? "EOF")")))
         if wasEstablished { delegate.connectionClosed(self, error: error) }
     }
 }

@@ -132,7 +132,9 @@ public struct HandshakeStateMachine: Sendable {
         guard challenge.clusterName == configuration.clusterName,
             challenge.protocolVersion == UInt32(Wire.protocolVersion)
         else {
-            return fail(.handshakeRefused, "peer is in cluster '\(challenge.clusterName)' (version \(challenge.protocolVersion))")
+            return fail(
+                .handshakeRefused,
+                "peer is in cluster '\(challenge.clusterName)' (version \(challenge.protocolVersion))")
         }
         guard
             verify(

@@ -1,7 +1,7 @@
 public import Logging
-internal import Synchronization
-internal import PlexWire
 internal import PlexCore
+internal import PlexWire
+internal import Synchronization
 
 /// An in-process network for tests: addresses, connections, and injected faults.
 ///
@@ -121,10 +121,23 @@ public final class InMemoryTransport: Transport {
             sink: pipe.sink(from: 1), delegate: listenerDelegate, logger: listener.logger)
         pipe.attach(initiator, acceptor)
         network.state.withLock { $0.pipes[ObjectIdentifier(pipe)] = pipe }
+        // As over TCP, a handshake that does not finish in time (its frames dropped by an injected fault,
+        // say) closes the connection instead of leaving the caller waiting forever.
+        let timeout = handshake.timeout
+        Task {
+            try? await Task.sleep(for: timeout)
+            for session in [initiator, acceptor] where session.isHandshaking {
+                session.fail(TransportError(.timeout, "handshake did not finish in \(timeout)"))
+            }
+        }
         return try await withCheckedThrowingContinuation { continuation in
             let once = Mutex(false)
             initiator.setOnEstablished { result in
-                guard once.withLock({ done in defer { done = true }; return !done }) else { return }
+                guard
+                    once.withLock({ done in
+                        defer { done = true }; return !done
+                    })
+                else { return }
                 continuation.resume(with: result.mapError { $0 as any Error })
             }
             initiator.start()
@@ -187,7 +200,11 @@ final class InMemoryPipe: Sendable {
     }
 
     func close() {
-        guard isClosed.withLock({ closed in defer { closed = true }; return !closed }) else { return }
+        guard
+            isClosed.withLock({ closed in
+                defer { closed = true }; return !closed
+            })
+        else { return }
         for s in streams { s.continuation.finish() }
         network.state.withLock { _ = $0.pipes.removeValue(forKey: ObjectIdentifier(self)) }
         for session in sessions.withLock({ $0 }) { session.closed(error: nil) }

@@ -1,9 +1,9 @@
 public import Logging
 internal import NIOCore
 internal import NIOPosix
-internal import Synchronization
-public import PlexWire
 internal import PlexCore
+public import PlexWire
+internal import Synchronization
 
 /// Frames over TCP with SwiftNIO: length-prefixed frames, TCP_NODELAY, batched writes, HMAC handshake.
 public final class TCPTransport: Transport {
@@ -112,7 +112,8 @@ public final class TCPTransport: Transport {
         on channel: any Channel, side: HandshakeStateMachine.Side, delegate: any ConnectionDelegate,
         onEstablished: (@Sendable (Result<any Connection, TransportError>) -> Void)?
     ) throws {
-        let executor = channel.eventLoop === clientLoop ? clientExecutor : EventLoopTaskExecutor(eventLoop: channel.eventLoop)
+        let executor =
+            channel.eventLoop === clientLoop ? clientExecutor : EventLoopTaskExecutor(eventLoop: channel.eventLoop)
         let sink = TCPFrameSink(channel: channel, counters: counters, executor: executor)
         let session = FrameSession(
             side: side, configuration: configuration.handshake, local: localIdentity, sink: sink,

@@ -88,11 +88,13 @@ struct All: AsyncParsableCommand {
     }
 
     func printMachine() {
-        let cpu = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8))?
+        let cpu =
+            (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8))?
             .split(separator: "\n").first { $0.hasPrefix("model name") }?
             .split(separator: ":").last?.trimmingCharacters(in: .whitespaces) ?? "unknown"
-        print("# machine: \(ProcessInfo.processInfo.activeProcessorCount) cores, \(cpu), "
-            + "\(ProcessInfo.processInfo.physicalMemory / (1 << 30)) GiB; build: release")
+        print(
+            "# machine: \(ProcessInfo.processInfo.activeProcessorCount) cores, \(cpu), "
+                + "\(ProcessInfo.processInfo.physicalMemory / (1 << 30)) GiB; build: release")
     }
 
     func codec() async throws {
@@ -127,7 +129,8 @@ struct All: AsyncParsableCommand {
             report("codec_\(name)_order_roundtrip", try measure(order, codec), "ops/s")
             report("codec_\(name)_order_size", Double(try codec.encode(order).count), "bytes")
             report("codec_\(name)_counter_request_roundtrip", try measure(Counter.Request.add(5), codec), "ops/s")
-            report("codec_\(name)_counter_request_size", Double(try codec.encode(Counter.Request.add(5)).count), "bytes")
+            report(
+                "codec_\(name)_counter_request_size", Double(try codec.encode(Counter.Request.add(5)).count), "bytes")
         }
     }
 
@@ -135,7 +138,8 @@ struct All: AsyncParsableCommand {
         var configuration = NodeConfiguration(dataDirectory: temporaryDirectory("local"), secret: benchSecret)
         configuration.activation.maximumActivations = 2_000_000
         let node = try await PlexNode.start(
-            configuration, transport: .inMemory(InMemoryNetwork()), logger: quietLogger()) { $0.registerExamples() }
+            configuration, transport: .inMemory(InMemoryNetwork()), logger: quietLogger()
+        ) { $0.registerExamples() }
         defer { try? FileManager.default.removeItem(atPath: configuration.dataDirectory) }
         let one = node.actor(Counter.self, key: "one")
         let many = (0..<1000).map { node.actor(Counter.self, key: "many-\($0)") }
@@ -143,16 +147,19 @@ struct All: AsyncParsableCommand {
         for callers in [1, 2] {
             var results: [Double] = []
             for _ in 0..<runs {
-                results.append(try await throughput(callers: callers, duration: window) { _, _ in _ = try await one.ask(.increment) })
+                results.append(
+                    try await throughput(callers: callers, duration: window) { _, _ in _ = try await one.ask(.increment)
+                    })
             }
             report("local_ask_1_actor_\(callers)_callers", median(results), "calls/s")
         }
         for callers in [1, 2] {
             var results: [Double] = []
             for _ in 0..<runs {
-                results.append(try await throughput(callers: callers, duration: window) { caller, n in
-                    _ = try await many[(n &* 7 &+ caller &* 500) % 1000].ask(.increment)
-                })
+                results.append(
+                    try await throughput(callers: callers, duration: window) { caller, n in
+                        _ = try await many[(n &* 7 &+ caller &* 500) % 1000].ask(.increment)
+                    })
             }
             report("local_ask_1000_actors_\(callers)_callers", median(results), "calls/s")
         }
@@ -270,7 +277,8 @@ struct Memory: AsyncParsableCommand {
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let node = try await PlexNode.start(
             NodeConfiguration(dataDirectory: directory, secret: benchSecret), transport: .inMemory(InMemoryNetwork()),
-            logger: quietLogger()) { $0.registerExamples() }
+            logger: quietLogger()
+        ) { $0.registerExamples() }
         // Warm up allocator and code paths, then measure the growth over `count` more activations.
         for i in 0..<1000 { _ = try await node.actor(Counter.self, key: "warm-\(i)").ask(.increment) }
         let before = residentBytes()
@@ -291,8 +299,10 @@ struct Serve: AsyncParsableCommand {
         let node = try await PlexNode.start(
             NodeConfiguration(
                 nodeID: try NodeID("server"), dataDirectory: dataDir, clusterName: "bench", secret: benchSecret),
-            logger: quietLogger()) { $0.registerExamples() }
-        let line = "{\"event\":\"ready\",\"node_id\":\"\(node.nodeID)\",\"address\":\"\(node.address)\","
+            logger: quietLogger()
+        ) { $0.registerExamples() }
+        let line =
+            "{\"event\":\"ready\",\"node_id\":\"\(node.nodeID)\",\"address\":\"\(node.address)\","
             + "\"incarnation\":\(node.incarnation),\"pid\":\(getpid())}\n"
         FileHandle.standardOutput.write(Data(line.utf8))
         while true { try await Task.sleep(for: .seconds(3600)) }
@@ -319,13 +329,16 @@ struct ProfileLoop: AsyncParsableCommand {
 
     func run() async throws {
         let a = try await PlexNode.start(
-            NodeConfiguration(nodeID: try NodeID("a"), dataDirectory: temporaryDirectory("a"), clusterName: "p", secret: benchSecret),
-            logger: quietLogger()) { $0.registerExamples() }
+            NodeConfiguration(
+                nodeID: try NodeID("a"), dataDirectory: temporaryDirectory("a"), clusterName: "p", secret: benchSecret),
+            logger: quietLogger()
+        ) { $0.registerExamples() }
         let b = try await PlexNode.start(
             NodeConfiguration(
                 nodeID: try NodeID("b"), seeds: [a.address], dataDirectory: temporaryDirectory("b"), clusterName: "p",
                 secret: benchSecret),
-            logger: quietLogger()) { $0.registerExamples() }
+            logger: quietLogger()
+        ) { $0.registerExamples() }
         var key = 0
         while a.owner(of: ActorID(typeName: Counter.typeName, key: "p\(key)")) != b.nodeID { key += 1 }
         let ref = a.actor(Counter.self, key: "p\(key)")

@@ -71,7 +71,9 @@ struct ConfigFile {
             let key = line[..<equals].trimmingCharacters(in: .whitespaces)
             let rawValue = line[line.index(after: equals)...].trimmingCharacters(in: .whitespaces)
             guard let kind = schema[key] else {
-                throw Error(message: "\(where_): unknown field '\(key)' (known: \(schema.keys.sorted().joined(separator: ", ")))")
+                throw Error(
+                    message:
+                        "\(where_): unknown field '\(key)' (known: \(schema.keys.sorted().joined(separator: ", ")))")
             }
             let value = try parseValue(rawValue, where: where_, key: key)
             let matches: Bool
@@ -79,7 +81,10 @@ struct ConfigFile {
             case ("string", .string), ("integer", .integer), ("strings", .strings): matches = true
             default: matches = false
             }
-            guard matches else { throw Error(message: "\(where_): field '\(key)' must be a \(kind == "strings" ? "list of strings" : kind)") }
+            guard matches else {
+                throw Error(
+                    message: "\(where_): field '\(key)' must be a \(kind == "strings" ? "list of strings" : kind)")
+            }
             file.values[key] = value
             file.directories[key] = directory
         }

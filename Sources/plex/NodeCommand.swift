@@ -94,7 +94,9 @@ struct NodeCommand: AsyncParsableCommand {
             clusterName: clusterName ?? string("cluster_name") ?? "plex", secret: secret)
         if let ms = integer("idle_timeout_ms") { configuration.activation.idleTimeout = .milliseconds(ms) }
         if let n = integer("max_activations") { configuration.activation.maximumActivations = n }
-        if let ms = heartbeatMs ?? integer("heartbeat_ms") { configuration.membership.heartbeatInterval = .milliseconds(ms) }
+        if let ms = heartbeatMs ?? integer("heartbeat_ms") {
+            configuration.membership.heartbeatInterval = .milliseconds(ms)
+        }
         if let ms = unreachableAfterMs ?? integer("unreachable_after_ms") {
             configuration.membership.unreachableAfter = .milliseconds(ms)
         }

@@ -68,7 +68,8 @@ func readSecret(file: String?) throws -> [UInt8] {
         return Array(value.utf8)
     }
     guard let file else {
-        throw ConfigurationFailure(message: "secret_file: no cluster secret (set secret_file, --secret-file or PLEX_CLUSTER_SECRET)")
+        throw ConfigurationFailure(
+            message: "secret_file: no cluster secret (set secret_file, --secret-file or PLEX_CLUSTER_SECRET)")
     }
     guard let data = FileManager.default.contents(atPath: file) else {
         throw ConfigurationFailure(message: "secret_file: cannot read '\(file)'")
@@ -108,7 +109,8 @@ struct CallCommand: AsyncParsableCommand {
         defer { Task { await client.close() } }
         let id = try ActorID(parsing: actor)
         do {
-            let reply = try await client.call(id, json: Array(json.utf8), timeout: .milliseconds(Int(self.client.timeout * 1000)))
+            let reply = try await client.call(
+                id, json: Array(json.utf8), timeout: .milliseconds(Int(self.client.timeout * 1000)))
             print(String(decoding: reply, as: UTF8.self))
         } catch let error as CallError {
             FileHandle.standardError.write(Data("plex: call failed: \(error)\n".utf8))
@@ -140,14 +142,17 @@ struct ClusterCommand: AsyncParsableCommand {
                 return
             }
             print("cluster \(status.clusterName), as seen by \(status.answeredBy)")
-            print("NODE".padding(toLength: 14, withPad: " ", startingAt: 0) + "ADDRESS".padding(toLength: 22, withPad: " ", startingAt: 0)
-                + "STATE".padding(toLength: 13, withPad: " ", startingAt: 0) + "INCARNATION  ACTIVATIONS")
+            print(
+                "NODE".padding(toLength: 14, withPad: " ", startingAt: 0)
+                    + "ADDRESS".padding(toLength: 22, withPad: " ", startingAt: 0)
+                    + "STATE".padding(toLength: 13, withPad: " ", startingAt: 0) + "INCARNATION  ACTIVATIONS")
             for m in status.members {
                 print(
                     m.nodeID.padding(toLength: 14, withPad: " ", startingAt: 0)
                         + m.address.padding(toLength: 22, withPad: " ", startingAt: 0)
                         + m.state.padding(toLength: 13, withPad: " ", startingAt: 0)
-                        + String(m.incarnation).padding(toLength: 13, withPad: " ", startingAt: 0) + String(m.activations))
+                        + String(m.incarnation).padding(toLength: 13, withPad: " ", startingAt: 0)
+                        + String(m.activations))
             }
             for (name, target) in status.named.sorted(by: { $0.key < $1.key }) { print("named \(name) -> \(target)") }
         }

@@ -1,7 +1,8 @@
-@testable import PlexCluster
 import PlexTestKit
 import Synchronization
 import Testing
+
+@testable import PlexCluster
 
 final class Recorder: Sendable {
     private let storage = Mutex<[String]>([])

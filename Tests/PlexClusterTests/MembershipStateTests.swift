@@ -1,7 +1,8 @@
-@testable import PlexCluster
 import PlexCore
 import PlexWire
 import Testing
+
+@testable import PlexCluster
 
 func record(_ id: String, incarnation: Incarnation = 1, status: MemberStatus = .up, heard: UInt64 = 0) -> MemberRecord {
     MemberRecord(
@@ -66,7 +67,9 @@ struct MembershipStateTests {
         #expect(state.selfRecord.status == .up)
     }
 
-    @Test("silence beyond the threshold makes a member unreachable (still in the ring); hearing from it again restores it")
+    @Test(
+        "silence beyond the threshold makes a member unreachable (still in the ring); hearing from it again restores it"
+    )
     func failureDetector() {
         var state = MembershipState(selfRecord: record("a"))
         _ = state.heard(from: NodeID(unchecked: "b"), incarnation: 1, address: "x", now: 1_000)

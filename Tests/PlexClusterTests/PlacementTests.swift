@@ -1,6 +1,7 @@
-@testable import PlexCluster
 import PlexCore
 import Testing
+
+@testable import PlexCluster
 
 @Suite("Rendezvous placement")
 struct PlacementTests {
@@ -21,7 +22,9 @@ struct PlacementTests {
     @Test("actors spread evenly")
     func spread() {
         var counts: [NodeID: Int] = [:]
-        for i in 0..<3000 { counts[Placement.owner(of: ActorID(typeName: "counter", key: "k\(i)"), among: nodes)!, default: 0] += 1 }
+        for i in 0..<3000 {
+            counts[Placement.owner(of: ActorID(typeName: "counter", key: "k\(i)"), among: nodes)!, default: 0] += 1
+        }
         for node in nodes { #expect((900...1100).contains(counts[node] ?? 0)) }
     }
 

@@ -18,7 +18,9 @@ func keys(ownedBy owner: NodeID, on node: PlexNode, count: Int, prefix: String =
 
 @Suite("Virtual actors across a cluster", .timeLimit(.minutes(2)))
 struct VirtualActorClusterTests {
-    @Test("every node reaches every actor on its owner, which hosts its only activation", arguments: TestTransport.allCases)
+    @Test(
+        "every node reaches every actor on its owner, which hosts its only activation",
+        arguments: TestTransport.allCases)
     func callsReachOwners(transport: TestTransport) async throws {
         try await withTestCluster(nodes: 3, transport: transport, register: { $0.registerExamples() }) { cluster in
             for (index, node) in cluster.nodes.enumerated() {
@@ -40,7 +42,9 @@ struct VirtualActorClusterTests {
         }
     }
 
-    @Test("a handler that throws replies with remoteFailure and the activation keeps its state", arguments: TestTransport.allCases)
+    @Test(
+        "a handler that throws replies with remoteFailure and the activation keeps its state",
+        arguments: TestTransport.allCases)
     func handlerErrors(transport: TestTransport) async throws {
         try await withTestCluster(nodes: 2, transport: transport, register: { $0.registerExamples() }) { cluster in
             let caller = cluster.node(0)
@@ -57,7 +61,8 @@ struct VirtualActorClusterTests {
     @Test("a type the owner does not know fails with unknownActorType", arguments: TestTransport.allCases)
     func unknownType(transport: TestTransport) async throws {
         try await withTestCluster(
-            nodes: 2, transport: transport, register: { node in
+            nodes: 2, transport: transport,
+            register: { node in
                 node.register(Echo.self)
                 if node.nodeID.rawValue == "node-0" { node.register(Counter.self) }
             }
@@ -73,7 +78,8 @@ struct VirtualActorClusterTests {
 
     @Test("an actor handles one message at a time, even when its handler awaits", arguments: TestTransport.allCases)
     func oneAtATime(transport: TestTransport) async throws {
-        try await withTestCluster(nodes: 2, transport: transport, register: { $0.register(Turnstile.self) }) { cluster in
+        try await withTestCluster(nodes: 2, transport: transport, register: { $0.register(Turnstile.self) }) {
+            cluster in
             let ref = cluster.node(0).actor(Turnstile.self, key: "t")
             try await withThrowingTaskGroup(of: Turnstile.Reply.self) { group in
                 for _ in 0..<50 { group.addTask { try await ref.ask(.enter) } }
@@ -88,7 +94,9 @@ struct VirtualActorClusterTests {
         }
     }
 
-    @Test("the owner's crash makes calls fail fast with nodeUnavailable, never activating elsewhere; its restart brings them back", arguments: TestTransport.allCases)
+    @Test(
+        "the owner's crash makes calls fail fast with nodeUnavailable, never activating elsewhere; its restart brings them back",
+        arguments: TestTransport.allCases)
     func ownerCrashAndRestart(transport: TestTransport) async throws {
         try await withTestCluster(nodes: 3, transport: transport, register: { $0.registerExamples() }) { cluster in
             let caller = cluster.node(0)
@@ -122,7 +130,9 @@ struct VirtualActorClusterTests {
     func namedActors() async throws {
         try await withTestCluster(nodes: 3, transport: .inMemory, register: { $0.registerExamples() }) { cluster in
             try cluster.node(1).spawn(Echo.self, key: "leader-1", name: "leader")
-            try await eventually("node 2 resolves the name") { cluster.node(2).resolve(Echo.self, name: "leader") != nil }
+            try await eventually("node 2 resolves the name") {
+                cluster.node(2).resolve(Echo.self, name: "leader") != nil
+            }
             let ref = try #require(cluster.node(2).resolve(Echo.self, name: "leader"))
             let reply = try await ref.ask(Echo.Request(text: "hi"))
             #expect(reply.node == "node-1")
@@ -130,7 +140,9 @@ struct VirtualActorClusterTests {
         }
     }
 
-    @Test("a graceful leave takes the node out of the ring and its actors are placed elsewhere", arguments: TestTransport.allCases)
+    @Test(
+        "a graceful leave takes the node out of the ring and its actors are placed elsewhere",
+        arguments: TestTransport.allCases)
     func gracefulLeave(transport: TestTransport) async throws {
         try await withTestCluster(nodes: 3, transport: transport, register: { $0.registerExamples() }) { cluster in
             let caller = cluster.node(0)
@@ -263,7 +275,9 @@ struct BackpressureClusterTests {
             var keys: [String] = []
             var i = 0
             while keys.count < 3 {
-                if caller.owner(of: ActorID(typeName: Sleeper.typeName, key: "s\(i)")) == remote { keys.append("s\(i)") }
+                if caller.owner(of: ActorID(typeName: Sleeper.typeName, key: "s\(i)")) == remote {
+                    keys.append("s\(i)")
+                }
                 i += 1
             }
             let slowKey = keys[0]
@@ -286,7 +300,9 @@ struct BackpressureClusterTests {
         try await withTestCluster(nodes: 2, transport: transport, register: { $0.register(Sleeper.self) }) { cluster in
             let caller = cluster.node(0)
             var i = 0
-            while caller.owner(of: ActorID(typeName: Sleeper.typeName, key: "t\(i)")) != cluster.node(1).nodeID { i += 1 }
+            while caller.owner(of: ActorID(typeName: Sleeper.typeName, key: "t\(i)")) != cluster.node(1).nodeID {
+                i += 1
+            }
             let error = await #expect(throws: CallError.self) {
                 _ = try await caller.actor(Sleeper.self, key: "t\(i)").ask(2000, timeout: .milliseconds(100))
             }
@@ -297,13 +313,17 @@ struct BackpressureClusterTests {
 
 @Suite("Failover placement and injected faults", .timeLimit(.minutes(1)))
 struct FaultClusterTests {
-    @Test("a failover type re-homes at once when its owner crashes, and returns when it restarts", arguments: TestTransport.allCases)
+    @Test(
+        "a failover type re-homes at once when its owner crashes, and returns when it restarts",
+        arguments: TestTransport.allCases)
     func failover(transport: TestTransport) async throws {
         try await withTestCluster(nodes: 3, transport: transport, register: { $0.registerExamples() }) { cluster in
             let caller = cluster.node(0)
             let victim = cluster.node(2).nodeID
             var i = 0
-            while caller.owner(of: ActorID(typeName: Echo.typeName, key: "e\(i)"), placement: .failover) != victim { i += 1 }
+            while caller.owner(of: ActorID(typeName: Echo.typeName, key: "e\(i)"), placement: .failover) != victim {
+                i += 1
+            }
             let ref = caller.actor(Echo.self, key: "e\(i)")
             #expect(try await ref.ask(Echo.Request(text: "a")).node == victim.rawValue)
             await cluster.crash(2)
@@ -342,7 +362,9 @@ struct FaultClusterTests {
             let caller = cluster.node(0)
             let ref = caller.actor(Counter.self, key: keys(ownedBy: cluster.node(1).nodeID, on: caller, count: 1)[0])
             cluster.network.setDropRate(1.0)
-            let error = await #expect(throws: CallError.self) { try await ref.ask(.increment, timeout: .milliseconds(100)) }
+            let error = await #expect(throws: CallError.self) {
+                try await ref.ask(.increment, timeout: .milliseconds(100))
+            }
             #expect(error?.code == .timeout)
             cluster.network.setDropRate(0.2)
             // With 20% loss, heartbeats (every 50 ms, judged after 600 ms) keep everyone reachable, and a caller

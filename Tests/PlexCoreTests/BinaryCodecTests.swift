@@ -71,7 +71,8 @@ struct BinaryCodecTests {
 
     static let everything = Everything(
         flag: true, small: -8, negative: -1_234_567_890_123, big: .max, half: 1.5, real: -2.25e100, text: "hello",
-        emoji: "grüße 🌍", missing: nil, present: 42, list: [1, -2, 300, Int.min, Int.max], nested: [[], ["a"], ["b", "c"]],
+        emoji: "grüße 🌍", missing: nil, present: 42, list: [1, -2, 300, Int.min, Int.max],
+        nested: [[], ["a"], ["b", "c"]],
         map: ["home": Address(street: "Main", number: 1), "work": Address(street: "Side", number: nil)],
         intKeys: [1: "one", -2: "minus two"], bytes: [0, 1, 255], data: Data([9, 8, 7]),
         addresses: [Address(street: String(repeating: "x", count: 300), number: 7)], optionals: [1, nil, 3],
@@ -83,9 +84,11 @@ struct BinaryCodecTests {
         #expect(try codec.decode(Everything.self, from: bytes) == Self.everything)
     }
 
-    @Test("round-trips enum cases", arguments: [
-        Everything.Kind.plain, .labelled(x: -1, y: ""), .unlabelled(Int.max, Address(street: "q", number: 0)),
-    ])
+    @Test(
+        "round-trips enum cases",
+        arguments: [
+            Everything.Kind.plain, .labelled(x: -1, y: ""), .unlabelled(Int.max, Address(street: "q", number: 0)),
+        ])
     func enums(kind: Everything.Kind) throws {
         #expect(try codec.decode(Everything.Kind.self, from: codec.encode(kind)) == kind)
     }
@@ -140,7 +143,9 @@ struct BinaryCodecTests {
     func garbage() throws {
         var generator = SystemRandomNumberGenerator()
         for _ in 0..<2000 {
-            let bytes = (0..<Int.random(in: 0..<64, using: &generator)).map { _ in UInt8.random(in: 0...255, using: &generator) }
+            let bytes = (0..<Int.random(in: 0..<64, using: &generator)).map { _ in
+                UInt8.random(in: 0...255, using: &generator)
+            }
             do {
                 _ = try codec.decode(Everything.self, from: bytes)
                 Issue.record("garbage decoded")

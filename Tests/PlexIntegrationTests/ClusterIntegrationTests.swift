@@ -101,12 +101,15 @@ struct ClusterIntegrationTests {
             try await c1.status().members.contains { $0.nodeID == "n2" && $0.state == "up" }
         }
         #expect(try await !c1.status().members.contains { $0.nodeID == "intruder" })
-        #expect(intruder.standardError.contains("handshake") || intruder.standardError.contains("refused")
-            || p1.standardError.contains("refused"))
+        #expect(
+            intruder.standardError.contains("handshake") || intruder.standardError.contains("refused")
+                || p1.standardError.contains("refused"))
         let ci = try await client(ri.address, secret: "another-secret-0123456789")
         #expect(try await ci.status().members.map(\.nodeID) == ["intruder"])
         await ci.close()
-        await #expect(throws: TransportError.self) { _ = try await client(r1.address, secret: "wrong-secret-0123456789") }
+        await #expect(throws: TransportError.self) {
+            _ = try await client(r1.address, secret: "wrong-secret-0123456789")
+        }
 
         p2.terminate()
         #expect(try await p2.waitForExit() == 0)
@@ -123,11 +126,13 @@ struct ClusterIntegrationTests {
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let path = "\(directory)/bad.toml"
         try "data_dir = \"d\"\nlisten_port = 7\n".write(toFile: path, atomically: true, encoding: .utf8)
-        let process = try NodeProcess.launch(binary, ["node", "--config", path], environment: ["PLEX_CLUSTER_SECRET": Self.secret])
+        let process = try NodeProcess.launch(
+            binary, ["node", "--config", path], environment: ["PLEX_CLUSTER_SECRET": Self.secret])
         #expect(try await process.waitForExit() == 2)
         #expect(process.standardError.contains("listen_port"))
         try "data_dir = \"d\"\nlisten = \"nowhere\"\n".write(toFile: path, atomically: true, encoding: .utf8)
-        let second = try NodeProcess.launch(binary, ["node", "--config", path], environment: ["PLEX_CLUSTER_SECRET": Self.secret])
+        let second = try NodeProcess.launch(
+            binary, ["node", "--config", path], environment: ["PLEX_CLUSTER_SECRET": Self.secret])
         #expect(try await second.waitForExit() == 2)
         #expect(second.standardError.contains("listen"))
     }

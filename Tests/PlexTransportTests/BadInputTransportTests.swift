@@ -80,7 +80,8 @@ struct BadInputTransportTests {
             configuration.secret = Array("a-different-secret-00".utf8)
             configuration.membership.joinTimeout = .milliseconds(300)
             let choice: TransportChoice = transport == .inMemory ? .inMemory(cluster.network) : .tcp
-            let intruder = try await PlexNode.start(configuration, transport: choice, logger: cluster.logs.logger(label: "intruder"))
+            let intruder = try await PlexNode.start(
+                configuration, transport: choice, logger: cluster.logs.logger(label: "intruder"))
             #expect(intruder.members.map(\.nodeID) == [intruder.nodeID])
             #expect(!cluster.node(0).members.contains { $0.nodeID == intruder.nodeID })
             await intruder.shutdown()

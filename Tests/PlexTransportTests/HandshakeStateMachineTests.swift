@@ -1,21 +1,27 @@
 import NIOCore
 import PlexCore
-@testable import PlexTransport
 import PlexWire
 import Testing
+
+@testable import PlexTransport
 
 /// Drives two handshake machines against each other, frame by frame, with no I/O.
 struct HandshakePair {
     var initiator: HandshakeStateMachine
     var acceptor: HandshakeStateMachine
 
-    init(clusterA: String = "c", secretA: String = "secret-0123456789", clusterB: String = "c", secretB: String = "secret-0123456789") {
+    init(
+        clusterA: String = "c", secretA: String = "secret-0123456789", clusterB: String = "c",
+        secretB: String = "secret-0123456789"
+    ) {
         initiator = HandshakeStateMachine(
             side: .initiator, configuration: HandshakeConfiguration(clusterName: clusterA, secret: Array(secretA.utf8)),
-            local: PeerIdentity(role: .node, nodeID: NodeID(unchecked: "a"), incarnation: 1, listenAddress: "127.0.0.1:1"))
+            local: PeerIdentity(
+                role: .node, nodeID: NodeID(unchecked: "a"), incarnation: 1, listenAddress: "127.0.0.1:1"))
         acceptor = HandshakeStateMachine(
             side: .acceptor, configuration: HandshakeConfiguration(clusterName: clusterB, secret: Array(secretB.utf8)),
-            local: PeerIdentity(role: .node, nodeID: NodeID(unchecked: "b"), incarnation: 7, listenAddress: "127.0.0.1:2"))
+            local: PeerIdentity(
+                role: .node, nodeID: NodeID(unchecked: "b"), incarnation: 7, listenAddress: "127.0.0.1:2"))
     }
 
     /// Runs the exchange to the end; returns what each side concluded.

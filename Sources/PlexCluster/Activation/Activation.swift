@@ -1,5 +1,5 @@
-internal import Synchronization
 internal import PlexCore
+internal import Synchronization
 
 /// What the activation table holds, without the actor's type.
 protocol AnyActivation: AnyObject, Sendable {

@@ -1,5 +1,5 @@
-internal import Synchronization
 internal import PlexCore
+internal import Synchronization
 
 /// The live activations of one node, by actor id.
 final class ActivationTable: Sendable {

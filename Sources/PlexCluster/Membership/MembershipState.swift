@@ -97,8 +97,11 @@ struct MembershipState: Sendable {
             }
             let statusChanged = members[node]?.status != record.status
             members[node] = record
-            if statusChanged && rebuildRing() { changes.append(.ringChanged) }
-            else if changes.contains(where: { if case .reachability = $0 { true } else { false } }) { _ = rebuildRing() }
+            if statusChanged && rebuildRing() {
+                changes.append(.ringChanged)
+            } else if changes.contains(where: { if case .reachability = $0 { true } else { false } }) {
+                _ = rebuildRing()
+            }
         } else {
             members[node] = MemberRecord(
                 nodeID: node, address: address, incarnation: incarnation, status: .up, activations: 0,
@@ -177,7 +180,9 @@ struct MembershipState: Sendable {
         generation += 1
         let inRing = members.values.filter { $0.status == .up }.sorted { $0.nodeID < $1.nodeID }
         let newRing = inRing.map { ($0.nodeID, Placement.hash($0.nodeID)) }
-        reachableRing = inRing.filter { $0.reachable || $0.nodeID == selfID }.map { ($0.nodeID, Placement.hash($0.nodeID)) }
+        reachableRing = inRing.filter { $0.reachable || $0.nodeID == selfID }.map {
+            ($0.nodeID, Placement.hash($0.nodeID))
+        }
         let changed = newRing.map(\.0) != ring.map(\.node)
         ring = newRing
         return changed

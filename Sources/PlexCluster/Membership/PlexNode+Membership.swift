@@ -37,11 +37,14 @@ extension PlexNode {
                 joined.store(true, ordering: .relaxed)
                 apply(changes)
             } catch {
-                logger.error("closing connection after a malformed gossip body", metadata: ["peer": "\(peer)", "error": "\(error)"])
+                logger.error(
+                    "closing connection after a malformed gossip body",
+                    metadata: ["peer": "\(peer)", "error": "\(error)"])
                 connection.close()
             }
         case .adminRequest:
-            connection.send(Wire.Frame(kind: .adminReply, correlationID: frame.correlationID, body: Wire.body(adminStatus())))
+            connection.send(
+                Wire.Frame(kind: .adminReply, correlationID: frame.correlationID, body: Wire.body(adminStatus())))
         case .cancel, .handoff:
             break  // no cancellation of running handlers yet; handoff comes with the journal
         case .handshake, .handshakeAck:
@@ -120,8 +123,13 @@ extension PlexNode {
     func reconnect(_ node: NodeID) {
         guard node != nodeID, running.load(ordering: .relaxed) else { return }
         let link = link(for: node)
-        guard !link.isConnected, connecting.withLock({ $0.insert(node).inserted }) else { return }
+        guard !link.isConnected else { return }
+        guard connecting.withLock({ $0.insert(node).inserted }) else {
+            logger.trace("already dialling", metadata: ["member": "\(node)"])
+            return
+        }
         Task {
+            self.logger.debug("dialling", metadata: ["member": "\(node)"])
             defer { _ = self.connecting.withLock { $0.remove(node) } }
             var backoff: Duration = .milliseconds(50)
             while self.running.load(ordering: .relaxed) && !link.isConnected {
@@ -202,14 +210,20 @@ extension PlexNode {
             }
         }
         let deadline = Self.now() &+ configuration.membership.joinTimeout.clampedNanoseconds
-        while !joined.load(ordering: .relaxed) && Self.now() < deadline && links.withLock({ $0.values.contains { $0.isConnected } }) {
+        while !joined.load(ordering: .relaxed) && Self.now() < deadline
+            && links.withLock({ $0.values.contains { $0.isConnected } })
+        {
             try? await Task.sleep(for: .milliseconds(5))
         }
         joined.store(true, ordering: .relaxed)
     }
 
+    /// Starts gossip, the failure detector, deadline sweeps and idle deactivation.
+    ///
+    /// They run on the transport's I/O executor when it has one, so a global pool kept busy (or blocked) by
+    /// application code does not silence heartbeats and make healthy peers look dead.
     func startBackground() {
-        let task = Task {
+        let task = Task(executorPreference: transport.taskExecutor) {
             await withDiscardingTaskGroup { group in
                 group.addTask { await self.gossipLoop() }
                 group.addTask { await self.sweepLoop() }
@@ -262,7 +276,9 @@ extension PlexNode {
         reply.clusterName = configuration.clusterName
         let gossip = gossipFrame()
         _ = gossip
-        let (records, registry) = membership.withLock { ($0.members.values.sorted { $0.nodeID < $1.nodeID }, $0.registry) }
+        let (records, registry) = membership.withLock {
+            ($0.members.values.sorted { $0.nodeID < $1.nodeID }, $0.registry)
+        }
         reply.members = records.map { record in
             var view = Plexspaces_V1_MemberView()
             var member = Plexspaces_V1_Member()
@@ -272,7 +288,8 @@ extension PlexNode {
             member.status = Plexspaces_V1_MemberStatus(rawValue: record.status.rawValue) ?? .up
             member.activations = record.nodeID == nodeID ? UInt32(clamping: table.count) : record.activations
             view.member = member
-            view.reachability = record.status != .up ? record.status.description : (record.reachable ? "up" : "unreachable")
+            view.reachability =
+                record.status != .up ? record.status.description : (record.reachable ? "up" : "unreachable")
             return view
         }
         reply.registry = registry.map { name, entry in

@@ -1,9 +1,9 @@
 public import Logging
 internal import NIOCore
-internal import Synchronization
 public import PlexCore
 public import PlexTransport
 internal import PlexWire
+internal import Synchronization
 
 /// One member as a node reports it to ``PlexClient/status(timeout:)``.
 public struct MemberStatusView: Codable, Sendable, Hashable {
@@ -113,7 +113,8 @@ public final class PlexClient: Sendable {
         var payload: [UInt8] = []
         try codec.encode(request, into: &payload)
         let reply = try await link.call(
-            kind: .call, flags: [], body: callBody(ActorID(typeName: A.typeName, key: key), timeout: ns, payload: payload),
+            kind: .call, flags: [],
+            body: callBody(ActorID(typeName: A.typeName, key: key), timeout: ns, payload: payload),
             deadline: deadline)
         switch reply.kind {
         case .reply: return try reply.body.withUnsafeReadableBytes { try codec.decode(A.Response.self, from: $0) }
@@ -137,7 +138,8 @@ public final class PlexClient: Sendable {
                     state: $0.reachability, activations: $0.member.activations)
             },
             named: Dictionary(
-                status.registry.map { ($0.name, "\($0.typeName)/\($0.key)@\($0.nodeID)") }, uniquingKeysWith: { a, _ in a }))
+                status.registry.map { ($0.name, "\($0.typeName)/\($0.key)@\($0.nodeID)") },
+                uniquingKeysWith: { a, _ in a }))
     }
 
     /// Closes the connection.

@@ -1,9 +1,9 @@
 public import Logging
 internal import NIOCore
-internal import Synchronization
 public import PlexCore
 public import PlexTransport
 internal import PlexWire
+internal import Synchronization
 
 /// How a node reaches its peers.
 public enum TransportChoice: Sendable {
@@ -178,6 +178,11 @@ public final class PlexNode: Sendable {
             }
             return records.sorted { $0.nodeID < $1.nodeID }
         }
+    }
+
+    /// The members this node has an open connection to (for its own calls).
+    public var connectedMembers: Set<NodeID> {
+        Set(links.withLock { $0.values.filter(\.isConnected).map(\.peer) })
     }
 
     /// The node that owns `id` in this node's view (placement over the ring), ignoring named registrations.

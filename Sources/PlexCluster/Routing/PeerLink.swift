@@ -1,9 +1,9 @@
 internal import DequeModule
 internal import NIOCore
-internal import Synchronization
 internal import PlexCore
 internal import PlexTransport
 internal import PlexWire
+internal import Synchronization
 
 /// This node's calls to one peer over the connection this node opened: correlation, the in-flight window,
 /// deadlines, and failing fast when the connection is gone.
@@ -58,7 +58,9 @@ final class PeerLink: Sendable {
     ///
     /// - Throws: ``CallError`` `nodeUnavailable` (no connection, or it was lost), `timeout`, `overloaded`
     ///   (no window slot before the deadline), `cancelled`.
-    func call(kind: Wire.FrameKind, flags: Wire.FrameFlags, body: ByteBuffer, deadline: UInt64) async throws -> Wire.Frame {
+    func call(kind: Wire.FrameKind, flags: Wire.FrameFlags, body: ByteBuffer, deadline: UInt64) async throws
+        -> Wire.Frame
+    {
         while true {
             enum Attempt { case unavailable, full, sent }
             let result: Result<Wire.Frame, any Error>? = await withCheckedContinuation { (outer: CallContinuation) in
@@ -145,7 +147,8 @@ final class PeerLink: Sendable {
         for waiter in waiters {
             if waiter.deadline <= now {
                 waiter.continuation.resume(
-                    throwing: CallError(.overloaded, "\(maximumInFlight) calls in flight to \(peer); no slot before the deadline"))
+                    throwing: CallError(
+                        .overloaded, "\(maximumInFlight) calls in flight to \(peer); no slot before the deadline"))
             } else {
                 waiter.continuation.resume()
             }

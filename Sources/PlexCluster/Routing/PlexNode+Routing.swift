@@ -176,12 +176,16 @@ extension PlexNode: ActorCallRouter {
         switch route {
         case .remote(let link):
             guard !frame.flags.contains(.forwarded) else {
-                return fail(CallError(.nodeUnavailable, "\(body.actor) was forwarded to \(nodeID), which does not own it; the ring is changing"))
+                return fail(
+                    CallError(
+                        .nodeUnavailable,
+                        "\(body.actor) was forwarded to \(nodeID), which does not own it; the ring is changing"))
             }
             forward(frame, body: body, to: link, expectsReply: expectsReply, reply: connection)
         case .local:
             guard let entry else {
-                return fail(CallError(.unknownActorType, "actor type '\(body.actor.typeName)' is not registered on \(nodeID)"))
+                return fail(
+                    CallError(.unknownActorType, "actor type '\(body.actor.typeName)' is not registered on \(nodeID)"))
             }
             let deadline = body.timeoutNanoseconds == 0 ? UInt64.max : Self.now() &+ body.timeoutNanoseconds
             runInbound(
@@ -211,7 +215,8 @@ extension PlexNode: ActorCallRouter {
         let job: Mailbox.Job = { [self] in
             let now = Self.now()
             guard now < deadline else {
-                return completion(.failure(CallError(.timeout, "\(body.actor) did not start the call before its deadline")))
+                return completion(
+                    .failure(CallError(.timeout, "\(body.actor) did not start the call before its deadline")))
             }
             do {
                 let payload = try await entry.handleEncoded(
@@ -230,7 +235,9 @@ extension PlexNode: ActorCallRouter {
     }
 
     /// Sends a call on to the owner once and relays the answer.
-    private func forward(_ frame: Wire.Frame, body: Wire.CallBody, to link: PeerLink, expectsReply: Bool, reply: any Connection) {
+    private func forward(
+        _ frame: Wire.Frame, body: Wire.CallBody, to link: PeerLink, expectsReply: Bool, reply: any Connection
+    ) {
         var forwarded = frame
         forwarded.flags.insert(.forwarded)
         guard expectsReply else {
@@ -242,7 +249,8 @@ extension PlexNode: ActorCallRouter {
             body.timeoutNanoseconds == 0 ? nil : .nanoseconds(Int64(clamping: body.timeoutNanoseconds)))
         Task {
             do {
-                var answer = try await link.call(kind: .call, flags: forwarded.flags, body: frame.body, deadline: deadline)
+                var answer = try await link.call(
+                    kind: .call, flags: forwarded.flags, body: frame.body, deadline: deadline)
                 answer.correlationID = correlation
                 reply.send(answer)
             } catch let error as CallError {

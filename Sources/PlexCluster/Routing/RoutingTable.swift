@@ -1,5 +1,5 @@
-internal import Synchronization
 internal import PlexCore
+internal import Synchronization
 
 /// An immutable snapshot of everything a call needs to find its destination: the ring with reachability
 /// and the link to each member, and the named (pinned) actors.

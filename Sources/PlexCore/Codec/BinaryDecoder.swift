@@ -91,7 +91,8 @@ final class BinaryDecoderState {
         switch try byte(at: offset) {
         case BinaryTag.double:
             guard offset + 9 <= base.count else { throw corrupted("truncated Double at byte \(offset)") }
-            return Double(bitPattern: UInt64(littleEndian: base.loadUnaligned(fromByteOffset: offset + 1, as: UInt64.self)))
+            return Double(
+                bitPattern: UInt64(littleEndian: base.loadUnaligned(fromByteOffset: offset + 1, as: UInt64.self)))
         case BinaryTag.float: return Double(try float(at: offset))
         case BinaryTag.signed, BinaryTag.unsigned: return Double(try integer(Int64.self, at: offset))
         case let tag: throw mismatch(Double.self, tag, offset)
@@ -102,7 +103,8 @@ final class BinaryDecoderState {
         switch try byte(at: offset) {
         case BinaryTag.float:
             guard offset + 5 <= base.count else { throw corrupted("truncated Float at byte \(offset)") }
-            return Float(bitPattern: UInt32(littleEndian: base.loadUnaligned(fromByteOffset: offset + 1, as: UInt32.self)))
+            return Float(
+                bitPattern: UInt32(littleEndian: base.loadUnaligned(fromByteOffset: offset + 1, as: UInt32.self)))
         case BinaryTag.double: return Float(try double(at: offset))
         case let tag: throw mismatch(Float.self, tag, offset)
         }
@@ -128,7 +130,9 @@ final class BinaryDecoderState {
     func container(_ tag: UInt8, at offset: Int) throws -> Range<Int> {
         let found = try byte(at: offset)
         guard found == tag else {
-            throw corrupted("expected a \(tag == BinaryTag.keyed ? "keyed" : "unkeyed") container at byte \(offset), found tag \(found)")
+            throw corrupted(
+                "expected a \(tag == BinaryTag.keyed ? "keyed" : "unkeyed") container at byte \(offset), found tag \(found)"
+            )
         }
         var o = offset + 1
         return try lengthPrefixed(at: &o)
@@ -219,7 +223,8 @@ struct BinaryKeyedDecoding<Key: CodingKey>: KeyedDecodingContainerProtocol {
 
     private func offset(_ key: Key) throws -> Int {
         guard let at = try find(key) else {
-            throw DecodingError.keyNotFound(key, .init(codingPath: [], debugDescription: "no value for key '\(key.stringValue)'"))
+            throw DecodingError.keyNotFound(
+                key, .init(codingPath: [], debugDescription: "no value for key '\(key.stringValue)'"))
         }
         return at
     }

@@ -141,7 +141,8 @@ final class BinaryEncoder: Encoder {
 
     func container<Key: CodingKey>(keyedBy type: Key.Type) -> KeyedEncodingContainer<Key> {
         let handle = valueContainer(tag: BinaryTag.keyed)
-        return KeyedEncodingContainer(BinaryKeyedEncoding<Key>(encoder: self, depth: handle.depth, serial: handle.serial))
+        return KeyedEncodingContainer(
+            BinaryKeyedEncoding<Key>(encoder: self, depth: handle.depth, serial: handle.serial))
     }
 
     func unkeyedContainer() -> any UnkeyedEncodingContainer {
@@ -195,7 +196,9 @@ struct BinaryKeyedEncoding<Key: CodingKey>: KeyedEncodingContainerProtocol {
     mutating func encode(_ v: UInt16, forKey k: Key) throws { try key(k); state.write(v) }
     mutating func encode(_ v: UInt32, forKey k: Key) throws { try key(k); state.write(v) }
     mutating func encode(_ v: UInt64, forKey k: Key) throws { try key(k); state.write(v) }
-    mutating func encode<T: Encodable>(_ v: T, forKey k: Key) throws { try key(k); try state.write(v, encoder: encoder) }
+    mutating func encode<T: Encodable>(_ v: T, forKey k: Key) throws {
+        try key(k); try state.write(v, encoder: encoder)
+    }
 
     mutating func nestedContainer<NestedKey: CodingKey>(keyedBy keyType: NestedKey.Type, forKey k: Key)
         -> KeyedEncodingContainer<NestedKey>
