@@ -92,9 +92,10 @@ struct All: AsyncParsableCommand {
             (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8))?
             .split(separator: "\n").first { $0.hasPrefix("model name") }?
             .split(separator: ":").last?.trimmingCharacters(in: .whitespaces) ?? "unknown"
-        print(
+        let line =
             "# machine: \(ProcessInfo.processInfo.activeProcessorCount) cores, \(cpu), "
-                + "\(ProcessInfo.processInfo.physicalMemory / (1 << 30)) GiB; build: release")
+            + "\(ProcessInfo.processInfo.physicalMemory / (1 << 30)) GiB; build: release\n"
+        FileHandle.standardOutput.write(Data(line.utf8))
     }
 
     func codec() async throws {
