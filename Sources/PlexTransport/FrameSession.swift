@@ -23,6 +23,7 @@ final class FrameSession: Connection {
     }
 
     let connectionID: UInt64
+    let isOutbound: Bool
     private let sink: any FrameSink
     private let delegate: any ConnectionDelegate
     private let logger: Logger
@@ -37,6 +38,7 @@ final class FrameSession: Connection {
         onEstablished: (@Sendable (Result<any Connection, TransportError>) -> Void)? = nil
     ) {
         self.connectionID = Self.nextID.add(1, ordering: .relaxed).oldValue
+        self.isOutbound = side == .initiator
         self.sink = sink
         self.delegate = delegate
         self.logger = logger

@@ -72,6 +72,7 @@ public final class InMemoryTransport: Transport {
     let logger: Logger
     private let identity: Mutex<PeerIdentity>
     private let bound = Mutex<(address: PeerAddress?, delegate: (any ConnectionDelegate)?)>((nil, nil))
+    private let accepting = Atomic<Bool>(false)
 
     /// Creates a transport on `network`.
     public init(network: InMemoryNetwork, handshake: HandshakeConfiguration, logger: Logger) {
@@ -105,8 +106,13 @@ public final class InMemoryTransport: Transport {
         }
     }
 
+    public func startAccepting() async {
+        accepting.store(true, ordering: .releasing)
+    }
+
     public func connect(to address: PeerAddress, delegate: any ConnectionDelegate) async throws -> any Connection {
         guard let listener = network.state.withLock({ $0.listeners[address] }),
+            listener.accepting.load(ordering: .acquiring),
             let listenerDelegate = listener.bound.withLock({ $0.delegate })
         else {
             throw TransportError(.connectFailed, "nothing listens on \(address)")

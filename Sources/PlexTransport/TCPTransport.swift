@@ -62,6 +62,7 @@ public final class TCPTransport: Transport {
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 256)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .serverChannelOption(.autoRead, value: false)  // no accepts before startAccepting()
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelOption(.maxMessagesPerRead, value: 16)
             .childChannelInitializer { [self] channel in
@@ -79,6 +80,11 @@ public final class TCPTransport: Transport {
         let bound = PeerAddress(host: address.host, port: server.localAddress?.port ?? address.port)
         logger.info("listening", metadata: ["address": "\(bound)"])
         return bound
+    }
+
+    public func startAccepting() async {
+        guard let server = channels.withLock({ $0.server }) else { return }
+        try? await server.setOption(.autoRead, value: true).get()
     }
 
     public func connect(to address: PeerAddress, delegate: any ConnectionDelegate) async throws -> any Connection {

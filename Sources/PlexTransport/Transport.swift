@@ -16,6 +16,8 @@ public protocol Connection: AnyObject, Sendable {
     /// The executor of the thread that reads this connection, if it has one: work started by a frame
     /// from this connection runs there.
     var taskExecutor: (any TaskExecutor)? { get }
+    /// Whether this side opened the connection. The opener checks the peer's claimed identity itself.
+    var isOutbound: Bool { get }
 }
 
 /// What a transport tells the node about its connections. Calls arrive on transport threads and must not block.
@@ -30,10 +32,13 @@ public protocol ConnectionDelegate: Sendable {
 
 /// Carries frames between nodes: TCP in production, in-memory in tests. Both run the same handshake.
 public protocol Transport: Sendable {
-    /// Starts accepting connections on `address` (port 0 picks a free port).
+    /// Binds a listener on `address` (port 0 picks a free port) without accepting yet: connections are
+    /// accepted only after ``startAccepting()``, so no peer can reach a node before it knows who it is.
     /// - Returns: The address actually bound.
     /// - Throws: ``TransportError`` with code `connectFailed` when the address cannot be bound.
     func bind(_ address: PeerAddress, delegate: any ConnectionDelegate) async throws -> PeerAddress
+    /// Starts accepting connections on the bound listener.
+    func startAccepting() async
     /// Opens a connection to `address` and completes the handshake.
     /// - Throws: ``TransportError`` with code `connectFailed`, `handshakeRefused`, `timeout` or `protocolViolation`.
     func connect(to address: PeerAddress, delegate: any ConnectionDelegate) async throws -> any Connection

@@ -382,3 +382,35 @@ struct FaultClusterTests {
         }
     }
 }
+
+@Suite("Clients and forwarding", .timeLimit(.minutes(1)))
+struct ClientForwardingClusterTests {
+    @Test("a client's call to a node that does not own the actor is forwarded once to the owner")
+    func forwarded() async throws {
+        try await withTestCluster(nodes: 3, transport: .loopbackTCP, register: { $0.registerExamples() }) { cluster in
+            let entry = cluster.node(0)
+            let owner = cluster.node(2)
+            let key = keys(ownedBy: owner.nodeID, on: entry, count: 1)[0]
+            let client = try await PlexClient.connect(
+                to: entry.address, clusterName: "test", secret: Array("test-secret-0123456789".utf8))
+            let reply = try await client.ask(Counter.self, key: key, .increment)
+            #expect(reply.node == owner.nodeID.rawValue)
+            let json = try await client.call(ActorID(typeName: "counter", key: key), json: Array(#"{"get":{}}"#.utf8))
+            #expect(String(decoding: json, as: UTF8.self) == #"{"count":1,"node":"node-2"}"#)
+            #expect(!entry.isActive(ActorID(typeName: "counter", key: key)))
+            #expect(owner.isActive(ActorID(typeName: "counter", key: key)))
+            let bad = await #expect(throws: CallError.self) {
+                try await client.call(ActorID(typeName: "counter", key: key), json: Array("not json".utf8))
+            }
+            #expect(bad?.code == .invalidRequest)
+            let unknown = await #expect(throws: CallError.self) {
+                try await client.call(ActorID(typeName: "nope", key: "x"), json: Array("{}".utf8))
+            }
+            #expect(unknown?.code == .unknownActorType)
+            let status = try await client.status()
+            #expect(status.members.map(\.nodeID) == ["node-0", "node-1", "node-2"])
+            #expect(status.members.allSatisfy { $0.state == "up" })
+            await client.close()
+        }
+    }
+}

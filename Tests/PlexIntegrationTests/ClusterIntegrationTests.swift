@@ -25,6 +25,18 @@ struct ClusterIntegrationTests {
         return (process, try await process.waitUntilReady())
     }
 
+    /// Runs `body`; if it throws, prints every process's stderr (their logs) before rethrowing.
+    func dumpingLogs(_ processes: () -> [(String, NodeProcess)], _ body: () async throws -> Void) async throws {
+        do {
+            try await body()
+        } catch {
+            for (name, process) in processes() {
+                print("---- \(name) (pid \(process.pid)) stderr ----\n\(process.standardError)")
+            }
+            throw error
+        }
+    }
+
     func client(_ address: String, secret: String = secret) async throws -> PlexClient {
         try await PlexClient.connect(
             to: PeerAddress(parsing: address)!, clusterName: "it", secret: Array(secret.utf8))
@@ -39,54 +51,58 @@ struct ClusterIntegrationTests {
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let (p1, r1) = try await startNode("n1")
         let (p2, r2) = try await startNode("n2", seeds: [r1.address])
-        var (p3, r3) = try await startNode("n3", seeds: [r1.address])
-        let processes = [p1, p2]
+        let (p3, r3) = try await startNode("n3", seeds: [r1.address])
+        let processes = [p1, p2, p3]
+        var restarted: NodeProcess?
         defer {
             for p in processes { p.kill9() }
-            p3.kill9()
+            restarted?.kill9()
         }
-        let c1 = try await client(r1.address)
-        let c2 = try await client(r2.address)
-        try await eventually("n1 sees three members up", within: .seconds(20)) {
-            try await c1.status().members.filter { $0.state == "up" }.count == 3
-        }
-        let ring = try ["n1", "n2", "n3"].map { try NodeID($0) }
-        let key = (0..<1000).map { "k\($0)" }.first {
-            Placement.owner(of: ActorID(typeName: Counter.typeName, key: $0), among: ring)?.rawValue == "n3"
-        }!
-        #expect(try await increment(c1, key).node == "n3")
-        #expect(try await increment(c2, key).count == 2)
-
-        let before1 = try await c1.status().members.first { $0.nodeID == "n1" }!.activations
-        let before2 = try await c2.status().members.first { $0.nodeID == "n2" }!.activations
-        p3.kill9()
-        #expect(try await p3.waitForExit() != 0)
-        try await eventually("calls fail with nodeUnavailable", within: .seconds(10)) {
-            do {
-                _ = try await increment(c1, key)
-                return false
-            } catch let error as CallError {
-                return error.code == .nodeUnavailable
+        try await dumpingLogs({ [("n1", p1), ("n2", p2), ("n3", p3)] + (restarted.map { [("n3 again", $0)] } ?? []) }) {
+            let c1 = try await client(r1.address)
+            let c2 = try await client(r2.address)
+            try await eventually("n1 sees three members up", within: .seconds(20)) {
+                try await c1.status().members.filter { $0.state == "up" }.count == 3
             }
-        }
-        let clock = ContinuousClock()
-        for c in [c1, c2] {
-            let started = clock.now
-            let error = await #expect(throws: CallError.self) { try await increment(c, key) }
-            #expect(error?.code == .nodeUnavailable)
-            #expect(clock.now - started < .seconds(1), "fails fast, not at the 3 s deadline")
-        }
-        // No second activation: the survivors host nothing new.
-        #expect(try await c1.status().members.first { $0.nodeID == "n1" }!.activations == before1)
-        #expect(try await c2.status().members.first { $0.nodeID == "n2" }!.activations == before2)
+            let ring = try ["n1", "n2", "n3"].map { try NodeID($0) }
+            let key = (0..<1000).map { "k\($0)" }.first {
+                Placement.owner(of: ActorID(typeName: Counter.typeName, key: $0), among: ring)?.rawValue == "n3"
+            }!
+            #expect(try await increment(c1, key).node == "n3")
+            #expect(try await increment(c2, key).count == 2)
 
-        (p3, r3) = try await startNode("n3", listen: r3.address, seeds: [r1.address])
-        #expect(r3.incarnation == 2)
-        try await eventually("calls succeed on the restarted owner", within: .seconds(15)) {
-            (try? await increment(c1, key))?.node == "n3"
+            let before1 = try await c1.status().members.first { $0.nodeID == "n1" }!.activations
+            let before2 = try await c2.status().members.first { $0.nodeID == "n2" }!.activations
+            p3.kill9()
+            #expect(try await p3.waitForExit() != 0)
+            try await eventually("calls fail with nodeUnavailable", within: .seconds(10)) {
+                do {
+                    _ = try await increment(c1, key)
+                    return false
+                } catch let error as CallError {
+                    return error.code == .nodeUnavailable
+                }
+            }
+            let clock = ContinuousClock()
+            for c in [c1, c2] {
+                let started = clock.now
+                let error = await #expect(throws: CallError.self) { try await increment(c, key) }
+                #expect(error?.code == .nodeUnavailable)
+                #expect(clock.now - started < .seconds(1), "fails fast, not at the 3 s deadline")
+            }
+            // No second activation: the survivors host nothing new.
+            #expect(try await c1.status().members.first { $0.nodeID == "n1" }!.activations == before1)
+            #expect(try await c2.status().members.first { $0.nodeID == "n2" }!.activations == before2)
+
+            let (again, ready) = try await startNode("n3", listen: r3.address, seeds: [r1.address])
+            restarted = again
+            #expect(ready.incarnation == 2)
+            try await eventually("calls succeed on the restarted owner", within: .seconds(15)) {
+                (try? await increment(c1, key))?.node == "n3"
+            }
+            await c1.close()
+            await c2.close()
         }
-        await c1.close()
-        await c2.close()
     }
 
     @Test("SIGTERM leaves gracefully; a node with another secret never joins; clients need the secret")

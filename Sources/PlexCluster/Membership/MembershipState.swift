@@ -103,6 +103,7 @@ struct MembershipState: Sendable {
                 _ = rebuildRing()
             }
         } else {
+            guard !address.isEmpty else { return [] }  // not a member we could ever dial
             members[node] = MemberRecord(
                 nodeID: node, address: address, incarnation: incarnation, status: .up, activations: 0,
                 reachable: true, lastHeard: now)

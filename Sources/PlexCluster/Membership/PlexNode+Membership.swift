@@ -6,13 +6,14 @@ internal import PlexWire
 extension PlexNode {
     // MARK: Transport events
 
+    /// An accepted connection from a member counts as a sign of life. An outgoing one counts only once
+    /// its opener has checked that the peer is the member it dialled (see `reconnect` and `join`).
     func connectionEstablished(_ connection: any Connection) {
         let peer = connection.peer
-        guard peer.role == .node else { return }
-        let changes = updateMembership {
-            $0.heard(from: peer.nodeID, incarnation: peer.incarnation, address: peer.listenAddress, now: Self.now())
+        guard peer.role == .node, !connection.isOutbound, PeerAddress(parsing: peer.listenAddress) != nil else {
+            return
         }
-        apply(changes)
+        heard(peer)
     }
 
     func received(_ frame: Wire.Frame, on connection: any Connection) {
@@ -62,7 +63,8 @@ extension PlexNode {
         }
     }
 
-    private func heard(_ peer: PeerIdentity) {
+    /// Records a sign of life from `peer` (a handshake); gossip does the same while merging.
+    func heard(_ peer: PeerIdentity) {
         let changes = updateMembership {
             $0.heard(from: peer.nodeID, incarnation: peer.incarnation, address: peer.listenAddress, now: Self.now())
         }
@@ -147,6 +149,7 @@ extension PlexNode {
                             metadata: ["expected": "\(node)", "found": "\(connection.peer.nodeID)"])
                         connection.close()
                     } else if link.attachIfDisconnected(connection) {
+                        self.heard(connection.peer)
                         connection.send(self.gossipFrame())
                         self.logger.debug("connected", metadata: ["peer": "\(connection.peer)"])
                         return
@@ -196,9 +199,11 @@ extension PlexNode {
                         let delegate = NodeDelegate(node: self)
                         let connection = try await self.transport.connect(to: seed, delegate: delegate)
                         let peer = connection.peer.nodeID
-                        let link = self.link(for: peer)
-                        if peer != self.nodeID && link.attachIfDisconnected(connection) {
+                        if peer != self.nodeID, case let link = self.link(for: peer),
+                            link.attachIfDisconnected(connection)
+                        {
                             delegate.bind(link)
+                            self.heard(connection.peer)
                             connection.send(self.gossipFrame())
                         } else {
                             connection.close()
@@ -274,8 +279,6 @@ extension PlexNode {
         var reply = Plexspaces_V1_AdminReply()
         reply.nodeID = nodeID.rawValue
         reply.clusterName = configuration.clusterName
-        let gossip = gossipFrame()
-        _ = gossip
         let (records, registry) = membership.withLock {
             ($0.members.values.sorted { $0.nodeID < $1.nodeID }, $0.registry)
         }

@@ -103,10 +103,12 @@ public final class PlexNode: Sendable {
         let node = PlexNode(
             nodeID: nodeID, incarnation: incarnation, address: bound, configuration: configuration,
             transport: transport, logger: logger)
+        // Identity, actor types and the delegate are all in place before the first connection is accepted.
         transport.setLocalIdentity(
             PeerIdentity(role: .node, nodeID: nodeID, incarnation: incarnation, listenAddress: bound.description))
         setup(node)
         delegate.bind(node)
+        await transport.startAccepting()
         node.startBackground()
         await node.join()
         logger.info(

@@ -40,7 +40,9 @@ public struct JSONMessageCodec: MessageCodec {
 
     public func encode<T: Encodable>(_ value: T, into bytes: inout [UInt8]) throws {
         do {
-            bytes.append(contentsOf: try JSONEncoder().encode(value))
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]  // stable, readable output
+            bytes.append(contentsOf: try encoder.encode(value))
         } catch {
             throw CallError(.codecFailure, "cannot encode \(T.self) as JSON: \(error)")
         }
