@@ -6,14 +6,15 @@ internal import PlexCore
 /// `node-id` holds the id (written once); `incarnation` holds the last incarnation, bumped and written
 /// (atomically, by rename) on every start.
 enum NodeIdentityStore {
-    /// Loads (or creates) the node id and bumps the incarnation.
-    static func load(dataDirectory: String, configured: NodeID?) throws -> (NodeID, Incarnation) {
+    /// Locks the data directory, loads (or creates) the node id and bumps the incarnation.
+    static func load(dataDirectory: String, configured: NodeID?) throws -> (NodeID, Incarnation, DataDirectoryLock) {
         let fm = FileManager.default
         do {
             try fm.createDirectory(atPath: dataDirectory, withIntermediateDirectories: true)
         } catch {
             throw NodeError(.dataDirectory, "cannot create data directory \(dataDirectory)", cause: error)
         }
+        let lock = try DataDirectoryLock(directory: dataDirectory)
         let idPath = dataDirectory + "/node-id"
         let incarnationPath = dataDirectory + "/incarnation"
         let nodeID: NodeID
@@ -40,7 +41,7 @@ enum NodeIdentityStore {
         }
         incarnation += 1
         try write("\(incarnation)\n", to: incarnationPath)
-        return (nodeID, incarnation)
+        return (nodeID, incarnation, lock)
     }
 
     private static func write(_ text: String, to path: String) throws {

@@ -43,6 +43,8 @@ public final class PlexNode: Sendable {
     let running = Atomic<Bool>(true)
     let background = Mutex<Task<Void, Never>?>(nil)
     let joined = Atomic<Bool>(false)
+    /// Held while the node runs; released (by dropping it) when it stops.
+    let dataLock = Mutex<DataDirectoryLock?>(nil)
 
     init(
         nodeID: NodeID, incarnation: Incarnation, address: PeerAddress, configuration: NodeConfiguration,
@@ -79,7 +81,7 @@ public final class PlexNode: Sendable {
         logger: Logger = Logger(label: "plex.node"), setup: (PlexNode) -> Void = { _ in }
     ) async throws -> PlexNode {
         try configuration.validate()
-        let (nodeID, incarnation) = try NodeIdentityStore.load(
+        let (nodeID, incarnation, lock) = try NodeIdentityStore.load(
             dataDirectory: configuration.dataDirectory, configured: configuration.nodeID)
         var logger = logger
         logger[metadataKey: "node.id"] = "\(nodeID)"
@@ -103,6 +105,7 @@ public final class PlexNode: Sendable {
         let node = PlexNode(
             nodeID: nodeID, incarnation: incarnation, address: bound, configuration: configuration,
             transport: transport, logger: logger)
+        node.dataLock.withLock { $0 = lock }
         // Identity, actor types and the delegate are all in place before the first connection is accepted.
         transport.setLocalIdentity(
             PeerIdentity(role: .node, nodeID: nodeID, incarnation: incarnation, listenAddress: bound.description))
@@ -217,6 +220,7 @@ public final class PlexNode: Sendable {
         for link in links.withLock({ Array($0.values) }) {
             if let connection = link.connection { link.detach(connection) }
         }
+        dataLock.withLock { $0 = nil }
         logger.info("node stopped")
     }
 
