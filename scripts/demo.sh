@@ -10,7 +10,7 @@ plex="$(swift build --show-bin-path)/plex"
 cfg=cluster/local/node-1.toml
 echo
 echo "== counters, called through each node in turn =="
-for key in alpha beta gamma delta epsilon zeta; do
+for key in alpha epsilon eta theta iota kappa; do
   for port in 7101 7102 7103; do
     printf 'via 127.0.0.1:%s  counter/%-6s increment -> ' "$port" "$key"
     "$plex" call "counter/$key" '{"increment":{}}' --node "127.0.0.1:$port" --config "$cfg"
@@ -18,7 +18,7 @@ for key in alpha beta gamma delta epsilon zeta; do
 done
 echo
 echo "== echo actors =="
-for key in a b c; do
+for key in alpha gamma delta; do
   printf 'echo/%s -> ' "$key"
   "$plex" call "echo/$key" "{\"text\":\"hello $key\"}" --node 127.0.0.1:7102 --config "$cfg"
 done
