@@ -11,7 +11,8 @@ final class Mailbox: Sendable {
     typealias Job = @Sendable () async -> Void
 
     private enum Waiter {
-        case caller(CheckedContinuation<Void, Never>)
+        /// Resumed exactly once, by whoever pops it from the queue under the lock.
+        case caller(UnsafeContinuation<Void, Never>)
         case job(Job)
     }
 
@@ -33,7 +34,7 @@ final class Mailbox: Sendable {
             return true
         }
         if acquired { return }
-        await withCheckedContinuation { continuation in
+        await withUnsafeContinuation { continuation in
             let acquiredNow = state.withLock { state -> Bool in
                 if !state.busy {
                     state.busy = true

@@ -8,9 +8,10 @@ internal import Synchronization
 /// This node's calls to one peer over the connection this node opened: correlation, the in-flight window,
 /// deadlines, and failing fast when the connection is gone.
 final class PeerLink: Sendable {
-    /// Resumed exactly once: by the reply, the sweeper (timeout), or the loss of the connection.
-    /// `nil` means "no window slot, wait and retry".
-    private typealias CallContinuation = CheckedContinuation<Result<Wire.Frame, any Error>?, Never>
+    /// Resumed exactly once: by the reply, the sweeper (timeout), or the loss of the connection — whichever
+    /// removes the entry from `pending` first, under the lock. `nil` means "no window slot, wait and retry".
+    /// Unsafe (unchecked) because this is the hot path and the invariant is local to this type.
+    private typealias CallContinuation = UnsafeContinuation<Result<Wire.Frame, any Error>?, Never>
 
     private struct Pending {
         var continuation: CallContinuation
@@ -63,7 +64,7 @@ final class PeerLink: Sendable {
     {
         while true {
             enum Attempt { case unavailable, full, sent }
-            let result: Result<Wire.Frame, any Error>? = await withCheckedContinuation { (outer: CallContinuation) in
+            let result: Result<Wire.Frame, any Error>? = await withUnsafeContinuation { (outer: CallContinuation) in
                 let attempt = state.withLock { state -> Attempt in
                     guard let connection = state.connection else { return .unavailable }
                     guard state.pending.count < maximumInFlight else { return .full }
