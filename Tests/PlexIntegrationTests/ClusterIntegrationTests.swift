@@ -136,6 +136,39 @@ struct ClusterIntegrationTests {
         await c1.close()
     }
 
+    @Test("plex call and plex cluster status talk to a running cluster")
+    func cliCommands() async throws {
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let (p1, r1) = try await startNode("n1")
+        let (p2, r2) = try await startNode("n2", seeds: [r1.address])
+        defer { for p in [p1, p2] { p.kill9() } }
+        let environment = ["PLEX_CLUSTER_SECRET": Self.secret]
+        let common = ["--node", r2.address, "--cluster-name", "it"]
+        try await eventually("both members up", within: .seconds(20)) {
+            let status = try NodeProcess.launch(
+                binary, ["cluster", "status", "--json"] + common, environment: environment)
+            guard try await status.waitForExit() == 0 else { return false }
+            let decoded = try JSONDecoder().decode(ClusterStatus.self, from: Data(status.standardOutput.utf8))
+            return decoded.members.map(\.nodeID) == ["n1", "n2"] && decoded.members.allSatisfy { $0.state == "up" }
+        }
+        for expected in 1...2 {
+            let call = try NodeProcess.launch(
+                binary, ["call", "counter/cli", #"{"increment":{}}"#] + common, environment: environment)
+            #expect(try await call.waitForExit() == 0)
+            let reply = try JSONDecoder().decode(Counter.Reply.self, from: Data(call.standardOutput.utf8))
+            #expect(reply.count == expected)
+            #expect(["n1", "n2"].contains(reply.node))
+        }
+        let unknown = try NodeProcess.launch(binary, ["call", "nope/x", "{}"] + common, environment: environment)
+        #expect(try await unknown.waitForExit() == 1)
+        #expect(unknown.standardError.contains("unknownActorType"))
+        let wrongSecret = try NodeProcess.launch(
+            binary, ["call", "counter/cli", "{}"] + common,
+            environment: ["PLEX_CLUSTER_SECRET": "wrong-secret-0123456789"])
+        #expect(try await wrongSecret.waitForExit() != 0)
+        _ = r2
+    }
+
     @Test("a bad config file exits with code 2 and names the field")
     func badConfig() async throws {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
