@@ -279,30 +279,22 @@ extension PlexNode {
         var reply = Plexspaces_V1_AdminReply()
         reply.nodeID = nodeID.rawValue
         reply.clusterName = configuration.clusterName
-        let (records, registry) = membership.withLock {
-            ($0.members.values.sorted { $0.nodeID < $1.nodeID }, $0.registry)
+        let count = table.count
+        let (gossip, records) = membership.withLock { state in
+            state.setSelfActivations(count)
+            return (state.gossip(), state.members)
         }
-        reply.members = records.map { record in
+        reply.members = gossip.members.sorted { $0.nodeID < $1.nodeID }.map { member in
             var view = Plexspaces_V1_MemberView()
-            var member = Plexspaces_V1_Member()
-            member.nodeID = record.nodeID.rawValue
-            member.address = record.address
-            member.incarnation = record.incarnation
-            member.status = Plexspaces_V1_MemberStatus(rawValue: record.status.rawValue) ?? .up
-            member.activations = record.nodeID == nodeID ? UInt32(clamping: table.count) : record.activations
             view.member = member
+            let record = records[NodeID(unchecked: member.nodeID)]
             view.reachability =
-                record.status != .up ? record.status.description : (record.reachable ? "up" : "unreachable")
+                member.status != .up
+                ? (record?.status.description ?? "left")
+                : (record?.reachable ?? false ? "up" : "unreachable")
             return view
         }
-        reply.registry = registry.map { name, entry in
-            var named = Plexspaces_V1_NamedActor()
-            named.name = name
-            named.typeName = entry.actor.typeName
-            named.key = entry.actor.key
-            named.nodeID = entry.node.rawValue
-            return named
-        }
+        reply.registry = gossip.registry
         return reply
     }
 }
