@@ -51,6 +51,19 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        .systemLibrary(
+            name: "CSQLite",
+            pkgConfig: "sqlite3",
+            providers: [.apt(["libsqlite3-dev"])]
+        ),
+        .target(
+            name: "PlexJournal",
+            dependencies: [
+                "CSQLite", "PlexCore",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
         .target(
             name: "PlexCluster",
             dependencies: [
@@ -98,6 +111,11 @@ let package = Package(
                 .product(name: "NIOTestUtils", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
             ],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "PlexJournalTests",
+            dependencies: ["PlexJournal", "PlexCore", "CSQLite"],
             swiftSettings: strict
         ),
         .testTarget(

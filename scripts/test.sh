@@ -7,6 +7,11 @@ if ! command -v swift >/dev/null; then
   echo "swift is not on PATH" >&2
   exit 1
 fi
+# PlexJournal links the system SQLite (Debian's libsqlite3-dev).
+if [ ! -f /usr/include/sqlite3.h ]; then
+  echo "installing libsqlite3-dev" >&2
+  apt-get update -qq && apt-get install -y -qq libsqlite3-dev >&2
+fi
 # The integration tests drive the built plex binary.
 swift build --product plex
 export PLEX_BIN="$(swift build --show-bin-path)/plex"

@@ -1,0 +1,158 @@
+internal import CSQLite
+internal import Foundation
+public import PlexCore
+
+/// Settings for a node's journal.
+public struct JournalConfiguration: Sendable {
+    /// How hard SQLite flushes a commit.
+    public enum Synchronous: String, Sendable {
+        /// `synchronous=FULL`: a commit is on disk when `append` returns. The default.
+        case full = "FULL"
+        /// `synchronous=NORMAL`: in WAL mode, the last commits can be lost on power failure (not on a crash).
+        case normal = "NORMAL"
+    }
+
+    /// Default: ``Synchronous/full``.
+    public var synchronous: Synchronous
+    /// Run SQLite's `quick_check` when opening, so damaged pages stop the node instead of being read later.
+    /// Default: `true`.
+    public var checkIntegrityOnOpen: Bool
+
+    /// Creates a configuration.
+    public init(synchronous: Synchronous = .full, checkIntegrityOnOpen: Bool = true) {
+        self.synchronous = synchronous
+        self.checkIntegrityOnOpen = checkIntegrityOnOpen
+    }
+}
+
+/// A node's durable journal: one SQLite file in WAL mode, one writer thread, group commit.
+///
+/// Appends from every activation are queued; the writer commits everything queued in one transaction and
+/// resumes each caller once its entries are durable. Reads run on the same thread, in order with writes.
+public final class Journal: Sendable {
+    /// The journal file.
+    public let path: String
+    let writer: JournalWriter
+
+    private init(path: String, writer: JournalWriter) {
+        self.path = path
+        self.writer = writer
+    }
+
+    /// Opens (creating if needed) the journal at `path`, migrates its schema and checks its pages.
+    /// - Throws: ``JournalError`` `open`, `corrupt`, `newerSchema` or `io`, naming the file.
+    public static func open(path: String, configuration: JournalConfiguration = .init()) async throws -> Journal {
+        let writer = JournalWriter(path: path)
+        do {
+            try await writer.open(configuration: configuration)
+        } catch {
+            await writer.close()
+            throw error
+        }
+        return Journal(path: path, writer: writer)
+    }
+
+    /// Appends `entries` and returns when they are durable (committed with the configured `synchronous`).
+    ///
+    /// - Throws: ``JournalError``; on error none of the entries committed together with these was kept.
+    public func append(_ entries: [JournalEntry]) async throws {
+        try await writer.append(entries)
+    }
+
+    /// The entries of `actor` after `sequence`, in order.
+    public func entries(for actor: ActorID, after sequence: UInt64 = 0) async throws -> [JournalEntry] {
+        try await writer.perform { connection throws(JournalError) in
+            let statement = try connection.statement(
+                """
+                SELECT seq, kind, time, call_origin, call_seq, idempotency_key, payload
+                FROM entries WHERE actor = ?1 AND seq > ?2 ORDER BY seq
+                """)
+            try statement.bind(1, actor.description)
+            try statement.bind(2, Int64(bitPattern: sequence))
+            var result: [JournalEntry] = []
+            while try statement.step() {
+                let sequence = UInt64(bitPattern: statement.int64(0))
+                guard let kind = JournalEntry.Kind(rawValue: UInt8(clamping: statement.int64(1))) else {
+                    throw JournalError(
+                        .corrupt, "entry \(actor)#\(sequence) has unknown kind \(statement.int64(1))",
+                        path: connection.path)
+                }
+                let callID =
+                    statement.isNull(3)
+                    ? nil
+                    : CallID(
+                        origin: UInt64(bitPattern: statement.int64(3)), sequence: UInt64(bitPattern: statement.int64(4))
+                    )
+                result.append(
+                    JournalEntry(
+                        actor: actor, sequence: sequence, kind: kind, time: statement.int64(2), callID: callID,
+                        idempotencyKey: statement.text(5), payload: statement.blob(6)))
+            }
+            return result
+        }
+    }
+
+    /// The highest sequence stored for `actor` (0 if none).
+    public func lastSequence(for actor: ActorID) async throws -> UInt64 {
+        try await writer.perform { connection throws(JournalError) in
+            let statement = try connection.statement("SELECT MAX(seq) FROM entries WHERE actor = ?1")
+            try statement.bind(1, actor.description)
+            guard try statement.step(), !statement.isNull(0) else { return 0 }
+            return UInt64(bitPattern: statement.int64(0))
+        }
+    }
+
+    /// Stores `checkpoint`, replacing the actor's previous one; returns when it is durable.
+    public func write(_ checkpoint: Checkpoint) async throws {
+        try await writer.perform { connection throws(JournalError) in
+            try connection.transaction { () throws(JournalError) in
+                let statement = try connection.statement(
+                    "INSERT OR REPLACE INTO checkpoints (actor, seq, time, state) VALUES (?1, ?2, ?3, ?4)")
+                try statement.bind(1, checkpoint.actor.description)
+                try statement.bind(2, Int64(bitPattern: checkpoint.sequence))
+                try statement.bind(3, checkpoint.time)
+                try statement.bind(4, checkpoint.state)
+                try statement.run()
+            }
+        }
+    }
+
+    /// The latest checkpoint of `actor`, if any.
+    public func latestCheckpoint(for actor: ActorID) async throws -> Checkpoint? {
+        try await writer.perform { connection throws(JournalError) in
+            let statement = try connection.statement("SELECT seq, time, state FROM checkpoints WHERE actor = ?1")
+            try statement.bind(1, actor.description)
+            guard try statement.step() else { return nil }
+            return Checkpoint(
+                actor: actor, sequence: UInt64(bitPattern: statement.int64(0)), time: statement.int64(1),
+                state: statement.blob(2))
+        }
+    }
+
+    /// Entry, actor and checkpoint counts, file size, and commit counters.
+    public func statistics() async throws -> JournalStatistics {
+        let (commits, appended) = writer.counters
+        return try await writer.perform { connection throws(JournalError) in
+            func count(_ sql: String) throws(JournalError) -> Int {
+                let statement = try connection.statement(sql)
+                return try statement.step() ? Int(statement.int64(0)) : 0
+            }
+            let entries = try count("SELECT COUNT(*) FROM entries")
+            let actors = try count(
+                "SELECT COUNT(*) FROM (SELECT actor FROM entries UNION SELECT actor FROM checkpoints)")
+            let checkpoints = try count("SELECT COUNT(*) FROM checkpoints")
+            let fm = FileManager.default
+            let bytes = [connection.path, connection.path + "-wal"].reduce(0) { total, file in
+                total + ((try? fm.attributesOfItem(atPath: file)[.size] as? Int) ?? 0)
+            }
+            return JournalStatistics(
+                entries: entries, actors: actors, checkpoints: checkpoints, bytes: bytes, commits: commits,
+                appended: appended)
+        }
+    }
+
+    /// Finishes queued work and closes the file.
+    public func close() async {
+        await writer.close()
+    }
+}

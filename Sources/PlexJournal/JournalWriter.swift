@@ -1,0 +1,219 @@
+internal import CSQLite
+internal import Foundation
+internal import PlexCore
+
+/// The journal's one thread: owns the SQLite connection, commits queued appends in groups, runs reads in
+/// order with them. SQLite calls block, so they stay off Swift's cooperative pool.
+final class JournalWriter: @unchecked Sendable {
+    // Everything below is guarded by `condition`, except `connection`, which only the writer thread touches.
+    private let condition = NSCondition()
+    private var appends: [(entries: [JournalEntry], done: CheckedContinuation<Void, any Error>)] = []
+    private var jobs: [() -> Void] = []
+    private var closing = false
+    private var closed = false
+    private var commits = 0
+    private var appended = 0
+    private var runningJob = false
+    private var connection: SQLiteConnection?
+    let path: String
+
+    init(path: String) {
+        self.path = path
+        let thread = Thread { [self] in run() }
+        thread.name = "plex-journal"
+        thread.start()
+    }
+
+    /// Appends waiting for the next commit (for tests).
+    var queuedAppends: Int {
+        condition.lock()
+        defer { condition.unlock() }
+        return appends.count
+    }
+
+    /// Whether the writer thread is inside a job right now (for tests).
+    var isRunningJob: Bool {
+        condition.lock()
+        defer { condition.unlock() }
+        return runningJob
+    }
+
+    var counters: (commits: Int, appended: Int) {
+        condition.lock()
+        defer { condition.unlock() }
+        return (commits, appended)
+    }
+
+    /// Opens the database on the writer thread.
+    func open(configuration: JournalConfiguration) async throws {
+        try await withCheckedThrowingContinuation { (done: CheckedContinuation<Void, any Error>) in
+            condition.lock()
+            jobs.append { [self] in
+                do {
+                    try self.openOnWriterThread(configuration: configuration)
+                    done.resume()
+                } catch {
+                    done.resume(throwing: error)
+                }
+            }
+            condition.signal()
+            condition.unlock()
+        }
+    }
+
+    private func openOnWriterThread(configuration: JournalConfiguration) throws(JournalError) {
+        let connection = try SQLiteConnection(path: path)
+        do {
+            // A file that is not a database fails on its first read, which is the journal-mode pragma.
+            try connection.execute("PRAGMA journal_mode = WAL")
+            try connection.execute("PRAGMA synchronous = \(configuration.synchronous.rawValue)")
+            try connection.execute("PRAGMA busy_timeout = 5000")
+            if configuration.checkIntegrityOnOpen { try connection.checkIntegrity() }
+            try Schema.migrate(connection)
+        } catch {
+            connection.close()
+            throw error
+        }
+        self.connection = connection
+    }
+
+    /// Queues entries for the next group commit and waits until it is durable.
+    func append(_ entries: [JournalEntry]) async throws {
+        guard !entries.isEmpty else { return }
+        try await withCheckedThrowingContinuation { (done: CheckedContinuation<Void, any Error>) in
+            condition.lock()
+            if closing {
+                condition.unlock()
+                done.resume(throwing: JournalError(.closed, "journal is closed", path: path))
+                return
+            }
+            appends.append((entries, done))
+            condition.signal()
+            condition.unlock()
+        }
+    }
+
+    /// Runs `body` on the writer thread with the connection.
+    func perform<T: Sendable>(_ body: @escaping @Sendable (SQLiteConnection) throws(JournalError) -> T) async throws
+        -> T
+    {
+        try await withCheckedThrowingContinuation { (done: CheckedContinuation<T, any Error>) in
+            condition.lock()
+            if closing {
+                condition.unlock()
+                done.resume(throwing: JournalError(.closed, "journal is closed", path: path))
+                return
+            }
+            jobs.append { [self] in
+                guard let connection = self.connection else {
+                    return done.resume(throwing: JournalError(.closed, "journal is not open", path: self.path))
+                }
+                do {
+                    done.resume(returning: try body(connection))
+                } catch {
+                    done.resume(throwing: error)
+                }
+            }
+            condition.signal()
+            condition.unlock()
+        }
+    }
+
+    func close() async {
+        await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
+            condition.lock()
+            closing = true
+            jobs.append { [self] in
+                self.connection?.close()
+                self.connection = nil
+                done.resume()
+            }
+            condition.signal()
+            condition.unlock()
+        }
+    }
+
+    private func setRunningJob(_ value: Bool) {
+        condition.lock()
+        runningJob = value
+        condition.unlock()
+    }
+
+    private func run() {
+        while true {
+            condition.lock()
+            while appends.isEmpty && jobs.isEmpty && !closed {
+                condition.wait()
+            }
+            if closed && appends.isEmpty && jobs.isEmpty {
+                condition.unlock()
+                return
+            }
+            // Appends first: they were queued before any job that follows them in this round only if the
+            // job came later, and jobs never depend on unqueued appends.
+            let batch = appends
+            let work = jobs
+            appends = []
+            jobs = []
+            condition.unlock()
+
+            if !batch.isEmpty { commit(batch) }
+            for job in work {
+                setRunningJob(true)
+                job()
+                setRunningJob(false)
+            }
+
+            condition.lock()
+            if closing && appends.isEmpty && jobs.isEmpty && connection == nil { closed = true }
+            condition.unlock()
+        }
+    }
+
+    private func commit(_ batch: [(entries: [JournalEntry], done: CheckedContinuation<Void, any Error>)]) {
+        guard let connection else {
+            for item in batch { item.done.resume(throwing: JournalError(.closed, "journal is not open", path: path)) }
+            return
+        }
+        do throws(JournalError) {
+            try insert(batch.map(\.entries), into: connection)
+            condition.lock()
+            commits += 1
+            appended += batch.reduce(0) { $0 + $1.entries.count }
+            condition.unlock()
+            for item in batch { item.done.resume() }
+        } catch  where batch.count > 1 && error.code == .sqlite {
+            // One caller's bad entry (a duplicate sequence, say) must not fail the others committed with it:
+            // retry each on its own. I/O errors and a full disk fail the whole group, as they would alone.
+            for item in batch { commit([item]) }
+        } catch {
+            for item in batch { item.done.resume(throwing: error) }
+        }
+    }
+
+    private func insert(_ groups: [[JournalEntry]], into connection: SQLiteConnection) throws(JournalError) {
+        try connection.transaction { () throws(JournalError) in
+            let insert = try connection.statement(
+                """
+                INSERT INTO entries (actor, seq, kind, time, call_origin, call_seq, idempotency_key, payload)
+                VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+                """)
+            for entries in groups {
+                for entry in entries {
+                    insert.reset()
+                    try insert.bind(1, entry.actor.description)
+                    try insert.bind(2, Int64(bitPattern: entry.sequence))
+                    try insert.bind(3, Int64(entry.kind.rawValue))
+                    try insert.bind(4, entry.time)
+                    if let callID = entry.callID {
+                        try insert.bind(5, Int64(bitPattern: callID.origin))
+                        try insert.bind(6, Int64(bitPattern: callID.sequence))
+                    }
+                    try insert.bind(7, entry.idempotencyKey)
+                    try insert.bind(8, entry.payload)
+                    try insert.run()
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,44 @@
+/// The journal's schema and its migrations. `PRAGMA user_version` holds the version.
+enum Schema {
+    /// The version this build writes and reads.
+    static let current: Int64 = 1
+
+    /// Each migration takes the schema from version `index` to `index + 1`.
+    static let migrations: [String] = [
+        """
+        CREATE TABLE entries (
+            actor TEXT NOT NULL,
+            seq INTEGER NOT NULL,
+            kind INTEGER NOT NULL,
+            time INTEGER NOT NULL,
+            call_origin INTEGER,
+            call_seq INTEGER,
+            idempotency_key TEXT,
+            payload BLOB NOT NULL,
+            PRIMARY KEY (actor, seq)
+        ) WITHOUT ROWID;
+        CREATE TABLE checkpoints (
+            actor TEXT PRIMARY KEY,
+            seq INTEGER NOT NULL,
+            time INTEGER NOT NULL,
+            state BLOB NOT NULL
+        ) WITHOUT ROWID;
+        """
+    ]
+
+    /// Brings the database to ``current``, in one transaction per step.
+    /// - Throws: ``JournalError`` `newerSchema` when the file is newer than this build.
+    static func migrate(_ connection: SQLiteConnection) throws(JournalError) {
+        let version = try connection.pragma("user_version")
+        guard version <= current else {
+            throw JournalError(
+                .newerSchema, "schema version \(version) is newer than this build's \(current)", path: connection.path)
+        }
+        for step in Int(version)..<Int(current) {
+            try connection.transaction { () throws(JournalError) in
+                try connection.execute(migrations[step])
+                try connection.execute("PRAGMA user_version = \(step + 1)")
+            }
+        }
+    }
+}

@@ -1,0 +1,168 @@
+import CSQLite
+import Foundation
+import PlexCore
+import Testing
+
+@testable import PlexJournal
+
+func temporaryJournalPath() -> String {
+    let directory = FileManager.default.temporaryDirectory.path + "/plex-journal-\(UUID())"
+    try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+    return directory + "/journal.sqlite"
+}
+
+let counterA = ActorID(typeName: "counter", key: "a")
+let counterB = ActorID(typeName: "counter", key: "b")
+
+func entry(_ actor: ActorID, _ sequence: UInt64, kind: JournalEntry.Kind = .message, key: String? = nil) -> JournalEntry
+{
+    JournalEntry(
+        actor: actor, sequence: sequence, kind: kind, time: 1_700_000_000_000 + Int64(sequence),
+        callID: CallID(origin: 0xFFFF_FFFF_FFFF_FFFF, sequence: sequence), idempotencyKey: key,
+        payload: Array("payload \(sequence)".utf8))
+}
+
+@Suite("Journal")
+struct JournalTests {
+    @Test("appended entries read back in order, per actor, after reopening the file")
+    func roundTrip() async throws {
+        let path = temporaryJournalPath()
+        let journal = try await Journal.open(path: path)
+        try await journal.append([entry(counterA, 1, key: "k1"), entry(counterA, 2, kind: .sideEffect)])
+        try await journal.append([entry(counterB, 1), entry(counterA, 3, kind: .reply)])
+        await journal.close()
+
+        let reopened = try await Journal.open(path: path)
+        let a = try await reopened.entries(for: counterA)
+        #expect(a.map(\.sequence) == [1, 2, 3])
+        #expect(a.map(\.kind) == [.message, .sideEffect, .reply])
+        #expect(a[0] == entry(counterA, 1, key: "k1"))  // every field, including a call id above Int64.max
+        #expect(try await reopened.entries(for: counterA, after: 2).map(\.sequence) == [3])
+        #expect(try await reopened.entries(for: counterB).count == 1)
+        #expect(try await reopened.lastSequence(for: counterA) == 3)
+        #expect(try await reopened.lastSequence(for: ActorID(typeName: "counter", key: "none")) == 0)
+        await reopened.close()
+    }
+
+    @Test("appends queued while the writer is busy commit together, in one transaction")
+    func groupCommit() async throws {
+        let journal = try await Journal.open(path: temporaryJournalPath())
+        let gate = DispatchSemaphore(value: 0)
+        // Hold the writer thread, queue 100 appends, then let it go: they must land in one commit.
+        let holder = Task { try await journal.writer.perform { _ throws(JournalError) in gate.wait() } }
+        let before = try await waitForBlockedWriter(journal, holder: holder)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for i in 1...100 {
+                group.addTask { try await journal.append([entry(ActorID(typeName: "t", key: "\(i)"), 1)]) }
+            }
+            try await waitUntil { journal.writer.queuedAppends == 100 }
+            gate.signal()
+            try await group.waitForAll()
+        }
+        try await holder.value
+        let after = try await journal.statistics()
+        #expect(after.commits - before == 1)
+        #expect(after.entries == 100)
+        #expect(after.actors == 100)
+        await journal.close()
+    }
+
+    @Test("a bad entry fails only its own append, not the others committed with it")
+    func isolation() async throws {
+        let journal = try await Journal.open(path: temporaryJournalPath())
+        try await journal.append([entry(counterA, 1)])
+        let gate = DispatchSemaphore(value: 0)
+        let holder = Task { try await journal.writer.perform { _ throws(JournalError) in gate.wait() } }
+        _ = try await waitForBlockedWriter(journal, holder: holder)
+        let good = Task { try await journal.append([entry(counterB, 1)]) }
+        let duplicate = Task { try await journal.append([entry(counterA, 1)]) }
+        try await waitUntil { journal.writer.queuedAppends == 2 }
+        gate.signal()
+        try await good.value
+        let error = await #expect(throws: JournalError.self) { try await duplicate.value }
+        #expect(error?.resultCode.map { $0 & 0xFF } == SQLITE_CONSTRAINT)
+        #expect(try await journal.entries(for: counterB).count == 1)
+        #expect(try await journal.entries(for: counterA).count == 1)
+        await journal.close()
+    }
+
+    @Test("checkpoints replace each other and survive reopening")
+    func checkpoints() async throws {
+        let path = temporaryJournalPath()
+        let journal = try await Journal.open(path: path)
+        #expect(try await journal.latestCheckpoint(for: counterA) == nil)
+        try await journal.write(Checkpoint(actor: counterA, sequence: 10, time: 1, state: [1, 2, 3]))
+        try await journal.write(Checkpoint(actor: counterA, sequence: 20, time: 2, state: [4]))
+        await journal.close()
+        let reopened = try await Journal.open(path: path)
+        #expect(
+            try await reopened.latestCheckpoint(for: counterA)
+                == Checkpoint(actor: counterA, sequence: 20, time: 2, state: [4]))
+        #expect(try await reopened.statistics().checkpoints == 1)
+        await reopened.close()
+    }
+
+    @Test("a file that is not a journal is refused as corrupt, naming the file")
+    func notADatabase() async throws {
+        let path = temporaryJournalPath()
+        try Data(repeating: 0x41, count: 8192).write(to: URL(fileURLWithPath: path))
+        let error = await #expect(throws: JournalError.self) { _ = try await Journal.open(path: path) }
+        #expect(error?.code == .corrupt)
+        #expect(error?.path == path)
+        #expect(error?.description.contains(path) == true)
+    }
+
+    @Test("a truncated journal is refused as corrupt, never read partially")
+    func truncated() async throws {
+        let path = temporaryJournalPath()
+        let journal = try await Journal.open(path: path)
+        for batch in 0..<20 {
+            try await journal.append((1...50).map { entry(ActorID(typeName: "t", key: "\(batch)"), UInt64($0)) })
+        }
+        await journal.close()
+        // Fold the WAL into the main file, then cut the file in half.
+        let connection = try SQLiteConnection(path: path)
+        try connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        connection.close()
+        let size = try FileManager.default.attributesOfItem(atPath: path)[.size] as! Int
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
+        try handle.truncate(atOffset: UInt64(size / 2))
+        try handle.close()
+        let error = await #expect(throws: JournalError.self) { _ = try await Journal.open(path: path) }
+        #expect(error?.code == .corrupt)
+    }
+
+    @Test("a journal from a newer schema is refused")
+    func newerSchema() async throws {
+        let path = temporaryJournalPath()
+        let connection = try SQLiteConnection(path: path)
+        try connection.execute("PRAGMA user_version = 99")
+        connection.close()
+        let error = await #expect(throws: JournalError.self) { _ = try await Journal.open(path: path) }
+        #expect(error?.code == .newerSchema)
+        #expect(error?.message.contains("99") == true)
+    }
+
+    @Test("a closed journal refuses appends with a typed error")
+    func closed() async throws {
+        let journal = try await Journal.open(path: temporaryJournalPath())
+        await journal.close()
+        let error = await #expect(throws: JournalError.self) { try await journal.append([entry(counterA, 1)]) }
+        #expect(error?.code == .closed)
+    }
+}
+
+/// Waits until the writer thread is inside the holder job; returns the commit count at that point.
+func waitForBlockedWriter(_ journal: Journal, holder: Task<Void, any Error>) async throws -> Int {
+    try await waitUntil { journal.writer.isRunningJob }
+    return journal.writer.counters.commits
+}
+
+func waitUntil(within: Duration = .seconds(10), _ condition: () -> Bool) async throws {
+    let clock = ContinuousClock()
+    let deadline = clock.now + within
+    while !condition() {
+        guard clock.now < deadline else { throw CancellationError() }
+        try await Task.sleep(for: .milliseconds(1))
+    }
+}
