@@ -98,7 +98,7 @@ let package = Package(
         .executableTarget(
             name: "plex-bench",
             dependencies: [
-                "PlexSpaces", "PlexExamples", "PlexCluster", "PlexTestKit",
+                "PlexSpaces", "PlexExamples", "PlexCluster", "PlexTestKit", "PlexJournal",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict

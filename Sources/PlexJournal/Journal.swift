@@ -151,6 +151,13 @@ public final class Journal: Sendable {
         }
     }
 
+    /// Copies the write-ahead log into the database file and truncates the log (`wal_checkpoint(TRUNCATE)`).
+    public func flushWriteAheadLog() async throws {
+        try await writer.perform { connection throws(JournalError) in
+            try connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        }
+    }
+
     /// Finishes queued work and closes the file.
     public func close() async {
         await writer.close()

@@ -51,6 +51,9 @@ final class SQLiteConnection {
     /// Runs SQL with no results (several statements allowed).
     func execute(_ sql: String) throws(JournalError) {
         guard let handle else { throw JournalError(.closed, "connection closed", path: path) }
+        // A cached statement left on a row keeps its read transaction open; reset them all so transactions
+        // and checkpoints see no other activity on this connection.
+        for statement in statements.values { statement.reset() }
         let rc = sqlite3_exec(handle, sql, nil, nil, nil)
         guard rc == SQLITE_OK else { throw error(rc, "executing '\(sql.prefix(60))'") }
     }

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Logging
 import PlexExamples
+import PlexJournal
 import PlexSpaces
 import PlexTestKit
 
@@ -74,17 +75,18 @@ struct All: AsyncParsableCommand {
     @Option(help: "Seconds per throughput run.")
     var seconds: Double = 2
 
-    @Option(help: "Run only these groups (comma-separated: codec, local, cross, memory).")
+    @Option(help: "Run only these groups (comma-separated: codec, local, cross, memory, journal).")
     var only: String?
 
     func run() async throws {
         printMachine()
         let window = Duration.milliseconds(Int(seconds * 1000))
-        let groups = Set((only ?? "codec,local,cross,memory").split(separator: ",").map(String.init))
+        let groups = Set((only ?? "codec,local,cross,memory,journal").split(separator: ",").map(String.init))
         if groups.contains("codec") { try await codec() }
         if groups.contains("local") { try await local(window: window) }
         if groups.contains("cross") { try await crossNode(window: window) }
         if groups.contains("memory") { try await memory() }
+        if groups.contains("journal") { try await journal(window: window) }
     }
 
     func printMachine() {
@@ -245,6 +247,66 @@ struct All: AsyncParsableCommand {
         await node.shutdown()
     }
 
+    /// The journal alone (synchronous=FULL): group-commit throughput with 256 concurrent appenders of one
+    /// 64-byte entry each, their latency, a single appender's latency, and bytes per entry on disk.
+    func journal(window: Duration) async throws {
+        let clock = ContinuousClock()
+        var rates: [Double] = []
+        var p99s: [Double] = []
+        var singles: [Double] = []
+        var bytesPerEntry: [Double] = []
+        for run in 0..<runs {
+            let directory = temporaryDirectory("journal-\(run)")
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            let journal = try await Journal.open(path: directory + "/journal.sqlite")
+            let payload = [UInt8](repeating: 7, count: 64)
+            let latencies = LatencyBox()
+            let start = clock.now
+            let end = start + window
+            let total = try await withThrowingTaskGroup(of: Int.self) { group in
+                for appender in 0..<256 {
+                    group.addTask {
+                        let actor = ActorID(typeName: "bench", key: "a\(appender)")
+                        var sequence: UInt64 = 0
+                        while clock.now < end {
+                            sequence += 1
+                            let t0 = clock.now
+                            try await journal.append([
+                                JournalEntry(
+                                    actor: actor, sequence: sequence, kind: .message, time: 0, payload: payload)
+                            ])
+                            latencies.add(Bench_seconds(clock.now - t0) * 1e6)
+                        }
+                        return Int(sequence)
+                    }
+                }
+                return try await group.reduce(0, +)
+            }
+            rates.append(Double(total) / Bench_seconds(clock.now - start))
+            p99s.append(latencies.percentile(0.99))
+            try await journal.flushWriteAheadLog()
+            let statistics = try await journal.statistics()
+            bytesPerEntry.append(Double(statistics.bytes) / Double(max(1, statistics.entries)))
+            // One appender alone: the latency of a single durable commit.
+            let single = LatencyBox()
+            let actor = ActorID(typeName: "bench", key: "single")
+            for sequence in 1...300 {
+                let t0 = clock.now
+                try await journal.append([
+                    JournalEntry(actor: actor, sequence: UInt64(sequence), kind: .message, time: 0, payload: payload)
+                ])
+                single.add(Bench_seconds(clock.now - t0) * 1e6)
+            }
+            singles.append(single.percentile(0.5))
+            await journal.close()
+        }
+        report("journal_append_256_appenders", median(rates), "entries/s")
+        report("journal_append_256_appenders_p99", median(p99s), "us")
+        report("journal_append_single_p50", median(singles), "us")
+        report("journal_bytes_per_entry", median(bytesPerEntry), "bytes")
+    }
+
     func memory() async throws {
         let executable = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().path
         var results: [Double] = []
@@ -311,6 +373,19 @@ struct Serve: AsyncParsableCommand {
 }
 
 func Bench_seconds(_ d: Duration) -> Double { seconds(d) }
+
+final class LatencyBox: @unchecked Sendable {
+    // Guarded by `lock`.
+    private var samples: [Double] = []
+    private let lock = NSLock()
+    func add(_ sample: Double) { lock.lock(); samples.append(sample); lock.unlock() }
+    func percentile(_ p: Double) -> Double {
+        lock.lock()
+        defer { lock.unlock() }
+        let sorted = samples.sorted()
+        return sorted.isEmpty ? 0 : sorted[min(sorted.count - 1, Int(Double(sorted.count) * p))]
+    }
+}
 
 final class Counter_box: @unchecked Sendable {
     // Guarded by `lock`.
