@@ -67,7 +67,7 @@ let package = Package(
         .target(
             name: "PlexCluster",
             dependencies: [
-                "PlexCore", "PlexWire", "PlexTransport",
+                "PlexCore", "PlexWire", "PlexTransport", "PlexJournal",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "DequeModule", package: "swift-collections"),

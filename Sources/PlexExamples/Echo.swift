@@ -25,9 +25,10 @@ public struct Echo: VirtualActor {
 }
 
 extension PlexNode {
-    /// Registers the bundled example actors (``Counter``, ``Echo``).
+    /// Registers the bundled example actors (``Counter``, ``Echo``, ``Ledger``).
     public func registerExamples() {
         register(Counter.self)
         register(Echo.self)
+        register(Ledger.self)
     }
 }

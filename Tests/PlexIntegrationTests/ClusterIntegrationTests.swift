@@ -2,6 +2,7 @@ import Foundation
 import PlexExamples
 import PlexSpaces
 import PlexTestKit
+import Synchronization
 import Testing
 
 /// Real `plex node` processes on loopback: crash by `kill -9`, restart, wrong secrets, bad configs.
@@ -136,6 +137,62 @@ struct ClusterIntegrationTests {
         await c1.close()
     }
 
+    @Test("kill -9 of a durable actor's owner under load: every acknowledged deposit survives, none applies twice")
+    func durableUnderLoad() async throws {
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let (p1, r1) = try await startNode("n1")
+        let (p2, _) = try await startNode("n2", seeds: [r1.address])
+        let (p3, r3) = try await startNode("n3", seeds: [r1.address])
+        var restarted: NodeProcess?
+        defer {
+            for p in [p1, p2, p3] { p.kill9() }
+            restarted?.kill9()
+        }
+        try await dumpingLogs({ [("n1", p1), ("n2", p2), ("n3", p3)] + (restarted.map { [("n3 again", $0)] } ?? []) }) {
+            let client = try await client(r1.address)
+            try await eventually("three members up", within: .seconds(20)) {
+                try await client.status().members.filter { $0.state == "up" }.count == 3
+            }
+            let ring = try ["n1", "n2", "n3"].map { try NodeID($0) }
+            let key = (0..<1000).map { "l\($0)" }.first {
+                Placement.owner(of: ActorID(typeName: Ledger.typeName, key: $0), among: ring)?.rawValue == "n3"
+            }!
+            let acknowledged = Counter_()
+            let uncertain = Counter_()
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for _ in 0..<8 {
+                    group.addTask {
+                        // Deposit until the first failure; a failed call may or may not have been applied.
+                        while true {
+                            do {
+                                _ = try await client.ask(Ledger.self, key: key, .deposit(1), timeout: .seconds(3))
+                                acknowledged.add()
+                            } catch {
+                                uncertain.add()
+                                return
+                            }
+                        }
+                    }
+                }
+                try await eventually("some deposits acknowledged") { acknowledged.value >= 200 }
+                p3.kill9()
+                try await group.waitForAll()
+            }
+            let (again, ready) = try await startNode("n3", listen: r3.address, seeds: [r1.address])
+            restarted = again
+            #expect(ready.incarnation == 2)
+            var balance = -1
+            try await eventually("the restarted owner answers", within: .seconds(15)) {
+                guard let reply = try? await client.ask(Ledger.self, key: key, .balance) else { return false }
+                balance = reply.balance
+                return reply.node == "n3"
+            }
+            #expect(balance >= acknowledged.value, "every acknowledged deposit survived")
+            #expect(balance <= acknowledged.value + uncertain.value, "nothing applied twice or from nowhere")
+            await client.close()
+        }
+    }
+
     @Test("plex call and plex cluster status talk to a running cluster")
     func cliCommands() async throws {
         defer { try? FileManager.default.removeItem(atPath: directory) }
@@ -185,4 +242,11 @@ struct ClusterIntegrationTests {
         #expect(try await second.waitForExit() == 2)
         #expect(second.standardError.contains("listen"))
     }
+}
+
+/// A thread-safe counter for test bookkeeping.
+final class Counter_: Sendable {
+    private let storage = Mutex(0)
+    func add() { storage.withLock { $0 += 1 } }
+    var value: Int { storage.withLock { $0 } }
 }

@@ -1,4 +1,5 @@
 internal import PlexCore
+internal import PlexJournal
 internal import Synchronization
 
 /// What the activation table holds, without the actor's type.
@@ -19,22 +20,32 @@ enum ActivationFailure: Error {
 
 /// One live instance of a virtual actor: its behaviour, its state and its turn.
 final class Activation<A: VirtualActor>: AnyActivation, @unchecked Sendable {
-    // `state` and `phase` are guarded by `mailbox`: only the holder of the turn touches them.
-    private enum Phase { case new, active, deactivated }
+    // Everything mutable is guarded by `mailbox`: only the holder of the turn touches it.
+    enum Phase { case new, active, deactivated }
 
     let id: ActorID
     let mailbox = Mailbox()
-    private let behaviour: A
-    private var state: A.State
-    private var phase: Phase = .new
+    let behaviour: A
+    var state: A.State
+    var phase: Phase = .new
     private let lastUsedStorage: Atomic<UInt64>
-    private let makeContext: @Sendable (CallID?) -> ActorContext
+    let makeContext: @Sendable (CallID?, Bool) -> ActorContext
+    /// The owner's journal, for durable types.
+    let journal: Journal?
+    /// The last journal sequence this activation wrote or replayed.
+    var sequence: UInt64 = 0
+    /// Messages handled since the last checkpoint.
+    var sinceCheckpoint = 0
 
-    init(id: ActorID, behaviour: A, now: UInt64, makeContext: @escaping @Sendable (CallID?) -> ActorContext) {
+    init(
+        id: ActorID, behaviour: A, now: UInt64, journal: Journal?,
+        makeContext: @escaping @Sendable (CallID?, Bool) -> ActorContext
+    ) {
         self.id = id
         self.behaviour = behaviour
         self.state = A.initialState(for: id)
         self.lastUsedStorage = Atomic(now)
+        self.journal = journal
         self.makeContext = makeContext
     }
 
@@ -49,22 +60,41 @@ final class Activation<A: VirtualActor>: AnyActivation, @unchecked Sendable {
     }
 
     /// Handles `request`; the caller holds the turn.
+    ///
+    /// - Throws: ``ActivationFailure/deactivated``, or a ``CallError``: `remoteFailure` for what the actor
+    ///   threw, `storageFailure` when a durable actor cannot recover or journal.
+    ///
+    /// For a durable type the message and its reply are journaled before this returns, so no reply leaves
+    /// before its effect is durable.
     func handleLocked(_ request: A.Request, callID: CallID, now: UInt64) async throws -> A.Response {
         switch phase {
         case .deactivated: throw ActivationFailure.deactivated
         case .new:
-            try await behaviour.activate(state: &state, context: makeContext(nil))
+            if journal != nil { try await recover() }
+            do {
+                try await behaviour.activate(state: &state, context: makeContext(nil, false))
+            } catch {
+                throw CallError.from(handlerError: error, actor: id)
+            }
             phase = .active
         case .active: break
         }
         lastUsedStorage.store(now, ordering: .relaxed)
-        return try await behaviour.handle(request, state: &state, context: makeContext(callID))
+        let response: A.Response
+        do {
+            response = try await behaviour.handle(request, state: &state, context: makeContext(callID, false))
+        } catch {
+            // The actor's own error (remoteFailure); errors of the runtime (storage) pass through as they are.
+            throw CallError.from(handlerError: error, actor: id)
+        }
+        if journal != nil { try await persist(request, response, callID: callID) }
+        return response
     }
 
     func deactivateLocked() async {
         guard phase != .deactivated else { return }
         let wasActive = phase == .active
         phase = .deactivated
-        if wasActive { await behaviour.deactivate(state: &state, context: makeContext(nil)) }
+        if wasActive { await behaviour.deactivate(state: &state, context: makeContext(nil, false)) }
     }
 }

@@ -1,5 +1,6 @@
 internal import NIOCore
 internal import PlexCore
+internal import PlexJournal
 internal import PlexWire
 
 /// A registered actor type, without its static type: makes activations and runs encoded messages.
@@ -7,8 +8,9 @@ protocol AnyActorType: Sendable {
     var typeName: String { get }
     var placement: PlacementStrategy { get }
     var requestTypeName: String { get }
-    func makeActivation(id: ActorID, now: UInt64, makeContext: @escaping @Sendable (CallID?) -> ActorContext)
-        -> any AnyActivation
+    func makeActivation(
+        id: ActorID, now: UInt64, journal: Journal, makeContext: @escaping @Sendable (CallID?, Bool) -> ActorContext
+    ) -> any AnyActivation
     /// Decodes `payload`, handles it (the caller holds the activation's turn), and encodes the reply.
     func handleEncoded(
         _ activation: any AnyActivation, payload: ByteBuffer, json: Bool, callID: CallID, codec: any MessageCodec,
@@ -22,10 +24,11 @@ struct ActorTypeEntry<A: VirtualActor>: AnyActorType {
     var placement: PlacementStrategy { A.placement }
     let requestTypeName = String(describing: A.Request.self)
 
-    func makeActivation(id: ActorID, now: UInt64, makeContext: @escaping @Sendable (CallID?) -> ActorContext)
-        -> any AnyActivation
-    {
-        Activation<A>(id: id, behaviour: make(), now: now, makeContext: makeContext)
+    func makeActivation(
+        id: ActorID, now: UInt64, journal: Journal, makeContext: @escaping @Sendable (CallID?, Bool) -> ActorContext
+    ) -> any AnyActivation {
+        let durable: Journal? = if case .durable = A.durability { journal } else { nil }
+        return Activation<A>(id: id, behaviour: make(), now: now, journal: durable, makeContext: makeContext)
     }
 
     func handleEncoded(
@@ -43,6 +46,8 @@ struct ActorTypeEntry<A: VirtualActor>: AnyActorType {
         do {
             response = try await (activation as! Activation<A>).handleLocked(request, callID: callID, now: now)
         } catch let error as ActivationFailure {
+            throw error
+        } catch let error as CallError {
             throw error
         } catch {
             throw CallError.from(handlerError: error, actor: activation.id)

@@ -1,4 +1,5 @@
 public import PlexCore
+public import PlexJournal
 public import PlexTransport
 public import PlexWire
 
@@ -24,13 +25,16 @@ public struct NodeConfiguration: Sendable {
     public var calls: CallConfiguration
     /// The largest frame accepted from a peer, in bytes. Default: 16 MiB.
     public var maximumFrameSize: Int
+    /// The node's journal (`<dataDirectory>/journal.sqlite`), used by durable actor types.
+    public var journal: JournalConfiguration
 
     /// Creates a configuration.
     public init(
         nodeID: NodeID? = nil, listenAddress: PeerAddress = PeerAddress(host: "127.0.0.1", port: 0),
         seeds: [PeerAddress] = [], dataDirectory: String, clusterName: String = "plex", secret: [UInt8],
         activation: ActivationConfiguration = .init(), membership: MembershipConfiguration = .init(),
-        calls: CallConfiguration = .init(), maximumFrameSize: Int = Wire.defaultMaximumFrameSize
+        calls: CallConfiguration = .init(), maximumFrameSize: Int = Wire.defaultMaximumFrameSize,
+        journal: JournalConfiguration = .init()
     ) {
         self.nodeID = nodeID
         self.listenAddress = listenAddress
@@ -42,6 +46,7 @@ public struct NodeConfiguration: Sendable {
         self.membership = membership
         self.calls = calls
         self.maximumFrameSize = maximumFrameSize
+        self.journal = journal
     }
 
     /// Checks the values a node cannot run with.

@@ -3,6 +3,7 @@ internal import NIOCore
 public import PlexCore
 public import PlexTransport
 internal import PlexWire
+public import PlexJournal
 internal import Synchronization
 
 /// How a node reaches its peers.
@@ -31,6 +32,8 @@ public final class PlexNode: Sendable {
     public let configuration: NodeConfiguration
     let logger: Logger
     let transport: any Transport
+    /// This node's journal: durable actors' messages, replies and checkpoints.
+    public let journal: Journal
     let types = Mutex<[String: any AnyActorType]>([:])
     let table = ActivationTable()
     let membership: Mutex<MembershipState>
@@ -48,8 +51,9 @@ public final class PlexNode: Sendable {
 
     init(
         nodeID: NodeID, incarnation: Incarnation, address: PeerAddress, configuration: NodeConfiguration,
-        transport: any Transport, logger: Logger
+        transport: any Transport, journal: Journal, logger: Logger
     ) {
+        self.journal = journal
         self.nodeID = nodeID
         self.incarnation = incarnation
         self.address = address
@@ -85,6 +89,13 @@ public final class PlexNode: Sendable {
             dataDirectory: configuration.dataDirectory, configured: configuration.nodeID)
         var logger = logger
         logger[metadataKey: "node.id"] = "\(nodeID)"
+        let journal: Journal
+        do {
+            journal = try await Journal.open(
+                path: configuration.dataDirectory + "/journal.sqlite", configuration: configuration.journal)
+        } catch let error as JournalError {
+            throw NodeError(.dataDirectory, "cannot open the journal: \(error)", cause: error)
+        }
         let handshake = HandshakeConfiguration(clusterName: configuration.clusterName, secret: configuration.secret)
         let transport: any Transport
         switch choice {
@@ -100,11 +111,12 @@ public final class PlexNode: Sendable {
         do {
             bound = try await transport.bind(configuration.listenAddress, delegate: delegate)
         } catch {
+            await journal.close()
             throw NodeError(.bindFailed, "cannot listen on \(configuration.listenAddress)", cause: error)
         }
         let node = PlexNode(
             nodeID: nodeID, incarnation: incarnation, address: bound, configuration: configuration,
-            transport: transport, logger: logger)
+            transport: transport, journal: journal, logger: logger)
         node.dataLock.withLock { $0 = lock }
         // Identity, actor types and the delegate are all in place before the first connection is accepted.
         transport.setLocalIdentity(
@@ -220,6 +232,7 @@ public final class PlexNode: Sendable {
         for link in links.withLock({ Array($0.values) }) {
             if let connection = link.connection { link.detach(connection) }
         }
+        await journal.close()
         dataLock.withLock { $0 = nil }
         logger.info("node stopped")
     }
@@ -234,16 +247,18 @@ public final class PlexNode: Sendable {
         CallID(origin: callOrigin, sequence: callSequence.add(1, ordering: .relaxed).newValue)
     }
 
-    func context(for id: ActorID) -> @Sendable (CallID?) -> ActorContext {
+    func context(for id: ActorID) -> @Sendable (CallID?, Bool) -> ActorContext {
         let nodeID = self.nodeID
-        return { [unowned self] callID in ActorContext(id: id, nodeID: nodeID, callID: callID, router: self) }
+        return { [unowned self] callID, replaying in
+            ActorContext(id: id, nodeID: nodeID, callID: callID, isReplaying: replaying, router: self)
+        }
     }
 
     func activation(for id: ActorID, entry: any AnyActorType) -> any AnyActivation {
         var created = false
         let activation = table.activation(for: id) {
             created = true
-            return entry.makeActivation(id: id, now: Self.now(), makeContext: context(for: id))
+            return entry.makeActivation(id: id, now: Self.now(), journal: journal, makeContext: context(for: id))
         }
         if created && table.count > configuration.activation.maximumActivations { evictExcess() }
         return activation

@@ -96,6 +96,8 @@ extension PlexNode: ActorCallRouter {
                 return try await activation.handleLocked(request, callID: callID, now: now)
             } catch ActivationFailure.deactivated {
                 continue
+            } catch let error as CallError {
+                throw error
             } catch {
                 throw CallError.from(handlerError: error, actor: id)
             }

@@ -6,13 +6,17 @@ public struct ActorContext: Sendable {
     public let nodeID: NodeID
     /// The call being handled, or `nil` in the activation and deactivation hooks.
     public let callID: CallID?
+    /// Whether the handler is re-running a journaled message to rebuild a durable actor's state. Its reply
+    /// goes nowhere; effects outside the actor's state must not be repeated.
+    public let isReplaying: Bool
     let router: any ActorCallRouter
 
     /// Creates a context; the node runtime does this.
-    public init(id: ActorID, nodeID: NodeID, callID: CallID?, router: any ActorCallRouter) {
+    public init(id: ActorID, nodeID: NodeID, callID: CallID?, isReplaying: Bool = false, router: any ActorCallRouter) {
         self.id = id
         self.nodeID = nodeID
         self.callID = callID
+        self.isReplaying = isReplaying
         self.router = router
     }
 

@@ -20,6 +20,16 @@ public enum PlacementStrategy: Sendable, Hashable {
     case failover
 }
 
+/// Whether an actor type's state survives its node.
+public enum Durability: Sendable, Hashable {
+    /// State lives in memory only and starts afresh after a restart.
+    case ephemeral
+    /// Every processed message is journaled in the owner's journal before the reply is released; an
+    /// activation recovers from its latest checkpoint plus the messages after it. A checkpoint is written
+    /// every `checkpointEvery` messages.
+    case durable(checkpointEvery: Int)
+}
+
 /// A virtual actor: an addressable unit of state and behaviour that exists conceptually forever.
 ///
 /// The cluster activates an instance on its owning node when the first message for its ``ActorID``
@@ -55,6 +65,9 @@ public protocol VirtualActor: Sendable {
     /// Where the cluster places instances of this type. Defaults to ``PlacementStrategy/pinned``.
     static var placement: PlacementStrategy { get }
 
+    /// Whether instances survive their node. Defaults to ``Durability/ephemeral``.
+    static var durability: Durability { get }
+
     /// Creates the behaviour object of an activation.
     init()
 
@@ -79,6 +92,7 @@ public protocol VirtualActor: Sendable {
 
 extension VirtualActor {
     public static var placement: PlacementStrategy { .pinned }
+    public static var durability: Durability { .ephemeral }
     public func activate(state: inout State, context: ActorContext) async throws {}
     public func deactivate(state: inout State, context: ActorContext) async {}
 }

@@ -16,6 +16,7 @@ public struct CallError: Error, Hashable, Sendable, CustomStringConvertible {
             case cancelled = 7
             case codecFailure = 8
             case shuttingDown = 9
+            case storageFailure = 10
         }
         let wrapped: Wrapped
 
@@ -37,6 +38,8 @@ public struct CallError: Error, Hashable, Sendable, CustomStringConvertible {
         public static let codecFailure = Code(wrapped: .codecFailure)
         /// The node is shutting down and takes no new calls.
         public static let shuttingDown = Code(wrapped: .shuttingDown)
+        /// The owner could not make the call durable (journal error, full disk): its effect was not kept.
+        public static let storageFailure = Code(wrapped: .storageFailure)
 
         /// The code's number on the wire.
         public var rawValue: UInt16 { wrapped.rawValue }

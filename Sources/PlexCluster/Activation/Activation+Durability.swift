@@ -1,0 +1,82 @@
+internal import FoundationEssentials
+internal import PlexCore
+internal import PlexJournal
+
+/// The journal format of durable actors is the binary codec, fixed: journals outlive wire settings.
+let journalCodec = BinaryMessageCodec()
+
+extension Activation {
+    var checkpointEvery: Int {
+        if case .durable(let every) = A.durability { return max(1, every) }
+        return .max
+    }
+
+    /// Rebuilds the state from the latest checkpoint and the messages journaled after it.
+    ///
+    /// - Throws: ``CallError`` `storageFailure` when the journal cannot be read, an entry does not decode,
+    ///   or the sequence has a gap. Nothing is skipped: the activation stays unrecovered and the next
+    ///   message tries again.
+    func recover() async throws {
+        guard let journal else { return }
+        do {
+            state = A.initialState(for: id)
+            sequence = 0
+            if let checkpoint = try await journal.latestCheckpoint(for: id) {
+                state = try journalCodec.decode(A.State.self, from: checkpoint.state)
+                sequence = checkpoint.sequence
+            }
+            for entry in try await journal.entries(for: id, after: sequence) {
+                guard entry.sequence == sequence + 1 else {
+                    throw CallError(
+                        .storageFailure,
+                        "journal \(journal.path): \(id) jumps from sequence \(sequence) to \(entry.sequence)")
+                }
+                sequence = entry.sequence
+                guard entry.kind == .message else { continue }
+                let request: A.Request
+                do {
+                    request = try journalCodec.decode(A.Request.self, from: entry.payload)
+                } catch {
+                    throw CallError(
+                        .storageFailure,
+                        "journal \(journal.path): \(id) entry \(entry.sequence) does not decode as \(A.Request.self)")
+                }
+                // The reply of a replayed message goes nowhere; a handler error is replayed as it happened.
+                _ = try? await behaviour.handle(request, state: &state, context: makeContext(entry.callID, true))
+            }
+        } catch let error as CallError {
+            throw error
+        } catch {
+            throw CallError(.storageFailure, "cannot recover \(id): \(error)")
+        }
+    }
+
+    /// Journals a handled message and its reply, then checkpoints if it is time. On failure the in-memory
+    /// state no longer matches the journal, so the activation forgets it and recovers on its next message.
+    func persist(_ request: A.Request, _ response: A.Response, callID: CallID) async throws {
+        guard let journal else { return }
+        do {
+            let time = Int64(Date().timeIntervalSince1970 * 1000)
+            let entries = [
+                JournalEntry(
+                    actor: id, sequence: sequence + 1, kind: .message, time: time, callID: callID,
+                    payload: try journalCodec.encode(request)),
+                JournalEntry(
+                    actor: id, sequence: sequence + 2, kind: .reply, time: time, callID: callID,
+                    payload: try journalCodec.encode(response)),
+            ]
+            try await journal.append(entries)
+            sequence += 2
+            sinceCheckpoint += 1
+            if sinceCheckpoint >= checkpointEvery {
+                try await journal.write(
+                    Checkpoint(actor: id, sequence: sequence, time: time, state: try journalCodec.encode(state)))
+                sinceCheckpoint = 0
+            }
+        } catch {
+            phase = .new
+            throw CallError(
+                .storageFailure, "\(id): the call ran but could not be journaled, so it was not kept: \(error)")
+        }
+    }
+}

@@ -1,0 +1,97 @@
+import Foundation
+import PlexExamples
+import PlexJournal
+import PlexSpaces
+import PlexTestKit
+import Testing
+
+/// A ledger that checkpoints every 5 operations, to exercise checkpoint + tail replay.
+struct ShortLedger: VirtualActor {
+    static let typeName = "short-ledger"
+    static let durability = Durability.durable(checkpointEvery: 5)
+    typealias State = Ledger.State
+    typealias Request = Ledger.Request
+    let inner = Ledger()
+    func handle(_ request: Request, state: inout State, context: ActorContext) async throws -> Ledger.Reply {
+        try await inner.handle(request, state: &state, context: context)
+    }
+}
+
+func key<A: VirtualActor>(_ type: A.Type, ownedBy owner: NodeID, on node: PlexNode) -> String {
+    var i = 0
+    while node.owner(of: ActorID(typeName: A.typeName, key: "d\(i)")) != owner { i += 1 }
+    return "d\(i)"
+}
+
+@Suite("Durable actors", .timeLimit(.minutes(2)))
+struct DurableActorClusterTests {
+    @Test("acknowledged operations survive the owner's crash and restart", arguments: TestTransport.allCases)
+    func survivesCrash(transport: TestTransport) async throws {
+        try await withTestCluster(
+            nodes: 3, transport: transport,
+            register: {
+                $0.registerExamples()
+                $0.register(ShortLedger.self)
+            }
+        ) { cluster in
+            let caller = cluster.node(0)
+            let owner = cluster.node(2).nodeID
+            let ledger = caller.actor(Ledger.self, key: key(Ledger.self, ownedBy: owner, on: caller))
+            let short = caller.actor(ShortLedger.self, key: key(ShortLedger.self, ownedBy: owner, on: caller))
+            for i in 1...12 {
+                _ = try await ledger.ask(.deposit(i))
+                _ = try await short.ask(.deposit(i))
+            }
+            _ = try await ledger.ask(.withdraw(3))
+            let failed = await #expect(throws: CallError.self) { try await ledger.ask(.withdraw(1_000)) }
+            #expect(failed?.remoteCode == "insufficient-funds")
+            // ShortLedger checkpointed after 5 and 10 operations: sequence 20 (message + reply per operation).
+            let checkpoint = try await cluster.node(2).journal.latestCheckpoint(for: short.id)
+            #expect(checkpoint?.sequence == 20)
+
+            await cluster.crash(2)
+            try await cluster.restart(2)
+            try await eventually("the restarted owner answers") {
+                (try? await ledger.ask(.balance))?.node == owner.rawValue
+            }
+            let after = try await ledger.ask(.balance)
+            #expect(after.balance == 78 - 3)
+            #expect(after.operations == 13)
+            let shortAfter = try await short.ask(.balance)
+            #expect(shortAfter.balance == 78)  // checkpoint (10 operations) + 2 replayed
+            #expect(shortAfter.operations == 12)
+            #expect(try await short.ask(.deposit(1)).balance == 79)
+        }
+    }
+
+    @Test(
+        "a journal entry that does not decode stops the actor's recovery with an error naming it; it is never skipped")
+    func undecodableEntry() async throws {
+        try await withTestCluster(nodes: 1, transport: .inMemory, register: { $0.registerExamples() }) { cluster in
+            let node = cluster.node(0)
+            let ledger = node.actor(Ledger.self, key: "broken")
+            try await node.journal.append([
+                JournalEntry(actor: ledger.id, sequence: 1, kind: .message, time: 0, payload: [0xFF, 0x00, 0x13])
+            ])
+            for _ in 0..<2 {
+                let error = await #expect(throws: CallError.self) { try await ledger.ask(.deposit(1)) }
+                #expect(error?.code == .storageFailure)
+                #expect(error?.message.contains("entry 1") == true)
+                #expect(error?.message.contains("journal.sqlite") == true)
+            }
+            // Other actors are unaffected.
+            #expect(try await node.actor(Ledger.self, key: "fine").ask(.deposit(2)).balance == 2)
+        }
+    }
+
+    @Test("ephemeral actors write nothing to the journal")
+    func ephemeralWritesNothing() async throws {
+        try await withTestCluster(nodes: 1, transport: .inMemory, register: { $0.registerExamples() }) { cluster in
+            let node = cluster.node(0)
+            for _ in 0..<10 { _ = try await node.actor(Counter.self, key: "c").ask(.increment) }
+            #expect(try await node.journal.statistics().entries == 0)
+            _ = try await node.actor(Ledger.self, key: "l").ask(.deposit(1))
+            #expect(try await node.journal.statistics().entries == 2)
+        }
+    }
+}
