@@ -75,18 +75,20 @@ struct All: AsyncParsableCommand {
     @Option(help: "Seconds per throughput run.")
     var seconds: Double = 2
 
-    @Option(help: "Run only these groups (comma-separated: codec, local, cross, memory, journal).")
+    @Option(help: "Run only these groups (comma-separated: codec, local, cross, memory, journal, durable).")
     var only: String?
 
     func run() async throws {
         printMachine()
         let window = Duration.milliseconds(Int(seconds * 1000))
-        let groups = Set((only ?? "codec,local,cross,memory,journal").split(separator: ",").map(String.init))
+        let groups = Set(
+            (only ?? "codec,local,cross,memory,journal,durable").split(separator: ",").map(String.init))
         if groups.contains("codec") { try await codec() }
         if groups.contains("local") { try await local(window: window) }
         if groups.contains("cross") { try await crossNode(window: window) }
         if groups.contains("memory") { try await memory() }
         if groups.contains("journal") { try await journal(window: window) }
+        if groups.contains("durable") { try await durable(window: window) }
     }
 
     func printMachine() {
@@ -305,6 +307,42 @@ struct All: AsyncParsableCommand {
         report("journal_append_256_appenders_p99", median(p99s), "us")
         report("journal_append_single_p50", median(singles), "us")
         report("journal_bytes_per_entry", median(bytesPerEntry), "bytes")
+    }
+
+    /// Durable `ask` on one node (synchronous=FULL): 256 callers over 1,000 ledgers, and one caller alone.
+    func durable(window: Duration) async throws {
+        let clock = ContinuousClock()
+        var rates: [Double] = []
+        var p99s: [Double] = []
+        var singles: [Double] = []
+        for run in 0..<runs {
+            let directory = temporaryDirectory("durable-\(run)")
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            let node = try await PlexNode.start(
+                NodeConfiguration(dataDirectory: directory, secret: benchSecret),
+                transport: .inMemory(InMemoryNetwork()), logger: quietLogger()
+            ) { $0.registerExamples() }
+            let ledgers = (0..<1000).map { node.actor(Ledger.self, key: "l\($0)") }
+            let latencies = LatencyBox()
+            let rate = try await throughput(callers: 256, duration: window) { caller, n in
+                let t0 = clock.now
+                _ = try await ledgers[(caller &* 7 &+ n &* 13) % 1000].ask(.deposit(1))
+                latencies.add(Bench_seconds(clock.now - t0) * 1e6)
+            }
+            rates.append(rate)
+            p99s.append(latencies.percentile(0.99))
+            let single = LatencyBox()
+            for _ in 0..<300 {
+                let t0 = clock.now
+                _ = try await ledgers[0].ask(.deposit(1))
+                single.add(Bench_seconds(clock.now - t0) * 1e6)
+            }
+            singles.append(single.percentile(0.5))
+            await node.shutdown()
+        }
+        report("durable_ask_256_callers_1000_actors", median(rates), "calls/s")
+        report("durable_ask_256_callers_p99", median(p99s), "us")
+        report("durable_ask_single_caller_p50", median(singles), "us")
     }
 
     func memory() async throws {
