@@ -64,7 +64,7 @@ public final class Journal: Sendable {
         try await writer.perform { connection throws(JournalError) in
             let statement = try connection.statement(
                 """
-                SELECT seq, kind, time, call_origin, call_seq, idempotency_key, payload
+                SELECT seq, kind, time, call_origin, call_seq, idempotency_key, payload, reply
                 FROM entries WHERE actor = ?1 AND seq > ?2 ORDER BY seq
                 """)
             try statement.bind(1, actor.description)
@@ -86,7 +86,8 @@ public final class Journal: Sendable {
                 result.append(
                     JournalEntry(
                         actor: actor, sequence: sequence, kind: kind, time: statement.int64(2), callID: callID,
-                        idempotencyKey: statement.text(5), payload: statement.blob(6)))
+                        idempotencyKey: statement.text(5), payload: statement.blob(6),
+                        reply: statement.isNull(7) ? nil : statement.blob(7)))
             }
             return result
         }

@@ -4,7 +4,8 @@ public import PlexCore
 public struct JournalEntry: Sendable, Hashable {
     /// What the entry records.
     public enum Kind: UInt8, Sendable, CaseIterable {
-        /// A message the actor processed (payload: the encoded request).
+        /// A message the actor processed (payload: the encoded request; ``JournalEntry/reply``: the encoded
+        /// response, so one row records both).
         case message = 1
         /// The result of a `context.run` side effect, in order (payload: the encoded result).
         case sideEffect = 2
@@ -30,12 +31,15 @@ public struct JournalEntry: Sendable, Hashable {
     public var idempotencyKey: String?
     /// The encoded content.
     public var payload: [UInt8]
+    /// For a message: the encoded reply it produced, if it is recorded with the message.
+    public var reply: [UInt8]?
 
     /// Creates an entry.
     public init(
         actor: ActorID, sequence: UInt64, kind: Kind, time: Int64, callID: CallID? = nil,
-        idempotencyKey: String? = nil, payload: [UInt8]
+        idempotencyKey: String? = nil, payload: [UInt8], reply: [UInt8]? = nil
     ) {
+        self.reply = reply
         self.actor = actor
         self.sequence = sequence
         self.kind = kind

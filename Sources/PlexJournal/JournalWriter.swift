@@ -195,8 +195,9 @@ final class JournalWriter: @unchecked Sendable {
         try connection.transaction { () throws(JournalError) in
             let insert = try connection.statement(
                 """
-                INSERT INTO entries (actor, seq, kind, time, call_origin, call_seq, idempotency_key, payload)
-                VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+                INSERT INTO entries
+                    (actor, seq, kind, time, call_origin, call_seq, idempotency_key, payload, reply)
+                VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
                 """)
             for entries in groups {
                 for entry in entries {
@@ -211,6 +212,7 @@ final class JournalWriter: @unchecked Sendable {
                     }
                     try insert.bind(7, entry.idempotencyKey)
                     try insert.bind(8, entry.payload)
+                    if let reply = entry.reply { try insert.bind(9, reply) }
                     try insert.run()
                 }
             }

@@ -15,6 +15,7 @@ enum Schema {
             call_seq INTEGER,
             idempotency_key TEXT,
             payload BLOB NOT NULL,
+            reply BLOB,
             PRIMARY KEY (actor, seq)
         ) WITHOUT ROWID;
         CREATE TABLE checkpoints (

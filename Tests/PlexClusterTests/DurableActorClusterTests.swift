@@ -45,9 +45,9 @@ struct DurableActorClusterTests {
             _ = try await ledger.ask(.withdraw(3))
             let failed = await #expect(throws: CallError.self) { try await ledger.ask(.withdraw(1_000)) }
             #expect(failed?.remoteCode == "insufficient-funds")
-            // ShortLedger checkpointed after 5 and 10 operations: sequence 20 (message + reply per operation).
+            // ShortLedger checkpointed after 5 and 10 operations: sequence 10 (one entry per operation).
             let checkpoint = try await cluster.node(2).journal.latestCheckpoint(for: short.id)
-            #expect(checkpoint?.sequence == 20)
+            #expect(checkpoint?.sequence == 10)
 
             await cluster.crash(2)
             try await cluster.restart(2)
@@ -91,7 +91,7 @@ struct DurableActorClusterTests {
             for _ in 0..<10 { _ = try await node.actor(Counter.self, key: "c").ask(.increment) }
             #expect(try await node.journal.statistics().entries == 0)
             _ = try await node.actor(Ledger.self, key: "l").ask(.deposit(1))
-            #expect(try await node.journal.statistics().entries == 2)
+            #expect(try await node.journal.statistics().entries == 1)
         }
     }
 }

@@ -28,7 +28,9 @@ struct JournalTests {
     func roundTrip() async throws {
         let path = temporaryJournalPath()
         let journal = try await Journal.open(path: path)
-        try await journal.append([entry(counterA, 1, key: "k1"), entry(counterA, 2, kind: .sideEffect)])
+        var withReply = entry(counterA, 1, key: "k1")
+        withReply.reply = [9, 8, 7]
+        try await journal.append([withReply, entry(counterA, 2, kind: .sideEffect)])
         try await journal.append([entry(counterB, 1), entry(counterA, 3, kind: .reply)])
         await journal.close()
 
@@ -36,7 +38,8 @@ struct JournalTests {
         let a = try await reopened.entries(for: counterA)
         #expect(a.map(\.sequence) == [1, 2, 3])
         #expect(a.map(\.kind) == [.message, .sideEffect, .reply])
-        #expect(a[0] == entry(counterA, 1, key: "k1"))  // every field, including a call id above Int64.max
+        #expect(a[0] == withReply)  // every field, including a call id above Int64.max and the reply
+        #expect(a[1].reply == nil)
         #expect(try await reopened.entries(for: counterA, after: 2).map(\.sequence) == [3])
         #expect(try await reopened.entries(for: counterB).count == 1)
         #expect(try await reopened.lastSequence(for: counterA) == 3)

@@ -51,22 +51,18 @@ extension Activation {
         }
     }
 
-    /// Journals a handled message and its reply, then checkpoints if it is time. On failure the in-memory
+    /// Journals a handled message with its reply (one row), then checkpoints if it is time. On failure the in-memory
     /// state no longer matches the journal, so the activation forgets it and recovers on its next message.
     func persist(_ request: A.Request, _ response: A.Response, callID: CallID) async throws {
         guard let journal else { return }
         do {
             let time = Int64(Date().timeIntervalSince1970 * 1000)
-            let entries = [
-                JournalEntry(
-                    actor: id, sequence: sequence + 1, kind: .message, time: time, callID: callID,
-                    payload: try journalCodec.encode(request)),
-                JournalEntry(
-                    actor: id, sequence: sequence + 2, kind: .reply, time: time, callID: callID,
-                    payload: try journalCodec.encode(response)),
-            ]
-            try await journal.append(entries)
-            sequence += 2
+            // One row per message: the request and the reply it produced.
+            let entry = JournalEntry(
+                actor: id, sequence: sequence + 1, kind: .message, time: time, callID: callID,
+                payload: try journalCodec.encode(request), reply: try journalCodec.encode(response))
+            try await journal.append([entry])
+            sequence += 1
             sinceCheckpoint += 1
             if sinceCheckpoint >= checkpointEvery {
                 try await journal.write(
