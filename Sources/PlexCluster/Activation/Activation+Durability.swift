@@ -53,14 +53,15 @@ extension Activation {
 
     /// Journals a handled message with its reply (one row), then checkpoints if it is time. On failure the in-memory
     /// state no longer matches the journal, so the activation forgets it and recovers on its next message.
-    func persist(_ request: A.Request, _ response: A.Response, callID: CallID) async throws {
+    /// A `nil` response records a message whose handler threw.
+    func persist(_ request: A.Request, _ response: A.Response?, callID: CallID) async throws {
         guard let journal else { return }
         do {
             let time = Int64(Date().timeIntervalSince1970 * 1000)
             // One row per message: the request and the reply it produced.
             let entry = JournalEntry(
                 actor: id, sequence: sequence + 1, kind: .message, time: time, callID: callID,
-                payload: try journalCodec.encode(request), reply: try journalCodec.encode(response))
+                payload: try journalCodec.encode(request), reply: try response.map { try journalCodec.encode($0) })
             try await journal.append([entry])
             sequence += 1
             sinceCheckpoint += 1

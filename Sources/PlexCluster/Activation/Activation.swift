@@ -84,8 +84,11 @@ final class Activation<A: VirtualActor>: AnyActivation, @unchecked Sendable {
         do {
             response = try await behaviour.handle(request, state: &state, context: makeContext(callID, false))
         } catch {
-            // The actor's own error (remoteFailure); errors of the runtime (storage) pass through as they are.
-            throw CallError.from(handlerError: error, actor: id)
+            // The actor's own error (remoteFailure). A durable actor journals the failed message too: the
+            // handler may have changed the state before throwing, and replay must reproduce that.
+            let failure = CallError.from(handlerError: error, actor: id)
+            if journal != nil { try await persist(request, nil, callID: callID) }
+            throw failure
         }
         if journal != nil { try await persist(request, response, callID: callID) }
         return response

@@ -49,8 +49,9 @@ public enum Durability: Sendable, Hashable {
 /// }
 /// ```
 ///
-/// A handler that throws leaves the state as it was before the message (changes made through `inout`
-/// are discarded) and the caller receives ``CallError/Code/remoteFailure``; the activation keeps running.
+/// A handler that throws makes the caller receive ``CallError/Code/remoteFailure``; the activation keeps
+/// running, and changes the handler made to the state before throwing are kept (as in Orleans; a durable
+/// actor journals the failed message, so replay reproduces them).
 public protocol VirtualActor: Sendable {
     /// The messages the actor accepts.
     associatedtype Request: Codable & Sendable
@@ -84,7 +85,7 @@ public protocol VirtualActor: Sendable {
     ///
     /// - Parameters:
     ///   - request: The message.
-    ///   - state: The actor's state; changes are kept only when the handler returns normally.
+    ///   - state: The actor's state; changes are kept, also when the handler throws.
     ///   - context: The call's context: identity, call id, and references to other actors.
     /// - Returns: The reply.
     func handle(_ request: Request, state: inout State, context: ActorContext) async throws -> Response
