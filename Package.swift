@@ -88,7 +88,7 @@ let package = Package(
         .executableTarget(
             name: "plex",
             dependencies: [
-                "PlexSpaces", "PlexExamples", "PlexCluster",
+                "PlexSpaces", "PlexExamples", "PlexCluster", "PlexJournal",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),

@@ -142,13 +142,16 @@ public final class Journal: Sendable {
             let actors = try count(
                 "SELECT COUNT(*) FROM (SELECT actor FROM entries UNION SELECT actor FROM checkpoints)")
             let checkpoints = try count("SELECT COUNT(*) FROM checkpoints")
+            let times = try connection.statement("SELECT MIN(time), MAX(time) FROM checkpoints")
+            let checkpointTimes: ClosedRange<Int64>? =
+                try times.step() && !times.isNull(0) ? times.int64(0)...times.int64(1) : nil
             let fm = FileManager.default
             let bytes = [connection.path, connection.path + "-wal"].reduce(0) { total, file in
                 total + ((try? fm.attributesOfItem(atPath: file)[.size] as? Int) ?? 0)
             }
             return JournalStatistics(
                 entries: entries, actors: actors, checkpoints: checkpoints, bytes: bytes, commits: commits,
-                appended: appended)
+                appended: appended, checkpointTimes: checkpointTimes)
         }
     }
 

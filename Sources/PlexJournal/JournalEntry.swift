@@ -84,4 +84,6 @@ public struct JournalStatistics: Sendable, Hashable {
     public var commits: Int
     /// Entries appended since the journal was opened.
     public var appended: Int
+    /// When the oldest and the newest checkpoint were written (milliseconds since 1970), if any.
+    public var checkpointTimes: ClosedRange<Int64>?
 }

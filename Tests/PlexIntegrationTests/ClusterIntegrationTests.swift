@@ -226,6 +226,36 @@ struct ClusterIntegrationTests {
         _ = r2
     }
 
+    @Test("plex journal stats and inspect read a stopped node's journal")
+    func journalCommands() async throws {
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let (node, ready) = try await startNode("j1")
+        defer { node.kill9() }
+        let client = try await client(ready.address)
+        for amount in [5, 7] { _ = try await client.ask(Ledger.self, key: "inspected", .deposit(amount)) }
+        await #expect(throws: CallError.self) {
+            try await client.ask(Ledger.self, key: "inspected", .withdraw(1_000))
+        }
+        await client.close()
+        node.terminate()
+        #expect(try await node.waitForExit() == 0)
+
+        let dataDir = "\(directory)/j1"
+        let stats = try NodeProcess.launch(binary, ["journal", "stats", "--data-dir", dataDir])
+        #expect(try await stats.waitForExit() == 0)
+        #expect(stats.standardOutput.contains("entries     3"))
+        #expect(stats.standardOutput.contains("actors      1"))
+        let inspect = try NodeProcess.launch(binary, ["journal", "inspect", "ledger/inspected", "--data-dir", dataDir])
+        #expect(try await inspect.waitForExit() == 0)
+        let lines = inspect.standardOutput.split(separator: "\n")
+        #expect(lines.filter { $0.contains("message") && $0.contains("replied") }.count == 2)
+        #expect(lines.filter { $0.contains("message") && $0.contains("failed") }.count == 1)
+        #expect(inspect.standardOutput.contains("3 entries"))
+        let missing = try NodeProcess.launch(binary, ["journal", "stats", "--data-dir", "\(directory)/nowhere"])
+        #expect(try await missing.waitForExit() == 2)
+        #expect(missing.standardError.contains("no journal"))
+    }
+
     @Test("a bad config file exits with code 2 and names the field")
     func badConfig() async throws {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)

@@ -1,0 +1,96 @@
+import ArgumentParser
+import Foundation
+import PlexJournal
+import PlexSpaces
+
+struct JournalCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "journal", abstract: "Inspect a node's journal (its data directory).",
+        subcommands: [Stats.self, Inspect.self])
+
+    struct Location: ParsableArguments {
+        @Option(name: .long, help: "The node's data directory.")
+        var dataDir: String
+
+        func open() async throws -> Journal {
+            let path = dataDir + "/journal.sqlite"
+            guard FileManager.default.fileExists(atPath: path) else {
+                throw ConfigurationFailure(message: "data_dir: no journal at \(path)")
+            }
+            return try await Journal.open(path: path)
+        }
+    }
+
+    struct Stats: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Size, entry and actor counts, checkpoints and their ages.")
+        @OptionGroup var location: Location
+
+        func run() async throws {
+            let journal = try await exitingOnBadConfiguration { try await location.open() }
+            let stats = try await journal.statistics()
+            await journal.close()
+            print("journal \(journal.path)")
+            print("  size        \(stats.bytes) bytes")
+            print("  entries     \(stats.entries)")
+            print("  actors      \(stats.actors)")
+            print("  checkpoints \(stats.checkpoints)")
+            if let times = stats.checkpointTimes {
+                let now = Int64(Date().timeIntervalSince1970 * 1000)
+                print("  checkpoint ages: newest \(age(now - times.upperBound)), oldest \(age(now - times.lowerBound))")
+            }
+        }
+    }
+
+    struct Inspect: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "List an actor's entries: sequence, kind, time, size, idempotency key, outcome.")
+        @Argument(help: "The actor: type/key.")
+        var actor: String
+        @OptionGroup var location: Location
+
+        func run() async throws {
+            let id = try ActorID(parsing: actor)
+            let journal = try await exitingOnBadConfiguration { try await location.open() }
+            let checkpoint = try await journal.latestCheckpoint(for: id)
+            let entries = try await journal.entries(for: id)
+            await journal.close()
+            if let checkpoint {
+                print(
+                    "checkpoint at sequence \(checkpoint.sequence), \(checkpoint.state.count) bytes, \(timestamp(checkpoint.time))"
+                )
+            }
+            print(row(["SEQ", "KIND", "TIME", "SIZE", "IDEMPOTENCY KEY", "OUTCOME"]))
+            for entry in entries {
+                let size = entry.payload.count + (entry.reply?.count ?? 0)
+                let outcome = entry.kind == .message ? (entry.reply == nil ? "failed" : "replied") : ""
+                let fields: [String] = [
+                    String(entry.sequence), "\(entry.kind)", timestamp(entry.time), String(size),
+                    entry.idempotencyKey ?? "-", outcome,
+                ]
+                print(row(fields))
+            }
+            print("\(entries.count) entries after the checkpoint's sequence \(checkpoint?.sequence ?? 0)")
+        }
+    }
+}
+
+/// Columns padded to fixed widths.
+func row(_ fields: [String]) -> String {
+    let widths = [8, 16, 26, 8, 18, 0]
+    var line = ""
+    for (field, width) in zip(fields, widths) {
+        line += width > 0 ? field.padding(toLength: max(width, field.count + 1), withPad: " ", startingAt: 0) : field
+    }
+    return line
+}
+
+func timestamp(_ milliseconds: Int64) -> String {
+    let formatter = ISO8601DateFormatter()
+    formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+    return formatter.string(from: Date(timeIntervalSince1970: Double(milliseconds) / 1000))
+}
+
+func age(_ milliseconds: Int64) -> String {
+    milliseconds < 60_000 ? "\(milliseconds / 1000) s" : "\(milliseconds / 60_000) min"
+}
