@@ -93,6 +93,26 @@ public final class Journal: Sendable {
         }
     }
 
+    /// The latest message of `actor` recorded with `idempotencyKey` at or after `notBefore` (milliseconds
+    /// since 1970): its sequence and its reply (`nil` if the handler threw). `nil` if there is none.
+    public func message(for actor: ActorID, idempotencyKey: String, notBefore: Int64) async throws
+        -> (sequence: UInt64, reply: [UInt8]?)?
+    {
+        try await writer.perform { connection throws(JournalError) in
+            let statement = try connection.statement(
+                """
+                SELECT seq, reply FROM entries
+                WHERE actor = ?1 AND idempotency_key = ?2 AND kind = 1 AND time >= ?3
+                ORDER BY seq DESC LIMIT 1
+                """)
+            try statement.bind(1, actor.description)
+            try statement.bind(2, idempotencyKey)
+            try statement.bind(3, notBefore)
+            guard try statement.step() else { return nil }
+            return (UInt64(bitPattern: statement.int64(0)), statement.isNull(1) ? nil : statement.blob(1))
+        }
+    }
+
     /// The highest sequence stored for `actor` (0 if none).
     public func lastSequence(for actor: ActorID) async throws -> UInt64 {
         try await writer.perform { connection throws(JournalError) in

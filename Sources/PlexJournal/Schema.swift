@@ -18,6 +18,8 @@ enum Schema {
             reply BLOB,
             PRIMARY KEY (actor, seq)
         ) WITHOUT ROWID;
+        CREATE INDEX entries_by_idempotency_key ON entries (actor, idempotency_key)
+            WHERE idempotency_key IS NOT NULL;
         CREATE TABLE checkpoints (
             actor TEXT PRIMARY KEY,
             seq INTEGER NOT NULL,

@@ -102,6 +102,9 @@ struct CallCommand: AsyncParsableCommand {
     @Argument(help: "The request as JSON, for example '\"increment\"' or '{\"text\":\"hi\"}'.")
     var json: String
 
+    @Option(name: .long, help: "Idempotency key: retrying with the same key returns the stored reply.")
+    var idempotencyKey: String?
+
     @OptionGroup var client: ClientOptions
 
     func run() async throws {
@@ -110,7 +113,8 @@ struct CallCommand: AsyncParsableCommand {
         let id = try ActorID(parsing: actor)
         do {
             let reply = try await client.call(
-                id, json: Array(json.utf8), timeout: .milliseconds(Int(self.client.timeout * 1000)))
+                id, json: Array(json.utf8), timeout: .milliseconds(Int(self.client.timeout * 1000)),
+                idempotencyKey: idempotencyKey)
             print(String(decoding: reply, as: UTF8.self))
         } catch let error as CallError {
             FileHandle.standardError.write(Data("plex: call failed: \(error)\n".utf8))

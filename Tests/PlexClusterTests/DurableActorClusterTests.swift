@@ -129,3 +129,72 @@ struct DurableFailureClusterTests {
         }
     }
 }
+
+@Suite("Idempotency keys", .timeLimit(.minutes(2)))
+struct IdempotencyClusterTests {
+    @Test("a retried key returns the stored reply without running again", arguments: TestTransport.allCases)
+    func retried(transport: TestTransport) async throws {
+        try await withTestCluster(nodes: 2, transport: transport, register: { $0.registerExamples() }) { cluster in
+            let caller = cluster.node(0)
+            let ledger = caller.actor(Ledger.self, key: key(Ledger.self, ownedBy: cluster.node(1).nodeID, on: caller))
+            let first = try await ledger.ask(.deposit(5), idempotencyKey: "k1")
+            let again = try await ledger.ask(.deposit(5), idempotencyKey: "k1")
+            #expect(again == first)
+            #expect(try await ledger.ask(.deposit(5), idempotencyKey: "k2").balance == 10)
+            #expect(try await ledger.ask(.balance).operations == 2)
+            // Ephemeral actors honour keys for the life of their activation.
+            let counter = caller.actor(Counter.self, key: "idem")
+            #expect(try await counter.ask(.increment, idempotencyKey: "c").count == 1)
+            #expect(try await counter.ask(.increment, idempotencyKey: "c").count == 1)
+            #expect(try await counter.ask(.increment).count == 2)
+        }
+    }
+
+    @Test("concurrent duplicates run once and all get the same reply", arguments: TestTransport.allCases)
+    func concurrentDuplicates(transport: TestTransport) async throws {
+        try await withTestCluster(nodes: 2, transport: transport, register: { $0.registerExamples() }) { cluster in
+            let caller = cluster.node(0)
+            let ledger = caller.actor(Ledger.self, key: key(Ledger.self, ownedBy: cluster.node(1).nodeID, on: caller))
+            let replies = try await withThrowingTaskGroup(of: Ledger.Reply.self) { group in
+                for _ in 0..<20 { group.addTask { try await ledger.ask(.deposit(1), idempotencyKey: "same") } }
+                return try await group.reduce(into: [Ledger.Reply]()) { $0.append($1) }
+            }
+            #expect(Set(replies).count == 1)
+            #expect(try await ledger.ask(.balance).balance == 1)
+        }
+    }
+
+    @Test("keys survive the owner's restart, also those from before the latest checkpoint")
+    func acrossRestart() async throws {
+        try await withTestCluster(
+            nodes: 2, transport: .loopbackTCP,
+            register: {
+                $0.registerExamples()
+                $0.register(ShortLedger.self)
+                $0.register(Fickle.self)
+            }
+        ) { cluster in
+            let caller = cluster.node(0)
+            let owner = cluster.node(1).nodeID
+            let short = caller.actor(ShortLedger.self, key: key(ShortLedger.self, ownedBy: owner, on: caller))
+            let early = try await short.ask(.deposit(100), idempotencyKey: "early")
+            for i in 1...6 { _ = try await short.ask(.deposit(1), idempotencyKey: "later-\(i)") }
+            let fickle = caller.actor(Fickle.self, key: key(Fickle.self, ownedBy: owner, on: caller))
+            await #expect(throws: CallError.self) { try await fickle.ask(true, idempotencyKey: "boom") }
+
+            await cluster.crash(1)
+            let restarted = try await cluster.restart(1)
+            try await eventually("the caller is connected to the restarted owner") {
+                caller.connectedMembers.contains(restarted.nodeID)
+                    && caller.members.contains { $0.nodeID == restarted.nodeID && $0.incarnation == 2 && $0.reachable }
+            }
+            // "early" precedes the checkpoint (after 5 operations), so only the journal knows it now.
+            #expect(try await short.ask(.deposit(100), idempotencyKey: "early") == early)
+            #expect(try await short.ask(.deposit(1), idempotencyKey: "later-6").balance == 106)
+            #expect(try await short.ask(.balance).balance == 106)
+            let error = await #expect(throws: CallError.self) { try await fickle.ask(true, idempotencyKey: "boom") }
+            #expect(error?.message.contains("earlier call") == true)
+            #expect(try await fickle.ask(false) == 2)  // the failed call touched once, and never again
+        }
+    }
+}

@@ -61,7 +61,7 @@ struct ClusterIntegrationTests {
         }
         try await dumpingLogs({ [("n1", p1), ("n2", p2), ("n3", p3)] + (restarted.map { [("n3 again", $0)] } ?? []) }) {
             let c1 = try await client(r1.address)
-            let c2 = try await client(r2.address)
+            let c2 = try await self.client(r2.address)
             try await eventually("n1 sees three members up", within: .seconds(20)) {
                 try await c1.status().members.filter { $0.state == "up" }.count == 3
             }
@@ -137,58 +137,78 @@ struct ClusterIntegrationTests {
         await c1.close()
     }
 
-    @Test("kill -9 of a durable actor's owner under load: every acknowledged deposit survives, none applies twice")
+    @Test("kill -9 of a durable actor's owner under load, callers retrying with their keys: exactly once")
     func durableUnderLoad() async throws {
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let (p1, r1) = try await startNode("n1")
-        let (p2, _) = try await startNode("n2", seeds: [r1.address])
+        let (p2, r2) = try await startNode("n2", seeds: [r1.address])
         let (p3, r3) = try await startNode("n3", seeds: [r1.address])
-        var restarted: NodeProcess?
+        let restarted = Box<NodeProcess?>(nil)
         defer {
             for p in [p1, p2, p3] { p.kill9() }
-            restarted?.kill9()
+            restarted.value?.kill9()
         }
-        try await dumpingLogs({ [("n1", p1), ("n2", p2), ("n3", p3)] + (restarted.map { [("n3 again", $0)] } ?? []) }) {
+        try await dumpingLogs({
+            [("n1", p1), ("n2", p2), ("n3", p3)] + (restarted.value.map { [("n3 again", $0)] } ?? [])
+        }) {
             let client = try await client(r1.address)
             try await eventually("three members up", within: .seconds(20)) {
                 try await client.status().members.filter { $0.state == "up" }.count == 3
             }
             let ring = try ["n1", "n2", "n3"].map { try NodeID($0) }
-            let key = (0..<1000).map { "l\($0)" }.first {
+            let keys = (0..<1000).map { "l\($0)" }.filter {
                 Placement.owner(of: ActorID(typeName: Ledger.typeName, key: $0), among: ring)?.rawValue == "n3"
-            }!
+            }.prefix(4)
             let acknowledged = Counter_()
-            let uncertain = Counter_()
+            let failures = Counter_()
+            let workers = 8
+            let depositsPerWorker = 40
             try await withThrowingTaskGroup(of: Void.self) { group in
-                for _ in 0..<8 {
+                for worker in 0..<workers {
                     group.addTask {
-                        // Deposit until the first failure; a failed call may or may not have been applied.
-                        while true {
-                            do {
-                                _ = try await client.ask(Ledger.self, key: key, .deposit(1), timeout: .seconds(3))
-                                acknowledged.add()
-                            } catch {
-                                uncertain.add()
-                                return
+                        let ledger = keys[keys.startIndex + worker % keys.count]
+                        for n in 0..<depositsPerWorker {
+                            // Retry the same idempotency key until it is acknowledged.
+                            let clock = ContinuousClock()
+                            let deadline = clock.now + .seconds(60)
+                            while true {
+                                do {
+                                    _ = try await client.ask(
+                                        Ledger.self, key: ledger, .deposit(1), timeout: .seconds(2),
+                                        idempotencyKey: "w\(worker)-\(n)")
+                                    acknowledged.add()
+                                    break
+                                } catch {
+                                    failures.add()
+                                    guard clock.now < deadline else { throw error }
+                                    try await Task.sleep(for: .milliseconds(20))  // pacing between retries
+                                }
                             }
                         }
                     }
                 }
-                try await eventually("some deposits acknowledged") { acknowledged.value >= 200 }
+                try await eventually("a third of the deposits acknowledged") {
+                    acknowledged.value >= workers * depositsPerWorker / 3
+                }
                 p3.kill9()
+                try await eventually("callers see the owner gone") { failures.value > 0 }
+                let (again, ready) = try await startNode("n3", listen: r3.address, seeds: [r1.address])
+                restarted.value = again
+                #expect(ready.incarnation == 2)
                 try await group.waitForAll()
             }
-            let (again, ready) = try await startNode("n3", listen: r3.address, seeds: [r1.address])
-            restarted = again
-            #expect(ready.incarnation == 2)
-            var balance = -1
-            try await eventually("the restarted owner answers", within: .seconds(15)) {
-                guard let reply = try? await client.ask(Ledger.self, key: key, .balance) else { return false }
-                balance = reply.balance
-                return reply.node == "n3"
+            var total = 0
+            for ledger in keys {
+                total += try await client.ask(Ledger.self, key: ledger, .balance).balance
             }
-            #expect(balance >= acknowledged.value, "every acknowledged deposit survived")
-            #expect(balance <= acknowledged.value + uncertain.value, "nothing applied twice or from nowhere")
+            #expect(acknowledged.value == workers * depositsPerWorker)
+            #expect(total == workers * depositsPerWorker, "every key applied exactly once")
+            // No second activation: the ledgers never ran on n1 or n2.
+            let status = try await client.status()
+            #expect(status.members.first { $0.nodeID == "n1" }?.activations == 0)
+            let c2 = try await self.client(r2.address)
+            #expect(try await c2.status().members.first { $0.nodeID == "n2" }?.activations == 0)
+            await c2.close()
             await client.close()
         }
     }
@@ -279,4 +299,16 @@ final class Counter_: Sendable {
     private let storage = Mutex(0)
     func add() { storage.withLock { $0 += 1 } }
     var value: Int { storage.withLock { $0 } }
+}
+
+/// A mutable value shared with a `defer` and a closure in tests.
+final class Box<Value: Sendable>: @unchecked Sendable {
+    // Guarded by `lock`.
+    private var stored: Value
+    private let lock = NSLock()
+    init(_ value: Value) { stored = value }
+    var value: Value {
+        get { lock.withLock { stored } }
+        set { lock.withLock { stored = newValue } }
+    }
 }

@@ -21,6 +21,8 @@ extension Activation {
         do {
             state = A.initialState(for: id)
             sequence = 0
+            remembered = [:]
+            rememberedOrder = []
             if let checkpoint = try await journal.latestCheckpoint(for: id) {
                 state = try journalCodec.decode(A.State.self, from: checkpoint.state)
                 sequence = checkpoint.sequence
@@ -42,7 +44,11 @@ extension Activation {
                         "journal \(journal.path): \(id) entry \(entry.sequence) does not decode as \(A.Request.self)")
                 }
                 // The reply of a replayed message goes nowhere; a handler error is replayed as it happened.
-                _ = try? await behaviour.handle(request, state: &state, context: makeContext(entry.callID, true))
+                _ = try? await behaviour.handle(
+                    request, state: &state, context: makeContext(entry.callID, entry.idempotencyKey, true))
+                if let key = entry.idempotencyKey {
+                    remember(key, entry.reply.map { .encoded($0) } ?? .failed(Self.earlierFailure))
+                }
             }
         } catch let error as CallError {
             throw error
@@ -54,14 +60,14 @@ extension Activation {
     /// Journals a handled message with its reply (one row), then checkpoints if it is time. On failure the in-memory
     /// state no longer matches the journal, so the activation forgets it and recovers on its next message.
     /// A `nil` response records a message whose handler threw.
-    func persist(_ request: A.Request, _ response: A.Response?, callID: CallID) async throws {
+    func persist(_ request: A.Request, _ response: A.Response?, callID: CallID, idempotencyKey: String?) async throws {
         guard let journal else { return }
         do {
             let time = Int64(Date().timeIntervalSince1970 * 1000)
             // One row per message: the request and the reply it produced.
             let entry = JournalEntry(
                 actor: id, sequence: sequence + 1, kind: .message, time: time, callID: callID,
-                payload: try journalCodec.encode(request), reply: try response.map { try journalCodec.encode($0) })
+                idempotencyKey: idempotencyKey, payload: try journalCodec.encode(request), reply: try response.map { try journalCodec.encode($0) })
             try await journal.append([entry])
             sequence += 1
             sinceCheckpoint += 1
@@ -74,6 +80,60 @@ extension Activation {
             phase = .new
             throw CallError(
                 .storageFailure, "\(id): the call ran but could not be journaled, so it was not kept: \(error)")
+        }
+    }
+}
+
+/// What an activation remembers about a call that carried an idempotency key.
+enum Remembered<Response: Sendable>: Sendable {
+    case response(Response)
+    /// A reply read from the journal, decoded when a retry asks for it.
+    case encoded([UInt8])
+    case failed(CallError)
+}
+
+extension Activation {
+    /// Idempotency keys kept in memory per activation; older ones are found in the journal (durable types).
+    static var rememberLimit: Int { 10_000 }
+
+    /// The error a retry gets when the original call with its key failed.
+    static var earlierFailure: CallError {
+        CallError(.remoteFailure, "the earlier call with this idempotency key failed; it is not run again")
+    }
+
+    func remember(_ key: String, _ outcome: Remembered<A.Response>) {
+        if remembered.updateValue(outcome, forKey: key) == nil {
+            rememberedOrder.append(key)
+            if rememberedOrder.count > Self.rememberLimit, let oldest = rememberedOrder.popFirst() {
+                remembered.removeValue(forKey: oldest)
+            }
+        }
+    }
+
+    /// The outcome of an earlier call with `key`, if this actor processed one (within the retention).
+    func earlierOutcome(of key: String) async throws -> Result<A.Response, CallError>? {
+        var outcome: Remembered<A.Response>? = remembered[key]
+        if outcome == nil, let journal {
+            // After a restart, keys processed before the latest checkpoint are only in the journal.
+            let notBefore = Int64(Date().timeIntervalSince1970 * 1000) - retentionMilliseconds
+            do {
+                if let found = try await journal.message(for: id, idempotencyKey: key, notBefore: notBefore) {
+                    outcome = found.reply.map { .encoded($0) } ?? .failed(Self.earlierFailure)
+                }
+            } catch {
+                throw CallError(.storageFailure, "cannot look up an idempotency key of \(id): \(error)")
+            }
+        }
+        switch outcome {
+        case nil: return nil
+        case .response(let response): return .success(response)
+        case .failed(let error): return .failure(error)
+        case .encoded(let bytes):
+            do {
+                return .success(try journalCodec.decode(A.Response.self, from: bytes))
+            } catch {
+                throw CallError(.storageFailure, "the stored reply for \(id) does not decode as \(A.Response.self)")
+            }
         }
     }
 }

@@ -1,3 +1,4 @@
+internal import DequeModule
 internal import PlexCore
 internal import PlexJournal
 internal import Synchronization
@@ -29,18 +30,25 @@ final class Activation<A: VirtualActor>: AnyActivation, @unchecked Sendable {
     var state: A.State
     var phase: Phase = .new
     private let lastUsedStorage: Atomic<UInt64>
-    let makeContext: @Sendable (CallID?, Bool) -> ActorContext
+    let makeContext: @Sendable (CallID?, String?, Bool) -> ActorContext
     /// The owner's journal, for durable types.
     let journal: Journal?
     /// The last journal sequence this activation wrote or replayed.
     var sequence: UInt64 = 0
     /// Messages handled since the last checkpoint.
     var sinceCheckpoint = 0
+    /// Outcomes of calls that carried an idempotency key, oldest first (bounded; a durable actor finds
+    /// older ones in its journal).
+    var remembered: [String: Remembered<A.Response>] = [:]
+    var rememberedOrder: Deque<String> = []
+    /// How far back (milliseconds) the journal is searched for an idempotency key.
+    let retentionMilliseconds: Int64
 
     init(
-        id: ActorID, behaviour: A, now: UInt64, journal: Journal?,
-        makeContext: @escaping @Sendable (CallID?, Bool) -> ActorContext
+        id: ActorID, behaviour: A, now: UInt64, journal: Journal?, retentionMilliseconds: Int64,
+        makeContext: @escaping @Sendable (CallID?, String?, Bool) -> ActorContext
     ) {
+        self.retentionMilliseconds = retentionMilliseconds
         self.id = id
         self.behaviour = behaviour
         self.state = A.initialState(for: id)
@@ -53,10 +61,10 @@ final class Activation<A: VirtualActor>: AnyActivation, @unchecked Sendable {
 
     /// Takes the turn, handles `request`, and gives the turn back.
     /// - Throws: ``ActivationFailure/deactivated``, or the handler's error.
-    func ask(_ request: A.Request, callID: CallID, now: UInt64) async throws -> A.Response {
+    func ask(_ request: A.Request, callID: CallID, idempotencyKey: String?, now: UInt64) async throws -> A.Response {
         await mailbox.acquire()
         defer { mailbox.release() }
-        return try await handleLocked(request, callID: callID, now: now)
+        return try await handleLocked(request, callID: callID, idempotencyKey: idempotencyKey, now: now)
     }
 
     /// Handles `request`; the caller holds the turn.
@@ -66,13 +74,15 @@ final class Activation<A: VirtualActor>: AnyActivation, @unchecked Sendable {
     ///
     /// For a durable type the message and its reply are journaled before this returns, so no reply leaves
     /// before its effect is durable.
-    func handleLocked(_ request: A.Request, callID: CallID, now: UInt64) async throws -> A.Response {
+    func handleLocked(_ request: A.Request, callID: CallID, idempotencyKey: String? = nil, now: UInt64) async throws
+        -> A.Response
+    {
         switch phase {
         case .deactivated: throw ActivationFailure.deactivated
         case .new:
             if journal != nil { try await recover() }
             do {
-                try await behaviour.activate(state: &state, context: makeContext(nil, false))
+                try await behaviour.activate(state: &state, context: makeContext(nil, nil, false))
             } catch {
                 throw CallError.from(handlerError: error, actor: id)
             }
@@ -80,17 +90,23 @@ final class Activation<A: VirtualActor>: AnyActivation, @unchecked Sendable {
         case .active: break
         }
         lastUsedStorage.store(now, ordering: .relaxed)
+        if let idempotencyKey, let earlier = try await earlierOutcome(of: idempotencyKey) {
+            return try earlier.get()
+        }
         let response: A.Response
         do {
-            response = try await behaviour.handle(request, state: &state, context: makeContext(callID, false))
+            response = try await behaviour.handle(
+                request, state: &state, context: makeContext(callID, idempotencyKey, false))
         } catch {
             // The actor's own error (remoteFailure). A durable actor journals the failed message too: the
             // handler may have changed the state before throwing, and replay must reproduce that.
             let failure = CallError.from(handlerError: error, actor: id)
-            if journal != nil { try await persist(request, nil, callID: callID) }
+            if journal != nil { try await persist(request, nil, callID: callID, idempotencyKey: idempotencyKey) }
+            if let idempotencyKey { remember(idempotencyKey, .failed(failure)) }
             throw failure
         }
-        if journal != nil { try await persist(request, response, callID: callID) }
+        if journal != nil { try await persist(request, response, callID: callID, idempotencyKey: idempotencyKey) }
+        if let idempotencyKey { remember(idempotencyKey, .response(response)) }
         return response
     }
 
@@ -98,6 +114,6 @@ final class Activation<A: VirtualActor>: AnyActivation, @unchecked Sendable {
         guard phase != .deactivated else { return }
         let wasActive = phase == .active
         phase = .deactivated
-        if wasActive { await behaviour.deactivate(state: &state, context: makeContext(nil, false)) }
+        if wasActive { await behaviour.deactivate(state: &state, context: makeContext(nil, nil, false)) }
     }
 }

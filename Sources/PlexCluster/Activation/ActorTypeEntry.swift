@@ -9,12 +9,13 @@ protocol AnyActorType: Sendable {
     var placement: PlacementStrategy { get }
     var requestTypeName: String { get }
     func makeActivation(
-        id: ActorID, now: UInt64, journal: Journal, makeContext: @escaping @Sendable (CallID?, Bool) -> ActorContext
+        id: ActorID, now: UInt64, journal: Journal, retentionMilliseconds: Int64,
+        makeContext: @escaping @Sendable (CallID?, String?, Bool) -> ActorContext
     ) -> any AnyActivation
     /// Decodes `payload`, handles it (the caller holds the activation's turn), and encodes the reply.
     func handleEncoded(
-        _ activation: any AnyActivation, payload: ByteBuffer, json: Bool, callID: CallID, codec: any MessageCodec,
-        now: UInt64
+        _ activation: any AnyActivation, payload: ByteBuffer, json: Bool, callID: CallID, idempotencyKey: String?,
+        codec: any MessageCodec, now: UInt64
     ) async throws -> ByteBuffer
 }
 
@@ -25,15 +26,18 @@ struct ActorTypeEntry<A: VirtualActor>: AnyActorType {
     let requestTypeName = String(describing: A.Request.self)
 
     func makeActivation(
-        id: ActorID, now: UInt64, journal: Journal, makeContext: @escaping @Sendable (CallID?, Bool) -> ActorContext
+        id: ActorID, now: UInt64, journal: Journal, retentionMilliseconds: Int64,
+        makeContext: @escaping @Sendable (CallID?, String?, Bool) -> ActorContext
     ) -> any AnyActivation {
         let durable: Journal? = if case .durable = A.durability { journal } else { nil }
-        return Activation<A>(id: id, behaviour: make(), now: now, journal: durable, makeContext: makeContext)
+        return Activation<A>(
+            id: id, behaviour: make(), now: now, journal: durable, retentionMilliseconds: retentionMilliseconds,
+            makeContext: makeContext)
     }
 
     func handleEncoded(
-        _ activation: any AnyActivation, payload: ByteBuffer, json: Bool, callID: CallID, codec: any MessageCodec,
-        now: UInt64
+        _ activation: any AnyActivation, payload: ByteBuffer, json: Bool, callID: CallID, idempotencyKey: String?,
+        codec: any MessageCodec, now: UInt64
     ) async throws -> ByteBuffer {
         let codec: any MessageCodec = json ? JSONMessageCodec() : codec
         let request: A.Request
@@ -44,7 +48,8 @@ struct ActorTypeEntry<A: VirtualActor>: AnyActorType {
         }
         let response: A.Response
         do {
-            response = try await (activation as! Activation<A>).handleLocked(request, callID: callID, now: now)
+            response = try await (activation as! Activation<A>).handleLocked(
+                request, callID: callID, idempotencyKey: idempotencyKey, now: now)
         } catch let error as ActivationFailure {
             throw error
         } catch let error as CallError {

@@ -27,6 +27,8 @@ public struct NodeConfiguration: Sendable {
     public var maximumFrameSize: Int
     /// The node's journal (`<dataDirectory>/journal.sqlite`), used by durable actor types.
     public var journal: JournalConfiguration
+    /// How long a durable actor answers a retried idempotency key with the stored reply. Default: 24 hours.
+    public var idempotencyRetention: Duration
 
     /// Creates a configuration.
     public init(
@@ -34,8 +36,9 @@ public struct NodeConfiguration: Sendable {
         seeds: [PeerAddress] = [], dataDirectory: String, clusterName: String = "plex", secret: [UInt8],
         activation: ActivationConfiguration = .init(), membership: MembershipConfiguration = .init(),
         calls: CallConfiguration = .init(), maximumFrameSize: Int = Wire.defaultMaximumFrameSize,
-        journal: JournalConfiguration = .init()
+        journal: JournalConfiguration = .init(), idempotencyRetention: Duration = .seconds(24 * 3600)
     ) {
+        self.idempotencyRetention = idempotencyRetention
         self.nodeID = nodeID
         self.listenAddress = listenAddress
         self.seeds = seeds

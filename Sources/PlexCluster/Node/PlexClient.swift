@@ -83,10 +83,10 @@ public final class PlexClient: Sendable {
         return (NIODeadline.now().uptimeNanoseconds + ns, ns)
     }
 
-    private func callBody(_ actor: ActorID, timeout: UInt64, payload: [UInt8]) -> ByteBuffer {
+    private func callBody(_ actor: ActorID, timeout: UInt64, idempotencyKey: String?, payload: [UInt8]) -> ByteBuffer {
         var body = ByteBuffer()
         Wire.CallBody.writeHeader(
-            actor: actor, messageType: "", idempotencyKey: nil, timeoutNanoseconds: timeout,
+            actor: actor, messageType: "", idempotencyKey: idempotencyKey, timeoutNanoseconds: timeout,
             callID: CallID(origin: origin, sequence: sequence.add(1, ordering: .relaxed).newValue), to: &body)
         body.writeBytes(payload)
         return body
@@ -94,10 +94,13 @@ public final class PlexClient: Sendable {
 
     /// Calls `actor` with a JSON request and returns the JSON reply.
     /// - Throws: ``CallError``.
-    public func call(_ actor: ActorID, json: [UInt8], timeout: Duration = .seconds(5)) async throws -> [UInt8] {
+    public func call(
+        _ actor: ActorID, json: [UInt8], timeout: Duration = .seconds(5), idempotencyKey: String? = nil
+    ) async throws -> [UInt8] {
         let (deadline, ns) = deadline(timeout)
         let reply = try await link.call(
-            kind: .call, flags: .jsonPayload, body: callBody(actor, timeout: ns, payload: json), deadline: deadline)
+            kind: .call, flags: .jsonPayload,
+            body: callBody(actor, timeout: ns, idempotencyKey: idempotencyKey, payload: json), deadline: deadline)
         switch reply.kind {
         case .reply: return Array(reply.body.readableBytesView)
         case .errorReply: throw PlexNode.callError(from: reply)
@@ -106,15 +109,17 @@ public final class PlexClient: Sendable {
     }
 
     /// Calls an actor with a typed request over the binary codec.
-    public func ask<A: VirtualActor>(_ type: A.Type, key: String, _ request: A.Request, timeout: Duration = .seconds(5))
-        async throws -> A.Response
-    {
+    public func ask<A: VirtualActor>(
+        _ type: A.Type, key: String, _ request: A.Request, timeout: Duration = .seconds(5),
+        idempotencyKey: String? = nil
+    ) async throws -> A.Response {
         let (deadline, ns) = deadline(timeout)
         var payload: [UInt8] = []
         try codec.encode(request, into: &payload)
         let reply = try await link.call(
             kind: .call, flags: [],
-            body: callBody(ActorID(typeName: A.typeName, key: key), timeout: ns, payload: payload),
+            body: callBody(
+                ActorID(typeName: A.typeName, key: key), timeout: ns, idempotencyKey: idempotencyKey, payload: payload),
             deadline: deadline)
         switch reply.kind {
         case .reply: return try reply.body.withUnsafeReadableBytes { try codec.decode(A.Response.self, from: $0) }

@@ -247,10 +247,12 @@ public final class PlexNode: Sendable {
         CallID(origin: callOrigin, sequence: callSequence.add(1, ordering: .relaxed).newValue)
     }
 
-    func context(for id: ActorID) -> @Sendable (CallID?, Bool) -> ActorContext {
+    func context(for id: ActorID) -> @Sendable (CallID?, String?, Bool) -> ActorContext {
         let nodeID = self.nodeID
-        return { [unowned self] callID, replaying in
-            ActorContext(id: id, nodeID: nodeID, callID: callID, isReplaying: replaying, router: self)
+        return { [unowned self] callID, idempotencyKey, replaying in
+            ActorContext(
+                id: id, nodeID: nodeID, callID: callID, idempotencyKey: idempotencyKey, isReplaying: replaying,
+                router: self)
         }
     }
 
@@ -258,7 +260,10 @@ public final class PlexNode: Sendable {
         var created = false
         let activation = table.activation(for: id) {
             created = true
-            return entry.makeActivation(id: id, now: Self.now(), journal: journal, makeContext: context(for: id))
+            return entry.makeActivation(
+                id: id, now: Self.now(), journal: journal,
+                retentionMilliseconds: Int64(clamping: configuration.idempotencyRetention.clampedNanoseconds / 1_000_000),
+                makeContext: context(for: id))
         }
         if created && table.count > configuration.activation.maximumActivations { evictExcess() }
         return activation

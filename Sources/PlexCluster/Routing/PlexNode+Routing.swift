@@ -40,9 +40,9 @@ extension PlexNode: ActorCallRouter {
         let (deadline, nanoseconds) = deadline(options.timeout)
         switch try route(id, placement: A.placement) {
         case .local:
-            return try await askLocal(type, id, request, deadline: deadline)
+            return try await askLocal(type, id, request, idempotencyKey: options.idempotencyKey, deadline: deadline)
         case .remote(let link):
-            let body = try encodeCall(type, id, request, timeout: nanoseconds)
+            let body = try encodeCall(type, id, request, timeout: nanoseconds, idempotencyKey: options.idempotencyKey)
             let reply = try await link.call(kind: .call, flags: [], body: body, deadline: deadline)
             return try decodeReply(A.Response.self, reply, codec: configuration.calls.codec)
         }
@@ -61,13 +61,13 @@ extension PlexNode: ActorCallRouter {
                     _ = try await (activation as! Activation<A>).handleLocked(request, callID: callID, now: Self.now())
                 } catch ActivationFailure.deactivated {
                     // Deactivated while queued: hand the message to the next activation.
-                    Task { _ = try? await self.askLocal(type, id, request, deadline: deadline) }
+                    Task { _ = try? await self.askLocal(type, id, request, idempotencyKey: nil, deadline: deadline) }
                 } catch {
                     self.logger.debug("tell failed", metadata: ["actor.id": "\(id)", "error": "\(error)"])
                 }
             }
         case .remote(let link):
-            let body = try encodeCall(type, id, request, timeout: 0)
+            let body = try encodeCall(type, id, request, timeout: 0, idempotencyKey: nil)
             try link.send(Wire.Frame(kind: .tell, body: body))
         }
     }
@@ -79,9 +79,9 @@ extension PlexNode: ActorCallRouter {
         return entry
     }
 
-    func askLocal<A: VirtualActor>(_ type: A.Type, _ id: ActorID, _ request: A.Request, deadline: UInt64)
-        async throws -> A.Response
-    {
+    func askLocal<A: VirtualActor>(
+        _ type: A.Type, _ id: ActorID, _ request: A.Request, idempotencyKey: String?, deadline: UInt64
+    ) async throws -> A.Response {
         let entry = try localEntry(type, id)
         let callID = nextCallID()
         while true {
@@ -93,7 +93,8 @@ extension PlexNode: ActorCallRouter {
                 throw CallError(.timeout, "\(id) did not start the call before its deadline")
             }
             do {
-                return try await activation.handleLocked(request, callID: callID, now: now)
+                return try await activation.handleLocked(
+                    request, callID: callID, idempotencyKey: idempotencyKey, now: now)
             } catch ActivationFailure.deactivated {
                 continue
             } catch let error as CallError {
@@ -104,15 +105,16 @@ extension PlexNode: ActorCallRouter {
         }
     }
 
-    private func encodeCall<A: VirtualActor>(_ type: A.Type, _ id: ActorID, _ request: A.Request, timeout: UInt64)
-        throws -> ByteBuffer
-    {
+    private func encodeCall<A: VirtualActor>(
+        _ type: A.Type, _ id: ActorID, _ request: A.Request, timeout: UInt64, idempotencyKey: String?
+    ) throws -> ByteBuffer {
         var payload: [UInt8] = []
         try configuration.calls.codec.encode(request, into: &payload)
         var body = ByteBuffer()
         body.reserveCapacity(id.typeName.utf8.count + id.key.utf8.count + payload.count + 48)
         Wire.CallBody.writeHeader(
-            actor: id, messageType: "", idempotencyKey: nil, timeoutNanoseconds: timeout, callID: nextCallID(),
+            actor: id, messageType: "", idempotencyKey: idempotencyKey, timeoutNanoseconds: timeout,
+            callID: nextCallID(),
             to: &body)
         body.writeBytes(payload)
         return body
@@ -222,7 +224,8 @@ extension PlexNode: ActorCallRouter {
             }
             do {
                 let payload = try await entry.handleEncoded(
-                    activation, payload: body.payload, json: json, callID: body.callID, codec: codec, now: now)
+                    activation, payload: body.payload, json: json, callID: body.callID,
+                    idempotencyKey: body.idempotencyKey, codec: codec, now: now)
                 completion(.success(payload))
             } catch ActivationFailure.deactivated {
                 self.runInbound(

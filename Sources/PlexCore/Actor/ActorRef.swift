@@ -3,12 +3,17 @@ public struct CallOptions: Sendable, Hashable {
     /// How long the caller waits for a reply; `nil` uses the node's default (``CallOptions/defaultTimeout``).
     public var timeout: Duration?
 
+    /// Makes retries safe: a call with a key the actor already processed returns the stored reply without
+    /// running again (for durable actors across restarts, within the node's idempotency retention).
+    public var idempotencyKey: String?
+
     /// The timeout used when a call names none: 5 seconds.
     public static let defaultTimeout: Duration = .seconds(5)
 
     /// Creates call options.
-    public init(timeout: Duration? = nil) {
+    public init(timeout: Duration? = nil, idempotencyKey: String? = nil) {
         self.timeout = timeout
+        self.idempotencyKey = idempotencyKey
     }
 }
 
@@ -43,11 +48,16 @@ public struct ActorRef<A: VirtualActor>: Sendable, Hashable, CustomStringConvert
     /// - Parameters:
     ///   - request: The message.
     ///   - timeout: How long to wait for the reply; `nil` uses ``CallOptions/defaultTimeout``.
+    ///   - idempotencyKey: A key that makes retrying this call safe: if the actor already processed a call
+    ///     with this key, the stored reply is returned and the handler does not run again.
     /// - Returns: The actor's reply.
     /// - Throws: ``CallError`` with code `timeout`, `nodeUnavailable`, `unknownActorType`, `remoteFailure`,
-    ///   `overloaded`, `invalidRequest`, `codecFailure`, `cancelled` or `shuttingDown`.
-    public func ask(_ request: A.Request, timeout: Duration? = nil) async throws -> A.Response {
-        try await router.ask(A.self, id, request, options: CallOptions(timeout: timeout))
+    ///   `overloaded`, `invalidRequest`, `codecFailure`, `cancelled`, `shuttingDown` or `storageFailure`.
+    public func ask(_ request: A.Request, timeout: Duration? = nil, idempotencyKey: String? = nil) async throws
+        -> A.Response
+    {
+        try await router.ask(
+            A.self, id, request, options: CallOptions(timeout: timeout, idempotencyKey: idempotencyKey))
     }
 
     /// Sends `request` without waiting for the actor to handle it.
