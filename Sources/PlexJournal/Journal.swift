@@ -64,7 +64,7 @@ public final class Journal: Sendable {
         try await writer.perform { connection throws(JournalError) in
             let statement = try connection.statement(
                 """
-                SELECT seq, kind, time, call_origin, call_seq, idempotency_key, payload, reply
+                SELECT seq, kind, time, call_origin, call_seq, idempotency_key, payload, reply, effects
                 FROM entries WHERE actor = ?1 AND seq > ?2 ORDER BY seq
                 """)
             try statement.bind(1, actor.description)
@@ -87,7 +87,8 @@ public final class Journal: Sendable {
                     JournalEntry(
                         actor: actor, sequence: sequence, kind: kind, time: statement.int64(2), callID: callID,
                         idempotencyKey: statement.text(5), payload: statement.blob(6),
-                        reply: statement.isNull(7) ? nil : statement.blob(7)))
+                        reply: statement.isNull(7) ? nil : statement.blob(7),
+                        effects: statement.isNull(8) ? nil : statement.blob(8)))
             }
             return result
         }

@@ -33,13 +33,16 @@ public struct JournalEntry: Sendable, Hashable {
     public var payload: [UInt8]
     /// For a message: the encoded reply it produced, if it is recorded with the message.
     public var reply: [UInt8]?
+    /// For a message: the encoded results of the side effects it ran (`context.run`), if any.
+    public var effects: [UInt8]?
 
     /// Creates an entry.
     public init(
         actor: ActorID, sequence: UInt64, kind: Kind, time: Int64, callID: CallID? = nil,
-        idempotencyKey: String? = nil, payload: [UInt8], reply: [UInt8]? = nil
+        idempotencyKey: String? = nil, payload: [UInt8], reply: [UInt8]? = nil, effects: [UInt8]? = nil
     ) {
         self.reply = reply
+        self.effects = effects
         self.actor = actor
         self.sequence = sequence
         self.kind = kind

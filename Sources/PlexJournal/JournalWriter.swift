@@ -196,8 +196,8 @@ final class JournalWriter: @unchecked Sendable {
             let insert = try connection.statement(
                 """
                 INSERT INTO entries
-                    (actor, seq, kind, time, call_origin, call_seq, idempotency_key, payload, reply)
-                VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+                    (actor, seq, kind, time, call_origin, call_seq, idempotency_key, payload, reply, effects)
+                VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
                 """)
             for entries in groups {
                 for entry in entries {
@@ -213,6 +213,7 @@ final class JournalWriter: @unchecked Sendable {
                     try insert.bind(7, entry.idempotencyKey)
                     try insert.bind(8, entry.payload)
                     if let reply = entry.reply { try insert.bind(9, reply) }
+                    if let effects = entry.effects { try insert.bind(10, effects) }
                     try insert.run()
                 }
             }

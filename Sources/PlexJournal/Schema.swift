@@ -1,7 +1,7 @@
 /// The journal's schema and its migrations. `PRAGMA user_version` holds the version.
 enum Schema {
     /// The version this build writes and reads.
-    static let current: Int64 = 1
+    static let current: Int64 = 2
 
     /// Each migration takes the schema from version `index` to `index + 1`.
     static let migrations: [String] = [
@@ -26,7 +26,9 @@ enum Schema {
             time INTEGER NOT NULL,
             state BLOB NOT NULL
         ) WITHOUT ROWID;
-        """
+        """,
+        // 1 → 2: the results of a message's side effects (`context.run`), recorded with it.
+        "ALTER TABLE entries ADD COLUMN effects BLOB;",
     ]
 
     /// Brings the database to ``current``, in one transaction per step.

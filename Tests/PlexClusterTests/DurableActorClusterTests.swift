@@ -3,6 +3,7 @@ import PlexExamples
 import PlexJournal
 import PlexSpaces
 import PlexTestKit
+import Synchronization
 import Testing
 
 /// A ledger that checkpoints every 5 operations, to exercise checkpoint + tail replay.
@@ -195,6 +196,103 @@ struct IdempotencyClusterTests {
             let error = await #expect(throws: CallError.self) { try await fickle.ask(true, idempotencyKey: "boom") }
             #expect(error?.message.contains("earlier call") == true)
             #expect(try await fickle.ask(false) == 2)  // the failed call touched once, and never again
+        }
+    }
+}
+
+/// Counts how often side effects really ran, across restarts of the node that hosts the actor.
+final class EffectCounter: Sendable {
+    private let count = Mutex(0)
+    private let name = Mutex("draw")
+    func increment() -> Int {
+        count.withLock {
+            $0 += 1; return $0
+        }
+    }
+    var value: Int { count.withLock { $0 } }
+    var effectName: String {
+        get { name.withLock { $0 } }
+        set { name.withLock { $0 = newValue } }
+    }
+}
+
+/// Records a random draw and a time per message through `context`, and the real effect count.
+struct Stamper: VirtualActor {
+    static let typeName = "stamper"
+    static let durability = Durability.durable(checkpointEvery: 1000)
+    struct State: ActorState {
+        var draws: [Int] = []
+        var effects: [Int] = []
+        var times: [Double] = []
+    }
+    struct Reply: Codable, Sendable, Hashable {
+        var draws: [Int]
+        var effects: [Int]
+        var times: [Double]
+    }
+    let counter: EffectCounter
+    init() { counter = EffectCounter() }
+    init(counter: EffectCounter) { self.counter = counter }
+
+    func handle(_ stamp: Bool, state: inout State, context: ActorContext) async throws -> Reply {
+        if stamp {
+            state.draws.append(try await context.random(in: 0...1_000_000))
+            state.times.append(try await context.now().timeIntervalSince1970)
+            let counter = self.counter
+            state.effects.append(try await context.run(counter.effectName) { counter.increment() })
+        }
+        return Reply(draws: state.draws, effects: state.effects, times: state.times)
+    }
+}
+
+@Suite("Durable actors: side effects", .timeLimit(.minutes(1)))
+struct SideEffectClusterTests {
+    @Test("side effects, now and random are recorded: replay reuses them and never runs an effect again")
+    func recordedEffects() async throws {
+        let counter = EffectCounter()
+        try await withTestCluster(
+            nodes: 2, transport: .inMemory, register: { $0.register(Stamper.self) { Stamper(counter: counter) } }
+        ) { cluster in
+            let caller = cluster.node(0)
+            let ref = caller.actor(Stamper.self, key: key(Stamper.self, ownedBy: cluster.node(1).nodeID, on: caller))
+            for _ in 0..<3 { _ = try await ref.ask(true) }
+            let before = try await ref.ask(false)
+            #expect(before.effects == [1, 2, 3])
+            #expect(counter.value == 3)
+
+            await cluster.crash(1)
+            let restarted = try await cluster.restart(1)
+            try await eventually("connected to the restarted owner") {
+                caller.connectedMembers.contains(restarted.nodeID)
+                    && caller.members.contains { $0.nodeID == restarted.nodeID && $0.incarnation == 2 && $0.reachable }
+            }
+            let after = try await ref.ask(false)
+            #expect(after == before)  // same draws, times and effect results, rebuilt from the journal
+            #expect(counter.value == 3)  // the effect did not run again during replay
+            #expect(try await ref.ask(true).effects == [1, 2, 3, 4])
+        }
+    }
+
+    @Test("replay that asks for different effects stops recovery with a non-determinism error")
+    func nonDeterminism() async throws {
+        let counter = EffectCounter()
+        try await withTestCluster(
+            nodes: 2, transport: .inMemory, register: { $0.register(Stamper.self) { Stamper(counter: counter) } }
+        ) { cluster in
+            let caller = cluster.node(0)
+            let ref = caller.actor(Stamper.self, key: key(Stamper.self, ownedBy: cluster.node(1).nodeID, on: caller))
+            _ = try await ref.ask(true)
+            await cluster.crash(1)
+            counter.effectName = "renamed"  // the code changed between runs
+            let restarted = try await cluster.restart(1)
+            try await eventually("connected to the restarted owner") {
+                caller.connectedMembers.contains(restarted.nodeID)
+                    && caller.members.contains { $0.nodeID == restarted.nodeID && $0.incarnation == 2 && $0.reachable }
+            }
+            let error = await #expect(throws: CallError.self) { try await ref.ask(false) }
+            #expect(error?.code == .storageFailure)
+            #expect(error?.message.contains("non-determinism") == true)
+            #expect(error?.message.contains("renamed") == true)
         }
     }
 }

@@ -43,9 +43,7 @@ extension Activation {
                         .storageFailure,
                         "journal \(journal.path): \(id) entry \(entry.sequence) does not decode as \(A.Request.self)")
                 }
-                // The reply of a replayed message goes nowhere; a handler error is replayed as it happened.
-                _ = try? await behaviour.handle(
-                    request, state: &state, context: makeContext(entry.callID, entry.idempotencyKey, true))
+                try await replay(request, entry, journalPath: journal.path)
                 if let key = entry.idempotencyKey {
                     remember(key, entry.reply.map { .encoded($0) } ?? .failed(Self.earlierFailure))
                 }
@@ -60,14 +58,17 @@ extension Activation {
     /// Journals a handled message with its reply (one row), then checkpoints if it is time. On failure the in-memory
     /// state no longer matches the journal, so the activation forgets it and recovers on its next message.
     /// A `nil` response records a message whose handler threw.
-    func persist(_ request: A.Request, _ response: A.Response?, callID: CallID, idempotencyKey: String?) async throws {
+    func persist(
+        _ request: A.Request, _ response: A.Response?, effects: EffectLog, callID: CallID, idempotencyKey: String?
+    ) async throws {
         guard let journal else { return }
         do {
             let time = Int64(Date().timeIntervalSince1970 * 1000)
             // One row per message: the request and the reply it produced.
             let entry = JournalEntry(
                 actor: id, sequence: sequence + 1, kind: .message, time: time, callID: callID,
-                idempotencyKey: idempotencyKey, payload: try journalCodec.encode(request), reply: try response.map { try journalCodec.encode($0) })
+                idempotencyKey: idempotencyKey, payload: try journalCodec.encode(request),
+                reply: try response.map { try journalCodec.encode($0) }, effects: try effects.encoded())
             try await journal.append([entry])
             sequence += 1
             sinceCheckpoint += 1
@@ -80,6 +81,39 @@ extension Activation {
             phase = .new
             throw CallError(
                 .storageFailure, "\(id): the call ran but could not be journaled, so it was not kept: \(error)")
+        }
+    }
+}
+
+extension Activation {
+    /// Re-runs one journaled message with its recorded side effects. The reply goes nowhere, but the
+    /// outcome must match the journal's: a handler that now fails where it succeeded (or the reverse), or
+    /// asks for other effects, is not deterministic, and recovery stops rather than build a different state.
+    func replay(_ request: A.Request, _ entry: JournalEntry, journalPath: String) async throws {
+        let recorded: [EffectLog.Effect]
+        do {
+            recorded = try entry.effects.map(EffectLog.decode) ?? []
+        } catch {
+            throw CallError(
+                .storageFailure, "journal \(journalPath): \(id) entry \(entry.sequence) has unreadable effects")
+        }
+        var context = makeContext(entry.callID, entry.idempotencyKey, true)
+        context.effects = EffectLog(replaying: recorded)
+        let succeeded: Bool
+        do {
+            _ = try await behaviour.handle(request, state: &state, context: context)
+            succeeded = true
+        } catch let error as CallError where error.code == .storageFailure {
+            throw CallError(
+                .storageFailure, "journal \(journalPath): replaying \(id) entry \(entry.sequence): \(error.message)")
+        } catch {
+            succeeded = false
+        }
+        guard succeeded == (entry.reply != nil) else {
+            throw CallError(
+                .storageFailure,
+                "non-determinism: replaying \(id) entry \(entry.sequence) \(succeeded ? "succeeded" : "failed"), "
+                    + "but the original call \(succeeded ? "failed" : "succeeded") (journal \(journalPath))")
         }
     }
 }

@@ -93,19 +93,25 @@ final class Activation<A: VirtualActor>: AnyActivation, @unchecked Sendable {
         if let idempotencyKey, let earlier = try await earlierOutcome(of: idempotencyKey) {
             return try earlier.get()
         }
+        var context = makeContext(callID, idempotencyKey, false)
+        let effects = journal == nil ? nil : EffectLog()
+        context.effects = effects
         let response: A.Response
         do {
-            response = try await behaviour.handle(
-                request, state: &state, context: makeContext(callID, idempotencyKey, false))
+            response = try await behaviour.handle(request, state: &state, context: context)
         } catch {
             // The actor's own error (remoteFailure). A durable actor journals the failed message too: the
             // handler may have changed the state before throwing, and replay must reproduce that.
             let failure = CallError.from(handlerError: error, actor: id)
-            if journal != nil { try await persist(request, nil, callID: callID, idempotencyKey: idempotencyKey) }
+            if let effects {
+                try await persist(request, nil, effects: effects, callID: callID, idempotencyKey: idempotencyKey)
+            }
             if let idempotencyKey { remember(idempotencyKey, .failed(failure)) }
             throw failure
         }
-        if journal != nil { try await persist(request, response, callID: callID, idempotencyKey: idempotencyKey) }
+        if let effects {
+            try await persist(request, response, effects: effects, callID: callID, idempotencyKey: idempotencyKey)
+        }
         if let idempotencyKey { remember(idempotencyKey, .response(response)) }
         return response
     }
