@@ -169,3 +169,30 @@ func waitUntil(within: Duration = .seconds(10), _ condition: () -> Bool) async t
         try await Task.sleep(for: .milliseconds(1))
     }
 }
+
+@Suite("Journal schema")
+struct JournalSchemaTests {
+    @Test("a version-1 journal is migrated in place and keeps its entries")
+    func migratesFromVersion1() async throws {
+        let path = temporaryJournalPath()
+        let connection = try SQLiteConnection(path: path)
+        try connection.execute(Schema.migrations[0])
+        try connection.execute("PRAGMA user_version = 1")
+        try connection.execute(
+            "INSERT INTO entries (actor, seq, kind, time, payload) VALUES ('counter/a', 1, 1, 0, x'01')")
+        connection.close()
+
+        let journal = try await Journal.open(path: path)
+        let old = try await journal.entries(for: counterA)
+        #expect(old.map(\.sequence) == [1])
+        #expect(old.first?.effects == nil)
+        var next = entry(counterA, 2)
+        next.effects = [7, 7]
+        try await journal.append([next])
+        #expect(try await journal.entries(for: counterA, after: 1).first?.effects == [7, 7])
+        await journal.close()
+        let check = try SQLiteConnection(path: path)
+        #expect(try check.pragma("user_version") == Schema.current)
+        check.close()
+    }
+}
