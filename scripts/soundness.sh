@@ -5,7 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 echo "== swift format lint --strict"
 swift format lint --strict --recursive Sources/PlexCore Sources/PlexWire/*.swift Sources/PlexTransport \
-  Sources/PlexCluster Sources/PlexSpaces Sources/PlexExamples Sources/PlexTestKit Sources/plex Sources/plex-bench \
+  Sources/PlexCluster Sources/PlexJournal Sources/PlexSpaces Sources/PlexExamples Sources/PlexTestKit Sources/plex \
+  Sources/plex-bench \
   Tests Package.swift
 echo "== build with warnings as errors"
 swift build --build-tests -Xswiftc -warnings-as-errors

@@ -1,9 +1,9 @@
 public import Logging
 internal import NIOCore
 public import PlexCore
+public import PlexJournal
 public import PlexTransport
 internal import PlexWire
-public import PlexJournal
 internal import Synchronization
 
 /// How a node reaches its peers.
@@ -262,7 +262,8 @@ public final class PlexNode: Sendable {
             created = true
             return entry.makeActivation(
                 id: id, now: Self.now(), journal: journal,
-                retentionMilliseconds: Int64(clamping: configuration.idempotencyRetention.clampedNanoseconds / 1_000_000),
+                retentionMilliseconds: Int64(
+                    clamping: configuration.idempotencyRetention.clampedNanoseconds / 1_000_000),
                 makeContext: context(for: id))
         }
         if created && table.count > configuration.activation.maximumActivations { evictExcess() }
