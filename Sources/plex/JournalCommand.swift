@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import PlexExamples
 import PlexJournal
 import PlexSpaces
 
@@ -48,10 +49,17 @@ struct JournalCommand: AsyncParsableCommand {
         @Argument(help: "The actor: type/key.")
         var actor: String
         @OptionGroup var location: Location
+        @Option(name: .long, help: "Rebuild and print the actor's state as of this sequence (time travel).")
+        var stateAt: UInt64?
 
         func run() async throws {
             let id = try ActorID(parsing: actor)
             let journal = try await exitingOnBadConfiguration { try await location.open() }
+            if let stateAt {
+                defer { Task { await journal.close() } }
+                try await exitingOnBadConfiguration { try await printState(of: id, at: stateAt, in: journal) }
+                return
+            }
             let checkpoint = try await journal.latestCheckpoint(for: id)
             let entries = try await journal.entries(for: id)
             await journal.close()
@@ -73,6 +81,23 @@ struct JournalCommand: AsyncParsableCommand {
             print("\(entries.count) entries after the checkpoint's sequence \(checkpoint?.sequence ?? 0)")
         }
     }
+}
+
+/// Replays a bundled durable example type to `sequence` and prints its state as JSON.
+func printState(of id: ActorID, at sequence: UInt64, in journal: Journal) async throws {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.sortedKeys]
+    let json: Data
+    let reached: UInt64
+    switch id.typeName {
+    case Ledger.typeName:
+        let (state, at) = try await StateInspector.state(of: Ledger.self, key: id.key, at: sequence, in: journal)
+        json = try encoder.encode(state)
+        reached = at
+    default:
+        throw ConfigurationFailure(message: "actor: '\(id.typeName)' is not a durable type this plex build knows")
+    }
+    print("state of \(id) at sequence \(reached): \(String(decoding: json, as: UTF8.self))")
 }
 
 /// Columns padded to fixed widths.

@@ -296,3 +296,28 @@ struct SideEffectClusterTests {
         }
     }
 }
+
+@Suite("Time travel")
+struct TimeTravelTests {
+    @Test("the state at any retained sequence is rebuilt from the journal, before and after a checkpoint")
+    func stateAt() async throws {
+        try await withTestCluster(nodes: 1, transport: .inMemory, register: { $0.register(ShortLedger.self) }) {
+            cluster in
+            let node = cluster.node(0)
+            let ledger = node.actor(ShortLedger.self, key: "tt")
+            for amount in 1...7 { _ = try await ledger.ask(.deposit(amount)) }  // checkpoint after 5
+            for (sequence, balance) in [(1, 1), (3, 6), (5, 15), (6, 21), (7, 28)] {
+                let (state, reached) = try await StateInspector.state(
+                    of: ShortLedger.self, key: "tt", at: UInt64(sequence), in: node.journal)
+                #expect(state.balance == balance)
+                #expect(reached == UInt64(sequence))
+            }
+            #expect(
+                try await StateInspector.state(of: ShortLedger.self, key: "tt", in: node.journal).state.balance == 28)
+            let error = await #expect(throws: CallError.self) {
+                _ = try await StateInspector.state(of: Counter.self, key: "x", in: node.journal)
+            }
+            #expect(error?.code == .invalidRequest)
+        }
+    }
+}

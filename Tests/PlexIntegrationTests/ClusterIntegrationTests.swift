@@ -271,6 +271,10 @@ struct ClusterIntegrationTests {
         #expect(lines.filter { $0.contains("message") && $0.contains("replied") }.count == 2)
         #expect(lines.filter { $0.contains("message") && $0.contains("failed") }.count == 1)
         #expect(inspect.standardOutput.contains("3 entries"))
+        let travel = try NodeProcess.launch(
+            binary, ["journal", "inspect", "ledger/inspected", "--data-dir", dataDir, "--state-at", "1"])
+        #expect(try await travel.waitForExit() == 0)
+        #expect(travel.standardOutput.contains(#"at sequence 1: {"balance":5,"operations":1}"#))
         let missing = try NodeProcess.launch(binary, ["journal", "stats", "--data-dir", "\(directory)/nowhere"])
         #expect(try await missing.waitForExit() == 2)
         #expect(missing.standardError.contains("no journal"))

@@ -16,18 +16,20 @@ extension Activation {
     /// - Throws: ``CallError`` `storageFailure` when the journal cannot be read, an entry does not decode,
     ///   or the sequence has a gap. Nothing is skipped: the activation stays unrecovered and the next
     ///   message tries again.
-    func recover() async throws {
+    /// - Parameter target: Stop after this sequence (time travel); `nil` replays everything. A target before
+    ///   the latest checkpoint replays from the beginning.
+    func recover(upTo target: UInt64? = nil) async throws {
         guard let journal else { return }
         do {
             state = A.initialState(for: id)
             sequence = 0
             remembered = [:]
             rememberedOrder = []
-            if let checkpoint = try await journal.latestCheckpoint(for: id) {
+            if let checkpoint = try await journal.latestCheckpoint(for: id), checkpoint.sequence <= target ?? .max {
                 state = try journalCodec.decode(A.State.self, from: checkpoint.state)
                 sequence = checkpoint.sequence
             }
-            for entry in try await journal.entries(for: id, after: sequence) {
+            for entry in try await journal.entries(for: id, after: sequence) where entry.sequence <= target ?? .max {
                 guard entry.sequence == sequence + 1 else {
                     throw CallError(
                         .storageFailure,
