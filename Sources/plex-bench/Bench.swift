@@ -75,20 +75,22 @@ struct All: AsyncParsableCommand {
     @Option(help: "Seconds per throughput run.")
     var seconds: Double = 2
 
-    @Option(help: "Run only these groups (comma-separated: codec, local, cross, memory, journal, durable).")
+    @Option(
+        help: "Run only these groups (comma-separated: codec, local, cross, memory, journal, durable, recovery).")
     var only: String?
 
     func run() async throws {
         printMachine()
         let window = Duration.milliseconds(Int(seconds * 1000))
         let groups = Set(
-            (only ?? "codec,local,cross,memory,journal,durable").split(separator: ",").map(String.init))
+            (only ?? "codec,local,cross,memory,journal,durable,recovery").split(separator: ",").map(String.init))
         if groups.contains("codec") { try await codec() }
         if groups.contains("local") { try await local(window: window) }
         if groups.contains("cross") { try await crossNode(window: window) }
         if groups.contains("memory") { try await memory() }
         if groups.contains("journal") { try await journal(window: window) }
         if groups.contains("durable") { try await durable(window: window) }
+        if groups.contains("recovery") { try await recovery() }
     }
 
     func printMachine() {
@@ -343,6 +345,53 @@ struct All: AsyncParsableCommand {
         report("durable_ask_256_callers_1000_actors", median(rates), "calls/s")
         report("durable_ask_256_callers_p99", median(p99s), "us")
         report("durable_ask_single_caller_p50", median(singles), "us")
+    }
+
+    /// Recovery of one ledger with 100,000 journaled messages: full replay versus the latest checkpoint
+    /// (written 100 messages before the end) plus the tail.
+    func recovery() async throws {
+        let messages = 100_000
+        let directory = temporaryDirectory("recovery")
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let codec = BinaryMessageCodec()
+        let deposit = try codec.encode(Ledger.Request.deposit(1))
+        func fill(_ journal: Journal, key: String) async throws {
+            let actor = ActorID(typeName: Ledger.typeName, key: key)
+            for start in stride(from: 1, through: messages, by: 5_000) {
+                let batch = (start..<(start + 5_000)).map { sequence in
+                    JournalEntry(
+                        actor: actor, sequence: UInt64(sequence), kind: .message, time: 0, payload: deposit, reply: [])
+                }
+                try await journal.append(batch)
+            }
+        }
+        let journal = try await Journal.open(path: directory + "/journal.sqlite")
+        try await fill(journal, key: "full")
+        try await fill(journal, key: "checkpointed")
+        var state = Ledger.State()
+        state.balance = messages - 100
+        state.operations = messages - 100
+        try await journal.write(
+            Checkpoint(
+                actor: ActorID(typeName: Ledger.typeName, key: "checkpointed"), sequence: UInt64(messages - 100),
+                time: 0, state: try codec.encode(state)))
+        let clock = ContinuousClock()
+        var full: [Double] = []
+        var fromCheckpoint: [Double] = []
+        for _ in 0..<runs {
+            var start = clock.now
+            let a = try await StateInspector.state(of: Ledger.self, key: "full", in: journal)
+            full.append(Bench_seconds(clock.now - start) * 1000)
+            start = clock.now
+            let b = try await StateInspector.state(of: Ledger.self, key: "checkpointed", in: journal)
+            fromCheckpoint.append(Bench_seconds(clock.now - start) * 1000)
+            precondition(a.state.balance == messages && b.state.balance == messages)
+        }
+        await journal.close()
+        report("recovery_100k_messages_full_replay", median(full), "ms")
+        report("recovery_100k_messages_from_checkpoint", median(fromCheckpoint), "ms")
+        report("recovery_checkpoint_saving", (1 - median(fromCheckpoint) / median(full)) * 100, "%")
     }
 
     func memory() async throws {
