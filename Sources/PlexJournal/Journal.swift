@@ -17,11 +17,15 @@ public struct JournalConfiguration: Sendable {
     /// Run SQLite's `quick_check` when opening, so damaged pages stop the node instead of being read later.
     /// Default: `true`.
     public var checkIntegrityOnOpen: Bool
+    /// The largest the database file may grow, in bytes (`PRAGMA max_page_count`); beyond it appends fail
+    /// as on a full disk. `nil` (the default) leaves it to the disk.
+    public var maximumBytes: Int?
 
     /// Creates a configuration.
-    public init(synchronous: Synchronous = .full, checkIntegrityOnOpen: Bool = true) {
+    public init(synchronous: Synchronous = .full, checkIntegrityOnOpen: Bool = true, maximumBytes: Int? = nil) {
         self.synchronous = synchronous
         self.checkIntegrityOnOpen = checkIntegrityOnOpen
+        self.maximumBytes = maximumBytes
     }
 }
 

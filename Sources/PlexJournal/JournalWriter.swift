@@ -70,6 +70,10 @@ final class JournalWriter: @unchecked Sendable {
             try connection.execute("PRAGMA busy_timeout = 5000")
             if configuration.checkIntegrityOnOpen { try connection.checkIntegrity() }
             try Schema.migrate(connection)
+            if let maximumBytes = configuration.maximumBytes {
+                let pageSize = max(1, try connection.pragma("page_size"))
+                try connection.execute("PRAGMA max_page_count = \(max(1, Int64(maximumBytes) / pageSize))")
+            }
         } catch {
             connection.close()
             throw error

@@ -321,3 +321,45 @@ struct TimeTravelTests {
         }
     }
 }
+
+@Suite("Durable actors: a full disk", .timeLimit(.minutes(1)))
+struct FullDiskClusterTests {
+    @Test("when the journal cannot grow, calls fail with storageFailure and nothing acknowledged is lost")
+    func fullDisk() async throws {
+        try await withTestCluster(
+            nodes: 1, transport: .inMemory,
+            setup: { $0.journal.maximumBytes = 256 * 1024 },
+            register: { $0.registerExamples() }
+        ) { cluster in
+            let node = cluster.node(0)
+            var acknowledged: [Int: Int] = [:]  // ledger → deposits acknowledged
+            var failure: CallError?
+            var i = 0
+            let padding = String(repeating: "x", count: 900)
+            while failure == nil && i < 10_000 {
+                // Keys make the rows large, so the cap is reached after a few hundred deposits.
+                let ledger = node.actor(Ledger.self, key: "l\(i % 8)")
+                do {
+                    _ = try await ledger.ask(.deposit(1), idempotencyKey: "\(padding)-\(i)")
+                    acknowledged[i % 8, default: 0] += 1
+                } catch let error as CallError {
+                    failure = error
+                }
+                i += 1
+            }
+            let error = try #require(failure)
+            #expect(error.code == .storageFailure)
+            #expect(error.message.contains("diskFull"))
+            // The failed deposit was not kept: the journal holds exactly the acknowledged ones, and the live
+            // actor, which forgot its unjournaled change, agrees once it can answer again.
+            let failedLedger = (i - 1) % 8
+            for (ledger, count) in acknowledged {
+                let (state, _) = try await StateInspector.state(of: Ledger.self, key: "l\(ledger)", in: node.journal)
+                #expect(state.balance == count)
+            }
+            if let live = try? await node.actor(Ledger.self, key: "l\(failedLedger)").ask(.balance) {
+                #expect(live.balance == acknowledged[failedLedger, default: 0])
+            }
+        }
+    }
+}
