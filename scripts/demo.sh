@@ -23,4 +23,17 @@ for key in alpha gamma delta; do
   "$plex" call "echo/$key" "{\"text\":\"hello $key\"}" --node 127.0.0.1:7102 --config "$cfg"
 done
 echo
+echo "== a durable ledger survives a restart of the whole cluster =="
+for amount in 10 20 30; do
+  printf 'ledger/acct-1 deposit %s -> ' "$amount"
+  "$plex" call ledger/acct-1 "{\"deposit\":{\"_0\":$amount}}" --node 127.0.0.1:7101 --config "$cfg" \
+    --idempotency-key "demo-deposit-$amount-$(date +%s%N)"
+done
+echo
 "$plex" cluster status --node 127.0.0.1:7101 --config "$cfg"
+echo
+echo "== restarting every node =="
+scripts/cluster-down.sh local
+scripts/cluster-up.sh local
+printf 'ledger/acct-1 balance after the restart -> '
+"$plex" call ledger/acct-1 '{"balance":{}}' --node 127.0.0.1:7103 --config "$cfg"
