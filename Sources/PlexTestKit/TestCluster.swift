@@ -66,15 +66,19 @@ public final class TestCluster: Sendable {
         var configuration = Self.configuration(directory: "\(directory)/node-\(index)", seeds: seeds)
         configuration.nodeID = try NodeID("node-\(index)")
         setup(&configuration)
-        let node = try await start(configuration, index: index)
-        slots.withLock { $0.append((node, configuration)) }
+        let (node, started) = try await start(configuration, index: index)
+        slots.withLock { $0.append((node, started)) }
         return node
     }
 
-    private func start(_ configuration: NodeConfiguration, index: Int) async throws -> PlexNode {
+    /// Starts a node; the returned configuration has the address it bound, so a restart reuses it.
+    private func start(_ configuration: NodeConfiguration, index: Int) async throws -> (PlexNode, NodeConfiguration) {
         let choice: TransportChoice = transport == .inMemory ? .inMemory(network) : .tcp
-        return try await PlexNode.start(
+        let node = try await PlexNode.start(
             configuration, transport: choice, logger: logs.logger(label: "node-\(index)"), setup: register)
+        var started = configuration
+        started.listenAddress = node.address
+        return (node, started)
     }
 
     /// Stops node `index` without a leave, as a crash would look to its peers.
@@ -95,26 +99,27 @@ public final class TestCluster: Sendable {
     @discardableResult
     public func restart(_ index: Int, seedFrom seedIndex: Int? = nil) async throws -> PlexNode {
         var configuration = slots.withLock { $0[index].configuration }
-        let previous = members(index)
-        configuration.listenAddress = previous ?? configuration.listenAddress
         if let seedIndex, let seed = slots.withLock({ $0[seedIndex].node }) { configuration.seeds = [seed.address] }
-        let node = try await start(configuration, index: index)
-        slots.withLock { $0[index] = (node, configuration) }
+        let (node, started) = try await start(configuration, index: index)
+        slots.withLock { $0[index] = (node, started) }
         return node
     }
 
-    private let addresses = Mutex<[Int: PeerAddress]>([:])
-
-    private func members(_ index: Int) -> PeerAddress? { addresses.withLock { $0[index] } }
-
-    func remember() {
-        let current = slots.withLock { $0.enumerated().compactMap { i, s in s.node.map { (i, $0.address) } } }
-        addresses.withLock { for (i, a) in current { $0[i] = a } }
+    /// Waits until `observer` sees `node` (at its current incarnation) as reachable and has a connection
+    /// to it, so the next call goes through without a retry.
+    public func waitUntil(_ observer: PlexNode, isConnectedTo node: PlexNode, within: Duration = .seconds(10))
+        async throws
+    {
+        try await eventually("\(observer.nodeID) is connected to \(node.nodeID)#\(node.incarnation)", within: within) {
+            observer.connectedMembers.contains(node.nodeID)
+                && observer.members.contains {
+                    $0.nodeID == node.nodeID && $0.incarnation == node.incarnation && $0.reachable
+                }
+        }
     }
 
     /// Waits until every running node sees every running node as up and reachable, and is connected to it.
     public func waitForConvergence(within: Duration = .seconds(10)) async throws {
-        remember()
         let ids = Set(nodes.map(\.nodeID))
         try await eventually("all nodes see and connect to \(ids.sorted().map(\.rawValue))", within: within) {
             nodes.allSatisfy { node in

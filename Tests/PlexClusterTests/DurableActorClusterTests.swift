@@ -121,10 +121,7 @@ struct DurableFailureClusterTests {
             #expect(try await ref.ask(false) == 3)
             await cluster.crash(1)
             let restarted = try await cluster.restart(1)
-            try await eventually("the caller is connected to the restarted owner") {
-                caller.connectedMembers.contains(restarted.nodeID)
-                    && caller.members.contains { $0.nodeID == restarted.nodeID && $0.incarnation == 2 && $0.reachable }
-            }
+            try await cluster.waitUntil(caller, isConnectedTo: restarted)
             // One call, checked once: a retry would mutate the state and hide a wrong replay.
             #expect(try await ref.ask(false) == 4)
         }
@@ -185,10 +182,7 @@ struct IdempotencyClusterTests {
 
             await cluster.crash(1)
             let restarted = try await cluster.restart(1)
-            try await eventually("the caller is connected to the restarted owner") {
-                caller.connectedMembers.contains(restarted.nodeID)
-                    && caller.members.contains { $0.nodeID == restarted.nodeID && $0.incarnation == 2 && $0.reachable }
-            }
+            try await cluster.waitUntil(caller, isConnectedTo: restarted)
             // "early" precedes the checkpoint (after 5 operations), so only the journal knows it now.
             #expect(try await short.ask(.deposit(100), idempotencyKey: "early") == early)
             #expect(try await short.ask(.deposit(1), idempotencyKey: "later-6").balance == 106)
@@ -262,10 +256,7 @@ struct SideEffectClusterTests {
 
             await cluster.crash(1)
             let restarted = try await cluster.restart(1)
-            try await eventually("connected to the restarted owner") {
-                caller.connectedMembers.contains(restarted.nodeID)
-                    && caller.members.contains { $0.nodeID == restarted.nodeID && $0.incarnation == 2 && $0.reachable }
-            }
+            try await cluster.waitUntil(caller, isConnectedTo: restarted)
             let after = try await ref.ask(false)
             #expect(after == before)  // same draws, times and effect results, rebuilt from the journal
             #expect(counter.value == 3)  // the effect did not run again during replay
@@ -285,10 +276,7 @@ struct SideEffectClusterTests {
             await cluster.crash(1)
             counter.effectName = "renamed"  // the code changed between runs
             let restarted = try await cluster.restart(1)
-            try await eventually("connected to the restarted owner") {
-                caller.connectedMembers.contains(restarted.nodeID)
-                    && caller.members.contains { $0.nodeID == restarted.nodeID && $0.incarnation == 2 && $0.reachable }
-            }
+            try await cluster.waitUntil(caller, isConnectedTo: restarted)
             let error = await #expect(throws: CallError.self) { try await ref.ask(false) }
             #expect(error?.code == .storageFailure)
             #expect(error?.message.contains("non-determinism") == true)

@@ -7,7 +7,6 @@ internal import PlexWire
 protocol AnyActorType: Sendable {
     var typeName: String { get }
     var placement: PlacementStrategy { get }
-    var requestTypeName: String { get }
     func makeActivation(
         id: ActorID, now: UInt64, journal: Journal, retentionMilliseconds: Int64,
         makeContext: @escaping @Sendable (CallID?, String?, Bool) -> ActorContext
@@ -23,7 +22,6 @@ struct ActorTypeEntry<A: VirtualActor>: AnyActorType {
     let make: @Sendable () -> A
     var typeName: String { A.typeName }
     var placement: PlacementStrategy { A.placement }
-    let requestTypeName = String(describing: A.Request.self)
 
     func makeActivation(
         id: ActorID, now: UInt64, journal: Journal, retentionMilliseconds: Int64,
