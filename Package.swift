@@ -75,7 +75,7 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
-        .target(name: "PlexSpaces", dependencies: ["PlexCore", "PlexCluster"], swiftSettings: strict),
+        .target(name: "PlexSpaces", dependencies: ["PlexCore", "PlexCluster", "PlexTransport"], swiftSettings: strict),
         .target(name: "PlexExamples", dependencies: ["PlexSpaces"], swiftSettings: strict),
         .target(
             name: "PlexTestKit",
@@ -100,6 +100,7 @@ let package = Package(
             dependencies: [
                 "PlexSpaces", "PlexExamples", "PlexCluster", "PlexTestKit", "PlexJournal",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict
         ),
@@ -121,21 +122,25 @@ let package = Package(
         .testTarget(
             name: "PlexTransportTests",
             dependencies: [
-                "PlexTransport", "PlexWire", "PlexCore", "PlexTestKit", "PlexExamples", "PlexCluster",
+                "PlexTransport", "PlexWire", "PlexCore", "PlexTestKit", "PlexExamples", "PlexCluster", "PlexSpaces",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict
         ),
         .testTarget(
             name: "PlexClusterTests",
-            dependencies: ["PlexTestKit", "PlexExamples", "PlexTransport", "PlexCluster", "PlexWire"],
+            dependencies: [
+                "PlexTestKit", "PlexExamples", "PlexTransport", "PlexCluster", "PlexWire", "PlexCore", "PlexJournal",
+                "PlexSpaces",
+            ],
             swiftSettings: strict
         ),
         .testTarget(
             name: "PlexIntegrationTests",
-            dependencies: ["PlexTestKit", "PlexExamples"],
+            dependencies: ["PlexTestKit", "PlexExamples", "PlexSpaces"],
             swiftSettings: strict
         ),
     ]

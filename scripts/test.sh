@@ -12,6 +12,8 @@ if [ ! -f /usr/include/sqlite3.h ]; then
   echo "installing libsqlite3-dev" >&2
   apt-get update -qq && apt-get install -y -qq libsqlite3-dev >&2
 fi
+# Every import must be a declared dependency; otherwise the build depends on parallel build order.
+python3 scripts/check-imports.py
 # The integration tests drive the built plex binary.
 swift build --product plex
 export PLEX_BIN="$(swift build --show-bin-path)/plex"
