@@ -66,36 +66,42 @@ public final class Journal: Sendable {
     /// The entries of `actor` after `sequence`, in order.
     public func entries(for actor: ActorID, after sequence: UInt64 = 0) async throws -> [JournalEntry] {
         try await writer.perform { connection throws(JournalError) in
-            let statement = try connection.statement(
-                """
-                SELECT seq, kind, time, call_origin, call_seq, idempotency_key, payload, reply, effects
-                FROM entries WHERE actor = ?1 AND seq > ?2 ORDER BY seq
-                """)
-            try statement.bind(1, actor.description)
-            try statement.bind(2, Int64(bitPattern: sequence))
-            var result: [JournalEntry] = []
-            while try statement.step() {
-                let sequence = UInt64(bitPattern: statement.int64(0))
-                guard let kind = JournalEntry.Kind(rawValue: UInt8(clamping: statement.int64(1))) else {
-                    throw JournalError(
-                        .corrupt, "entry \(actor)#\(sequence) has unknown kind \(statement.int64(1))",
-                        path: connection.path)
-                }
-                let callID =
-                    statement.isNull(3)
-                    ? nil
-                    : CallID(
-                        origin: UInt64(bitPattern: statement.int64(3)), sequence: UInt64(bitPattern: statement.int64(4))
-                    )
-                result.append(
-                    JournalEntry(
-                        actor: actor, sequence: sequence, kind: kind, time: statement.int64(2), callID: callID,
-                        idempotencyKey: statement.text(5), payload: statement.blob(6),
-                        reply: statement.isNull(7) ? nil : statement.blob(7),
-                        effects: statement.isNull(8) ? nil : statement.blob(8)))
-            }
-            return result
+            try Self.entries(for: actor, where: "seq > ?2", bindings: [Int64(bitPattern: sequence)], connection)
         }
+    }
+
+    /// The entries of `actor` matching `condition` (which may use `?2`, `?3`, … for `bindings`), in order.
+    static func entries(
+        for actor: ActorID, where condition: String, bindings: [Int64], _ connection: SQLiteConnection
+    ) throws(JournalError) -> [JournalEntry] {
+        let statement = try connection.statement(
+            """
+            SELECT seq, kind, time, call_origin, call_seq, idempotency_key, payload, reply, effects
+            FROM entries WHERE actor = ?1 AND (\(condition)) ORDER BY seq
+            """)
+        try statement.bind(1, actor.description)
+        for (index, value) in bindings.enumerated() { try statement.bind(Int32(index + 2), value) }
+        var result: [JournalEntry] = []
+        while try statement.step() {
+            let sequence = UInt64(bitPattern: statement.int64(0))
+            guard let kind = JournalEntry.Kind(rawValue: UInt8(clamping: statement.int64(1))) else {
+                throw JournalError(
+                    .corrupt, "entry \(actor)#\(sequence) has unknown kind \(statement.int64(1))",
+                    path: connection.path)
+            }
+            let callID =
+                statement.isNull(3)
+                ? nil
+                : CallID(
+                    origin: UInt64(bitPattern: statement.int64(3)), sequence: UInt64(bitPattern: statement.int64(4)))
+            result.append(
+                JournalEntry(
+                    actor: actor, sequence: sequence, kind: kind, time: statement.int64(2), callID: callID,
+                    idempotencyKey: statement.text(5), payload: statement.blob(6),
+                    reply: statement.isNull(7) ? nil : statement.blob(7),
+                    effects: statement.isNull(8) ? nil : statement.blob(8)))
+        }
+        return result
     }
 
     /// The latest message of `actor` recorded with `idempotencyKey` at or after `notBefore` (milliseconds
@@ -131,28 +137,32 @@ public final class Journal: Sendable {
     /// Stores `checkpoint`, replacing the actor's previous one; returns when it is durable.
     public func write(_ checkpoint: Checkpoint) async throws {
         try await writer.perform { connection throws(JournalError) in
-            try connection.transaction { () throws(JournalError) in
-                let statement = try connection.statement(
-                    "INSERT OR REPLACE INTO checkpoints (actor, seq, time, state) VALUES (?1, ?2, ?3, ?4)")
-                try statement.bind(1, checkpoint.actor.description)
-                try statement.bind(2, Int64(bitPattern: checkpoint.sequence))
-                try statement.bind(3, checkpoint.time)
-                try statement.bind(4, checkpoint.state)
-                try statement.run()
-            }
+            try connection.transaction { () throws(JournalError) in try Self.insert(checkpoint, connection) }
         }
+    }
+
+    static func insert(_ checkpoint: Checkpoint, _ connection: SQLiteConnection) throws(JournalError) {
+        let statement = try connection.statement(
+            "INSERT OR REPLACE INTO checkpoints (actor, seq, time, state) VALUES (?1, ?2, ?3, ?4)")
+        try statement.bind(1, checkpoint.actor.description)
+        try statement.bind(2, Int64(bitPattern: checkpoint.sequence))
+        try statement.bind(3, checkpoint.time)
+        try statement.bind(4, checkpoint.state)
+        try statement.run()
     }
 
     /// The latest checkpoint of `actor`, if any.
     public func latestCheckpoint(for actor: ActorID) async throws -> Checkpoint? {
-        try await writer.perform { connection throws(JournalError) in
-            let statement = try connection.statement("SELECT seq, time, state FROM checkpoints WHERE actor = ?1")
-            try statement.bind(1, actor.description)
-            guard try statement.step() else { return nil }
-            return Checkpoint(
-                actor: actor, sequence: UInt64(bitPattern: statement.int64(0)), time: statement.int64(1),
-                state: statement.blob(2))
-        }
+        try await writer.perform { connection throws(JournalError) in try Self.checkpoint(for: actor, connection) }
+    }
+
+    static func checkpoint(for actor: ActorID, _ connection: SQLiteConnection) throws(JournalError) -> Checkpoint? {
+        let statement = try connection.statement("SELECT seq, time, state FROM checkpoints WHERE actor = ?1")
+        try statement.bind(1, actor.description)
+        guard try statement.step() else { return nil }
+        return Checkpoint(
+            actor: actor, sequence: UInt64(bitPattern: statement.int64(0)), time: statement.int64(1),
+            state: statement.blob(2))
     }
 
     /// Entry, actor and checkpoint counts, file size, and commit counters.

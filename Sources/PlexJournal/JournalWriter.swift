@@ -197,30 +197,32 @@ final class JournalWriter: @unchecked Sendable {
 
     private func insert(_ groups: [[JournalEntry]], into connection: SQLiteConnection) throws(JournalError) {
         try connection.transaction { () throws(JournalError) in
-            let insert = try connection.statement(
-                """
-                INSERT INTO entries
-                    (actor, seq, kind, time, call_origin, call_seq, idempotency_key, payload, reply, effects)
-                VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
-                """)
             for entries in groups {
-                for entry in entries {
-                    insert.reset()
-                    try insert.bind(1, entry.actor.description)
-                    try insert.bind(2, Int64(bitPattern: entry.sequence))
-                    try insert.bind(3, Int64(entry.kind.rawValue))
-                    try insert.bind(4, entry.time)
-                    if let callID = entry.callID {
-                        try insert.bind(5, Int64(bitPattern: callID.origin))
-                        try insert.bind(6, Int64(bitPattern: callID.sequence))
-                    }
-                    try insert.bind(7, entry.idempotencyKey)
-                    try insert.bind(8, entry.payload)
-                    if let reply = entry.reply { try insert.bind(9, reply) }
-                    if let effects = entry.effects { try insert.bind(10, effects) }
-                    try insert.run()
-                }
+                for entry in entries { try Self.insert(entry, into: connection) }
             }
         }
+    }
+
+    /// Inserts one entry; the caller holds a transaction.
+    static func insert(_ entry: JournalEntry, into connection: SQLiteConnection) throws(JournalError) {
+        let insert = try connection.statement(
+            """
+            INSERT INTO entries
+                (actor, seq, kind, time, call_origin, call_seq, idempotency_key, payload, reply, effects)
+            VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+            """)
+        try insert.bind(1, entry.actor.description)
+        try insert.bind(2, Int64(bitPattern: entry.sequence))
+        try insert.bind(3, Int64(entry.kind.rawValue))
+        try insert.bind(4, entry.time)
+        if let callID = entry.callID {
+            try insert.bind(5, Int64(bitPattern: callID.origin))
+            try insert.bind(6, Int64(bitPattern: callID.sequence))
+        }
+        try insert.bind(7, entry.idempotencyKey)
+        try insert.bind(8, entry.payload)
+        if let reply = entry.reply { try insert.bind(9, reply) }
+        if let effects = entry.effects { try insert.bind(10, effects) }
+        try insert.run()
     }
 }

@@ -1,7 +1,7 @@
 /// The journal's schema and its migrations. `PRAGMA user_version` holds the version.
 enum Schema {
     /// The version this build writes and reads.
-    static let current: Int64 = 2
+    static let current: Int64 = 3
 
     /// Each migration takes the schema from version `index` to `index + 1`.
     static let migrations: [String] = [
@@ -29,6 +29,15 @@ enum Schema {
         """,
         // 1 → 2: the results of a message's side effects (`context.run`), recorded with it.
         "ALTER TABLE entries ADD COLUMN effects BLOB;",
+        // 2 → 3: who holds an actor after handoffs. `epoch` grows with every transfer; `moved_to` names the
+        // node this one handed the actor to (a tombstone: the local copy must not be activated).
+        """
+        CREATE TABLE ownership (
+            actor TEXT PRIMARY KEY,
+            epoch INTEGER NOT NULL,
+            moved_to TEXT
+        ) WITHOUT ROWID;
+        """,
     ]
 
     /// Brings the database to ``current``, in one transaction per step.

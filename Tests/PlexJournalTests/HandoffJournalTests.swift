@@ -1,0 +1,97 @@
+import PlexCore
+import Testing
+
+@testable import PlexJournal
+
+@Suite("Journal handoff records")
+struct HandoffJournalTests {
+    let node2 = NodeID(unchecked: "node-2")
+    let node3 = NodeID(unchecked: "node-3")
+
+    /// A sender with a checkpoint at 2, one keyed entry before it (recent), one old keyed entry and an entry
+    /// after the checkpoint.
+    func sender() async throws -> Journal {
+        let journal = try await Journal.open(path: temporaryJournalPath())
+        var old = entry(counterA, 1, key: "old")
+        old.time = 1_000
+        try await journal.append([old, entry(counterA, 2, key: "recent"), entry(counterA, 3)])
+        try await journal.write(Checkpoint(actor: counterA, sequence: 2, time: 5, state: [42]))
+        return journal
+    }
+
+    @Test("a transfer carries the checkpoint, later entries and retained keys; the sender keeps a tombstone")
+    func transfer() async throws {
+        let from = try await sender()
+        let start = try await from.beginHandOff(counterA, to: node2, keysSince: 1_000_000)
+        guard case .transfer(let transfer) = start else {
+            Issue.record("expected a transfer, got \(start)")
+            return
+        }
+        #expect(transfer.epoch == 1)
+        #expect(transfer.checkpoint?.state == [42])
+        #expect(transfer.entries.map(\.sequence) == [2, 3])  // the old key (time 1000) stays behind
+        #expect(try await from.holding(of: counterA).movedTo == node2)
+        #expect(try await from.heldActors().isEmpty)
+        // Asked again (the receiver pulls after a push was lost): the same epoch, the same content.
+        #expect(try await from.beginHandOff(counterA, to: node2, keysSince: 1_000_000) == start)
+        // Asked by a third node: the actor is elsewhere.
+        #expect(try await from.beginHandOff(counterA, to: node3, keysSince: 0) == .movedTo(node2))
+        #expect(try await from.beginHandOff(counterB, to: node2, keysSince: 0) == .notHeld)
+
+        let to = try await Journal.open(path: temporaryJournalPath())
+        try await to.append([entry(counterA, 1)])  // a stale copy the receiver had of its own
+        #expect(try await to.adopt(transfer))
+        #expect(try await to.entries(for: counterA).map(\.sequence) == [2, 3])
+        #expect(try await to.latestCheckpoint(for: counterA)?.sequence == 2)
+        #expect(try await to.message(for: counterA, idempotencyKey: "recent", notBefore: 0) != nil)
+        let holding = try await to.holding(of: counterA)
+        #expect(holding.epoch == 1 && holding.isHeld)
+        // A repeat of the same epoch is ignored, so entries written since are kept.
+        try await to.append([entry(counterA, 4)])
+        #expect(try await to.adopt(transfer) == false)
+        #expect(try await to.lastSequence(for: counterA) == 4)
+        #expect(try await to.heldActors() == [counterA])
+
+        // Back to the first node: a higher epoch replaces its stale copy and clears its tombstone.
+        guard case .transfer(let back) = try await to.beginHandOff(counterA, to: from.nodeless, keysSince: 0) else {
+            Issue.record("expected a transfer back")
+            return
+        }
+        #expect(back.epoch == 2)
+        #expect(try await from.adopt(back))
+        #expect(
+            try await from.holding(of: counterA)
+                == ActorHolding(epoch: 2, movedTo: nil, hasData: true, isRecorded: true))
+        #expect(try await from.lastSequence(for: counterA) == 4)
+        await from.close()
+        await to.close()
+    }
+
+    @Test("a tombstone can be cleared when the receiver never got the actor")
+    func reclaim() async throws {
+        let journal = try await sender()
+        _ = try await journal.beginHandOff(counterA, to: node2, keysSince: 0)
+        #expect(try await journal.holding(of: counterA).isHeld == false)
+        try await journal.reclaim(counterA)
+        #expect(try await journal.holding(of: counterA).isHeld)
+        #expect(try await journal.heldActors() == [counterA])
+        await journal.close()
+    }
+
+    @Test("recording a fresh actor as held makes it held without data")
+    func recordHeld() async throws {
+        let journal = try await Journal.open(path: temporaryJournalPath())
+        #expect(try await journal.holding(of: counterB).isHeld == false)
+        try await journal.recordHeld(counterB)
+        try await journal.recordHeld(counterB)
+        #expect(
+            try await journal.holding(of: counterB)
+                == ActorHolding(epoch: 0, movedTo: nil, hasData: false, isRecorded: true))
+        await journal.close()
+    }
+}
+
+extension Journal {
+    /// Any node id other than the receiver's, for the transfer back.
+    fileprivate var nodeless: NodeID { NodeID(unchecked: "node-1") }
+}
