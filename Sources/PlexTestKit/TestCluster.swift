@@ -81,18 +81,19 @@ public final class TestCluster: Sendable {
         return (node, started)
     }
 
-    /// Stops node `index` without a leave, as a crash would look to its peers.
+    /// Stops node `index` as a crash would: no leave, no deactivation hooks, no checkpoints.
     public func crash(_ index: Int) async {
         guard let node = slots.withLock({ $0[index].node }) else { return }
         slots.withLock { $0[index].node = nil }
-        await node.shutdown()
+        await node.halt()
     }
 
-    /// Leaves gracefully with node `index`.
-    public func leave(_ index: Int) async {
-        guard let node = slots.withLock({ $0[index].node }) else { return }
+    /// Leaves gracefully with node `index`; returns how many durable actors it handed off and could not.
+    @discardableResult
+    public func leave(_ index: Int) async -> (moved: Int, failed: Int) {
+        guard let node = slots.withLock({ $0[index].node }) else { return (0, 0) }
         slots.withLock { $0[index].node = nil }
-        await node.leave()
+        return await node.leave()
     }
 
     /// Starts node `index` again on its data directory and address (a new incarnation).

@@ -74,11 +74,7 @@ extension Activation {
             try await journal.append([entry])
             sequence += 1
             sinceCheckpoint += 1
-            if sinceCheckpoint >= checkpointEvery {
-                try await journal.write(
-                    Checkpoint(actor: id, sequence: sequence, time: time, state: try journalCodec.encode(state)))
-                sinceCheckpoint = 0
-            }
+            if sinceCheckpoint >= checkpointEvery { try await checkpointIfBehind() }
         } catch {
             phase = .new
             throw CallError(
@@ -88,6 +84,15 @@ extension Activation {
 }
 
 extension Activation {
+    /// Writes a checkpoint of the current state if messages were journaled since the last one.
+    func checkpointIfBehind() async throws {
+        guard let journal, sinceCheckpoint > 0 else { return }
+        let time = Int64(Date().timeIntervalSince1970 * 1000)
+        try await journal.write(
+            Checkpoint(actor: id, sequence: sequence, time: time, state: try journalCodec.encode(state)))
+        sinceCheckpoint = 0
+    }
+
     /// Re-runs one journaled message with its recorded side effects. The reply goes nowhere, but the
     /// outcome must match the journal's: a handler that now fails where it succeeded (or the reverse), or
     /// asks for other effects, is not deterministic, and recovery stops rather than build a different state.

@@ -43,11 +43,16 @@ final class Activation<A: VirtualActor>: AnyActivation, @unchecked Sendable {
     var rememberedOrder: Deque<String> = []
     /// How far back (milliseconds) the journal is searched for an idempotency key.
     let retentionMilliseconds: Int64
+    /// Makes sure this node's journal has the actor's latest state before recovery (a durable actor that
+    /// moved here pulls it from its previous owner); `nil` outside a cluster.
+    let locate: (@Sendable (ActorID) async throws -> Void)?
 
     init(
         id: ActorID, behaviour: A, now: UInt64, journal: Journal?, retentionMilliseconds: Int64,
+        locate: (@Sendable (ActorID) async throws -> Void)? = nil,
         makeContext: @escaping @Sendable (CallID?, String?, Bool) -> ActorContext
     ) {
+        self.locate = locate
         self.retentionMilliseconds = retentionMilliseconds
         self.id = id
         self.behaviour = behaviour
@@ -80,7 +85,10 @@ final class Activation<A: VirtualActor>: AnyActivation, @unchecked Sendable {
         switch phase {
         case .deactivated: throw ActivationFailure.deactivated
         case .new:
-            if journal != nil { try await recover() }
+            if journal != nil {
+                try await locate?(id)
+                try await recover()
+            }
             do {
                 try await behaviour.activate(state: &state, context: makeContext(nil, nil, false))
             } catch {
@@ -120,6 +128,10 @@ final class Activation<A: VirtualActor>: AnyActivation, @unchecked Sendable {
         guard phase != .deactivated else { return }
         let wasActive = phase == .active
         phase = .deactivated
-        if wasActive { await behaviour.deactivate(state: &state, context: makeContext(nil, nil, false)) }
+        guard wasActive else { return }
+        await behaviour.deactivate(state: &state, context: makeContext(nil, nil, false))
+        // A durable actor leaves a checkpoint, so its next activation (here or at a new owner) replays little.
+        // Failing to write one loses nothing: the entries are in the journal.
+        try? await checkpointIfBehind()
     }
 }

@@ -7,8 +7,11 @@ internal import PlexWire
 protocol AnyActorType: Sendable {
     var typeName: String { get }
     var placement: PlacementStrategy { get }
+    /// Whether the type journals its messages (and so moves with handoffs).
+    var isDurable: Bool { get }
     func makeActivation(
         id: ActorID, now: UInt64, journal: Journal, retentionMilliseconds: Int64,
+        locate: @escaping @Sendable (ActorID) async throws -> Void,
         makeContext: @escaping @Sendable (CallID?, String?, Bool) -> ActorContext
     ) -> any AnyActivation
     /// Decodes `payload`, handles it (the caller holds the activation's turn), and encodes the reply.
@@ -22,15 +25,17 @@ struct ActorTypeEntry<A: VirtualActor>: AnyActorType {
     let make: @Sendable () -> A
     var typeName: String { A.typeName }
     var placement: PlacementStrategy { A.placement }
+    var isDurable: Bool { if case .durable = A.durability { true } else { false } }
 
     func makeActivation(
         id: ActorID, now: UInt64, journal: Journal, retentionMilliseconds: Int64,
+        locate: @escaping @Sendable (ActorID) async throws -> Void,
         makeContext: @escaping @Sendable (CallID?, String?, Bool) -> ActorContext
     ) -> any AnyActivation {
         let durable: Journal? = if case .durable = A.durability { journal } else { nil }
         return Activation<A>(
             id: id, behaviour: make(), now: now, journal: durable, retentionMilliseconds: retentionMilliseconds,
-            makeContext: makeContext)
+            locate: locate, makeContext: makeContext)
     }
 
     func handleEncoded(

@@ -14,6 +14,8 @@ extension PlexNode {
             return
         }
         heard(peer)
+        // A member that (re)connects learns what this node holds for it, and that nothing else is coming.
+        scheduleHandOffRound()
     }
 
     func received(_ frame: Wire.Frame, on connection: any Connection) {
@@ -46,8 +48,10 @@ extension PlexNode {
         case .adminRequest:
             connection.send(
                 Wire.Frame(kind: .adminReply, correlationID: frame.correlationID, body: Wire.body(adminStatus())))
-        case .cancel, .handoff:
-            break  // no cancellation of running handlers yet; handoff comes with the journal
+        case .handoff:
+            handleHandoff(frame, on: connection)
+        case .cancel:
+            break  // no cancellation of running handlers yet
         case .handshake, .handshakeAck:
             break  // the session rejects these after the handshake
         }
@@ -82,7 +86,10 @@ extension PlexNode {
             case .ringChanged:
                 let ring = membership.withLock { $0.ring.map(\.node.rawValue) }
                 logger.info("ring changed", metadata: ["ring": "\(ring.joined(separator: ","))"])
+                // A `done` was for the ring before: every member pushes again for this one.
+                handoff.withLock { $0.settled = [:] }
                 releaseActorsOwnedElsewhere()
+                scheduleHandOffRound()
             case .reachability(let node, let reachable):
                 if reachable {
                     logger.info("member reachable", metadata: ["member": "\(node)"])

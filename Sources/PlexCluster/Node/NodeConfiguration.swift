@@ -97,12 +97,16 @@ public struct MembershipConfiguration: Sendable {
     public var maximumReconnectBackoff: Duration
     /// How long `start` waits to hear from a seed before starting alone. Default: 3 seconds.
     public var joinTimeout: Duration
+    /// How long a graceful leave may spend handing durable actors to their new owners. Default: 30 seconds.
+    public var drainTimeout: Duration
 
     /// Creates a membership configuration.
     public init(
         heartbeatInterval: Duration = .milliseconds(250), unreachableAfter: Duration = .seconds(2),
-        maximumReconnectBackoff: Duration = .seconds(2), joinTimeout: Duration = .seconds(3)
+        maximumReconnectBackoff: Duration = .seconds(2), joinTimeout: Duration = .seconds(3),
+        drainTimeout: Duration = .seconds(30)
     ) {
+        self.drainTimeout = drainTimeout
         self.heartbeatInterval = heartbeatInterval
         self.unreachableAfter = unreachableAfter
         self.maximumReconnectBackoff = maximumReconnectBackoff

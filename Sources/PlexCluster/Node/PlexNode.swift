@@ -46,6 +46,8 @@ public final class PlexNode: Sendable {
     let running = Atomic<Bool>(true)
     let background = Mutex<Task<Void, Never>?>(nil)
     let joined = Atomic<Bool>(false)
+    /// Handoff progress: which peers finished pushing, and the push round in progress.
+    let handoff = Mutex(HandoffState())
     /// Held while the node runs; released (by dropping it) when it stops.
     let dataLock = Mutex<DataDirectoryLock?>(nil)
 
@@ -126,6 +128,7 @@ public final class PlexNode: Sendable {
         await transport.startAccepting()
         node.startBackground()
         await node.join()
+        node.scheduleHandOffRound()
         logger.info(
             "node started", metadata: ["address": "\(bound)", "incarnation": "\(incarnation)"])
         return node
@@ -207,26 +210,49 @@ public final class PlexNode: Sendable {
         routing.withLock { $0 }.owner(of: id, placement: placement)?.node
     }
 
-    /// Leaves the cluster gracefully: announces the leave, deactivates every activation, and stops.
+    /// Leaves the cluster gracefully: announces the leave, hands every durable actor it holds to its new
+    /// owner, and stops.
     ///
     /// Other nodes take this node out of the ring when they hear the announcement, so its actors are
-    /// placed elsewhere from then on. (Moving durable state comes with the journal.)
-    public func leave() async {
-        guard running.load(ordering: .relaxed) else { return }
+    /// placed elsewhere from then on. Each durable actor finishes the message in hand, checkpoints, and moves
+    /// with its retained idempotency keys; new owners that are asked for an actor first pull it from here.
+    /// Actors not moved within ``MembershipConfiguration/drainTimeout`` stay in this node's journal (the
+    /// log says how many) and come back when the node rejoins.
+    /// - Returns: How many durable actors moved, and how many could not.
+    @discardableResult
+    public func leave() async -> (moved: Int, failed: Int) {
+        guard running.load(ordering: .relaxed) else { return (0, 0) }
         let changes = updateMembership { $0.setSelfStatus(.leaving) }
         apply(changes)
         broadcastGossip()
+        let result = await handOffRound(until: Self.now() &+ configuration.membership.drainTimeout.clampedNanoseconds)
+        if result.failed > 0 {
+            logger.warning(
+                "left with durable actors not handed off; they stay in this node's journal",
+                metadata: ["failed": "\(result.failed)"])
+        }
         await shutdown()
+        return result
     }
 
     /// Stops the node without announcing a leave: deactivates activations and closes every connection.
     public func shutdown() async {
+        await stop(deactivating: true)
+    }
+
+    /// Stops the node the way a crash would look from outside and to its journal: no deactivation hooks and
+    /// no checkpoints, connections dropped. For tests that simulate a crash in process.
+    package func halt() async {
+        await stop(deactivating: false)
+    }
+
+    private func stop(deactivating: Bool) async {
         guard running.exchange(false, ordering: .relaxed) else { return }
         let task = background.withLock { $0.take() }
         task?.cancel()
         await task?.value
-        for activation in table.all() {
-            await deactivate(activation)
+        if deactivating {
+            for activation in table.all() { await deactivate(activation) }
         }
         await transport.shutdown()
         for link in links.withLock({ Array($0.values) }) {
@@ -264,7 +290,7 @@ public final class PlexNode: Sendable {
                 id: id, now: Self.now(), journal: journal,
                 retentionMilliseconds: Int64(
                     clamping: configuration.idempotencyRetention.clampedNanoseconds / 1_000_000),
-                makeContext: context(for: id))
+                locate: { [unowned self] id in try await self.locate(id) }, makeContext: context(for: id))
         }
         if created && table.count > configuration.activation.maximumActivations { evictExcess() }
         return activation

@@ -96,6 +96,10 @@ extension PlexNode: ActorCallRouter {
                 return try await activation.handleLocked(
                     request, callID: callID, idempotencyKey: idempotencyKey, now: now)
             } catch ActivationFailure.deactivated {
+                // Deactivated while this waited: go on here only if this node still owns the actor.
+                guard case .local = try route(id, placement: A.placement) else {
+                    throw CallError(.nodeUnavailable, "\(id) moved while the call waited; the ring changed")
+                }
                 continue
             } catch let error as CallError {
                 throw error
@@ -228,6 +232,13 @@ extension PlexNode: ActorCallRouter {
                     idempotencyKey: body.idempotencyKey, codec: codec, now: now)
                 completion(.success(payload))
             } catch ActivationFailure.deactivated {
+                // Deactivated while queued (idle, evicted, or moved by a ring change): run it here again only
+                // if this node still owns the actor.
+                guard case .local = try? self.route(body.actor, placement: entry.placement) else {
+                    return completion(
+                        .failure(
+                            CallError(.nodeUnavailable, "\(body.actor) moved while the call waited; the ring changed")))
+                }
                 self.runInbound(
                     body, entry: entry, json: json, deadline: deadline, executor: executor, completion: completion)
             } catch let error as CallError {

@@ -10,6 +10,11 @@
 
 /// Control-plane bodies exchanged between members once a connection is established.
 
+#if canImport(FoundationEssentials)
+public import FoundationEssentials
+#else
+public import Foundation
+#endif
 public import SwiftProtobuf
 
 // If the compiler emits an error on this type, it is because this file
@@ -218,6 +223,237 @@ public nonisolated struct Plexspaces_V1_AdminReply: Sendable {
   public var registry: [Plexspaces_V1_NamedActor] = []
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// HANDOFF frames: a durable actor's state moving between owners when the ring changes (a graceful leave
+/// or a join). Answered on the same connection with a HANDOFF_REPLY body in a REPLY frame, or ERROR_REPLY.
+public nonisolated struct Plexspaces_V1_HandoffRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var action: Plexspaces_V1_HandoffRequest.OneOf_Action? = nil
+
+  /// "store this actor; you own it now" (the previous owner pushes)
+  public var transfer: Plexspaces_V1_ActorTransfer {
+    get {
+      if case .transfer(let v)? = action {return v}
+      return Plexspaces_V1_ActorTransfer()
+    }
+    set {action = .transfer(newValue)}
+  }
+
+  /// "give me this actor if you hold it" (the new owner asks)
+  public var pull: Plexspaces_V1_HandoffPull {
+    get {
+      if case .pull(let v)? = action {return v}
+      return Plexspaces_V1_HandoffPull()
+    }
+    set {action = .pull(newValue)}
+  }
+
+  /// "I have pushed you everything of mine you own in this ring"
+  public var done: Plexspaces_V1_HandoffRoundDone {
+    get {
+      if case .done(let v)? = action {return v}
+      return Plexspaces_V1_HandoffRoundDone()
+    }
+    set {action = .done(newValue)}
+  }
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public nonisolated enum OneOf_Action: Equatable, Sendable {
+    /// "store this actor; you own it now" (the previous owner pushes)
+    case transfer(Plexspaces_V1_ActorTransfer)
+    /// "give me this actor if you hold it" (the new owner asks)
+    case pull(Plexspaces_V1_HandoffPull)
+    /// "I have pushed you everything of mine you own in this ring"
+    case done(Plexspaces_V1_HandoffRoundDone)
+
+  }
+
+  public init() {}
+}
+
+/// An actor's durable state: its latest checkpoint, the entries after it, and the earlier entries whose
+/// idempotency keys are still retained. `epoch` is higher than that of any earlier copy.
+public nonisolated struct Plexspaces_V1_ActorTransfer: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// "type/key"
+  public var actor: String = String()
+
+  public var epoch: UInt64 = 0
+
+  public var hasCheckpoint_p: Bool = false
+
+  public var checkpointSequence: UInt64 = 0
+
+  /// milliseconds since 1970
+  public var checkpointTime: Int64 = 0
+
+  public var checkpointState: Data = Data()
+
+  public var entries: [Plexspaces_V1_TransferredEntry] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// A journal entry as stored (see the journal article); optional fields are absent when unset.
+public nonisolated struct Plexspaces_V1_TransferredEntry: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var sequence: UInt64 = 0
+
+  public var kind: UInt32 = 0
+
+  public var time: Int64 = 0
+
+  public var hasCallID_p: Bool = false
+
+  public var callOrigin: UInt64 = 0
+
+  public var callSequence: UInt64 = 0
+
+  public var idempotencyKey: String {
+    get {_idempotencyKey ?? String()}
+    set {_idempotencyKey = newValue}
+  }
+  /// Returns true if `idempotencyKey` has been explicitly set.
+  public var hasIdempotencyKey: Bool {self._idempotencyKey != nil}
+  /// Clears the value of `idempotencyKey`. Subsequent reads from it will return its default value.
+  public mutating func clearIdempotencyKey() {self._idempotencyKey = nil}
+
+  public var payload: Data = Data()
+
+  public var reply: Data {
+    get {_reply ?? Data()}
+    set {_reply = newValue}
+  }
+  /// Returns true if `reply` has been explicitly set.
+  public var hasReply: Bool {self._reply != nil}
+  /// Clears the value of `reply`. Subsequent reads from it will return its default value.
+  public mutating func clearReply() {self._reply = nil}
+
+  public var effects: Data {
+    get {_effects ?? Data()}
+    set {_effects = newValue}
+  }
+  /// Returns true if `effects` has been explicitly set.
+  public var hasEffects: Bool {self._effects != nil}
+  /// Clears the value of `effects`. Subsequent reads from it will return its default value.
+  public mutating func clearEffects() {self._effects = nil}
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _idempotencyKey: String? = nil
+  fileprivate var _reply: Data? = nil
+  fileprivate var _effects: Data? = nil
+}
+
+public nonisolated struct Plexspaces_V1_HandoffPull: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var actor: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// The ring (a hash of its member ids) the sender's push round was for.
+public nonisolated struct Plexspaces_V1_HandoffRoundDone: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var ring: UInt64 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Plexspaces_V1_HandoffReply: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var outcome: Plexspaces_V1_HandoffReply.OneOf_Outcome? = nil
+
+  /// answer to a transfer: stored (true) or already had it (false)
+  public var stored: Bool {
+    get {
+      if case .stored(let v)? = outcome {return v}
+      return false
+    }
+    set {outcome = .stored(newValue)}
+  }
+
+  /// answer to a pull: the state, now handed to the puller
+  public var transfer: Plexspaces_V1_ActorTransfer {
+    get {
+      if case .transfer(let v)? = outcome {return v}
+      return Plexspaces_V1_ActorTransfer()
+    }
+    set {outcome = .transfer(newValue)}
+  }
+
+  /// answer to a pull: handed to that node earlier; ask it
+  public var movedTo: String {
+    get {
+      if case .movedTo(let v)? = outcome {return v}
+      return String()
+    }
+    set {outcome = .movedTo(newValue)}
+  }
+
+  /// answer to a pull: this node has nothing of the actor
+  public var notHeld: Bool {
+    get {
+      if case .notHeld(let v)? = outcome {return v}
+      return false
+    }
+    set {outcome = .notHeld(newValue)}
+  }
+
+  /// answer to done
+  public var acknowledged: Bool {
+    get {
+      if case .acknowledged(let v)? = outcome {return v}
+      return false
+    }
+    set {outcome = .acknowledged(newValue)}
+  }
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public nonisolated enum OneOf_Outcome: Equatable, Sendable {
+    /// answer to a transfer: stored (true) or already had it (false)
+    case stored(Bool)
+    /// answer to a pull: the state, now handed to the puller
+    case transfer(Plexspaces_V1_ActorTransfer)
+    /// answer to a pull: handed to that node earlier; ask it
+    case movedTo(String)
+    /// answer to a pull: this node has nothing of the actor
+    case notHeld(Bool)
+    /// answer to done
+    case acknowledged(Bool)
+
+  }
 
   public init() {}
 }
@@ -554,6 +790,387 @@ nonisolated extension Plexspaces_V1_AdminReply: SwiftProtobuf.Message, SwiftProt
     if lhs.clusterName != rhs.clusterName {return false}
     if lhs.members != rhs.members {return false}
     if lhs.registry != rhs.registry {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Plexspaces_V1_HandoffRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".HandoffRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}transfer\0\u{1}pull\0\u{1}done\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try {
+        var v: Plexspaces_V1_ActorTransfer?
+        var hadOneofValue = false
+        if let current = self.action {
+          hadOneofValue = true
+          if case .transfer(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.action = .transfer(v)
+        }
+      }()
+      case 2: try {
+        var v: Plexspaces_V1_HandoffPull?
+        var hadOneofValue = false
+        if let current = self.action {
+          hadOneofValue = true
+          if case .pull(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.action = .pull(v)
+        }
+      }()
+      case 3: try {
+        var v: Plexspaces_V1_HandoffRoundDone?
+        var hadOneofValue = false
+        if let current = self.action {
+          hadOneofValue = true
+          if case .done(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.action = .done(v)
+        }
+      }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    switch self.action {
+    case .transfer?: try {
+      guard case .transfer(let v)? = self.action else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+    }()
+    case .pull?: try {
+      guard case .pull(let v)? = self.action else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
+    }()
+    case .done?: try {
+      guard case .done(let v)? = self.action else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 3)
+    }()
+    case nil: break
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Plexspaces_V1_HandoffRequest, rhs: Plexspaces_V1_HandoffRequest) -> Bool {
+    if lhs.action != rhs.action {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Plexspaces_V1_ActorTransfer: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ActorTransfer"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}actor\0\u{1}epoch\0\u{3}has_checkpoint\0\u{3}checkpoint_sequence\0\u{3}checkpoint_time\0\u{3}checkpoint_state\0\u{1}entries\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.actor) }()
+      case 2: try { try decoder.decodeSingularUInt64Field(value: &self.epoch) }()
+      case 3: try { try decoder.decodeSingularBoolField(value: &self.hasCheckpoint_p) }()
+      case 4: try { try decoder.decodeSingularUInt64Field(value: &self.checkpointSequence) }()
+      case 5: try { try decoder.decodeSingularInt64Field(value: &self.checkpointTime) }()
+      case 6: try { try decoder.decodeSingularBytesField(value: &self.checkpointState) }()
+      case 7: try { try decoder.decodeRepeatedMessageField(value: &self.entries) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.actor.isEmpty {
+      try visitor.visitSingularStringField(value: self.actor, fieldNumber: 1)
+    }
+    if self.epoch != 0 {
+      try visitor.visitSingularUInt64Field(value: self.epoch, fieldNumber: 2)
+    }
+    if self.hasCheckpoint_p != false {
+      try visitor.visitSingularBoolField(value: self.hasCheckpoint_p, fieldNumber: 3)
+    }
+    if self.checkpointSequence != 0 {
+      try visitor.visitSingularUInt64Field(value: self.checkpointSequence, fieldNumber: 4)
+    }
+    if self.checkpointTime != 0 {
+      try visitor.visitSingularInt64Field(value: self.checkpointTime, fieldNumber: 5)
+    }
+    if !self.checkpointState.isEmpty {
+      try visitor.visitSingularBytesField(value: self.checkpointState, fieldNumber: 6)
+    }
+    if !self.entries.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.entries, fieldNumber: 7)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Plexspaces_V1_ActorTransfer, rhs: Plexspaces_V1_ActorTransfer) -> Bool {
+    if lhs.actor != rhs.actor {return false}
+    if lhs.epoch != rhs.epoch {return false}
+    if lhs.hasCheckpoint_p != rhs.hasCheckpoint_p {return false}
+    if lhs.checkpointSequence != rhs.checkpointSequence {return false}
+    if lhs.checkpointTime != rhs.checkpointTime {return false}
+    if lhs.checkpointState != rhs.checkpointState {return false}
+    if lhs.entries != rhs.entries {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Plexspaces_V1_TransferredEntry: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".TransferredEntry"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}sequence\0\u{1}kind\0\u{1}time\0\u{3}has_call_id\0\u{3}call_origin\0\u{3}call_sequence\0\u{3}idempotency_key\0\u{1}payload\0\u{1}reply\0\u{1}effects\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularUInt64Field(value: &self.sequence) }()
+      case 2: try { try decoder.decodeSingularUInt32Field(value: &self.kind) }()
+      case 3: try { try decoder.decodeSingularInt64Field(value: &self.time) }()
+      case 4: try { try decoder.decodeSingularBoolField(value: &self.hasCallID_p) }()
+      case 5: try { try decoder.decodeSingularUInt64Field(value: &self.callOrigin) }()
+      case 6: try { try decoder.decodeSingularUInt64Field(value: &self.callSequence) }()
+      case 7: try { try decoder.decodeSingularStringField(value: &self._idempotencyKey) }()
+      case 8: try { try decoder.decodeSingularBytesField(value: &self.payload) }()
+      case 9: try { try decoder.decodeSingularBytesField(value: &self._reply) }()
+      case 10: try { try decoder.decodeSingularBytesField(value: &self._effects) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if self.sequence != 0 {
+      try visitor.visitSingularUInt64Field(value: self.sequence, fieldNumber: 1)
+    }
+    if self.kind != 0 {
+      try visitor.visitSingularUInt32Field(value: self.kind, fieldNumber: 2)
+    }
+    if self.time != 0 {
+      try visitor.visitSingularInt64Field(value: self.time, fieldNumber: 3)
+    }
+    if self.hasCallID_p != false {
+      try visitor.visitSingularBoolField(value: self.hasCallID_p, fieldNumber: 4)
+    }
+    if self.callOrigin != 0 {
+      try visitor.visitSingularUInt64Field(value: self.callOrigin, fieldNumber: 5)
+    }
+    if self.callSequence != 0 {
+      try visitor.visitSingularUInt64Field(value: self.callSequence, fieldNumber: 6)
+    }
+    try { if let v = self._idempotencyKey {
+      try visitor.visitSingularStringField(value: v, fieldNumber: 7)
+    } }()
+    if !self.payload.isEmpty {
+      try visitor.visitSingularBytesField(value: self.payload, fieldNumber: 8)
+    }
+    try { if let v = self._reply {
+      try visitor.visitSingularBytesField(value: v, fieldNumber: 9)
+    } }()
+    try { if let v = self._effects {
+      try visitor.visitSingularBytesField(value: v, fieldNumber: 10)
+    } }()
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Plexspaces_V1_TransferredEntry, rhs: Plexspaces_V1_TransferredEntry) -> Bool {
+    if lhs.sequence != rhs.sequence {return false}
+    if lhs.kind != rhs.kind {return false}
+    if lhs.time != rhs.time {return false}
+    if lhs.hasCallID_p != rhs.hasCallID_p {return false}
+    if lhs.callOrigin != rhs.callOrigin {return false}
+    if lhs.callSequence != rhs.callSequence {return false}
+    if lhs._idempotencyKey != rhs._idempotencyKey {return false}
+    if lhs.payload != rhs.payload {return false}
+    if lhs._reply != rhs._reply {return false}
+    if lhs._effects != rhs._effects {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Plexspaces_V1_HandoffPull: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".HandoffPull"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}actor\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.actor) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.actor.isEmpty {
+      try visitor.visitSingularStringField(value: self.actor, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Plexspaces_V1_HandoffPull, rhs: Plexspaces_V1_HandoffPull) -> Bool {
+    if lhs.actor != rhs.actor {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Plexspaces_V1_HandoffRoundDone: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".HandoffRoundDone"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}ring\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularUInt64Field(value: &self.ring) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.ring != 0 {
+      try visitor.visitSingularUInt64Field(value: self.ring, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Plexspaces_V1_HandoffRoundDone, rhs: Plexspaces_V1_HandoffRoundDone) -> Bool {
+    if lhs.ring != rhs.ring {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Plexspaces_V1_HandoffReply: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".HandoffReply"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}stored\0\u{1}transfer\0\u{3}moved_to\0\u{3}not_held\0\u{1}acknowledged\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try {
+        var v: Bool?
+        try decoder.decodeSingularBoolField(value: &v)
+        if let v = v {
+          if self.outcome != nil {try decoder.handleConflictingOneOf()}
+          self.outcome = .stored(v)
+        }
+      }()
+      case 2: try {
+        var v: Plexspaces_V1_ActorTransfer?
+        var hadOneofValue = false
+        if let current = self.outcome {
+          hadOneofValue = true
+          if case .transfer(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.outcome = .transfer(v)
+        }
+      }()
+      case 3: try {
+        var v: String?
+        try decoder.decodeSingularStringField(value: &v)
+        if let v = v {
+          if self.outcome != nil {try decoder.handleConflictingOneOf()}
+          self.outcome = .movedTo(v)
+        }
+      }()
+      case 4: try {
+        var v: Bool?
+        try decoder.decodeSingularBoolField(value: &v)
+        if let v = v {
+          if self.outcome != nil {try decoder.handleConflictingOneOf()}
+          self.outcome = .notHeld(v)
+        }
+      }()
+      case 5: try {
+        var v: Bool?
+        try decoder.decodeSingularBoolField(value: &v)
+        if let v = v {
+          if self.outcome != nil {try decoder.handleConflictingOneOf()}
+          self.outcome = .acknowledged(v)
+        }
+      }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    switch self.outcome {
+    case .stored?: try {
+      guard case .stored(let v)? = self.outcome else { preconditionFailure() }
+      try visitor.visitSingularBoolField(value: v, fieldNumber: 1)
+    }()
+    case .transfer?: try {
+      guard case .transfer(let v)? = self.outcome else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
+    }()
+    case .movedTo?: try {
+      guard case .movedTo(let v)? = self.outcome else { preconditionFailure() }
+      try visitor.visitSingularStringField(value: v, fieldNumber: 3)
+    }()
+    case .notHeld?: try {
+      guard case .notHeld(let v)? = self.outcome else { preconditionFailure() }
+      try visitor.visitSingularBoolField(value: v, fieldNumber: 4)
+    }()
+    case .acknowledged?: try {
+      guard case .acknowledged(let v)? = self.outcome else { preconditionFailure() }
+      try visitor.visitSingularBoolField(value: v, fieldNumber: 5)
+    }()
+    case nil: break
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Plexspaces_V1_HandoffReply, rhs: Plexspaces_V1_HandoffReply) -> Bool {
+    if lhs.outcome != rhs.outcome {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -1,0 +1,318 @@
+internal import FoundationEssentials
+internal import NIOCore
+internal import PlexCore
+internal import PlexJournal
+internal import PlexTransport
+internal import PlexWire
+internal import Synchronization
+
+/// Handoff state a node keeps in memory.
+struct HandoffState: Sendable {
+    /// The ring each peer last said it finished pushing for (`done`).
+    var settled: [NodeID: UInt64] = [:]
+    /// Whether a push round runs, and whether another is wanted after it.
+    var roundRunning = false
+    var roundWanted = false
+}
+
+/// The remote code of a handoff refused because the receiver does not own the actor in its own view.
+let notOwnerCode = "handoff.notOwner"
+
+extension PlexNode {
+    // MARK: The new owner: making sure the latest state is here before activation
+
+    /// Called before a durable actor recovers on this node. If this node does not hold the actor's state,
+    /// asks whoever might (the node it handed the actor to, members ranked above it that left, and the
+    /// previous owner if this node joined since), and stores what they hand over.
+    ///
+    /// - Throws: ``CallError`` `nodeUnavailable` when a member that may hold the state cannot be asked (the
+    ///   caller retries later; activating from nothing could lose acknowledged state), `storageFailure`.
+    func locate(_ id: ActorID) async throws {
+        let holding = try await storage("look up \(id)") { try await self.journal.holding(of: id) }
+        if holding.isHeld { return }
+        var candidates = holding.movedTo.map { [$0] } ?? pullCandidates(for: id)
+        var asked = false
+        var index = 0
+        while index < candidates.count && index < 8 {
+            let candidate = candidates[index]
+            index += 1
+            guard candidate != nodeID else { continue }
+            guard let link = links.withLock({ $0[candidate] }), link.isConnected else {
+                let status = membership.withLock { $0.members[candidate]?.status }
+                if status == nil || status == .left { continue }  // it handed everything off before leaving
+                throw CallError(
+                    .nodeUnavailable, "\(candidate) may hold \(id) and is not connected; the call can be retried")
+            }
+            var request = Plexspaces_V1_HandoffRequest()
+            request.pull.actor = id.description
+            asked = true
+            switch try await handoffCall(request, on: link).outcome {
+            case .transfer(let message):
+                let transfer = try ActorTransfer(message)
+                _ = try await storage("store the handoff of \(id)") { try await self.journal.adopt(transfer) }
+                logger.info(
+                    "actor pulled from its previous owner",
+                    metadata: ["actor.id": "\(id)", "from": "\(candidate)", "epoch": "\(transfer.epoch)"])
+                return
+            case .movedTo(let next):
+                candidates.append(NodeID(unchecked: next))
+            case .notHeld, .stored, .acknowledged, nil:
+                continue
+            }
+        }
+        if let movedTo = holding.movedTo, asked {
+            // The node it was handed to says it never got it: the copy here is still the latest.
+            logger.warning(
+                "reclaiming an actor whose handoff never arrived", metadata: ["actor.id": "\(id)", "to": "\(movedTo)"])
+            try await storage("reclaim \(id)") { try await self.journal.reclaim(id) }
+        } else if asked {
+            try await storage("record \(id)") { try await self.journal.recordHeld(id) }
+        }
+    }
+
+    /// Members that may hold `id`'s state, nearest first: members ranked above this node that are no longer
+    /// up (they owned it before they left), then the next member that is up (the owner before this node
+    /// joined), skipping those that said they finished pushing for the current ring.
+    func pullCandidates(for id: ActorID) -> [NodeID] {
+        let (members, settled) = (membership.withLock { $0.members }, handoff.withLock { $0.settled })
+        let ring = ringHash()
+        let actorHash = Placement.hash(id)
+        let ranked = members.values.sorted { a, b in
+            let scoreA = StableHash.finalize(Placement.hash(a.nodeID) ^ actorHash)
+            let scoreB = StableHash.finalize(Placement.hash(b.nodeID) ^ actorHash)
+            return scoreA != scoreB ? scoreA > scoreB : a.nodeID < b.nodeID
+        }
+        var candidates: [NodeID] = []
+        var passedSelf = false
+        for member in ranked {
+            if member.nodeID == nodeID {
+                passedSelf = true
+            } else if !passedSelf {
+                if member.status != .up && settled[member.nodeID] == nil { candidates.append(member.nodeID) }
+            } else if member.status == .up {
+                if settled[member.nodeID] != ring { candidates.append(member.nodeID) }
+                break
+            }
+        }
+        return candidates
+    }
+
+    /// Identifies the ring (its members' ids), so a `done` applies only to the ring it was sent for.
+    func ringHash() -> UInt64 {
+        StableHash.hash(membership.withLock { $0.ring.map(\.node.rawValue) }.joined(separator: ","))
+    }
+
+    // MARK: The previous owner: pushing actors to their new owners
+
+    /// Asks for a push round soon; rounds never overlap, and requests during one start another after it.
+    func scheduleHandOffRound() {
+        guard running.load(ordering: .relaxed), joined.load(ordering: .relaxed) else { return }
+        let start = handoff.withLock { state -> Bool in
+            if state.roundRunning {
+                state.roundWanted = true
+                return false
+            }
+            state.roundRunning = true
+            return true
+        }
+        guard start else { return }
+        Task {
+            // Let a burst of membership changes settle first.
+            try? await Task.sleep(for: .milliseconds(100))
+            repeat {
+                handoff.withLock { $0.roundWanted = false }
+                guard running.load(ordering: .relaxed) else { break }
+                _ = await handOffRound(until: .max)
+            } while handoff.withLock({ state in
+                state.roundRunning = state.roundWanted
+                return state.roundWanted
+            })
+        }
+    }
+
+    /// Pushes every durable actor this node holds but no longer owns to its owner, then tells every
+    /// connected member it is done for this ring.
+    /// - Returns: How many actors moved and how many could not (before `deadline`, monotonic ns).
+    func handOffRound(until deadline: UInt64) async -> (moved: Int, failed: Int) {
+        let held: [ActorID]
+        do {
+            held = try await journal.heldActors()
+        } catch {
+            logger.error("cannot list the actors to hand off", metadata: ["error": "\(error)"])
+            return (0, 0)
+        }
+        let types = self.types.withLock { $0 }
+        let table = routing.withLock { $0 }
+        let moving = held.compactMap { id -> (ActorID, NodeID)? in
+            guard let owner = table.owner(of: id, placement: types[id.typeName]?.placement ?? .pinned)?.node,
+                owner != nodeID
+            else { return nil }
+            return (id, owner)
+        }
+        // A few at a time: each push is a round trip and a journal transaction on both ends.
+        let pushed = await withTaskGroup(of: Bool.self) { group in
+            var pushed: [Bool] = []
+            for (index, (id, owner)) in moving.enumerated() {
+                if index >= 16, let one = await group.next() { pushed.append(one) }
+                group.addTask { Self.now() < deadline ? await self.push(id, to: owner) : false }
+            }
+            for await one in group { pushed.append(one) }
+            return pushed
+        }
+        var done = Plexspaces_V1_HandoffRequest()
+        done.done.ring = ringHash()
+        for link in links.withLock({ Array($0.values) }) where link.isConnected {
+            _ = try? await handoffCall(done, on: link)
+        }
+        let result = (pushed.filter { $0 }.count, pushed.filter { !$0 }.count)
+        if !moving.isEmpty {
+            logger.info("handoff round", metadata: ["moved": "\(result.0)", "failed": "\(result.1)"])
+        }
+        return result
+    }
+
+    /// Hands `id` to `owner`. Returns whether it is there (or was not here to move).
+    func push(_ id: ActorID, to owner: NodeID) async -> Bool {
+        do {
+            guard case .transfer(let transfer) = try await handOffLocally(id, to: owner) else { return true }
+            guard let link = links.withLock({ $0[owner] }), link.isConnected else { return false }
+            var request = Plexspaces_V1_HandoffRequest()
+            request.transfer = transfer.message
+            _ = try await handoffCall(request, on: link)
+            return true
+        } catch let error as CallError where error.remoteCode == notOwnerCode {
+            // Refused outright, so it was not stored there: the copy here is the latest again.
+            logger.info("handoff refused; keeping the actor", metadata: ["actor.id": "\(id)", "to": "\(owner)"])
+            try? await journal.reclaim(id)
+            return false
+        } catch {
+            // Unknown outcome: the tombstone stays, and the owner pulls the actor when it activates it.
+            logger.warning(
+                "handoff failed", metadata: ["actor.id": "\(id)", "to": "\(owner)", "error": "\(error)"])
+            return false
+        }
+    }
+
+    /// Deactivates `id` here (after the message in hand; durable actors checkpoint) and records it as handed
+    /// to `node`, returning what to send.
+    ///
+    /// The tombstone is written while this holds the actor's turn, and the activation leaves the table only
+    /// after it: a message queued behind the handoff finds the tombstone when it activates the actor again,
+    /// so nothing is journaled here that the transfer does not carry.
+    func handOffLocally(_ id: ActorID, to node: NodeID) async throws -> HandOffStart {
+        let keysSince =
+            Int64(Date().timeIntervalSince1970 * 1000)
+            - Int64(clamping: configuration.idempotencyRetention.clampedNanoseconds / 1_000_000)
+        let begin = { () async throws -> HandOffStart in
+            try await self.storage("hand off \(id)") {
+                try await self.journal.beginHandOff(id, to: node, keysSince: keysSince)
+            }
+        }
+        guard let entry = types.withLock({ $0[id.typeName] }) else { return try await begin() }
+        while true {
+            let activation = self.activation(for: id, entry: entry)
+            await activation.mailbox.acquire()
+            defer { activation.mailbox.release() }
+            // Only the activation in the table excludes others; one that was replaced while this waited does not.
+            guard table.existing(id) === activation else { continue }
+            await activation.deactivateLocked()
+            defer { table.remove(activation) }
+            return try await begin()
+        }
+    }
+
+    // MARK: Frames
+
+    /// A `handoff` frame arrived: a transfer, a pull or a `done`. Answers on the same connection.
+    func handleHandoff(_ frame: Wire.Frame, on connection: any Connection) {
+        let peer = connection.peer
+        let request: Plexspaces_V1_HandoffRequest
+        do {
+            guard peer.role == .node else { throw CallError(.invalidRequest, "handoff from a client") }
+            request = try Wire.decode(Plexspaces_V1_HandoffRequest.self, from: frame.body)
+        } catch {
+            logger.error(
+                "closing connection after a malformed handoff frame",
+                metadata: ["peer": "\(peer)", "error": "\(error)"])
+            connection.close()
+            return
+        }
+        let correlation = frame.correlationID
+        Task {
+            do {
+                let reply = try await self.answer(request, from: peer.nodeID)
+                connection.send(Wire.Frame(kind: .reply, correlationID: correlation, body: Wire.body(reply)))
+            } catch {
+                let failure = error as? CallError ?? CallError(.storageFailure, "\(error)")
+                connection.send(Self.errorFrame(failure, correlationID: correlation))
+            }
+        }
+    }
+
+    private func answer(_ request: Plexspaces_V1_HandoffRequest, from peer: NodeID) async throws
+        -> Plexspaces_V1_HandoffReply
+    {
+        var reply = Plexspaces_V1_HandoffReply()
+        switch request.action {
+        case .transfer(let message):
+            let transfer = try ActorTransfer(message)
+            try requireOwner(transfer.actor, is: nodeID)
+            // A stale activation here (there should be none) goes first, so it cannot write over the transfer.
+            if let activation = table.existing(transfer.actor) { await deactivate(activation) }
+            reply.stored = try await storage("store the handoff of \(transfer.actor)") {
+                try await self.journal.adopt(transfer)
+            }
+            logger.debug("actor handed to this node", metadata: ["actor.id": "\(transfer.actor)", "from": "\(peer)"])
+        case .pull(let pull):
+            let id: ActorID
+            do { id = try ActorID(parsing: pull.actor) } catch {
+                throw CallError(.invalidRequest, "handoff pull of an invalid actor id '\(pull.actor)'")
+            }
+            try requireOwner(id, is: peer)
+            switch try await handOffLocally(id, to: peer) {
+            case .transfer(let transfer): reply.transfer = transfer.message
+            case .movedTo(let node): reply.movedTo = node.rawValue
+            case .notHeld: reply.notHeld = true
+            }
+        case .done(let done):
+            handoff.withLock { $0.settled[peer] = done.ring }
+            reply.acknowledged = true
+        case nil:
+            throw CallError(.invalidRequest, "empty handoff request")
+        }
+        return reply
+    }
+
+    /// Both ends of a handoff must agree on the owner, so two views in flux cannot bounce an actor.
+    private func requireOwner(_ id: ActorID, is node: NodeID) throws {
+        let placement = types.withLock { $0[id.typeName] }?.placement ?? .pinned
+        let owner = owner(of: id, placement: placement)
+        guard owner == node else {
+            throw CallError(
+                .nodeUnavailable, "\(nodeID) sees \(owner?.rawValue ?? "no member") as the owner of \(id), not \(node)",
+                remoteCode: notOwnerCode)
+        }
+    }
+
+    func handoffCall(_ request: Plexspaces_V1_HandoffRequest, on link: PeerLink) async throws
+        -> Plexspaces_V1_HandoffReply
+    {
+        let (deadline, _) = deadline(nil)
+        let frame = try await link.call(kind: .handoff, flags: [], body: Wire.body(request), deadline: deadline)
+        switch frame.kind {
+        case .reply: return try Wire.decode(Plexspaces_V1_HandoffReply.self, from: frame.body)
+        case .errorReply: throw Self.callError(from: frame)
+        default: throw CallError(.codecFailure, "unexpected \(frame.kind) frame in reply to a handoff")
+        }
+    }
+
+    private func storage<T>(_ what: String, _ body: () async throws -> T) async throws -> T {
+        do {
+            return try await body()
+        } catch let error as CallError {
+            throw error
+        } catch {
+            throw CallError(.storageFailure, "cannot \(what): \(error)")
+        }
+    }
+}
