@@ -25,6 +25,7 @@ struct ConfigFile {
         "cluster_name": "string", "secret_file": "string", "log_level": "string", "cluster_file": "string",
         "idle_timeout_ms": "integer", "max_activations": "integer", "heartbeat_ms": "integer",
         "unreachable_after_ms": "integer", "max_frame_size": "integer", "max_in_flight_per_peer": "integer",
+        "drain_timeout_ms": "integer", "idempotency_retention_hours": "integer",
     ]
 
     var values: [String: Value] = [:]

@@ -7,11 +7,40 @@ import ServiceLifecycle
 
 struct NodeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "node",
-        abstract: "Run a node that hosts the bundled example actors (counter, echo).",
+        commandName: "node", abstract: "Run a node, or stop one gracefully.",
+        subcommands: [RunNode.self, StopNode.self], defaultSubcommand: RunNode.self)
+}
+
+struct StopNode: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "stop",
+        abstract: "Make a node leave gracefully: it hands its durable actors to their new owners, then exits.",
+        discussion: "Waits for the node's answer (up to its drain timeout; see drain_timeout_ms).")
+
+    @OptionGroup var client: ClientOptions
+
+    func run() async throws {
+        let client = try await exitingOnBadConfiguration { try await self.client.connect() }
+        do {
+            let (_, notMoved, outcome) = try await client.stopNode(timeout: .seconds(max(self.client.timeout, 120)))
+            print(outcome)
+            await client.close()
+            if notMoved > 0 { throw ExitCode(1) }
+        } catch let error as CallError {
+            FileHandle.standardError.write(Data("plex: node stop failed: \(error)\n".utf8))
+            throw ExitCode(1)
+        }
+    }
+}
+
+struct RunNode: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Run a node that hosts the bundled example actors (counter, echo, ledger). The default.",
         discussion: """
-            Prints one JSON line {"event":"ready",...} on stdout once it has joined. SIGTERM or SIGINT leaves \
-            the cluster gracefully. Flags override the config file.
+            Prints one JSON line {"event":"ready",...} on stdout once it has joined. SIGTERM or SIGINT (or \
+            plex node stop) leaves the cluster gracefully, handing durable actors off. Flags override the config \
+            file.
             """)
 
     @Option(name: .long, help: "Config file (TOML subset; see cluster/local/).")
@@ -46,7 +75,8 @@ struct NodeCommand: AsyncParsableCommand {
         let service = NodeService(configuration: configuration, logger: logger)
         let group = ServiceGroup(
             configuration: .init(
-                services: [.init(service: service)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+                services: [.init(service: service, successTerminationBehavior: .gracefullyShutdownGroup)],
+                gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await exitingOnBadConfiguration { try await group.run() }
     }
 
@@ -102,6 +132,10 @@ struct NodeCommand: AsyncParsableCommand {
         }
         if let n = integer("max_frame_size") { configuration.maximumFrameSize = n }
         if let n = integer("max_in_flight_per_peer") { configuration.calls.maximumInFlightPerPeer = n }
+        if let ms = integer("drain_timeout_ms") { configuration.membership.drainTimeout = .milliseconds(ms) }
+        if let hours = integer("idempotency_retention_hours") {
+            configuration.idempotencyRetention = .seconds(hours * 3600)
+        }
         do {
             try configuration.validate()
         } catch let error as NodeError {
@@ -124,8 +158,14 @@ struct NodeService: Service {
         ]
         let line = try JSONSerialization.data(withJSONObject: ready, options: [.sortedKeys])
         FileHandle.standardOutput.write(line + Data("\n".utf8))
-        try? await gracefulShutdown()
-        logger.info("leaving the cluster")
-        await node.leave()
+        // Stop on SIGTERM/SIGINT (the service group's graceful shutdown) or when an operator stopped the node.
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { try? await gracefulShutdown() }
+            group.addTask { await node.waitUntilStopped() }
+            await group.next()
+            logger.info("leaving the cluster")
+            await node.leave()  // a no-op if an operator's stop already did; ends waitUntilStopped
+            group.cancelAll()  // ends gracefulShutdown()
+        }
     }
 }

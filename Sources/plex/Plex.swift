@@ -125,7 +125,31 @@ struct CallCommand: AsyncParsableCommand {
 
 struct ClusterCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "cluster", abstract: "Inspect the cluster.", subcommands: [Status.self])
+        commandName: "cluster", abstract: "Inspect the cluster, or remove a dead member.",
+        subcommands: [Status.self, Remove.self])
+
+    struct Remove: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Take a dead member out of the ring for good, and say what that loses.",
+            discussion: """
+                For a member that crashed and will not come back. Its actors are placed on the others; durable \
+                actors whose state was only in its journal start again from their initial state. A member that \
+                is up and reachable is refused: stop it with plex node stop, which hands its actors off.
+                """)
+
+        @Argument(help: "The node id of the member to remove.")
+        var member: String
+
+        @OptionGroup var client: ClientOptions
+
+        func run() async throws {
+            let client = try await exitingOnBadConfiguration { try await self.client.connect() }
+            let outcome = try await client.removeMember(member)
+            await client.close()
+            print(outcome)
+            if outcome.hasPrefix("refused") { throw ExitCode(1) }
+        }
+    }
 
     struct Status: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Members, their state, incarnation and activations.")

@@ -213,6 +213,95 @@ struct ClusterIntegrationTests {
         }
     }
 
+    @Test("plex node stop hands durable actors off; a rejoin takes them back; plex cluster remove says what is lost")
+    func handoffAndRemove() async throws {
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let (p1, r1) = try await startNode("n1")
+        let (p2, r2) = try await startNode("n2", seeds: [r1.address])
+        let (p3, r3) = try await startNode("n3", seeds: [r1.address])
+        let again = Box<NodeProcess?>(nil)
+        defer {
+            for p in [p1, p2, p3] { p.kill9() }
+            again.value?.kill9()
+        }
+        let environment = ["PLEX_CLUSTER_SECRET": Self.secret]
+        func plex(_ arguments: [String], node: String) async throws -> (Int32, String) {
+            let process = try NodeProcess.launch(
+                binary, arguments + ["--node", node, "--cluster-name", "it"], environment: environment)
+            let status = try await process.waitForExit()
+            return (status, process.standardOutput + process.standardError)
+        }
+        try await dumpingLogs({
+            [("n1", p1), ("n2", p2), ("n3", p3)] + (again.value.map { [("n3 again", $0)] } ?? [])
+        }) {
+            let client = try await client(r1.address)
+            try await eventually("three members up", within: .seconds(20)) {
+                try await client.status().members.filter { $0.state == "up" }.count == 3
+            }
+            let ring = try ["n1", "n2", "n3"].map { try NodeID($0) }
+            let ledgers = (0..<1000).map { "h\($0)" }.filter {
+                Placement.owner(of: ActorID(typeName: Ledger.typeName, key: $0), among: ring)?.rawValue == "n3"
+            }.prefix(5)
+            for (index, ledger) in ledgers.enumerated() {
+                for n in 0...index {
+                    let reply = try await client.ask(
+                        Ledger.self, key: ledger, .deposit(10), idempotencyKey: "\(ledger)-\(n)")
+                    #expect(reply.node == "n3")
+                }
+            }
+
+            // Graceful stop: every ledger moves with its state and its idempotency keys.
+            let (stopStatus, stopOutput) = try await plex(["node", "stop"], node: r3.address)
+            #expect(stopStatus == 0, "\(stopOutput)")
+            #expect(stopOutput.contains("\(ledgers.count) durable actors were handed to their new owners"))
+            #expect(try await p3.waitForExit() == 0)
+            for (index, ledger) in ledgers.enumerated() {
+                let balance = try await client.ask(Ledger.self, key: ledger, .balance)
+                #expect(balance.balance == 10 * (index + 1) && balance.node != "n3")
+                let retried = try await client.ask(
+                    Ledger.self, key: ledger, .deposit(10), idempotencyKey: "\(ledger)-0")
+                #expect(retried.node == "n3" && retried.balance == 10, "answered from the moved record")
+            }
+
+            // n3 rejoins on its data directory and gets its ledgers back, state intact.
+            let (restarted, ready) = try await startNode("n3", listen: r3.address, seeds: [r1.address])
+            again.value = restarted
+            #expect(ready.incarnation == 2)
+            try await eventually("the ledgers run on n3 again", within: .seconds(20)) {
+                let reply = try? await client.ask(Ledger.self, key: ledgers.first!, .balance)
+                return reply?.node == "n3" && reply?.balance == 10
+            }
+            for (index, ledger) in ledgers.enumerated() {
+                let reply = try await client.ask(
+                    Ledger.self, key: ledger, .deposit(1), idempotencyKey: "\(ledger)-after")
+                #expect(reply.node == "n3" && reply.balance == 10 * (index + 1) + 1)
+            }
+
+            // A member that is up is not removed; a dead one is, and the command says what that loses.
+            let (refusedStatus, refusedOutput) = try await plex(["cluster", "remove", "n2"], node: r1.address)
+            #expect(refusedStatus == 1 && refusedOutput.contains("refused"), "\(refusedOutput)")
+            restarted.kill9()
+            #expect(try await restarted.waitForExit() != 0)
+            try await eventually("n1 sees n3 unreachable", within: .seconds(10)) {
+                try await client.status().members.first { $0.nodeID == "n3" }?.state == "unreachable"
+            }
+            let (removeStatus, removeOutput) = try await plex(["cluster", "remove", "n3"], node: r1.address)
+            #expect(removeStatus == 0, "\(removeOutput)")
+            #expect(removeOutput.contains("removed n3") && removeOutput.contains("What is lost"))
+            try await eventually("n3's ledgers are placed on the others", within: .seconds(10)) {
+                (try? await client.ask(Ledger.self, key: ledgers.first!, .balance))?.node != nil
+            }
+            // As the command said: what the ledgers did on n3 since they moved back is lost; they come back
+            // from the copy the survivor handed to n3 (before the "-after" deposit).
+            for (index, ledger) in ledgers.enumerated() {
+                let reply = try await client.ask(Ledger.self, key: ledger, .balance)
+                #expect(reply.balance == 10 * (index + 1), "\(ledger)")
+            }
+            _ = r2
+            await client.close()
+        }
+    }
+
     @Test("plex call and plex cluster status talk to a running cluster")
     func cliCommands() async throws {
         defer { try? FileManager.default.removeItem(atPath: directory) }

@@ -46,8 +46,7 @@ extension PlexNode {
                 connection.close()
             }
         case .adminRequest:
-            connection.send(
-                Wire.Frame(kind: .adminReply, correlationID: frame.correlationID, body: Wire.body(adminStatus())))
+            handleAdmin(frame, on: connection)
         case .handoff:
             handleHandoff(frame, on: connection)
         case .cancel:
@@ -281,6 +280,70 @@ extension PlexNode {
     }
 
     // MARK: Admin
+
+    func handleAdmin(_ frame: Wire.Frame, on connection: any Connection) {
+        let correlation = frame.correlationID
+        func answer(_ reply: Plexspaces_V1_AdminReply) {
+            connection.send(Wire.Frame(kind: .adminReply, correlationID: correlation, body: Wire.body(reply)))
+        }
+        let request: Plexspaces_V1_AdminRequest
+        do {
+            request = try Wire.decode(Plexspaces_V1_AdminRequest.self, from: frame.body)
+        } catch {
+            logger.error(
+                "closing connection after a malformed admin request",
+                metadata: ["peer": "\(connection.peer)", "error": "\(error)"])
+            connection.close()
+            return
+        }
+        switch request.query {
+        case .status, nil:
+            answer(adminStatus())
+        case .leave:
+            logger.info("leaving at an operator's request", metadata: ["peer": "\(connection.peer)"])
+            Task {
+                let (moved, failed) = await self.drain()
+                var reply = self.adminStatus()
+                reply.moved = UInt32(clamping: moved)
+                reply.notMoved = UInt32(clamping: failed)
+                reply.outcome =
+                    failed == 0
+                    ? "\(self.nodeID) left the cluster; \(moved) durable actors were handed to their new owners"
+                    : "\(self.nodeID) left the cluster; \(moved) durable actors were handed off, \(failed) were not "
+                        + "(within the drain timeout) and stay in its journal until it rejoins"
+                answer(reply)
+                await self.shutdown()
+            }
+        case .remove(let remove):
+            var reply = adminStatus()
+            reply.outcome = removeMember(NodeID(unchecked: remove.nodeID))
+            answer(reply)
+        }
+    }
+
+    /// Takes a member out of the ring for good, at an operator's request; returns what that means, in words.
+    /// A member that is up and reachable is refused: it should leave (and hand off) instead.
+    func removeMember(_ node: NodeID) -> String {
+        guard node != nodeID else { return "refused: \(node) is the node answering; stop it with plex node stop" }
+        guard let record = membership.withLock({ $0.members[node] }) else {
+            return "refused: \(node) is not a member known to \(nodeID)"
+        }
+        if record.status == .up && record.reachable {
+            return "refused: \(node) is up and reachable; stop it with plex node stop, which hands its actors off"
+        }
+        let changes = updateMembership { $0.markLeft(node) }
+        apply(changes)
+        broadcastGossip()
+        logger.warning("member removed by an operator", metadata: ["member": "\(node)"])
+        return """
+            removed \(node) (incarnation \(record.incarnation)) from the ring. Its actors are placed on the \
+            remaining members from now on. What is lost: what durable actors did on \(node) since they last \
+            moved. One that a surviving member handed to \(node) comes back from that member's older copy; one \
+            that never left \(node) starts again from its initial state. Their history stays in \(node)'s data \
+            directory. If \(node) is started again it rejoins: its actors that were not used elsewhere meanwhile \
+            come back with their state, and those that were keep the newer state, replacing \(node)'s copy.
+            """
+    }
 
     func adminStatus() -> Plexspaces_V1_AdminReply {
         var reply = Plexspaces_V1_AdminReply()

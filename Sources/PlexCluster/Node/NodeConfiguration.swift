@@ -67,6 +67,12 @@ public struct NodeConfiguration: Sendable {
             throw NodeError(
                 .invalidConfiguration, "unreachable_after: must be longer than heartbeat_interval")
         }
+        guard membership.drainTimeout > .zero else {
+            throw NodeError(.invalidConfiguration, "drain_timeout_ms: must be positive")
+        }
+        guard idempotencyRetention > .zero else {
+            throw NodeError(.invalidConfiguration, "idempotency_retention_hours: must be positive")
+        }
         guard maximumFrameSize >= 1024 else {
             throw NodeError(.invalidConfiguration, "max_frame_size: must be at least 1024 bytes")
         }

@@ -147,6 +147,37 @@ public final class PlexClient: Sendable {
                 uniquingKeysWith: { a, _ in a }))
     }
 
+    /// Asks the connected node to leave the cluster gracefully (what `plex node stop` does): it hands its
+    /// durable actors to their new owners within its drain timeout, answers, and stops.
+    /// - Returns: How many durable actors moved and how many stayed, and the node's account of it.
+    public func stopNode(timeout: Duration = .seconds(60)) async throws -> (moved: Int, notMoved: Int, outcome: String)
+    {
+        var request = Plexspaces_V1_AdminRequest()
+        request.leave = Plexspaces_V1_LeaveCommand()
+        let reply = try await admin(request, timeout: timeout)
+        return (Int(reply.moved), Int(reply.notMoved), reply.outcome)
+    }
+
+    /// Asks the connected node to take `member` out of the ring for good (what `plex cluster remove` does).
+    /// - Returns: The node's account of what was done and what is lost, or why it refused.
+    public func removeMember(_ member: String, timeout: Duration = .seconds(5)) async throws -> String {
+        var request = Plexspaces_V1_AdminRequest()
+        request.remove.nodeID = member
+        return try await admin(request, timeout: timeout).outcome
+    }
+
+    private func admin(_ request: Plexspaces_V1_AdminRequest, timeout: Duration) async throws
+        -> Plexspaces_V1_AdminReply
+    {
+        let reply = try await link.call(
+            kind: .adminRequest, flags: [], body: Wire.body(request), deadline: deadline(timeout).0)
+        guard reply.kind == .adminReply else {
+            throw reply.kind == .errorReply
+                ? PlexNode.callError(from: reply) : CallError(.codecFailure, "unexpected \(reply.kind) in reply")
+        }
+        return try Wire.decode(Plexspaces_V1_AdminReply.self, from: reply.body)
+    }
+
     /// Closes the connection.
     public func close() async {
         connection.close()

@@ -46,6 +46,8 @@ public final class PlexNode: Sendable {
     let running = Atomic<Bool>(true)
     let background = Mutex<Task<Void, Never>?>(nil)
     let joined = Atomic<Bool>(false)
+    /// Callers of `waitUntilStopped`; `nil` once the node stopped.
+    let stopWaiters = Mutex<[CheckedContinuation<Void, Never>]?>([])
     /// Handoff progress: which peers finished pushing, and the push round in progress.
     let handoff = Mutex(HandoffState())
     /// Held while the node runs; released (by dropping it) when it stops.
@@ -221,6 +223,13 @@ public final class PlexNode: Sendable {
     /// - Returns: How many durable actors moved, and how many could not.
     @discardableResult
     public func leave() async -> (moved: Int, failed: Int) {
+        let result = await drain()
+        await shutdown()
+        return result
+    }
+
+    /// The first half of ``leave()``: announces the leave and hands off durable actors, but keeps running.
+    func drain() async -> (moved: Int, failed: Int) {
         guard running.load(ordering: .relaxed) else { return (0, 0) }
         let changes = updateMembership { $0.setSelfStatus(.leaving) }
         apply(changes)
@@ -228,11 +237,22 @@ public final class PlexNode: Sendable {
         let result = await handOffRound(until: Self.now() &+ configuration.membership.drainTimeout.clampedNanoseconds)
         if result.failed > 0 {
             logger.warning(
-                "left with durable actors not handed off; they stay in this node's journal",
+                "leaving with durable actors not handed off; they stay in this node's journal",
                 metadata: ["failed": "\(result.failed)"])
         }
-        await shutdown()
         return result
+    }
+
+    /// Returns when the node has stopped (by ``leave()``, ``shutdown()``, or an operator's `plex node stop`).
+    public func waitUntilStopped() async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let stoppedAlready = stopWaiters.withLock { waiters -> Bool in
+                guard let _ = waiters else { return true }
+                waiters!.append(continuation)
+                return false
+            }
+            if stoppedAlready { continuation.resume() }
+        }
     }
 
     /// Stops the node without announcing a leave: deactivates activations and closes every connection.
@@ -261,6 +281,7 @@ public final class PlexNode: Sendable {
         await journal.close()
         dataLock.withLock { $0 = nil }
         logger.info("node stopped")
+        for waiter in stopWaiters.withLock({ $0.take() ?? [] }) { waiter.resume() }
     }
 
     // MARK: Internals shared by the extensions

@@ -165,10 +165,32 @@ public nonisolated struct Plexspaces_V1_AdminRequest: Sendable {
     set {query = .status(newValue)}
   }
 
+  /// plex node stop: drain (hand off durable actors), answer, then stop
+  public var leave: Plexspaces_V1_LeaveCommand {
+    get {
+      if case .leave(let v)? = query {return v}
+      return Plexspaces_V1_LeaveCommand()
+    }
+    set {query = .leave(newValue)}
+  }
+
+  /// plex cluster remove: take a dead member out of the ring for good
+  public var remove: Plexspaces_V1_RemoveCommand {
+    get {
+      if case .remove(let v)? = query {return v}
+      return Plexspaces_V1_RemoveCommand()
+    }
+    set {query = .remove(newValue)}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public nonisolated enum OneOf_Query: Equatable, Sendable {
     case status(Plexspaces_V1_StatusQuery)
+    /// plex node stop: drain (hand off durable actors), answer, then stop
+    case leave(Plexspaces_V1_LeaveCommand)
+    /// plex cluster remove: take a dead member out of the ring for good
+    case remove(Plexspaces_V1_RemoveCommand)
 
   }
 
@@ -179,6 +201,28 @@ public nonisolated struct Plexspaces_V1_StatusQuery: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Plexspaces_V1_LeaveCommand: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Plexspaces_V1_RemoveCommand: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var nodeID: String = String()
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -221,6 +265,15 @@ public nonisolated struct Plexspaces_V1_AdminReply: Sendable {
   public var members: [Plexspaces_V1_MemberView] = []
 
   public var registry: [Plexspaces_V1_NamedActor] = []
+
+  /// for leave and remove: what was done, in words for the operator
+  public var outcome: String = String()
+
+  /// for leave: durable actors handed off
+  public var moved: UInt32 = 0
+
+  /// for leave: durable actors that stayed in the node's journal
+  public var notMoved: UInt32 = 0
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -648,7 +701,7 @@ nonisolated extension Plexspaces_V1_ErrorBody: SwiftProtobuf.Message, SwiftProto
 
 nonisolated extension Plexspaces_V1_AdminRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".AdminRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}status\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}status\0\u{1}leave\0\u{1}remove\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -669,6 +722,32 @@ nonisolated extension Plexspaces_V1_AdminRequest: SwiftProtobuf.Message, SwiftPr
           self.query = .status(v)
         }
       }()
+      case 2: try {
+        var v: Plexspaces_V1_LeaveCommand?
+        var hadOneofValue = false
+        if let current = self.query {
+          hadOneofValue = true
+          if case .leave(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.query = .leave(v)
+        }
+      }()
+      case 3: try {
+        var v: Plexspaces_V1_RemoveCommand?
+        var hadOneofValue = false
+        if let current = self.query {
+          hadOneofValue = true
+          if case .remove(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.query = .remove(v)
+        }
+      }()
       default: break
       }
     }
@@ -679,9 +758,21 @@ nonisolated extension Plexspaces_V1_AdminRequest: SwiftProtobuf.Message, SwiftPr
     // allocates stack space for every if/case branch local when no optimizations
     // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
     // https://github.com/apple/swift-protobuf/issues/1182
-    try { if case .status(let v)? = self.query {
+    switch self.query {
+    case .status?: try {
+      guard case .status(let v)? = self.query else { preconditionFailure() }
       try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
-    } }()
+    }()
+    case .leave?: try {
+      guard case .leave(let v)? = self.query else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
+    }()
+    case .remove?: try {
+      guard case .remove(let v)? = self.query else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 3)
+    }()
+    case nil: break
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -706,6 +797,55 @@ nonisolated extension Plexspaces_V1_StatusQuery: SwiftProtobuf.Message, SwiftPro
   }
 
   public static func ==(lhs: Plexspaces_V1_StatusQuery, rhs: Plexspaces_V1_StatusQuery) -> Bool {
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Plexspaces_V1_LeaveCommand: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".LeaveCommand"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap()
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    // Load everything into unknown fields
+    while try decoder.nextFieldNumber() != nil {}
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Plexspaces_V1_LeaveCommand, rhs: Plexspaces_V1_LeaveCommand) -> Bool {
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Plexspaces_V1_RemoveCommand: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".RemoveCommand"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}node_id\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.nodeID) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.nodeID.isEmpty {
+      try visitor.visitSingularStringField(value: self.nodeID, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Plexspaces_V1_RemoveCommand, rhs: Plexspaces_V1_RemoveCommand) -> Bool {
+    if lhs.nodeID != rhs.nodeID {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -752,7 +892,7 @@ nonisolated extension Plexspaces_V1_MemberView: SwiftProtobuf.Message, SwiftProt
 
 nonisolated extension Plexspaces_V1_AdminReply: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".AdminReply"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}node_id\0\u{3}cluster_name\0\u{1}members\0\u{1}registry\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}node_id\0\u{3}cluster_name\0\u{1}members\0\u{1}registry\0\u{1}outcome\0\u{1}moved\0\u{3}not_moved\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -764,6 +904,9 @@ nonisolated extension Plexspaces_V1_AdminReply: SwiftProtobuf.Message, SwiftProt
       case 2: try { try decoder.decodeSingularStringField(value: &self.clusterName) }()
       case 3: try { try decoder.decodeRepeatedMessageField(value: &self.members) }()
       case 4: try { try decoder.decodeRepeatedMessageField(value: &self.registry) }()
+      case 5: try { try decoder.decodeSingularStringField(value: &self.outcome) }()
+      case 6: try { try decoder.decodeSingularUInt32Field(value: &self.moved) }()
+      case 7: try { try decoder.decodeSingularUInt32Field(value: &self.notMoved) }()
       default: break
       }
     }
@@ -782,6 +925,15 @@ nonisolated extension Plexspaces_V1_AdminReply: SwiftProtobuf.Message, SwiftProt
     if !self.registry.isEmpty {
       try visitor.visitRepeatedMessageField(value: self.registry, fieldNumber: 4)
     }
+    if !self.outcome.isEmpty {
+      try visitor.visitSingularStringField(value: self.outcome, fieldNumber: 5)
+    }
+    if self.moved != 0 {
+      try visitor.visitSingularUInt32Field(value: self.moved, fieldNumber: 6)
+    }
+    if self.notMoved != 0 {
+      try visitor.visitSingularUInt32Field(value: self.notMoved, fieldNumber: 7)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -790,6 +942,9 @@ nonisolated extension Plexspaces_V1_AdminReply: SwiftProtobuf.Message, SwiftProt
     if lhs.clusterName != rhs.clusterName {return false}
     if lhs.members != rhs.members {return false}
     if lhs.registry != rhs.registry {return false}
+    if lhs.outcome != rhs.outcome {return false}
+    if lhs.moved != rhs.moved {return false}
+    if lhs.notMoved != rhs.notMoved {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
