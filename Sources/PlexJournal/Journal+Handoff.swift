@@ -26,9 +26,14 @@ public struct ActorTransfer: Sendable, Hashable {
     public var checkpoint: Checkpoint?
     /// Entries after the checkpoint (replayed by the receiver), and retained keyed entries before it.
     public var entries: [JournalEntry]
+    /// The actor's pending reminders.
+    public var reminders: [Reminder]
 
     /// Creates a transfer.
-    public init(actor: ActorID, epoch: UInt64, checkpoint: Checkpoint?, entries: [JournalEntry]) {
+    public init(
+        actor: ActorID, epoch: UInt64, checkpoint: Checkpoint?, entries: [JournalEntry], reminders: [Reminder] = []
+    ) {
+        self.reminders = reminders
         self.actor = actor
         self.epoch = epoch
         self.checkpoint = checkpoint
@@ -122,7 +127,11 @@ extension Journal {
                     for: actor,
                     where: "seq > ?2 OR (idempotency_key IS NOT NULL AND time >= ?3)",
                     bindings: [Int64(bitPattern: after), keysSince], connection)
-                return .transfer(ActorTransfer(actor: actor, epoch: epoch, checkpoint: checkpoint, entries: entries))
+                // The reminders stay here too, inert while the tombstone stands (see `dueReminders`).
+                return .transfer(
+                    ActorTransfer(
+                        actor: actor, epoch: epoch, checkpoint: checkpoint, entries: entries,
+                        reminders: try Self.reminders(for: actor, connection)))
             }
         }
     }
@@ -137,12 +146,16 @@ extension Journal {
                 let actor = transfer.actor.description
                 let holding = try Self.holding(of: transfer.actor, connection)
                 guard !holding.isRecorded || holding.epoch < transfer.epoch else { return false }
-                for sql in ["DELETE FROM entries WHERE actor = ?1", "DELETE FROM checkpoints WHERE actor = ?1"] {
+                for sql in [
+                    "DELETE FROM entries WHERE actor = ?1", "DELETE FROM checkpoints WHERE actor = ?1",
+                    "DELETE FROM reminders WHERE actor = ?1",
+                ] {
                     let delete = try connection.statement(sql)
                     try delete.bind(1, actor)
                     try delete.run()
                 }
                 for entry in transfer.entries { try JournalWriter.insert(entry, into: connection) }
+                for reminder in transfer.reminders { try JournalWriter.apply(.set(reminder), to: connection) }
                 if let checkpoint = transfer.checkpoint {
                     try Self.insert(checkpoint, connection)
                 }

@@ -63,6 +63,11 @@ public final class Journal: Sendable {
         try await writer.append(entries)
     }
 
+    /// Appends `entries` and applies `reminders` in the same transaction; returns when both are durable.
+    public func append(_ entries: [JournalEntry], reminders: [ReminderUpdate]) async throws {
+        try await writer.append(entries, reminders: reminders)
+    }
+
     /// The entries of `actor` after `sequence`, in order.
     public func entries(for actor: ActorID, after sequence: UInt64 = 0) async throws -> [JournalEntry] {
         try await writer.perform { connection throws(JournalError) in

@@ -5,9 +5,16 @@ internal import PlexCore
 /// The journal's one thread: owns the SQLite connection, commits queued appends in groups, runs reads in
 /// order with them. SQLite calls block, so they stay off Swift's cooperative pool.
 final class JournalWriter: @unchecked Sendable {
+    /// One caller's entries and reminder changes, committed together, and who waits for them.
+    struct Append {
+        var entries: [JournalEntry]
+        var reminders: [ReminderUpdate]
+        var done: CheckedContinuation<Void, any Error>
+    }
+
     // Everything below is guarded by `condition`, except `connection`, which only the writer thread touches.
     private let condition = NSCondition()
-    private var appends: [(entries: [JournalEntry], done: CheckedContinuation<Void, any Error>)] = []
+    private var appends: [Append] = []
     private var jobs: [() -> Void] = []
     private var closing = false
     private var closed = false
@@ -82,8 +89,8 @@ final class JournalWriter: @unchecked Sendable {
     }
 
     /// Queues entries for the next group commit and waits until it is durable.
-    func append(_ entries: [JournalEntry]) async throws {
-        guard !entries.isEmpty else { return }
+    func append(_ entries: [JournalEntry], reminders: [ReminderUpdate] = []) async throws {
+        guard !entries.isEmpty || !reminders.isEmpty else { return }
         try await withCheckedThrowingContinuation { (done: CheckedContinuation<Void, any Error>) in
             condition.lock()
             if closing {
@@ -91,7 +98,7 @@ final class JournalWriter: @unchecked Sendable {
                 done.resume(throwing: JournalError(.closed, "journal is closed", path: path))
                 return
             }
-            appends.append((entries, done))
+            appends.append(Append(entries: entries, reminders: reminders, done: done))
             condition.signal()
             condition.unlock()
         }
@@ -174,13 +181,13 @@ final class JournalWriter: @unchecked Sendable {
         }
     }
 
-    private func commit(_ batch: [(entries: [JournalEntry], done: CheckedContinuation<Void, any Error>)]) {
+    private func commit(_ batch: [Append]) {
         guard let connection else {
             for item in batch { item.done.resume(throwing: JournalError(.closed, "journal is not open", path: path)) }
             return
         }
         do throws(JournalError) {
-            try insert(batch.map(\.entries), into: connection)
+            try insert(batch, into: connection)
             condition.lock()
             commits += 1
             appended += batch.reduce(0) { $0 + $1.entries.count }
@@ -195,11 +202,31 @@ final class JournalWriter: @unchecked Sendable {
         }
     }
 
-    private func insert(_ groups: [[JournalEntry]], into connection: SQLiteConnection) throws(JournalError) {
+    private func insert(_ batch: [Append], into connection: SQLiteConnection) throws(JournalError) {
         try connection.transaction { () throws(JournalError) in
-            for entries in groups {
-                for entry in entries { try Self.insert(entry, into: connection) }
+            for append in batch {
+                for entry in append.entries { try Self.insert(entry, into: connection) }
+                for update in append.reminders { try Self.apply(update, to: connection) }
             }
+        }
+    }
+
+    /// Sets or cancels one reminder; the caller holds a transaction.
+    static func apply(_ update: ReminderUpdate, to connection: SQLiteConnection) throws(JournalError) {
+        switch update {
+        case .set(let reminder):
+            let statement = try connection.statement(
+                "INSERT OR REPLACE INTO reminders (actor, name, due, payload) VALUES (?1, ?2, ?3, ?4)")
+            try statement.bind(1, reminder.actor.description)
+            try statement.bind(2, reminder.name)
+            try statement.bind(3, reminder.due)
+            try statement.bind(4, reminder.payload)
+            try statement.run()
+        case .cancel(let actor, let name):
+            let statement = try connection.statement("DELETE FROM reminders WHERE actor = ?1 AND name = ?2")
+            try statement.bind(1, actor.description)
+            try statement.bind(2, name)
+            try statement.run()
         }
     }
 

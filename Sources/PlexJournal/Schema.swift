@@ -1,7 +1,7 @@
 /// The journal's schema and its migrations. `PRAGMA user_version` holds the version.
 enum Schema {
     /// The version this build writes and reads.
-    static let current: Int64 = 3
+    static let current: Int64 = 4
 
     /// Each migration takes the schema from version `index` to `index + 1`.
     static let migrations: [String] = [
@@ -37,6 +37,17 @@ enum Schema {
             epoch INTEGER NOT NULL,
             moved_to TEXT
         ) WITHOUT ROWID;
+        """,
+        // 3 → 4: durable reminders; a row lives until its delivery is journaled (or it is cancelled).
+        """
+        CREATE TABLE reminders (
+            actor TEXT NOT NULL,
+            name TEXT NOT NULL,
+            due INTEGER NOT NULL,
+            payload BLOB NOT NULL,
+            PRIMARY KEY (actor, name)
+        ) WITHOUT ROWID;
+        CREATE INDEX reminders_by_due ON reminders (due);
         """,
     ]
 

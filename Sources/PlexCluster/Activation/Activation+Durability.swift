@@ -71,7 +71,11 @@ extension Activation {
                 actor: id, sequence: sequence + 1, kind: .message, time: time, callID: callID,
                 idempotencyKey: idempotencyKey, payload: try journalCodec.encode(request),
                 reply: try response.map { try journalCodec.encode($0) }, effects: try effects.encoded())
-            try await journal.append([entry])
+            let reminders = effects.reminders.map { change -> ReminderUpdate in
+                guard let due = change.due else { return .cancel(id, name: change.name) }
+                return .set(Reminder(actor: id, name: change.name, due: due, payload: change.payload))
+            }
+            try await journal.append([entry], reminders: reminders)
             sequence += 1
             sinceCheckpoint += 1
             if sinceCheckpoint >= checkpointEvery { try await checkpointIfBehind() }
@@ -106,6 +110,7 @@ extension Activation {
         }
         var context = makeContext(entry.callID, entry.idempotencyKey, true)
         context.effects = EffectLog(replaying: recorded)
+        context.requestType = A.Request.self
         let succeeded: Bool
         do {
             _ = try await behaviour.handle(request, state: &state, context: context)

@@ -104,6 +104,7 @@ final class Activation<A: VirtualActor>: AnyActivation, @unchecked Sendable {
         var context = makeContext(callID, idempotencyKey, false)
         let effects = journal == nil ? nil : EffectLog()
         context.effects = effects
+        context.requestType = A.Request.self
         let response: A.Response
         do {
             response = try await behaviour.handle(request, state: &state, context: context)

@@ -31,6 +31,13 @@ extension ActorTransfer {
             if let effects = entry.effects { wire.effects = Data(effects) }
             return wire
         }
+        message.reminders = reminders.map { reminder in
+            var wire = Plexspaces_V1_TransferredReminder()
+            wire.name = reminder.name
+            wire.due = reminder.due
+            wire.payload = Data(reminder.payload)
+            return wire
+        }
         return message
     }
 
@@ -59,6 +66,9 @@ extension ActorTransfer {
                 idempotencyKey: wire.hasIdempotencyKey ? wire.idempotencyKey : nil, payload: Array(wire.payload),
                 reply: wire.hasReply ? Array(wire.reply) : nil, effects: wire.hasEffects ? Array(wire.effects) : nil)
         }
-        self.init(actor: actor, epoch: message.epoch, checkpoint: checkpoint, entries: entries)
+        let reminders = message.reminders.map {
+            Reminder(actor: actor, name: $0.name, due: $0.due, payload: Array($0.payload))
+        }
+        self.init(actor: actor, epoch: message.epoch, checkpoint: checkpoint, entries: entries, reminders: reminders)
     }
 }

@@ -239,6 +239,7 @@ extension PlexNode {
                 group.addTask { await self.gossipLoop() }
                 group.addTask { await self.sweepLoop() }
                 group.addTask { await self.idleLoop() }
+                group.addTask { await self.reminderLoop() }
             }
         }
         background.withLock { $0 = task }

@@ -16,6 +16,8 @@ public struct ActorContext: Sendable {
     let router: any ActorCallRouter
     /// Where a durable actor's side effects are recorded (or replayed from); `nil` for ephemeral actors.
     package var effects: EffectLog?
+    /// The actor type's request type, which reminders must carry.
+    package var requestType: Any.Type?
 
     /// Creates a context; the node runtime does this.
     public init(
@@ -59,5 +61,48 @@ public struct ActorContext: Sendable {
     /// A random integer in `range`, journaled in durable actors so replay sees the same value.
     public func random(in range: ClosedRange<Int>) async throws -> Int {
         try await run("plex.random") { Int.random(in: range) }
+    }
+
+    /// Sets a durable reminder: `request` is delivered to this actor (as a message, through its handler) once
+    /// `delay` has passed, even if the node restarts or the actor moves to another node meanwhile.
+    ///
+    /// The reminder is journaled with the message that sets it, so it exists exactly when that message was
+    /// durably processed. Delivery is at least once; each delivery carries the idempotency key
+    /// `plex.reminder/<name>/<due>`, so a delivery repeated after a crash returns the stored reply instead of
+    /// running again, and the handler can tell reminders by ``idempotencyKey``. The fire time is journaled
+    /// with the delivered message. Setting a reminder with the same name replaces it; a handler can set it
+    /// again while handling it (a periodic reminder). Nodes check for due reminders every 100 ms.
+    ///
+    /// - Parameters:
+    ///   - request: What to deliver; it must be the actor's own `Request` type.
+    ///   - delay: How long from now.
+    ///   - name: Names the reminder within this actor.
+    /// - Throws: ``CallError`` `invalidRequest` in an ephemeral actor (reminders need the journal) or when
+    ///   `request` is not the actor's request type.
+    public func schedule<Request: Codable & Sendable>(_ request: Request, after delay: Duration, name: String)
+        async throws
+    {
+        let effects = try reminderLog(for: Request.self)
+        // The due time is an effect, so replay computes the same one.
+        let due = try await run("plex.reminder.\(name)") {
+            Int64((Date().timeIntervalSince1970 * 1000).rounded())
+                + Int64(clamping: delay.clampedNanoseconds / 1_000_000)
+        }
+        effects.record(.init(name: name, due: due, payload: try BinaryMessageCodec().encode(request)))
+    }
+
+    /// Cancels this actor's reminder `name`, if it is set (journaled with the message, like ``schedule(_:after:name:)``).
+    public func cancelReminder(_ name: String) throws {
+        try reminderLog(for: nil).record(.init(name: name, due: nil, payload: []))
+    }
+
+    private func reminderLog(for type: Any.Type?) throws -> EffectLog {
+        guard let effects else {
+            throw CallError(.invalidRequest, "\(id): reminders need a durable actor type (static let durability)")
+        }
+        if let type, let requestType, type != requestType {
+            throw CallError(.invalidRequest, "\(id): a reminder must carry \(requestType), not \(type)")
+        }
+        return effects
     }
 }

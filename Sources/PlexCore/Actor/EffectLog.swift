@@ -14,9 +14,27 @@ public final class EffectLog: @unchecked Sendable {
         case replaying
     }
 
+    /// A reminder the message set (`due` in milliseconds since 1970, and the encoded request) or cancelled
+    /// (`due` is `nil`).
+    package struct ReminderChange: Sendable, Hashable {
+        package var name: String
+        package var due: Int64?
+        package var payload: [UInt8]
+    }
+
     private let mode: Mode
     private(set) var effects: [Effect]
     private var cursor = 0
+    /// Reminder changes made by the message, journaled with it (recording only: on replay they already are).
+    package private(set) var reminders: [ReminderChange] = []
+
+    var isReplaying: Bool { mode == .replaying }
+
+    func record(_ change: ReminderChange) {
+        guard mode == .recording else { return }
+        reminders.removeAll { $0.name == change.name }
+        reminders.append(change)
+    }
 
     /// A log that records the effects of a message running for the first time.
     package init() {

@@ -354,6 +354,27 @@ public nonisolated struct Plexspaces_V1_ActorTransfer: Sendable {
 
   public var entries: [Plexspaces_V1_TransferredEntry] = []
 
+  /// replace the receiver's reminders of the actor
+  public var reminders: [Plexspaces_V1_TransferredReminder] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Plexspaces_V1_TransferredReminder: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var name: String = String()
+
+  /// milliseconds since 1970
+  public var due: Int64 = 0
+
+  /// the request, encoded with the journal's codec
+  public var payload: Data = Data()
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -1036,7 +1057,7 @@ nonisolated extension Plexspaces_V1_HandoffRequest: SwiftProtobuf.Message, Swift
 
 nonisolated extension Plexspaces_V1_ActorTransfer: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ActorTransfer"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}actor\0\u{1}epoch\0\u{3}has_checkpoint\0\u{3}checkpoint_sequence\0\u{3}checkpoint_time\0\u{3}checkpoint_state\0\u{1}entries\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}actor\0\u{1}epoch\0\u{3}has_checkpoint\0\u{3}checkpoint_sequence\0\u{3}checkpoint_time\0\u{3}checkpoint_state\0\u{1}entries\0\u{1}reminders\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1051,6 +1072,7 @@ nonisolated extension Plexspaces_V1_ActorTransfer: SwiftProtobuf.Message, SwiftP
       case 5: try { try decoder.decodeSingularInt64Field(value: &self.checkpointTime) }()
       case 6: try { try decoder.decodeSingularBytesField(value: &self.checkpointState) }()
       case 7: try { try decoder.decodeRepeatedMessageField(value: &self.entries) }()
+      case 8: try { try decoder.decodeRepeatedMessageField(value: &self.reminders) }()
       default: break
       }
     }
@@ -1078,6 +1100,9 @@ nonisolated extension Plexspaces_V1_ActorTransfer: SwiftProtobuf.Message, SwiftP
     if !self.entries.isEmpty {
       try visitor.visitRepeatedMessageField(value: self.entries, fieldNumber: 7)
     }
+    if !self.reminders.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.reminders, fieldNumber: 8)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1089,6 +1114,47 @@ nonisolated extension Plexspaces_V1_ActorTransfer: SwiftProtobuf.Message, SwiftP
     if lhs.checkpointTime != rhs.checkpointTime {return false}
     if lhs.checkpointState != rhs.checkpointState {return false}
     if lhs.entries != rhs.entries {return false}
+    if lhs.reminders != rhs.reminders {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Plexspaces_V1_TransferredReminder: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".TransferredReminder"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}due\0\u{1}payload\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.name) }()
+      case 2: try { try decoder.decodeSingularInt64Field(value: &self.due) }()
+      case 3: try { try decoder.decodeSingularBytesField(value: &self.payload) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.name.isEmpty {
+      try visitor.visitSingularStringField(value: self.name, fieldNumber: 1)
+    }
+    if self.due != 0 {
+      try visitor.visitSingularInt64Field(value: self.due, fieldNumber: 2)
+    }
+    if !self.payload.isEmpty {
+      try visitor.visitSingularBytesField(value: self.payload, fieldNumber: 3)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Plexspaces_V1_TransferredReminder, rhs: Plexspaces_V1_TransferredReminder) -> Bool {
+    if lhs.name != rhs.name {return false}
+    if lhs.due != rhs.due {return false}
+    if lhs.payload != rhs.payload {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

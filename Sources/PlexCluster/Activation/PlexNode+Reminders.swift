@@ -1,0 +1,71 @@
+internal import FoundationEssentials
+internal import NIOCore
+internal import PlexCore
+internal import PlexJournal
+
+extension PlexNode {
+    /// How often a node looks for due reminders.
+    static var reminderPeriod: Duration { .milliseconds(100) }
+
+    /// Delivers due reminders of the actors this node owns, each in its own task (a slow handler delays
+    /// only its own actor).
+    func reminderLoop() async {
+        while !Task.isCancelled {
+            try? await Task.sleep(for: Self.reminderPeriod)
+            guard joined.load(ordering: .relaxed), running.load(ordering: .relaxed) else { continue }
+            let now = Int64((Date().timeIntervalSince1970 * 1000).rounded(.down))
+            let due: [Reminder]
+            do {
+                due = try await journal.dueReminders(at: now)
+            } catch {
+                logger.error("cannot read due reminders", metadata: ["error": "\(error)"])
+                continue
+            }
+            for reminder in due {
+                let key = "\(reminder.actor)\u{0}\(reminder.name)\u{0}\(reminder.due)"
+                guard remindersInFlight.withLock({ $0.insert(key).inserted }) else { continue }
+                Task {
+                    await self.deliver(reminder)
+                    _ = self.remindersInFlight.withLock { $0.remove(key) }
+                }
+            }
+        }
+    }
+
+    /// Delivers one reminder as a message through the actor's handler, with the idempotency key
+    /// `plex.reminder/<name>/<due>`, then deletes it. A delivery that may not have been journaled (the node
+    /// does not own the actor right now, the activation went away, storage failed) leaves it for the next look.
+    func deliver(_ reminder: Reminder) async {
+        let id = reminder.actor
+        guard let entry = types.withLock({ $0[id.typeName] }) else {
+            logger.warning("reminder for a type not registered here", metadata: ["actor.id": "\(id)"])
+            return
+        }
+        guard case .local = try? route(id, placement: entry.placement) else { return }
+        let activation = self.activation(for: id, entry: entry)
+        await activation.mailbox.acquire()
+        defer { activation.mailbox.release() }
+        guard table.existing(id) === activation else { return }
+        do {
+            _ = try await entry.handleEncoded(
+                activation, payload: ByteBuffer(bytes: reminder.payload), json: false, callID: nextCallID(),
+                idempotencyKey: "plex.reminder/\(reminder.name)/\(reminder.due)", codec: journalCodec, now: Self.now())
+        } catch ActivationFailure.deactivated {
+            return
+        } catch let error as CallError where error.code == .storageFailure || error.code == .nodeUnavailable {
+            logger.warning(
+                "reminder not delivered; trying again", metadata: ["actor.id": "\(id)", "error": "\(error)"])
+            return
+        } catch {
+            // The handler threw (journaled as a failed message) or the request no longer decodes: delivered.
+            logger.warning(
+                "reminder delivered; its handler failed",
+                metadata: ["actor.id": "\(id)", "reminder": "\(reminder.name)", "error": "\(error)"])
+        }
+        do {
+            try await journal.removeReminder(reminder)
+        } catch {
+            logger.error("cannot delete a delivered reminder", metadata: ["actor.id": "\(id)", "error": "\(error)"])
+        }
+    }
+}

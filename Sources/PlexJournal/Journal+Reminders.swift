@@ -1,0 +1,92 @@
+public import PlexCore
+
+/// A durable reminder: a request to deliver to an actor once its time has come.
+public struct Reminder: Sendable, Hashable {
+    /// The actor it is for.
+    public var actor: ActorID
+    /// Its name, unique per actor: setting a reminder again replaces it.
+    public var name: String
+    /// When it is due: milliseconds since 1970.
+    public var due: Int64
+    /// The request to deliver, encoded with the journal's codec.
+    public var payload: [UInt8]
+
+    /// Creates a reminder.
+    public init(actor: ActorID, name: String, due: Int64, payload: [UInt8]) {
+        self.actor = actor
+        self.name = name
+        self.due = due
+        self.payload = payload
+    }
+}
+
+/// A change to an actor's reminders, journaled with the message that made it.
+public enum ReminderUpdate: Sendable, Hashable {
+    /// Sets (or replaces) a reminder.
+    case set(Reminder)
+    /// Cancels the actor's reminder with this name, if any.
+    case cancel(ActorID, name: String)
+}
+
+extension Journal {
+    /// Reminders due at or before `time` (milliseconds since 1970), earliest first, at most `limit`. Reminders of
+    /// actors this node handed away are left out (they moved with the actor).
+    public func dueReminders(at time: Int64, limit: Int = 256) async throws -> [Reminder] {
+        try await writer.perform { connection throws(JournalError) in
+            let statement = try connection.statement(
+                """
+                SELECT actor, name, due, payload FROM reminders
+                WHERE due <= ?1 AND actor NOT IN (SELECT actor FROM ownership WHERE moved_to IS NOT NULL)
+                ORDER BY due LIMIT ?2
+                """)
+            try statement.bind(1, time)
+            try statement.bind(2, Int64(limit))
+            return try Self.reminders(from: statement, connection)
+        }
+    }
+
+    /// The reminders of `actor`, by name.
+    public func reminders(for actor: ActorID) async throws -> [Reminder] {
+        try await writer.perform { connection throws(JournalError) in
+            try Self.reminders(for: actor, connection)
+        }
+    }
+
+    static func reminders(for actor: ActorID, _ connection: SQLiteConnection) throws(JournalError) -> [Reminder] {
+        let statement = try connection.statement(
+            "SELECT actor, name, due, payload FROM reminders WHERE actor = ?1 ORDER BY name")
+        try statement.bind(1, actor.description)
+        return try reminders(from: statement, connection)
+    }
+
+    private static func reminders(from statement: Statement, _ connection: SQLiteConnection)
+        throws(JournalError) -> [Reminder]
+    {
+        var result: [Reminder] = []
+        while try statement.step() {
+            guard let text = statement.text(0), let actor = try? ActorID(parsing: text) else {
+                throw JournalError(
+                    .corrupt, "reminder of an actor id '\(statement.text(0) ?? "")' that does not parse",
+                    path: connection.path)
+            }
+            result.append(
+                Reminder(
+                    actor: actor, name: statement.text(1) ?? "", due: statement.int64(2), payload: statement.blob(3)))
+        }
+        return result
+    }
+
+    /// Deletes a delivered reminder, unless it was set again (with another due time) meanwhile.
+    public func removeReminder(_ reminder: Reminder) async throws {
+        try await writer.perform { connection throws(JournalError) in
+            try connection.transaction { () throws(JournalError) in
+                let statement = try connection.statement(
+                    "DELETE FROM reminders WHERE actor = ?1 AND name = ?2 AND due = ?3")
+                try statement.bind(1, reminder.actor.description)
+                try statement.bind(2, reminder.name)
+                try statement.bind(3, reminder.due)
+                try statement.run()
+            }
+        }
+    }
+}
