@@ -20,9 +20,17 @@ public struct JournalConfiguration: Sendable {
     /// The largest the database file may grow, in bytes (`PRAGMA max_page_count`); beyond it appends fail
     /// as on a full disk. `nil` (the default) leaves it to the disk.
     public var maximumBytes: Int?
+    /// Keep every entry, also those a checkpoint made unnecessary for recovery, so `plex journal inspect
+    /// --state-at` can rebuild any earlier state. Default: `false`: a checkpoint prunes the entries it
+    /// covers, except those whose idempotency keys are still retained.
+    public var keepHistory: Bool
 
     /// Creates a configuration.
-    public init(synchronous: Synchronous = .full, checkIntegrityOnOpen: Bool = true, maximumBytes: Int? = nil) {
+    public init(
+        synchronous: Synchronous = .full, checkIntegrityOnOpen: Bool = true, maximumBytes: Int? = nil,
+        keepHistory: Bool = false
+    ) {
+        self.keepHistory = keepHistory
         self.synchronous = synchronous
         self.checkIntegrityOnOpen = checkIntegrityOnOpen
         self.maximumBytes = maximumBytes
@@ -36,11 +44,14 @@ public struct JournalConfiguration: Sendable {
 public final class Journal: Sendable {
     /// The journal file.
     public let path: String
+    /// Whether checkpoints leave the entries they cover (``JournalConfiguration/keepHistory``).
+    public let keepsHistory: Bool
     let writer: JournalWriter
 
-    private init(path: String, writer: JournalWriter) {
+    private init(path: String, writer: JournalWriter, keepsHistory: Bool) {
         self.path = path
         self.writer = writer
+        self.keepsHistory = keepsHistory
     }
 
     /// Opens (creating if needed) the journal at `path`, migrates its schema and checks its pages.
@@ -53,7 +64,7 @@ public final class Journal: Sendable {
             await writer.close()
             throw error
         }
-        return Journal(path: path, writer: writer)
+        return Journal(path: path, writer: writer, keepsHistory: configuration.keepHistory)
     }
 
     /// Appends `entries` and returns when they are durable (committed with the configured `synchronous`).
@@ -140,9 +151,44 @@ public final class Journal: Sendable {
     }
 
     /// Stores `checkpoint`, replacing the actor's previous one; returns when it is durable.
-    public func write(_ checkpoint: Checkpoint) async throws {
+    ///
+    /// - Parameter pruningKeysBefore: If set, in the same transaction, deletes the actor's entries that the
+    ///   checkpoint covers, except those with an idempotency key written at or after this time (milliseconds
+    ///   since 1970), which answer retries.
+    public func write(_ checkpoint: Checkpoint, pruningKeysBefore: Int64? = nil) async throws {
         try await writer.perform { connection throws(JournalError) in
-            try connection.transaction { () throws(JournalError) in try Self.insert(checkpoint, connection) }
+            try connection.transaction { () throws(JournalError) in
+                try Self.insert(checkpoint, connection)
+                guard let cutoff = pruningKeysBefore else { return }
+                let prune = try connection.statement(
+                    """
+                    DELETE FROM entries WHERE actor = ?1 AND seq <= ?2
+                        AND (idempotency_key IS NULL OR time < ?3)
+                    """)
+                try prune.bind(1, checkpoint.actor.description)
+                try prune.bind(2, Int64(bitPattern: checkpoint.sequence))
+                try prune.bind(3, cutoff)
+                try prune.run()
+            }
+        }
+    }
+
+    /// Deletes entries covered by their actor's checkpoint whose idempotency keys are older than `cutoff`
+    /// (milliseconds since 1970): what pruning at checkpoint time kept only for retries.
+    /// - Returns: How many entries were deleted.
+    @discardableResult
+    public func pruneExpiredKeys(before cutoff: Int64) async throws -> Int {
+        try await writer.perform { connection throws(JournalError) in
+            try connection.transaction { () throws(JournalError) -> Int in
+                let prune = try connection.statement(
+                    """
+                    DELETE FROM entries WHERE idempotency_key IS NOT NULL AND time < ?1
+                        AND seq <= (SELECT c.seq FROM checkpoints c WHERE c.actor = entries.actor)
+                    """)
+                try prune.bind(1, cutoff)
+                try prune.run()
+                return connection.changes
+            }
         }
     }
 

@@ -6,6 +6,9 @@ internal import CSQLite
 final class SQLiteConnection {
     let path: String
     private var handle: OpaquePointer?
+
+    /// Rows changed by the last statement.
+    var changes: Int { handle.map { Int(sqlite3_changes($0)) } ?? 0 }
     private var statements: [String: Statement] = [:]
 
     /// Opens (creating if needed) the database at `path`.

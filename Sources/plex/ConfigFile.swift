@@ -25,7 +25,7 @@ struct ConfigFile {
         "cluster_name": "string", "secret_file": "string", "log_level": "string", "cluster_file": "string",
         "idle_timeout_ms": "integer", "max_activations": "integer", "heartbeat_ms": "integer",
         "unreachable_after_ms": "integer", "max_frame_size": "integer", "max_in_flight_per_peer": "integer",
-        "drain_timeout_ms": "integer", "idempotency_retention_hours": "integer",
+        "drain_timeout_ms": "integer", "idempotency_retention_hours": "integer", "keep_history": "boolean",
     ]
 
     var values: [String: Value] = [:]
@@ -79,7 +79,8 @@ struct ConfigFile {
             let value = try parseValue(rawValue, where: where_, key: key)
             let matches: Bool
             switch (kind, value) {
-            case ("string", .string), ("integer", .integer), ("strings", .strings): matches = true
+            case ("string", .string), ("integer", .integer), ("strings", .strings), ("boolean", .boolean):
+                matches = true
             default: matches = false
             }
             guard matches else {

@@ -132,6 +132,7 @@ struct RunNode: AsyncParsableCommand {
         }
         if let n = integer("max_frame_size") { configuration.maximumFrameSize = n }
         if let n = integer("max_in_flight_per_peer") { configuration.calls.maximumInFlightPerPeer = n }
+        if case .boolean(let keep)? = file.values["keep_history"] { configuration.journal.keepHistory = keep }
         if let ms = integer("drain_timeout_ms") { configuration.membership.drainTimeout = .milliseconds(ms) }
         if let hours = integer("idempotency_retention_hours") {
             configuration.idempotencyRetention = .seconds(hours * 3600)

@@ -287,10 +287,12 @@ struct SideEffectClusterTests {
 
 @Suite("Time travel")
 struct TimeTravelTests {
-    @Test("the state at any retained sequence is rebuilt from the journal, before and after a checkpoint")
+    @Test("with keep_history, the state at any sequence is rebuilt from the journal, before and after a checkpoint")
     func stateAt() async throws {
-        try await withTestCluster(nodes: 1, transport: .inMemory, register: { $0.register(ShortLedger.self) }) {
-            cluster in
+        try await withTestCluster(
+            nodes: 1, transport: .inMemory, setup: { $0.journal.keepHistory = true },
+            register: { $0.register(ShortLedger.self) }
+        ) { cluster in
             let node = cluster.node(0)
             let ledger = node.actor(ShortLedger.self, key: "tt")
             for amount in 1...7 { _ = try await ledger.ask(.deposit(amount)) }  // checkpoint after 5
@@ -306,6 +308,34 @@ struct TimeTravelTests {
                 _ = try await StateInspector.state(of: Counter.self, key: "x", in: node.journal)
             }
             #expect(error?.code == .invalidRequest)
+        }
+    }
+
+    @Test("by default a checkpoint prunes the entries it covers, except retained keys; time travel says so")
+    func pruning() async throws {
+        try await withTestCluster(nodes: 1, transport: .inMemory, register: { $0.register(ShortLedger.self) }) {
+            cluster in
+            let node = cluster.node(0)
+            let ledger = node.actor(ShortLedger.self, key: "pruned")
+            for amount in 1...7 {
+                _ = try await ledger.ask(.deposit(amount), idempotencyKey: amount == 2 ? "two" : nil)
+            }
+            // The checkpoint at 5 covers 1...5; only the keyed entry 2 stays before it.
+            #expect(try await node.journal.entries(for: ledger.id).map(\.sequence) == [2, 6, 7])
+            #expect(try await ledger.ask(.deposit(2), idempotencyKey: "two").balance == 3)  // still answered
+            #expect(
+                try await StateInspector.state(of: ShortLedger.self, key: "pruned", in: node.journal).state.balance
+                    == 28)
+            #expect(
+                try await StateInspector.state(of: ShortLedger.self, key: "pruned", at: 6, in: node.journal).state
+                    .balance == 21)
+            let error = await #expect(throws: CallError.self) {
+                _ = try await StateInspector.state(of: ShortLedger.self, key: "pruned", at: 3, in: node.journal)
+            }
+            #expect(error?.message.contains("pruned") == true)
+            // Once its key expires, the keyed entry goes too.
+            #expect(try await node.journal.pruneExpiredKeys(before: .max) == 1)
+            #expect(try await node.journal.entries(for: ledger.id).map(\.sequence) == [6, 7])
         }
     }
 }

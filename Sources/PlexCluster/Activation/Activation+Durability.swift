@@ -31,6 +31,15 @@ extension Activation {
             }
             for entry in try await journal.entries(for: id, after: sequence) where entry.sequence <= target ?? .max {
                 guard entry.sequence == sequence + 1 else {
+                    if let target, sequence == 0, let checkpoint = try await journal.latestCheckpoint(for: id),
+                        target < checkpoint.sequence
+                    {
+                        throw CallError(
+                            .storageFailure,
+                            "journal \(journal.path): \(id) entries before sequence \(entry.sequence) were pruned "
+                                + "by its checkpoint at \(checkpoint.sequence), so the state at \(target) cannot be "
+                                + "rebuilt (keep_history = true keeps them)")
+                    }
                     throw CallError(
                         .storageFailure,
                         "journal \(journal.path): \(id) jumps from sequence \(sequence) to \(entry.sequence)")
@@ -93,7 +102,8 @@ extension Activation {
         guard let journal, sinceCheckpoint > 0 else { return }
         let time = Int64(Date().timeIntervalSince1970 * 1000)
         try await journal.write(
-            Checkpoint(actor: id, sequence: sequence, time: time, state: try journalCodec.encode(state)))
+            Checkpoint(actor: id, sequence: sequence, time: time, state: try journalCodec.encode(state)),
+            pruningKeysBefore: journal.keepsHistory ? nil : time - retentionMilliseconds)
         sinceCheckpoint = 0
     }
 

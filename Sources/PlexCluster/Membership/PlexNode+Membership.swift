@@ -1,3 +1,4 @@
+internal import FoundationEssentials
 internal import NIOCore
 internal import PlexCore
 internal import PlexTransport
@@ -240,6 +241,7 @@ extension PlexNode {
                 group.addTask { await self.sweepLoop() }
                 group.addTask { await self.idleLoop() }
                 group.addTask { await self.reminderLoop() }
+                group.addTask { await self.pruneLoop() }
             }
         }
         background.withLock { $0 = task }
@@ -263,6 +265,26 @@ extension PlexNode {
             let now = Self.now()
             for link in links.withLock({ Array($0.values) }) { link.expire(now: now) }
             try? await Task.sleep(for: .milliseconds(5))
+        }
+    }
+
+    /// Hourly, deletes journal entries kept past their checkpoint only for idempotency keys that have
+    /// now expired.
+    private func pruneLoop() async {
+        guard !journal.keepsHistory else { return }
+        let retention = Int64(clamping: configuration.idempotencyRetention.clampedNanoseconds / 1_000_000)
+        while !Task.isCancelled {
+            try? await Task.sleep(for: .seconds(3600))
+            guard !Task.isCancelled else { return }
+            let cutoff = Int64(Date().timeIntervalSince1970 * 1000) - retention
+            do {
+                let pruned = try await journal.pruneExpiredKeys(before: cutoff)
+                if pruned > 0 {
+                    logger.info("pruned entries of expired idempotency keys", metadata: ["entries": "\(pruned)"])
+                }
+            } catch {
+                logger.error("cannot prune the journal", metadata: ["error": "\(error)"])
+            }
         }
     }
 
