@@ -63,6 +63,8 @@ struct RunNode: AsyncParsableCommand {
     var unreachableAfterMs: Int?
     @Option(name: .long, help: "Milliseconds between heartbeats.")
     var heartbeatMs: Int?
+    @Flag(name: .long, help: "Keep journal entries that checkpoints cover, for plex journal inspect --state-at.")
+    var keepHistory = false
 
     func run() async throws {
         let (configuration, level) = try await exitingOnBadConfiguration { try makeConfiguration() }
@@ -133,6 +135,7 @@ struct RunNode: AsyncParsableCommand {
         if let n = integer("max_frame_size") { configuration.maximumFrameSize = n }
         if let n = integer("max_in_flight_per_peer") { configuration.calls.maximumInFlightPerPeer = n }
         if case .boolean(let keep)? = file.values["keep_history"] { configuration.journal.keepHistory = keep }
+        if keepHistory { configuration.journal.keepHistory = true }
         if let ms = integer("drain_timeout_ms") { configuration.membership.drainTimeout = .milliseconds(ms) }
         if let hours = integer("idempotency_retention_hours") {
             configuration.idempotencyRetention = .seconds(hours * 3600)

@@ -14,13 +14,15 @@ struct ClusterIntegrationTests {
     let binary = NodeProcess.binary ?? ""
     let directory = FileManager.default.temporaryDirectory.path + "/plex-it-\(UInt32.random(in: 0...UInt32.max))"
 
-    func startNode(_ id: String, listen: String = "127.0.0.1:0", seeds: [String] = [], secret: String = secret)
-        async throws -> (NodeProcess, NodeProcess.Ready)
-    {
-        var arguments = [
-            "node", "--node-id", id, "--listen", listen, "--data-dir", "\(directory)/\(id)", "--cluster-name", "it",
-            "--heartbeat-ms", "100", "--unreachable-after-ms", "800", "--log-level", "info",
-        ]
+    func startNode(
+        _ id: String, listen: String = "127.0.0.1:0", seeds: [String] = [], secret: String = secret,
+        extra: [String] = []
+    ) async throws -> (NodeProcess, NodeProcess.Ready) {
+        var arguments =
+            [
+                "node", "--node-id", id, "--listen", listen, "--data-dir", "\(directory)/\(id)", "--cluster-name", "it",
+                "--heartbeat-ms", "100", "--unreachable-after-ms", "800", "--log-level", "info",
+            ] + extra
         for seed in seeds { arguments += ["--seed", seed] }
         let process = try NodeProcess.launch(binary, arguments, environment: ["PLEX_CLUSTER_SECRET": secret])
         return (process, try await process.waitUntilReady())
@@ -335,10 +337,10 @@ struct ClusterIntegrationTests {
         _ = r2
     }
 
-    @Test("plex journal stats and inspect read a stopped node's journal")
+    @Test("plex journal stats and inspect read a stopped node's journal (kept history, and pruned)")
     func journalCommands() async throws {
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        let (node, ready) = try await startNode("j1")
+        let (node, ready) = try await startNode("j1", extra: ["--keep-history"])
         defer { node.kill9() }
         let client = try await client(ready.address)
         for amount in [5, 7] { _ = try await client.ask(Ledger.self, key: "inspected", .deposit(amount)) }
@@ -364,6 +366,21 @@ struct ClusterIntegrationTests {
             binary, ["journal", "inspect", "ledger/inspected", "--data-dir", dataDir, "--state-at", "1"])
         #expect(try await travel.waitForExit() == 0)
         #expect(travel.standardOutput.contains(#"at sequence 1: {"balance":5,"operations":1}"#))
+
+        // Without --keep-history, the checkpoint written when the node stopped prunes what it covers, and
+        // time travel before it says so.
+        let (pruning, pruningReady) = try await startNode("j2")
+        defer { pruning.kill9() }
+        let second = try await self.client(pruningReady.address)
+        for amount in [5, 7] { _ = try await second.ask(Ledger.self, key: "pruned", .deposit(amount)) }
+        await second.close()
+        pruning.terminate()
+        #expect(try await pruning.waitForExit() == 0)
+        let pruned = try NodeProcess.launch(
+            binary, ["journal", "inspect", "ledger/pruned", "--data-dir", "\(directory)/j2", "--state-at", "1"])
+        #expect(try await pruned.waitForExit() != 0)
+        #expect(pruned.standardError.contains("pruned"), "\(pruned.standardError)")
+
         let missing = try NodeProcess.launch(binary, ["journal", "stats", "--data-dir", "\(directory)/nowhere"])
         #expect(try await missing.waitForExit() == 2)
         #expect(missing.standardError.contains("no journal"))

@@ -59,6 +59,14 @@ extension Activation {
                     remember(key, entry.reply.map { .encoded($0) } ?? .failed(Self.earlierFailure))
                 }
             }
+            if let target, sequence < target, let checkpoint = try await journal.latestCheckpoint(for: id),
+                target < checkpoint.sequence
+            {
+                throw CallError(
+                    .storageFailure,
+                    "journal \(journal.path): \(id) entries up to its checkpoint at \(checkpoint.sequence) were "
+                        + "pruned, so the state at \(target) cannot be rebuilt (keep_history = true keeps them)")
+            }
         } catch let error as CallError {
             throw error
         } catch {
