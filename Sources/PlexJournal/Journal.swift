@@ -79,6 +79,31 @@ public final class Journal: Sendable {
         try await writer.append(entries, reminders: reminders)
     }
 
+    /// Queues `entries` and `reminders` for the next group commit without waiting; the returned write
+    /// completes when they are durable (or failed). Appends commit in the order they were queued, and an
+    /// actor's entries fail once one of its entries failed, until it recovers (``clearFailure(of:)``).
+    public func enqueue(_ entries: [JournalEntry], reminders: [ReminderUpdate] = []) -> PendingWrite {
+        writer.enqueue(entries, reminders: reminders)
+    }
+
+    /// Tells the journal that `actor` is rebuilding its state from what is durable: its appends, refused
+    /// since one of them failed, are accepted again. Call before reading the actor's entries to recover.
+    public func clearFailure(of actor: ActorID) async throws {
+        try await writer.clearFailure(of: actor)
+    }
+
+    /// Runs a checkpoint write after everything queued before it, if `after` succeeded; failures are
+    /// ignored (the entries stay, so recovery only replays more).
+    public func writeCheckpoint(_ checkpoint: Checkpoint, after write: PendingWrite, pruningKeysBefore: Int64?) {
+        // Jobs run after the appends queued before them, so `write` has completed when this runs.
+        writer.performDetached { connection throws(JournalError) in
+            guard case .success? = write.result else { return }
+            try connection.transaction { () throws(JournalError) in
+                try Self.insert(checkpoint, pruningKeysBefore: pruningKeysBefore, connection)
+            }
+        }
+    }
+
     /// The entries of `actor` after `sequence`, in order.
     public func entries(for actor: ActorID, after sequence: UInt64 = 0) async throws -> [JournalEntry] {
         try await writer.perform { connection throws(JournalError) in
@@ -158,19 +183,26 @@ public final class Journal: Sendable {
     public func write(_ checkpoint: Checkpoint, pruningKeysBefore: Int64? = nil) async throws {
         try await writer.perform { connection throws(JournalError) in
             try connection.transaction { () throws(JournalError) in
-                try Self.insert(checkpoint, connection)
-                guard let cutoff = pruningKeysBefore else { return }
-                let prune = try connection.statement(
-                    """
-                    DELETE FROM entries WHERE actor = ?1 AND seq <= ?2
-                        AND (idempotency_key IS NULL OR time < ?3)
-                    """)
-                try prune.bind(1, checkpoint.actor.description)
-                try prune.bind(2, Int64(bitPattern: checkpoint.sequence))
-                try prune.bind(3, cutoff)
-                try prune.run()
+                try Self.insert(checkpoint, pruningKeysBefore: pruningKeysBefore, connection)
             }
         }
+    }
+
+    static func insert(_ checkpoint: Checkpoint, pruningKeysBefore: Int64?, _ connection: SQLiteConnection)
+        throws(JournalError)
+    {
+        try insert(checkpoint, connection)
+        guard let cutoff = pruningKeysBefore else { return }
+        let prune = try connection.statement(
+            """
+            DELETE FROM entries WHERE actor = ?1 AND seq <= ?2
+                AND seq <= (SELECT seq FROM checkpoints WHERE actor = ?1)
+                AND (idempotency_key IS NULL OR time < ?3)
+            """)
+        try prune.bind(1, checkpoint.actor.description)
+        try prune.bind(2, Int64(bitPattern: checkpoint.sequence))
+        try prune.bind(3, cutoff)
+        try prune.run()
     }
 
     /// Deletes entries covered by their actor's checkpoint whose idempotency keys are older than `cutoff`
@@ -193,8 +225,13 @@ public final class Journal: Sendable {
     }
 
     static func insert(_ checkpoint: Checkpoint, _ connection: SQLiteConnection) throws(JournalError) {
+        // Never replaces a later checkpoint with an earlier one (a checkpoint written late, say).
         let statement = try connection.statement(
-            "INSERT OR REPLACE INTO checkpoints (actor, seq, time, state) VALUES (?1, ?2, ?3, ?4)")
+            """
+            INSERT INTO checkpoints (actor, seq, time, state) VALUES (?1, ?2, ?3, ?4)
+            ON CONFLICT (actor) DO UPDATE SET seq = excluded.seq, time = excluded.time, state = excluded.state
+            WHERE excluded.seq >= checkpoints.seq
+            """)
         try statement.bind(1, checkpoint.actor.description)
         try statement.bind(2, Int64(bitPattern: checkpoint.sequence))
         try statement.bind(3, checkpoint.time)

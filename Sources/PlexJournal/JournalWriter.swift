@@ -9,7 +9,7 @@ final class JournalWriter: @unchecked Sendable {
     struct Append {
         var entries: [JournalEntry]
         var reminders: [ReminderUpdate]
-        var done: CheckedContinuation<Void, any Error>
+        var done: PendingWrite
     }
 
     // Everything below is guarded by `condition`, except `connection`, which only the writer thread touches.
@@ -22,6 +22,10 @@ final class JournalWriter: @unchecked Sendable {
     private var appended = 0
     private var runningJob = false
     private var connection: SQLiteConnection?
+    /// Actors with an entry that failed to commit (writer thread only). Their later entries were produced on
+    /// a state that included it, so they fail too, until the actor recovers from what is durable
+    /// (``clearFailure(of:)``, which runs after every append queued before it).
+    private var failed: Set<ActorID> = []
     let path: String
 
     init(path: String) {
@@ -90,18 +94,37 @@ final class JournalWriter: @unchecked Sendable {
 
     /// Queues entries for the next group commit and waits until it is durable.
     func append(_ entries: [JournalEntry], reminders: [ReminderUpdate] = []) async throws {
-        guard !entries.isEmpty || !reminders.isEmpty else { return }
-        try await withCheckedThrowingContinuation { (done: CheckedContinuation<Void, any Error>) in
-            condition.lock()
-            if closing {
-                condition.unlock()
-                done.resume(throwing: JournalError(.closed, "journal is closed", path: path))
-                return
-            }
-            appends.append(Append(entries: entries, reminders: reminders, done: done))
-            condition.signal()
+        try await enqueue(entries, reminders: reminders).wait()
+    }
+
+    /// Queues entries for the next group commit; the returned write completes when it is durable. Appends
+    /// commit in the order they were queued.
+    func enqueue(_ entries: [JournalEntry], reminders: [ReminderUpdate] = []) -> PendingWrite {
+        guard !entries.isEmpty || !reminders.isEmpty else { return .completed(.success(())) }
+        let done = PendingWrite()
+        condition.lock()
+        if closing {
             condition.unlock()
+            done.complete(.failure(JournalError(.closed, "journal is closed", path: path)))
+            return done
         }
+        appends.append(Append(entries: entries, reminders: reminders, done: done))
+        condition.signal()
+        condition.unlock()
+        return done
+    }
+
+    /// Runs `body` on the writer thread with the connection, after what is queued now; nobody waits for it,
+    /// and its error is dropped.
+    func performDetached(_ body: @escaping @Sendable (SQLiteConnection) throws(JournalError) -> Void) {
+        condition.lock()
+        defer { condition.unlock() }
+        guard !closing else { return }
+        jobs.append { [self] in
+            guard let connection = self.connection else { return }
+            try? body(connection)
+        }
+        condition.signal()
     }
 
     /// Runs `body` on the writer thread with the connection.
@@ -183,23 +206,51 @@ final class JournalWriter: @unchecked Sendable {
 
     private func commit(_ batch: [Append]) {
         guard let connection else {
-            for item in batch { item.done.resume(throwing: JournalError(.closed, "journal is not open", path: path)) }
+            for item in batch { item.done.complete(.failure(JournalError(.closed, "journal is not open", path: path))) }
             return
         }
+        var ready: [Append] = []
+        for item in batch {
+            if let error = followsFailure(item) {
+                item.done.complete(.failure(error))
+            } else {
+                ready.append(item)
+            }
+        }
+        guard !ready.isEmpty else { return }
         do throws(JournalError) {
-            try insert(batch, into: connection)
+            try insert(ready, into: connection)
             condition.lock()
             commits += 1
-            appended += batch.reduce(0) { $0 + $1.entries.count }
+            appended += ready.reduce(0) { $0 + $1.entries.count }
             condition.unlock()
-            for item in batch { item.done.resume() }
-        } catch  where batch.count > 1 && error.code == .sqlite {
+            for item in ready { item.done.complete(.success(())) }
+        } catch  where ready.count > 1 && error.code == .sqlite {
             // One caller's bad entry (a duplicate sequence, say) must not fail the others committed with it:
             // retry each on its own. I/O errors and a full disk fail the whole group, as they would alone.
-            for item in batch { commit([item]) }
+            for item in ready { commit([item]) }
         } catch {
-            for item in batch { item.done.resume(throwing: error) }
+            for item in ready {
+                for entry in item.entries { failed.insert(entry.actor) }
+                item.done.complete(.failure(error))
+            }
         }
+    }
+
+    /// The error for an append whose actor had an earlier entry fail since it last recovered.
+    private func followsFailure(_ item: Append) -> JournalError? {
+        guard !failed.isEmpty, let entry = item.entries.first(where: { failed.contains($0.actor) }) else {
+            return nil
+        }
+        return JournalError(
+            .sqlite,
+            "\(entry.actor) entry \(entry.sequence) was produced after an earlier entry of the actor failed to commit",
+            path: path)
+    }
+
+    /// Lets `actor` append again: it recovered from the journal. Runs after every append queued before it.
+    func clearFailure(of actor: ActorID) async throws {
+        try await perform { _ throws(JournalError) in _ = self.failed.remove(actor) }
     }
 
     private func insert(_ batch: [Append], into connection: SQLiteConnection) throws(JournalError) {

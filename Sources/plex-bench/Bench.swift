@@ -317,6 +317,8 @@ struct All: AsyncParsableCommand {
         var rates: [Double] = []
         var p99s: [Double] = []
         var singles: [Double] = []
+        var p50s: [Double] = []
+        var hotRates: [Double] = []
         for run in 0..<runs {
             let directory = temporaryDirectory("durable-\(run)")
             defer { try? FileManager.default.removeItem(atPath: directory) }
@@ -333,6 +335,12 @@ struct All: AsyncParsableCommand {
             }
             rates.append(rate)
             p99s.append(latencies.percentile(0.99))
+            p50s.append(latencies.percentile(0.5))
+            // One hot actor: its messages pipeline through the group commit while their replies wait.
+            hotRates.append(
+                try await throughput(callers: 64, duration: window) { _, _ in
+                    _ = try await ledgers[1].ask(.deposit(1))
+                })
             let single = LatencyBox()
             for _ in 0..<300 {
                 let t0 = clock.now
@@ -344,6 +352,8 @@ struct All: AsyncParsableCommand {
         }
         report("durable_ask_256_callers_1000_actors", median(rates), "calls/s")
         report("durable_ask_256_callers_p99", median(p99s), "us")
+        report("durable_ask_256_callers_p50", median(p50s), "us")
+        report("durable_ask_64_callers_1_actor", median(hotRates), "calls/s")
         report("durable_ask_single_caller_p50", median(singles), "us")
     }
 

@@ -342,6 +342,53 @@ struct TimeTravelTests {
 
 @Suite("Durable actors: a full disk", .timeLimit(.minutes(1)))
 struct FullDiskClusterTests {
+    @Test("with many callers per actor, a journal that fills keeps exactly the acknowledged messages")
+    func fullDiskPipelined() async throws {
+        try await withTestCluster(
+            nodes: 1, transport: .inMemory,
+            setup: { $0.journal.maximumBytes = 256 * 1024 },
+            register: { $0.registerExamples() }
+        ) { cluster in
+            let node = cluster.node(0)
+            let padding = String(repeating: "x", count: 900)
+            // 16 callers on 2 ledgers: each actor has several messages committing at once, so when a commit
+            // fails, later messages of the same actor that ran on top of it must fail too.
+            let acknowledged = try await withThrowingTaskGroup(of: [Int].self) { group in
+                for caller in 0..<16 {
+                    group.addTask {
+                        var counts = [0, 0]
+                        var failures = 0
+                        var i = 0
+                        while failures < 20 && i < 5_000 {
+                            let ledger = (caller + i) % 2
+                            do {
+                                _ = try await node.actor(Ledger.self, key: "p\(ledger)").ask(
+                                    .deposit(1), idempotencyKey: "\(padding)-\(caller)-\(i)")
+                                counts[ledger] += 1
+                            } catch let error as CallError {
+                                #expect(error.code == .storageFailure, "\(error)")
+                                failures += 1
+                            }
+                            i += 1
+                        }
+                        return counts
+                    }
+                }
+                return try await group.reduce(into: [0, 0]) {
+                    $0[0] += $1[0]; $0[1] += $1[1]
+                }
+            }
+            #expect(acknowledged[0] + acknowledged[1] > 0)
+            for ledger in 0..<2 {
+                let (state, _) = try await StateInspector.state(of: Ledger.self, key: "p\(ledger)", in: node.journal)
+                #expect(state.balance == acknowledged[ledger], "journal of p\(ledger)")
+                if let live = try? await node.actor(Ledger.self, key: "p\(ledger)").ask(.balance) {
+                    #expect(live.balance == acknowledged[ledger], "live p\(ledger)")
+                }
+            }
+        }
+    }
+
     @Test("when the journal cannot grow, calls fail with storageFailure and nothing acknowledged is lost")
     func fullDisk() async throws {
         try await withTestCluster(

@@ -21,6 +21,8 @@ extension Activation {
     func recover(upTo target: UInt64? = nil) async throws {
         guard let journal else { return }
         do {
+            // Appends refused after a failed one are accepted again once this reads what is durable.
+            try await journal.clearFailure(of: id)
             state = A.initialState(for: id)
             sequence = 0
             remembered = [:]
@@ -74,33 +76,45 @@ extension Activation {
         }
     }
 
-    /// Journals a handled message with its reply (one row), then checkpoints if it is time. On failure the in-memory
-    /// state no longer matches the journal, so the activation forgets it and recovers on its next message.
-    /// A `nil` response records a message whose handler threw.
+    /// Queues a handled message with its reply (one row) for the next group commit, and a checkpoint after it
+    /// if it is time; returns the write the reply must wait for. If the write fails, the in-memory state no
+    /// longer matches the journal: the activation recovers before its next message (and the journal fails
+    /// any later entry of this actor queued meanwhile). A `nil` response records a message whose handler threw.
     func persist(
         _ request: A.Request, _ response: A.Response?, effects: EffectLog, callID: CallID, idempotencyKey: String?
-    ) async throws {
-        guard let journal else { return }
+    ) throws -> PendingWrite {
+        guard let journal else { throw CallError(.storageFailure, "\(id) has no journal") }
+        let time = Int64(Date().timeIntervalSince1970 * 1000)
+        let entry: JournalEntry
         do {
-            let time = Int64(Date().timeIntervalSince1970 * 1000)
-            // One row per message: the request and the reply it produced.
-            let entry = JournalEntry(
+            entry = JournalEntry(
                 actor: id, sequence: sequence + 1, kind: .message, time: time, callID: callID,
                 idempotencyKey: idempotencyKey, payload: try journalCodec.encode(request),
                 reply: try response.map { try journalCodec.encode($0) }, effects: try effects.encoded())
-            let reminders = effects.reminders.map { change -> ReminderUpdate in
-                guard let due = change.due else { return .cancel(id, name: change.name) }
-                return .set(Reminder(actor: id, name: change.name, due: due, payload: change.payload))
-            }
-            try await journal.append([entry], reminders: reminders)
-            sequence += 1
-            sinceCheckpoint += 1
-            if sinceCheckpoint >= checkpointEvery { try await checkpointIfBehind() }
         } catch {
             phase = .new
             throw CallError(
-                .storageFailure, "\(id): the call ran but could not be journaled, so it was not kept: \(error)")
+                .storageFailure, "\(id): the call ran but its entry does not encode, so it was not kept: \(error)")
         }
+        let reminders = effects.reminders.map { change -> ReminderUpdate in
+            guard let due = change.due else { return .cancel(id, name: change.name) }
+            return .set(Reminder(actor: id, name: change.name, due: due, payload: change.payload))
+        }
+        let write = journal.enqueue([entry], reminders: reminders)
+        // Registered first, so the flag is set before any caller hears of the failure.
+        write.onComplete { [self] result in
+            if case .failure = result { self.needsRecovery.store(true, ordering: .relaxed) }
+        }
+        sequence += 1
+        sinceCheckpoint += 1
+        lastWrite = write
+        if sinceCheckpoint >= checkpointEvery, let state = try? journalCodec.encode(state) {
+            journal.writeCheckpoint(
+                Checkpoint(actor: id, sequence: sequence, time: time, state: state), after: write,
+                pruningKeysBefore: journal.keepsHistory ? nil : time - retentionMilliseconds)
+            sinceCheckpoint = 0
+        }
+        return write
     }
 }
 
@@ -108,6 +122,9 @@ extension Activation {
     /// Writes a checkpoint of the current state if messages were journaled since the last one.
     func checkpointIfBehind() async throws {
         guard let journal, sinceCheckpoint > 0 else { return }
+        // Only a state whose every message is durable may be checkpointed.
+        if let lastWrite { try await lastWrite.wait() }
+        guard !needsRecovery.load(ordering: .relaxed) else { return }
         let time = Int64(Date().timeIntervalSince1970 * 1000)
         try await journal.write(
             Checkpoint(actor: id, sequence: sequence, time: time, state: try journalCodec.encode(state)),
@@ -150,7 +167,8 @@ extension Activation {
 
 /// What an activation remembers about a call that carried an idempotency key.
 enum Remembered<Response: Sendable>: Sendable {
-    case response(Response)
+    /// Handled by this activation (its write may still be committing).
+    case handled(Handled<Response>)
     /// A reply read from the journal, decoded when a retry asks for it.
     case encoded([UInt8])
     case failed(CallError)
@@ -175,7 +193,7 @@ extension Activation {
     }
 
     /// The outcome of an earlier call with `key`, if this actor processed one (within the retention).
-    func earlierOutcome(of key: String) async throws -> Result<A.Response, CallError>? {
+    func earlierOutcome(of key: String) async throws -> Handled<A.Response>? {
         var outcome: Remembered<A.Response>? = remembered[key]
         if outcome == nil, let journal {
             // After a restart, keys processed before the latest checkpoint are only in the journal.
@@ -190,11 +208,12 @@ extension Activation {
         }
         switch outcome {
         case nil: return nil
-        case .response(let response): return .success(response)
-        case .failed(let error): return .failure(error)
+        case .handled(let handled): return handled  // a duplicate waits for the same write
+        case .failed(let error): return Handled(outcome: .failure(error), write: nil, actor: id)
         case .encoded(let bytes):
             do {
-                return .success(try journalCodec.decode(A.Response.self, from: bytes))
+                return Handled(
+                    outcome: .success(try journalCodec.decode(A.Response.self, from: bytes)), write: nil, actor: id)
             } catch {
                 throw CallError(.storageFailure, "the stored reply for \(id) does not decode as \(A.Response.self)")
             }

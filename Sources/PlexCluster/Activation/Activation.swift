@@ -41,6 +41,10 @@ final class Activation<A: VirtualActor>: AnyActivation, @unchecked Sendable {
     /// older ones in its journal).
     var remembered: [String: Remembered<A.Response>] = [:]
     var rememberedOrder: Deque<String> = []
+    /// Set when one of this activation's journal writes failed; the next message recovers first.
+    let needsRecovery = Atomic<Bool>(false)
+    /// The last journal write this activation queued (durable types).
+    var lastWrite: PendingWrite?
     /// How far back (milliseconds) the journal is searched for an idempotency key.
     let retentionMilliseconds: Int64
     /// Makes sure this node's journal has the actor's latest state before recovery (a durable actor that
@@ -64,24 +68,18 @@ final class Activation<A: VirtualActor>: AnyActivation, @unchecked Sendable {
 
     var lastUsed: UInt64 { lastUsedStorage.load(ordering: .relaxed) }
 
-    /// Takes the turn, handles `request`, and gives the turn back.
-    /// - Throws: ``ActivationFailure/deactivated``, or the handler's error.
-    func ask(_ request: A.Request, callID: CallID, idempotencyKey: String?, now: UInt64) async throws -> A.Response {
-        await mailbox.acquire()
-        defer { mailbox.release() }
-        return try await handleLocked(request, callID: callID, idempotencyKey: idempotencyKey, now: now)
-    }
-
     /// Handles `request`; the caller holds the turn.
     ///
-    /// - Throws: ``ActivationFailure/deactivated``, or a ``CallError``: `remoteFailure` for what the actor
-    ///   threw, `storageFailure` when a durable actor cannot recover or journal.
-    ///
-    /// For a durable type the message and its reply are journaled before this returns, so no reply leaves
-    /// before its effect is durable.
+    /// - Returns: The outcome (the response, or the actor's own error as `remoteFailure`) and, for a durable
+    ///   type, the journal write it waits for: release the turn, then ``Handled/reply()``, so no reply leaves
+    ///   before its effect is durable.
+    /// - Throws: ``ActivationFailure/deactivated``, or a ``CallError`` `storageFailure` when a durable actor
+    ///   cannot recover or journal, or the activation hook's failure.
     func handleLocked(_ request: A.Request, callID: CallID, idempotencyKey: String? = nil, now: UInt64) async throws
-        -> A.Response
+        -> Handled<A.Response>
     {
+        // An earlier message's entry failed to commit: the state here includes it, so start over from the journal.
+        if needsRecovery.exchange(false, ordering: .relaxed), phase == .active { phase = .new }
         switch phase {
         case .deactivated: throw ActivationFailure.deactivated
         case .new:
@@ -99,30 +97,27 @@ final class Activation<A: VirtualActor>: AnyActivation, @unchecked Sendable {
         }
         lastUsedStorage.store(now, ordering: .relaxed)
         if let idempotencyKey, let earlier = try await earlierOutcome(of: idempotencyKey) {
-            return try earlier.get()
+            return earlier
         }
         var context = makeContext(callID, idempotencyKey, false)
         let effects = journal == nil ? nil : EffectLog()
         context.effects = effects
         context.requestType = A.Request.self
-        let response: A.Response
+        let outcome: Result<A.Response, CallError>
         do {
-            response = try await behaviour.handle(request, state: &state, context: context)
+            outcome = .success(try await behaviour.handle(request, state: &state, context: context))
         } catch {
             // The actor's own error (remoteFailure). A durable actor journals the failed message too: the
             // handler may have changed the state before throwing, and replay must reproduce that.
-            let failure = CallError.from(handlerError: error, actor: id)
-            if let effects {
-                try await persist(request, nil, effects: effects, callID: callID, idempotencyKey: idempotencyKey)
-            }
-            if let idempotencyKey { remember(idempotencyKey, .failed(failure)) }
-            throw failure
+            outcome = .failure(CallError.from(handlerError: error, actor: id))
         }
-        if let effects {
-            try await persist(request, response, effects: effects, callID: callID, idempotencyKey: idempotencyKey)
+        let write = try effects.map {
+            try persist(
+                request, try? outcome.get(), effects: $0, callID: callID, idempotencyKey: idempotencyKey)
         }
-        if let idempotencyKey { remember(idempotencyKey, .response(response)) }
-        return response
+        let handled = Handled(outcome: outcome, write: write, actor: id)
+        if let idempotencyKey { remember(idempotencyKey, .handled(handled)) }
+        return handled
     }
 
     func deactivateLocked() async {

@@ -14,11 +14,12 @@ protocol AnyActorType: Sendable {
         locate: @escaping @Sendable (ActorID) async throws -> Void,
         makeContext: @escaping @Sendable (CallID?, String?, Bool) -> ActorContext
     ) -> any AnyActivation
-    /// Decodes `payload`, handles it (the caller holds the activation's turn), and encodes the reply.
+    /// Decodes `payload`, handles it (the caller holds the activation's turn), and encodes the reply; the
+    /// reply may leave once ``Handled/whenReleasable(_:)`` says so.
     func handleEncoded(
         _ activation: any AnyActivation, payload: ByteBuffer, json: Bool, callID: CallID, idempotencyKey: String?,
         codec: any MessageCodec, now: UInt64
-    ) async throws -> ByteBuffer
+    ) async throws -> Handled<ByteBuffer>
 }
 
 struct ActorTypeEntry<A: VirtualActor>: AnyActorType {
@@ -41,7 +42,7 @@ struct ActorTypeEntry<A: VirtualActor>: AnyActorType {
     func handleEncoded(
         _ activation: any AnyActivation, payload: ByteBuffer, json: Bool, callID: CallID, idempotencyKey: String?,
         codec: any MessageCodec, now: UInt64
-    ) async throws -> ByteBuffer {
+    ) async throws -> Handled<ByteBuffer> {
         let codec: any MessageCodec = json ? JSONMessageCodec() : codec
         let request: A.Request
         do {
@@ -49,9 +50,9 @@ struct ActorTypeEntry<A: VirtualActor>: AnyActorType {
         } catch let error as CallError {
             throw CallError(.invalidRequest, "request for \(A.typeName) does not decode: \(error.message)")
         }
-        let response: A.Response
+        let handled: Handled<A.Response>
         do {
-            response = try await (activation as! Activation<A>).handleLocked(
+            handled = try await (activation as! Activation<A>).handleLocked(
                 request, callID: callID, idempotencyKey: idempotencyKey, now: now)
         } catch let error as ActivationFailure {
             throw error
@@ -60,9 +61,15 @@ struct ActorTypeEntry<A: VirtualActor>: AnyActorType {
         } catch {
             throw CallError.from(handlerError: error, actor: activation.id)
         }
-        var bytes: [UInt8] = []
-        try codec.encode(response, into: &bytes)
-        return ByteBuffer(bytes: bytes)
+        return handled.map { response throws(CallError) in
+            var bytes: [UInt8] = []
+            do {
+                try codec.encode(response, into: &bytes)
+            } catch {
+                throw error as? CallError ?? CallError(.codecFailure, "\(error)")
+            }
+            return ByteBuffer(bytes: bytes)
+        }
     }
 }
 

@@ -44,20 +44,33 @@ extension PlexNode {
         guard case .local = try? route(id, placement: entry.placement) else { return }
         let activation = self.activation(for: id, entry: entry)
         await activation.mailbox.acquire()
-        defer { activation.mailbox.release() }
-        guard table.existing(id) === activation else { return }
+        var handled: Handled<ByteBuffer>?
         do {
-            _ = try await entry.handleEncoded(
+            defer { activation.mailbox.release() }
+            guard table.existing(id) === activation else { return }
+            handled = try await entry.handleEncoded(
                 activation, payload: ByteBuffer(bytes: reminder.payload), json: false, callID: nextCallID(),
                 idempotencyKey: "plex.reminder/\(reminder.name)/\(reminder.due)", codec: journalCodec, now: Self.now())
         } catch ActivationFailure.deactivated {
             return
-        } catch let error as CallError where error.code == .storageFailure || error.code == .nodeUnavailable {
+        } catch let error as CallError where error.code == .invalidRequest {
+            // The request no longer decodes as the actor's request type: it never will.
+            logger.error(
+                "dropping a reminder whose request does not decode",
+                metadata: ["actor.id": "\(id)", "reminder": "\(reminder.name)", "error": "\(error)"])
+        } catch {
             logger.warning(
                 "reminder not delivered; trying again", metadata: ["actor.id": "\(id)", "error": "\(error)"])
             return
+        }
+        do {
+            _ = try await handled?.reply()
+        } catch let error as CallError where error.code == .storageFailure {
+            logger.warning(
+                "reminder not journaled; trying again", metadata: ["actor.id": "\(id)", "error": "\(error)"])
+            return
         } catch {
-            // The handler threw (journaled as a failed message) or the request no longer decodes: delivered.
+            // The handler threw: journaled as a failed message, so delivered.
             logger.warning(
                 "reminder delivered; its handler failed",
                 metadata: ["actor.id": "\(id)", "reminder": "\(reminder.name)", "error": "\(error)"])

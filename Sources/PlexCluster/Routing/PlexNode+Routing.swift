@@ -87,13 +87,14 @@ extension PlexNode: ActorCallRouter {
         while true {
             let activation = self.activation(for: id, entry: entry) as! Activation<A>
             await activation.mailbox.acquire()
-            defer { activation.mailbox.release() }
-            let now = Self.now()
-            guard now < deadline else {
-                throw CallError(.timeout, "\(id) did not start the call before its deadline")
-            }
+            let handled: Handled<A.Response>
             do {
-                return try await activation.handleLocked(
+                defer { activation.mailbox.release() }
+                let now = Self.now()
+                guard now < deadline else {
+                    throw CallError(.timeout, "\(id) did not start the call before its deadline")
+                }
+                handled = try await activation.handleLocked(
                     request, callID: callID, idempotencyKey: idempotencyKey, now: now)
             } catch ActivationFailure.deactivated {
                 // Deactivated while this waited: go on here only if this node still owns the actor.
@@ -106,6 +107,8 @@ extension PlexNode: ActorCallRouter {
             } catch {
                 throw CallError.from(handlerError: error, actor: id)
             }
+            // The turn is free again; the reply waits for its journal entry (durable types).
+            return try await handled.reply()
         }
     }
 
@@ -227,10 +230,11 @@ extension PlexNode: ActorCallRouter {
                     .failure(CallError(.timeout, "\(body.actor) did not start the call before its deadline")))
             }
             do {
-                let payload = try await entry.handleEncoded(
+                let handled = try await entry.handleEncoded(
                     activation, payload: body.payload, json: json, callID: body.callID,
                     idempotencyKey: body.idempotencyKey, codec: codec, now: now)
-                completion(.success(payload))
+                // Sent once durable (for durable types, from the journal's thread), while the actor goes on.
+                handled.whenReleasable(completion)
             } catch ActivationFailure.deactivated {
                 // Deactivated while queued (idle, evicted, or moved by a ring change): run it here again only
                 // if this node still owns the actor.

@@ -1,0 +1,51 @@
+import Foundation
+import PlexCore
+import Testing
+
+@testable import PlexJournal
+
+@Suite("Pipelined appends")
+struct PipelinedAppendTests {
+    @Test("queued appends complete in order; after one fails, the actor's later ones fail until it recovers")
+    func poison() async throws {
+        let journal = try await Journal.open(path: temporaryJournalPath())
+        try await journal.append([entry(counterA, 1)])
+        // Queue a batch while the writer is busy: a duplicate of A#1 (fails), A#2 (ran on a state that
+        // included the failed one, so it must fail too), and B#1 (another actor: unaffected).
+        let gate = DispatchSemaphore(value: 0)
+        let holder = Task { try await journal.writer.perform { _ throws(JournalError) in gate.wait() } }
+        _ = try await waitForBlockedWriter(journal, holder: holder)
+        let duplicate = journal.enqueue([entry(counterA, 1)])
+        let follower = journal.enqueue([entry(counterA, 2)])
+        let other = journal.enqueue([entry(counterB, 1)])
+        #expect(duplicate.result == nil)  // nothing completes before the commit
+        gate.signal()
+        try await holder.value
+        await #expect(throws: JournalError.self) { try await duplicate.wait() }
+        await #expect(throws: JournalError.self) { try await follower.wait() }
+        try await other.wait()
+        // Still refused until the actor recovers; then accepted.
+        await #expect(throws: JournalError.self) { try await journal.enqueue([entry(counterA, 2)]).wait() }
+        try await journal.clearFailure(of: counterA)
+        try await journal.enqueue([entry(counterA, 2)]).wait()
+        #expect(try await journal.entries(for: counterA).map(\.sequence) == [1, 2])
+        await journal.close()
+    }
+
+    @Test("a checkpoint queued after a write lands only if the write did, and never replaces a later one")
+    func checkpointAfterWrite() async throws {
+        let journal = try await Journal.open(path: temporaryJournalPath())
+        let first = journal.enqueue([entry(counterA, 1)])
+        journal.writeCheckpoint(
+            Checkpoint(actor: counterA, sequence: 1, time: 0, state: [1]), after: first, pruningKeysBefore: nil)
+        let failing = journal.enqueue([entry(counterA, 1)])  // a duplicate: fails
+        journal.writeCheckpoint(
+            Checkpoint(actor: counterA, sequence: 2, time: 0, state: [2]), after: failing, pruningKeysBefore: nil)
+        try? await failing.wait()
+        #expect(try await journal.latestCheckpoint(for: counterA)?.state == [1])
+        try await journal.write(Checkpoint(actor: counterA, sequence: 5, time: 0, state: [5]))
+        try await journal.write(Checkpoint(actor: counterA, sequence: 3, time: 0, state: [3]))  // late, older
+        #expect(try await journal.latestCheckpoint(for: counterA)?.state == [5])
+        await journal.close()
+    }
+}
