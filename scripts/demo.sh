@@ -37,3 +37,23 @@ scripts/cluster-down.sh local
 scripts/cluster-up.sh local
 printf 'ledger/acct-1 balance after the restart -> '
 "$plex" call ledger/acct-1 '{"balance":{}}' --node 127.0.0.1:7103 --config "$cfg"
+echo
+echo "== a graceful stop hands the ledger to another node, and a restart takes it back =="
+owner=$("$plex" call ledger/acct-1 '{"balance":{}}' --node 127.0.0.1:7101 --config "$cfg" |
+  sed -n 's/.*"node":"\([^"]*\)".*/\1/p')
+owner_port=$((7100 + ${owner#node-}))
+other_port=$([ "$owner_port" = 7101 ] && echo 7102 || echo 7101)
+echo "plex node stop --node 127.0.0.1:$owner_port   ($owner hosts ledger/acct-1)"
+"$plex" node stop --node "127.0.0.1:$owner_port" --config "$cfg"
+printf 'ledger/acct-1 balance with %s gone -> ' "$owner"
+"$plex" call ledger/acct-1 '{"balance":{}}' --node "127.0.0.1:$other_port" --config "$cfg"
+# The stopped node's process exits right after it answered; wait for that, then start it again.
+pid=$(cat "cluster/local/.run/$owner.pid")
+for attempt in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+scripts/cluster-up.sh local >/dev/null
+for attempt in $(seq 1 50); do
+  reply=$("$plex" call ledger/acct-1 '{"balance":{}}' --node "127.0.0.1:$other_port" --config "$cfg" 2>/dev/null || true)
+  case "$reply" in *"\"node\":\"$owner\""*) break ;; esac
+  sleep 0.2
+done
+printf 'ledger/acct-1 balance after %s rejoined -> %s\n' "$owner" "$reply"
