@@ -58,7 +58,7 @@ extension Activation {
                 }
                 try await replay(request, entry, journalPath: journal.path)
                 if let key = entry.idempotencyKey {
-                    remember(key, entry.reply.map { .encoded($0) } ?? .failed(Self.earlierFailure))
+                    remember(key, entry.reply.map { .encoded($0) } ?? .failed(Self.earlierFailure, nil))
                 }
             }
             if let target, sequence < target, let checkpoint = try await journal.latestCheckpoint(for: id),
@@ -167,11 +167,12 @@ extension Activation {
 
 /// What an activation remembers about a call that carried an idempotency key.
 enum Remembered<Response: Sendable>: Sendable {
-    /// Handled by this activation (its write may still be committing).
-    case handled(Handled<Response>)
+    /// Handled by this activation; its journal write (durable types) may still be committing.
+    case response(Response, PendingWrite?)
     /// A reply read from the journal, decoded when a retry asks for it.
     case encoded([UInt8])
-    case failed(CallError)
+    /// The call failed (the write, if any, recorded the failed message).
+    case failed(CallError, PendingWrite?)
 }
 
 extension Activation {
@@ -192,15 +193,27 @@ extension Activation {
         }
     }
 
+    /// The reply of an earlier call with `key` (or its error, thrown), with the write it waits for; `nil` if
+    /// there was none. Kept out of `handleLocked`, whose async frame would otherwise carry these generic types
+    /// (and look up their metadata) on every call.
+    @inline(never)
+    func answer(_ key: String, write: inout PendingWrite?) async throws -> A.Response? {
+        guard let earlier = try await earlierOutcome(of: key) else { return nil }
+        write = earlier.write  // a duplicate waits for the same write
+        return try earlier.outcome.get()
+    }
+
     /// The outcome of an earlier call with `key`, if this actor processed one (within the retention).
-    func earlierOutcome(of key: String) async throws -> Handled<A.Response>? {
+    func earlierOutcome(of key: String) async throws -> (
+        outcome: Result<A.Response, CallError>, write: PendingWrite?
+    )? {
         var outcome: Remembered<A.Response>? = remembered[key]
         if outcome == nil, let journal {
             // After a restart, keys processed before the latest checkpoint are only in the journal.
             let notBefore = Int64(Date().timeIntervalSince1970 * 1000) - retentionMilliseconds
             do {
                 if let found = try await journal.message(for: id, idempotencyKey: key, notBefore: notBefore) {
-                    outcome = found.reply.map { .encoded($0) } ?? .failed(Self.earlierFailure)
+                    outcome = found.reply.map { .encoded($0) } ?? .failed(Self.earlierFailure, nil)
                 }
             } catch {
                 throw CallError(.storageFailure, "cannot look up an idempotency key of \(id): \(error)")
@@ -208,12 +221,11 @@ extension Activation {
         }
         switch outcome {
         case nil: return nil
-        case .handled(let handled): return handled  // a duplicate waits for the same write
-        case .failed(let error): return Handled(outcome: .failure(error), write: nil, actor: id)
+        case .response(let response, let write): return (.success(response), write)
+        case .failed(let error, let write): return (.failure(error), write)
         case .encoded(let bytes):
             do {
-                return Handled(
-                    outcome: .success(try journalCodec.decode(A.Response.self, from: bytes)), write: nil, actor: id)
+                return (.success(try journalCodec.decode(A.Response.self, from: bytes)), nil)
             } catch {
                 throw CallError(.storageFailure, "the stored reply for \(id) does not decode as \(A.Response.self)")
             }

@@ -70,16 +70,20 @@ final class Activation<A: VirtualActor>: AnyActivation, @unchecked Sendable {
 
     /// Handles `request`; the caller holds the turn.
     ///
-    /// - Returns: The outcome (the response, or the actor's own error as `remoteFailure`) and, for a durable
-    ///   type, the journal write it waits for: release the turn, then ``Handled/reply()``, so no reply leaves
-    ///   before its effect is durable.
-    /// - Throws: ``ActivationFailure/deactivated``, or a ``CallError`` `storageFailure` when a durable actor
-    ///   cannot recover or journal, or the activation hook's failure.
-    func handleLocked(_ request: A.Request, callID: CallID, idempotencyKey: String? = nil, now: UInt64) async throws
-        -> Handled<A.Response>
-    {
+    /// For a durable type, `write` is set to the journal write of the message (also when the handler threw):
+    /// release the turn, then wait for it (``OutputGate``) before the reply or error leaves, so none leaves
+    /// before its effect is durable.
+    /// - Throws: ``ActivationFailure/deactivated``, or a ``CallError``: `remoteFailure` for what the actor
+    ///   threw, `storageFailure` when a durable actor cannot recover or journal.
+    func handleLocked(
+        _ request: A.Request, callID: CallID, idempotencyKey: String? = nil, now: UInt64, write: inout PendingWrite?
+    ) async throws -> A.Response {
         // An earlier message's entry failed to commit: the state here includes it, so start over from the journal.
-        if needsRecovery.exchange(false, ordering: .relaxed), phase == .active { phase = .new }
+        if journal != nil, needsRecovery.load(ordering: .relaxed), needsRecovery.exchange(false, ordering: .relaxed),
+            phase == .active
+        {
+            phase = .new
+        }
         switch phase {
         case .deactivated: throw ActivationFailure.deactivated
         case .new:
@@ -96,28 +100,29 @@ final class Activation<A: VirtualActor>: AnyActivation, @unchecked Sendable {
         case .active: break
         }
         lastUsedStorage.store(now, ordering: .relaxed)
-        if let idempotencyKey, let earlier = try await earlierOutcome(of: idempotencyKey) {
-            return earlier
-        }
+        if let idempotencyKey, let earlier = try await answer(idempotencyKey, write: &write) { return earlier }
         var context = makeContext(callID, idempotencyKey, false)
         let effects = journal == nil ? nil : EffectLog()
         context.effects = effects
         context.requestType = A.Request.self
-        let outcome: Result<A.Response, CallError>
+        let response: A.Response
         do {
-            outcome = .success(try await behaviour.handle(request, state: &state, context: context))
+            response = try await behaviour.handle(request, state: &state, context: context)
         } catch {
             // The actor's own error (remoteFailure). A durable actor journals the failed message too: the
             // handler may have changed the state before throwing, and replay must reproduce that.
-            outcome = .failure(CallError.from(handlerError: error, actor: id))
+            let failure = CallError.from(handlerError: error, actor: id)
+            if let effects {
+                write = try persist(request, nil, effects: effects, callID: callID, idempotencyKey: idempotencyKey)
+            }
+            if let idempotencyKey { remember(idempotencyKey, .failed(failure, write)) }
+            throw failure
         }
-        let write = try effects.map {
-            try persist(
-                request, try? outcome.get(), effects: $0, callID: callID, idempotencyKey: idempotencyKey)
+        if let effects {
+            write = try persist(request, response, effects: effects, callID: callID, idempotencyKey: idempotencyKey)
         }
-        let handled = Handled(outcome: outcome, write: write, actor: id)
-        if let idempotencyKey { remember(idempotencyKey, .handled(handled)) }
-        return handled
+        if let idempotencyKey { remember(idempotencyKey, .response(response, write)) }
+        return response
     }
 
     func deactivateLocked() async {

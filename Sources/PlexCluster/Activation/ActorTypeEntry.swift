@@ -14,12 +14,13 @@ protocol AnyActorType: Sendable {
         locate: @escaping @Sendable (ActorID) async throws -> Void,
         makeContext: @escaping @Sendable (CallID?, String?, Bool) -> ActorContext
     ) -> any AnyActivation
-    /// Decodes `payload`, handles it (the caller holds the activation's turn), and encodes the reply; the
-    /// reply may leave once ``Handled/whenReleasable(_:)`` says so.
+    /// Decodes `payload`, handles it (the caller holds the activation's turn), and encodes the reply. For a
+    /// durable type `write` is set to the message's journal write: the reply (or the error thrown) may leave
+    /// once it is durable (``OutputGate``).
     func handleEncoded(
         _ activation: any AnyActivation, payload: ByteBuffer, json: Bool, callID: CallID, idempotencyKey: String?,
-        codec: any MessageCodec, now: UInt64
-    ) async throws -> Handled<ByteBuffer>
+        codec: any MessageCodec, now: UInt64, write: inout PendingWrite?
+    ) async throws -> ByteBuffer
 }
 
 struct ActorTypeEntry<A: VirtualActor>: AnyActorType {
@@ -41,8 +42,8 @@ struct ActorTypeEntry<A: VirtualActor>: AnyActorType {
 
     func handleEncoded(
         _ activation: any AnyActivation, payload: ByteBuffer, json: Bool, callID: CallID, idempotencyKey: String?,
-        codec: any MessageCodec, now: UInt64
-    ) async throws -> Handled<ByteBuffer> {
+        codec: any MessageCodec, now: UInt64, write: inout PendingWrite?
+    ) async throws -> ByteBuffer {
         let codec: any MessageCodec = json ? JSONMessageCodec() : codec
         let request: A.Request
         do {
@@ -50,10 +51,10 @@ struct ActorTypeEntry<A: VirtualActor>: AnyActorType {
         } catch let error as CallError {
             throw CallError(.invalidRequest, "request for \(A.typeName) does not decode: \(error.message)")
         }
-        let handled: Handled<A.Response>
+        let response: A.Response
         do {
-            handled = try await (activation as! Activation<A>).handleLocked(
-                request, callID: callID, idempotencyKey: idempotencyKey, now: now)
+            response = try await (activation as! Activation<A>).handleLocked(
+                request, callID: callID, idempotencyKey: idempotencyKey, now: now, write: &write)
         } catch let error as ActivationFailure {
             throw error
         } catch let error as CallError {
@@ -61,15 +62,9 @@ struct ActorTypeEntry<A: VirtualActor>: AnyActorType {
         } catch {
             throw CallError.from(handlerError: error, actor: activation.id)
         }
-        return handled.map { response throws(CallError) in
-            var bytes: [UInt8] = []
-            do {
-                try codec.encode(response, into: &bytes)
-            } catch {
-                throw error as? CallError ?? CallError(.codecFailure, "\(error)")
-            }
-            return ByteBuffer(bytes: bytes)
-        }
+        var bytes: [UInt8] = []
+        try codec.encode(response, into: &bytes)
+        return ByteBuffer(bytes: bytes)
     }
 }
 

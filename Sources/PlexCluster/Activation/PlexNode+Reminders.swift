@@ -44,15 +44,19 @@ extension PlexNode {
         guard case .local = try? route(id, placement: entry.placement) else { return }
         let activation = self.activation(for: id, entry: entry)
         await activation.mailbox.acquire()
-        var handled: Handled<ByteBuffer>?
+        var write: PendingWrite?
+        var handlerFailure: CallError?
         do {
             defer { activation.mailbox.release() }
             guard table.existing(id) === activation else { return }
-            handled = try await entry.handleEncoded(
+            _ = try await entry.handleEncoded(
                 activation, payload: ByteBuffer(bytes: reminder.payload), json: false, callID: nextCallID(),
-                idempotencyKey: "plex.reminder/\(reminder.name)/\(reminder.due)", codec: journalCodec, now: Self.now())
+                idempotencyKey: "plex.reminder/\(reminder.name)/\(reminder.due)", codec: journalCodec, now: Self.now(),
+                write: &write)
         } catch ActivationFailure.deactivated {
             return
+        } catch let error as CallError where error.code == .remoteFailure {
+            handlerFailure = error  // journaled as a failed message: delivered
         } catch let error as CallError where error.code == .invalidRequest {
             // The request no longer decodes as the actor's request type: it never will.
             logger.error(
@@ -64,16 +68,16 @@ extension PlexNode {
             return
         }
         do {
-            _ = try await handled?.reply()
-        } catch let error as CallError where error.code == .storageFailure {
+            try await OutputGate.wait(for: write, actor: id)
+        } catch {
             logger.warning(
                 "reminder not journaled; trying again", metadata: ["actor.id": "\(id)", "error": "\(error)"])
             return
-        } catch {
-            // The handler threw: journaled as a failed message, so delivered.
+        }
+        if let handlerFailure {
             logger.warning(
                 "reminder delivered; its handler failed",
-                metadata: ["actor.id": "\(id)", "reminder": "\(reminder.name)", "error": "\(error)"])
+                metadata: ["actor.id": "\(id)", "reminder": "\(reminder.name)", "error": "\(handlerFailure)"])
         }
         do {
             try await journal.removeReminder(reminder)

@@ -1,5 +1,6 @@
 internal import NIOCore
 public import PlexCore
+internal import PlexJournal
 internal import PlexTransport
 internal import PlexWire
 
@@ -58,7 +59,9 @@ extension PlexNode: ActorCallRouter {
             let (deadline, _) = deadline(nil)
             activation.mailbox.enqueue { [self] in
                 do {
-                    _ = try await (activation as! Activation<A>).handleLocked(request, callID: callID, now: Self.now())
+                    var write: PendingWrite?
+                    _ = try await (activation as! Activation<A>).handleLocked(
+                        request, callID: callID, now: Self.now(), write: &write)
                 } catch ActivationFailure.deactivated {
                     // Deactivated while queued: hand the message to the next activation.
                     Task { _ = try? await self.askLocal(type, id, request, idempotencyKey: nil, deadline: deadline) }
@@ -87,15 +90,16 @@ extension PlexNode: ActorCallRouter {
         while true {
             let activation = self.activation(for: id, entry: entry) as! Activation<A>
             await activation.mailbox.acquire()
-            let handled: Handled<A.Response>
+            var write: PendingWrite?
+            let response: A.Response
             do {
                 defer { activation.mailbox.release() }
                 let now = Self.now()
                 guard now < deadline else {
                     throw CallError(.timeout, "\(id) did not start the call before its deadline")
                 }
-                handled = try await activation.handleLocked(
-                    request, callID: callID, idempotencyKey: idempotencyKey, now: now)
+                response = try await activation.handleLocked(
+                    request, callID: callID, idempotencyKey: idempotencyKey, now: now, write: &write)
             } catch ActivationFailure.deactivated {
                 // Deactivated while this waited: go on here only if this node still owns the actor.
                 guard case .local = try route(id, placement: A.placement) else {
@@ -103,12 +107,14 @@ extension PlexNode: ActorCallRouter {
                 }
                 continue
             } catch let error as CallError {
+                try await OutputGate.wait(for: write, actor: id)  // an error reply waits for its entry too
                 throw error
             } catch {
                 throw CallError.from(handlerError: error, actor: id)
             }
             // The turn is free again; the reply waits for its journal entry (durable types).
-            return try await handled.reply()
+            if write != nil { try await OutputGate.wait(for: write, actor: id) }
+            return response
         }
     }
 
@@ -229,12 +235,16 @@ extension PlexNode: ActorCallRouter {
                 return completion(
                     .failure(CallError(.timeout, "\(body.actor) did not start the call before its deadline")))
             }
+            var write: PendingWrite?
             do {
-                let handled = try await entry.handleEncoded(
+                let payload = try await entry.handleEncoded(
                     activation, payload: body.payload, json: json, callID: body.callID,
-                    idempotencyKey: body.idempotencyKey, codec: codec, now: now)
+                    idempotencyKey: body.idempotencyKey, codec: codec, now: now, write: &write)
                 // Sent once durable (for durable types, from the journal's thread), while the actor goes on.
-                handled.whenReleasable(completion)
+                guard write != nil else { return completion(.success(payload)) }
+                OutputGate.whenDurable(write, actor: body.actor) { failure in
+                    completion(failure.map { .failure($0) } ?? .success(payload))
+                }
             } catch ActivationFailure.deactivated {
                 // Deactivated while queued (idle, evicted, or moved by a ring change): run it here again only
                 // if this node still owns the actor.
@@ -246,7 +256,7 @@ extension PlexNode: ActorCallRouter {
                 self.runInbound(
                     body, entry: entry, json: json, deadline: deadline, executor: executor, completion: completion)
             } catch let error as CallError {
-                completion(.failure(error))
+                OutputGate.whenDurable(write, actor: body.actor) { failure in completion(.failure(failure ?? error)) }
             } catch {
                 completion(.failure(CallError(.codecFailure, "\(error)")))
             }
