@@ -69,6 +69,7 @@ let package = Package(
             dependencies: [
                 "PlexCore", "PlexWire", "PlexTransport", "PlexJournal",
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "DequeModule", package: "swift-collections"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

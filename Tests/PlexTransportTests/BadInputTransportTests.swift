@@ -44,6 +44,29 @@ struct BadInputTransportTests {
         }
     }
 
+    @Test(
+        "after the handshake, a client's handoff frame or a garbage admin body closes that connection only, logged",
+        arguments: [
+            ("handoff from a client", 8 as UInt8, [1, 2, 3] as [UInt8]), ("garbage admin body", 10, [0xFF, 0xFF]),
+        ])
+    func badControlFrame(name: String, kind: UInt8, body: [UInt8]) async throws {
+        try await withTestCluster(nodes: 2, transport: .loopbackTCP, register: { $0.registerExamples() }) { cluster in
+            let target = cluster.node(1)
+            let secret = Array("test-secret-0123456789".utf8)
+            let bad = try await PlexClient.connect(to: target.address, clusterName: "test", secret: secret)
+            bad.sendRaw(kind: kind, body: body)
+            try await eventually("the node closes the connection (\(name))") { !bad.isConnected }
+            try await eventually("and logs why") {
+                cluster.logs.all.contains { $0.contains("handoff frame") || $0.contains("malformed adminRequest") }
+            }
+            let good = try await PlexClient.connect(to: target.address, clusterName: "test", secret: secret)
+            #expect(try await good.ask(Counter.self, key: "still-works", .increment).count == 1)
+            #expect(cluster.node(0).members.allSatisfy { $0.reachable })
+            await good.close()
+            await bad.close()
+        }
+    }
+
     @Test("the bad frame is logged with its typed error")
     func logged() async throws {
         try await withTestCluster(nodes: 1, transport: .loopbackTCP, register: { $0.registerExamples() }) { cluster in

@@ -226,17 +226,11 @@ extension PlexNode {
     /// A `handoff` frame arrived: a transfer, a pull or a `done`. Answers on the same connection.
     func handleHandoff(_ frame: Wire.Frame, on connection: any Connection) {
         let peer = connection.peer
-        let request: Plexspaces_V1_HandoffRequest
-        do {
-            guard peer.role == .node else { throw CallError(.invalidRequest, "handoff from a client") }
-            request = try Wire.decode(Plexspaces_V1_HandoffRequest.self, from: frame.body)
-        } catch {
-            logger.error(
-                "closing connection after a malformed handoff frame",
-                metadata: ["peer": "\(peer)", "error": "\(error)"])
-            connection.close()
-            return
+        guard peer.role == .node else {
+            logger.error("closing a client connection that sent a handoff frame", metadata: ["peer": "\(peer)"])
+            return connection.close()
         }
+        guard let request = decodeOrClose(Plexspaces_V1_HandoffRequest.self, frame, on: connection) else { return }
         let correlation = frame.correlationID
         Task {
             do {

@@ -3,6 +3,7 @@ internal import NIOCore
 internal import PlexCore
 internal import PlexTransport
 internal import PlexWire
+internal import SwiftProtobuf
 
 extension PlexNode {
     // MARK: Transport events
@@ -29,23 +30,15 @@ extension PlexNode {
             links.withLock { $0[connection.peer.nodeID] }?.complete(frame)
         case .gossip:
             let peer = connection.peer
-            guard peer.role == .node else { return }
-            do {
-                let gossip = try Wire.decode(Plexspaces_V1_Gossip.self, from: frame.body)
-                let now = Self.now()
-                let changes = updateMembership { state in
-                    state.heard(
-                        from: peer.nodeID, incarnation: peer.incarnation, address: peer.listenAddress, now: now)
-                        + state.merge(gossip, now: now)
-                }
-                joined.store(true, ordering: .relaxed)
-                apply(changes)
-            } catch {
-                logger.error(
-                    "closing connection after a malformed gossip body",
-                    metadata: ["peer": "\(peer)", "error": "\(error)"])
-                connection.close()
+            guard peer.role == .node, let gossip = decodeOrClose(Plexspaces_V1_Gossip.self, frame, on: connection)
+            else { return }
+            let now = Self.now()
+            let changes = updateMembership { state in
+                state.heard(from: peer.nodeID, incarnation: peer.incarnation, address: peer.listenAddress, now: now)
+                    + state.merge(gossip, now: now)
             }
+            joined.store(true, ordering: .relaxed)
+            apply(changes)
         case .adminRequest:
             handleAdmin(frame, on: connection)
         case .handoff:
@@ -302,6 +295,21 @@ extension PlexNode {
         }
     }
 
+    /// Decodes a protobuf control-plane body; a malformed one is logged and closes that connection only.
+    func decodeOrClose<M: SwiftProtobuf.Message>(_ type: M.Type, _ frame: Wire.Frame, on connection: any Connection)
+        -> M?
+    {
+        do {
+            return try Wire.decode(M.self, from: frame.body)
+        } catch {
+            logger.error(
+                "closing connection after a malformed \(frame.kind) body",
+                metadata: ["peer": "\(connection.peer)", "error": "\(error)"])
+            connection.close()
+            return nil
+        }
+    }
+
     // MARK: Admin
 
     func handleAdmin(_ frame: Wire.Frame, on connection: any Connection) {
@@ -309,16 +317,7 @@ extension PlexNode {
         func answer(_ reply: Plexspaces_V1_AdminReply) {
             connection.send(Wire.Frame(kind: .adminReply, correlationID: correlation, body: Wire.body(reply)))
         }
-        let request: Plexspaces_V1_AdminRequest
-        do {
-            request = try Wire.decode(Plexspaces_V1_AdminRequest.self, from: frame.body)
-        } catch {
-            logger.error(
-                "closing connection after a malformed admin request",
-                metadata: ["peer": "\(connection.peer)", "error": "\(error)"])
-            connection.close()
-            return
-        }
+        guard let request = decodeOrClose(Plexspaces_V1_AdminRequest.self, frame, on: connection) else { return }
         switch request.query {
         case .status, nil:
             answer(adminStatus())

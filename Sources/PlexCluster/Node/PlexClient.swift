@@ -178,6 +178,15 @@ public final class PlexClient: Sendable {
         return try Wire.decode(Plexspaces_V1_AdminReply.self, from: reply.body)
     }
 
+    /// Sends a frame of kind `rawKind` with `body` as it is (tests of bad input).
+    package func sendRaw(kind rawKind: UInt8, body: [UInt8]) {
+        guard let kind = Wire.FrameKind(rawValue: rawKind) else { return }
+        connection.send(Wire.Frame(kind: kind, correlationID: 1, body: ByteBuffer(bytes: body)))
+    }
+
+    /// Whether the connection is still open.
+    package var isConnected: Bool { link.isConnected }
+
     /// Closes the connection.
     public func close() async {
         connection.close()
