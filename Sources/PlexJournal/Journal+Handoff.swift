@@ -54,7 +54,7 @@ public enum HandOffStart: Sendable, Hashable {
 extension Journal {
     /// Where this node stands with `actor`.
     public func holding(of actor: ActorID) async throws -> ActorHolding {
-        try await writer.perform { connection throws(JournalError) in
+        try await writer(for: actor).perform { connection throws(JournalError) in
             try Self.holding(of: actor, connection)
         }
     }
@@ -80,7 +80,7 @@ extension Journal {
 
     /// Records that this node holds `actor` (nobody else had it), so later activations need not ask again.
     public func recordHeld(_ actor: ActorID) async throws {
-        try await writer.perform { connection throws(JournalError) in
+        try await writer(for: actor).perform { connection throws(JournalError) in
             try connection.transaction { () throws(JournalError) in
                 let statement = try connection.statement(
                     "INSERT INTO ownership (actor, epoch, moved_to) VALUES (?1, 0, NULL) ON CONFLICT DO NOTHING")
@@ -92,7 +92,7 @@ extension Journal {
 
     /// Takes `actor` back after a handoff that its receiver says never arrived: clears the tombstone.
     public func reclaim(_ actor: ActorID) async throws {
-        try await writer.perform { connection throws(JournalError) in
+        try await writer(for: actor).perform { connection throws(JournalError) in
             try connection.transaction { () throws(JournalError) in
                 let statement = try connection.statement("UPDATE ownership SET moved_to = NULL WHERE actor = ?1")
                 try statement.bind(1, actor.description)
@@ -109,7 +109,7 @@ extension Journal {
     /// - Parameter keysSince: Entries before the checkpoint travel only if they carry an idempotency key
     ///   written at or after this time (milliseconds since 1970).
     public func beginHandOff(_ actor: ActorID, to node: NodeID, keysSince: Int64) async throws -> HandOffStart {
-        try await writer.perform { connection throws(JournalError) in
+        try await writer(for: actor).perform { connection throws(JournalError) in
             try connection.transaction { () throws(JournalError) -> HandOffStart in
                 let holding = try Self.holding(of: actor, connection)
                 if let movedTo = holding.movedTo, movedTo != node { return .movedTo(movedTo) }
@@ -141,7 +141,7 @@ extension Journal {
     /// - Returns: Whether it was stored (`false`: a repeat or a stale copy, ignored).
     @discardableResult
     public func adopt(_ transfer: ActorTransfer) async throws -> Bool {
-        try await writer.perform { connection throws(JournalError) in
+        try await writer(for: transfer.actor).perform { connection throws(JournalError) in
             try connection.transaction { () throws(JournalError) -> Bool in
                 let actor = transfer.actor.description
                 let holding = try Self.holding(of: transfer.actor, connection)
@@ -171,7 +171,13 @@ extension Journal {
 
     /// Actors whose state this node holds (entries or a checkpoint, not handed away), in id order.
     public func heldActors() async throws -> [ActorID] {
-        try await writer.perform { connection throws(JournalError) in
+        var actors: [ActorID] = []
+        for shard in shards { actors += try await Self.heldActors(in: shard) }
+        return actors.sorted { $0.description < $1.description }
+    }
+
+    private static func heldActors(in shard: JournalWriter) async throws -> [ActorID] {
+        try await shard.perform { connection throws(JournalError) in
             let statement = try connection.statement(
                 """
                 SELECT actor FROM (SELECT actor FROM checkpoints UNION SELECT DISTINCT actor FROM entries)

@@ -32,7 +32,13 @@ extension Journal {
     /// Reminders due at or before `time` (milliseconds since 1970), earliest first, at most `limit`. Reminders of
     /// actors this node handed away are left out (they moved with the actor).
     public func dueReminders(at time: Int64, limit: Int = 256) async throws -> [Reminder] {
-        try await writer.perform { connection throws(JournalError) in
+        var due: [Reminder] = []
+        for shard in shards { due += try await Self.dueReminders(at: time, limit: limit, in: shard) }
+        return Array(due.sorted { $0.due < $1.due }.prefix(limit))
+    }
+
+    private static func dueReminders(at time: Int64, limit: Int, in shard: JournalWriter) async throws -> [Reminder] {
+        try await shard.perform { connection throws(JournalError) in
             let statement = try connection.statement(
                 """
                 SELECT actor, name, due, payload FROM reminders
@@ -47,7 +53,7 @@ extension Journal {
 
     /// The reminders of `actor`, by name.
     public func reminders(for actor: ActorID) async throws -> [Reminder] {
-        try await writer.perform { connection throws(JournalError) in
+        try await writer(for: actor).perform { connection throws(JournalError) in
             try Self.reminders(for: actor, connection)
         }
     }
@@ -78,7 +84,7 @@ extension Journal {
 
     /// Deletes a delivered reminder, unless it was set again (with another due time) meanwhile.
     public func removeReminder(_ reminder: Reminder) async throws {
-        try await writer.perform { connection throws(JournalError) in
+        try await writer(for: reminder.actor).perform { connection throws(JournalError) in
             try connection.transaction { () throws(JournalError) in
                 let statement = try connection.statement(
                     "DELETE FROM reminders WHERE actor = ?1 AND name = ?2 AND due = ?3")

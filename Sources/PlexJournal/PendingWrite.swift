@@ -21,6 +21,24 @@ public final class PendingWrite: Sendable {
         return write
     }
 
+    /// A write that completes when all of `writes` have: successfully if they all did.
+    static func all(_ writes: [PendingWrite]) -> PendingWrite {
+        let combined = PendingWrite()
+        let remaining = Mutex((count: writes.count, failure: JournalError?.none))
+        for write in writes {
+            write.onComplete { result in
+                let done = remaining.withLock { state -> Result<Void, JournalError>? in
+                    if case .failure(let error) = result, state.failure == nil { state.failure = error }
+                    state.count -= 1
+                    guard state.count == 0 else { return nil }
+                    return state.failure.map { .failure($0) } ?? .success(())
+                }
+                if let done { combined.complete(done) }
+            }
+        }
+        return combined
+    }
+
     /// The outcome, if the write completed.
     public var result: Result<Void, JournalError>? {
         state.withLock { state in

@@ -1,7 +1,7 @@
 /// The journal's schema and its migrations. `PRAGMA user_version` holds the version.
 enum Schema {
     /// The version this build writes and reads.
-    static let current: Int64 = 4
+    static let current: Int64 = 5
 
     /// Each migration takes the schema from version `index` to `index + 1`.
     static let migrations: [String] = [
@@ -49,6 +49,8 @@ enum Schema {
         ) WITHOUT ROWID;
         CREATE INDEX reminders_by_due ON reminders (due);
         """,
+        // 4 → 5: journal-wide settings (in the first shard): the number of shards.
+        "CREATE TABLE settings (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;",
     ]
 
     /// Brings the database to ``current``, in one transaction per step.
@@ -65,5 +67,31 @@ enum Schema {
                 try connection.execute("PRAGMA user_version = \(step + 1)")
             }
         }
+    }
+
+    /// The shard count recorded in the first shard, if any.
+    static func recordedShards(_ connection: SQLiteConnection) throws(JournalError) -> Int? {
+        let statement = try connection.statement("SELECT value FROM settings WHERE key = 'shards'")
+        return try statement.step() ? Int(statement.int64(0)) : nil
+    }
+
+    /// Records the shard count in the first shard.
+    static func recordShards(_ count: Int, _ connection: SQLiteConnection) throws(JournalError) {
+        try connection.transaction { () throws(JournalError) in
+            let statement = try connection.statement(
+                "INSERT OR REPLACE INTO settings (key, value) VALUES ('shards', ?1)")
+            try statement.bind(1, Int64(count))
+            try statement.run()
+        }
+    }
+
+    /// Whether the file holds anything of any actor.
+    static func hasData(_ connection: SQLiteConnection) throws(JournalError) -> Bool {
+        let statement = try connection.statement(
+            """
+            SELECT EXISTS (SELECT 1 FROM entries) OR EXISTS (SELECT 1 FROM checkpoints)
+                OR EXISTS (SELECT 1 FROM ownership) OR EXISTS (SELECT 1 FROM reminders)
+            """)
+        return try statement.step() && statement.int64(0) != 0
     }
 }

@@ -136,6 +136,10 @@ struct RunNode: AsyncParsableCommand {
         if let n = integer("max_in_flight_per_peer") { configuration.calls.maximumInFlightPerPeer = n }
         if case .boolean(let keep)? = file.values["keep_history"] { configuration.journal.keepHistory = keep }
         if keepHistory { configuration.journal.keepHistory = true }
+        if let n = integer("journal_shards") {
+            guard (1...64).contains(n) else { throw ConfigurationFailure(message: "journal_shards: must be 1...64") }
+            configuration.journal.shards = n
+        }
         if let ms = integer("drain_timeout_ms") { configuration.membership.drainTimeout = .milliseconds(ms) }
         if let hours = integer("idempotency_retention_hours") {
             configuration.idempotencyRetention = .seconds(hours * 3600)

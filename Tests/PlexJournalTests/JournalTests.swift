@@ -27,14 +27,14 @@ struct JournalTests {
     @Test("appended entries read back in order, per actor, after reopening the file")
     func roundTrip() async throws {
         let path = temporaryJournalPath()
-        let journal = try await Journal.open(path: path)
+        let journal = try await Journal.open(path: path, configuration: .init(shards: 1))
         var withReply = entry(counterA, 1, key: "k1")
         withReply.reply = [9, 8, 7]
         try await journal.append([withReply, entry(counterA, 2, kind: .sideEffect)])
         try await journal.append([entry(counterB, 1), entry(counterA, 3, kind: .reply)])
         await journal.close()
 
-        let reopened = try await Journal.open(path: path)
+        let reopened = try await Journal.open(path: path, configuration: .init(shards: 1))
         let a = try await reopened.entries(for: counterA)
         #expect(a.map(\.sequence) == [1, 2, 3])
         #expect(a.map(\.kind) == [.message, .sideEffect, .reply])
@@ -49,7 +49,7 @@ struct JournalTests {
 
     @Test("appends queued while the writer is busy commit together, in one transaction")
     func groupCommit() async throws {
-        let journal = try await Journal.open(path: temporaryJournalPath())
+        let journal = try await Journal.open(path: temporaryJournalPath(), configuration: .init(shards: 1))
         let gate = DispatchSemaphore(value: 0)
         // Hold the writer thread, queue 100 appends, then let it go: they must land in one commit.
         let holder = Task { try await journal.writer.perform { _ throws(JournalError) in gate.wait() } }
@@ -72,7 +72,7 @@ struct JournalTests {
 
     @Test("a bad entry fails only its own append, not the others committed with it")
     func isolation() async throws {
-        let journal = try await Journal.open(path: temporaryJournalPath())
+        let journal = try await Journal.open(path: temporaryJournalPath(), configuration: .init(shards: 1))
         try await journal.append([entry(counterA, 1)])
         let gate = DispatchSemaphore(value: 0)
         let holder = Task { try await journal.writer.perform { _ throws(JournalError) in gate.wait() } }
@@ -92,12 +92,12 @@ struct JournalTests {
     @Test("checkpoints replace each other and survive reopening")
     func checkpoints() async throws {
         let path = temporaryJournalPath()
-        let journal = try await Journal.open(path: path)
+        let journal = try await Journal.open(path: path, configuration: .init(shards: 1))
         #expect(try await journal.latestCheckpoint(for: counterA) == nil)
         try await journal.write(Checkpoint(actor: counterA, sequence: 10, time: 1, state: [1, 2, 3]))
         try await journal.write(Checkpoint(actor: counterA, sequence: 20, time: 2, state: [4]))
         await journal.close()
-        let reopened = try await Journal.open(path: path)
+        let reopened = try await Journal.open(path: path, configuration: .init(shards: 1))
         #expect(
             try await reopened.latestCheckpoint(for: counterA)
                 == Checkpoint(actor: counterA, sequence: 20, time: 2, state: [4]))
@@ -109,7 +109,9 @@ struct JournalTests {
     func notADatabase() async throws {
         let path = temporaryJournalPath()
         try Data(repeating: 0x41, count: 8192).write(to: URL(fileURLWithPath: path))
-        let error = await #expect(throws: JournalError.self) { _ = try await Journal.open(path: path) }
+        let error = await #expect(throws: JournalError.self) {
+            _ = try await Journal.open(path: path, configuration: .init(shards: 1))
+        }
         #expect(error?.code == .corrupt)
         #expect(error?.path == path)
         #expect(error?.description.contains(path) == true)
@@ -118,7 +120,7 @@ struct JournalTests {
     @Test("a truncated journal is refused as corrupt, never read partially")
     func truncated() async throws {
         let path = temporaryJournalPath()
-        let journal = try await Journal.open(path: path)
+        let journal = try await Journal.open(path: path, configuration: .init(shards: 1))
         for batch in 0..<20 {
             try await journal.append((1...50).map { entry(ActorID(typeName: "t", key: "\(batch)"), UInt64($0)) })
         }
@@ -131,7 +133,9 @@ struct JournalTests {
         let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
         try handle.truncate(atOffset: UInt64(size / 2))
         try handle.close()
-        let error = await #expect(throws: JournalError.self) { _ = try await Journal.open(path: path) }
+        let error = await #expect(throws: JournalError.self) {
+            _ = try await Journal.open(path: path, configuration: .init(shards: 1))
+        }
         #expect(error?.code == .corrupt)
     }
 
@@ -141,14 +145,16 @@ struct JournalTests {
         let connection = try SQLiteConnection(path: path)
         try connection.execute("PRAGMA user_version = 99")
         connection.close()
-        let error = await #expect(throws: JournalError.self) { _ = try await Journal.open(path: path) }
+        let error = await #expect(throws: JournalError.self) {
+            _ = try await Journal.open(path: path, configuration: .init(shards: 1))
+        }
         #expect(error?.code == .newerSchema)
         #expect(error?.message.contains("99") == true)
     }
 
     @Test("a closed journal refuses appends with a typed error")
     func closed() async throws {
-        let journal = try await Journal.open(path: temporaryJournalPath())
+        let journal = try await Journal.open(path: temporaryJournalPath(), configuration: .init(shards: 1))
         await journal.close()
         let error = await #expect(throws: JournalError.self) { try await journal.append([entry(counterA, 1)]) }
         #expect(error?.code == .closed)
@@ -182,7 +188,7 @@ struct JournalSchemaTests {
             "INSERT INTO entries (actor, seq, kind, time, payload) VALUES ('counter/a', 1, 1, 0, x'01')")
         connection.close()
 
-        let journal = try await Journal.open(path: path)
+        let journal = try await Journal.open(path: path, configuration: .init(shards: 1))
         let old = try await journal.entries(for: counterA)
         #expect(old.map(\.sequence) == [1])
         #expect(old.first?.effects == nil)

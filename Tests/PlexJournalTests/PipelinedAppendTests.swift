@@ -8,7 +8,7 @@ import Testing
 struct PipelinedAppendTests {
     @Test("queued appends complete in order; after one fails, the actor's later ones fail until it recovers")
     func poison() async throws {
-        let journal = try await Journal.open(path: temporaryJournalPath())
+        let journal = try await Journal.open(path: temporaryJournalPath(), configuration: .init(shards: 1))
         try await journal.append([entry(counterA, 1)])
         // Queue a batch while the writer is busy: a duplicate of A#1 (fails), A#2 (ran on a state that
         // included the failed one, so it must fail too), and B#1 (another actor: unaffected).
@@ -34,7 +34,7 @@ struct PipelinedAppendTests {
 
     @Test("a checkpoint queued after a write lands only if the write did, and never replaces a later one")
     func checkpointAfterWrite() async throws {
-        let journal = try await Journal.open(path: temporaryJournalPath())
+        let journal = try await Journal.open(path: temporaryJournalPath(), configuration: .init(shards: 1))
         let first = journal.enqueue([entry(counterA, 1)])
         journal.writeCheckpoint(
             Checkpoint(actor: counterA, sequence: 1, time: 0, state: [1]), after: first, pruningKeysBefore: nil)
