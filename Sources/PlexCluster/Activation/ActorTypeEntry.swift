@@ -11,7 +11,7 @@ protocol AnyActorType: Sendable {
     var isDurable: Bool { get }
     func makeActivation(
         id: ActorID, now: UInt64, journal: Journal, retentionMilliseconds: Int64,
-        locate: @escaping @Sendable (ActorID) async throws -> Void,
+        host: any ActivationHost,
         makeContext: @escaping @Sendable (CallID?, String?, Bool) -> ActorContext
     ) -> any AnyActivation
     /// Decodes `payload`, handles it (the caller holds the activation's turn), and encodes the reply. For a
@@ -31,13 +31,13 @@ struct ActorTypeEntry<A: VirtualActor>: AnyActorType {
 
     func makeActivation(
         id: ActorID, now: UInt64, journal: Journal, retentionMilliseconds: Int64,
-        locate: @escaping @Sendable (ActorID) async throws -> Void,
+        host: any ActivationHost,
         makeContext: @escaping @Sendable (CallID?, String?, Bool) -> ActorContext
     ) -> any AnyActivation {
         let durable: Journal? = if case .durable = A.durability { journal } else { nil }
         return Activation<A>(
             id: id, behaviour: make(), now: now, journal: durable, retentionMilliseconds: retentionMilliseconds,
-            locate: locate, makeContext: makeContext)
+            host: host, makeContext: makeContext)
     }
 
     func handleEncoded(

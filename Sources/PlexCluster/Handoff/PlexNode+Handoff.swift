@@ -18,7 +18,7 @@ struct HandoffState: Sendable {
 /// The remote code of a handoff refused because the receiver does not own the actor in its own view.
 let notOwnerCode = "handoff.notOwner"
 
-extension PlexNode {
+extension PlexNode: ActivationHost {
     // MARK: The new owner: making sure the latest state is here before activation
 
     /// Called before a durable actor recovers on this node. If this node does not hold the actor's state,

@@ -313,7 +313,7 @@ public final class PlexNode: Sendable {
                 id: id, now: Self.now(), journal: journal,
                 retentionMilliseconds: Int64(
                     clamping: configuration.idempotencyRetention.clampedNanoseconds / 1_000_000),
-                locate: { [unowned self] id in try await self.locate(id) }, makeContext: context(for: id))
+                host: self, makeContext: context(for: id))
         }
         if created && table.count > configuration.activation.maximumActivations { evictExcess() }
         return activation
