@@ -45,6 +45,22 @@ struct ClusterIntegrationTests {
             to: PeerAddress(parsing: address)!, clusterName: "it", secret: Array(secret.utf8))
     }
 
+    /// Waits until `client`'s node sees `count` members up.
+    func waitUntilUp(_ count: Int, asSeenBy client: PlexClient) async throws {
+        try await eventually("\(count) members up", within: .seconds(20)) {
+            try await client.status().members.filter { $0.state == "up" }.count == count
+        }
+    }
+
+    /// Keys of `Ledger` actors that `owner` owns in the ring n1, n2, n3.
+    func ledgers(ownedBy owner: String, prefix: String, count: Int) throws -> [String] {
+        let ring = try ["n1", "n2", "n3"].map { try NodeID($0) }
+        return Array(
+            (0..<1000).map { "\(prefix)\($0)" }.filter {
+                Placement.owner(of: ActorID(typeName: Ledger.typeName, key: $0), among: ring)?.rawValue == owner
+            }.prefix(count))
+    }
+
     func increment(_ client: PlexClient, _ key: String) async throws -> Counter.Reply {
         try await client.ask(Counter.self, key: key, .increment, timeout: .seconds(3))
     }
@@ -154,13 +170,8 @@ struct ClusterIntegrationTests {
             [("n1", p1), ("n2", p2), ("n3", p3)] + (restarted.value.map { [("n3 again", $0)] } ?? [])
         }) {
             let client = try await client(r1.address)
-            try await eventually("three members up", within: .seconds(20)) {
-                try await client.status().members.filter { $0.state == "up" }.count == 3
-            }
-            let ring = try ["n1", "n2", "n3"].map { try NodeID($0) }
-            let keys = (0..<1000).map { "l\($0)" }.filter {
-                Placement.owner(of: ActorID(typeName: Ledger.typeName, key: $0), among: ring)?.rawValue == "n3"
-            }.prefix(4)
+            try await waitUntilUp(3, asSeenBy: client)
+            let keys = try ledgers(ownedBy: "n3", prefix: "l", count: 4)
             let acknowledged = Counter_()
             let failures = Counter_()
             let workers = 8
@@ -168,7 +179,7 @@ struct ClusterIntegrationTests {
             try await withThrowingTaskGroup(of: Void.self) { group in
                 for worker in 0..<workers {
                     group.addTask {
-                        let ledger = keys[keys.startIndex + worker % keys.count]
+                        let ledger = keys[worker % keys.count]
                         for n in 0..<depositsPerWorker {
                             // Retry the same idempotency key until it is acknowledged.
                             let clock = ContinuousClock()
@@ -245,13 +256,8 @@ struct ClusterIntegrationTests {
             [("n1", p1), ("n2", p2), ("n3", p3)] + (again.value.map { [("n3 again", $0)] } ?? [])
         }) {
             let client = try await client(r1.address)
-            try await eventually("three members up", within: .seconds(20)) {
-                try await client.status().members.filter { $0.state == "up" }.count == 3
-            }
-            let ring = try ["n1", "n2", "n3"].map { try NodeID($0) }
-            let ledgers = (0..<1000).map { "h\($0)" }.filter {
-                Placement.owner(of: ActorID(typeName: Ledger.typeName, key: $0), among: ring)?.rawValue == "n3"
-            }.prefix(5)
+            try await waitUntilUp(3, asSeenBy: client)
+            let ledgers = try ledgers(ownedBy: "n3", prefix: "h", count: 5)
             for (index, ledger) in ledgers.enumerated() {
                 for n in 0...index {
                     let reply = try await client.ask(
