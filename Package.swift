@@ -78,10 +78,11 @@ let package = Package(
         ),
         .target(name: "PlexSpaces", dependencies: ["PlexCore", "PlexCluster", "PlexTransport"], swiftSettings: strict),
         .target(name: "PlexExamples", dependencies: ["PlexSpaces"], swiftSettings: strict),
+        .target(name: "CSpawn"),
         .target(
             name: "PlexTestKit",
             dependencies: [
-                "PlexSpaces", "PlexTransport", "PlexCluster",
+                "PlexSpaces", "PlexTransport", "PlexCluster", "CSpawn",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict

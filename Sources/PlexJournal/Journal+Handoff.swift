@@ -90,11 +90,13 @@ extension Journal {
         }
     }
 
-    /// Takes `actor` back after a handoff that its receiver says never arrived: clears the tombstone.
+    /// Takes `actor` back after a handoff that its receiver says never arrived, or whose receiver is gone:
+    /// clears the tombstone and raises the epoch, so a copy the receiver may still have loses to this one.
     public func reclaim(_ actor: ActorID) async throws {
         try await writer(for: actor).perform { connection throws(JournalError) in
             try connection.transaction { () throws(JournalError) in
-                let statement = try connection.statement("UPDATE ownership SET moved_to = NULL WHERE actor = ?1")
+                let statement = try connection.statement(
+                    "UPDATE ownership SET moved_to = NULL, epoch = epoch + 1 WHERE actor = ?1 AND moved_to IS NOT NULL")
                 try statement.bind(1, actor.description)
                 try statement.run()
             }

@@ -6,6 +6,8 @@ import PlexTestKit
 import Synchronization
 import Testing
 
+@testable import PlexCluster
+
 /// Deposits into ledgers with an idempotency key per deposit, retrying each key until it is acknowledged,
 /// the way a client that must not lose or double a deposit would. Counts what was acknowledged.
 final class Depositor: Sendable {
@@ -150,6 +152,41 @@ struct HandoffClusterTests {
                 let previous = cluster.nodes.first { $0.nodeID.rawValue == firstOwners[account] }!
                 let holding = try await previous.journal.holding(of: ActorID(typeName: Ledger.typeName, key: account))
                 #expect(holding.movedTo == joined.nodeID)
+            }
+        }
+    }
+
+    @Test("after a member that took actors over is removed, the previous holders take them back and keep them")
+    func removedReceiver() async throws {
+        try await withTestCluster(nodes: 2, transport: .inMemory, register: { $0.registerExamples() }) { cluster in
+            let caller = cluster.node(0)
+            try await seed(through: caller)
+            let firstOwners = owners(caller)
+            let joined = try await cluster.addNode()
+            try await cluster.waitForConvergence()
+            let moved = Self.accounts.filter { owners(caller)[$0] == joined.nodeID.rawValue }
+            #expect(!moved.isEmpty)
+            for account in moved {  // they run on the new node, after the handoff
+                #expect(
+                    try await caller.actor(Ledger.self, key: account).ask(.deposit(1)).node == joined.nodeID.rawValue)
+            }
+            await cluster.crash(2)
+            try await eventually("the crash is noticed") {
+                caller.members.first { $0.nodeID == joined.nodeID }?.reachable == false
+            }
+            #expect(caller.removeMember(joined.nodeID).hasPrefix("removed"))
+            try await eventually("the other node sees the removal") {
+                cluster.node(1).members.first { $0.nodeID == joined.nodeID }?.status == .left
+            }
+            for account in moved {
+                // As `plex cluster remove` says: the deposit made on the removed node is lost; the copy the
+                // previous holder handed over comes back.
+                let index = Self.accounts.firstIndex(of: account)!
+                let reply = try await caller.actor(Ledger.self, key: account).ask(.balance)
+                #expect(reply.balance == index + 1 && reply.node == firstOwners[account], "\(account)")
+                // Held again, not a tombstone: handoff rounds and reminders see it.
+                let holder = cluster.nodes.first { $0.nodeID.rawValue == firstOwners[account] }!
+                #expect(try await holder.journal.holding(of: ActorID(typeName: Ledger.typeName, key: account)).isHeld)
             }
         }
     }

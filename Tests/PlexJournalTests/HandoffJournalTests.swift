@@ -67,14 +67,22 @@ struct HandoffJournalTests {
         await to.close()
     }
 
-    @Test("a tombstone can be cleared when the receiver never got the actor")
+    @Test("a reclaimed actor is held again, at an epoch above the copy it had handed away")
     func reclaim() async throws {
         let journal = try await sender()
-        _ = try await journal.beginHandOff(counterA, to: node2, keysSince: 0)
+        guard case .transfer(let transfer) = try await journal.beginHandOff(counterA, to: node2, keysSince: 0) else {
+            Issue.record("expected a transfer")
+            return
+        }
         #expect(try await journal.holding(of: counterA).isHeld == false)
         try await journal.reclaim(counterA)
-        #expect(try await journal.holding(of: counterA).isHeld)
+        let holding = try await journal.holding(of: counterA)
+        #expect(holding.isHeld && holding.epoch == transfer.epoch + 1)
         #expect(try await journal.heldActors() == [counterA])
+        // The receiver's copy, should it come back, is older: it is ignored.
+        #expect(try await journal.adopt(transfer) == false)
+        try await journal.reclaim(counterA)  // nothing to reclaim: unchanged
+        #expect(try await journal.holding(of: counterA).epoch == transfer.epoch + 1)
         await journal.close()
     }
 

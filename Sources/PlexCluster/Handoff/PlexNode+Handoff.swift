@@ -32,6 +32,7 @@ extension PlexNode: ActivationHost {
         if holding.isHeld { return }
         var candidates = holding.movedTo.map { [$0] } ?? pullCandidates(for: id)
         var asked = false
+        var targetGone = false
         var index = 0
         while index < candidates.count && index < 8 {
             let candidate = candidates[index]
@@ -39,7 +40,11 @@ extension PlexNode: ActivationHost {
             guard candidate != nodeID else { continue }
             guard let link = links.withLock({ $0[candidate] }), link.isConnected else {
                 let status = membership.withLock { $0.members[candidate]?.status }
-                if status == nil || status == .left { continue }  // it handed everything off before leaving
+                if status == nil || status == .left {
+                    // It handed everything off before leaving, or it was removed: nothing to ask.
+                    if candidate == holding.movedTo { targetGone = true }
+                    continue
+                }
                 throw CallError(
                     .nodeUnavailable, "\(candidate) may hold \(id) and is not connected; the call can be retried")
             }
@@ -60,10 +65,14 @@ extension PlexNode: ActivationHost {
                 continue
             }
         }
-        if let movedTo = holding.movedTo, asked {
-            // The node it was handed to says it never got it: the copy here is still the latest.
+        if let movedTo = holding.movedTo, asked || targetGone {
+            // The node it was handed to says it never got it, or it is gone (removed): the copy here is the
+            // latest this cluster still has. Reclaiming raises the epoch above the copy that node had.
             logger.warning(
-                "reclaiming an actor whose handoff never arrived", metadata: ["actor.id": "\(id)", "to": "\(movedTo)"])
+                targetGone
+                    ? "reclaiming an actor from a member that is gone"
+                    : "reclaiming an actor whose handoff never arrived",
+                metadata: ["actor.id": "\(id)", "to": "\(movedTo)", "epoch": "\(holding.epoch + 1)"])
             try await storage("reclaim \(id)") { try await self.journal.reclaim(id) }
         } else if asked {
             try await storage("record \(id)") { try await self.journal.recordHeld(id) }
