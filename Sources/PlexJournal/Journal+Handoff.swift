@@ -80,23 +80,23 @@ extension Journal {
 
     /// Records that this node holds `actor` (nobody else had it), so later activations need not ask again.
     public func recordHeld(_ actor: ActorID) async throws {
-        try await writer(for: actor).perform { connection throws(JournalError) in
-            try connection.transaction { () throws(JournalError) in
-                let statement = try connection.statement(
-                    "INSERT INTO ownership (actor, epoch, moved_to) VALUES (?1, 0, NULL) ON CONFLICT DO NOTHING")
-                try statement.bind(1, actor.description)
-                try statement.run()
-            }
-        }
+        try await updateOwnership(
+            of: actor, "INSERT INTO ownership (actor, epoch, moved_to) VALUES (?1, 0, NULL) ON CONFLICT DO NOTHING")
     }
 
     /// Takes `actor` back after a handoff that its receiver says never arrived, or whose receiver is gone:
     /// clears the tombstone and raises the epoch, so a copy the receiver may still have loses to this one.
     public func reclaim(_ actor: ActorID) async throws {
+        try await updateOwnership(
+            of: actor,
+            "UPDATE ownership SET moved_to = NULL, epoch = epoch + 1 WHERE actor = ?1 AND moved_to IS NOT NULL")
+    }
+
+    /// Runs one statement on `actor`'s ownership row (`?1` is the actor), in a transaction of its own.
+    private func updateOwnership(of actor: ActorID, _ sql: String) async throws {
         try await writer(for: actor).perform { connection throws(JournalError) in
             try connection.transaction { () throws(JournalError) in
-                let statement = try connection.statement(
-                    "UPDATE ownership SET moved_to = NULL, epoch = epoch + 1 WHERE actor = ?1 AND moved_to IS NOT NULL")
+                let statement = try connection.statement(sql)
                 try statement.bind(1, actor.description)
                 try statement.run()
             }

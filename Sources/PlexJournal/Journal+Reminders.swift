@@ -26,6 +26,14 @@ public enum ReminderUpdate: Sendable, Hashable {
     case set(Reminder)
     /// Cancels the actor's reminder with this name, if any.
     case cancel(ActorID, name: String)
+
+    /// The actor whose reminder this changes.
+    public var actor: ActorID {
+        switch self {
+        case .set(let reminder): reminder.actor
+        case .cancel(let actor, _): actor
+        }
+    }
 }
 
 extension Journal {

@@ -65,7 +65,12 @@ public final class Journal: Sendable {
 
     /// The writer of the shard that holds `actor`.
     func writer(for actor: ActorID) -> JournalWriter {
-        shards.count == 1 ? shards[0] : shards[Int(StableHash.hash(actor.description) % UInt64(shards.count))]
+        shards[shardIndex(of: actor)]
+    }
+
+    /// The shard that holds `actor`: a stable hash of its id, the same in every process and release.
+    func shardIndex(of actor: ActorID) -> Int {
+        shards.count == 1 ? 0 : Int(StableHash.hash(actor.description) % UInt64(shards.count))
     }
 
     /// The file of shard `index` for a journal whose first file is `path`.
@@ -135,21 +140,15 @@ public final class Journal: Sendable {
     /// Entries and reminders of one actor commit together; those of actors in different shards commit
     /// separately (and the write fails if any part does).
     public func enqueue(_ entries: [JournalEntry], reminders: [ReminderUpdate] = []) -> PendingWrite {
-        guard shards.count > 1 else { return writer.enqueue(entries, reminders: reminders) }
+        // The usual case, one message of one actor: straight to its shard.
+        if let actor = entries.first?.actor ?? reminders.first?.actor,
+            entries.allSatisfy({ $0.actor == actor }), reminders.allSatisfy({ $0.actor == actor })
+        {
+            return writer(for: actor).enqueue(entries, reminders: reminders)
+        }
         var parts: [Int: ([JournalEntry], [ReminderUpdate])] = [:]
-        func shard(_ actor: ActorID) -> Int { Int(StableHash.hash(actor.description) % UInt64(shards.count)) }
-        for entry in entries { parts[shard(entry.actor), default: ([], [])].0.append(entry) }
-        for update in reminders {
-            let actor: ActorID
-            switch update {
-            case .set(let reminder): actor = reminder.actor
-            case .cancel(let id, _): actor = id
-            }
-            parts[shard(actor), default: ([], [])].1.append(update)
-        }
-        if parts.count == 1, let (index, part) = parts.first {
-            return shards[index].enqueue(part.0, reminders: part.1)
-        }
+        for entry in entries { parts[shardIndex(of: entry.actor), default: ([], [])].0.append(entry) }
+        for update in reminders { parts[shardIndex(of: update.actor), default: ([], [])].1.append(update) }
         return PendingWrite.all(parts.map { shards[$0.key].enqueue($0.value.0, reminders: $0.value.1) })
     }
 

@@ -293,22 +293,33 @@ struct All: AsyncParsableCommand {
             let statistics = try await journal.statistics()
             bytesPerEntry.append(Double(statistics.bytes) / Double(max(1, statistics.entries)))
             // One appender alone: the latency of a single durable commit.
-            let single = LatencyBox()
             let actor = ActorID(typeName: "bench", key: "single")
-            for sequence in 1...300 {
-                let t0 = clock.now
-                try await journal.append([
-                    JournalEntry(actor: actor, sequence: UInt64(sequence), kind: .message, time: 0, payload: payload)
-                ])
-                single.add(Bench_seconds(clock.now - t0) * 1e6)
-            }
-            singles.append(single.percentile(0.5))
+            var sequence: UInt64 = 0
+            singles.append(
+                try await medianLatency(of: 300) {
+                    sequence += 1
+                    try await journal.append([
+                        JournalEntry(actor: actor, sequence: sequence, kind: .message, time: 0, payload: payload)
+                    ])
+                })
             await journal.close()
         }
         report("journal_append_256_appenders", median(rates), "entries/s")
         report("journal_append_256_appenders_p99", median(p99s), "us")
         report("journal_append_single_p50", median(singles), "us")
         report("journal_bytes_per_entry", median(bytesPerEntry), "bytes")
+    }
+
+    /// The median latency (µs) of `count` sequential runs of `body`.
+    func medianLatency(of count: Int, _ body: () async throws -> Void) async throws -> Double {
+        let clock = ContinuousClock()
+        let latencies = LatencyBox()
+        for _ in 0..<count {
+            let t0 = clock.now
+            try await body()
+            latencies.add(Bench_seconds(clock.now - t0) * 1e6)
+        }
+        return latencies.percentile(0.5)
     }
 
     /// Durable `ask` on one node (synchronous=FULL): 256 callers over 1,000 ledgers, and one caller alone.
@@ -341,13 +352,7 @@ struct All: AsyncParsableCommand {
                 try await throughput(callers: 64, duration: window) { _, _ in
                     _ = try await ledgers[1].ask(.deposit(1))
                 })
-            let single = LatencyBox()
-            for _ in 0..<300 {
-                let t0 = clock.now
-                _ = try await ledgers[0].ask(.deposit(1))
-                single.add(Bench_seconds(clock.now - t0) * 1e6)
-            }
-            singles.append(single.percentile(0.5))
+            singles.append(try await medianLatency(of: 300) { _ = try await ledgers[0].ask(.deposit(1)) })
             await node.shutdown()
         }
         report("durable_ask_256_callers_1000_actors", median(rates), "calls/s")

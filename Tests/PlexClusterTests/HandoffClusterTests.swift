@@ -64,6 +64,21 @@ struct HandoffClusterTests {
         }
     }
 
+    /// Seeds the accounts through node 0, then starts a third node; returns the owners before it joined,
+    /// the joined node, and the accounts that moved to it (at least one).
+    func seedAndJoin(_ cluster: TestCluster) async throws -> (
+        firstOwners: [String: String], joined: PlexNode, moved: [String]
+    ) {
+        let caller = cluster.node(0)
+        try await seed(through: caller)
+        let firstOwners = owners(caller)
+        let joined = try await cluster.addNode()
+        try await cluster.waitForConvergence()
+        let moved = Self.accounts.filter { owners(caller)[$0] == joined.nodeID.rawValue }
+        #expect(!moved.isEmpty)
+        return (firstOwners, joined, moved)
+    }
+
     func owners(_ node: PlexNode) -> [String: String] {
         Dictionary(
             uniqueKeysWithValues: Self.accounts.map {
@@ -138,12 +153,7 @@ struct HandoffClusterTests {
     func join(transport: TestTransport) async throws {
         try await withTestCluster(nodes: 2, transport: transport, register: { $0.registerExamples() }) { cluster in
             let caller = cluster.node(0)
-            try await seed(through: caller)
-            let firstOwners = owners(caller)
-            let joined = try await cluster.addNode()
-            try await cluster.waitForConvergence()
-            let moved = Self.accounts.filter { owners(caller)[$0] == joined.nodeID.rawValue }
-            #expect(!moved.isEmpty)
+            let (firstOwners, joined, moved) = try await seedAndJoin(cluster)
             try await expectSeeded(through: caller, firstRanOn: firstOwners)
             for account in moved {
                 #expect(
@@ -160,12 +170,7 @@ struct HandoffClusterTests {
     func removedReceiver() async throws {
         try await withTestCluster(nodes: 2, transport: .inMemory, register: { $0.registerExamples() }) { cluster in
             let caller = cluster.node(0)
-            try await seed(through: caller)
-            let firstOwners = owners(caller)
-            let joined = try await cluster.addNode()
-            try await cluster.waitForConvergence()
-            let moved = Self.accounts.filter { owners(caller)[$0] == joined.nodeID.rawValue }
-            #expect(!moved.isEmpty)
+            let (firstOwners, joined, moved) = try await seedAndJoin(cluster)
             for account in moved {  // they run on the new node, after the handoff
                 #expect(
                     try await caller.actor(Ledger.self, key: account).ask(.deposit(1)).node == joined.nodeID.rawValue)
