@@ -158,15 +158,12 @@ public final class Journal: Sendable {
         try await writer(for: actor).clearFailure(of: actor)
     }
 
-    /// Runs a checkpoint write after everything queued before it, if `after` succeeded; failures are
-    /// ignored (the entries stay, so recovery only replays more).
+    /// Writes `checkpoint` in the next group commit, after everything queued before it, if `write` did not
+    /// fail; its failure is ignored (the entries stay, so recovery only replays more).
     public func writeCheckpoint(_ checkpoint: Checkpoint, after write: PendingWrite, pruningKeysBefore: Int64?) {
-        // Jobs run after the appends queued before them, so `write` has completed when this runs.
-        writer(for: checkpoint.actor).performDetached { connection throws(JournalError) in
-            guard case .success? = write.result else { return }
-            try connection.transaction { () throws(JournalError) in
-                try Self.insert(checkpoint, pruningKeysBefore: pruningKeysBefore, connection)
-            }
+        // `write` holds the actor's entries, so it went to the same shard, earlier.
+        writer(for: checkpoint.actor).enqueueRider(after: write) { connection throws(JournalError) in
+            try Self.insert(checkpoint, pruningKeysBefore: pruningKeysBefore, connection)
         }
     }
 

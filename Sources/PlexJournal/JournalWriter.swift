@@ -9,7 +9,17 @@ final class JournalWriter: @unchecked Sendable {
     struct Append {
         var entries: [JournalEntry]
         var reminders: [ReminderUpdate]
+        /// A write that rides along with the group (a checkpoint), nobody waiting for it.
+        var rider: Rider?
         var done: PendingWrite
+    }
+
+    /// A write committed in the next group's transaction, inside a savepoint so that its failure fails
+    /// nothing else, and only if the write it follows did not fail.
+    struct Rider {
+        /// The write it depends on, queued earlier on this writer (so it committed before or commits with it).
+        var after: PendingWrite
+        var body: @Sendable (SQLiteConnection) throws(JournalError) -> Void
     }
 
     // Everything below is guarded by `condition`, except `connection`, which only the writer thread touches.
@@ -108,22 +118,24 @@ final class JournalWriter: @unchecked Sendable {
             done.complete(.failure(JournalError(.closed, "journal is closed", path: path)))
             return done
         }
-        appends.append(Append(entries: entries, reminders: reminders, done: done))
+        appends.append(Append(entries: entries, reminders: reminders, rider: nil, done: done))
         condition.signal()
         condition.unlock()
         return done
     }
 
-    /// Runs `body` on the writer thread with the connection, after what is queued now; nobody waits for it,
-    /// and its error is dropped.
-    func performDetached(_ body: @escaping @Sendable (SQLiteConnection) throws(JournalError) -> Void) {
+    /// Writes `body` in the next group commit, after what is queued now, if `after` (queued earlier on this
+    /// writer) did not fail. Nobody waits for it; its error is dropped and undoes only its own changes.
+    ///
+    /// Checkpoints take this way: actors tend to reach their checkpoint intervals together, and each one
+    /// committed on its own would cost a flush while appends wait.
+    func enqueueRider(after: PendingWrite, _ body: @escaping @Sendable (SQLiteConnection) throws(JournalError) -> Void)
+    {
         condition.lock()
         defer { condition.unlock() }
         guard !closing else { return }
-        jobs.append { [self] in
-            guard let connection = self.connection else { return }
-            try? body(connection)
-        }
+        appends.append(
+            Append(entries: [], reminders: [], rider: Rider(after: after, body: body), done: PendingWrite()))
         condition.signal()
     }
 
@@ -213,6 +225,8 @@ final class JournalWriter: @unchecked Sendable {
         for item in batch {
             if let error = followsFailure(item) {
                 item.done.complete(.failure(error))
+            } else if case .failure(let error)? = item.rider?.after.result {
+                item.done.complete(.failure(error))
             } else {
                 ready.append(item)
             }
@@ -258,6 +272,9 @@ final class JournalWriter: @unchecked Sendable {
             for append in batch {
                 for entry in append.entries { try Self.insert(entry, into: connection) }
                 for update in append.reminders { try Self.apply(update, to: connection) }
+                if let rider = append.rider {
+                    try connection.savepoint { () throws(JournalError) in try rider.body(connection) }
+                }
             }
         }
     }

@@ -89,6 +89,18 @@ final class SQLiteConnection {
         }
     }
 
+    /// Runs `body` inside a savepoint of the open transaction. When `body` fails, only its own changes are
+    /// undone and the transaction goes on; the error is dropped. Throws only when the savepoint itself fails.
+    func savepoint(_ body: () throws(JournalError) -> Void) throws(JournalError) {
+        try execute("SAVEPOINT rider")
+        do {
+            try body()
+        } catch {
+            try execute("ROLLBACK TO rider")
+        }
+        try execute("RELEASE rider")
+    }
+
     /// The value of an integer pragma.
     func pragma(_ name: String) throws(JournalError) -> Int64 {
         let statement = try statement("PRAGMA \(name)")

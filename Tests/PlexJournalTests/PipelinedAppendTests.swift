@@ -48,4 +48,49 @@ struct PipelinedAppendTests {
         #expect(try await journal.latestCheckpoint(for: counterA)?.state == [5])
         await journal.close()
     }
+
+    @Test("checkpoints queued with appends commit in the same transaction as them")
+    func checkpointsRideTheGroupCommit() async throws {
+        let journal = try await Journal.open(path: temporaryJournalPath(), configuration: .init(shards: 1))
+        let gate = DispatchSemaphore(value: 0)
+        let holder = Task { try await journal.writer.perform { _ throws(JournalError) in gate.wait() } }
+        let before = try await waitForBlockedWriter(journal, holder: holder)
+        let actors = (1...50).map { ActorID(typeName: "t", key: "\($0)") }
+        var writes: [PendingWrite] = []
+        for actor in actors {
+            let write = journal.enqueue([entry(actor, 1)])
+            journal.writeCheckpoint(
+                Checkpoint(actor: actor, sequence: 1, time: 0, state: [1]), after: write, pruningKeysBefore: nil)
+            writes.append(write)
+        }
+        gate.signal()
+        try await holder.value
+        for write in writes { try await write.wait() }
+        let statistics = try await journal.statistics()
+        #expect(statistics.commits - before == 1)  // one flush for 50 entries and 50 checkpoints
+        #expect(statistics.checkpoints == 50)
+        await journal.close()
+    }
+
+    @Test("a write riding a group commit that fails undoes only its own changes")
+    func failingRider() async throws {
+        let journal = try await Journal.open(path: temporaryJournalPath(), configuration: .init(shards: 1))
+        let gate = DispatchSemaphore(value: 0)
+        let holder = Task { try await journal.writer.perform { _ throws(JournalError) in gate.wait() } }
+        _ = try await waitForBlockedWriter(journal, holder: holder)
+        let write = journal.enqueue([entry(counterA, 1)])
+        journal.writer.enqueueRider(after: write) { connection throws(JournalError) in
+            try Journal.insert(Checkpoint(actor: counterA, sequence: 1, time: 0, state: [1]), connection)
+            try connection.execute("INSERT INTO no_such_table VALUES (1)")
+        }
+        let later = journal.enqueue([entry(counterB, 1)])
+        gate.signal()
+        try await holder.value
+        try await write.wait()
+        try await later.wait()
+        #expect(try await journal.latestCheckpoint(for: counterA) == nil)
+        #expect(try await journal.entries(for: counterA).count == 1)
+        #expect(try await journal.entries(for: counterB).count == 1)
+        await journal.close()
+    }
 }
