@@ -54,8 +54,11 @@ public enum HandOffStart: Sendable, Hashable {
 extension Journal {
     /// Where this node stands with `actor`.
     public func holding(of actor: ActorID) async throws -> ActorHolding {
-        try await writer(for: actor).perform { connection throws(JournalError) in
-            try Self.holding(of: actor, connection)
+        let shard = writer(for: actor)
+        return try await shard.perform(filing: .none) { connection throws(JournalError) in
+            var holding = try Self.holding(of: actor, connection)
+            if shard.unfiled.backlogs[actor] != nil { holding.hasData = true }
+            return holding
         }
     }
 
@@ -94,7 +97,7 @@ extension Journal {
 
     /// Runs one statement on `actor`'s ownership row (`?1` is the actor), in a transaction of its own.
     private func updateOwnership(of actor: ActorID, _ sql: String) async throws {
-        try await writer(for: actor).perform { connection throws(JournalError) in
+        try await writer(for: actor).perform(filing: .none) { connection throws(JournalError) in
             try connection.transaction { () throws(JournalError) in
                 let statement = try connection.statement(sql)
                 try statement.bind(1, actor.description)
@@ -111,7 +114,7 @@ extension Journal {
     /// - Parameter keysSince: Entries before the checkpoint travel only if they carry an idempotency key
     ///   written at or after this time (milliseconds since 1970).
     public func beginHandOff(_ actor: ActorID, to node: NodeID, keysSince: Int64) async throws -> HandOffStart {
-        try await writer(for: actor).perform { connection throws(JournalError) in
+        try await writer(for: actor).perform(filing: .actor(actor)) { connection throws(JournalError) in
             try connection.transaction { () throws(JournalError) -> HandOffStart in
                 let holding = try Self.holding(of: actor, connection)
                 if let movedTo = holding.movedTo, movedTo != node { return .movedTo(movedTo) }
@@ -143,7 +146,8 @@ extension Journal {
     /// - Returns: Whether it was stored (`false`: a repeat or a stale copy, ignored).
     @discardableResult
     public func adopt(_ transfer: ActorTransfer) async throws -> Bool {
-        try await writer(for: transfer.actor).perform { connection throws(JournalError) in
+        try await writer(for: transfer.actor).perform(filing: .actor(transfer.actor)) {
+            connection throws(JournalError) in
             try connection.transaction { () throws(JournalError) -> Bool in
                 let actor = transfer.actor.description
                 let holding = try Self.holding(of: transfer.actor, connection)

@@ -46,7 +46,7 @@ extension Journal {
     }
 
     private static func dueReminders(at time: Int64, limit: Int, in shard: JournalWriter) async throws -> [Reminder] {
-        try await shard.perform { connection throws(JournalError) in
+        try await shard.perform(filing: .none) { connection throws(JournalError) in
             let statement = try connection.statement(
                 """
                 SELECT actor, name, due, payload FROM reminders
@@ -61,7 +61,7 @@ extension Journal {
 
     /// The reminders of `actor`, by name.
     public func reminders(for actor: ActorID) async throws -> [Reminder] {
-        try await writer(for: actor).perform { connection throws(JournalError) in
+        try await writer(for: actor).perform(filing: .none) { connection throws(JournalError) in
             try Self.reminders(for: actor, connection)
         }
     }
@@ -92,7 +92,7 @@ extension Journal {
 
     /// Deletes a delivered reminder, unless it was set again (with another due time) meanwhile.
     public func removeReminder(_ reminder: Reminder) async throws {
-        try await writer(for: reminder.actor).perform { connection throws(JournalError) in
+        try await writer(for: reminder.actor).perform(filing: .none) { connection throws(JournalError) in
             try connection.transaction { () throws(JournalError) in
                 let statement = try connection.statement(
                     "DELETE FROM reminders WHERE actor = ?1 AND name = ?2 AND due = ?3")

@@ -28,12 +28,18 @@ public struct JournalConfiguration: Sendable {
     /// stable hash of the actor id. A journal keeps the count it was created with (one for journals created
     /// before sharding). Default: 2: on 2 cores two writers commit 1.5 times as many entries as one.
     public var shards: Int
+    /// How many committed entries each shard keeps only in its commit-order log before it files the oldest
+    /// by actor. A group commit then writes a few pages instead of one per actor in it, and filing writes an
+    /// actor's page once for its whole backlog. Reads of an actor file its entries first. Default: 16,384
+    /// (a few MB of log per shard, filed on the next open after a crash).
+    public var unfiledLimit: Int
 
     /// Creates a configuration.
     public init(
         synchronous: Synchronous = .full, checkIntegrityOnOpen: Bool = true, maximumBytes: Int? = nil,
-        keepHistory: Bool = false, shards: Int = 2
+        keepHistory: Bool = false, shards: Int = 2, unfiledLimit: Int = 16_384
     ) {
+        self.unfiledLimit = unfiledLimit
         self.shards = shards
         self.keepHistory = keepHistory
         self.synchronous = synchronous
@@ -111,7 +117,7 @@ public final class Journal: Sendable {
             // Recorded only once every shard file exists, so a crash in between cannot leave a count whose
             // files were never made.
             if recorded == nil {
-                try await first.perform { connection throws(JournalError) in
+                try await first.perform(filing: .none) { connection throws(JournalError) in
                     try Schema.recordShards(count, connection)
                 }
             }
@@ -169,43 +175,59 @@ public final class Journal: Sendable {
 
     /// The entries of `actor` after `sequence`, in order.
     public func entries(for actor: ActorID, after sequence: UInt64 = 0) async throws -> [JournalEntry] {
-        try await writer(for: actor).perform { connection throws(JournalError) in
-            try Self.entries(for: actor, where: "seq > ?2", bindings: [Int64(bitPattern: sequence)], connection)
+        let shard = writer(for: actor)
+        return try await shard.perform(filing: .none) { connection throws(JournalError) in
+            try Self.entries(
+                for: actor, where: "seq > ?2", bindings: [Int64(bitPattern: sequence)],
+                unfiled: shard.unfiled.backlogs[actor]?.rows ?? [], keepingHistory: shard.keepsHistory, connection)
         }
     }
 
-    /// The entries of `actor` matching `condition` (which may use `?2`, `?3`, … for `bindings`), in order.
+    /// The entries of `actor` matching `condition` (which may use `?2`, `?3`, … for `bindings`), in order:
+    /// the filed ones, then those of `unfiled` (its log rows, which are newer) that pruning would keep.
     static func entries(
-        for actor: ActorID, where condition: String, bindings: [Int64], _ connection: SQLiteConnection
+        for actor: ActorID, where condition: String, bindings: [Int64], unfiled: [Int64] = [],
+        keepingHistory: Bool = false, _ connection: SQLiteConnection
     ) throws(JournalError) -> [JournalEntry] {
-        let statement = try connection.statement(
-            """
-            SELECT seq, kind, time, call_origin, call_seq, idempotency_key, payload, reply, effects
-            FROM entries WHERE actor = ?1 AND (\(condition)) ORDER BY seq
-            """)
-        try statement.bind(1, actor.description)
-        for (index, value) in bindings.enumerated() { try statement.bind(Int32(index + 2), value) }
+        let columns = "seq, kind, time, call_origin, call_seq, idempotency_key, payload, reply, effects"
+        let unpruned = JournalWriter.unpruned(keepingHistory: keepingHistory)
         var result: [JournalEntry] = []
-        while try statement.step() {
-            let sequence = UInt64(bitPattern: statement.int64(0))
-            guard let kind = JournalEntry.Kind(rawValue: UInt8(clamping: statement.int64(1))) else {
-                throw JournalError(
-                    .corrupt, "entry \(actor)#\(sequence) has unknown kind \(statement.int64(1))",
-                    path: connection.path)
-            }
-            let callID =
-                statement.isNull(3)
-                ? nil
-                : CallID(
-                    origin: UInt64(bitPattern: statement.int64(3)), sequence: UInt64(bitPattern: statement.int64(4)))
-            result.append(
-                JournalEntry(
-                    actor: actor, sequence: sequence, kind: kind, time: statement.int64(2), callID: callID,
-                    idempotencyKey: statement.text(5), payload: statement.blob(6),
-                    reply: statement.isNull(7) ? nil : statement.blob(7),
-                    effects: statement.isNull(8) ? nil : statement.blob(8)))
+        func read(_ sql: String, actor text: String?, row: Int64?) throws(JournalError) {
+            let statement = try connection.statement(sql)
+            if let text { try statement.bind(1, text) }
+            if let row { try statement.bind(1, row) }
+            for (index, value) in bindings.enumerated() { try statement.bind(Int32(index + 2), value) }
+            while try statement.step() { result.append(try decodeEntry(of: actor, statement, connection)) }
+        }
+        try read(
+            "SELECT \(columns) FROM entries WHERE actor = ?1 AND (\(condition)) ORDER BY seq", actor: actor.description,
+            row: nil)
+        for row in unfiled {
+            try read(
+                "SELECT \(columns) FROM log WHERE id = ?1 AND (\(condition)) AND \(unpruned)", actor: nil, row: row)
         }
         return result
+    }
+
+    /// The entry in the current row of `statement` (columns as ``entries(for:where:bindings:unfiled:_:)``
+    /// selects them).
+    private static func decodeEntry(of actor: ActorID, _ statement: Statement, _ connection: SQLiteConnection)
+        throws(JournalError) -> JournalEntry
+    {
+        let sequence = UInt64(bitPattern: statement.int64(0))
+        guard let kind = JournalEntry.Kind(rawValue: UInt8(clamping: statement.int64(1))) else {
+            throw JournalError(
+                .corrupt, "entry \(actor)#\(sequence) has unknown kind \(statement.int64(1))", path: connection.path)
+        }
+        let callID =
+            statement.isNull(3)
+            ? nil
+            : CallID(origin: UInt64(bitPattern: statement.int64(3)), sequence: UInt64(bitPattern: statement.int64(4)))
+        return JournalEntry(
+            actor: actor, sequence: sequence, kind: kind, time: statement.int64(2), callID: callID,
+            idempotencyKey: statement.text(5), payload: statement.blob(6),
+            reply: statement.isNull(7) ? nil : statement.blob(7), effects: statement.isNull(8) ? nil : statement.blob(8)
+        )
     }
 
     /// The latest message of `actor` recorded with `idempotencyKey` at or after `notBefore` (milliseconds
@@ -213,7 +235,16 @@ public final class Journal: Sendable {
     public func message(for actor: ActorID, idempotencyKey: String, notBefore: Int64) async throws
         -> (sequence: UInt64, reply: [UInt8]?)?
     {
-        try await writer(for: actor).perform { connection throws(JournalError) in
+        let shard = writer(for: actor)
+        return try await shard.perform(filing: .none) { connection throws(JournalError) in
+            // Unfiled entries are the newest: look there first.
+            if let row = shard.unfiledMessage(of: actor, key: idempotencyKey) {
+                let statement = try connection.statement("SELECT seq, reply, time FROM log WHERE id = ?1")
+                try statement.bind(1, row)
+                if try statement.step(), statement.int64(2) >= notBefore {
+                    return (UInt64(bitPattern: statement.int64(0)), statement.isNull(1) ? nil : statement.blob(1))
+                }
+            }
             let statement = try connection.statement(
                 """
                 SELECT seq, reply FROM entries
@@ -230,7 +261,9 @@ public final class Journal: Sendable {
 
     /// The highest sequence stored for `actor` (0 if none).
     public func lastSequence(for actor: ActorID) async throws -> UInt64 {
-        try await writer(for: actor).perform { connection throws(JournalError) in
+        let shard = writer(for: actor)
+        return try await shard.perform(filing: .none) { connection throws(JournalError) in
+            if let backlog = shard.unfiled.backlogs[actor] { return backlog.lastSequence }
             let statement = try connection.statement("SELECT MAX(seq) FROM entries WHERE actor = ?1")
             try statement.bind(1, actor.description)
             guard try statement.step(), !statement.isNull(0) else { return 0 }
@@ -244,7 +277,8 @@ public final class Journal: Sendable {
     ///   checkpoint covers, except those with an idempotency key written at or after this time (milliseconds
     ///   since 1970), which answer retries.
     public func write(_ checkpoint: Checkpoint, pruningKeysBefore: Int64? = nil) async throws {
-        try await writer(for: checkpoint.actor).perform { connection throws(JournalError) in
+        try await writer(for: checkpoint.actor).perform(filing: .actor(checkpoint.actor)) {
+            connection throws(JournalError) in
             try connection.transaction { () throws(JournalError) in
                 try Self.insert(checkpoint, pruningKeysBefore: pruningKeysBefore, connection)
             }
@@ -310,7 +344,7 @@ public final class Journal: Sendable {
 
     /// The latest checkpoint of `actor`, if any.
     public func latestCheckpoint(for actor: ActorID) async throws -> Checkpoint? {
-        try await writer(for: actor).perform { connection throws(JournalError) in
+        try await writer(for: actor).perform(filing: .none) { connection throws(JournalError) in
             try Self.checkpoint(for: actor, connection)
         }
     }

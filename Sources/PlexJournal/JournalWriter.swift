@@ -36,6 +36,12 @@ final class JournalWriter: @unchecked Sendable {
     /// a state that included it, so they fail too, until the actor recovers from what is durable
     /// (``clearFailure(of:)``, which runs after every append queued before it).
     private var failed: Set<ActorID> = []
+    /// Committed entries still in the log only (writer thread only).
+    var unfiled = UnfiledEntries()
+    // Set when the database opens (writer thread only).
+    private(set) var unfiledLimit = JournalConfiguration().unfiledLimit
+    private(set) var synchronous = JournalConfiguration.Synchronous.full
+    private(set) var keepsHistory = false
     let path: String
 
     init(path: String) {
@@ -91,6 +97,7 @@ final class JournalWriter: @unchecked Sendable {
             try connection.execute("PRAGMA busy_timeout = 5000")
             if configuration.checkIntegrityOnOpen { try connection.checkIntegrity() }
             try Schema.migrate(connection)
+            try fileLeftovers(connection, keepHistory: configuration.keepHistory)
             if let maximumBytes = configuration.maximumBytes {
                 let pageSize = max(1, try connection.pragma("page_size"))
                 try connection.execute("PRAGMA max_page_count = \(max(1, Int64(maximumBytes) / pageSize))")
@@ -100,6 +107,9 @@ final class JournalWriter: @unchecked Sendable {
             throw error
         }
         self.connection = connection
+        unfiledLimit = configuration.unfiledLimit
+        synchronous = configuration.synchronous
+        keepsHistory = configuration.keepHistory
     }
 
     /// Queues entries for the next group commit and waits until it is durable.
@@ -139,10 +149,10 @@ final class JournalWriter: @unchecked Sendable {
         condition.signal()
     }
 
-    /// Runs `body` on the writer thread with the connection.
-    func perform<T: Sendable>(_ body: @escaping @Sendable (SQLiteConnection) throws(JournalError) -> T) async throws
-        -> T
-    {
+    /// Runs `body` on the writer thread with the connection, once the entries `filing` names are filed.
+    func perform<T: Sendable>(
+        filing: Filing = .all, _ body: @escaping @Sendable (SQLiteConnection) throws(JournalError) -> T
+    ) async throws -> T {
         try await withCheckedThrowingContinuation { (done: CheckedContinuation<T, any Error>) in
             condition.lock()
             if closing {
@@ -155,6 +165,7 @@ final class JournalWriter: @unchecked Sendable {
                     return done.resume(throwing: JournalError(.closed, "journal is not open", path: self.path))
                 }
                 do {
+                    try self.file(filing, connection)
                     done.resume(returning: try body(connection))
                 } catch {
                     done.resume(throwing: error)
@@ -203,7 +214,10 @@ final class JournalWriter: @unchecked Sendable {
             jobs = []
             condition.unlock()
 
-            if !batch.isEmpty { commit(batch) }
+            if !batch.isEmpty {
+                commit(batch)
+                if let connection { fileOldest(connection) }
+            }
             for job in work {
                 setRunningJob(true)
                 job()
@@ -222,10 +236,14 @@ final class JournalWriter: @unchecked Sendable {
             return
         }
         var ready: [Append] = []
+        var last: [ActorID: UInt64] = [:]
         for item in batch {
             if let error = followsFailure(item) {
                 item.done.complete(.failure(error))
             } else if case .failure(let error)? = item.rider?.after.result {
+                item.done.complete(.failure(error))
+            } else if let error = outOfOrder(item, last: &last, connection) {
+                for entry in item.entries { failed.insert(entry.actor) }
                 item.done.complete(.failure(error))
             } else {
                 ready.append(item)
@@ -233,7 +251,12 @@ final class JournalWriter: @unchecked Sendable {
         }
         guard !ready.isEmpty else { return }
         do throws(JournalError) {
-            try insert(ready, into: connection)
+            let rows = try insert(ready, into: connection)
+            for (row, entry) in rows {
+                unfiled.add(
+                    row: row, actor: entry.actor, sequence: entry.sequence,
+                    messageKey: entry.kind == .message ? entry.idempotencyKey : nil)
+            }
             condition.lock()
             commits += 1
             appended += ready.reduce(0) { $0 + $1.entries.count }
@@ -264,18 +287,27 @@ final class JournalWriter: @unchecked Sendable {
 
     /// Lets `actor` append again: it recovered from the journal. Runs after every append queued before it.
     func clearFailure(of actor: ActorID) async throws {
-        try await perform { _ throws(JournalError) in _ = self.failed.remove(actor) }
+        try await perform(filing: .none) { _ throws(JournalError) in _ = self.failed.remove(actor) }
     }
 
-    private func insert(_ batch: [Append], into connection: SQLiteConnection) throws(JournalError) {
+    /// Appends the batch's entries to the log in one transaction; returns each with its row.
+    private func insert(_ batch: [Append], into connection: SQLiteConnection) throws(JournalError) -> [(
+        Int64, JournalEntry
+    )] {
         try connection.transaction { () throws(JournalError) in
+            var rows: [(Int64, JournalEntry)] = []
             for append in batch {
-                for entry in append.entries { try Self.insert(entry, into: connection) }
+                for entry in append.entries {
+                    let row = unfiled.claimRow()
+                    try Self.insert(entry, into: connection, row: row)
+                    rows.append((row, entry))
+                }
                 for update in append.reminders { try Self.apply(update, to: connection) }
                 if let rider = append.rider {
                     try connection.savepoint { () throws(JournalError) in try rider.body(connection) }
                 }
             }
+            return rows
         }
     }
 
@@ -298,14 +330,15 @@ final class JournalWriter: @unchecked Sendable {
         }
     }
 
-    /// Inserts one entry; the caller holds a transaction.
-    static func insert(_ entry: JournalEntry, into connection: SQLiteConnection) throws(JournalError) {
+    /// Inserts one entry into `entries`, or into the log as `row`; the caller holds a transaction.
+    static func insert(_ entry: JournalEntry, into connection: SQLiteConnection, row: Int64? = nil)
+        throws(JournalError)
+    {
         let insert = try connection.statement(
-            """
-            INSERT INTO entries
-                (actor, seq, kind, time, call_origin, call_seq, idempotency_key, payload, reply, effects)
-            VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
-            """)
+            row == nil
+                ? "INSERT INTO entries (\(logColumns)) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
+                : "INSERT INTO log (\(logColumns), id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)")
+        if let row { try insert.bind(11, row) }
         try insert.bind(1, entry.actor.description)
         try insert.bind(2, Int64(bitPattern: entry.sequence))
         try insert.bind(3, Int64(entry.kind.rawValue))

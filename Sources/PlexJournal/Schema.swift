@@ -1,7 +1,7 @@
 /// The journal's schema and its migrations. `PRAGMA user_version` holds the version.
 enum Schema {
     /// The version this build writes and reads.
-    static let current: Int64 = 5
+    static let current: Int64 = 6
 
     /// Each migration takes the schema from version `index` to `index + 1`.
     static let migrations: [String] = [
@@ -51,6 +51,23 @@ enum Schema {
         """,
         // 4 → 5: journal-wide settings (in the first shard): the number of shards.
         "CREATE TABLE settings (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;",
+        // 5 → 6: group commits append here, in commit order; entries are filed by actor later (see
+        // `UnfiledEntries`).
+        """
+        CREATE TABLE log (
+            id INTEGER PRIMARY KEY,
+            actor TEXT NOT NULL,
+            seq INTEGER NOT NULL,
+            kind INTEGER NOT NULL,
+            time INTEGER NOT NULL,
+            call_origin INTEGER,
+            call_seq INTEGER,
+            idempotency_key TEXT,
+            payload BLOB NOT NULL,
+            reply BLOB,
+            effects BLOB
+        );
+        """,
     ]
 
     /// Brings the database to ``current``, in one transaction per step.
@@ -89,7 +106,7 @@ enum Schema {
     static func hasData(_ connection: SQLiteConnection) throws(JournalError) -> Bool {
         let statement = try connection.statement(
             """
-            SELECT EXISTS (SELECT 1 FROM entries) OR EXISTS (SELECT 1 FROM checkpoints)
+            SELECT EXISTS (SELECT 1 FROM entries) OR EXISTS (SELECT 1 FROM log) OR EXISTS (SELECT 1 FROM checkpoints)
                 OR EXISTS (SELECT 1 FROM ownership) OR EXISTS (SELECT 1 FROM reminders)
             """)
         return try statement.step() && statement.int64(0) != 0

@@ -1,0 +1,99 @@
+internal import PlexCore
+
+/// Which entries of the commit-order log are not yet filed by actor, kept by a shard's writer thread.
+///
+/// A group commit appends its entries to the `log` table, whose rows go at the end of its B-tree: a commit
+/// writes a few pages whatever the number of actors in it. Inserting them straight into `entries`, ordered
+/// by actor, would write one page per actor (measured on this VM: 64 entries of random actors commit in
+/// 0.75 ms at the median and 7.5 ms at p99 that way, 0.16 ms and 0.3 ms as a log). Entries are filed into
+/// `entries` later, an actor's whole backlog at a time, oldest backlog first, so each filed page takes many
+/// entries; and before any read of the actor.
+///
+/// A value: it decides, the writer does the SQL.
+struct UnfiledEntries {
+    /// One actor's unfiled entries.
+    struct Backlog {
+        /// Their `log` row ids, oldest first.
+        var rows: [Int64] = []
+        /// The highest sequence among them.
+        var lastSequence: UInt64 = 0
+        /// The newest message row carrying each idempotency key.
+        var keys: [String: Int64] = [:]
+    }
+
+    private(set) var backlogs: [ActorID: Backlog] = [:]
+    /// Actors in the order their backlogs began, with the row that began each. An entry whose actor's
+    /// backlog now begins elsewhere (it was filed since) is stale and skipped.
+    private var queue: [(actor: ActorID, first: Int64)] = []
+    private var head = 0
+    /// How many rows are unfiled.
+    private(set) var count = 0
+    /// The id the next appended row gets.
+    private(set) var nextRow: Int64 = 1
+
+    init(nextRow: Int64 = 1) {
+        self.nextRow = nextRow
+    }
+
+    /// Claims the id of a row about to be appended (committed or not: ids are not reused within a run).
+    mutating func claimRow() -> Int64 {
+        defer { nextRow += 1 }
+        return nextRow
+    }
+
+    /// Records a committed row of `actor`.
+    mutating func add(row: Int64, actor: ActorID, sequence: UInt64, messageKey: String?) {
+        var backlog = backlogs.removeValue(forKey: actor) ?? Backlog()
+        if backlog.rows.isEmpty { queue.append((actor, row)) }
+        backlog.rows.append(row)
+        backlog.lastSequence = max(backlog.lastSequence, sequence)
+        if let messageKey { backlog.keys[messageKey] = row }
+        backlogs[actor] = backlog
+        count += 1
+    }
+
+    /// Forgets `actor`'s backlog, filed now; returns its rows.
+    mutating func remove(_ actor: ActorID) -> [Int64] {
+        guard let backlog = backlogs.removeValue(forKey: actor) else { return [] }
+        count -= backlog.rows.count
+        return backlog.rows
+    }
+
+    /// The actors whose backlogs began earliest, enough of them to bring the count down to `limit`.
+    func oldest(beyond limit: Int) -> [ActorID] {
+        var actors: [ActorID] = []
+        var remaining = count
+        var index = head
+        while remaining > limit, index < queue.count {
+            let (actor, first) = queue[index]
+            index += 1
+            guard let backlog = backlogs[actor], backlog.rows.first == first else { continue }
+            actors.append(actor)
+            remaining -= backlog.rows.count
+        }
+        return actors
+    }
+
+    /// Every row below this one is filed: the oldest unfiled row, or the next row if none is unfiled.
+    /// Drops stale queue entries on the way.
+    mutating func watermark() -> Int64 {
+        while head < queue.count {
+            let (actor, first) = queue[head]
+            if let backlog = backlogs[actor], backlog.rows.first == first {
+                compact()
+                return first
+            }
+            head += 1
+        }
+        queue.removeAll(keepingCapacity: true)
+        head = 0
+        return nextRow
+    }
+
+    /// Drops the skipped front of the queue once it is most of it.
+    private mutating func compact() {
+        guard head > 1024, head * 2 > queue.count else { return }
+        queue.removeFirst(head)
+        head = 0
+    }
+}

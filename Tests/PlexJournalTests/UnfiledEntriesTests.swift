@@ -1,0 +1,104 @@
+import CSQLite
+import Foundation
+import PlexCore
+import Testing
+
+@testable import PlexJournal
+
+@Suite("Unfiled entries")
+struct UnfiledEntriesTests {
+    @Test("the oldest backlogs are filed first, and the watermark is the oldest unfiled row")
+    func oldestFirst() {
+        var unfiled = UnfiledEntries()
+        for (actor, sequence) in [(counterA, 1), (counterB, 1), (counterA, 2), (counterB, 2), (counterA, 3)] {
+            unfiled.add(row: unfiled.claimRow(), actor: actor, sequence: UInt64(sequence), messageKey: nil)
+        }
+        #expect(unfiled.count == 5)
+        #expect(unfiled.watermark() == 1)
+        #expect(unfiled.oldest(beyond: 4) == [counterA])  // A's backlog began first, and has 3 rows
+        #expect(unfiled.oldest(beyond: 1) == [counterA, counterB])
+        #expect(unfiled.oldest(beyond: 5).isEmpty)
+        #expect(unfiled.remove(counterA) == [1, 3, 5])
+        #expect(unfiled.watermark() == 2)  // B's first row
+        // A begins a new backlog after B's: its stale queue entry is skipped.
+        unfiled.add(row: unfiled.claimRow(), actor: counterA, sequence: 4, messageKey: "k")
+        #expect(unfiled.oldest(beyond: 2) == [counterB])
+        #expect(unfiled.remove(counterB) == [2, 4])
+        #expect(unfiled.watermark() == 6)
+        #expect(unfiled.backlogs[counterA]?.keys == ["k": 6])
+        #expect(unfiled.backlogs[counterA]?.lastSequence == 4)
+        _ = unfiled.remove(counterA)
+        #expect(unfiled.watermark() == 7)  // nothing unfiled: the next row
+        #expect(unfiled.count == 0)
+    }
+
+    /// The rows left in a shard's log.
+    func logRows(_ journal: Journal) async throws -> Int {
+        try await journal.writer.perform(filing: .none) { connection throws(JournalError) in
+            let statement = try connection.statement("SELECT COUNT(*) FROM log")
+            return try statement.step() ? Int(statement.int64(0)) : -1
+        }
+    }
+
+    @Test("past the limit, group commits file the oldest backlogs and trim the log; reads see every entry")
+    func filedPastTheLimit() async throws {
+        let journal = try await Journal.open(
+            path: temporaryJournalPath(), configuration: .init(shards: 1, unfiledLimit: 8))
+        let actors = (0..<10).map { ActorID(typeName: "t", key: "\($0)") }
+        for round in 1...20 {
+            try await journal.append(actors.map { entry($0, UInt64(round)) })
+        }
+        #expect(journal.writer.unfiled.count <= 8 + actors.count)
+        #expect(try await logRows(journal) < 3 * actors.count + 8)  // filed rows are trimmed a round later
+        for actor in actors {
+            #expect(try await journal.entries(for: actor).map(\.sequence) == Array(1...20))
+        }
+        // A duplicate of a filed entry is refused as the primary key would have refused it.
+        let error = await #expect(throws: JournalError.self) { try await journal.append([entry(actors[0], 20)]) }
+        #expect(error?.resultCode.map { $0 & 0xFF } == SQLITE_CONSTRAINT)
+        await journal.close()
+    }
+
+    @Test("entries still unfiled at a crash are filed when the journal opens, less what a checkpoint covers")
+    func filedOnOpen() async throws {
+        let path = temporaryJournalPath()
+        let journal = try await Journal.open(path: path, configuration: .init(shards: 1))
+        try await journal.append((1...5).map { entry(counterA, $0) } + [entry(counterB, 1, key: "kept")])
+        // Covers A#1…3 (pruning them from what is filed) and B#1 (whose key is retained).
+        journal.writeCheckpoint(
+            Checkpoint(actor: counterA, sequence: 3, time: 0, state: [3]), after: .completed(.success(())),
+            pruningKeysBefore: 0)
+        try await journal.write(Checkpoint(actor: counterB, sequence: 1, time: 0, state: [1]), pruningKeysBefore: 0)
+        #expect(journal.writer.unfiled.count == 5)  // A's: writing B's checkpoint filed only B's
+        await journal.close()  // leaves them in the log, as a crash would
+
+        let reopened = try await Journal.open(path: path, configuration: .init(shards: 1))
+        #expect(try await logRows(reopened) == 0)
+        #expect(reopened.writer.unfiled.count == 0)
+        #expect(try await reopened.entries(for: counterA).map(\.sequence) == [4, 5])
+        #expect(try await reopened.entries(for: counterB).map(\.idempotencyKey) == ["kept"])
+        // The next append follows the checkpoint and the entries, filed or not.
+        await #expect(throws: JournalError.self) { try await reopened.append([entry(counterA, 5)]) }
+        try await reopened.clearFailure(of: counterA)
+        try await reopened.append([entry(counterA, 6)])
+        await reopened.close()
+    }
+
+    @Test("an idempotency key is found whether its message is filed or not")
+    func keyLookup() async throws {
+        let journal = try await Journal.open(path: temporaryJournalPath(), configuration: .init(shards: 1))
+        var keyed = entry(counterA, 1, key: "once")
+        keyed.reply = [42]
+        try await journal.append([keyed, entry(counterA, 2)])
+        #expect(journal.writer.unfiled.count == 2)
+        let unfiled = try await journal.message(for: counterA, idempotencyKey: "once", notBefore: 0)
+        #expect(unfiled?.sequence == 1 && unfiled?.reply == [42])
+        #expect(try await journal.message(for: counterA, idempotencyKey: "once", notBefore: .max) == nil)
+        _ = try await journal.statistics()  // files everything
+        #expect(journal.writer.unfiled.count == 0)
+        let filed = try await journal.message(for: counterA, idempotencyKey: "once", notBefore: 0)
+        #expect(filed?.sequence == 1 && filed?.reply == [42])
+        #expect(try await journal.message(for: counterA, idempotencyKey: "other", notBefore: 0) == nil)
+        await journal.close()
+    }
+}
