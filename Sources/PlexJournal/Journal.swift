@@ -28,18 +28,18 @@ public struct JournalConfiguration: Sendable {
     /// stable hash of the actor id. A journal keeps the count it was created with (one for journals created
     /// before sharding). Default: 2: on 2 cores two writers commit 1.5 times as many entries as one.
     public var shards: Int
-    /// How many committed entries each shard keeps only in its commit-order log before it files the oldest
-    /// by actor. A group commit then writes a few pages instead of one per actor in it, and filing writes an
-    /// actor's page once for its whole backlog. Reads of an actor file its entries first. Default: 16,384
-    /// (a few MB of log per shard, filed on the next open after a crash).
-    public var unfiledLimit: Int
+    /// How many bytes of committed entries each shard keeps only in its commit-order log before it files
+    /// the oldest backlogs by actor. A group commit then writes a few pages instead of one per actor in it,
+    /// and filing writes an actor's pages once for its whole backlog. Larger: fewer pages written per entry;
+    /// a larger log to file on the next open after a crash. Default: 4 MiB.
+    public var unfiledBytes: Int
 
     /// Creates a configuration.
     public init(
         synchronous: Synchronous = .full, checkIntegrityOnOpen: Bool = true, maximumBytes: Int? = nil,
-        keepHistory: Bool = false, shards: Int = 2, unfiledLimit: Int = 16_384
+        keepHistory: Bool = false, shards: Int = 2, unfiledBytes: Int = 4 << 20
     ) {
-        self.unfiledLimit = unfiledLimit
+        self.unfiledBytes = unfiledBytes
         self.shards = shards
         self.keepHistory = keepHistory
         self.synchronous = synchronous

@@ -25,12 +25,12 @@ extension JournalWriter {
     }
 
     /// Copies log rows into `entries`, leaving out what pruning would have removed. Rows already filed
-    /// (before a crash) are ignored. `?1` binds the row, or the first row for `allRows`.
-    static func fileSQL(allRows: Bool, keepingHistory: Bool) -> String {
+    /// (before a crash) are ignored. `rows` selects them, binding `?1`, `?2` and `?3`.
+    static func fileSQL(_ rows: String, keepingHistory: Bool) -> String {
         """
         INSERT OR IGNORE INTO entries (\(logColumns))
         SELECT \(logColumns) FROM log
-        WHERE id \(allRows ? ">=" : "=") ?1 AND \(unpruned(keepingHistory: keepingHistory))
+        WHERE \(rows) AND \(unpruned(keepingHistory: keepingHistory))
         """
     }
 
@@ -39,7 +39,7 @@ extension JournalWriter {
         let count = try connection.statement("SELECT COUNT(*), COALESCE(MAX(id), 0) FROM log")
         guard try count.step(), count.int64(0) > 0 else { return }
         try connection.transaction { () throws(JournalError) in
-            let file = try connection.statement(Self.fileSQL(allRows: true, keepingHistory: keepHistory))
+            let file = try connection.statement(Self.fileSQL("id >= ?1", keepingHistory: keepHistory))
             try file.bind(1, Int64(0))
             try file.run()
             try connection.execute("DELETE FROM log")
@@ -59,10 +59,10 @@ extension JournalWriter {
         }
     }
 
-    /// Files the oldest backlogs while more than the limit are unfiled (writer thread only, after a group
-    /// commit). A failure leaves them unfiled, for the next round or the next read.
-    func fileOldest(_ connection: SQLiteConnection) {
-        let actors = unfiled.oldest(beyond: unfiledLimit)
+    /// Files the backlogs that are due (writer thread only, after a group commit): see
+    /// ``UnfiledEntries/due(_:)``. A failure leaves them unfiled, for a later round or a read.
+    func fileDue(_ connection: SQLiteConnection) {
+        let actors = unfiled.due(unfiledLimits)
         guard !actors.isEmpty else { return }
         try? file(actors, connection)
     }
@@ -80,12 +80,24 @@ extension JournalWriter {
                 let delete = try connection.statement("DELETE FROM log WHERE id < ?1")
                 try delete.bind(1, watermark)
                 try delete.run()
-                let sql = Self.fileSQL(allRows: false, keepingHistory: keepsHistory)
+                let one = Self.fileSQL("id = ?1", keepingHistory: keepsHistory)
+                let range = Self.fileSQL("id BETWEEN ?1 AND ?2 AND actor = ?3", keepingHistory: keepsHistory)
                 for actor in actors {
-                    for row in unfiled.backlogs[actor]?.rows ?? [] {
-                        let file = try connection.statement(sql)  // reset for the next row
-                        try file.bind(1, row)
+                    guard let rows = unfiled.backlogs[actor]?.rows, let first = rows.first, let last = rows.last
+                    else { continue }
+                    if last - first < 4 * Int64(rows.count) {
+                        // Mostly this actor's rows (a busy actor): one scan of the range.
+                        let file = try connection.statement(range)
+                        try file.bind(1, first)
+                        try file.bind(2, last)
+                        try file.bind(3, actor.description)
                         try file.run()
+                    } else {
+                        for row in rows {
+                            let file = try connection.statement(one)  // reset for the next row
+                            try file.bind(1, row)
+                            try file.run()
+                        }
                     }
                 }
             }

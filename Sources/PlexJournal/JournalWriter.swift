@@ -39,7 +39,7 @@ final class JournalWriter: @unchecked Sendable {
     /// Committed entries still in the log only (writer thread only).
     var unfiled = UnfiledEntries()
     // Set when the database opens (writer thread only).
-    private(set) var unfiledLimit = JournalConfiguration().unfiledLimit
+    private(set) var unfiledLimits = UnfiledEntries.Limits(bytes: 0, actorBytes: 0, span: 0)
     private(set) var synchronous = JournalConfiguration.Synchronous.full
     private(set) var keepsHistory = false
     let path: String
@@ -107,7 +107,9 @@ final class JournalWriter: @unchecked Sendable {
             throw error
         }
         self.connection = connection
-        unfiledLimit = configuration.unfiledLimit
+        let bytes = max(0, configuration.unfiledBytes)
+        unfiledLimits = UnfiledEntries.Limits(
+            bytes: bytes, actorBytes: min(bytes, 256 << 10), span: Int64(max(64, bytes / 64)))
         synchronous = configuration.synchronous
         keepsHistory = configuration.keepHistory
     }
@@ -216,7 +218,7 @@ final class JournalWriter: @unchecked Sendable {
 
             if !batch.isEmpty {
                 commit(batch)
-                if let connection { fileOldest(connection) }
+                if let connection { fileDue(connection) }
             }
             for job in work {
                 setRunningJob(true)
@@ -255,7 +257,8 @@ final class JournalWriter: @unchecked Sendable {
             for (row, entry) in rows {
                 unfiled.add(
                     row: row, actor: entry.actor, sequence: entry.sequence,
-                    messageKey: entry.kind == .message ? entry.idempotencyKey : nil)
+                    messageKey: entry.kind == .message ? entry.idempotencyKey : nil, bytes: entry.approximateSize,
+                    actorLimit: unfiledLimits.actorBytes)
             }
             condition.lock()
             commits += 1

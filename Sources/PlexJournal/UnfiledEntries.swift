@@ -19,6 +19,19 @@ struct UnfiledEntries {
         var lastSequence: UInt64 = 0
         /// The newest message row carrying each idempotency key.
         var keys: [String: Int64] = [:]
+        /// Their approximate size.
+        var bytes = 0
+    }
+
+    /// When to file.
+    struct Limits {
+        /// File the oldest backlogs while more bytes than this are unfiled.
+        var bytes: Int
+        /// File an actor's backlog once it reaches this many bytes (a hot actor), so that no filing is large.
+        var actorBytes: Int
+        /// File the oldest backlog when the log holds more rows than this from the oldest unfiled one on (a
+        /// quiet actor would otherwise keep the log from being trimmed).
+        var span: Int64
     }
 
     private(set) var backlogs: [ActorID: Backlog] = [:]
@@ -28,6 +41,10 @@ struct UnfiledEntries {
     private var head = 0
     /// How many rows are unfiled.
     private(set) var count = 0
+    /// Their approximate size.
+    private(set) var bytes = 0
+    /// Actors whose backlogs reached ``Limits/actorBytes``, to be filed after the commit.
+    private var full: [ActorID] = []
     /// The id the next appended row gets.
     private(set) var nextRow: Int64 = 1
 
@@ -41,35 +58,52 @@ struct UnfiledEntries {
         return nextRow
     }
 
-    /// Records a committed row of `actor`.
-    mutating func add(row: Int64, actor: ActorID, sequence: UInt64, messageKey: String?) {
+    /// Records a committed row of `actor`, of about `bytes`.
+    mutating func add(
+        row: Int64, actor: ActorID, sequence: UInt64, messageKey: String?, bytes: Int, actorLimit: Int = .max
+    ) {
         var backlog = backlogs.removeValue(forKey: actor) ?? Backlog()
         if backlog.rows.isEmpty { queue.append((actor, row)) }
         backlog.rows.append(row)
         backlog.lastSequence = max(backlog.lastSequence, sequence)
         if let messageKey { backlog.keys[messageKey] = row }
+        if backlog.bytes < actorLimit && backlog.bytes + bytes >= actorLimit { full.append(actor) }
+        backlog.bytes += bytes
         backlogs[actor] = backlog
         count += 1
+        self.bytes += bytes
     }
 
     /// Forgets `actor`'s backlog, filed now; returns its rows.
     mutating func remove(_ actor: ActorID) -> [Int64] {
         guard let backlog = backlogs.removeValue(forKey: actor) else { return [] }
         count -= backlog.rows.count
+        bytes -= backlog.bytes
         return backlog.rows
     }
 
-    /// The actors whose backlogs began earliest, enough of them to bring the count down to `limit`.
-    func oldest(beyond limit: Int) -> [ActorID] {
+    /// The actors to file now: those whose backlogs are full, then the oldest backlogs while over the byte
+    /// limit, or the oldest one if the log spans too many rows.
+    mutating func due(_ limits: Limits) -> [ActorID] {
         var actors: [ActorID] = []
-        var remaining = count
+        var remaining = bytes
+        for actor in full {
+            guard let backlog = backlogs[actor], !actors.contains(actor) else { continue }
+            actors.append(actor)
+            remaining -= backlog.bytes
+        }
+        full.removeAll(keepingCapacity: true)
+        var spanExceeded = nextRow - watermark() > limits.span
         var index = head
-        while remaining > limit, index < queue.count {
+        while remaining > limits.bytes || spanExceeded, index < queue.count {
             let (actor, first) = queue[index]
             index += 1
-            guard let backlog = backlogs[actor], backlog.rows.first == first else { continue }
+            guard let backlog = backlogs[actor], backlog.rows.first == first, !actors.contains(actor) else {
+                continue
+            }
             actors.append(actor)
-            remaining -= backlog.rows.count
+            remaining -= backlog.bytes
+            spanExceeded = false
         }
         return actors
     }
@@ -95,5 +129,13 @@ struct UnfiledEntries {
         guard head > 1024, head * 2 > queue.count else { return }
         queue.removeFirst(head)
         head = 0
+    }
+}
+
+extension JournalEntry {
+    /// About the bytes the entry takes in a table row.
+    var approximateSize: Int {
+        32 + actor.typeName.utf8.count + actor.key.utf8.count + payload.count + (reply?.count ?? 0)
+            + (effects?.count ?? 0) + (idempotencyKey?.utf8.count ?? 0)
     }
 }

@@ -7,29 +7,46 @@ import Testing
 
 @Suite("Unfiled entries")
 struct UnfiledEntriesTests {
-    @Test("the oldest backlogs are filed first, and the watermark is the oldest unfiled row")
+    @Test("the oldest backlogs are filed first, full ones at once, and the watermark is the oldest unfiled row")
     func oldestFirst() {
         var unfiled = UnfiledEntries()
-        for (actor, sequence) in [(counterA, 1), (counterB, 1), (counterA, 2), (counterB, 2), (counterA, 3)] {
-            unfiled.add(row: unfiled.claimRow(), actor: actor, sequence: UInt64(sequence), messageKey: nil)
+        func add(_ actor: ActorID, _ sequence: UInt64, bytes: Int = 10, key: String? = nil) {
+            unfiled.add(
+                row: unfiled.claimRow(), actor: actor, sequence: sequence, messageKey: key, bytes: bytes,
+                actorLimit: 100)
         }
-        #expect(unfiled.count == 5)
+        for (actor, sequence) in [(counterA, 1), (counterB, 1), (counterA, 2), (counterB, 2), (counterA, 3)] {
+            add(actor, UInt64(sequence))
+        }
+        #expect(unfiled.count == 5 && unfiled.bytes == 50)
         #expect(unfiled.watermark() == 1)
-        #expect(unfiled.oldest(beyond: 4) == [counterA])  // A's backlog began first, and has 3 rows
-        #expect(unfiled.oldest(beyond: 1) == [counterA, counterB])
-        #expect(unfiled.oldest(beyond: 5).isEmpty)
+        var limits = UnfiledEntries.Limits(bytes: 40, actorBytes: 100, span: 100)
+        #expect(unfiled.due(limits) == [counterA])  // A's backlog began first, and has 30 bytes
+        limits.bytes = 10
+        #expect(unfiled.due(limits) == [counterA, counterB])
+        limits.bytes = 50
+        #expect(unfiled.due(limits).isEmpty)
+        limits.span = 4  // rows 1…5 are in the log: the oldest backlog is due, however small
+        #expect(unfiled.due(limits) == [counterA])
+        limits.span = 100
         #expect(unfiled.remove(counterA) == [1, 3, 5])
         #expect(unfiled.watermark() == 2)  // B's first row
         // A begins a new backlog after B's: its stale queue entry is skipped.
-        unfiled.add(row: unfiled.claimRow(), actor: counterA, sequence: 4, messageKey: "k")
-        #expect(unfiled.oldest(beyond: 2) == [counterB])
+        add(counterA, 4, key: "k")
+        limits.bytes = 10
+        #expect(unfiled.due(limits) == [counterB])
         #expect(unfiled.remove(counterB) == [2, 4])
         #expect(unfiled.watermark() == 6)
         #expect(unfiled.backlogs[counterA]?.keys == ["k": 6])
         #expect(unfiled.backlogs[counterA]?.lastSequence == 4)
+        // A backlog that reaches the per-actor limit is due at once, even under the byte limit.
+        add(counterA, 5, bytes: 95)
+        limits.bytes = 1000
+        #expect(unfiled.due(limits) == [counterA])
+        #expect(unfiled.due(limits).isEmpty)  // reported once
         _ = unfiled.remove(counterA)
-        #expect(unfiled.watermark() == 7)  // nothing unfiled: the next row
-        #expect(unfiled.count == 0)
+        #expect(unfiled.watermark() == 8)  // nothing unfiled: the next row
+        #expect(unfiled.count == 0 && unfiled.bytes == 0)
     }
 
     /// The rows left in a shard's log.
@@ -43,12 +60,12 @@ struct UnfiledEntriesTests {
     @Test("past the limit, group commits file the oldest backlogs and trim the log; reads see every entry")
     func filedPastTheLimit() async throws {
         let journal = try await Journal.open(
-            path: temporaryJournalPath(), configuration: .init(shards: 1, unfiledLimit: 8))
+            path: temporaryJournalPath(), configuration: .init(shards: 1, unfiledBytes: 8 * 40))
         let actors = (0..<10).map { ActorID(typeName: "t", key: "\($0)") }
         for round in 1...20 {
             try await journal.append(actors.map { entry($0, UInt64(round)) })
         }
-        #expect(journal.writer.unfiled.count <= 8 + actors.count)
+        #expect(journal.writer.unfiled.bytes <= 8 * 40 + actors.count * 50)  // the limit and one append
         #expect(try await logRows(journal) < 3 * actors.count + 8)  // filed rows are trimmed a round later
         for actor in actors {
             #expect(try await journal.entries(for: actor).map(\.sequence) == Array(1...20))
