@@ -137,10 +137,10 @@ extension JournalWriter {
     /// as the `entries` primary key would have reported it. `last` holds the sequences of the appends
     /// accepted before it in this group, and takes this one's if it is accepted.
     func outOfOrder(_ item: Append, last: inout [ActorID: UInt64], _ connection: SQLiteConnection) -> JournalError? {
-        var accepted = last
+        var accepted: [(actor: ActorID, sequence: UInt64)] = []
         for entry in item.entries {
             let previous: UInt64
-            if let known = accepted[entry.actor] {
+            if let known = accepted.last(where: { $0.actor == entry.actor })?.sequence ?? last[entry.actor] {
                 previous = known
             } else {
                 do {
@@ -154,9 +154,9 @@ extension JournalWriter {
                     .sqlite, "\(entry.actor) entry \(entry.sequence) does not follow its entry \(previous)",
                     path: path, resultCode: SQLITE_CONSTRAINT | (6 << 8))  // SQLITE_CONSTRAINT_PRIMARYKEY
             }
-            accepted[entry.actor] = entry.sequence
+            accepted.append((entry.actor, entry.sequence))
         }
-        last = accepted
+        for (actor, sequence) in accepted { last[actor] = sequence }
         return nil
     }
 
