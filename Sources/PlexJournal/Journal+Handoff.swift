@@ -183,13 +183,16 @@ extension Journal {
     }
 
     private static func heldActors(in shard: JournalWriter) async throws -> [ActorID] {
-        try await shard.perform { connection throws(JournalError) in
+        try await shard.perform(filing: .none) { connection throws(JournalError) in
+            let unfiled = shard.unfiledRows()
             let statement = try connection.statement(
                 """
-                SELECT actor FROM (SELECT actor FROM checkpoints UNION SELECT DISTINCT actor FROM entries)
+                SELECT actor FROM (SELECT actor FROM checkpoints UNION SELECT actor FROM entries
+                    UNION SELECT actor FROM log WHERE \(unfiled.condition))
                 WHERE actor NOT IN (SELECT actor FROM ownership WHERE moved_to IS NOT NULL)
                 ORDER BY actor
                 """)
+            try statement.bind(1, unfiled.first)
             var actors: [ActorID] = []
             while try statement.step() {
                 guard let text = statement.text(0), let id = try? ActorID(parsing: text) else {

@@ -98,7 +98,7 @@ public final class Journal: Sendable {
             let first = JournalWriter(path: path)
             opened.append(first)
             try await first.open(configuration: configuration)
-            let (recorded, hasData) = try await first.perform { connection throws(JournalError) in
+            let (recorded, hasData) = try await first.perform(filing: .none) { connection throws(JournalError) in
                 (try Schema.recordedShards(connection), try Schema.hasData(connection))
             }
             // A journal from before sharding has data and no count: it is one shard.
@@ -382,14 +382,22 @@ public final class Journal: Sendable {
 
     private static func statistics(of shard: JournalWriter) async throws -> JournalStatistics {
         let (commits, appended) = shard.counters
-        return try await shard.perform { connection throws(JournalError) in
+        // Counts unfiled entries where they are, so that it writes nothing (and works on a full disk).
+        return try await shard.perform(filing: .none) { connection throws(JournalError) in
+            let unfiled = shard.unfiledRows()
             func count(_ sql: String) throws(JournalError) -> Int {
                 let statement = try connection.statement(sql)
+                if sql.contains("?1") { try statement.bind(1, unfiled.first) }
                 return try statement.step() ? Int(statement.int64(0)) : 0
             }
-            let entries = try count("SELECT COUNT(*) FROM entries")
+            let entries =
+                try count("SELECT COUNT(*) FROM entries")
+                + count("SELECT COUNT(*) FROM log WHERE \(unfiled.condition)")
             let actors = try count(
-                "SELECT COUNT(*) FROM (SELECT actor FROM entries UNION SELECT actor FROM checkpoints)")
+                """
+                SELECT COUNT(*) FROM (SELECT actor FROM entries UNION SELECT actor FROM checkpoints
+                    UNION SELECT actor FROM log WHERE \(unfiled.condition))
+                """)
             let checkpoints = try count("SELECT COUNT(*) FROM checkpoints")
             let times = try connection.statement("SELECT MIN(time), MAX(time) FROM checkpoints")
             let checkpointTimes: ClosedRange<Int64>? =

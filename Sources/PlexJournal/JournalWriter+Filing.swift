@@ -34,15 +34,39 @@ extension JournalWriter {
         """
     }
 
-    /// Files whatever a crash left in the log (on open, before anything else runs).
-    func fileLeftovers(_ connection: SQLiteConnection, keepHistory: Bool) throws(JournalError) {
-        let count = try connection.statement("SELECT COUNT(*), COALESCE(MAX(id), 0) FROM log")
-        guard try count.step(), count.int64(0) > 0 else { return }
-        try connection.transaction { () throws(JournalError) in
-            let file = try connection.statement(Self.fileSQL("id >= ?1", keepingHistory: keepHistory))
-            try file.bind(1, Int64(0))
-            try file.run()
-            try connection.execute("DELETE FROM log")
+    /// Takes what a crash left in the log as unfiled (on open, before anything else runs). Nothing is
+    /// written, so a journal on a full disk still opens and reads. Rows filed before the crash, and rows
+    /// that pruning would have removed, stay out.
+    func loadLeftovers(_ connection: SQLiteConnection, keepHistory: Bool) throws(JournalError) {
+        let last = try connection.statement("SELECT COALESCE(MAX(id), 0) FROM log")
+        let lastRow = try last.step() ? last.int64(0) : 0
+        unfiled = UnfiledEntries(nextRow: lastRow + 1)
+        guard lastRow > 0 else { return }
+        let rows = try connection.statement(
+            """
+            SELECT id, actor, seq, kind, idempotency_key,
+                32 + length(actor) + length(payload) + COALESCE(length(reply), 0) + COALESCE(length(effects), 0)
+                    + COALESCE(length(idempotency_key), 0)
+            FROM log
+            WHERE \(Self.unpruned(keepingHistory: keepHistory))
+                AND NOT EXISTS (SELECT 1 FROM entries e WHERE e.actor = log.actor AND e.seq = log.seq)
+            ORDER BY id
+            """)
+        var actors: Set<ActorID> = []
+        while try rows.step() {
+            guard let text = rows.text(1), let actor = try? ActorID(parsing: text) else {
+                throw JournalError(
+                    .corrupt, "log row \(rows.int64(0)) has actor id '\(rows.text(1) ?? "")', which does not parse",
+                    path: connection.path)
+            }
+            actors.insert(actor)
+            unfiled.add(
+                row: rows.int64(0), actor: actor, sequence: UInt64(bitPattern: rows.int64(2)),
+                messageKey: rows.int64(3) == Int64(JournalEntry.Kind.message.rawValue) ? rows.text(4) : nil,
+                bytes: Int(rows.int64(5)))
+        }
+        for actor in actors {
+            unfiled.noteSequence(try storedLastSequence(of: actor, connection), of: actor)
         }
     }
 
@@ -123,6 +147,13 @@ extension JournalWriter {
     /// The highest sequence `actor` has committed, filed or not, or covered by its checkpoint (writer thread).
     func lastSequence(of actor: ActorID, _ connection: SQLiteConnection) throws(JournalError) -> UInt64 {
         if let backlog = unfiled.backlogs[actor] { return backlog.lastSequence }
+        return try storedLastSequence(of: actor, connection)
+    }
+
+    /// The highest sequence of `actor` in `entries` or its checkpoint.
+    private func storedLastSequence(of actor: ActorID, _ connection: SQLiteConnection) throws(JournalError)
+        -> UInt64
+    {
         let statement = try connection.statement(
             """
             SELECT MAX(COALESCE((SELECT MAX(seq) FROM entries WHERE actor = ?1), 0),
@@ -158,6 +189,18 @@ extension JournalWriter {
         }
         for (actor, sequence) in accepted { last[actor] = sequence }
         return nil
+    }
+
+    /// Which log rows hold unfiled entries that pruning would keep, for reading across actors without
+    /// filing (writer thread only): a condition on `log`, and the first row that may hold one, for `?1`.
+    func unfiledRows() -> (condition: String, first: Int64) {
+        (
+            """
+            id >= ?1 AND \(Self.unpruned(keepingHistory: keepsHistory))
+                AND NOT EXISTS (SELECT 1 FROM entries e WHERE e.actor = log.actor AND e.seq = log.seq)
+            """,
+            unfiled.watermark()
+        )
     }
 
     /// The unfiled message row of `actor` with `key`, if any (writer thread only).

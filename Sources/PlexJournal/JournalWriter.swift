@@ -97,7 +97,7 @@ final class JournalWriter: @unchecked Sendable {
             try connection.execute("PRAGMA busy_timeout = 5000")
             if configuration.checkIntegrityOnOpen { try connection.checkIntegrity() }
             try Schema.migrate(connection)
-            try fileLeftovers(connection, keepHistory: configuration.keepHistory)
+            try loadLeftovers(connection, keepHistory: configuration.keepHistory)
             if let maximumBytes = configuration.maximumBytes {
                 let pageSize = max(1, try connection.pragma("page_size"))
                 try connection.execute("PRAGMA max_page_count = \(max(1, Int64(maximumBytes) / pageSize))")
@@ -183,6 +183,8 @@ final class JournalWriter: @unchecked Sendable {
             condition.lock()
             closing = true
             jobs.append { [self] in
+                // Leaves nothing for the next open to load, if it can.
+                if let connection = self.connection { try? self.file(.all, connection) }
                 self.connection?.close()
                 self.connection = nil
                 done.resume()

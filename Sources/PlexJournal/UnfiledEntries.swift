@@ -74,6 +74,12 @@ struct UnfiledEntries {
         self.bytes += bytes
     }
 
+    /// Raises the highest sequence known for `actor`'s backlog, if it has one, to `sequence`.
+    mutating func noteSequence(_ sequence: UInt64, of actor: ActorID) {
+        guard let known = backlogs[actor]?.lastSequence, known < sequence else { return }
+        backlogs[actor]?.lastSequence = sequence
+    }
+
     /// Forgets `actor`'s backlog, filed now; returns its rows.
     mutating func remove(_ actor: ActorID) -> [Int64] {
         guard let backlog = backlogs.removeValue(forKey: actor) else { return [] }

@@ -76,8 +76,17 @@ struct UnfiledEntriesTests {
         await journal.close()
     }
 
-    @Test("entries still unfiled at a crash are filed when the journal opens, less what a checkpoint covers")
-    func filedOnOpen() async throws {
+    /// A copy of the journal's files as they are on disk now, as a crash would leave them.
+    func crashCopy(of path: String) throws -> String {
+        let copy = temporaryJournalPath()
+        for suffix in ["", "-wal"] where FileManager.default.fileExists(atPath: path + suffix) {
+            try FileManager.default.copyItem(atPath: path + suffix, toPath: copy + suffix)
+        }
+        return copy
+    }
+
+    @Test("entries still unfiled at a crash are read from the log after it, less what a checkpoint covers")
+    func unfiledAfterCrash() async throws {
         let path = temporaryJournalPath()
         let journal = try await Journal.open(path: path, configuration: .init(shards: 1))
         try await journal.append((1...5).map { entry(counterA, $0) } + [entry(counterB, 1, key: "kept")])
@@ -87,17 +96,35 @@ struct UnfiledEntriesTests {
             pruningKeysBefore: 0)
         try await journal.write(Checkpoint(actor: counterB, sequence: 1, time: 0, state: [1]), pruningKeysBefore: 0)
         #expect(journal.writer.unfiled.count == 5)  // A's: writing B's checkpoint filed only B's
-        await journal.close()  // leaves them in the log, as a crash would
+        let crashed = try crashCopy(of: path)
+        await journal.close()
 
-        let reopened = try await Journal.open(path: path, configuration: .init(shards: 1))
-        #expect(try await logRows(reopened) == 0)
-        #expect(reopened.writer.unfiled.count == 0)
+        let reopened = try await Journal.open(path: crashed, configuration: .init(shards: 1))
+        #expect(reopened.writer.unfiled.count == 2)  // A#4 and A#5; B#1 was filed
         #expect(try await reopened.entries(for: counterA).map(\.sequence) == [4, 5])
         #expect(try await reopened.entries(for: counterB).map(\.idempotencyKey) == ["kept"])
+        #expect(try await reopened.statistics().entries == 3)
+        #expect(try await reopened.heldActors() == [counterA, counterB])
         // The next append follows the checkpoint and the entries, filed or not.
         await #expect(throws: JournalError.self) { try await reopened.append([entry(counterA, 5)]) }
         try await reopened.clearFailure(of: counterA)
         try await reopened.append([entry(counterA, 6)])
+        try await reopened.flushWriteAheadLog()  // files everything
+        #expect(reopened.writer.unfiled.count == 0)
+        #expect(try await reopened.entries(for: counterA).map(\.sequence) == [4, 5, 6])
+        await reopened.close()
+    }
+
+    @Test("closing files every entry, so the next open has nothing to read from the log")
+    func closingFiles() async throws {
+        let path = temporaryJournalPath()
+        let journal = try await Journal.open(path: path, configuration: .init(shards: 1))
+        try await journal.append((1...5).map { entry(counterA, $0) })
+        #expect(journal.writer.unfiled.count == 5)
+        await journal.close()
+        let reopened = try await Journal.open(path: path, configuration: .init(shards: 1))
+        #expect(reopened.writer.unfiled.count == 0)
+        #expect(try await reopened.entries(for: counterA).map(\.sequence) == [1, 2, 3, 4, 5])
         await reopened.close()
     }
 
@@ -111,7 +138,7 @@ struct UnfiledEntriesTests {
         let unfiled = try await journal.message(for: counterA, idempotencyKey: "once", notBefore: 0)
         #expect(unfiled?.sequence == 1 && unfiled?.reply == [42])
         #expect(try await journal.message(for: counterA, idempotencyKey: "once", notBefore: .max) == nil)
-        _ = try await journal.statistics()  // files everything
+        try await journal.flushWriteAheadLog()  // files everything
         #expect(journal.writer.unfiled.count == 0)
         let filed = try await journal.message(for: counterA, idempotencyKey: "once", notBefore: 0)
         #expect(filed?.sequence == 1 && filed?.reply == [42])
