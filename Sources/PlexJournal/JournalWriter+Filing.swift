@@ -17,20 +17,22 @@ extension JournalWriter {
 
     /// Whether a log row is still wanted: pruning would not have removed it, as it is not covered by its
     /// actor's checkpoint, carries an idempotency key, or history is kept.
-    static func unpruned(keepingHistory: Bool) -> String {
+    /// `actor` names the row's actor: a parameter when all rows are one actor's, so that SQLite looks the
+    /// checkpoint up once instead of once per row.
+    static func unpruned(keepingHistory: Bool, actor: String = "log.actor") -> String {
         """
         (\(keepingHistory ? 1 : 0) OR idempotency_key IS NOT NULL
-            OR seq > COALESCE((SELECT c.seq FROM checkpoints c WHERE c.actor = log.actor), 0))
+            OR seq > COALESCE((SELECT c.seq FROM checkpoints c WHERE c.actor = \(actor)), 0))
         """
     }
 
     /// Copies log rows into `entries`, leaving out what pruning would have removed. Rows already filed
     /// (before a crash) are ignored. `rows` selects them, binding `?1`, `?2` and `?3`.
-    static func fileSQL(_ rows: String, keepingHistory: Bool) -> String {
+    static func fileSQL(_ rows: String, keepingHistory: Bool, actor: String = "log.actor") -> String {
         """
         INSERT OR IGNORE INTO entries (\(logColumns))
         SELECT \(logColumns) FROM log
-        WHERE \(rows) AND \(unpruned(keepingHistory: keepingHistory))
+        WHERE \(rows) AND \(unpruned(keepingHistory: keepingHistory, actor: actor))
         """
     }
 
@@ -105,7 +107,8 @@ extension JournalWriter {
                 try delete.bind(1, watermark)
                 try delete.run()
                 let one = Self.fileSQL("id = ?1", keepingHistory: keepsHistory)
-                let range = Self.fileSQL("id BETWEEN ?1 AND ?2 AND actor = ?3", keepingHistory: keepsHistory)
+                let range = Self.fileSQL(
+                    "id BETWEEN ?1 AND ?2 AND actor = ?3", keepingHistory: keepsHistory, actor: "?3")
                 for actor in actors {
                     guard let rows = unfiled.backlogs[actor]?.rows, let first = rows.first, let last = rows.last
                     else { continue }

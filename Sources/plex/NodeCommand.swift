@@ -140,6 +140,10 @@ struct RunNode: AsyncParsableCommand {
             guard (1...64).contains(n) else { throw ConfigurationFailure(message: "journal_shards: must be 1...64") }
             configuration.journal.shards = n
         }
+        if let n = integer("journal_unfiled_bytes") {
+            guard n >= 0 else { throw ConfigurationFailure(message: "journal_unfiled_bytes: must be 0 or more") }
+            configuration.journal.unfiledBytes = n
+        }
         if let ms = integer("drain_timeout_ms") { configuration.membership.drainTimeout = .milliseconds(ms) }
         if let hours = integer("idempotency_retention_hours") {
             configuration.idempotencyRetention = .seconds(hours * 3600)

@@ -415,6 +415,11 @@ struct ClusterIntegrationTests {
             binary, ["node", "--config", path], environment: ["PLEX_CLUSTER_SECRET": Self.secret])
         #expect(try await second.waitForExit() == 2)
         #expect(second.standardError.contains("listen"))
+        try "data_dir = \"d\"\njournal_unfiled_bytes = -1\n".write(toFile: path, atomically: true, encoding: .utf8)
+        let third = try NodeProcess.launch(
+            binary, ["node", "--config", path], environment: ["PLEX_CLUSTER_SECRET": Self.secret])
+        #expect(try await third.waitForExit() == 2)
+        #expect(third.standardError.contains("journal_unfiled_bytes"))
     }
 }
 
