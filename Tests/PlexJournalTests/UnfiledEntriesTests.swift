@@ -115,6 +115,35 @@ struct UnfiledEntriesTests {
         await reopened.close()
     }
 
+    @Test("a journal that filled up opens after a crash, writing nothing, and reads every acknowledged entry")
+    func fullAfterCrash() async throws {
+        let path = temporaryJournalPath()
+        let configuration = JournalConfiguration(maximumBytes: 128 * 1024, shards: 1)
+        let journal = try await Journal.open(path: path, configuration: configuration)
+        var acknowledged: [UInt64] = []
+        for sequence in UInt64(1)...1000 {
+            var padded = entry(counterA, sequence)
+            padded.payload = [UInt8](repeating: 7, count: 2000)
+            do {
+                try await journal.append([padded])
+                acknowledged.append(sequence)
+            } catch let error as JournalError {
+                #expect(error.code == .diskFull)
+                break
+            }
+        }
+        #expect(!acknowledged.isEmpty && acknowledged.count < 1000)
+        let crashed = try crashCopy(of: path)
+        await journal.close()
+        // Filing the log on open would need pages the file may not have: opening leaves it as it is.
+        let reopened = try await Journal.open(path: crashed, configuration: configuration)
+        #expect(try await logRows(reopened) == acknowledged.count)
+        #expect(reopened.writer.unfiled.count == acknowledged.count)
+        #expect(try await reopened.entries(for: counterA).map(\.sequence) == acknowledged)
+        #expect(try await reopened.statistics().entries == acknowledged.count)
+        await reopened.close()
+    }
+
     @Test("closing files every entry, so the next open has nothing to read from the log")
     func closingFiles() async throws {
         let path = temporaryJournalPath()
