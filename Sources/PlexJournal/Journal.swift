@@ -168,7 +168,8 @@ public final class Journal: Sendable {
     /// fail; its failure is ignored (the entries stay, so recovery only replays more).
     public func writeCheckpoint(_ checkpoint: Checkpoint, after write: PendingWrite, pruningKeysBefore: Int64?) {
         // `write` holds the actor's entries, so it went to the same shard, earlier.
-        writer(for: checkpoint.actor).enqueueRider(after: write) { connection throws(JournalError) in
+        let prunes = pruningKeysBefore != nil && !keepsHistory ? (checkpoint.actor, checkpoint.sequence) : nil
+        writer(for: checkpoint.actor).enqueueRider(after: write, prunes: prunes) { connection throws(JournalError) in
             try Self.insert(checkpoint, pruningKeysBefore: pruningKeysBefore, connection)
         }
     }

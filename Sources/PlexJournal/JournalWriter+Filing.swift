@@ -65,7 +65,7 @@ extension JournalWriter {
             unfiled.add(
                 row: rows.int64(0), actor: actor, sequence: UInt64(bitPattern: rows.int64(2)),
                 messageKey: rows.int64(3) == Int64(JournalEntry.Kind.message.rawValue) ? rows.text(4) : nil,
-                bytes: Int(rows.int64(5)))
+                keyed: !rows.isNull(4), bytes: Int(rows.int64(5)))
         }
         for actor in actors {
             unfiled.noteSequence(try storedLastSequence(of: actor, connection), of: actor)

@@ -20,6 +20,9 @@ final class JournalWriter: @unchecked Sendable {
         /// The write it depends on, queued earlier on this writer (so it committed before or commits with it).
         var after: PendingWrite
         var body: @Sendable (SQLiteConnection) throws(JournalError) -> Void
+        /// The actor and sequence through which `body`, once committed, prunes the actor's entries (those
+        /// without an idempotency key), so that its unfiled ones can be dropped.
+        var prunes: (actor: ActorID, through: UInt64)?
     }
 
     // Everything below is guarded by `condition`, except `connection`, which only the writer thread touches.
@@ -141,13 +144,15 @@ final class JournalWriter: @unchecked Sendable {
     ///
     /// Checkpoints take this way: actors tend to reach their checkpoint intervals together, and each one
     /// committed on its own would cost a flush while appends wait.
-    func enqueueRider(after: PendingWrite, _ body: @escaping @Sendable (SQLiteConnection) throws(JournalError) -> Void)
-    {
+    func enqueueRider(
+        after: PendingWrite, prunes: (actor: ActorID, through: UInt64)? = nil,
+        _ body: @escaping @Sendable (SQLiteConnection) throws(JournalError) -> Void
+    ) {
         condition.lock()
         defer { condition.unlock() }
         guard !closing else { return }
-        appends.append(
-            Append(entries: [], reminders: [], rider: Rider(after: after, body: body), done: PendingWrite()))
+        let rider = Rider(after: after, body: body, prunes: prunes)
+        appends.append(Append(entries: [], reminders: [], rider: rider, done: PendingWrite()))
         condition.signal()
     }
 
@@ -255,13 +260,15 @@ final class JournalWriter: @unchecked Sendable {
         }
         guard !ready.isEmpty else { return }
         do throws(JournalError) {
-            let rows = try insert(ready, into: connection)
+            let (rows, prunes) = try insert(ready, into: connection)
             for (row, entry) in rows {
                 unfiled.add(
                     row: row, actor: entry.actor, sequence: entry.sequence,
-                    messageKey: entry.kind == .message ? entry.idempotencyKey : nil, bytes: entry.approximateSize,
+                    messageKey: entry.kind == .message ? entry.idempotencyKey : nil,
+                    keyed: entry.idempotencyKey != nil, bytes: entry.approximateSize,
                     actorLimit: unfiledLimits.actorBytes)
             }
+            for (actor, sequence) in prunes { unfiled.prune(actor, through: sequence) }
             condition.lock()
             commits += 1
             appended += ready.reduce(0) { $0 + $1.entries.count }
@@ -295,12 +302,14 @@ final class JournalWriter: @unchecked Sendable {
         try await perform(filing: .none) { _ throws(JournalError) in _ = self.failed.remove(actor) }
     }
 
-    /// Appends the batch's entries to the log in one transaction; returns each with its row.
-    private func insert(_ batch: [Append], into connection: SQLiteConnection) throws(JournalError) -> [(
-        Int64, JournalEntry
-    )] {
+    /// Appends the batch's entries to the log and runs its riders, in one transaction; returns each entry
+    /// with its row, and the prunes of the riders that succeeded.
+    private func insert(_ batch: [Append], into connection: SQLiteConnection) throws(JournalError) -> (
+        rows: [(Int64, JournalEntry)], prunes: [(ActorID, UInt64)]
+    ) {
         try connection.transaction { () throws(JournalError) in
             var rows: [(Int64, JournalEntry)] = []
+            var prunes: [(ActorID, UInt64)] = []
             for append in batch {
                 for entry in append.entries {
                     let row = unfiled.claimRow()
@@ -308,11 +317,14 @@ final class JournalWriter: @unchecked Sendable {
                     rows.append((row, entry))
                 }
                 for update in append.reminders { try Self.apply(update, to: connection) }
-                if let rider = append.rider {
-                    try connection.savepoint { () throws(JournalError) in try rider.body(connection) }
+                if let rider = append.rider,
+                    try connection.savepoint({ () throws(JournalError) in try rider.body(connection) }),
+                    let prune = rider.prunes
+                {
+                    prunes.append(prune)
                 }
             }
-            return rows
+            return (rows, prunes)
         }
     }
 

@@ -91,14 +91,19 @@ final class SQLiteConnection {
 
     /// Runs `body` inside a savepoint of the open transaction. When `body` fails, only its own changes are
     /// undone and the transaction goes on; the error is dropped. Throws only when the savepoint itself fails.
-    func savepoint(_ body: () throws(JournalError) -> Void) throws(JournalError) {
+    /// - Returns: Whether `body` succeeded.
+    @discardableResult
+    func savepoint(_ body: () throws(JournalError) -> Void) throws(JournalError) -> Bool {
         try execute("SAVEPOINT rider")
+        var succeeded = true
         do {
             try body()
         } catch {
+            succeeded = false
             try execute("ROLLBACK TO rider")
         }
         try execute("RELEASE rider")
+        return succeeded
     }
 
     /// The value of an integer pragma.

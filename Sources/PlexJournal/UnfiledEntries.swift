@@ -11,10 +11,25 @@ internal import PlexCore
 ///
 /// A value: it decides, the writer does the SQL.
 struct UnfiledEntries {
+    /// One unfiled entry.
+    struct Row {
+        /// Its `log` row id.
+        var id: Int64
+        var sequence: UInt64
+        var bytes: Int
+        /// Whether it carries an idempotency key (pruning keeps it).
+        var keyed: Bool
+    }
+
     /// One actor's unfiled entries.
     struct Backlog {
+        /// The row that began the backlog: its queue entry's, and at most its first row's id (rows pruned
+        /// since may have been dropped from the front).
+        var since: Int64
+        /// Its rows, oldest first.
+        var entries: [Row] = []
         /// Their `log` row ids, oldest first.
-        var rows: [Int64] = []
+        var rows: [Int64] { entries.map(\.id) }
         /// The highest sequence among them.
         var lastSequence: UInt64 = 0
         /// The newest message row carrying each idempotency key.
@@ -36,7 +51,7 @@ struct UnfiledEntries {
 
     private(set) var backlogs: [ActorID: Backlog] = [:]
     /// Actors in the order their backlogs began, with the row that began each. An entry whose actor's
-    /// backlog now begins elsewhere (it was filed since) is stale and skipped.
+    /// backlog began elsewhere (it was filed since, and a new one began) is stale and skipped.
     private var queue: [(actor: ActorID, first: Int64)] = []
     private var head = 0
     /// How many rows are unfiled.
@@ -60,11 +75,17 @@ struct UnfiledEntries {
 
     /// Records a committed row of `actor`, of about `bytes`.
     mutating func add(
-        row: Int64, actor: ActorID, sequence: UInt64, messageKey: String?, bytes: Int, actorLimit: Int = .max
+        row: Int64, actor: ActorID, sequence: UInt64, messageKey: String?, keyed: Bool? = nil, bytes: Int,
+        actorLimit: Int = .max
     ) {
-        var backlog = backlogs.removeValue(forKey: actor) ?? Backlog()
-        if backlog.rows.isEmpty { queue.append((actor, row)) }
-        backlog.rows.append(row)
+        var backlog: Backlog
+        if let existing = backlogs.removeValue(forKey: actor) {
+            backlog = existing
+        } else {
+            backlog = Backlog(since: row)
+            queue.append((actor, row))
+        }
+        backlog.entries.append(Row(id: row, sequence: sequence, bytes: bytes, keyed: keyed ?? (messageKey != nil)))
         backlog.lastSequence = max(backlog.lastSequence, sequence)
         if let messageKey { backlog.keys[messageKey] = row }
         if backlog.bytes < actorLimit && backlog.bytes + bytes >= actorLimit { full.append(actor) }
@@ -83,9 +104,24 @@ struct UnfiledEntries {
     /// Forgets `actor`'s backlog, filed now; returns its rows.
     mutating func remove(_ actor: ActorID) -> [Int64] {
         guard let backlog = backlogs.removeValue(forKey: actor) else { return [] }
-        count -= backlog.rows.count
+        count -= backlog.entries.count
         bytes -= backlog.bytes
         return backlog.rows
+    }
+
+    /// Drops `actor`'s rows through `sequence` that carry no idempotency key: a checkpoint that prunes
+    /// covers them, so filing would leave them out anyway.
+    mutating func prune(_ actor: ActorID, through sequence: UInt64) {
+        guard var backlog = backlogs.removeValue(forKey: actor) else { return }
+        let kept = backlog.entries.filter { $0.sequence > sequence || $0.keyed }
+        let dropped = backlog.entries.count - kept.count
+        let droppedBytes = backlog.bytes - kept.reduce(0) { $0 + $1.bytes }
+        count -= dropped
+        bytes -= droppedBytes
+        guard !kept.isEmpty else { return }  // the backlog is gone; its queue entry is stale
+        backlog.entries = kept
+        backlog.bytes -= droppedBytes
+        backlogs[actor] = backlog
     }
 
     /// The actors to file now: those whose backlogs are full, then the oldest backlogs while over the byte
@@ -104,7 +140,7 @@ struct UnfiledEntries {
         while remaining > limits.bytes || spanExceeded, index < queue.count {
             let (actor, first) = queue[index]
             index += 1
-            guard let backlog = backlogs[actor], backlog.rows.first == first, !actors.contains(actor) else {
+            guard let backlog = backlogs[actor], backlog.since == first, !actors.contains(actor) else {
                 continue
             }
             actors.append(actor)
@@ -114,12 +150,12 @@ struct UnfiledEntries {
         return actors
     }
 
-    /// Every row below this one is filed: the oldest unfiled row, or the next row if none is unfiled.
-    /// Drops stale queue entries on the way.
+    /// Every row below this one is filed (or pruned): the row that began the oldest backlog, or the next row
+    /// if none is unfiled. Drops stale queue entries on the way.
     mutating func watermark() -> Int64 {
         while head < queue.count {
             let (actor, first) = queue[head]
-            if let backlog = backlogs[actor], backlog.rows.first == first {
+            if let backlog = backlogs[actor], backlog.since == first {
                 compact()
                 return first
             }

@@ -76,6 +76,26 @@ struct UnfiledEntriesTests {
         await journal.close()
     }
 
+    @Test("a pruning checkpoint drops what it covers, except keyed rows; the log is trimmed only past it")
+    func pruneDrops() {
+        var unfiled = UnfiledEntries()
+        for sequence in UInt64(1)...4 {
+            unfiled.add(
+                row: unfiled.claimRow(), actor: counterA, sequence: sequence, messageKey: sequence == 2 ? "k" : nil,
+                bytes: 10)
+        }
+        unfiled.add(row: unfiled.claimRow(), actor: counterB, sequence: 1, messageKey: nil, bytes: 10)
+        unfiled.prune(counterA, through: 3)
+        #expect(unfiled.backlogs[counterA]?.rows == [2, 4])
+        #expect(unfiled.count == 3 && unfiled.bytes == 30)
+        #expect(unfiled.watermark() == 1)  // row 1 is dropped, but A's backlog still began there
+        unfiled.prune(counterB, through: 1)
+        #expect(unfiled.backlogs[counterB] == nil && unfiled.count == 2)
+        _ = unfiled.remove(counterA)
+        #expect(unfiled.watermark() == 6)
+        #expect(unfiled.count == 0 && unfiled.bytes == 0)
+    }
+
     /// A copy of the journal's files as they are on disk now, as a crash would leave them.
     func crashCopy(of path: String) throws -> String {
         let copy = temporaryJournalPath()
@@ -95,7 +115,8 @@ struct UnfiledEntriesTests {
             Checkpoint(actor: counterA, sequence: 3, time: 0, state: [3]), after: .completed(.success(())),
             pruningKeysBefore: 0)
         try await journal.write(Checkpoint(actor: counterB, sequence: 1, time: 0, state: [1]), pruningKeysBefore: 0)
-        #expect(journal.writer.unfiled.count == 5)  // A's: writing B's checkpoint filed only B's
+        // A#4 and A#5: the checkpoint dropped A#1…3, and writing B's checkpoint filed B's.
+        #expect(journal.writer.unfiled.count == 2)
         let crashed = try crashCopy(of: path)
         await journal.close()
 
