@@ -45,6 +45,9 @@ public struct ActorTransfer: Sendable, Hashable {
 public enum HandOffStart: Sendable, Hashable {
     /// The actor's state, now recorded here as handed to the receiver.
     case transfer(ActorTransfer)
+    /// The actor's state, recorded as handed to this receiver before: the receiver may have it already
+    /// (an earlier transfer that arrived), so a refusal now does not mean it never got there.
+    case repeated(ActorTransfer)
     /// This node handed the actor to another node before.
     case movedTo(NodeID)
     /// This node has nothing of the actor.
@@ -119,7 +122,8 @@ extension Journal {
                 let holding = try Self.holding(of: actor, connection)
                 if let movedTo = holding.movedTo, movedTo != node { return .movedTo(movedTo) }
                 guard holding.hasData || holding.isRecorded else { return .notHeld }
-                let epoch = holding.movedTo == node ? holding.epoch : holding.epoch + 1
+                let repeated = holding.movedTo == node
+                let epoch = repeated ? holding.epoch : holding.epoch + 1
                 let mark = try connection.statement(
                     "INSERT OR REPLACE INTO ownership (actor, epoch, moved_to) VALUES (?1, ?2, ?3)")
                 try mark.bind(1, actor.description)
@@ -133,10 +137,10 @@ extension Journal {
                     where: "seq > ?2 OR (idempotency_key IS NOT NULL AND time >= ?3)",
                     bindings: [Int64(bitPattern: after), keysSince], connection)
                 // The reminders stay here too, inert while the tombstone stands (see `dueReminders`).
-                return .transfer(
-                    ActorTransfer(
-                        actor: actor, epoch: epoch, checkpoint: checkpoint, entries: entries,
-                        reminders: try Self.reminders(for: actor, connection)))
+                let transfer = ActorTransfer(
+                    actor: actor, epoch: epoch, checkpoint: checkpoint, entries: entries,
+                    reminders: try Self.reminders(for: actor, connection))
+                return repeated ? .repeated(transfer) : .transfer(transfer)
             }
         }
     }

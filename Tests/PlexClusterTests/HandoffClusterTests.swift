@@ -166,6 +166,36 @@ struct HandoffClusterTests {
         }
     }
 
+    @Test(
+        "two nodes joining in quick succession under load: every acknowledged deposit is kept, once",
+        arguments: 0..<3)
+    func doubleJoin(round: Int) async throws {
+        try await withTestCluster(nodes: 1, transport: .inMemory, register: { $0.registerExamples() }) { cluster in
+            let caller = cluster.node(0)
+            try await seed(through: caller)
+            let depositor = Depositor()
+            let load = Task { await depositor.run(through: caller, accounts: Self.accounts, tag: "d\(round)") }
+            func total() -> Int { depositor.acknowledged.withLock { $0.values.reduce(0, +) } }
+            try await eventually("deposits before the joins") { total() >= Self.accounts.count }
+            // Slow frames keep pushes for the first ring change in flight while the second one happens.
+            cluster.network.setDelay(.milliseconds(5 + 10 * round))
+            try await cluster.addNode()
+            try await cluster.addNode()
+            try await cluster.waitForConvergence()
+            let converged = total()
+            try await eventually("deposits after the joins", within: .seconds(30)) {
+                total() >= converged + 2 * Self.accounts.count
+            }
+            depositor.stop.store(true, ordering: .relaxed)
+            await load.value
+            let acknowledged = depositor.acknowledged.withLock { $0 }
+            for (index, account) in Self.accounts.enumerated() {
+                let balance = try await caller.actor(Ledger.self, key: account).ask(.balance).balance
+                #expect(balance == index + 1 + acknowledged[account, default: 0], "\(account)")
+            }
+        }
+    }
+
     @Test("after a member that took actors over is removed, the previous holders take them back and keep them")
     func removedReceiver() async throws {
         try await withTestCluster(nodes: 2, transport: .inMemory, register: { $0.registerExamples() }) { cluster in

@@ -32,8 +32,9 @@ struct HandoffJournalTests {
         #expect(transfer.entries.map(\.sequence) == [2, 3])  // the old key (time 1000) stays behind
         #expect(try await from.holding(of: counterA).movedTo == node2)
         #expect(try await from.heldActors().isEmpty)
-        // Asked again (the receiver pulls after a push was lost): the same epoch, the same content.
-        #expect(try await from.beginHandOff(counterA, to: node2, keysSince: 1_000_000) == start)
+        // Asked again (the receiver pulls after a push was lost): the same epoch, the same content, marked as
+        // a repeat (the receiver may have it already, so a refusal must not reclaim it).
+        #expect(try await from.beginHandOff(counterA, to: node2, keysSince: 1_000_000) == .repeated(transfer))
         // Asked by a third node: the actor is elsewhere.
         #expect(try await from.beginHandOff(counterA, to: node3, keysSince: 0) == .movedTo(node2))
         #expect(try await from.beginHandOff(counterB, to: node2, keysSince: 0) == .notHeld)

@@ -33,6 +33,8 @@ extension PlexNode: ActivationHost {
         var candidates = holding.movedTo.map { [$0] } ?? pullCandidates(for: id)
         var asked = false
         var targetGone = false
+        /// Members another member said it handed the actor to: its state is on its way there.
+        var forwardedTo: [NodeID] = []
         var index = 0
         while index < candidates.count && index < 8 {
             let candidate = candidates[index]
@@ -61,9 +63,19 @@ extension PlexNode: ActivationHost {
                 return
             case .movedTo(let next):
                 candidates.append(NodeID(unchecked: next))
+                forwardedTo.append(NodeID(unchecked: next))
             case .notHeld, .stored, .acknowledged, nil:
                 continue
             }
+        }
+        let inFlight = forwardedTo.filter { node in
+            node != nodeID && membership.withLock { $0.members[node]?.status } == .up
+        }
+        if let target = inFlight.first {
+            // A member handed it on and its receiver does not have it yet: a transfer is in flight.
+            // Activating from what is here (or from nothing) would fork the actor; the caller retries.
+            throw CallError(
+                .nodeUnavailable, "\(id) is being handed to \(target); the call can be retried")
         }
         if let movedTo = holding.movedTo, asked || targetGone {
             // The node it was handed to says it never got it, or it is gone (removed): the copy here is the
@@ -80,8 +92,9 @@ extension PlexNode: ActivationHost {
     }
 
     /// Members that may hold `id`'s state, nearest first: members ranked above this node that are no longer
-    /// up (they owned it before they left), then the next member that is up (the owner before this node
-    /// joined), skipping those that said they finished pushing for the current ring.
+    /// up (they owned it before they left), then the members that are up below it (the owners before this
+    /// node and others joined; with ring changes in quick succession it may still be further down), skipping
+    /// those that said they finished pushing for the current ring.
     func pullCandidates(for id: ActorID) -> [NodeID] {
         let (members, settled) = (membership.withLock { $0.members }, handoff.withLock { $0.settled })
         let ring = ringHash()
@@ -98,9 +111,8 @@ extension PlexNode: ActivationHost {
                 passedSelf = true
             } else if !passedSelf {
                 if member.status != .up && settled[member.nodeID] == nil { candidates.append(member.nodeID) }
-            } else if member.status == .up {
-                if settled[member.nodeID] != ring { candidates.append(member.nodeID) }
-                break
+            } else if member.status == .up, settled[member.nodeID] != ring {
+                candidates.append(member.nodeID)
             }
         }
         return candidates
@@ -151,6 +163,9 @@ extension PlexNode: ActivationHost {
             return (0, 0)
         }
         let types = self.types.withLock { $0 }
+        // `done` must name the ring the pushes were for: a ring that changes during the round gets a round
+        // of its own (the change schedules one), and owners in it keep asking this node until then.
+        let ring = ringHash()
         let table = routing.withLock { $0 }
         let moving = held.compactMap { id -> (ActorID, NodeID)? in
             guard let owner = table.owner(of: id, placement: types[id.typeName]?.placement ?? .pinned)?.node,
@@ -168,12 +183,15 @@ extension PlexNode: ActivationHost {
             for await one in group { pushed.append(one) }
             return pushed
         }
-        var done = Plexspaces_V1_HandoffRequest()
-        done.done.ring = ringHash()
-        for link in links.withLock({ Array($0.values) }) where link.isConnected {
-            _ = try? await handoffCall(done, on: link)
-        }
         let result = (pushed.filter { $0 }.count, pushed.filter { !$0 }.count)
+        // `done` tells owners they need not ask this node: only true once every push landed.
+        if result.1 == 0 {
+            var done = Plexspaces_V1_HandoffRequest()
+            done.done.ring = ring
+            for link in links.withLock({ Array($0.values) }) where link.isConnected {
+                _ = try? await handoffCall(done, on: link)
+            }
+        }
         if !moving.isEmpty {
             logger.info("handoff round", metadata: ["moved": "\(result.0)", "failed": "\(result.1)"])
         }
@@ -183,17 +201,30 @@ extension PlexNode: ActivationHost {
     /// Hands `id` to `owner`. Returns whether it is there (or was not here to move).
     func push(_ id: ActorID, to owner: NodeID) async -> Bool {
         do {
-            guard case .transfer(let transfer) = try await handOffLocally(id, to: owner) else { return true }
+            // Checked before the tombstone is written: a tombstone whose transfer was never sent would leave
+            // the actor's state where no owner looks for it.
             guard let link = links.withLock({ $0[owner] }), link.isConnected else { return false }
+            let transfer: ActorTransfer
+            let repeated: Bool
+            switch try await handOffLocally(id, to: owner) {
+            case .transfer(let first): (transfer, repeated) = (first, false)
+            case .repeated(let again): (transfer, repeated) = (again, true)
+            case .movedTo, .notHeld: return true
+            }
             var request = Plexspaces_V1_HandoffRequest()
             request.transfer = transfer.message
-            _ = try await handoffCall(request, on: link)
+            do {
+                _ = try await handoffCall(request, on: link)
+            } catch let error as CallError where error.remoteCode == notOwnerCode && !repeated {
+                // Refused outright, and never sent before: it was not stored there, so the copy here is the
+                // latest again. (After an earlier transfer, which a pull may have taken, the receiver may
+                // have moved on with it: reclaiming then would fork the actor, so the tombstone stays.)
+                logger.info(
+                    "handoff refused; keeping the actor", metadata: ["actor.id": "\(id)", "to": "\(owner)"])
+                try? await journal.reclaim(id)
+                return false
+            }
             return true
-        } catch let error as CallError where error.remoteCode == notOwnerCode {
-            // Refused outright, so it was not stored there: the copy here is the latest again.
-            logger.info("handoff refused; keeping the actor", metadata: ["actor.id": "\(id)", "to": "\(owner)"])
-            try? await journal.reclaim(id)
-            return false
         } catch {
             // Unknown outcome: the tombstone stays, and the owner pulls the actor when it activates it.
             logger.warning(
@@ -265,7 +296,9 @@ extension PlexNode: ActivationHost {
             reply.stored = try await storage("store the handoff of \(transfer.actor)") {
                 try await self.journal.adopt(transfer)
             }
-            logger.debug("actor handed to this node", metadata: ["actor.id": "\(transfer.actor)", "from": "\(peer)"])
+            logger.debug(
+                reply.stored ? "actor handed to this node" : "ignored a handoff of an epoch this node has passed",
+                metadata: ["actor.id": "\(transfer.actor)", "from": "\(peer)", "epoch": "\(transfer.epoch)"])
         case .pull(let pull):
             let id: ActorID
             do { id = try ActorID(parsing: pull.actor) } catch {
@@ -273,7 +306,7 @@ extension PlexNode: ActivationHost {
             }
             try requireOwner(id, is: peer)
             switch try await handOffLocally(id, to: peer) {
-            case .transfer(let transfer): reply.transfer = transfer.message
+            case .transfer(let transfer), .repeated(let transfer): reply.transfer = transfer.message
             case .movedTo(let node): reply.movedTo = node.rawValue
             case .notHeld: reply.notHeld = true
             }
