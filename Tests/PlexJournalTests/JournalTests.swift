@@ -50,19 +50,17 @@ struct JournalTests {
     @Test("appends queued while the writer is busy commit together, in one transaction")
     func groupCommit() async throws {
         let journal = try await Journal.open(path: temporaryJournalPath(), configuration: .init(shards: 1))
-        let gate = DispatchSemaphore(value: 0)
         // Hold the writer thread, queue 100 appends, then let it go: they must land in one commit.
-        let holder = Task { try await journal.writer.perform { _ throws(JournalError) in gate.wait() } }
-        let before = try await waitForBlockedWriter(journal, holder: holder)
+        let held = try await HeldWriter.hold(journal)
+        let before = held.commits
         try await withThrowingTaskGroup(of: Void.self) { group in
             for i in 1...100 {
                 group.addTask { try await journal.append([entry(ActorID(typeName: "t", key: "\(i)"), 1)]) }
             }
             try await waitUntil { journal.writer.queuedAppends == 100 }
-            gate.signal()
+            try await held.release()
             try await group.waitForAll()
         }
-        try await holder.value
         let after = try await journal.statistics()
         #expect(after.commits - before == 1)
         #expect(after.entries == 100)
@@ -74,13 +72,11 @@ struct JournalTests {
     func isolation() async throws {
         let journal = try await Journal.open(path: temporaryJournalPath(), configuration: .init(shards: 1))
         try await journal.append([entry(counterA, 1)])
-        let gate = DispatchSemaphore(value: 0)
-        let holder = Task { try await journal.writer.perform { _ throws(JournalError) in gate.wait() } }
-        _ = try await waitForBlockedWriter(journal, holder: holder)
+        let held = try await HeldWriter.hold(journal)
         let good = Task { try await journal.append([entry(counterB, 1)]) }
         let duplicate = Task { try await journal.append([entry(counterA, 1)]) }
         try await waitUntil { journal.writer.queuedAppends == 2 }
-        gate.signal()
+        try await held.release()
         try await good.value
         let error = await #expect(throws: JournalError.self) { try await duplicate.value }
         #expect(error?.resultCode.map { $0 & 0xFF } == SQLITE_CONSTRAINT)
@@ -161,10 +157,26 @@ struct JournalTests {
     }
 }
 
-/// Waits until the writer thread is inside the holder job; returns the commit count at that point.
-func waitForBlockedWriter(_ journal: Journal, holder: Task<Void, any Error>) async throws -> Int {
-    try await waitUntil { journal.writer.isRunningJob }
-    return journal.writer.counters.commits
+/// A journal's first writer thread held inside a job, so that appends queue up until ``release()``.
+struct HeldWriter {
+    let gate: DispatchSemaphore
+    let holder: Task<Void, any Error>
+    /// The writer's commit count when it was held.
+    let commits: Int
+
+    /// Holds `journal`'s first writer; returns once it is inside the holding job.
+    static func hold(_ journal: Journal) async throws -> HeldWriter {
+        let gate = DispatchSemaphore(value: 0)
+        let holder = Task { try await journal.writer.perform(filing: .none) { _ throws(JournalError) in gate.wait() } }
+        try await waitUntil { journal.writer.isRunningJob }
+        return HeldWriter(gate: gate, holder: holder, commits: journal.writer.counters.commits)
+    }
+
+    /// Lets the writer go on, and waits for the holding job to end.
+    func release() async throws {
+        gate.signal()
+        try await holder.value
+    }
 }
 
 func waitUntil(within: Duration = .seconds(10), _ condition: () -> Bool) async throws {

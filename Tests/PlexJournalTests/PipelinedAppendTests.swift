@@ -12,15 +12,12 @@ struct PipelinedAppendTests {
         try await journal.append([entry(counterA, 1)])
         // Queue a batch while the writer is busy: a duplicate of A#1 (fails), A#2 (ran on a state that
         // included the failed one, so it must fail too), and B#1 (another actor: unaffected).
-        let gate = DispatchSemaphore(value: 0)
-        let holder = Task { try await journal.writer.perform { _ throws(JournalError) in gate.wait() } }
-        _ = try await waitForBlockedWriter(journal, holder: holder)
+        let held = try await HeldWriter.hold(journal)
         let duplicate = journal.enqueue([entry(counterA, 1)])
         let follower = journal.enqueue([entry(counterA, 2)])
         let other = journal.enqueue([entry(counterB, 1)])
         #expect(duplicate.result == nil)  // nothing completes before the commit
-        gate.signal()
-        try await holder.value
+        try await held.release()
         await #expect(throws: JournalError.self) { try await duplicate.wait() }
         await #expect(throws: JournalError.self) { try await follower.wait() }
         try await other.wait()
@@ -52,9 +49,8 @@ struct PipelinedAppendTests {
     @Test("checkpoints queued with appends commit in the same transaction as them")
     func checkpointsRideTheGroupCommit() async throws {
         let journal = try await Journal.open(path: temporaryJournalPath(), configuration: .init(shards: 1))
-        let gate = DispatchSemaphore(value: 0)
-        let holder = Task { try await journal.writer.perform { _ throws(JournalError) in gate.wait() } }
-        let before = try await waitForBlockedWriter(journal, holder: holder)
+        let held = try await HeldWriter.hold(journal)
+        let before = held.commits
         let actors = (1...50).map { ActorID(typeName: "t", key: "\($0)") }
         var writes: [PendingWrite] = []
         for actor in actors {
@@ -63,8 +59,7 @@ struct PipelinedAppendTests {
                 Checkpoint(actor: actor, sequence: 1, time: 0, state: [1]), after: write, pruningKeysBefore: nil)
             writes.append(write)
         }
-        gate.signal()
-        try await holder.value
+        try await held.release()
         for write in writes { try await write.wait() }
         let statistics = try await journal.statistics()
         #expect(statistics.commits - before == 1)  // one flush for 50 entries and 50 checkpoints
@@ -75,17 +70,14 @@ struct PipelinedAppendTests {
     @Test("a write riding a group commit that fails undoes only its own changes")
     func failingRider() async throws {
         let journal = try await Journal.open(path: temporaryJournalPath(), configuration: .init(shards: 1))
-        let gate = DispatchSemaphore(value: 0)
-        let holder = Task { try await journal.writer.perform { _ throws(JournalError) in gate.wait() } }
-        _ = try await waitForBlockedWriter(journal, holder: holder)
+        let held = try await HeldWriter.hold(journal)
         let write = journal.enqueue([entry(counterA, 1)])
         journal.writer.enqueueRider(after: write) { connection throws(JournalError) in
             try Journal.insert(Checkpoint(actor: counterA, sequence: 1, time: 0, state: [1]), connection)
             try connection.execute("INSERT INTO no_such_table VALUES (1)")
         }
         let later = journal.enqueue([entry(counterB, 1)])
-        gate.signal()
-        try await holder.value
+        try await held.release()
         try await write.wait()
         try await later.wait()
         #expect(try await journal.latestCheckpoint(for: counterA) == nil)
