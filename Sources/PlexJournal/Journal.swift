@@ -314,7 +314,7 @@ public final class Journal: Sendable {
     }
 
     private static func pruneExpiredKeys(before cutoff: Int64, in shard: JournalWriter) async throws -> Int {
-        try await shard.perform { connection throws(JournalError) in
+        try await shard.perform(filing: .all) { connection throws(JournalError) in
             try connection.transaction { () throws(JournalError) -> Int in
                 let prune = try connection.statement(
                     """
@@ -416,7 +416,8 @@ public final class Journal: Sendable {
     /// Copies the write-ahead logs into the database files and truncates them (`wal_checkpoint(TRUNCATE)`).
     public func flushWriteAheadLog() async throws {
         for shard in shards {
-            try await shard.perform { connection throws(JournalError) in
+            // Files every entry too, so the main files hold everything.
+            try await shard.perform(filing: .all) { connection throws(JournalError) in
                 try connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             }
         }

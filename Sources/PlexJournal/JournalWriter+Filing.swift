@@ -110,7 +110,8 @@ extension JournalWriter {
                 let range = Self.fileSQL(
                     "id BETWEEN ?1 AND ?2 AND actor = ?3", keepingHistory: keepsHistory, actor: "?3")
                 for actor in actors {
-                    guard let rows = unfiled.backlogs[actor]?.rows, let first = rows.first, let last = rows.last
+                    guard let rows = unfiled.backlogs[actor]?.entries, let first = rows.first?.id,
+                        let last = rows.last?.id
                     else { continue }
                     if last - first < 4 * Int64(rows.count) {
                         // Mostly this actor's rows (a busy actor): one scan of the range.
@@ -122,7 +123,7 @@ extension JournalWriter {
                     } else {
                         for row in rows {
                             let file = try connection.statement(one)  // reset for the next row
-                            try file.bind(1, row)
+                            try file.bind(1, row.id)
                             try file.run()
                         }
                     }

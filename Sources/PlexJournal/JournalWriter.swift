@@ -157,8 +157,9 @@ final class JournalWriter: @unchecked Sendable {
     }
 
     /// Runs `body` on the writer thread with the connection, once the entries `filing` names are filed.
+    /// Every job says what it needs filed: a read that reads unfiled rows where they are needs nothing.
     func perform<T: Sendable>(
-        filing: Filing = .all, _ body: @escaping @Sendable (SQLiteConnection) throws(JournalError) -> T
+        filing: Filing, _ body: @escaping @Sendable (SQLiteConnection) throws(JournalError) -> T
     ) async throws -> T {
         try await withCheckedThrowingContinuation { (done: CheckedContinuation<T, any Error>) in
             condition.lock()

@@ -7,7 +7,7 @@ internal import PlexCore
 /// by actor, would write one page per actor (measured on this VM: 64 entries of random actors commit in
 /// 0.75 ms at the median and 7.5 ms at p99 that way, 0.16 ms and 0.3 ms as a log). Entries are filed into
 /// `entries` later, an actor's whole backlog at a time, oldest backlog first, so each filed page takes many
-/// entries; and before any read of the actor.
+/// entries; and before a job changes the actor's entries. Reads read unfiled rows where they are.
 ///
 /// A value: it decides, the writer does the SQL.
 struct UnfiledEntries {

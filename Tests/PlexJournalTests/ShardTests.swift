@@ -14,7 +14,7 @@ struct ShardTests {
         let journal = try await Journal.open(path: path, configuration: .init(shards: 2))
         for actor in actors { try await journal.append([entry(actor, 1, key: "k")]) }
         let perShard = try await journal.shards.asyncMap { shard in
-            try await shard.perform { connection throws(JournalError) in
+            try await shard.perform(filing: .all) { connection throws(JournalError) in
                 let statement = try connection.statement("SELECT COUNT(*) FROM entries")
                 return try statement.step() ? Int(statement.int64(0)) : 0
             }
