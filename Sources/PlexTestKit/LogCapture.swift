@@ -19,6 +19,9 @@ public final class LogCapture: Sendable {
     /// Every line so far.
     public var all: [String] { lines.withLock { $0 } }
 
+    /// The lines so far that contain `text`.
+    public func lines(containing text: String) -> [String] { all.filter { $0.contains(text) } }
+
     /// Prints every line to standard output.
     public func dump() {
         for line in all { print(line) }

@@ -65,6 +65,13 @@ struct RunNode: AsyncParsableCommand {
     var heartbeatMs: Int?
     @Flag(name: .long, help: "Keep journal entries that checkpoints cover, for plex journal inspect --state-at.")
     var keepHistory = false
+    @Flag(
+        name: .long,
+        help: """
+            Found a new cluster now if the data directory is new (otherwise only the first seed founds one, when \
+            no other seed answers). Ignored when the data directory keeps a ring.
+            """)
+    var bootstrap = false
 
     func run() async throws {
         let (configuration, level) = try await exitingOnBadConfiguration { try makeConfiguration() }
@@ -144,6 +151,9 @@ struct RunNode: AsyncParsableCommand {
             guard n >= 0 else { throw ConfigurationFailure(message: "journal_unfiled_bytes: must be 0 or more") }
             configuration.journal.unfiledBytes = n
         }
+        if case .boolean(let found)? = file.values["bootstrap"] { configuration.bootstrap = found }
+        if bootstrap { configuration.bootstrap = true }
+        if let ms = integer("join_timeout_ms") { configuration.membership.joinTimeout = .milliseconds(ms) }
         if let ms = integer("drain_timeout_ms") { configuration.membership.drainTimeout = .milliseconds(ms) }
         if let hours = integer("idempotency_retention_hours") {
             configuration.idempotencyRetention = .seconds(hours * 3600)
@@ -167,6 +177,7 @@ struct NodeService: Service {
         let ready: [String: Any] = [
             "event": "ready", "node_id": node.nodeID.rawValue, "address": node.address.description,
             "incarnation": node.incarnation, "pid": Int(ProcessInfo.processInfo.processIdentifier),
+            "joined": node.isJoined, "cluster_id": node.clusterID ?? "",
         ]
         let line = try JSONSerialization.data(withJSONObject: ready, options: [.sortedKeys])
         FileHandle.standardOutput.write(line + Data("\n".utf8))
@@ -178,6 +189,10 @@ struct NodeService: Service {
             logger.info("leaving the cluster")
             await node.leave()  // a no-op if an operator's stop already did; ends waitUntilStopped
             group.cancelAll()  // ends gracefulShutdown()
+        }
+        if let removed = node.stoppedBecause {
+            FileHandle.standardError.write(Data("plex: \(removed.message)\n".utf8))
+            throw ExitCode(3)
         }
     }
 }

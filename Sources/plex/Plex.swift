@@ -134,17 +134,23 @@ struct ClusterCommand: AsyncParsableCommand {
             discussion: """
                 For a member that crashed and will not come back. Its actors are placed on the others; durable \
                 actors whose state was only in its journal start again from their initial state. A member that \
-                is up and reachable is refused: stop it with plex node stop, which hands its actors off.
+                is up and reachable is refused: stop it with plex node stop, which hands its actors off. The \
+                answering node asks every member it can reach; the removal is refused unless all of them see the \
+                member as unreachable and they (with the answering node) are a majority of the other members. A \
+                removed member that is in fact alive stops when it next hears from the cluster.
                 """)
 
         @Argument(help: "The node id of the member to remove.")
         var member: String
 
+        @Flag(help: "Remove even if the members that confirm are not a majority (the others are gone for good too).")
+        var force = false
+
         @OptionGroup var client: ClientOptions
 
         func run() async throws {
             let client = try await exitingOnBadConfiguration { try await self.client.connect() }
-            let outcome = try await client.removeMember(member)
+            let outcome = try await client.removeMember(member, force: force)
             await client.close()
             print(outcome)
             if outcome.hasPrefix("refused") { throw ExitCode(1) }
@@ -170,6 +176,7 @@ struct ClusterCommand: AsyncParsableCommand {
                 return
             }
             print("cluster \(status.clusterName), as seen by \(status.answeredBy)")
+            if status.membership != "joined" { print("\(status.answeredBy) is \(status.membership)") }
             print(
                 "NODE".padding(toLength: 14, withPad: " ", startingAt: 0)
                     + "ADDRESS".padding(toLength: 22, withPad: " ", startingAt: 0)

@@ -72,7 +72,7 @@ struct MembershipStateTests {
     )
     func failureDetector() {
         var state = MembershipState(selfRecord: record("a"))
-        _ = state.heard(from: NodeID(unchecked: "b"), incarnation: 1, address: "x", now: 1_000)
+        _ = state.heard(from: NodeID(unchecked: "b"), incarnation: 1, address: "x", now: 1_000, admitting: true)
         #expect(state.checkReachability(now: 1_500, threshold: 1_000).isEmpty)
         let down = state.checkReachability(now: 2_500, threshold: 1_000)
         #expect(down == [.reachability(NodeID(unchecked: "b"), reachable: false)])
@@ -86,9 +86,9 @@ struct MembershipStateTests {
     @Test("a restarted member (higher incarnation) is up again at its new address")
     func restart() {
         var state = MembershipState(selfRecord: record("a"))
-        _ = state.heard(from: NodeID(unchecked: "b"), incarnation: 1, address: "old", now: 0)
+        _ = state.heard(from: NodeID(unchecked: "b"), incarnation: 1, address: "old", now: 0, admitting: true)
         _ = state.checkReachability(now: 10_000, threshold: 1)
-        _ = state.heard(from: NodeID(unchecked: "b"), incarnation: 2, address: "new", now: 20_000)
+        _ = state.heard(from: NodeID(unchecked: "b"), incarnation: 2, address: "new", now: 20_000, admitting: true)
         let b = state.members[NodeID(unchecked: "b")]
         #expect(b?.incarnation == 2)
         #expect(b?.address == "new")

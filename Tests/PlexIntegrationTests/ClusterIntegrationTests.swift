@@ -148,8 +148,8 @@ struct ClusterIntegrationTests {
 
         p2.terminate()
         #expect(try await p2.waitForExit() == 0)
-        try await eventually("n1 sees n2 leave", within: .seconds(10)) {
-            try await c1.status().members.first { $0.nodeID == "n2" }?.state == "leaving"
+        try await eventually("n1 sees n2 leave (left: it had nothing to hand off)", within: .seconds(10)) {
+            try await c1.status().members.first { $0.nodeID == "n2" }?.state == "left"
         }
         _ = r2
         await c1.close()
@@ -304,9 +304,13 @@ struct ClusterIntegrationTests {
             #expect(refusedStatus == 1 && refusedOutput.contains("refused"), "\(refusedOutput)")
             restarted.kill9()
             #expect(try await restarted.waitForExit() != 0)
-            try await eventually("n1 sees n3 unreachable", within: .seconds(10)) {
-                try await client.status().members.first { $0.nodeID == "n3" }?.state == "unreachable"
+            let client2 = try await self.client(r2.address)
+            try await eventually("n1 and n2 see n3 unreachable (removal needs both)", within: .seconds(10)) {
+                let first = try await client.status().members.first { $0.nodeID == "n3" }?.state
+                let second = try await client2.status().members.first { $0.nodeID == "n3" }?.state
+                return first == "unreachable" && second == "unreachable"
             }
+            await client2.close()
             let (removeStatus, removeOutput) = try await plex(["cluster", "remove", "n3"], node: r1.address)
             #expect(removeStatus == 0, "\(removeOutput)")
             #expect(removeOutput.contains("removed n3") && removeOutput.contains("What is lost"))

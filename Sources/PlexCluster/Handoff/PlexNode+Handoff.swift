@@ -110,7 +110,10 @@ extension PlexNode: ActivationHost {
             if member.nodeID == nodeID {
                 passedSelf = true
             } else if !passedSelf {
-                if member.status != .up && settled[member.nodeID] == nil { candidates.append(member.nodeID) }
+                // A member that left (or is leaving) is skipped only once it said it finished pushing for this
+                // very ring: one whose drain timed out still holds actors, which must not start from nothing
+                // here (the call fails with `nodeUnavailable` until it rejoins or is removed).
+                if member.status == .leaving && settled[member.nodeID] != ring { candidates.append(member.nodeID) }
             } else if member.status == .up, settled[member.nodeID] != ring {
                 candidates.append(member.nodeID)
             }
@@ -312,6 +315,10 @@ extension PlexNode: ActivationHost {
             }
         case .done(let done):
             handoff.withLock { $0.settled[peer] = done.ring }
+            // A leaving member that pushed everything has finished its leave: nothing of it is left to pull.
+            // (One whose drain timed out never says this, and stays `leaving`: its actors wait for it.)
+            let changes = updateMembership { $0.markDrained(peer) }
+            apply(changes)
             reply.acknowledged = true
         case nil:
             throw CallError(.invalidRequest, "empty handoff request")

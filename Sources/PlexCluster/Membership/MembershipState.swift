@@ -12,6 +12,15 @@ public enum MemberStatus: Int, Sendable, Comparable, CustomStringConvertible {
 
     public static func < (a: MemberStatus, b: MemberStatus) -> Bool { a.rawValue < b.rawValue }
     public var description: String { ["up", "leaving", "left"][rawValue] }
+
+    init?(named name: String) {
+        switch name {
+        case "up": self = .up
+        case "leaving": self = .leaving
+        case "left": self = .left
+        default: return nil
+        }
+    }
 }
 
 /// One member as this node knows it.
@@ -42,9 +51,30 @@ struct MembershipState: Sendable {
         case ringChanged
         /// A member became unreachable or reachable again.
         case reachability(NodeID, reachable: Bool)
+        /// This node learned its cluster from a member's gossip: it has joined.
+        case joinedCluster(String)
+        /// A member says this node was removed from the cluster (at its current incarnation).
+        case removed(by: NodeID)
+        /// The cluster knows this node's id at a later incarnation: its data directory is not the one it had.
+        case identityTaken(incarnation: Incarnation)
+    }
+
+    /// What became of a gossip message.
+    enum GossipVerdict: Sendable, Equatable {
+        /// Merged (possibly changing nothing).
+        case merged([Change])
+        /// Neither side belongs to a cluster yet (two new nodes waiting for a seed): nothing to merge.
+        case ignored
+        /// The sender belongs to another cluster (founded apart): refused, nothing merged.
+        case foreign(clusterID: String)
     }
 
     let selfID: NodeID
+    /// The cluster this node belongs to; `nil` until it founds one or joins one through a seed.
+    private(set) var clusterID: String?
+    /// Grows whenever something kept in the data directory changes (members, addresses, incarnations,
+    /// statuses, the cluster id): the node then writes its ring file.
+    private(set) var storedVersion: UInt64 = 0
     private(set) var members: [NodeID: MemberRecord] = [:]
     /// Named actors: name to (actor, host).
     private(set) var registry: [String: (actor: ActorID, node: NodeID)] = [:]
@@ -62,10 +92,45 @@ struct MembershipState: Sendable {
         rebuildRing()
     }
 
+    /// A view that starts from the ring a node kept in its data directory: every other member is in it with
+    /// its last known status, and unreachable until heard from.
+    init(selfRecord: MemberRecord, stored: StoredRing) {
+        self.init(selfRecord: selfRecord)
+        clusterID = stored.clusterID
+        for member in stored.members where member.nodeID != selfID.rawValue {
+            let id = NodeID(unchecked: member.nodeID)
+            members[id] = MemberRecord(
+                nodeID: id, address: member.address, incarnation: member.incarnation,
+                status: MemberStatus(named: member.status) ?? .up, activations: 0, reachable: false, lastHeard: 0)
+        }
+        rebuildRing()
+        storedVersion += 1
+    }
+
+    /// What the node keeps in its data directory (`nil` before it belongs to a cluster).
+    var stored: StoredRing? {
+        guard let clusterID else { return nil }
+        return StoredRing(
+            clusterID: clusterID,
+            members: members.values.sorted { $0.nodeID < $1.nodeID }.map {
+                StoredRing.Member(
+                    nodeID: $0.nodeID.rawValue, address: $0.address, incarnation: $0.incarnation,
+                    status: $0.status.description)
+            })
+    }
+
+    /// Founds a new cluster with this node as its only member.
+    mutating func found(clusterID: String) {
+        precondition(self.clusterID == nil, "a node belongs to one cluster")
+        self.clusterID = clusterID
+        storedVersion += 1
+    }
+
     var selfRecord: MemberRecord { members[selfID]! }
 
     mutating func setSelfStatus(_ status: MemberStatus) -> [Change] {
         members[selfID]!.status = status
+        storedVersion += 1
         return rebuildRing() ? [.ringChanged] : []
     }
 
@@ -80,11 +145,18 @@ struct MembershipState: Sendable {
     }
 
     /// Records that a frame arrived from `node` (of `incarnation`) at `now`.
-    mutating func heard(from node: NodeID, incarnation: Incarnation, address: String, now: UInt64) -> [Change] {
+    ///
+    /// A handshake alone (`admitting: false`) only refreshes a member already known at that incarnation:
+    /// a new member, or a new incarnation of one, is admitted from its gossip, which names its cluster.
+    mutating func heard(
+        from node: NodeID, incarnation: Incarnation, address: String, now: UInt64, admitting: Bool = false
+    ) -> [Change] {
         guard node != selfID else { return [] }
         var changes: [Change] = []
         if var record = members[node] {
             if incarnation > record.incarnation {
+                guard admitting else { return [] }
+                storedVersion += 1
                 record.incarnation = incarnation
                 record.status = .up
                 if !address.isEmpty { record.address = address }
@@ -103,7 +175,8 @@ struct MembershipState: Sendable {
                 _ = rebuildRing()
             }
         } else {
-            guard !address.isEmpty else { return [] }  // not a member we could ever dial
+            guard admitting, !address.isEmpty else { return [] }  // not a member we could ever dial
+            storedVersion += 1
             members[node] = MemberRecord(
                 nodeID: node, address: address, incarnation: incarnation, status: .up, activations: 0,
                 reachable: true, lastHeard: now)
@@ -113,16 +186,57 @@ struct MembershipState: Sendable {
         return changes
     }
 
+    /// Takes a gossip message from `sender` (the identity its connection proved): merges it when it comes
+    /// from this node's cluster, admits a new node that is joining through this one, joins the sender's
+    /// cluster when this node has none yet, and refuses a member of another cluster.
+    mutating func receive(
+        _ gossip: Plexspaces_V1_Gossip, from sender: NodeID, incarnation: Incarnation, address: String, now: UInt64
+    ) -> GossipVerdict {
+        let theirs = gossip.clusterID.isEmpty ? nil : gossip.clusterID
+        switch (clusterID, theirs) {
+        case (nil, nil):
+            return .ignored
+        case (nil, let theirs?):
+            clusterID = theirs
+            storedVersion += 1
+            let changes =
+                heard(from: sender, incarnation: incarnation, address: address, now: now, admitting: true)
+                + merge(gossip, now: now)
+            return .merged([.joinedCluster(theirs)] + changes)
+        case (_?, nil):
+            // A new node joining through this one: it is admitted; what it knows (only itself) adds nothing.
+            return .merged(heard(from: sender, incarnation: incarnation, address: address, now: now, admitting: true))
+        case (let mine?, let theirs?):
+            guard mine == theirs else { return .foreign(clusterID: theirs) }
+            return .merged(
+                heard(from: sender, incarnation: incarnation, address: address, now: now, admitting: true)
+                    + merge(gossip, now: now))
+        }
+    }
+
     /// Merges a gossip message.
     mutating func merge(_ gossip: Plexspaces_V1_Gossip, now: UInt64) -> [Change] {
         var changes: [Change] = []
         var statusChanged = false
         for member in gossip.members {
             let id = NodeID(unchecked: member.nodeID)
-            guard id != selfID, NodeID.isValid(member.nodeID) else { continue }
             let status = MemberStatus(rawValue: member.status.rawValue) ?? .up
+            if id == selfID {
+                // Removed by an operator while this incarnation runs: it must stop serving.
+                if status == .left && member.incarnation == selfRecord.incarnation && selfRecord.status == .up {
+                    changes.append(.removed(by: NodeID(unchecked: gossip.fromNode)))
+                }
+                // The cluster knows this id at a later incarnation than this process runs: the data directory
+                // was replaced (or another process uses the id). Serving would start actors from nothing.
+                if member.incarnation > selfRecord.incarnation {
+                    changes.append(.identityTaken(incarnation: member.incarnation))
+                }
+                continue
+            }
+            guard NodeID.isValid(member.nodeID) else { continue }
             if var record = members[id] {
                 if member.incarnation > record.incarnation {
+                    storedVersion += 1
                     if record.address != member.address { changes.append(.discovered(id, address: member.address)) }
                     statusChanged = statusChanged || record.status != status
                     record.incarnation = member.incarnation
@@ -133,12 +247,14 @@ struct MembershipState: Sendable {
                     if status > record.status {
                         record.status = status
                         statusChanged = true
+                        storedVersion += 1
                     }
                     if id.rawValue == gossip.fromNode { record.activations = member.activations }
                 }
                 members[id] = record
             } else {
                 // Learned second-hand: give it a full detection window before judging it.
+                storedVersion += 1
                 members[id] = MemberRecord(
                     nodeID: id, address: member.address, incarnation: member.incarnation, status: status,
                     activations: member.activations, reachable: true, lastHeard: now)
@@ -172,6 +288,15 @@ struct MembershipState: Sendable {
     mutating func markLeft(_ node: NodeID) -> [Change] {
         guard node != selfID, members[node] != nil else { return [] }
         members[node]!.status = .left
+        storedVersion += 1
+        return rebuildRing() ? [.ringChanged] : []
+    }
+
+    /// A leaving member finished handing its actors off: its leave is complete (`left`).
+    mutating func markDrained(_ node: NodeID) -> [Change] {
+        guard node != selfID, members[node]?.status == .leaving else { return [] }
+        members[node]!.status = .left
+        storedVersion += 1
         return rebuildRing() ? [.ringChanged] : []
     }
 
@@ -194,6 +319,7 @@ struct MembershipState: Sendable {
         var message = Plexspaces_V1_Gossip()
         message.fromNode = selfID.rawValue
         message.fromIncarnation = selfRecord.incarnation
+        message.clusterID = clusterID ?? ""
         message.members = members.values.map { record in
             var member = Plexspaces_V1_Member()
             member.nodeID = record.nodeID.rawValue

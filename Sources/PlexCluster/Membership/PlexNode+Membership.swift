@@ -32,13 +32,7 @@ extension PlexNode {
             let peer = connection.peer
             guard peer.role == .node, let gossip = decodeOrClose(Plexspaces_V1_Gossip.self, frame, on: connection)
             else { return }
-            let now = Self.now()
-            let changes = updateMembership { state in
-                state.heard(from: peer.nodeID, incarnation: peer.incarnation, address: peer.listenAddress, now: now)
-                    + state.merge(gossip, now: now)
-            }
-            joined.store(true, ordering: .relaxed)
-            apply(changes)
+            receivedGossip(gossip, from: peer, on: connection)
         case .adminRequest:
             handleAdmin(frame, on: connection)
         case .handoff:
@@ -60,7 +54,36 @@ extension PlexNode {
         }
     }
 
-    /// Records a sign of life from `peer` (a handshake); gossip does the same while merging.
+    /// Gossip from a member (or from a node that is joining): merged when it is from this node's cluster,
+    /// refused loudly when it is from another.
+    func receivedGossip(_ gossip: Plexspaces_V1_Gossip, from peer: PeerIdentity, on connection: any Connection) {
+        let now = Self.now()
+        let (verdict, senderRemoved) = updateMembership { state in
+            let verdict = state.receive(
+                gossip, from: peer.nodeID, incarnation: peer.incarnation, address: peer.listenAddress, now: now)
+            let record = state.members[peer.nodeID]
+            return (verdict, record?.status == .left && record?.incarnation == peer.incarnation)
+        }
+        switch verdict {
+        case .merged(let changes):
+            apply(changes)
+            // A member removed while it ran is no longer dialled: tell it on its own connection.
+            if senderRemoved { connection.send(gossipFrame()) }
+        case .ignored:
+            break
+        case .foreign(let theirs):
+            let mine = membership.withLock { $0.clusterID } ?? ""
+            logger.error(
+                "refusing a member of another cluster: two clusters were founded apart and are never merged",
+                metadata: [
+                    "peer": "\(peer)", "cluster.id": "\(mine)", "peer.cluster.id": "\(theirs)",
+                ])
+            foreignClusters.add(1, ordering: .relaxed)
+            connection.close()
+        }
+    }
+
+    /// Records a sign of life from `peer` (a handshake): refreshes a member known at that incarnation.
     func heard(_ peer: PeerIdentity) {
         let changes = updateMembership {
             $0.heard(from: peer.nodeID, incarnation: peer.incarnation, address: peer.listenAddress, now: Self.now())
@@ -83,6 +106,26 @@ extension PlexNode {
                 handoff.withLock { $0.settled = [:] }
                 releaseActorsOwnedElsewhere()
                 scheduleHandOffRound()
+            case .joinedCluster(let clusterID):
+                joined.store(true, ordering: .relaxed)
+                logger.info("joined the cluster", metadata: ["cluster.id": "\(clusterID)"])
+                scheduleHandOffRound()
+            case .removed(let by):
+                stopServing(
+                    NodeError(
+                        .removed,
+                        "\(nodeID) was removed from its cluster by an operator (as \(by) reports) while it ran; it "
+                            + "stopped serving. Its journal keeps its actors' history. To serve again, start it "
+                            + "again: it rejoins as a new incarnation, and copies of actors that diverged meanwhile "
+                            + "are kept aside, not merged."))
+            case .identityTaken(let incarnation):
+                stopServing(
+                    NodeError(
+                        .dataDirectory,
+                        "the cluster knows \(nodeID) at incarnation \(incarnation), later than this start's "
+                            + "\(self.incarnation): this data directory is not the one \(nodeID) ran on (or another "
+                            + "process uses the id). Restore its data directory, or remove \(nodeID) with plex cluster "
+                            + "remove and start this node with a new id."))
             case .reachability(let node, let reachable):
                 if reachable {
                     logger.info("member reachable", metadata: ["member": "\(node)"])
@@ -185,42 +228,93 @@ extension PlexNode {
         }
     }
 
-    /// Connects to the seeds and waits (up to the join timeout) to hear gossip from one of them.
+    /// Waits (up to the join timeout) until this node belongs to a cluster; the join loop keeps dialling
+    /// the seeds meanwhile and after. The first seed founds a new cluster if none answered by then.
+    ///
+    /// A node that started from its kept ring waits (up to the same timeout) to hear from the members in it,
+    /// so that once `start` returns its calls usually go through; those still silent stay unreachable.
     func join() async {
-        let seeds = configuration.seeds.filter { $0 != address }
-        guard !seeds.isEmpty else {
-            joined.store(true, ordering: .relaxed)
-            return
-        }
-        await withDiscardingTaskGroup { group in
-            for seed in seeds {
-                group.addTask {
-                    do {
-                        let delegate = NodeDelegate(node: self)
-                        let connection = try await self.transport.connect(to: seed, delegate: delegate)
-                        let peer = connection.peer.nodeID
-                        if peer != self.nodeID, case let link = self.link(for: peer),
-                            link.attachIfDisconnected(connection)
-                        {
-                            delegate.bind(link)
-                            self.heard(connection.peer)
-                            connection.send(self.gossipFrame())
-                        } else {
-                            connection.close()
-                        }
-                    } catch {
-                        self.logger.info("seed not reachable", metadata: ["seed": "\(seed)", "error": "\(error)"])
-                    }
-                }
+        let deadline = Self.now() &+ configuration.membership.joinTimeout.clampedNanoseconds
+        func waiting() -> Bool {
+            guard running.load(ordering: .relaxed), Self.now() < deadline else { return false }
+            guard joined.load(ordering: .relaxed) else { return true }
+            return membership.withLock { state in
+                state.members.values.contains { $0.nodeID != nodeID && $0.status == .up && !$0.reachable }
             }
         }
-        let deadline = Self.now() &+ configuration.membership.joinTimeout.clampedNanoseconds
-        while !joined.load(ordering: .relaxed) && Self.now() < deadline
-            && links.withLock({ $0.values.contains { $0.isConnected } })
-        {
-            try? await Task.sleep(for: .milliseconds(5))
+        while waiting() { try? await Task.sleep(for: .milliseconds(5)) }
+        guard !joined.load(ordering: .relaxed) else { return }
+        if configuration.seeds.first.map(isOwnAddress) == true {
+            foundCluster(reason: "first seed, and no other seed answered within the join timeout")
+        } else {
+            logger.warning(
+                "waiting to join: no seed has answered yet; this node answers no call until one does",
+                metadata: ["seeds": "\(configuration.seeds.map(\.description).joined(separator: ","))"])
         }
+    }
+
+    /// Whether `address` is this node's own (as bound, or as configured).
+    func isOwnAddress(_ address: PeerAddress) -> Bool {
+        address == self.address || address == configuration.listenAddress
+    }
+
+    /// Founds a new cluster with this node as its only member.
+    func foundCluster(reason: String) {
+        let clusterID = UUID().uuidString.lowercased()
+        updateMembership { $0.found(clusterID: clusterID) }
         joined.store(true, ordering: .relaxed)
+        logger.notice("founded a new cluster", metadata: ["cluster.id": "\(clusterID)", "reason": "\(reason)"])
+    }
+
+    /// What `plex cluster status` says about this node's membership.
+    func membershipDescription() -> String {
+        if joined.load(ordering: .relaxed) { return "joined" }
+        let seeds = configuration.seeds.filter { !isOwnAddress($0) }.map(\.description)
+        return "joining: waiting for a seed that belongs to a cluster (\(seeds.joined(separator: ", ")))"
+    }
+
+    /// Until this node belongs to a cluster, keeps every seed connected; gossip over those links (every
+    /// heartbeat) asks to join, and the first gossip that names a cluster makes this node a member.
+    ///
+    /// Once it belongs to one, it still dials (rarely) the seeds that are not among its members, so that two
+    /// clusters formed apart meet and refuse each other loudly instead of running side by side unnoticed.
+    private func joinLoop() async {
+        let seeds = configuration.seeds.filter { !isOwnAddress($0) }
+        var seedNodes: [PeerAddress: NodeID] = [:]
+        var backoff: Duration = .milliseconds(50)
+        var lastReport = Self.now()
+        while !Task.isCancelled && running.load(ordering: .relaxed) {
+            let isJoined = joined.load(ordering: .relaxed)
+            let memberAddresses = membership.withLock { Set($0.members.values.map(\.address)) }
+            for seed in seeds {
+                if isJoined && memberAddresses.contains(seed.description) { continue }
+                if let known = seedNodes[seed], links.withLock({ $0[known] })?.isConnected == true { continue }
+                do {
+                    let delegate = NodeDelegate(node: self)
+                    let connection = try await transport.connect(to: seed, delegate: delegate)
+                    let peer = connection.peer.nodeID
+                    seedNodes[seed] = peer
+                    if peer != nodeID, case let link = self.link(for: peer), link.attachIfDisconnected(connection) {
+                        delegate.bind(link)
+                        heard(connection.peer)
+                        connection.send(gossipFrame())
+                    } else {
+                        connection.close()
+                    }
+                } catch {
+                    logger.debug("seed not reachable", metadata: ["seed": "\(seed)", "error": "\(error)"])
+                }
+            }
+            if Self.now() &- lastReport > 5_000_000_000 && !joined.load(ordering: .relaxed) {
+                lastReport = Self.now()
+                logger.warning(
+                    "still waiting to join: no seed that belongs to a cluster has answered",
+                    metadata: ["seeds": "\(seeds.map(\.description).joined(separator: ","))"])
+            }
+            try? await Task.sleep(for: backoff)
+            let ceiling = isJoined ? .seconds(30) : configuration.membership.maximumReconnectBackoff
+            backoff = min(backoff * 2, ceiling)
+        }
     }
 
     /// Starts gossip, the failure detector, deadline sweeps and idle deactivation.
@@ -230,6 +324,7 @@ extension PlexNode {
     func startBackground() {
         let task = Task(executorPreference: transport.taskExecutor) {
             await withDiscardingTaskGroup { group in
+                group.addTask { await self.joinLoop() }
                 group.addTask { await self.gossipLoop() }
                 group.addTask { await self.sweepLoop() }
                 group.addTask { await self.idleLoop() }
@@ -337,21 +432,43 @@ extension PlexNode {
                 await self.shutdown()
             }
         case .remove(let remove):
-            var reply = adminStatus()
-            reply.outcome = removeMember(NodeID(unchecked: remove.nodeID))
-            answer(reply)
+            Task {
+                var reply = self.adminStatus()
+                reply.outcome = await self.removeMember(NodeID(unchecked: remove.nodeID), force: remove.force)
+                answer(reply)
+            }
         }
     }
 
     /// Takes a member out of the ring for good, at an operator's request; returns what that means, in words.
-    /// A member that is up and reachable is refused: it should leave (and hand off) instead.
-    func removeMember(_ node: NodeID) -> String {
+    ///
+    /// Refused unless every member this node can reach agrees that `node` is unreachable (each is asked for
+    /// its own view): a member that is up and reachable anywhere should leave (and hand off) instead, and a
+    /// partition seen from one side only must not remove a live node. The members that agree (this one
+    /// included) must also be a majority of the ring's other members, so a node cut off from most of the
+    /// cluster cannot remove a member on its own; `force` waives only that majority, for members known to be
+    /// gone for good. A removed node that is in fact alive learns of it on its next contact and stops.
+    func removeMember(_ node: NodeID, force: Bool = false) async -> String {
         guard node != nodeID else { return "refused: \(node) is the node answering; stop it with plex node stop" }
         guard let record = membership.withLock({ $0.members[node] }) else {
             return "refused: \(node) is not a member known to \(nodeID)"
         }
         if record.status == .up && record.reachable {
             return "refused: \(node) is up and reachable; stop it with plex node stop, which hands its actors off"
+        }
+        if record.status == .left { return "\(node) was removed already" }
+        let (agreeing, disagreements) = await removalVotes(about: node)
+        guard disagreements.isEmpty else {
+            return "refused: not every reachable member agrees that \(node) is unreachable: "
+                + disagreements.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: "; ")
+        }
+        let others = membership.withLock { state in state.ring.filter { $0.node != node }.map(\.node) }
+        if !force && (agreeing.count + 1) * 2 <= others.count {
+            let silent = others.filter { $0 != nodeID && !agreeing.contains($0) }.map(\.rawValue).sorted()
+            return
+                "refused: only \(agreeing.count + 1) of the \(others.count) other members could confirm that \(node) "
+                + "is unreachable (not \(silent.joined(separator: ", "))), not a majority: this node may be the one "
+                + "cut off. If those members are gone for good too, repeat with --force."
         }
         let changes = updateMembership { $0.markLeft(node) }
         apply(changes)
@@ -362,15 +479,72 @@ extension PlexNode {
             remaining members from now on. What is lost: what durable actors did on \(node) since they last \
             moved. One that a surviving member handed to \(node) comes back from that member's older copy; one \
             that never left \(node) starts again from its initial state. Their history stays in \(node)'s data \
-            directory. If \(node) is started again it rejoins: its actors that were not used elsewhere meanwhile \
-            come back with their state, and those that were keep the newer state, replacing \(node)'s copy.
+            directory. If \(node) is alive, it stops when it next hears from the cluster. If \(node) is started \
+            again it rejoins; a copy of an actor that diverged from the one used meanwhile is refused and kept \
+            aside in the journal, never written over it.
             """
+    }
+
+    /// Asks every other member this node can reach whether it too sees `node` as unreachable; returns those
+    /// that agree, and those that do not (or could not be asked) with what they said.
+    private func removalVotes(about node: NodeID) async -> (agreeing: Set<NodeID>, disagreeing: [NodeID: String]) {
+        let peers = membership.withLock { state in
+            state.members.values.filter { $0.nodeID != nodeID && $0.nodeID != node && $0.status == .up && $0.reachable }
+                .map(\.nodeID)
+        }
+        var query = Plexspaces_V1_AdminRequest()
+        query.status = Plexspaces_V1_StatusQuery()
+        let body = Wire.body(query)
+        return await withTaskGroup(of: (NodeID, String?).self) { group in
+            for peer in peers {
+                group.addTask {
+                    guard let link = self.links.withLock({ $0[peer] }), link.isConnected else {
+                        return (peer, "could not be asked (not connected)")
+                    }
+                    do {
+                        let (deadline, _) = self.deadline(.seconds(5))
+                        let frame = try await link.call(kind: .adminRequest, flags: [], body: body, deadline: deadline)
+                        guard frame.kind == .adminReply else { return (peer, "answered with a \(frame.kind) frame") }
+                        let reply = try Wire.decode(Plexspaces_V1_AdminReply.self, from: frame.body)
+                        let view = reply.members.first { $0.member.nodeID == node.rawValue }?.reachability
+                        switch view {
+                        case "unreachable", "left": return (peer, nil)
+                        case let seen?: return (peer, "sees it \(seen)")
+                        case nil: return (peer, "does not know it")
+                        }
+                    } catch {
+                        return (peer, "could not be asked (\(error))")
+                    }
+                }
+            }
+            var agreeing: Set<NodeID> = []
+            var disagreements: [NodeID: String] = [:]
+            for await (peer, disagreement) in group {
+                if let disagreement { disagreements[peer] = disagreement } else { agreeing.insert(peer) }
+            }
+            return (agreeing, disagreements)
+        }
+    }
+
+    /// Stops serving at once because the cluster says this process must not (it was removed while it ran, or
+    /// its identity belongs to a later incarnation), rather than run on as a second cluster.
+    func stopServing(_ error: NodeError) {
+        let first = stopReason.withLock { reason -> Bool in
+            guard reason == nil else { return false }
+            reason = error
+            return true
+        }
+        guard first else { return }
+        logger.critical("stopping: \(error.message)")
+        Task { await self.halt() }
     }
 
     func adminStatus() -> Plexspaces_V1_AdminReply {
         var reply = Plexspaces_V1_AdminReply()
         reply.nodeID = nodeID.rawValue
         reply.clusterName = configuration.clusterName
+        reply.clusterID = membership.withLock { $0.clusterID } ?? ""
+        reply.membership = membershipDescription()
         let count = table.count
         let (gossip, records) = membership.withLock { state in
             state.setSelfActivations(count)

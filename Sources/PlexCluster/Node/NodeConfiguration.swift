@@ -9,8 +9,16 @@ public struct NodeConfiguration: Sendable {
     public var nodeID: NodeID?
     /// Where the node accepts connections. Port 0 picks a free port. Default: `127.0.0.1:0`.
     public var listenAddress: PeerAddress
-    /// Addresses of members to join through. Empty (or only this node's own address) starts a new cluster.
+    /// Addresses of members to join through.
+    ///
+    /// A node with a new data directory joins through them and never founds a cluster of its own, except
+    /// the first seed (this node's own address first in the list, or an empty list), which founds one when no
+    /// other seed answers within the join timeout. A node that kept its ring (see ``StoredRing``) does not
+    /// need them: it reconnects to the members it knew.
     public var seeds: [PeerAddress]
+    /// Founds a new cluster at once when the data directory is new (`--bootstrap`). Ignored when the data
+    /// directory keeps a ring: a node belongs to the cluster it joined for good. Default: `false`.
+    public var bootstrap: Bool
     /// Directory for the node id, incarnation and (later) the journal. Created if missing.
     public var dataDirectory: String
     /// The cluster's name; peers with another name are refused. Default: `"plex"`.
@@ -36,8 +44,10 @@ public struct NodeConfiguration: Sendable {
         seeds: [PeerAddress] = [], dataDirectory: String, clusterName: String = "plex", secret: [UInt8],
         activation: ActivationConfiguration = .init(), membership: MembershipConfiguration = .init(),
         calls: CallConfiguration = .init(), maximumFrameSize: Int = Wire.defaultMaximumFrameSize,
-        journal: JournalConfiguration = .init(), idempotencyRetention: Duration = .seconds(24 * 3600)
+        journal: JournalConfiguration = .init(), idempotencyRetention: Duration = .seconds(24 * 3600),
+        bootstrap: Bool = false
     ) {
+        self.bootstrap = bootstrap
         self.idempotencyRetention = idempotencyRetention
         self.nodeID = nodeID
         self.listenAddress = listenAddress
@@ -101,7 +111,9 @@ public struct MembershipConfiguration: Sendable {
     public var unreachableAfter: Duration
     /// The longest wait between reconnection attempts to a peer. Default: 2 seconds.
     public var maximumReconnectBackoff: Duration
-    /// How long `start` waits to hear from a seed before starting alone. Default: 3 seconds.
+    /// How long `start` waits to hear from a seed before it returns (a node with a new data directory keeps
+    /// trying after that), and how long the first seed waits for another seed before founding a cluster.
+    /// Default: 3 seconds.
     public var joinTimeout: Duration
     /// How long a graceful leave may spend handing durable actors to their new owners. Default: 30 seconds.
     public var drainTimeout: Duration

@@ -20,6 +20,10 @@ public struct ClusterStatus: Codable, Sendable, Hashable {
     /// The node that answered.
     public var answeredBy: String
     public var clusterName: String
+    /// The id of the answering node's cluster; empty while it waits to join one.
+    public var clusterID: String
+    /// `joined`, or `joining: …` while the answering node waits for a seed.
+    public var membership: String
     public var members: [MemberStatusView]
     /// Named actors: name → `type/key@node`.
     public var named: [String: String]
@@ -136,7 +140,8 @@ public final class PlexClient: Sendable {
             kind: .adminRequest, flags: [], body: Wire.body(request), deadline: deadline(timeout).0)
         let status = try Wire.decode(Plexspaces_V1_AdminReply.self, from: reply.body)
         return ClusterStatus(
-            answeredBy: status.nodeID, clusterName: status.clusterName,
+            answeredBy: status.nodeID, clusterName: status.clusterName, clusterID: status.clusterID,
+            membership: status.membership,
             members: status.members.map {
                 MemberStatusView(
                     nodeID: $0.member.nodeID, address: $0.member.address, incarnation: $0.member.incarnation,
@@ -160,9 +165,15 @@ public final class PlexClient: Sendable {
 
     /// Asks the connected node to take `member` out of the ring for good (what `plex cluster remove` does).
     /// - Returns: The node's account of what was done and what is lost, or why it refused.
-    public func removeMember(_ member: String, timeout: Duration = .seconds(5)) async throws -> String {
+    ///
+    /// The node asks every member it can reach whether it agrees that `member` is unreachable (up to 5 s each),
+    /// so allow for that in `timeout`.
+    public func removeMember(_ member: String, force: Bool = false, timeout: Duration = .seconds(15)) async throws
+        -> String
+    {
         var request = Plexspaces_V1_AdminRequest()
         request.remove.nodeID = member
+        request.remove.force = force
         return try await admin(request, timeout: timeout).outcome
     }
 

@@ -45,7 +45,17 @@ public final class PlexNode: Sendable {
     let callSequence = Atomic<UInt64>(0)
     let running = Atomic<Bool>(true)
     let background = Mutex<Task<Void, Never>?>(nil)
+    /// Whether this node knows its cluster's ring (kept from before, founded, or learned from a seed); until
+    /// then it answers no call.
     let joined = Atomic<Bool>(false)
+    /// The version of the ring last written to the data directory.
+    let ringSaves = Mutex<UInt64>(0)
+    /// Why the node stopped on its own, if it did (an operator removed it while it ran).
+    let stopReason = Mutex<NodeError?>(nil)
+    /// Connections refused because the peer belongs to another cluster.
+    let foreignClusters = Atomic<Int>(0)
+    /// Actor types refused at registration (``start`` fails with them).
+    let refusedTypes = Mutex<[NodeError]>([])
     /// Reminders being delivered (actor, name, due), so a slow one is not started twice.
     let remindersInFlight = Mutex<Set<String>>([])
     /// Callers of `waitUntilStopped`; `nil` once the node stopped.
@@ -57,7 +67,7 @@ public final class PlexNode: Sendable {
 
     init(
         nodeID: NodeID, incarnation: Incarnation, address: PeerAddress, configuration: NodeConfiguration,
-        transport: any Transport, journal: Journal, logger: Logger
+        transport: any Transport, journal: Journal, logger: Logger, storedRing: StoredRing?
     ) {
         self.journal = journal
         self.nodeID = nodeID
@@ -67,18 +77,27 @@ public final class PlexNode: Sendable {
         self.transport = transport
         self.logger = logger
         self.callOrigin = StableHash.hash(nodeID.rawValue, String(incarnation))
-        let state = MembershipState(
-            selfRecord: MemberRecord(
-                nodeID: nodeID, address: address.description, incarnation: incarnation, status: .up,
-                activations: 0, reachable: true, lastHeard: 0))
+        let selfRecord = MemberRecord(
+            nodeID: nodeID, address: address.description, incarnation: incarnation, status: .up,
+            activations: 0, reachable: true, lastHeard: 0)
+        let state =
+            storedRing.map { MembershipState(selfRecord: selfRecord, stored: $0) }
+            ?? MembershipState(selfRecord: selfRecord)
         self.membership = Mutex(state)
+        joined.store(state.clusterID != nil, ordering: .relaxed)
         self.routing = Mutex(RoutingTable(membership: state, links: [:]))
     }
 
-    /// Starts a node: loads its identity, listens, joins the cluster through its seeds.
+    /// Starts a node: loads its identity and the ring it last knew, listens, and joins its cluster.
     ///
-    /// Returns when the node has heard from a seed, or after ``MembershipConfiguration/joinTimeout`` when
-    /// no seed answers (the node then starts a cluster of its own).
+    /// A node whose data directory keeps a ring starts from it: the members it knew are in the ring,
+    /// unreachable until heard from, so it serves exactly the actors it owned (see ``StoredRing``). A node with
+    /// a new data directory joins through its seeds and never forms a cluster of its own, with one exception
+    /// that founds a new cluster: ``NodeConfiguration/bootstrap``, or being the first address in
+    /// ``NodeConfiguration/seeds`` (or having no seeds) when no other seed answers within
+    /// ``MembershipConfiguration/joinTimeout``. Returns once the node belongs to a cluster, or after the join
+    /// timeout while it keeps waiting for a seed (``isJoined`` is `false` then, and calls through it fail with
+    /// `nodeUnavailable`).
     ///
     /// - Parameters:
     ///   - configuration: The node's settings.
@@ -93,6 +112,7 @@ public final class PlexNode: Sendable {
         try configuration.validate()
         let (nodeID, incarnation, lock) = try NodeIdentityStore.load(
             dataDirectory: configuration.dataDirectory, configured: configuration.nodeID)
+        let storedRing = try RingStore.load(dataDirectory: configuration.dataDirectory)
         var logger = logger
         logger[metadataKey: "node.id"] = "\(nodeID)"
         let journal: Journal
@@ -122,12 +142,24 @@ public final class PlexNode: Sendable {
         }
         let node = PlexNode(
             nodeID: nodeID, incarnation: incarnation, address: bound, configuration: configuration,
-            transport: transport, journal: journal, logger: logger)
+            transport: transport, journal: journal, logger: logger, storedRing: storedRing)
         node.dataLock.withLock { $0 = lock }
+        if let storedRing {
+            logger.info(
+                "starting from the ring kept in the data directory",
+                metadata: ["cluster.id": "\(storedRing.clusterID)", "members": "\(storedRing.members.count)"])
+        } else if configuration.bootstrap || configuration.seeds.allSatisfy({ $0 == bound }) {
+            node.foundCluster(reason: configuration.bootstrap ? "bootstrap" : "no seeds")
+        }
         // Identity, actor types and the delegate are all in place before the first connection is accepted.
         transport.setLocalIdentity(
             PeerIdentity(role: .node, nodeID: nodeID, incarnation: incarnation, listenAddress: bound.description))
         setup(node)
+        if let refused = node.refusedTypes.withLock({ $0.first }) {
+            await transport.shutdown()
+            await journal.close()
+            throw refused
+        }
         delegate.bind(node)
         await transport.startAccepting()
         node.startBackground()
@@ -144,7 +176,20 @@ public final class PlexNode: Sendable {
     }
 
     /// Registers an actor type whose instances `make` creates (to hand them dependencies).
+    ///
+    /// A durable type with ``PlacementStrategy/failover`` placement is refused: it would run on both sides of a
+    /// partition and fork its history. ``start(_:transport:logger:setup:)`` then fails with
+    /// ``NodeError`` `invalidConfiguration` naming the type (registered later, it is logged and not hosted).
     public func register<A: VirtualActor>(_ type: A.Type, make: @escaping @Sendable () -> A) {
+        if case .durable = A.durability, A.placement == .failover {
+            let error = NodeError(
+                .invalidConfiguration,
+                "actor type '\(A.typeName)': a durable type cannot use failover placement (it would run on both "
+                    + "sides of a partition and fork its history); use pinned placement")
+            logger.error("actor type refused", metadata: ["error": "\(error)"])
+            refusedTypes.withLock { $0.append(error) }
+            return
+        }
         types.withLock { $0[A.typeName] = ActorTypeEntry<A>(make: make) }
     }
 
@@ -203,6 +248,15 @@ public final class PlexNode: Sendable {
             return records.sorted { $0.nodeID < $1.nodeID }
         }
     }
+
+    /// Whether this node belongs to a cluster and knows its ring; a node waiting for a seed answers no call.
+    public var isJoined: Bool { joined.load(ordering: .relaxed) }
+
+    /// The id of the cluster this node belongs to (`nil` while it waits to join one).
+    public var clusterID: String? { membership.withLock { $0.clusterID } }
+
+    /// Why the node stopped on its own, if it did: an operator removed it from the cluster while it ran.
+    public var stoppedBecause: NodeError? { stopReason.withLock { $0 } }
 
     /// The members this node has an open connection to (for its own calls).
     public var connectedMembers: Set<NodeID> {

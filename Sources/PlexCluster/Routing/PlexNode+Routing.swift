@@ -14,6 +14,11 @@ extension PlexNode: ActorCallRouter {
     /// Where calls for `id` go: the named registration if any, else placement; fails fast when the owner
     /// is unreachable or not connected.
     func route(_ id: ActorID, placement: PlacementStrategy) throws -> Route {
+        guard joined.load(ordering: .relaxed) else {
+            // Without its cluster's ring a node cannot know who owns anything; guessing could fork an actor.
+            throw CallError(
+                .nodeUnavailable, "\(nodeID) has not joined its cluster yet (waiting for a seed); retry later")
+        }
         let table = routing.withLock { $0 }
         guard let (owner, entry) = table.owner(of: id, placement: placement) else {
             throw CallError(.nodeUnavailable, "no member owns \(id)")

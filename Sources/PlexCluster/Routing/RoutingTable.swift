@@ -67,20 +67,42 @@ final class RoutingTable: Sendable {
 
 extension PlexNode {
     /// Mutates the membership view and, if that changed what routing sees, publishes a new routing table.
+    ///
+    /// When what the node keeps in its data directory changed (members, statuses, the cluster id), the ring
+    /// file is written before the new routing is published, so nothing acts on a ring a crash could forget.
+    /// Tables are built and published under the membership lock, so a slower publisher never replaces a
+    /// newer table with an older one.
     func updateMembership<T>(_ body: (inout MembershipState) -> T) -> T {
-        let (result, table) = membership.withLock { state -> (T, RoutingTable?) in
-            let before = state.generation
+        let (result, changed, stored) = membership.withLock { state -> (T, Bool, (UInt64, StoredRing)?) in
+            let (before, storedBefore) = (state.generation, state.storedVersion)
             let result = body(&state)
-            guard state.generation != before else { return (result, nil) }
-            return (result, RoutingTable(membership: state, links: links.withLock { $0 }))
+            let stored = state.storedVersion != storedBefore ? state.stored.map { (state.storedVersion, $0) } : nil
+            return (result, state.generation != before, stored)
         }
-        if let table { routing.withLock { $0 = table } }
+        if let (version, ring) = stored { saveRing(ring, version: version) }
+        if changed { refreshRouting() }
         return result
     }
 
-    /// Publishes a new routing table (after a link was created).
+    /// Publishes a new routing table from the current membership and links (after either changed).
     func refreshRouting() {
-        let table = membership.withLock { state in RoutingTable(membership: state, links: links.withLock { $0 }) }
-        routing.withLock { $0 = table }
+        membership.withLock { state in
+            let table = RoutingTable(membership: state, links: links.withLock { $0 })
+            routing.withLock { $0 = table }
+        }
     }
+
+    /// Writes the ring file unless a newer version was written already (two changes can race here).
+    func saveRing(_ ring: StoredRing, version: UInt64) {
+        ringSaves.withLock { saved in
+            guard version > saved else { return }
+            do {
+                try RingStore.save(ring, dataDirectory: configuration.dataDirectory)
+                saved = version
+            } catch {
+                logger.error("cannot keep the ring in the data directory", metadata: ["error": "\(error)"])
+            }
+        }
+    }
+
 }

@@ -3,7 +3,8 @@ public struct NodeError: Error, Hashable, Sendable, CustomStringConvertible {
     /// What went wrong.
     public struct Code: Hashable, Sendable, CustomStringConvertible {
         enum Wrapped: Sendable {
-            case invalidConfiguration, dataDirectory, bindFailed, alreadyStarted, notRunning, duplicateActorType
+            case invalidConfiguration, dataDirectory, bindFailed, alreadyStarted, notRunning, duplicateActorType,
+                removed
         }
         let wrapped: Wrapped
 
@@ -19,6 +20,8 @@ public struct NodeError: Error, Hashable, Sendable, CustomStringConvertible {
         public static let notRunning = Code(wrapped: .notRunning)
         /// Two actor types were registered under one type name.
         public static let duplicateActorType = Code(wrapped: .duplicateActorType)
+        /// An operator removed this node from its cluster while it ran; it stopped serving.
+        public static let removed = Code(wrapped: .removed)
 
         public var description: String { String(describing: wrapped) }
     }

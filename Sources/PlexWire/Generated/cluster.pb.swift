@@ -125,6 +125,10 @@ public nonisolated struct Plexspaces_V1_Gossip: Sendable {
 
   public var registry: [Plexspaces_V1_NamedActor] = []
 
+  /// The id of the sender's cluster, made once by the node that founded it; empty while the sender is a
+  /// new node waiting to join. Gossip from another cluster is refused (two clusters never merge silently).
+  public var clusterID: String = String()
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -224,6 +228,10 @@ public nonisolated struct Plexspaces_V1_RemoveCommand: Sendable {
 
   public var nodeID: String = String()
 
+  /// Remove even though the members that agree are not a majority of the others (the operator knows the
+  /// unreachable ones are gone for good). Never overrides a reachable member that sees the node as up.
+  public var force: Bool = false
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -274,6 +282,12 @@ public nonisolated struct Plexspaces_V1_AdminReply: Sendable {
 
   /// for leave: durable actors that stayed in the node's journal
   public var notMoved: UInt32 = 0
+
+  /// empty while the answering node has not joined a cluster
+  public var clusterID: String = String()
+
+  /// "joined", or while the answering node waits for a seed: "joining: …" saying whom it is waiting for.
+  public var membership: String = String()
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -637,7 +651,7 @@ nonisolated extension Plexspaces_V1_NamedActor: SwiftProtobuf.Message, SwiftProt
 
 nonisolated extension Plexspaces_V1_Gossip: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Gossip"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}from_node\0\u{3}from_incarnation\0\u{1}members\0\u{1}registry\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}from_node\0\u{3}from_incarnation\0\u{1}members\0\u{1}registry\0\u{3}cluster_id\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -649,6 +663,7 @@ nonisolated extension Plexspaces_V1_Gossip: SwiftProtobuf.Message, SwiftProtobuf
       case 2: try { try decoder.decodeSingularUInt64Field(value: &self.fromIncarnation) }()
       case 3: try { try decoder.decodeRepeatedMessageField(value: &self.members) }()
       case 4: try { try decoder.decodeRepeatedMessageField(value: &self.registry) }()
+      case 5: try { try decoder.decodeSingularStringField(value: &self.clusterID) }()
       default: break
       }
     }
@@ -667,6 +682,9 @@ nonisolated extension Plexspaces_V1_Gossip: SwiftProtobuf.Message, SwiftProtobuf
     if !self.registry.isEmpty {
       try visitor.visitRepeatedMessageField(value: self.registry, fieldNumber: 4)
     }
+    if !self.clusterID.isEmpty {
+      try visitor.visitSingularStringField(value: self.clusterID, fieldNumber: 5)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -675,6 +693,7 @@ nonisolated extension Plexspaces_V1_Gossip: SwiftProtobuf.Message, SwiftProtobuf
     if lhs.fromIncarnation != rhs.fromIncarnation {return false}
     if lhs.members != rhs.members {return false}
     if lhs.registry != rhs.registry {return false}
+    if lhs.clusterID != rhs.clusterID {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -844,7 +863,7 @@ nonisolated extension Plexspaces_V1_LeaveCommand: SwiftProtobuf.Message, SwiftPr
 
 nonisolated extension Plexspaces_V1_RemoveCommand: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".RemoveCommand"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}node_id\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}node_id\0\u{1}force\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -853,6 +872,7 @@ nonisolated extension Plexspaces_V1_RemoveCommand: SwiftProtobuf.Message, SwiftP
       // enabled. https://github.com/apple/swift-protobuf/issues/1034
       switch fieldNumber {
       case 1: try { try decoder.decodeSingularStringField(value: &self.nodeID) }()
+      case 2: try { try decoder.decodeSingularBoolField(value: &self.force) }()
       default: break
       }
     }
@@ -862,11 +882,15 @@ nonisolated extension Plexspaces_V1_RemoveCommand: SwiftProtobuf.Message, SwiftP
     if !self.nodeID.isEmpty {
       try visitor.visitSingularStringField(value: self.nodeID, fieldNumber: 1)
     }
+    if self.force != false {
+      try visitor.visitSingularBoolField(value: self.force, fieldNumber: 2)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Plexspaces_V1_RemoveCommand, rhs: Plexspaces_V1_RemoveCommand) -> Bool {
     if lhs.nodeID != rhs.nodeID {return false}
+    if lhs.force != rhs.force {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -913,7 +937,7 @@ nonisolated extension Plexspaces_V1_MemberView: SwiftProtobuf.Message, SwiftProt
 
 nonisolated extension Plexspaces_V1_AdminReply: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".AdminReply"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}node_id\0\u{3}cluster_name\0\u{1}members\0\u{1}registry\0\u{1}outcome\0\u{1}moved\0\u{3}not_moved\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}node_id\0\u{3}cluster_name\0\u{1}members\0\u{1}registry\0\u{1}outcome\0\u{1}moved\0\u{3}not_moved\0\u{3}cluster_id\0\u{1}membership\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -928,6 +952,8 @@ nonisolated extension Plexspaces_V1_AdminReply: SwiftProtobuf.Message, SwiftProt
       case 5: try { try decoder.decodeSingularStringField(value: &self.outcome) }()
       case 6: try { try decoder.decodeSingularUInt32Field(value: &self.moved) }()
       case 7: try { try decoder.decodeSingularUInt32Field(value: &self.notMoved) }()
+      case 8: try { try decoder.decodeSingularStringField(value: &self.clusterID) }()
+      case 9: try { try decoder.decodeSingularStringField(value: &self.membership) }()
       default: break
       }
     }
@@ -955,6 +981,12 @@ nonisolated extension Plexspaces_V1_AdminReply: SwiftProtobuf.Message, SwiftProt
     if self.notMoved != 0 {
       try visitor.visitSingularUInt32Field(value: self.notMoved, fieldNumber: 7)
     }
+    if !self.clusterID.isEmpty {
+      try visitor.visitSingularStringField(value: self.clusterID, fieldNumber: 8)
+    }
+    if !self.membership.isEmpty {
+      try visitor.visitSingularStringField(value: self.membership, fieldNumber: 9)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -966,6 +998,8 @@ nonisolated extension Plexspaces_V1_AdminReply: SwiftProtobuf.Message, SwiftProt
     if lhs.outcome != rhs.outcome {return false}
     if lhs.moved != rhs.moved {return false}
     if lhs.notMoved != rhs.notMoved {return false}
+    if lhs.clusterID != rhs.clusterID {return false}
+    if lhs.membership != rhs.membership {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
