@@ -26,7 +26,7 @@ struct ConfigFile {
         "idle_timeout_ms": "integer", "max_activations": "integer", "heartbeat_ms": "integer",
         "unreachable_after_ms": "integer", "max_frame_size": "integer", "max_in_flight_per_peer": "integer",
         "drain_timeout_ms": "integer", "idempotency_retention_hours": "integer", "keep_history": "boolean",
-        "bootstrap": "boolean", "join_timeout_ms": "integer",
+        "bootstrap": "boolean", "join_timeout_ms": "integer", "advertise": "string",
         "journal_shards": "integer",
         "journal_unfiled_bytes": "integer",
     ]

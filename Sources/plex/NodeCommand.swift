@@ -49,6 +49,8 @@ struct RunNode: AsyncParsableCommand {
     var nodeId: String?
     @Option(name: .long, help: "Listen address host:port (port 0 picks one).")
     var listen: String?
+    @Option(name: .long, help: "Address host:port other members dial to reach this node (default: the listen address).")
+    var advertise: String?
     @Option(name: .long, help: "Seed address host:port; repeat for several.")
     var seed: [String] = []
     @Option(name: .long, help: "Data directory.")
@@ -106,6 +108,13 @@ struct RunNode: AsyncParsableCommand {
         guard let listenAddress = PeerAddress(parsing: listenText) else {
             throw ConfigurationFailure(message: "listen: '\(listenText)' is not host:port")
         }
+        var advertisedAddress: PeerAddress?
+        if let text = advertise ?? string("advertise") {
+            guard let address = PeerAddress(parsing: text), address.port != 0 else {
+                throw ConfigurationFailure(message: "advertise: '\(text)' is not host:port with a port")
+            }
+            advertisedAddress = address
+        }
         var seedTexts = seed
         if seedTexts.isEmpty, case .strings(let list)? = file.values["seeds"] { seedTexts = list }
         let seeds = try seedTexts.map { text -> PeerAddress in
@@ -151,6 +160,7 @@ struct RunNode: AsyncParsableCommand {
             guard n >= 0 else { throw ConfigurationFailure(message: "journal_unfiled_bytes: must be 0 or more") }
             configuration.journal.unfiledBytes = n
         }
+        configuration.advertisedAddress = advertisedAddress
         if case .boolean(let found)? = file.values["bootstrap"] { configuration.bootstrap = found }
         if bootstrap { configuration.bootstrap = true }
         if let ms = integer("join_timeout_ms") { configuration.membership.joinTimeout = .milliseconds(ms) }
@@ -178,6 +188,7 @@ struct NodeService: Service {
             "event": "ready", "node_id": node.nodeID.rawValue, "address": node.address.description,
             "incarnation": node.incarnation, "pid": Int(ProcessInfo.processInfo.processIdentifier),
             "joined": node.isJoined, "cluster_id": node.clusterID ?? "",
+            "advertised": node.advertisedAddress.description,
         ]
         let line = try JSONSerialization.data(withJSONObject: ready, options: [.sortedKeys])
         FileHandle.standardOutput.write(line + Data("\n".utf8))

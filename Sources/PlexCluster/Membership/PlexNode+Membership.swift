@@ -255,7 +255,7 @@ extension PlexNode {
 
     /// Whether `address` is this node's own (as bound, or as configured).
     func isOwnAddress(_ address: PeerAddress) -> Bool {
-        address == self.address || address == configuration.listenAddress
+        address == self.address || address == configuration.listenAddress || address == configuration.advertisedAddress
     }
 
     /// Founds a new cluster with this node as its only member.

@@ -9,6 +9,9 @@ public struct NodeConfiguration: Sendable {
     public var nodeID: NodeID?
     /// Where the node accepts connections. Port 0 picks a free port. Default: `127.0.0.1:0`.
     public var listenAddress: PeerAddress
+    /// The address other members dial to reach this node, when it is not ``listenAddress`` (the node sits
+    /// behind a proxy or a NAT). `nil` advertises the address bound. Default: `nil`.
+    public var advertisedAddress: PeerAddress?
     /// Addresses of members to join through.
     ///
     /// A node with a new data directory joins through them and never founds a cluster of its own, except

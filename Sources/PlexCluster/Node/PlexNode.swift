@@ -28,6 +28,9 @@ public final class PlexNode: Sendable {
     public let incarnation: Incarnation
     /// The address the node listens on.
     public let address: PeerAddress
+    /// The address other members dial to reach this node: ``NodeConfiguration/advertisedAddress`` if set
+    /// (behind a proxy or NAT), else ``address``.
+    public var advertisedAddress: PeerAddress { configuration.advertisedAddress ?? address }
     /// The configuration the node started with.
     public let configuration: NodeConfiguration
     let logger: Logger
@@ -78,7 +81,8 @@ public final class PlexNode: Sendable {
         self.logger = logger
         self.callOrigin = StableHash.hash(nodeID.rawValue, String(incarnation))
         let selfRecord = MemberRecord(
-            nodeID: nodeID, address: address.description, incarnation: incarnation, status: .up,
+            nodeID: nodeID, address: (configuration.advertisedAddress ?? address).description,
+            incarnation: incarnation, status: .up,
             activations: 0, reachable: true, lastHeard: 0)
         let state =
             storedRing.map { MembershipState(selfRecord: selfRecord, stored: $0) }
@@ -148,12 +152,14 @@ public final class PlexNode: Sendable {
             logger.info(
                 "starting from the ring kept in the data directory",
                 metadata: ["cluster.id": "\(storedRing.clusterID)", "members": "\(storedRing.members.count)"])
-        } else if configuration.bootstrap || configuration.seeds.allSatisfy({ $0 == bound }) {
+        } else if configuration.bootstrap || configuration.seeds.allSatisfy(node.isOwnAddress) {
             node.foundCluster(reason: configuration.bootstrap ? "bootstrap" : "no seeds")
         }
         // Identity, actor types and the delegate are all in place before the first connection is accepted.
         transport.setLocalIdentity(
-            PeerIdentity(role: .node, nodeID: nodeID, incarnation: incarnation, listenAddress: bound.description))
+            PeerIdentity(
+                role: .node, nodeID: nodeID, incarnation: incarnation,
+                listenAddress: (configuration.advertisedAddress ?? bound).description))
         setup(node)
         if let refused = node.refusedTypes.withLock({ $0.first }) {
             await transport.shutdown()
