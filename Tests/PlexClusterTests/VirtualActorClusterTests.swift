@@ -121,8 +121,10 @@ struct VirtualActorClusterTests {
             try await eventually("calls succeed again on the restarted owner") {
                 (try? await ref.ask(.get))?.node == victim.rawValue
             }
-            let members = caller.members.first { $0.nodeID == victim }
-            #expect(members?.incarnation == 2)
+            // Its new incarnation is admitted from its gossip (a handshake alone admits none).
+            try await eventually("the caller sees the owner's new incarnation") {
+                caller.members.first { $0.nodeID == victim }?.incarnation == 2
+            }
         }
     }
 

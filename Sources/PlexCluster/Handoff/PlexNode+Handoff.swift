@@ -13,6 +13,10 @@ struct HandoffState: Sendable {
     /// Whether a push round runs, and whether another is wanted after it.
     var roundRunning = false
     var roundWanted = false
+    /// Actors this node recorded as handed off whose transfer is not known to have landed (a push in flight,
+    /// or one that failed with an unknown outcome). While any is left, this node does not say `done`: the
+    /// receiver may not have the actor, and owners must still be able to pull it from here.
+    var unconfirmed: [ActorID: NodeID] = [:]
 }
 
 /// The remote code of a handoff refused because the receiver does not own the actor in its own view.
@@ -170,7 +174,10 @@ extension PlexNode: ActivationHost {
         // of its own (the change schedules one), and owners in it keep asking this node until then.
         let ring = ringHash()
         let table = routing.withLock { $0 }
-        let moving = held.compactMap { id -> (ActorID, NodeID)? in
+        // Pushes whose outcome is unknown are tried again too (a repeated transfer), so `done` can follow.
+        let unconfirmed = handoff.withLock { $0.unconfirmed }
+        let heldSet = Set(held)
+        let moving = (held + unconfirmed.keys.filter { !heldSet.contains($0) }).compactMap { id -> (ActorID, NodeID)? in
             guard let owner = table.owner(of: id, placement: types[id.typeName]?.placement ?? .pinned)?.node,
                 owner != nodeID
             else { return nil }
@@ -187,8 +194,9 @@ extension PlexNode: ActivationHost {
             return pushed
         }
         let result = (pushed.filter { $0 }.count, pushed.filter { !$0 }.count)
-        // `done` tells owners they need not ask this node: only true once every push landed.
-        if result.1 == 0 {
+        // `done` tells owners they need not ask this node: only true once every push landed, this round's
+        // and any earlier one's (a concurrent round must not vouch for a push still in flight).
+        if result.1 == 0 && handoff.withLock({ $0.unconfirmed.isEmpty }) {
             var done = Plexspaces_V1_HandoffRequest()
             done.done.ring = ring
             for link in links.withLock({ Array($0.values) }) where link.isConnected {
@@ -212,8 +220,12 @@ extension PlexNode: ActivationHost {
             switch try await handOffLocally(id, to: owner) {
             case .transfer(let first): (transfer, repeated) = (first, false)
             case .repeated(let again): (transfer, repeated) = (again, true)
-            case .movedTo, .notHeld: return true
+            case .movedTo, .notHeld:
+                // Handed to another member before (whose owner pulls it from there), or not here at all.
+                handoff.withLock { _ = $0.unconfirmed.removeValue(forKey: id) }
+                return true
             }
+            handoff.withLock { $0.unconfirmed[id] = owner }
             var request = Plexspaces_V1_HandoffRequest()
             request.transfer = transfer.message
             do {
@@ -225,8 +237,10 @@ extension PlexNode: ActivationHost {
                 logger.info(
                     "handoff refused; keeping the actor", metadata: ["actor.id": "\(id)", "to": "\(owner)"])
                 try? await journal.reclaim(id)
+                handoff.withLock { _ = $0.unconfirmed.removeValue(forKey: id) }
                 return false
             }
+            handoff.withLock { _ = $0.unconfirmed.removeValue(forKey: id) }
             return true
         } catch {
             // Unknown outcome: the tombstone stays, and the owner pulls the actor when it activates it.
@@ -309,7 +323,10 @@ extension PlexNode: ActivationHost {
             }
             try requireOwner(id, is: peer)
             switch try await handOffLocally(id, to: peer) {
-            case .transfer(let transfer), .repeated(let transfer): reply.transfer = transfer.message
+            case .transfer(let transfer), .repeated(let transfer):
+                reply.transfer = transfer.message
+                // The owner asked for it: it stores what it gets (and asks again if this answer is lost).
+                handoff.withLock { _ = $0.unconfirmed.removeValue(forKey: id) }
             case .movedTo(let node): reply.movedTo = node.rawValue
             case .notHeld: reply.notHeld = true
             }

@@ -51,8 +51,6 @@ public final class PlexNode: Sendable {
     /// Whether this node knows its cluster's ring (kept from before, founded, or learned from a seed); until
     /// then it answers no call.
     let joined = Atomic<Bool>(false)
-    /// The version of the ring last written to the data directory.
-    let ringSaves = Mutex<UInt64>(0)
     /// Why the node stopped on its own, if it did (an operator removed it while it ran).
     let stopReason = Mutex<NodeError?>(nil)
     /// Connections refused because the peer belongs to another cluster.

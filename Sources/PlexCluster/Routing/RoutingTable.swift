@@ -69,19 +69,20 @@ extension PlexNode {
     /// Mutates the membership view and, if that changed what routing sees, publishes a new routing table.
     ///
     /// When what the node keeps in its data directory changed (members, statuses, the cluster id), the ring
-    /// file is written before the new routing is published, so nothing acts on a ring a crash could forget.
-    /// Tables are built and published under the membership lock, so a slower publisher never replaces a
-    /// newer table with an older one.
+    /// file is written first, so nothing acts on a ring a crash could forget. Both happen under the membership
+    /// lock (changes are rare; calls read only the routing table), so the view, the file and the routing table
+    /// never disagree, and a slower publisher never replaces a newer table with an older one.
     func updateMembership<T>(_ body: (inout MembershipState) -> T) -> T {
-        let (result, changed, stored) = membership.withLock { state -> (T, Bool, (UInt64, StoredRing)?) in
+        membership.withLock { state -> T in
             let (before, storedBefore) = (state.generation, state.storedVersion)
             let result = body(&state)
-            let stored = state.storedVersion != storedBefore ? state.stored.map { (state.storedVersion, $0) } : nil
-            return (result, state.generation != before, stored)
+            if state.storedVersion != storedBefore, let ring = state.stored { saveRing(ring) }
+            if state.generation != before {
+                let table = RoutingTable(membership: state, links: links.withLock { $0 })
+                routing.withLock { $0 = table }
+            }
+            return result
         }
-        if let (version, ring) = stored { saveRing(ring, version: version) }
-        if changed { refreshRouting() }
-        return result
     }
 
     /// Publishes a new routing table from the current membership and links (after either changed).
@@ -92,16 +93,12 @@ extension PlexNode {
         }
     }
 
-    /// Writes the ring file unless a newer version was written already (two changes can race here).
-    func saveRing(_ ring: StoredRing, version: UInt64) {
-        ringSaves.withLock { saved in
-            guard version > saved else { return }
-            do {
-                try RingStore.save(ring, dataDirectory: configuration.dataDirectory)
-                saved = version
-            } catch {
-                logger.error("cannot keep the ring in the data directory", metadata: ["error": "\(error)"])
-            }
+    /// Writes the ring file (called with the membership lock held, so writes never race).
+    private func saveRing(_ ring: StoredRing) {
+        do {
+            try RingStore.save(ring, dataDirectory: configuration.dataDirectory)
+        } catch {
+            logger.error("cannot keep the ring in the data directory", metadata: ["error": "\(error)"])
         }
     }
 
