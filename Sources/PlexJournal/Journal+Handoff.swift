@@ -20,8 +20,10 @@ public struct ActorHolding: Sendable, Hashable {
 public struct ActorTransfer: Sendable, Hashable {
     /// The actor.
     public var actor: ActorID
-    /// The epoch the receiver stores it at; higher than any epoch of an earlier copy.
+    /// The epoch the receiver stores it at; higher than any epoch of an earlier copy of the same history.
     public var epoch: UInt64
+    /// The history the copy belongs to; `nil` when it carries nothing (the actor never wrote an entry).
+    public var lineage: LineageID?
     /// The latest checkpoint, if any.
     public var checkpoint: Checkpoint?
     /// Entries after the checkpoint (replayed by the receiver), and retained keyed entries before it.
@@ -31,13 +33,23 @@ public struct ActorTransfer: Sendable, Hashable {
 
     /// Creates a transfer.
     public init(
-        actor: ActorID, epoch: UInt64, checkpoint: Checkpoint?, entries: [JournalEntry], reminders: [Reminder] = []
+        actor: ActorID, epoch: UInt64, lineage: LineageID? = nil, checkpoint: Checkpoint?, entries: [JournalEntry],
+        reminders: [Reminder] = []
     ) {
         self.reminders = reminders
         self.actor = actor
         self.epoch = epoch
+        self.lineage = lineage
         self.checkpoint = checkpoint
         self.entries = entries
+    }
+
+    /// The sequences the copy covers: from the lowest to the highest of its checkpoint's and its entries'
+    /// (its state is complete up to the upper bound). `nil` when it carries neither.
+    public var sequences: ClosedRange<UInt64>? {
+        let all = entries.map(\.sequence) + (checkpoint.map { [$0.sequence] } ?? [])
+        guard let lowest = all.min(), let highest = all.max() else { return nil }
+        return lowest...highest
     }
 }
 
@@ -138,44 +150,160 @@ extension Journal {
                     bindings: [Int64(bitPattern: after), keysSince], connection)
                 // The reminders stay here too, inert while the tombstone stands (see `dueReminders`).
                 let transfer = ActorTransfer(
-                    actor: actor, epoch: epoch, checkpoint: checkpoint, entries: entries,
-                    reminders: try Self.reminders(for: actor, connection))
+                    actor: actor, epoch: epoch,
+                    lineage: holding.hasData ? try Self.ensureLineage(of: actor, connection) : nil,
+                    checkpoint: checkpoint, entries: entries, reminders: try Self.reminders(for: actor, connection))
                 return repeated ? .repeated(transfer) : .transfer(transfer)
             }
         }
     }
 
-    /// Stores a transfer from the actor's previous owner, replacing whatever this node had of the actor,
-    /// unless this node already has that epoch or a later one.
-    /// - Returns: Whether it was stored (`false`: a repeat or a stale copy, ignored).
-    @discardableResult
-    public func adopt(_ transfer: ActorTransfer) async throws -> Bool {
-        try await writer(for: transfer.actor).perform(filing: .actor(transfer.actor)) {
-            connection throws(JournalError) in
-            try connection.transaction { () throws(JournalError) -> Bool in
-                let actor = transfer.actor.description
-                let holding = try Self.holding(of: transfer.actor, connection)
-                guard !holding.isRecorded || holding.epoch < transfer.epoch else { return false }
-                for sql in [
-                    "DELETE FROM entries WHERE actor = ?1", "DELETE FROM checkpoints WHERE actor = ?1",
-                    "DELETE FROM reminders WHERE actor = ?1",
-                ] {
-                    let delete = try connection.statement(sql)
-                    try delete.bind(1, actor)
-                    try delete.run()
+    /// Stores a transfer from `sender` if it extends the history this node holds of the actor: a history is
+    /// extended, never replaced.
+    ///
+    /// - This node holds nothing of the actor (no entries, no checkpoint): the transfer is stored (unless
+    ///   this node handed the empty actor away at that epoch or later, and another node sends it).
+    /// - It holds the same lineage: the transfer is stored if its epoch is higher, it reaches at least the
+    ///   last sequence held here, and the entries both hold are identical (an extension). The entries here
+    ///   stay; the transfer adds what follows them. A transfer of an epoch this node has passed is ignored.
+    /// - Anything else (another lineage, or the same one cut shorter or changed) is refused and kept aside
+    ///   (``divergedCopies(of:)``), and the copy here is untouched, with one exception: a copy this node
+    ///   handed away (a tombstone) gives way to another lineage coming from the very node it was handed to,
+    ///   which refused it or replaced it the same way; that copy is kept aside here too.
+    ///
+    /// A transfer never deletes an acknowledged entry: what it does not extend is kept aside, not written
+    /// over. Epochs of different lineages are not compared.
+    /// - Returns: What was done.
+    public func adopt(_ transfer: ActorTransfer, from sender: NodeID) async throws -> AdoptOutcome {
+        let shard = writer(for: transfer.actor)
+        return try await shard.perform(filing: .actor(transfer.actor)) { connection throws(JournalError) in
+            try connection.transaction { () throws(JournalError) -> AdoptOutcome in
+                let actor = transfer.actor
+                let holding = try Self.holding(of: actor, connection)
+                let lineage = holding.hasData ? try Self.ensureLineage(of: actor, connection) : nil
+                let held = AdoptDecision.Held(
+                    hasData: holding.hasData, lineage: lineage, isRecorded: holding.isRecorded,
+                    epoch: holding.epoch, movedTo: holding.movedTo,
+                    lastSequence: try shard.lastSequence(of: actor, connection))
+                let (overlap, present) =
+                    lineage != nil && lineage == transfer.lineage
+                    ? try Self.compare(transfer, upTo: held.lastSequence, connection) : (.agrees, [])
+                switch AdoptDecision.decide(held: held, transfer: transfer, from: sender, overlap: overlap) {
+                case .ignore:
+                    return .alreadyHad
+                case .keepAside:
+                    guard let lineage else {
+                        throw JournalError(
+                            .misuse, "kept a transfer of \(actor) aside with nothing here", path: connection.path)
+                    }
+                    try Self.keepAside(transfer, from: sender, reason: .refused, connection)
+                    return .diverged(held: Lineage(id: lineage, epoch: holding.epoch, lastSequence: held.lastSequence))
+                case .store(let settingAside):
+                    if settingAside, let lineage {
+                        let own = ActorTransfer(
+                            actor: actor, epoch: holding.epoch, lineage: lineage,
+                            checkpoint: try Self.checkpoint(for: actor, connection),
+                            entries: try Self.entries(for: actor, where: "1", bindings: [], connection),
+                            reminders: try Self.reminders(for: actor, connection))
+                        try Self.keepAside(own, from: sender, reason: .superseded, connection)
+                        try Self.delete(actor, from: ["entries", "checkpoints"], connection)
+                    }
+                    try Self.store(transfer, skipping: present, connection)
+                    return .stored
                 }
-                for entry in transfer.entries { try JournalWriter.insert(entry, into: connection) }
-                for reminder in transfer.reminders { try JournalWriter.apply(.set(reminder), to: connection) }
-                if let checkpoint = transfer.checkpoint {
-                    try Self.insert(checkpoint, connection)
-                }
-                let mark = try connection.statement(
-                    "INSERT OR REPLACE INTO ownership (actor, epoch, moved_to) VALUES (?1, ?2, NULL)")
-                try mark.bind(1, actor)
-                try mark.bind(2, Int64(bitPattern: transfer.epoch))
-                try mark.run()
-                return true
             }
+        }
+    }
+
+    /// Writes `transfer` as the actor's copy here: its entries (except the sequences in `present`, stored
+    /// here already), its checkpoint (unless a later one is here), its reminders in place of this node's,
+    /// its epoch with no tombstone, and its lineage. The caller holds a transaction.
+    private static func store(_ transfer: ActorTransfer, skipping present: Set<UInt64>, _ connection: SQLiteConnection)
+        throws(JournalError)
+    {
+        let actor = transfer.actor.description
+        try delete(transfer.actor, from: ["reminders"], connection)
+        for entry in transfer.entries where !present.contains(entry.sequence) {
+            try JournalWriter.insert(entry, into: connection)
+        }
+        for reminder in transfer.reminders { try JournalWriter.apply(.set(reminder), to: connection) }
+        if let checkpoint = transfer.checkpoint { try Self.insert(checkpoint, connection) }
+        let mark = try connection.statement(
+            "INSERT OR REPLACE INTO ownership (actor, epoch, moved_to) VALUES (?1, ?2, NULL)")
+        try mark.bind(1, actor)
+        try mark.bind(2, Int64(bitPattern: transfer.epoch))
+        try mark.run()
+        // A copy without a lineage that carries entries comes from a build before lineages (see `Schema`).
+        guard let lineage = transfer.lineage ?? (transfer.sequences == nil ? nil : .legacy) else { return }
+        let record = try connection.statement("INSERT OR REPLACE INTO lineages (actor, id) VALUES (?1, ?2)")
+        try record.bind(1, actor)
+        try record.bind(2, lineage.bytes)
+        try record.run()
+    }
+
+    /// How `transfer`'s entries up to `last` compare with those stored here, and which of its sequences
+    /// are stored here.
+    private static func compare(_ transfer: ActorTransfer, upTo last: UInt64, _ connection: SQLiteConnection)
+        throws(JournalError) -> (Overlap, Set<UInt64>)
+    {
+        let shared = transfer.entries.filter { $0.sequence <= last }
+        guard let first = shared.map(\.sequence).min() else { return (.agrees, []) }
+        let stored = try entries(
+            for: transfer.actor, where: "seq >= ?2 AND seq <= ?3",
+            bindings: [Int64(bitPattern: first), Int64(bitPattern: last)], connection)
+        let here = Dictionary(stored.map { ($0.sequence, $0) }, uniquingKeysWith: { first, _ in first })
+        var overlap = Overlap.agrees
+        for entry in shared {
+            guard let mine = here[entry.sequence] else {
+                overlap = .unverifiable
+                continue
+            }
+            if mine != entry { return (.differs, []) }
+        }
+        return (overlap, Set(shared.map(\.sequence)).intersection(here.keys))
+    }
+
+    private static func delete(_ actor: ActorID, from tables: [String], _ connection: SQLiteConnection)
+        throws(JournalError)
+    {
+        for table in tables {
+            let delete = try connection.statement("DELETE FROM \(table) WHERE actor = ?1")
+            try delete.bind(1, actor.description)
+            try delete.run()
+        }
+    }
+
+    /// The lineage of `actor`'s history here, created (random) if the actor has none yet. The caller holds a
+    /// transaction and knows the actor has data.
+    static func ensureLineage(of actor: ActorID, _ connection: SQLiteConnection) throws(JournalError) -> LineageID {
+        if let lineage = try lineageID(of: actor, connection) { return lineage }
+        let lineage = LineageID.random()
+        let record = try connection.statement("INSERT INTO lineages (actor, id) VALUES (?1, ?2)")
+        try record.bind(1, actor.description)
+        try record.bind(2, lineage.bytes)
+        try record.run()
+        return lineage
+    }
+
+    static func lineageID(of actor: ActorID, _ connection: SQLiteConnection) throws(JournalError) -> LineageID? {
+        let statement = try connection.statement("SELECT id FROM lineages WHERE actor = ?1")
+        try statement.bind(1, actor.description)
+        guard try statement.step() else { return nil }
+        guard let lineage = LineageID(bytes: statement.blob(0)) else {
+            throw JournalError(
+                .corrupt, "the lineage of \(actor) has \(statement.blob(0).count) bytes, not 16", path: connection.path)
+        }
+        return lineage
+    }
+
+    /// Where this node's copy of `actor` stands in its history; `nil` if it holds nothing of the actor.
+    public func lineage(of actor: ActorID) async throws -> Lineage? {
+        let shard = writer(for: actor)
+        return try await shard.perform(filing: .none) { connection throws(JournalError) in
+            let holding = try Self.holding(of: actor, connection)
+            let last = try shard.lastSequence(of: actor, connection)
+            guard holding.hasData || last > 0, let id = try Self.lineageID(of: actor, connection) else { return nil }
+            return Lineage(id: id, epoch: holding.epoch, lastSequence: last)
         }
     }
 

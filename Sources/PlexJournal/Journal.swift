@@ -371,6 +371,7 @@ public final class Journal: Sendable {
             total.bytes += part.bytes
             total.commits += part.commits
             total.appended += part.appended
+            total.divergedCopies += part.divergedCopies
             if let times = part.checkpointTimes {
                 total.checkpointTimes =
                     total.checkpointTimes.map {
@@ -409,7 +410,7 @@ public final class Journal: Sendable {
             }
             return JournalStatistics(
                 entries: entries, actors: actors, checkpoints: checkpoints, bytes: bytes, commits: commits,
-                appended: appended, checkpointTimes: checkpointTimes)
+                appended: appended, checkpointTimes: checkpointTimes, divergedCopies: try divergedCount(connection))
         }
     }
 

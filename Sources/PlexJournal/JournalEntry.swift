@@ -89,4 +89,7 @@ public struct JournalStatistics: Sendable, Hashable {
     public var appended: Int
     /// When the oldest and the newest checkpoint were written (milliseconds since 1970), if any.
     public var checkpointTimes: ClosedRange<Int64>?
+    /// Copies of actors kept aside because they did not extend the history held here
+    /// (``Journal/divergedCopies(of:)``).
+    public var divergedCopies = 0
 }

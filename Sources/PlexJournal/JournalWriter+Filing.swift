@@ -170,9 +170,13 @@ extension JournalWriter {
 
     /// The error for an append whose sequences do not follow what its actor committed (a duplicate, say),
     /// as the `entries` primary key would have reported it. `last` holds the sequences of the appends
-    /// accepted before it in this group, and takes this one's if it is accepted.
-    func outOfOrder(_ item: Append, last: inout [ActorID: UInt64], _ connection: SQLiteConnection) -> JournalError? {
+    /// accepted before it in this group, and takes this one's if it is accepted; `starting` takes the actors
+    /// whose first entry it holds (nothing committed or checkpointed before), which begin a lineage.
+    func outOfOrder(
+        _ item: Append, last: inout [ActorID: UInt64], starting: inout Set<ActorID>, _ connection: SQLiteConnection
+    ) -> JournalError? {
         var accepted: [(actor: ActorID, sequence: UInt64)] = []
+        var first: [ActorID] = []
         for entry in item.entries {
             let previous: UInt64
             if let known = accepted.last(where: { $0.actor == entry.actor })?.sequence ?? last[entry.actor] {
@@ -183,6 +187,7 @@ extension JournalWriter {
                 } catch {
                     return error
                 }
+                if previous == 0 { first.append(entry.actor) }
             }
             guard entry.sequence > previous else {
                 return JournalError(
@@ -192,6 +197,7 @@ extension JournalWriter {
             accepted.append((entry.actor, entry.sequence))
         }
         for (actor, sequence) in accepted { last[actor] = sequence }
+        starting.formUnion(first)
         return nil
     }
 

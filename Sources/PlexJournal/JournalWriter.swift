@@ -247,12 +247,13 @@ final class JournalWriter: @unchecked Sendable {
         }
         var ready: [Append] = []
         var last: [ActorID: UInt64] = [:]
+        var starting: Set<ActorID> = []
         for item in batch {
             if let error = followsFailure(item) {
                 item.done.complete(.failure(error))
             } else if case .failure(let error)? = item.rider?.after.result {
                 item.done.complete(.failure(error))
-            } else if let error = outOfOrder(item, last: &last, connection) {
+            } else if let error = outOfOrder(item, last: &last, starting: &starting, connection) {
                 for entry in item.entries { failed.insert(entry.actor) }
                 item.done.complete(.failure(error))
             } else {
@@ -261,7 +262,7 @@ final class JournalWriter: @unchecked Sendable {
         }
         guard !ready.isEmpty else { return }
         do throws(JournalError) {
-            let (rows, prunes) = try insert(ready, into: connection)
+            let (rows, prunes) = try insert(ready, starting: starting, into: connection)
             for (row, entry) in rows {
                 unfiled.add(
                     row: row, actor: entry.actor, sequence: entry.sequence,
@@ -303,12 +304,20 @@ final class JournalWriter: @unchecked Sendable {
         try await perform(filing: .none) { _ throws(JournalError) in _ = self.failed.remove(actor) }
     }
 
-    /// Appends the batch's entries to the log and runs its riders, in one transaction; returns each entry
-    /// with its row, and the prunes of the riders that succeeded.
-    private func insert(_ batch: [Append], into connection: SQLiteConnection) throws(JournalError) -> (
-        rows: [(Int64, JournalEntry)], prunes: [(ActorID, UInt64)]
-    ) {
+    /// Appends the batch's entries to the log and runs its riders, in one transaction, which also gives the
+    /// `starting` actors (their first entries are in it) a new lineage; returns each entry with its row, and
+    /// the prunes of the riders that succeeded.
+    private func insert(_ batch: [Append], starting: Set<ActorID>, into connection: SQLiteConnection)
+        throws(JournalError) -> (rows: [(Int64, JournalEntry)], prunes: [(ActorID, UInt64)])
+    {
         try connection.transaction { () throws(JournalError) in
+            for actor in starting {
+                let lineage = try connection.statement(
+                    "INSERT INTO lineages (actor, id) VALUES (?1, ?2) ON CONFLICT DO NOTHING")
+                try lineage.bind(1, actor.description)
+                try lineage.bind(2, LineageID.random().bytes)
+                try lineage.run()
+            }
             var rows: [(Int64, JournalEntry)] = []
             var prunes: [(ActorID, UInt64)] = []
             for append in batch {

@@ -1,7 +1,7 @@
 /// The journal's schema and its migrations. `PRAGMA user_version` holds the version.
 enum Schema {
     /// The version this build writes and reads.
-    static let current: Int64 = 6
+    static let current: Int64 = 7
 
     /// Each migration takes the schema from version `index` to `index + 1`.
     static let migrations: [String] = [
@@ -68,6 +68,35 @@ enum Schema {
             effects BLOB
         );
         """,
+        // 6 → 7: each durable actor's lineage (its history's id; the epoch is in `ownership` and the last
+        // sequence in `entries`/`checkpoints`), created with its first entry, and the copies kept aside
+        // because they did not extend the history held here (`Journal.adopt`). A journal from before
+        // lineages cannot tell whether two nodes' copies of an actor share a history: every actor it holds
+        // (entries, a checkpoint, or entries still in the log) gets the legacy lineage, all zeros, the same
+        // on every node, so copies migrated on different nodes are compared by epoch and sequence as before,
+        // while any history started after the migration has a random lineage of its own.
+        """
+        CREATE TABLE lineages (
+            actor TEXT PRIMARY KEY,
+            id BLOB NOT NULL
+        ) WITHOUT ROWID;
+        INSERT INTO lineages (actor, id)
+            SELECT actor, zeroblob(16) FROM (
+                SELECT actor FROM entries UNION SELECT actor FROM checkpoints UNION SELECT actor FROM log);
+        CREATE TABLE diverged (
+            id INTEGER PRIMARY KEY,
+            actor TEXT NOT NULL,
+            reason INTEGER NOT NULL,
+            lineage BLOB NOT NULL,
+            epoch INTEGER NOT NULL,
+            from_node TEXT NOT NULL,
+            first_seq INTEGER NOT NULL,
+            last_seq INTEGER NOT NULL,
+            time INTEGER NOT NULL,
+            transfer BLOB NOT NULL,
+            UNIQUE (actor, reason, lineage, epoch, from_node, first_seq, last_seq)
+        );
+        """,
     ]
 
     /// Brings the database to ``current``, in one transaction per step.
@@ -108,6 +137,7 @@ enum Schema {
             """
             SELECT EXISTS (SELECT 1 FROM entries) OR EXISTS (SELECT 1 FROM log) OR EXISTS (SELECT 1 FROM checkpoints)
                 OR EXISTS (SELECT 1 FROM ownership) OR EXISTS (SELECT 1 FROM reminders)
+                OR EXISTS (SELECT 1 FROM diverged)
             """)
         return try statement.step() && statement.int64(0) != 0
     }

@@ -30,12 +30,17 @@ struct JournalCommand: AsyncParsableCommand {
         func run() async throws {
             let journal = try await exitingOnBadConfiguration { try await location.open() }
             let stats = try await journal.statistics()
+            let diverged = stats.divergedCopies > 0 ? try await journal.divergedCopies() : []
             await journal.close()
             print("journal \(journal.path)")
             print("  size        \(stats.bytes) bytes")
             print("  entries     \(stats.entries)")
             print("  actors      \(stats.actors)")
             print("  checkpoints \(stats.checkpoints)")
+            print("  diverged    \(stats.divergedCopies) copies kept aside")
+            for copy in diverged {
+                print("    \(copy.transfer.actor): \(describe(copy)) (plex journal inspect \(copy.transfer.actor))")
+            }
             if let times = stats.checkpointTimes {
                 let now = Int64(Date().timeIntervalSince1970 * 1000)
                 print("  checkpoint ages: newest \(age(now - times.upperBound)), oldest \(age(now - times.lowerBound))")
@@ -62,7 +67,12 @@ struct JournalCommand: AsyncParsableCommand {
             }
             let checkpoint = try await journal.latestCheckpoint(for: id)
             let entries = try await journal.entries(for: id)
+            let lineage = try await journal.lineage(of: id)
+            let diverged = try await journal.divergedCopies(of: id)
             await journal.close()
+            if let lineage {
+                print("lineage \(lineage.id), epoch \(lineage.epoch), last sequence \(lineage.lastSequence)")
+            }
             if let checkpoint {
                 print(
                     "checkpoint at sequence \(checkpoint.sequence), \(checkpoint.state.count) bytes, \(timestamp(checkpoint.time))"
@@ -79,6 +89,9 @@ struct JournalCommand: AsyncParsableCommand {
                 print(row(fields))
             }
             print("\(entries.count) entries after the checkpoint's sequence \(checkpoint?.sequence ?? 0)")
+            for copy in diverged {
+                print("kept aside: \(describe(copy)), \(copy.transfer.entries.count) entries")
+            }
         }
     }
 }
@@ -98,6 +111,14 @@ func printState(of id: ActorID, at sequence: UInt64, in journal: Journal) async 
         throw ConfigurationFailure(message: "actor: '\(id.typeName)' is not a durable type this plex build knows")
     }
     print("state of \(id) at sequence \(reached): \(String(decoding: json, as: UTF8.self))")
+}
+
+/// One line about a copy kept aside: why, from whom, its lineage, epoch and sequences, and when.
+func describe(_ copy: DivergedCopy) -> String {
+    let reason = copy.reason == .refused ? "refused from" : "own copy replaced by"
+    let sequences = copy.transfer.sequences.map { "sequences \($0.lowerBound)...\($0.upperBound)" } ?? "empty"
+    return "\(reason) \(copy.from), lineage \(copy.transfer.lineage.map { "\($0)" } ?? "-"), "
+        + "epoch \(copy.transfer.epoch), \(sequences), at \(timestamp(copy.time))"
 }
 
 /// Columns padded to fixed widths.

@@ -5,6 +5,7 @@ import Testing
 
 @Suite("Journal handoff records")
 struct HandoffJournalTests {
+    let node1 = NodeID(unchecked: "node-1")
     let node2 = NodeID(unchecked: "node-2")
     let node3 = NodeID(unchecked: "node-3")
 
@@ -28,6 +29,9 @@ struct HandoffJournalTests {
             return
         }
         #expect(transfer.epoch == 1)
+        let lineage = try await from.lineage(of: counterA)
+        #expect(transfer.lineage != nil && transfer.lineage == lineage?.id)
+        #expect(transfer.sequences == 2...3)
         #expect(transfer.checkpoint?.state == [42])
         #expect(transfer.entries.map(\.sequence) == [2, 3])  // the old key (time 1000) stays behind
         #expect(try await from.holding(of: counterA).movedTo == node2)
@@ -40,30 +44,33 @@ struct HandoffJournalTests {
         #expect(try await from.beginHandOff(counterB, to: node2, keysSince: 0) == .notHeld)
 
         let to = try await Journal.open(path: temporaryJournalPath())
-        try await to.append([entry(counterA, 1)])  // a stale copy the receiver had of its own
-        #expect(try await to.adopt(transfer))
+        #expect(try await to.adopt(transfer, from: node1) == .stored)
         #expect(try await to.entries(for: counterA).map(\.sequence) == [2, 3])
+        #expect(try await to.lineage(of: counterA) == Lineage(id: transfer.lineage!, epoch: 1, lastSequence: 3))
         #expect(try await to.latestCheckpoint(for: counterA)?.sequence == 2)
         #expect(try await to.message(for: counterA, idempotencyKey: "recent", notBefore: 0) != nil)
         let holding = try await to.holding(of: counterA)
         #expect(holding.epoch == 1 && holding.isHeld)
         // A repeat of the same epoch is ignored, so entries written since are kept.
         try await to.append([entry(counterA, 4)])
-        #expect(try await to.adopt(transfer) == false)
+        #expect(try await to.adopt(transfer, from: node1) == .alreadyHad)
         #expect(try await to.lastSequence(for: counterA) == 4)
         #expect(try await to.heldActors() == [counterA])
 
-        // Back to the first node: a higher epoch replaces its stale copy and clears its tombstone.
-        guard case .transfer(let back) = try await to.beginHandOff(counterA, to: from.nodeless, keysSince: 0) else {
+        // Back to the first node: the same lineage, a higher epoch, further: it extends the copy there (the
+        // entries it had stay) and clears its tombstone.
+        guard case .transfer(let back) = try await to.beginHandOff(counterA, to: node1, keysSince: 0) else {
             Issue.record("expected a transfer back")
             return
         }
-        #expect(back.epoch == 2)
-        #expect(try await from.adopt(back))
+        #expect(back.epoch == 2 && back.lineage == transfer.lineage)
+        #expect(try await from.adopt(back, from: node2) == .stored)
         #expect(
             try await from.holding(of: counterA)
                 == ActorHolding(epoch: 2, movedTo: nil, hasData: true, isRecorded: true))
-        #expect(try await from.lastSequence(for: counterA) == 4)
+        #expect(try await from.entries(for: counterA).map(\.sequence) == [1, 2, 3, 4])
+        #expect(try await from.lineage(of: counterA) == Lineage(id: transfer.lineage!, epoch: 2, lastSequence: 4))
+        #expect(try await from.divergedCopies().isEmpty)
         await from.close()
         await to.close()
     }
@@ -81,7 +88,7 @@ struct HandoffJournalTests {
         #expect(holding.isHeld && holding.epoch == transfer.epoch + 1)
         #expect(try await journal.heldActors() == [counterA])
         // The receiver's copy, should it come back, is older: it is ignored.
-        #expect(try await journal.adopt(transfer) == false)
+        #expect(try await journal.adopt(transfer, from: node2) == .alreadyHad)
         try await journal.reclaim(counterA)  // nothing to reclaim: unchanged
         #expect(try await journal.holding(of: counterA).epoch == transfer.epoch + 1)
         await journal.close()
@@ -98,9 +105,4 @@ struct HandoffJournalTests {
                 == ActorHolding(epoch: 0, movedTo: nil, hasData: false, isRecorded: true))
         await journal.close()
     }
-}
-
-extension Journal {
-    /// Any node id other than the receiver's, for the transfer back.
-    fileprivate var nodeless: NodeID { NodeID(unchecked: "node-1") }
 }

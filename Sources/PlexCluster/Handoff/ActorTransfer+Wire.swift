@@ -9,6 +9,11 @@ extension ActorTransfer {
         var message = Plexspaces_V1_ActorTransfer()
         message.actor = actor.description
         message.epoch = epoch
+        if let lineage { message.lineage = Data(lineage.bytes) }
+        if lineage != nil, let sequences {
+            message.firstSequence = sequences.lowerBound
+            message.lastSequence = sequences.upperBound
+        }
         if let checkpoint {
             message.hasCheckpoint_p = true
             message.checkpointSequence = checkpoint.sequence
@@ -42,7 +47,11 @@ extension ActorTransfer {
     }
 
     /// Reads a transfer from its wire form.
-    /// - Throws: ``CallError`` `invalidRequest` when the actor id or an entry kind is not valid.
+    ///
+    /// A transfer with entries and no lineage comes from a build before lineages: its history is the
+    /// legacy lineage, as the schema migration gives such histories.
+    /// - Throws: ``CallError`` `invalidRequest` when the actor id, an entry kind or the lineage is not
+    ///   valid, or the sequences it claims to cover are not those it carries.
     init(_ message: Plexspaces_V1_ActorTransfer) throws {
         let actor: ActorID
         do {
@@ -70,5 +79,25 @@ extension ActorTransfer {
             Reminder(actor: actor, name: $0.name, due: $0.due, payload: Array($0.payload))
         }
         self.init(actor: actor, epoch: message.epoch, checkpoint: checkpoint, entries: entries, reminders: reminders)
+        let carried = (sequences?.lowerBound ?? 0, sequences?.upperBound ?? 0)
+        let claimed = (message.firstSequence, message.lastSequence)
+        if message.lineage.isEmpty {
+            guard claimed == (0, 0) else {
+                throw CallError(.invalidRequest, "handoff of \(actor): sequences without a lineage")
+            }
+            lineage = sequences == nil ? nil : .legacy
+            return
+        }
+        guard let lineage = LineageID(bytes: Array(message.lineage)) else {
+            throw CallError(
+                .invalidRequest, "handoff of \(actor): a lineage of \(message.lineage.count) bytes, not 16")
+        }
+        guard claimed == carried else {
+            throw CallError(
+                .invalidRequest,
+                "handoff of \(actor): claims sequences \(claimed.0)...\(claimed.1), carries \(carried.0)...\(carried.1)"
+            )
+        }
+        self.lineage = lineage
     }
 }

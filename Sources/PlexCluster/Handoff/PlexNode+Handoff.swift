@@ -21,6 +21,8 @@ struct HandoffState: Sendable {
 
 /// The remote code of a handoff refused because the receiver does not own the actor in its own view.
 let notOwnerCode = "handoff.notOwner"
+/// The remote code of a handoff refused because the copy does not extend the receiver's (kept aside there).
+let divergedCode = "handoff.diverged"
 
 extension PlexNode: ActivationHost {
     // MARK: The new owner: making sure the latest state is here before activation
@@ -60,7 +62,15 @@ extension PlexNode: ActivationHost {
             switch try await handoffCall(request, on: link).outcome {
             case .transfer(let message):
                 let transfer = try ActorTransfer(message)
-                _ = try await storage("store the handoff of \(id)") { try await self.journal.adopt(transfer) }
+                let outcome = try await storage("store the handoff of \(id)") {
+                    try await self.journal.adopt(transfer, from: candidate)
+                }
+                if case .diverged(let held) = outcome {
+                    logDiverged(transfer, from: candidate, held: held)
+                    throw CallError(
+                        .nodeUnavailable,
+                        "\(candidate) handed over a copy of \(id) that does not extend this node's; kept aside")
+                }
                 logger.info(
                     "actor pulled from its previous owner",
                     metadata: ["actor.id": "\(id)", "from": "\(candidate)", "epoch": "\(transfer.epoch)"])
@@ -230,6 +240,14 @@ extension PlexNode: ActivationHost {
             request.transfer = transfer.message
             do {
                 _ = try await handoffCall(request, on: link)
+            } catch let error as CallError where error.remoteCode == divergedCode {
+                // The owner holds another history and kept this copy aside: reclaiming would fork the actor.
+                logger.error(
+                    "handoff refused: the owner holds another history of the actor and kept this copy aside",
+                    metadata: [
+                        "actor.id": "\(id)", "to": "\(owner)", "lineage": "\(transfer.lineage.map { "\($0)" } ?? "-")",
+                    ])
+                return true
             } catch let error as CallError where error.remoteCode == notOwnerCode && !repeated {
                 // Refused outright, and never sent before: it was not stored there, so the copy here is the
                 // latest again. (After an earlier transfer, which a pull may have taken, the receiver may
@@ -310,9 +328,16 @@ extension PlexNode: ActivationHost {
             try requireOwner(transfer.actor, is: nodeID)
             // A stale activation here (there should be none) goes first, so it cannot write over the transfer.
             if let activation = table.existing(transfer.actor) { await deactivate(activation) }
-            reply.stored = try await storage("store the handoff of \(transfer.actor)") {
-                try await self.journal.adopt(transfer)
+            let outcome = try await storage("store the handoff of \(transfer.actor)") {
+                try await self.journal.adopt(transfer, from: peer)
             }
+            if case .diverged(let held) = outcome {
+                logDiverged(transfer, from: peer, held: held)
+                throw CallError(
+                    .storageFailure, "\(nodeID) holds another history of \(transfer.actor) and kept this copy aside",
+                    remoteCode: divergedCode)
+            }
+            reply.stored = outcome == .stored
             logger.debug(
                 reply.stored ? "actor handed to this node" : "ignored a handoff of an epoch this node has passed",
                 metadata: ["actor.id": "\(transfer.actor)", "from": "\(peer)", "epoch": "\(transfer.epoch)"])
@@ -341,6 +366,17 @@ extension PlexNode: ActivationHost {
             throw CallError(.invalidRequest, "empty handoff request")
         }
         return reply
+    }
+
+    private func logDiverged(_ transfer: ActorTransfer, from peer: NodeID, held: Lineage) {
+        logger.error(
+            "refused a copy of an actor that does not extend the history here; kept it aside (plex journal stats)",
+            metadata: [
+                "actor.id": "\(transfer.actor)", "from": "\(peer)", "epoch": "\(transfer.epoch)",
+                "lineage": "\(transfer.lineage.map { "\($0)" } ?? "-")",
+                "sequences": "\(transfer.sequences.map { "\($0)" } ?? "-")", "held.lineage": "\(held.id)",
+                "held.epoch": "\(held.epoch)", "held.last": "\(held.lastSequence)",
+            ])
     }
 
     /// Both ends of a handoff must agree on the owner, so two views in flux cannot bounce an actor.

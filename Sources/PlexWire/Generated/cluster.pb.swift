@@ -346,7 +346,9 @@ public nonisolated struct Plexspaces_V1_HandoffRequest: Sendable {
 }
 
 /// An actor's durable state: its latest checkpoint, the entries after it, and the earlier entries whose
-/// idempotency keys are still retained. `epoch` is higher than that of any earlier copy.
+/// idempotency keys are still retained. `epoch` is higher than that of any earlier copy of the same lineage.
+/// The receiver stores it only if it extends the history it holds (same lineage, reaching as far), and keeps
+/// it aside otherwise.
 public nonisolated struct Plexspaces_V1_ActorTransfer: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
@@ -370,6 +372,18 @@ public nonisolated struct Plexspaces_V1_ActorTransfer: Sendable {
 
   /// replace the receiver's reminders of the actor
   public var reminders: [Plexspaces_V1_TransferredReminder] = []
+
+  /// The history this copy belongs to: 16 bytes, created with the actor's first entry. Empty when the copy
+  /// carries nothing; a sender from before lineages sends none with entries (the receiver reads that as the
+  /// legacy lineage, all zeros).
+  public var lineage: Data = Data()
+
+  /// The lowest of the sequences of the copy's checkpoint and entries (0 when it carries nothing, or from a
+  /// sender before lineages).
+  public var firstSequence: UInt64 = 0
+
+  /// The highest: the copy's state is complete up to it. The receiver checks both against the content.
+  public var lastSequence: UInt64 = 0
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -1091,7 +1105,7 @@ nonisolated extension Plexspaces_V1_HandoffRequest: SwiftProtobuf.Message, Swift
 
 nonisolated extension Plexspaces_V1_ActorTransfer: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ActorTransfer"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}actor\0\u{1}epoch\0\u{3}has_checkpoint\0\u{3}checkpoint_sequence\0\u{3}checkpoint_time\0\u{3}checkpoint_state\0\u{1}entries\0\u{1}reminders\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}actor\0\u{1}epoch\0\u{3}has_checkpoint\0\u{3}checkpoint_sequence\0\u{3}checkpoint_time\0\u{3}checkpoint_state\0\u{1}entries\0\u{1}reminders\0\u{1}lineage\0\u{3}first_sequence\0\u{3}last_sequence\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1107,6 +1121,9 @@ nonisolated extension Plexspaces_V1_ActorTransfer: SwiftProtobuf.Message, SwiftP
       case 6: try { try decoder.decodeSingularBytesField(value: &self.checkpointState) }()
       case 7: try { try decoder.decodeRepeatedMessageField(value: &self.entries) }()
       case 8: try { try decoder.decodeRepeatedMessageField(value: &self.reminders) }()
+      case 9: try { try decoder.decodeSingularBytesField(value: &self.lineage) }()
+      case 10: try { try decoder.decodeSingularUInt64Field(value: &self.firstSequence) }()
+      case 11: try { try decoder.decodeSingularUInt64Field(value: &self.lastSequence) }()
       default: break
       }
     }
@@ -1137,6 +1154,15 @@ nonisolated extension Plexspaces_V1_ActorTransfer: SwiftProtobuf.Message, SwiftP
     if !self.reminders.isEmpty {
       try visitor.visitRepeatedMessageField(value: self.reminders, fieldNumber: 8)
     }
+    if !self.lineage.isEmpty {
+      try visitor.visitSingularBytesField(value: self.lineage, fieldNumber: 9)
+    }
+    if self.firstSequence != 0 {
+      try visitor.visitSingularUInt64Field(value: self.firstSequence, fieldNumber: 10)
+    }
+    if self.lastSequence != 0 {
+      try visitor.visitSingularUInt64Field(value: self.lastSequence, fieldNumber: 11)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1149,6 +1175,9 @@ nonisolated extension Plexspaces_V1_ActorTransfer: SwiftProtobuf.Message, SwiftP
     if lhs.checkpointState != rhs.checkpointState {return false}
     if lhs.entries != rhs.entries {return false}
     if lhs.reminders != rhs.reminders {return false}
+    if lhs.lineage != rhs.lineage {return false}
+    if lhs.firstSequence != rhs.firstSequence {return false}
+    if lhs.lastSequence != rhs.lastSequence {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
