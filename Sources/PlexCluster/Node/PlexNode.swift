@@ -46,8 +46,8 @@ public final class PlexNode: Sendable {
     let running = Atomic<Bool>(true)
     let background = Mutex<Task<Void, Never>?>(nil)
     let joined = Atomic<Bool>(false)
-    /// Reminders being delivered (actor, name, due), so a slow one is not started twice.
-    let remindersInFlight = Mutex<Set<String>>([])
+    /// Reminders being delivered, and those waiting to be tried again.
+    let reminderRetries = Mutex(ReminderRetries())
     /// Callers of `waitUntilStopped`; `nil` once the node stopped.
     let stopWaiters = Mutex<[CheckedContinuation<Void, Never>]?>([])
     /// Handoff progress: which peers finished pushing, and the push round in progress.
