@@ -262,14 +262,18 @@ public final class PlexNode: Sendable {
         await stop(deactivating: true)
     }
 
-    /// Stops the node the way a crash would look from outside and to its journal: no deactivation hooks and
-    /// no checkpoints, connections dropped. For tests that simulate a crash in process.
+    /// Stops the node the way a crash would look from outside and to its journal: the journal is abandoned
+    /// as `kill -9` leaves it (``Journal/abandon()``: nothing queued is committed, nothing is filed, no
+    /// write-ahead log checkpoint), no deactivation hooks and no checkpoints, connections dropped. For tests
+    /// that simulate a crash in process.
     package func halt() async {
         await stop(deactivating: false)
     }
 
     private func stop(deactivating: Bool) async {
         guard running.exchange(false, ordering: .relaxed) else { return }
+        // A crash stops the journal first, at once; what runs on until the tasks end cannot make it durable.
+        if !deactivating { await journal.abandon() }
         let task = background.withLock { $0.take() }
         task?.cancel()
         await task?.value
@@ -280,7 +284,7 @@ public final class PlexNode: Sendable {
         for link in links.withLock({ Array($0.values) }) {
             if let connection = link.connection { link.detach(connection) }
         }
-        await journal.close()
+        if deactivating { await journal.close() }
         dataLock.withLock { $0 = nil }
         logger.info("node stopped")
         for waiter in stopWaiters.withLock({ $0.take() ?? [] }) { waiter.resume() }
