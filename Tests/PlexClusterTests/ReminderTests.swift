@@ -98,18 +98,34 @@ struct ReminderTests {
         }
     }
 
-    @Test("a reminder set before a crash fires after the restart, once", arguments: TestTransport.allCases)
+    @Test(
+        "a reminder set before a crash (strictly before it is due) fires after the restart, once",
+        arguments: TestTransport.allCases)
     func survivesCrash(transport: TestTransport) async throws {
         try await withTestCluster(nodes: 2, transport: transport, register: register) { cluster in
             let caller = cluster.node(0)
             let alarm = caller.actor(Alarm.self, key: key(Alarm.self, ownedBy: cluster.node(1).nodeID, on: caller))
-            _ = try await alarm.ask(.arm(label: "wake", milliseconds: 400, times: 1))
+            _ = try await alarm.ask(.arm(label: "wake", milliseconds: 2_000, times: 1))
+            let set = try await cluster.node(1).journal.reminders(for: alarm.id)
+            let due = try #require(set.first?.due)
+            #expect(set.map(\.name) == ["wake"])
             await cluster.crash(1)
+            // The crashed node stopped before the reminder was due, so it cannot have rung there: only the
+            // restarted node can deliver it. (A slow machine that takes 2 s to crash fails here, not silently.)
+            try #require(millisecondsSince1970() < due, "the crash finished before the reminder was due")
             let restarted = try await cluster.restart(1)
             try await cluster.waitUntil(caller, isConnectedTo: restarted)
             try await eventually("it rang after the restart") { try await alarm.ask(.status).rings == ["wake"] }
             try await eventually("and was removed") { try await restarted.journal.reminders(for: alarm.id).isEmpty }
-            #expect(try await alarm.ask(.status).rings == ["wake"])
+            let reply = try await alarm.ask(.status)
+            #expect(reply.rings == ["wake"])
+            #expect(reply.keys == ["plex.reminder/wake/\(due)"])
+            // Journaled by the restarted node, once, at or after its due time.
+            let rings = try await restarted.journal.entries(for: alarm.id).filter {
+                $0.idempotencyKey?.hasPrefix("plex.reminder/") == true
+            }
+            #expect(rings.count == 1)
+            #expect(rings.allSatisfy { $0.time >= due })
         }
     }
 
