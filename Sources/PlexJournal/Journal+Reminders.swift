@@ -18,6 +18,15 @@ public struct Reminder: Sendable, Hashable {
         self.due = due
         self.payload = payload
     }
+
+    /// Whether this reminder comes before `other` in the order ``Journal/dueReminders(at:after:limit:)`` reads
+    /// them: by due time, then actor id and name compared as SQLite compares text (by UTF-8 bytes).
+    func precedes(_ other: Reminder) -> Bool {
+        if due != other.due { return due < other.due }
+        let (actor, otherActor) = (self.actor.description, other.actor.description)
+        if actor != otherActor { return actor.utf8.lexicographicallyPrecedes(otherActor.utf8) }
+        return name.utf8.lexicographicallyPrecedes(other.name.utf8)
+    }
 }
 
 /// A change to an actor's reminders, journaled with the message that made it.
@@ -37,24 +46,42 @@ public enum ReminderUpdate: Sendable, Hashable {
 }
 
 extension Journal {
-    /// Reminders due at or before `time` (milliseconds since 1970), earliest first, at most `limit`. Reminders of
-    /// actors this node handed away are left out (they moved with the actor).
-    public func dueReminders(at time: Int64, limit: Int = 256) async throws -> [Reminder] {
+    /// Reminders due at or before `time` (milliseconds since 1970), in order of due time, then actor id and
+    /// name (their UTF-8 bytes), at most `limit`, starting after `position` (the last reminder of the previous
+    /// page; `nil` starts at the earliest). Reminders of actors this node handed away are left out (they moved
+    /// with the actor).
+    ///
+    /// Paging lets a caller look past reminders it cannot deliver yet, however many come first.
+    public func dueReminders(at time: Int64, after position: Reminder? = nil, limit: Int = 256) async throws
+        -> [Reminder]
+    {
         var due: [Reminder] = []
-        for shard in shards { due += try await Self.dueReminders(at: time, limit: limit, in: shard) }
-        return Array(due.sorted { $0.due < $1.due }.prefix(limit))
+        for shard in shards {
+            due += try await Self.dueReminders(at: time, after: position, limit: limit, in: shard)
+        }
+        return Array(due.sorted { $0.precedes($1) }.prefix(limit))
     }
 
-    private static func dueReminders(at time: Int64, limit: Int, in shard: JournalWriter) async throws -> [Reminder] {
+    private static func dueReminders(at time: Int64, after position: Reminder?, limit: Int, in shard: JournalWriter)
+        async throws -> [Reminder]
+    {
         try await shard.perform(filing: .none) { connection throws(JournalError) in
+            // `reminders_by_due` holds (due, actor, name): the key of the primary key rides in the index, so
+            // this reads the page in order from where the last one ended.
             let statement = try connection.statement(
                 """
                 SELECT actor, name, due, payload FROM reminders
-                WHERE due <= ?1 AND actor NOT IN (SELECT actor FROM ownership WHERE moved_to IS NOT NULL)
-                ORDER BY due LIMIT ?2
+                WHERE due <= ?1 \(position == nil ? "" : "AND (due, actor, name) > (?3, ?4, ?5)")
+                    AND actor NOT IN (SELECT actor FROM ownership WHERE moved_to IS NOT NULL)
+                ORDER BY due, actor, name LIMIT ?2
                 """)
             try statement.bind(1, time)
             try statement.bind(2, Int64(limit))
+            if let position {
+                try statement.bind(3, position.due)
+                try statement.bind(4, position.actor.description)
+                try statement.bind(5, position.name)
+            }
             return try Self.reminders(from: statement, connection)
         }
     }

@@ -428,4 +428,15 @@ public final class Journal: Sendable {
     public func close() async {
         for shard in shards { await shard.close() }
     }
+
+    /// Stops the journal as `kill -9` would stop the process, for tests that simulate a crash in process:
+    /// commits under way finish; queued appends and reads are dropped (they fail with `closed`); nothing
+    /// unfiled is filed; the files close without checkpointing their write-ahead logs. The next open finds
+    /// the files as a crash leaves them.
+    package func abandon() async {
+        // All at once, as a process dies: no shard commits on while another stopped.
+        await withTaskGroup(of: Void.self) { group in
+            for shard in shards { group.addTask { await shard.abandon() } }
+        }
+    }
 }

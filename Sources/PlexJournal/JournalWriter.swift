@@ -200,6 +200,35 @@ final class JournalWriter: @unchecked Sendable {
         }
     }
 
+    /// Stops the writer as `kill -9` would stop the process: a commit under way finishes, appends and jobs
+    /// still queued are dropped (their callers get `closed`, where a dead process would never answer),
+    /// nothing is filed, and the connection closes without checkpointing the write-ahead log.
+    func abandon() async {
+        await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
+            condition.lock()
+            guard !closed else {  // the writer thread is gone
+                condition.unlock()
+                return done.resume()
+            }
+            closing = true
+            let dropped = appends
+            appends = []
+            // First: the jobs queued before it find no connection and fail.
+            jobs.insert(
+                { [self] in
+                    self.connection?.abandon()
+                    self.connection = nil
+                    done.resume()
+                }, at: 0)
+            condition.signal()
+            condition.unlock()
+            for item in dropped {
+                item.done.complete(
+                    .failure(JournalError(.closed, "journal was abandoned (a simulated crash)", path: path)))
+            }
+        }
+    }
+
     private func setRunningJob(_ value: Bool) {
         condition.lock()
         runningJob = value

@@ -35,6 +35,13 @@ final class SQLiteConnection {
         handle = nil
     }
 
+    /// Closes the connection as if the process died: the write-ahead log stays as it is (not copied into the
+    /// database, not deleted), so the next open recovers from it, as after `kill -9`.
+    func abandon() {
+        if let handle { _ = plex_sqlite3_skip_checkpoint_on_close(handle) }
+        close()
+    }
+
     /// The error for result code `rc`, classified.
     func error(_ rc: Int32, _ context: String) -> JournalError {
         let message = handle.map { String(cString: sqlite3_errmsg($0)) } ?? "closed"

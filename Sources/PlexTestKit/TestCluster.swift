@@ -81,11 +81,22 @@ public final class TestCluster: Sendable {
         return (node, started)
     }
 
-    /// Stops node `index` as a crash would: no leave, no deactivation hooks, no checkpoints.
+    /// Stops node `index` as `kill -9` would: no leave, no deactivation hooks, no checkpoints, and its journal
+    /// abandoned mid-flight (queued writes dropped, nothing filed, write-ahead logs not checkpointed), so
+    /// ``restart(_:seedFrom:)`` recovers from what a crash leaves on disk.
     public func crash(_ index: Int) async {
         guard let node = slots.withLock({ $0[index].node }) else { return }
         slots.withLock { $0[index].node = nil }
         await node.halt()
+    }
+
+    /// Stops node `index` cleanly without leaving (``PlexNode/shutdown()``): its activations checkpoint and its
+    /// journal is filed and closed. The clean counterpart of ``crash(_:)``; ``restart(_:seedFrom:)`` follows
+    /// either.
+    public func stop(_ index: Int) async {
+        guard let node = slots.withLock({ $0[index].node }) else { return }
+        slots.withLock { $0[index].node = nil }
+        await node.shutdown()
     }
 
     /// Leaves gracefully with node `index`; returns how many durable actors it handed off and could not.

@@ -353,11 +353,15 @@ struct FullDiskClusterTests {
             let padding = String(repeating: "x", count: 900)
             // 16 callers on 2 ledgers: each actor has several messages committing at once, so when a commit
             // fails, later messages of the same actor that ran on top of it must fail too.
-            let acknowledged = try await withThrowingTaskGroup(of: [Int].self) { group in
+            // Each caller returns its acknowledged deposits per ledger, its failed calls, and whether one of them
+            // failed for the full disk (the others fail as they ran on top of a failed message).
+            typealias Outcome = (counts: [Int], failures: Int, diskFull: Bool)
+            let results = try await withThrowingTaskGroup(of: Outcome.self) { group in
                 for caller in 0..<16 {
                     group.addTask {
                         var counts = [0, 0]
                         var failures = 0
+                        var diskFull = false
                         var i = 0
                         while failures < 20 && i < 5_000 {
                             let ledger = (caller + i) % 2
@@ -368,17 +372,23 @@ struct FullDiskClusterTests {
                             } catch let error as CallError {
                                 #expect(error.code == .storageFailure, "\(error)")
                                 failures += 1
+                                diskFull = diskFull || error.message.contains("diskFull")
                             }
                             i += 1
                         }
-                        return counts
+                        return (counts, failures, diskFull)
                     }
                 }
-                return try await group.reduce(into: [0, 0]) {
-                    $0[0] += $1[0]; $0[1] += $1[1]
-                }
+                return try await group.reduce(into: [Outcome]()) { $0.append($1) }
+            }
+            let acknowledged = results.reduce(into: [0, 0]) {
+                $0[0] += $1.counts[0]
+                $0[1] += $1.counts[1]
             }
             #expect(acknowledged[0] + acknowledged[1] > 0)
+            // The journal filled: every caller stopped on its failures, not on the iteration limit.
+            #expect(results.allSatisfy { $0.failures == 20 }, "\(results.map(\.failures))")
+            #expect(results.contains { $0.diskFull })
             for ledger in 0..<2 {
                 let (state, _) = try await StateInspector.state(of: Ledger.self, key: "p\(ledger)", in: node.journal)
                 #expect(state.balance == acknowledged[ledger], "journal of p\(ledger)")

@@ -358,7 +358,9 @@ struct FaultClusterTests {
         }
     }
 
-    @Test("dropped frames time calls out with a typed error; membership survives a lossy network")
+    @Test(
+        "dropped frames time calls out with a typed error; retried with their keys, acknowledged calls count exactly once; membership survives a lossy network"
+    )
     func drops() async throws {
         try await withTestCluster(nodes: 3, transport: .inMemory, register: { $0.registerExamples() }) { cluster in
             let caller = cluster.node(0)
@@ -369,18 +371,41 @@ struct FaultClusterTests {
             }
             #expect(error?.code == .timeout)
             cluster.network.setDropRate(0.2)
-            // With 20% loss, heartbeats (every 50 ms, judged after 600 ms) keep everyone reachable, and a caller
-            // that retries gets through.
-            var succeeded = 0
-            for _ in 0..<20 {
-                if (try? await ref.ask(.get, timeout: .milliseconds(200))) != nil { succeeded += 1 }
+            // With 20% loss, heartbeats (every 50 ms, judged after 1.5 s) keep everyone reachable. A caller that
+            // retries each increment with its idempotency key until it is acknowledged sees only timeouts
+            // (any other error fails the test), and each increment runs exactly once: a retry whose first
+            // attempt ran (its reply was dropped) gets the stored reply.
+            var acknowledged: [Int] = []
+            var timeouts = 0
+            var unreachable: [String] = []
+            for n in 0..<30 {
+                for attempt in 1... {
+                    do {
+                        let reply = try await ref.ask(
+                            .increment, timeout: .milliseconds(200), idempotencyKey: "increment-\(n)")
+                        acknowledged.append(reply.count)
+                        break
+                    } catch let error as CallError where error.code == .timeout {
+                        timeouts += 1
+                        try #require(attempt < 50, "increment \(n) not acknowledged in 50 attempts")
+                    }
+                }
+                for node in cluster.nodes {
+                    for member in node.members where !member.reachable {
+                        unreachable.append("\(node.nodeID) saw \(member.nodeID) unreachable")
+                    }
+                }
             }
-            #expect(succeeded > 0)
+            // The increment sent into total loss never arrived; each keyed one counted once, in order.
+            #expect(acknowledged == Array(1...30))
+            #expect(timeouts > 0)  // frames were lost (all 60+ frames delivered at 20% loss: p < 2e-6)
+            #expect(unreachable.isEmpty)
             cluster.network.healAll()
             try await cluster.waitForConvergence()
-            // The increment's call frame was dropped before delivery: it never ran.
-            let final = try await ref.ask(.get)
-            #expect(final.count == 0)
+            #expect(try await ref.ask(.get).count == 30)
+            // Retrying an acknowledged key changes nothing.
+            #expect(try await ref.ask(.increment, idempotencyKey: "increment-7").count == 8)
+            #expect(try await ref.ask(.get).count == 30)
         }
     }
 }

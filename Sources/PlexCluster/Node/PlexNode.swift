@@ -57,8 +57,8 @@ public final class PlexNode: Sendable {
     let foreignClusters = Atomic<Int>(0)
     /// Actor types refused at registration (``start`` fails with them).
     let refusedTypes = Mutex<[NodeError]>([])
-    /// Reminders being delivered (actor, name, due), so a slow one is not started twice.
-    let remindersInFlight = Mutex<Set<String>>([])
+    /// Reminders being delivered, and those waiting to be tried again.
+    let reminderRetries = Mutex(ReminderRetries())
     /// Callers of `waitUntilStopped`; `nil` once the node stopped.
     let stopWaiters = Mutex<[CheckedContinuation<Void, Never>]?>([])
     /// Handoff progress: which peers finished pushing, and the push round in progress.
@@ -320,14 +320,18 @@ public final class PlexNode: Sendable {
         await stop(deactivating: true)
     }
 
-    /// Stops the node the way a crash would look from outside and to its journal: no deactivation hooks and
-    /// no checkpoints, connections dropped. For tests that simulate a crash in process.
+    /// Stops the node the way a crash would look from outside and to its journal: the journal is abandoned
+    /// as `kill -9` leaves it (``Journal/abandon()``: nothing queued is committed, nothing is filed, no
+    /// write-ahead log checkpoint), no deactivation hooks and no checkpoints, connections dropped. For tests
+    /// that simulate a crash in process.
     package func halt() async {
         await stop(deactivating: false)
     }
 
     private func stop(deactivating: Bool) async {
         guard running.exchange(false, ordering: .relaxed) else { return }
+        // A crash stops the journal first, at once; what runs on until the tasks end cannot make it durable.
+        if !deactivating { await journal.abandon() }
         let task = background.withLock { $0.take() }
         task?.cancel()
         await task?.value
@@ -338,7 +342,7 @@ public final class PlexNode: Sendable {
         for link in links.withLock({ Array($0.values) }) {
             if let connection = link.connection { link.detach(connection) }
         }
-        await journal.close()
+        if deactivating { await journal.close() }
         dataLock.withLock { $0 = nil }
         logger.info("node stopped")
         for waiter in stopWaiters.withLock({ $0.take() ?? [] }) { waiter.resume() }
