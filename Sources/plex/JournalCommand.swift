@@ -77,6 +77,7 @@ struct JournalCommand: AsyncParsableCommand {
                     entry.idempotencyKey ?? "-", outcome,
                 ]
                 print(row(fields))
+                for line in failedEffects(of: entry) { print(line) }
             }
             print("\(entries.count) entries after the checkpoint's sequence \(checkpoint?.sequence ?? 0)")
         }
@@ -98,6 +99,18 @@ func printState(of id: ActorID, at sequence: UInt64, in journal: Journal) async 
         throw ConfigurationFailure(message: "actor: '\(id.typeName)' is not a durable type this plex build knows")
     }
     print("state of \(id) at sequence \(reached): \(String(decoding: json, as: UTF8.self))")
+}
+
+/// One line for each side effect of `entry` that threw: its position, name, and the error the journal kept.
+func failedEffects(of entry: JournalEntry) -> [String] {
+    guard let bytes = entry.effects else { return [] }
+    guard let effects = try? EffectLog.decode(bytes) else { return ["        effects: do not decode"] }
+    return effects.enumerated().compactMap { index, effect in
+        guard let failure = effect.failure else { return nil }
+        let type = failure.callErrorCode.map { "CallError.\(CallError.Code(rawValue: $0))" } ?? failure.typeName
+        let code = failure.code.map { "(\($0))" } ?? ""
+        return "        effect \(index + 1) '\(effect.name)' threw \(type)\(code): \(failure.message)"
+    }
 }
 
 /// Columns padded to fixed widths.
