@@ -360,6 +360,7 @@ struct All: AsyncParsableCommand {
         report("durable_ask_256_callers_p50", median(p50s), "us")
         report("durable_ask_64_callers_1_actor", median(hotRates), "calls/s")
         report("durable_ask_single_caller_p50", median(singles), "us")
+        try await durableWithRun(window: window)
     }
 
     /// Recovery of one ledger with 100,000 journaled messages: full replay versus the latest checkpoint

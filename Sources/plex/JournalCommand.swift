@@ -87,6 +87,7 @@ struct JournalCommand: AsyncParsableCommand {
                     entry.idempotencyKey ?? "-", outcome,
                 ]
                 print(row(fields))
+                for line in failedEffects(of: entry) { print(line) }
             }
             print("\(entries.count) entries after the checkpoint's sequence \(checkpoint?.sequence ?? 0)")
             for copy in diverged {
@@ -119,6 +120,18 @@ func describe(_ copy: DivergedCopy) -> String {
     let sequences = copy.transfer.sequences.map { "sequences \($0.lowerBound)...\($0.upperBound)" } ?? "empty"
     return "\(reason) \(copy.from), lineage \(copy.transfer.lineage.map { "\($0)" } ?? "-"), "
         + "epoch \(copy.transfer.epoch), \(sequences), at \(timestamp(copy.time))"
+}
+
+/// One line for each side effect of `entry` that threw: its position, name, and the error the journal kept.
+func failedEffects(of entry: JournalEntry) -> [String] {
+    guard let bytes = entry.effects else { return [] }
+    guard let effects = try? EffectLog.decode(bytes) else { return ["        effects: do not decode"] }
+    return effects.enumerated().compactMap { index, effect in
+        guard let failure = effect.failure else { return nil }
+        let type = failure.callErrorCode.map { "CallError.\(CallError.Code(rawValue: $0))" } ?? failure.typeName
+        let code = failure.code.map { "(\($0))" } ?? ""
+        return "        effect \(index + 1) '\(effect.name)' threw \(type)\(code): \(failure.message)"
+    }
 }
 
 /// Columns padded to fixed widths.

@@ -134,7 +134,9 @@ extension Activation {
 
     /// Re-runs one journaled message with its recorded side effects. The reply goes nowhere, but the
     /// outcome must match the journal's: a handler that now fails where it succeeded (or the reverse), or
-    /// asks for other effects, is not deterministic, and recovery stops rather than build a different state.
+    /// asks for fewer, more or other effects, is not deterministic, and recovery stops rather than build a
+    /// different state. A recorded effect that threw throws the same error again, so a handler that caught
+    /// it takes the same path.
     func replay(_ request: A.Request, _ entry: JournalEntry, journalPath: String) async throws {
         let recorded: [EffectLog.Effect]
         do {
@@ -143,18 +145,23 @@ extension Activation {
             throw CallError(
                 .storageFailure, "journal \(journalPath): \(id) entry \(entry.sequence) has unreadable effects")
         }
+        let effects = EffectLog(replaying: recorded)
         var context = makeContext(entry.callID, entry.idempotencyKey, true)
-        context.effects = EffectLog(replaying: recorded)
+        context.effects = effects
         context.requestType = A.Request.self
         let succeeded: Bool
         do {
             _ = try await behaviour.handle(request, state: &state, context: context)
             succeeded = true
-        } catch let error as CallError where error.code == .storageFailure {
-            throw CallError(
-                .storageFailure, "journal \(journalPath): replaying \(id) entry \(entry.sequence): \(error.message)")
         } catch {
             succeeded = false
+        }
+        do {
+            // Checked even when the handler caught the error: a departure from the journal is never hidden.
+            try effects.finishReplay()
+        } catch let error as CallError {
+            throw CallError(
+                .storageFailure, "journal \(journalPath): replaying \(id) entry \(entry.sequence): \(error.message)")
         }
         guard succeeded == (entry.reply != nil) else {
             throw CallError(

@@ -39,15 +39,23 @@ public struct ActorContext: Sendable {
 
     /// Runs a side effect once per durably processed message.
     ///
-    /// In a durable actor the result is journaled with the message; when the message is replayed to rebuild
-    /// the state, the recorded result is returned and `body` does not run. (If the node crashes before the
-    /// message is journaled, the message never happened: its caller gets no reply, and a retry runs the
-    /// effect again.) In an ephemeral actor `body` simply runs.
+    /// In a durable actor the outcome is journaled with the message: its result, or the error it threw. When
+    /// the message is replayed to rebuild the state, `body` does not run: the recorded result is returned,
+    /// or the recorded error thrown, so the handler takes the same path as the first time. (If the node
+    /// crashes before the message is journaled, the message never happened: its caller gets no reply, and a
+    /// retry runs the effect again.) In an ephemeral actor `body` simply runs.
+    ///
+    /// An error `body` throws in a durable actor reaches the handler as the same value on the first run and
+    /// on replay: an ``ActorFailure`` or a ``CallError`` as itself, any other error as a
+    /// ``RecordedEffectFailure`` naming its type and message. To branch on an effect's error, throw an
+    /// ``ActorFailure`` with a code from `body`.
     ///
     /// - Parameters:
     ///   - name: Names the effect; replay checks that the code asks for the same effects in the same order.
     ///   - body: The effect; its result must be `Codable`.
-    /// - Throws: What `body` throws, or ``CallError`` `storageFailure` when replay finds different effects.
+    /// - Throws: What `body` threw (as above), or, on replay, ``CallError`` `storageFailure` when the handler
+    ///   asks for another effect than the journal recorded at this position (non-determinism: recovery stops
+    ///   and names the position).
     public func run<T: Codable & Sendable>(_ name: String, _ body: () async throws -> T) async throws -> T {
         guard let effects else { return try await body() }
         return try await effects.run(name, body)

@@ -3,10 +3,61 @@
 ///
 /// Guarded by the activation's turn: only the handler of the message it belongs to touches it.
 public final class EffectLog: @unchecked Sendable {
-    /// One recorded effect: the name the handler gave it and its encoded result.
+    /// One recorded effect: the name the handler gave it and its encoded result, or what it threw.
+    ///
+    /// The journal stores a message's effects as `[Effect]` in the binary codec, whose keyed containers let
+    /// fields be added: ``failure`` is absent from entries written before failures were journaled (and from
+    /// every effect that returned), so those entries read as before.
     public struct Effect: Codable, Sendable, Hashable {
+        /// The name the handler gave the effect.
         public var name: String
+        /// The encoded result; empty when the effect threw.
         public var value: [UInt8]
+        /// What the effect threw, if it did.
+        public var failure: Failure?
+    }
+
+    /// An error a recorded effect threw, as the journal keeps it: enough to throw an equal error on replay.
+    public struct Failure: Codable, Sendable, Hashable {
+        /// The thrown error's type name (`ActorFailure`, `CallError`, or the handler's own type).
+        public var typeName: String
+        /// The error's message (``ActorFailure/message``, ``CallError/message``, or its description).
+        public var message: String
+        /// ``ActorFailure/code``, or a ``CallError``'s ``CallError/remoteCode``.
+        public var code: String?
+        /// A ``CallError``'s code number, when the error was one.
+        public var callErrorCode: UInt16?
+
+        /// The journaled form of `error`.
+        public init(_ error: any Error) {
+            switch error {
+            case let failure as ActorFailure:
+                self.typeName = "ActorFailure"
+                self.message = failure.message
+                self.code = failure.code
+            case let error as CallError:
+                self.typeName = "CallError"
+                self.message = error.message
+                self.code = error.remoteCode
+                self.callErrorCode = error.code.rawValue
+            case let recorded as RecordedEffectFailure:
+                self.typeName = recorded.typeName
+                self.message = recorded.message
+            default:
+                self.typeName = String(describing: type(of: error))
+                self.message = String(describing: error)
+            }
+        }
+
+        /// The error a handler sees, on the first run and on replay alike: an ``ActorFailure`` or a
+        /// ``CallError`` as itself, any other error as a ``RecordedEffectFailure``.
+        public var error: any Error {
+            if let callErrorCode {
+                return CallError(CallError.Code(rawValue: callErrorCode), message, remoteCode: code)
+            }
+            if typeName == "ActorFailure", let code { return ActorFailure(code: code, message: message) }
+            return RecordedEffectFailure(typeName: typeName, message: message)
+        }
     }
 
     private enum Mode {
@@ -25,6 +76,9 @@ public final class EffectLog: @unchecked Sendable {
     private let mode: Mode
     private(set) var effects: [Effect]
     private var cursor = 0
+    /// The first way the replay departed from the journal, if it did (kept, so a handler that catches the
+    /// error cannot hide it).
+    private var divergence: CallError?
     /// Reminder changes made by the message, journaled with it (recording only: on replay they already are).
     package private(set) var reminders: [ReminderChange] = []
 
@@ -53,37 +107,76 @@ public final class EffectLog: @unchecked Sendable {
         effects.isEmpty ? nil : try BinaryMessageCodec().encode(effects)
     }
 
-    /// Decodes what ``encoded()`` wrote.
+    /// Decodes what ``encoded()`` wrote (in any version).
     package static func decode(_ bytes: [UInt8]) throws -> [Effect] {
         try BinaryMessageCodec().decode([Effect].self, from: bytes)
     }
 
-    /// Runs the effect, or (on replay) returns its recorded result without running it.
+    /// Runs the effect, or (on replay) returns its recorded result, or throws its recorded error, without
+    /// running it.
     ///
-    /// - Throws: ``CallError`` `storageFailure` on replay when the code asks for a different effect than the
-    ///   journal recorded at this position (the handler is not deterministic, or its code changed).
+    /// - Throws: What the effect threw (as ``Failure/error`` makes it), or ``CallError`` `storageFailure` on
+    ///   replay when the code asks for a different effect than the journal recorded at this position.
     func run<T: Codable & Sendable>(_ name: String, _ body: () async throws -> T) async throws -> T {
         switch mode {
         case .replaying:
-            guard cursor < effects.count else {
-                throw CallError(
-                    .storageFailure,
-                    "non-determinism: replay asked for effect '\(name)' at position \(cursor), the journal has \(effects.count)"
-                )
-            }
-            let effect = effects[cursor]
-            guard effect.name == name else {
-                throw CallError(
-                    .storageFailure,
-                    "non-determinism: replay asked for effect '\(name)' at position \(cursor), the journal recorded '\(effect.name)'"
-                )
-            }
-            cursor += 1
-            return try BinaryMessageCodec().decode(T.self, from: effect.value)
+            return try replay(name)
         case .recording:
-            let value = try await body()
-            effects.append(Effect(name: name, value: try BinaryMessageCodec().encode(value)))
+            let value: T
+            let encoded: [UInt8]
+            do {
+                value = try await body()
+                encoded = try BinaryMessageCodec().encode(value)
+            } catch {
+                let failure = Failure(error)
+                effects.append(Effect(name: name, value: [], failure: failure))
+                throw failure.error
+            }
+            effects.append(Effect(name: name, value: encoded))
             return value
+        }
+    }
+
+    private func replay<T: Codable & Sendable>(_ name: String) throws -> T {
+        if let divergence { throw divergence }
+        let position = cursor + 1
+        guard cursor < effects.count else {
+            throw diverge(
+                "replay asked for effect '\(name)' at position \(position), but the journal recorded "
+                    + "\(effects.count == 0 ? "none" : "only \(effects.count)")")
+        }
+        let effect = effects[cursor]
+        guard effect.name == name else {
+            throw diverge(
+                "replay asked for effect '\(name)' at position \(position), the journal recorded '\(effect.name)'")
+        }
+        cursor += 1
+        if let failure = effect.failure { throw failure.error }
+        do {
+            return try BinaryMessageCodec().decode(T.self, from: effect.value)
+        } catch {
+            throw diverge(
+                "the journal's result of effect '\(name)' at position \(position) does not decode as \(T.self)")
+        }
+    }
+
+    private func diverge(_ message: String) -> CallError {
+        let error = CallError(.storageFailure, "non-determinism: \(message)")
+        if divergence == nil { divergence = error }
+        return error
+    }
+
+    /// Checks, once the replayed handler returned or threw, that it asked for exactly the recorded effects.
+    ///
+    /// - Throws: ``CallError`` `storageFailure` (non-determinism) naming the first position where the replay
+    ///   departed from the journal, including effects the journal has and the replay never asked for.
+    package func finishReplay() throws {
+        if let divergence { throw divergence }
+        guard cursor == effects.count else {
+            throw diverge(
+                "replay asked for \(cursor) effect\(cursor == 1 ? "" : "s"), but the journal recorded "
+                    + "\(effects.count); the first one not asked for is '\(effects[cursor].name)' at position "
+                    + "\(cursor + 1)")
         }
     }
 }
