@@ -4,6 +4,8 @@
 They are produced independently of the Swift code on purpose: the tests decode them with the Swift decoder,
 so a change on either side that breaks the documented layout fails a test.
 """
+import hashlib
+import hmac
 import os
 import struct
 
@@ -61,6 +63,32 @@ hello = (pb_varint(1, 1) + pb_bytes(2, b"local") + pb_bytes(4, b"node-1") + pb_v
          + pb_bytes(6, b"127.0.0.1:7101") + pb_bytes(7, bytes([0xAB] * 32)))
 handshake = pb_bytes(1, hello)
 
+
+# Handshake proof (proto/README.md, "Handshake proof"): HMAC-SHA256 under the cluster secret of a transcript that
+# names which side made the proof, the cluster, and both parties (initiator first) with their nonces.
+def proof_string(data):
+    return struct.pack(">I", len(data)) + data
+
+
+def party(role, node_id, incarnation, listen_address, nonce):
+    return (struct.pack(">B", role) + proof_string(node_id) + struct.pack(">Q", incarnation)
+            + proof_string(listen_address) + proof_string(nonce))
+
+
+def proof(made_by, cluster, initiator, acceptor, secret):
+    label = b"plex-handshake-v2 initiator proof" if made_by == "initiator" else b"plex-handshake-v2 acceptor proof"
+    transcript = proof_string(label) + proof_string(cluster) + initiator + acceptor
+    return hmac.new(secret, transcript, hashlib.sha256).digest()
+
+
+SECRET = b"fixture-secret-0123456789"
+INITIATOR = party(0, b"node-1", 3, b"127.0.0.1:7101", bytes([0xAB] * 32))
+ACCEPTOR = party(0, b"node-2", 5, b"127.0.0.1:7102", bytes([0xCD] * 32))
+challenge = (pb_varint(1, 1) + pb_bytes(2, b"local") + pb_bytes(3, b"node-2") + pb_varint(4, 5)
+             + pb_bytes(5, b"127.0.0.1:7102") + pb_bytes(6, bytes([0xCD] * 32))
+             + pb_bytes(7, proof("acceptor", b"local", INITIATOR, ACCEPTOR, SECRET)))
+handshake_proof = pb_bytes(2, pb_bytes(1, proof("initiator", b"local", INITIATOR, ACCEPTOR, SECRET)))
+
 fixtures = {
     "call-counter-increment.bin": frame("call", call_body, correlation=42),
     "reply-counter.bin": frame("reply", reply, correlation=42),
@@ -69,6 +97,8 @@ fixtures = {
     "gossip.bin": frame("gossip", pb_bytes(1, b"node-1") + pb_varint(2, 3)
                         + pb_bytes(3, pb_bytes(1, b"node-1") + pb_bytes(2, b"127.0.0.1:7101") + pb_varint(3, 3))),
     "handshake-hello.bin": frame("handshake", handshake),
+    "handshake-challenge.bin": frame("handshake_ack", pb_bytes(1, challenge)),
+    "handshake-proof.bin": frame("handshake", handshake_proof),
     "tell-forwarded-json.bin": frame("tell", call_body[:-len(increment)] + b'{"get":{}}', flags=0b11),
 }
 

@@ -1,4 +1,3 @@
-internal import Crypto
 internal import FoundationEssentials
 internal import PlexCore
 public import PlexWire
@@ -6,7 +5,10 @@ public import PlexWire
 /// The connection handshake as a value: feed it frames, carry out the actions it returns.
 ///
 /// Mutual authentication by HMAC-SHA256 challenge: each side sends a random nonce and proves knowledge of
-/// the cluster secret over the other side's nonce. See `proto/plexspaces/v1/handshake.proto`.
+/// the cluster secret over both nonces, both sides' identities as it sent or received them, and the
+/// direction (see ``HandshakeProof``), so a proof made for another connection, or relayed through a
+/// man in the middle that changed who either side claims to be, is refused. See
+/// `proto/plexspaces/v1/handshake.proto`.
 public struct HandshakeStateMachine: Sendable {
     /// Which side of the connection this machine runs on.
     public enum Side: Sendable { case initiator, acceptor }
@@ -24,7 +26,7 @@ public struct HandshakeStateMachine: Sendable {
     enum State: Sendable {
         case initial
         case awaitingChallenge(myNonce: [UInt8])
-        case awaitingProof(peer: PeerIdentity, myNonce: [UInt8], peerNonce: [UInt8])
+        case awaitingProof(peer: PeerIdentity, peerHello: HandshakeProof.Party, myNonce: [UInt8])
         case awaitingWelcome(peer: PeerIdentity)
         case established(PeerIdentity)
         case failed
@@ -74,10 +76,10 @@ public struct HandshakeStateMachine: Sendable {
             case (.awaitingChallenge(let myNonce), .handshakeAck):
                 return try receiveChallenge(
                     Wire.decode(Plexspaces_V1_HandshakeAck.self, from: frame.body), myNonce: myNonce)
-            case (.awaitingProof(let peer, let myNonce, let peerNonce), .handshake):
+            case (.awaitingProof(let peer, let peerHello, let myNonce), .handshake):
                 return try receiveProof(
-                    Wire.decode(Plexspaces_V1_Handshake.self, from: frame.body), peer: peer, myNonce: myNonce,
-                    peerNonce: peerNonce)
+                    Wire.decode(Plexspaces_V1_Handshake.self, from: frame.body), peer: peer, peerHello: peerHello,
+                    myNonce: myNonce)
             case (.awaitingWelcome(let peer), .handshakeAck):
                 let ack = try Wire.decode(Plexspaces_V1_HandshakeAck.self, from: frame.body)
                 guard case .welcome = ack.step else { return fail(.protocolViolation, "expected welcome") }
@@ -111,6 +113,7 @@ public struct HandshakeStateMachine: Sendable {
         let peer = PeerIdentity(
             role: hello.role == .client ? .client : .node, nodeID: NodeID(unchecked: hello.nodeID),
             incarnation: hello.incarnation, listenAddress: hello.listenAddress)
+        let initiator = HandshakeProof.Party(peer, nonce: Array(hello.nonce))
         var challenge = Plexspaces_V1_Challenge()
         challenge.protocolVersion = UInt32(Wire.protocolVersion)
         challenge.clusterName = configuration.clusterName
@@ -118,10 +121,11 @@ public struct HandshakeStateMachine: Sendable {
         challenge.incarnation = local.incarnation
         challenge.listenAddress = local.listenAddress
         challenge.nonce = Data(nonce)
-        challenge.proof = Data(proof(label: Self.serverLabel, theirNonce: Array(hello.nonce), myNonce: nonce))
+        challenge.proof = Data(
+            proof(madeBy: .acceptor, initiator: initiator, acceptor: HandshakeProof.Party(local, nonce: nonce)))
         var ack = Plexspaces_V1_HandshakeAck()
         ack.challenge = challenge
-        state = .awaitingProof(peer: peer, myNonce: nonce, peerNonce: Array(hello.nonce))
+        state = .awaitingProof(peer: peer, peerHello: initiator, myNonce: nonce)
         return [.send(Wire.Frame(kind: .handshakeAck, body: Wire.body(ack)))]
     }
 
@@ -136,18 +140,20 @@ public struct HandshakeStateMachine: Sendable {
                 .handshakeRefused,
                 "peer is in cluster '\(challenge.clusterName)' (version \(challenge.protocolVersion))")
         }
-        guard
-            verify(
-                challenge.proof, label: Self.serverLabel, theirNonce: myNonce, myNonce: Array(challenge.nonce))
-        else {
-            // Tell the acceptor too, so both ends log the refusal.
-            return refuse("peer \(challenge.nodeID) did not prove the cluster secret")
+        guard NodeID.isValid(challenge.nodeID), challenge.nonce.count == 32 else {
+            return refuse("challenge has an invalid node id or nonce")
         }
         let peer = PeerIdentity(
             role: .node, nodeID: NodeID(unchecked: challenge.nodeID), incarnation: challenge.incarnation,
             listenAddress: challenge.listenAddress)
+        let initiator = HandshakeProof.Party(local, nonce: myNonce)
+        let acceptor = HandshakeProof.Party(peer, nonce: Array(challenge.nonce))
+        guard verify(challenge.proof, madeBy: .acceptor, initiator: initiator, acceptor: acceptor) else {
+            // Tell the acceptor too, so both ends log the refusal.
+            return refuse("peer \(challenge.nodeID) did not prove the cluster secret for this connection")
+        }
         var proofMessage = Plexspaces_V1_Proof()
-        proofMessage.proof = Data(proof(label: Self.clientLabel, theirNonce: Array(challenge.nonce), myNonce: myNonce))
+        proofMessage.proof = Data(proof(madeBy: .initiator, initiator: initiator, acceptor: acceptor))
         var handshake = Plexspaces_V1_Handshake()
         handshake.proof = proofMessage
         state = .awaitingWelcome(peer: peer)
@@ -155,11 +161,15 @@ public struct HandshakeStateMachine: Sendable {
     }
 
     private mutating func receiveProof(
-        _ message: Plexspaces_V1_Handshake, peer: PeerIdentity, myNonce: [UInt8], peerNonce: [UInt8]
+        _ message: Plexspaces_V1_Handshake, peer: PeerIdentity, peerHello: HandshakeProof.Party, myNonce: [UInt8]
     ) throws -> [Action] {
         guard case .proof(let proofMessage) = message.step else { return fail(.protocolViolation, "expected proof") }
-        guard verify(proofMessage.proof, label: Self.clientLabel, theirNonce: myNonce, myNonce: peerNonce) else {
-            return refuse("\(peer.nodeID) did not prove the cluster secret")
+        guard
+            verify(
+                proofMessage.proof, madeBy: .initiator, initiator: peerHello,
+                acceptor: HandshakeProof.Party(local, nonce: myNonce))
+        else {
+            return refuse("\(peer.nodeID) did not prove the cluster secret for this connection")
         }
         var ack = Plexspaces_V1_HandshakeAck()
         ack.welcome = Plexspaces_V1_Welcome()
@@ -184,27 +194,21 @@ public struct HandshakeStateMachine: Sendable {
         ]
     }
 
-    static let serverLabel = Array("plex-server-v1".utf8)
-    static let clientLabel = Array("plex-client-v1".utf8)
-
-    /// HMAC-SHA256(secret, label || the nonce being answered || own nonce || cluster name).
-    func proof(label: [UInt8], theirNonce: [UInt8], myNonce: [UInt8]) -> [UInt8] {
-        var hmac = HMAC<SHA256>(key: SymmetricKey(data: configuration.secret))
-        hmac.update(data: label)
-        hmac.update(data: theirNonce)
-        hmac.update(data: myNonce)
-        hmac.update(data: Array(configuration.clusterName.utf8))
-        return Array(hmac.finalize())
+    /// The proof `side` makes (or must have made) on this connection.
+    func proof(madeBy side: Side, initiator: HandshakeProof.Party, acceptor: HandshakeProof.Party) -> [UInt8] {
+        HandshakeProof.make(
+            secret: configuration.secret, madeBy: side, clusterName: configuration.clusterName, initiator: initiator,
+            acceptor: acceptor)
     }
 
-    /// Checks a proof in constant time. Here `theirNonce` is the nonce the prover answered (ours).
-    func verify(_ candidate: some Collection<UInt8>, label: [UInt8], theirNonce: [UInt8], myNonce: [UInt8]) -> Bool {
-        let expected = proof(label: label, theirNonce: theirNonce, myNonce: myNonce)
-        let candidate = Array(candidate)
-        guard candidate.count == expected.count else { return false }
-        var difference: UInt8 = 0
-        for (a, b) in zip(candidate, expected) { difference |= a ^ b }
-        return difference == 0
+    /// Checks the peer's proof in constant time.
+    func verify(
+        _ candidate: some Collection<UInt8>, madeBy side: Side, initiator: HandshakeProof.Party,
+        acceptor: HandshakeProof.Party
+    ) -> Bool {
+        HandshakeProof.verify(
+            candidate, secret: configuration.secret, madeBy: side, clusterName: configuration.clusterName,
+            initiator: initiator, acceptor: acceptor)
     }
 
     /// 32 random bytes.

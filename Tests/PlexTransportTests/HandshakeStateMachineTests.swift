@@ -1,3 +1,4 @@
+import Foundation
 import NIOCore
 import PlexCore
 import PlexWire
@@ -128,6 +129,156 @@ struct HandshakeStateMachineTests {
         var fresh = HandshakePair().acceptor
         _ = fresh.receive(toAcceptor[0])  // same hello, but the acceptor picks a new nonce
         let actions = fresh.receive(proof[0])
+        #expect(actions.compactMap(\.refusal).first?.code == .handshakeRefused)
+    }
+}
+
+/// One identity field changed, as a relay or an insider with a proof from another connection would change it.
+enum ClaimChange: String, CaseIterable, Sendable, CustomStringConvertible {
+    case nodeID, incarnation, listenAddress, role
+
+    func apply(to identity: PeerIdentity) -> PeerIdentity {
+        var changed = identity
+        switch self {
+        case .nodeID: changed.nodeID = NodeID(unchecked: "mallory")
+        case .incarnation: changed.incarnation += 1
+        case .listenAddress: changed.listenAddress = "127.0.0.1:9999"
+        case .role: changed.role = identity.role == .node ? .client : .node
+        }
+        return changed
+    }
+
+    func apply(to hello: inout Plexspaces_V1_Hello) {
+        switch self {
+        case .nodeID: hello.nodeID = "mallory"
+        case .incarnation: hello.incarnation += 1
+        case .listenAddress: hello.listenAddress = "127.0.0.1:9999"
+        case .role: hello.role = hello.role == .node ? .client : .node
+        }
+    }
+
+    var description: String { rawValue }
+}
+
+@Suite("Handshake proofs are bound to the connection")
+struct HandshakeBindingTests {
+    static let configuration = HandshakeConfiguration(clusterName: "c", secret: Array("secret-0123456789".utf8))
+    static let a = PeerIdentity(role: .node, nodeID: NodeID(unchecked: "a"), incarnation: 1, listenAddress: "h:1")
+    static let b = PeerIdentity(role: .node, nodeID: NodeID(unchecked: "b"), incarnation: 7, listenAddress: "h:2")
+    static let initiatorNonce = [UInt8](repeating: 0x11, count: 32)
+    static let acceptorNonce = [UInt8](repeating: 0x22, count: 32)
+
+    static func machine(_ side: HandshakeStateMachine.Side, _ local: PeerIdentity) -> HandshakeStateMachine {
+        HandshakeStateMachine(side: side, configuration: configuration, local: local)
+    }
+
+    static func sent(_ actions: [HandshakeStateMachine.Action]) throws -> Wire.Frame {
+        try #require(actions.compactMap { if case .send(let f) = $0 { f } else { nil } }.first)
+    }
+
+    /// Runs `initiator` against a fresh acceptor `b` up to the initiator's proof, with fixed nonces.
+    static func proofFrame(from initiator: PeerIdentity) throws -> Wire.Frame {
+        var client = machine(.initiator, initiator)
+        var server = machine(.acceptor, b)
+        let hello = try sent(client.start(nonce: initiatorNonce))
+        let challenge = try sent(server.receive(hello, nonce: acceptorNonce))
+        return try sent(client.receive(challenge))
+    }
+
+    @Test(
+        "the same nonces and a proof from a connection that claimed another identity: refused",
+        arguments: ClaimChange.allCases)
+    func proofFromAnotherIdentity(change: ClaimChange) throws {
+        // An insider holds a valid proof from its own connection (identity changed); the acceptor saw a's hello.
+        let relayed = try Self.proofFrame(from: change.apply(to: Self.a))
+        var client = Self.machine(.initiator, Self.a)
+        var server = Self.machine(.acceptor, Self.b)
+        _ = try Self.sent(
+            server.receive(try Self.sent(client.start(nonce: Self.initiatorNonce)), nonce: Self.acceptorNonce))
+        let actions = server.receive(relayed)
+        #expect(actions.compactMap(\.refusal).first?.code == .handshakeRefused)
+        #expect(actions.compactMap(\.refusal).first?.message.contains("did not prove the cluster secret") == true)
+        #expect(!server.isEstablished)
+        // The genuine proof for this connection is accepted, so the refusal was about the identity alone.
+        var genuine = Self.machine(.acceptor, Self.b)
+        var honest = Self.machine(.initiator, Self.a)
+        _ = genuine.receive(try Self.sent(honest.start(nonce: Self.initiatorNonce)), nonce: Self.acceptorNonce)
+        let ok = genuine.receive(try Self.proofFrame(from: Self.a))
+        #expect(ok.compactMap(\.established).first == Self.a)
+    }
+
+    @Test("a challenge made for a hello a relay rewrote is refused by the initiator", arguments: ClaimChange.allCases)
+    func challengeForRewrittenHello(change: ClaimChange) throws {
+        var client = Self.machine(.initiator, Self.a)
+        var server = Self.machine(.acceptor, Self.b)
+        let hello = try Self.sent(client.start(nonce: Self.initiatorNonce))
+        var message = try Wire.decode(Plexspaces_V1_Handshake.self, from: hello.body)
+        guard case .hello(var claims) = message.step else {
+            Issue.record("expected a hello")
+            return
+        }
+        change.apply(to: &claims)
+        message.hello = claims
+        let challenge = try Self.sent(
+            server.receive(Wire.Frame(kind: .handshake, body: Wire.body(message)), nonce: Self.acceptorNonce))
+        let actions = client.receive(challenge)
+        #expect(actions.compactMap(\.refusal).first?.code == .handshakeRefused)
+        #expect(!client.isEstablished)
+        // It tells the acceptor why, so both ends log the refusal.
+        #expect(actions.contains { if case .refuse(let frame?, _) = $0 { frame.kind == .errorReply } else { false } })
+    }
+
+    @Test(
+        "a challenge whose acceptor identity a relay rewrote is refused",
+        arguments: [ClaimChange.nodeID, .incarnation, .listenAddress])
+    func rewrittenChallenge(change: ClaimChange) throws {
+        var client = Self.machine(.initiator, Self.a)
+        var server = Self.machine(.acceptor, Self.b)
+        let challenge = try Self.sent(
+            server.receive(try Self.sent(client.start(nonce: Self.initiatorNonce)), nonce: Self.acceptorNonce))
+        var message = try Wire.decode(Plexspaces_V1_HandshakeAck.self, from: challenge.body)
+        guard case .challenge(var claims) = message.step else {
+            Issue.record("expected a challenge")
+            return
+        }
+        let changed = change.apply(to: Self.b)
+        claims.nodeID = changed.nodeID.rawValue
+        claims.incarnation = changed.incarnation
+        claims.listenAddress = changed.listenAddress
+        message.challenge = claims
+        let actions = client.receive(Wire.Frame(kind: .handshakeAck, body: Wire.body(message)))
+        #expect(actions.compactMap(\.refusal).first?.code == .handshakeRefused)
+    }
+
+    @Test("a proof made by the acceptor, echoed back as the initiator's, is refused (direction)")
+    func reflectedProof() throws {
+        var client = Self.machine(.initiator, Self.a)
+        var server = Self.machine(.acceptor, Self.b)
+        let challenge = try Self.sent(
+            server.receive(try Self.sent(client.start(nonce: Self.initiatorNonce)), nonce: Self.acceptorNonce))
+        let ack = try Wire.decode(Plexspaces_V1_HandshakeAck.self, from: challenge.body)
+        var proof = Plexspaces_V1_Proof()
+        proof.proof = ack.challenge.proof
+        var message = Plexspaces_V1_Handshake()
+        message.proof = proof
+        let actions = server.receive(Wire.Frame(kind: .handshake, body: Wire.body(message)))
+        #expect(actions.compactMap(\.refusal).first?.code == .handshakeRefused)
+    }
+
+    @Test("the proof of the connection in the other direction (b dialled a, same nonces) is refused")
+    func otherDirection() throws {
+        // b dials a with the nonces swapped: every field of the transcript is present, in the other order.
+        let mirrored = HandshakeProof.make(
+            secret: Self.configuration.secret, madeBy: .initiator, clusterName: "c",
+            initiator: .init(Self.b, nonce: Self.acceptorNonce), acceptor: .init(Self.a, nonce: Self.initiatorNonce))
+        var client = Self.machine(.initiator, Self.a)
+        var server = Self.machine(.acceptor, Self.b)
+        _ = server.receive(try Self.sent(client.start(nonce: Self.initiatorNonce)), nonce: Self.acceptorNonce)
+        var proof = Plexspaces_V1_Proof()
+        proof.proof = Data(mirrored)
+        var message = Plexspaces_V1_Handshake()
+        message.proof = proof
+        let actions = server.receive(Wire.Frame(kind: .handshake, body: Wire.body(message)))
         #expect(actions.compactMap(\.refusal).first?.code == .handshakeRefused)
     }
 }

@@ -15,8 +15,18 @@
 ///   S -> C  HANDSHAKE_ACK  HandshakeAck{challenge} server identity, server nonce, server proof
 ///   C -> S  HANDSHAKE      Handshake{proof}       client proof
 ///   S -> C  HANDSHAKE_ACK  HandshakeAck{welcome}
-/// proof = HMAC-SHA256(cluster secret, label || nonce of the other side || own nonce || cluster name),
-/// label = "plex-server-v1" or "plex-client-v1". The secret itself never travels.
+/// proof = HMAC-SHA256(cluster secret, transcript), where the transcript binds the proof to this connection:
+///   str label | str cluster name
+///   | u8 initiator role | str initiator node id | u64 initiator incarnation | str initiator listen address
+///   | str initiator nonce
+///   | u8 acceptor role (always 0) | str acceptor node id | u64 acceptor incarnation | str acceptor listen address
+///   | str acceptor nonce
+/// with str = u32 big-endian byte count then the bytes, integers big-endian, roles numbered as PeerRole,
+/// label = "plex-handshake-v2 acceptor proof" (Challenge.proof) or "plex-handshake-v2 initiator proof"
+/// (Proof.proof). Each side fills in its own identity as it sent it and the peer's as it received it, so a
+/// proof made on another connection, for other identities or the other direction, or relayed by a man in
+/// the middle that rewrote a claim, does not verify. The secret itself never travels. Exact layout and a
+/// worked example: proto/README.md, "Handshake proof".
 /// A refusal is an ERROR_REPLY frame (ErrorBody) followed by closing the connection.
 
 #if canImport(FoundationEssentials)
@@ -120,7 +130,7 @@ public nonisolated struct Plexspaces_V1_Challenge: Sendable {
   /// 32 random bytes
   public var nonce: Data = Data()
 
-  /// server proof over the client's nonce
+  /// the acceptor's proof (label "plex-handshake-v2 acceptor proof")
   public var proof: Data = Data()
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
@@ -133,7 +143,7 @@ public nonisolated struct Plexspaces_V1_Proof: Sendable {
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
-  /// client proof over the server's nonce
+  /// the initiator's proof (label "plex-handshake-v2 initiator proof")
   public var proof: Data = Data()
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
