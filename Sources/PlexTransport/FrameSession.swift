@@ -24,6 +24,7 @@ final class FrameSession: Connection {
 
     let connectionID: UInt64
     let isOutbound: Bool
+    let maximumFrameSize: Int
     private let sink: any FrameSink
     private let delegate: any ConnectionDelegate
     private let logger: Logger
@@ -35,10 +36,12 @@ final class FrameSession: Connection {
     init(
         side: HandshakeStateMachine.Side, configuration: HandshakeConfiguration, local: PeerIdentity,
         sink: any FrameSink, delegate: any ConnectionDelegate, logger: Logger,
+        maximumFrameSize: Int = Wire.defaultMaximumFrameSize,
         onEstablished: (@Sendable (Result<any Connection, TransportError>) -> Void)? = nil
     ) {
         self.connectionID = Self.nextID.add(1, ordering: .relaxed).oldValue
         self.isOutbound = side == .initiator
+        self.maximumFrameSize = maximumFrameSize
         self.sink = sink
         self.delegate = delegate
         self.logger = logger
@@ -66,6 +69,12 @@ final class FrameSession: Connection {
     var peer: PeerIdentity {
         establishedPeer.load()?.identity ?? Self.unknownPeer
     }
+
+    /// Whether the handshake has succeeded (the session may have closed since). A lock-free load.
+    var isEstablished: Bool { establishedPeer.load() != nil }
+
+    /// Set once the session has closed; read by ``checkedSend(_:)`` without a lock.
+    private let isClosed = Atomic<Bool>(false)
 
     /// Whether the handshake is still running (not established, not closed).
     var isHandshaking: Bool {
@@ -132,6 +141,28 @@ final class FrameSession: Connection {
     }
 
     func send(_ frame: Wire.Frame) {
+        guard frame.wireSize - Wire.lengthPrefixSize <= maximumFrameSize else {
+            logger.error(
+                "dropping an outbound frame over the maximum frame size",
+                metadata: [
+                    "frame.kind": "\(frame.kind)", "frame.bytes": "\(frame.wireSize - Wire.lengthPrefixSize)",
+                    "frame.maximum": "\(maximumFrameSize)", "peer": "\(peer)",
+                ])
+            return
+        }
+        sink.write(frame)
+    }
+
+    func checkedSend(_ frame: Wire.Frame) throws(TransportError) {
+        let size = frame.wireSize - Wire.lengthPrefixSize
+        guard size <= maximumFrameSize else {
+            throw TransportError(
+                .frameTooLarge,
+                "\(frame.kind) frame of \(size) bytes exceeds the maximum frame size of \(maximumFrameSize) bytes")
+        }
+        guard !isClosed.load(ordering: .relaxed) else {
+            throw TransportError(.connectionClosed, "the connection to \(peer) is closed")
+        }
         sink.write(frame)
     }
 
@@ -150,6 +181,7 @@ final class FrameSession: Connection {
 
     /// The underlying channel closed; tells the delegate once if the session was established.
     func closed(error: (any Error)?) {
+        isClosed.store(true, ordering: .relaxed)
         let wasEstablished = phase.withLock { phase -> Bool in
             defer { phase = .closed }
             if case .established = phase { return true }

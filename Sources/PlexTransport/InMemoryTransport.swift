@@ -1,6 +1,6 @@
 public import Logging
 internal import PlexCore
-internal import PlexWire
+public import PlexWire
 internal import Synchronization
 
 /// An in-process network for tests: addresses, connections, and injected faults.
@@ -69,15 +69,22 @@ public final class InMemoryNetwork: Sendable {
 public final class InMemoryTransport: Transport {
     let network: InMemoryNetwork
     let handshake: HandshakeConfiguration
+    let maximumFrameSize: Int
     let logger: Logger
     private let identity: Mutex<PeerIdentity>
     private let bound = Mutex<(address: PeerAddress?, delegate: (any ConnectionDelegate)?)>((nil, nil))
     private let accepting = Atomic<Bool>(false)
 
     /// Creates a transport on `network`.
-    public init(network: InMemoryNetwork, handshake: HandshakeConfiguration, logger: Logger) {
+    /// - Parameter maximumFrameSize: The largest frame a connection sends (header and body), in bytes; a
+    ///   larger one fails alone (see ``Connection/checkedSend(_:)``). Default: 16 MiB, as over TCP.
+    public init(
+        network: InMemoryNetwork, handshake: HandshakeConfiguration, logger: Logger,
+        maximumFrameSize: Int = Wire.defaultMaximumFrameSize
+    ) {
         self.network = network
         self.handshake = handshake
+        self.maximumFrameSize = maximumFrameSize
         self.logger = logger
         self.identity = Mutex(
             PeerIdentity(role: .client, nodeID: .init(unchecked: "client"), incarnation: 0, listenAddress: ""))
@@ -121,10 +128,11 @@ public final class InMemoryTransport: Transport {
         let pipe = InMemoryPipe(network: network, ends: [localAddress, address])
         let initiator = FrameSession(
             side: .initiator, configuration: handshake, local: identity.withLock { $0 }, sink: pipe.sink(from: 0),
-            delegate: delegate, logger: logger)
+            delegate: delegate, logger: logger, maximumFrameSize: maximumFrameSize)
         let acceptor = FrameSession(
             side: .acceptor, configuration: listener.handshake, local: listener.identity.withLock { $0 },
-            sink: pipe.sink(from: 1), delegate: listenerDelegate, logger: listener.logger)
+            sink: pipe.sink(from: 1), delegate: listenerDelegate, logger: listener.logger,
+            maximumFrameSize: listener.maximumFrameSize)
         pipe.attach(initiator, acceptor)
         network.state.withLock { $0.pipes[ObjectIdentifier(pipe)] = pipe }
         // As over TCP, a handshake that does not finish in time (its frames dropped by an injected fault,

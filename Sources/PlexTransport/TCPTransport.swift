@@ -15,15 +15,26 @@ public final class TCPTransport: Transport {
         public var maximumFrameSize: Int
         /// How long `connect` waits for TCP to connect. Default: 2 seconds.
         public var connectTimeout: Duration
+        /// The most bytes a connection may buffer before its handshake has finished: a frame announcing more
+        /// (before the handshake) closes the connection with ``TransportError/Code/limitExceeded``, logged.
+        /// Handshake frames are a few hundred bytes. Default: 64 KiB.
+        public var handshakeBufferLimit: Int
+        /// The most accepted connections open at once, handshaking or established. A connection accepted
+        /// past it is closed at once, logged with ``TransportError/Code/limitExceeded``. Connections this
+        /// transport opens are not counted. Default: 1,024.
+        public var maximumConnections: Int
 
         /// Creates a configuration.
         public init(
             handshake: HandshakeConfiguration, maximumFrameSize: Int = Wire.defaultMaximumFrameSize,
-            connectTimeout: Duration = .seconds(2)
+            connectTimeout: Duration = .seconds(2), handshakeBufferLimit: Int = 64 * 1024,
+            maximumConnections: Int = 1024
         ) {
             self.handshake = handshake
             self.maximumFrameSize = maximumFrameSize
             self.connectTimeout = connectTimeout
+            self.handshakeBufferLimit = handshakeBufferLimit
+            self.maximumConnections = maximumConnections
         }
     }
 
@@ -40,6 +51,10 @@ public final class TCPTransport: Transport {
 
     public var taskExecutor: (any TaskExecutor)? { clientExecutor }
     private let channels = Mutex<(server: (any Channel)?, children: [ObjectIdentifier: any Channel])>((nil, [:]))
+    /// Accepted connections open now, handshaking or established.
+    private let acceptedConnections = Atomic<Int>(0)
+    /// Refused connections are logged at most once a second, so a flood cannot flood the log too.
+    private let refusalLog = RateLimitedLog(interval: .seconds(1))
 
     /// Creates a transport on NIO's shared multi-threaded event loop group.
     public init(configuration: Configuration, logger: Logger) {
@@ -66,7 +81,12 @@ public final class TCPTransport: Transport {
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelOption(.maxMessagesPerRead, value: 16)
             .childChannelInitializer { [self] channel in
-                channel.eventLoop.makeCompletedFuture {
+                // A failed initializer makes NIO close the accepted channel at once.
+                guard admit(channel) else {
+                    return channel.eventLoop.makeFailedFuture(
+                        TransportError(.limitExceeded, "\(configuration.maximumConnections) connections are open"))
+                }
+                return channel.eventLoop.makeCompletedFuture {
                     try self.installHandlers(on: channel, side: .acceptor, delegate: delegate, onEstablished: nil)
                 }
             }
@@ -123,10 +143,14 @@ public final class TCPTransport: Transport {
         let sink = TCPFrameSink(channel: channel, counters: counters, executor: executor)
         let session = FrameSession(
             side: side, configuration: configuration.handshake, local: localIdentity, sink: sink,
-            delegate: delegate, logger: logger, onEstablished: onEstablished)
+            delegate: delegate, logger: logger, maximumFrameSize: configuration.maximumFrameSize,
+            onEstablished: onEstablished)
         let handler = FrameSessionHandler(
-            session: session, side: side, logger: logger, timeout: configuration.handshake.timeout, counters: counters,
-            maximumFrameSize: configuration.maximumFrameSize)
+            session: session, side: side, logger: logger, counters: counters,
+            limits: .init(
+                maximumFrameSize: configuration.maximumFrameSize,
+                handshakeBufferLimit: min(configuration.handshakeBufferLimit, configuration.maximumFrameSize),
+                handshakeTimeout: configuration.handshake.timeout))
         try channel.pipeline.syncOperations.addHandler(handler)
         let key = ObjectIdentifier(channel)
         channels.withLock { $0.children[key] = channel }
@@ -134,6 +158,32 @@ public final class TCPTransport: Transport {
             self?.channels.withLock { _ = $0.children.removeValue(forKey: key) }
         }
     }
+
+    /// Counts an accepted connection in, or refuses it (logged) when ``Configuration/maximumConnections``
+    /// are already open. An admitted connection is counted out when it closes.
+    private func admit(_ channel: any Channel) -> Bool {
+        let open = acceptedConnections.wrappingAdd(1, ordering: .relaxed).newValue
+        guard open > configuration.maximumConnections else {
+            channel.closeFuture.whenComplete { [weak self] _ in
+                self?.acceptedConnections.wrappingSubtract(1, ordering: .relaxed)
+            }
+            return true
+        }
+        acceptedConnections.wrappingSubtract(1, ordering: .relaxed)
+        let remote = channel.remoteAddress.map { "\($0)" } ?? "unknown"
+        if let suppressed = refusalLog.due() {
+            let error = TransportError(
+                .limitExceeded,
+                "\(configuration.maximumConnections) connections are open (maximumConnections); closing a new one")
+            logger.warning(
+                "refusing a connection",
+                metadata: ["error": "\(error)", "remote": "\(remote)", "refused.unlogged": "\(suppressed)"])
+        }
+        return false
+    }
+
+    /// The number of accepted connections open now, handshaking or established.
+    public var openAcceptedConnections: Int { acceptedConnections.load(ordering: .relaxed) }
 
     public func shutdown() async {
         let (server, children) = channels.withLock { state in
@@ -144,170 +194,3 @@ public final class TCPTransport: Transport {
         for child in children { try? await child.close() }
     }
 }
-
-/// Writes frames to a channel, coalescing every frame queued before the event loop gets to them into
-/// one buffer and one flush.
-final class TCPFrameSink: FrameSink {
-    /// Frames serialised as they are sent, into one buffer that the next flush writes whole.
-    private struct Pending {
-        var buffer: ByteBuffer?
-        var frames = 0
-        var scheduled = false
-    }
-
-    let channel: any Channel
-    let counters: TrafficCounters
-    let executor: EventLoopTaskExecutor
-    private let pending = Mutex(Pending())
-
-    init(channel: any Channel, counters: TrafficCounters, executor: EventLoopTaskExecutor) {
-        self.channel = channel
-        self.counters = counters
-        self.executor = executor
-    }
-
-    var taskExecutor: (any TaskExecutor)? { executor }
-
-    /// A batch this large (frames or bytes) is written at once by the event loop instead of at the end of
-    /// its tick, so a long burst is pipelined with the peer instead of bouncing between the two processes as
-    /// one block, each side idle while the other works. Measured with 64 callers on this 2-core VM:
-    /// 113 k calls/s at the end of the tick only, 200 k with 16 or 32 frames, 130 k with 48.
-    static let eagerFlushFrames = 32
-    static let eagerFlushBytes = 16 * 1024
-
-    func write(_ frame: Wire.Frame) {
-        let (schedule, full) = pending.withLock { pending -> (Bool, Bool) in
-            if pending.buffer == nil {
-                pending.buffer = channel.allocator.buffer(capacity: max(512, frame.wireSize))
-            }
-            pending.buffer!.writeFrame(frame)
-            pending.frames += 1
-            let full =
-                pending.frames >= Self.eagerFlushFrames || pending.buffer!.readableBytes >= Self.eagerFlushBytes
-            if pending.scheduled { return (false, full) }
-            pending.scheduled = true
-            return (true, full)
-        }
-        if full && channel.eventLoop.inEventLoop {
-            flush(endOfBatch: false)
-        } else if schedule {
-            channel.eventLoop.execute { self.flush(endOfBatch: true) }
-        }
-    }
-
-    private func flush(endOfBatch: Bool) {
-        let (buffer, frames) = pending.withLock { pending -> (ByteBuffer?, Int) in
-            defer {
-                pending.buffer = nil
-                pending.frames = 0
-                if endOfBatch { pending.scheduled = false }
-            }
-            return (pending.buffer, pending.frames)
-        }
-        guard let buffer, frames > 0 else { return }
-        counters.sent(frames: frames, bytes: buffer.readableBytes)
-        channel.writeAndFlush(buffer, promise: nil)
-    }
-
-    /// Writes what is queued (a refusal's reason, a last reply), then closes.
-    func close() {
-        if channel.eventLoop.inEventLoop {
-            flush(endOfBatch: true)
-            channel.close(promise: nil)
-        } else {
-            channel.eventLoop.execute {
-                self.flush(endOfBatch: true)
-                self.channel.close(promise: nil)
-            }
-        }
-    }
-}
-
-/// Cuts the byte stream into frames and hands each straight to its ``FrameSession``; reports the
-/// channel's end.
-///
-/// This does the work of `ByteToMessageHandler(FrameDecoder())` without passing each frame down the
-/// pipeline as a boxed `NIOAny` (a heap allocation per frame, on the hot path). Frames that arrive whole
-/// are sliced out of the read buffer without copying; a partial frame waits in `pending`.
-final class FrameSessionHandler: ChannelInboundHandler {
-    typealias InboundIn = ByteBuffer
-
-    let session: FrameSession
-    let side: HandshakeStateMachine.Side
-    let logger: Logger
-    let timeout: Duration
-    let counters: TrafficCounters
-    let maximumFrameSize: Int
-    private var pending: ByteBuffer?
-
-    init(
-        session: FrameSession, side: HandshakeStateMachine.Side, logger: Logger, timeout: Duration,
-        counters: TrafficCounters, maximumFrameSize: Int
-    ) {
-        self.session = session
-        self.side = side
-        self.logger = logger
-        self.timeout = timeout
-        self.counters = counters
-        self.maximumFrameSize = maximumFrameSize
-    }
-
-    func channelActive(context: ChannelHandlerContext) {
-        let session = self.session
-        let logger = self.logger
-        let timeout = self.timeout
-        let remote = "\(String(describing: context.channel.remoteAddress))"
-        context.eventLoop.scheduleTask(in: .nanoseconds(Int64(clamping: timeout.clampedNanoseconds))) {
-            if session.isHandshaking {
-                logger.warning("handshake timed out", metadata: ["remote": "\(remote)"])
-                session.fail(TransportError(.timeout, "handshake did not finish in \(timeout)"))
-            }
-        }
-        if side == .initiator { session.start() }
-        context.fireChannelActive()
-    }
-
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        var incoming = Self.unwrapInboundIn(data)
-        if var buffered = pending {
-            buffered.writeBuffer(&incoming)
-            pending = nil
-            incoming = buffered
-        }
-        do {
-            while let frame = try FrameDecoder.decodeFrame(from: &incoming, maximumFrameSize: maximumFrameSize) {
-                counters.received(bytes: frame.wireSize)
-                session.receive(frame)
-            }
-        } catch let error as FrameError {
-            logger.error(
-                "closing connection after a bad frame",
-                metadata: ["error": "\(error)", "remote": "\(String(describing: context.channel.remoteAddress))"])
-            session.fail(TransportError(.protocolViolation, error.description))
-            context.close(promise: nil)
-            return
-        } catch {
-            context.close(promise: nil)
-            return
-        }
-        if incoming.readableBytes > 0 {
-            // Keep only the partial frame; copy so the big read buffer is not held alive.
-            var rest = context.channel.allocator.buffer(capacity: max(incoming.readableBytes, 256))
-            rest.writeBuffer(&incoming)
-            pending = rest
-        }
-    }
-
-    func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        logger.debug("connection error", metadata: ["error": "\(error)"])
-        context.close(promise: nil)
-    }
-
-    func channelInactive(context: ChannelHandlerContext) {
-        session.closed(error: nil)
-        context.fireChannelInactive()
-    }
-}
-
-@available(*, unavailable)
-extension FrameSessionHandler: Sendable {}

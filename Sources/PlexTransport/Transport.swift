@@ -10,7 +10,21 @@ public protocol Connection: AnyObject, Sendable {
     /// A number that tells this connection apart from others to the same peer.
     var connectionID: UInt64 { get }
     /// Queues a frame for the peer. Frames sent on a closed connection are dropped.
+    ///
+    /// A frame larger than the transport's maximum frame size is dropped and logged, never sent: the peer
+    /// would close the whole connection over it. Use ``checkedSend(_:)`` to learn that a frame was not sent.
     func send(_ frame: Wire.Frame)
+    /// Queues a frame for the peer, or says why it cannot be sent; the connection stays open either way.
+    ///
+    /// A frame that passes is queued exactly as ``send(_:)`` queues it; as there, it can still be lost if the
+    /// connection closes before it is written.
+    /// - Throws: ``TransportError`` with code `frameTooLarge` when the frame (header and body, length prefix
+    ///   excluded) is larger than the transport's maximum frame size, or `connectionClosed` when the
+    ///   connection has already closed. Nothing is sent in either case.
+    func checkedSend(_ frame: Wire.Frame) throws(TransportError)
+    /// The largest frame this connection sends, in bytes (header and body, length prefix excluded): the
+    /// transport's configured maximum frame size.
+    var maximumFrameSize: Int { get }
     /// Closes the connection; the delegate hears `connectionClosed` once.
     func close()
     /// The executor of the thread that reads this connection, if it has one: work started by a frame

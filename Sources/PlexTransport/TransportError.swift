@@ -1,10 +1,14 @@
-/// Why a connection could not be made or was lost.
+/// Why a connection could not be made or was lost, or why one frame could not be sent.
 public struct TransportError: Error, Hashable, Sendable, CustomStringConvertible {
     /// What went wrong.
     public struct Code: Hashable, Sendable, CustomStringConvertible {
-        enum Wrapped: Sendable { case handshakeRefused, connectFailed, connectionClosed, protocolViolation, timeout }
+        enum Wrapped: Sendable {
+            case handshakeRefused, connectFailed, connectionClosed, protocolViolation, timeout, frameTooLarge
+            case limitExceeded
+        }
         let wrapped: Wrapped
-        /// The peer speaks another protocol version, belongs to another cluster, or proved a different secret.
+        /// The peer speaks another protocol version, belongs to another cluster, or did not prove the cluster
+        /// secret for this connection's identities and direction.
         public static let handshakeRefused = Code(wrapped: .handshakeRefused)
         /// The TCP connection could not be opened.
         public static let connectFailed = Code(wrapped: .connectFailed)
@@ -14,6 +18,12 @@ public struct TransportError: Error, Hashable, Sendable, CustomStringConvertible
         public static let protocolViolation = Code(wrapped: .protocolViolation)
         /// The handshake did not finish in time.
         public static let timeout = Code(wrapped: .timeout)
+        /// An outbound frame is larger than the maximum frame size. Only that frame fails; the connection stays.
+        public static let frameTooLarge = Code(wrapped: .frameTooLarge)
+        /// A connection went past a resource limit: it announced a frame larger than a connection may buffer
+        /// before its handshake, or it arrived when the transport already had its maximum number of
+        /// connections. That connection is closed.
+        public static let limitExceeded = Code(wrapped: .limitExceeded)
         public var description: String { String(describing: wrapped) }
     }
 

@@ -11,7 +11,7 @@ import Testing
 func rawConnection(to address: PeerAddress, sending bytes: [UInt8]) async throws -> any Channel {
     let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
         .connect(host: address.host, port: address.port).get()
-    try await channel.writeAndFlush(ByteBuffer(bytes: bytes)).get()
+    if !bytes.isEmpty { try await channel.writeAndFlush(ByteBuffer(bytes: bytes)).get() }
     return channel
 }
 
