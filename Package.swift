@@ -82,8 +82,10 @@ let package = Package(
         .target(
             name: "PlexTestKit",
             dependencies: [
-                "PlexSpaces", "PlexTransport", "PlexCluster", "CSpawn",
+                "PlexSpaces", "PlexTransport", "PlexCluster", "PlexWire", "CSpawn",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
             ],
             swiftSettings: strict
         ),
