@@ -136,9 +136,21 @@ struct ClusterIntegrationTests {
             try await c1.status().members.contains { $0.nodeID == "n2" && $0.state == "up" }
         }
         #expect(try await !c1.status().members.contains { $0.nodeID == "intruder" })
-        #expect(
-            intruder.standardError.contains("handshake") || intruder.standardError.contains("refused")
-                || p1.standardError.contains("refused"))
+        // Both ends refuse with the typed error, each for its own reason: the intruder cannot verify n1's
+        // proof (another secret), and n1 hears the intruder's refusal. Any other failure (a connect error,
+        // a timeout, a handshake that succeeded) logs no such line.
+        func refusal(_ process: NodeProcess, _ reason: String) -> Bool {
+            process.standardError.split(separator: "\n").contains {
+                $0.contains("handshake refused") && $0.contains("TransportError.handshakeRefused")
+                    && $0.contains(reason)
+            }
+        }
+        try await eventually("the intruder refuses n1's proof", within: .seconds(10)) {
+            refusal(intruder, "n1 did not prove the cluster secret")
+        }
+        try await eventually("n1 logs the intruder's refusal", within: .seconds(10)) {
+            refusal(p1, "peer refused: peer n1 did not prove the cluster secret")
+        }
         let ci = try await client(ri.address, secret: "another-secret-0123456789")
         #expect(try await ci.status().members.map(\.nodeID) == ["intruder"])
         await ci.close()
