@@ -63,6 +63,12 @@ public struct NodeConfiguration: Sendable {
         guard activation.maximumActivations > 0 else {
             throw NodeError(.invalidConfiguration, "max_activations: must be positive")
         }
+        guard activation.maximumMailboxDepth > 0 else {
+            throw NodeError(
+                .invalidConfiguration,
+                "mailbox_limit: must be positive (got \(activation.maximumMailboxDepth)); there is no unlimited mailbox"
+            )
+        }
         guard membership.heartbeatInterval > .zero, membership.unreachableAfter > membership.heartbeatInterval else {
             throw NodeError(
                 .invalidConfiguration, "unreachable_after: must be longer than heartbeat_interval")
@@ -85,11 +91,18 @@ public struct ActivationConfiguration: Sendable {
     public var idleTimeout: Duration
     /// Beyond this many activations the least recently used idle ones are deactivated. Default: 1,000,000.
     public var maximumActivations: Int
+    /// How many messages (calls and tells, local and remote) may wait for one actor behind the one it is
+    /// handling. A message past it fails at once with `CallError` `overloaded` and does not run, so an actor
+    /// that falls behind holds a bounded amount of memory. Must be positive. Default: 10,000.
+    public var maximumMailboxDepth: Int
 
     /// Creates an activation configuration.
-    public init(idleTimeout: Duration = .seconds(300), maximumActivations: Int = 1_000_000) {
+    public init(
+        idleTimeout: Duration = .seconds(300), maximumActivations: Int = 1_000_000, maximumMailboxDepth: Int = 10_000
+    ) {
         self.idleTimeout = idleTimeout
         self.maximumActivations = maximumActivations
+        self.maximumMailboxDepth = maximumMailboxDepth
     }
 }
 

@@ -57,18 +57,23 @@ extension PlexNode: ActorCallRouter {
             let activation = self.activation(for: id, entry: entry)
             let callID = nextCallID()
             let (deadline, _) = deadline(nil)
-            activation.mailbox.enqueue { [self] in
-                do {
-                    var write: PendingWrite?
-                    _ = try await (activation as! Activation<A>).handleLocked(
-                        request, callID: callID, now: Self.now(), write: &write)
-                } catch ActivationFailure.deactivated {
-                    // Deactivated while queued: hand the message to the next activation.
-                    Task { _ = try? await self.askLocal(type, id, request, idempotencyKey: nil, deadline: deadline) }
-                } catch {
-                    self.logger.debug("tell failed", metadata: ["actor.id": "\(id)", "error": "\(error)"])
-                }
-            }
+            let admission = activation.mailbox.enqueue(
+                { [self] in
+                    do {
+                        var write: PendingWrite?
+                        _ = try await (activation as! Activation<A>).handleLocked(
+                            request, callID: callID, now: Self.now(), write: &write)
+                    } catch ActivationFailure.deactivated {
+                        // Deactivated while queued: hand the message (admitted already) to the next activation.
+                        Task {
+                            _ = try? await self.askLocal(
+                                type, id, request, idempotencyKey: nil, deadline: deadline, admitting: .max)
+                        }
+                    } catch {
+                        self.logger.debug("tell failed", metadata: ["actor.id": "\(id)", "error": "\(error)"])
+                    }
+                }, admitting: mailboxLimit)
+            if case .full(let first) = admission { throw mailboxFull(id, first: first) }
         case .remote(let link):
             let body = try encodeCall(type, id, request, timeout: 0, idempotencyKey: nil)
             try link.send(Wire.Frame(kind: .tell, body: body))
@@ -82,14 +87,23 @@ extension PlexNode: ActorCallRouter {
         return entry
     }
 
+    /// Runs a call on this node's activation of `id`.
+    ///
+    /// - Parameter limit: How many messages may wait before this one is refused with `overloaded`: the
+    ///   node's mailbox limit by default; `.max` for a message admitted once already.
     func askLocal<A: VirtualActor>(
-        _ type: A.Type, _ id: ActorID, _ request: A.Request, idempotencyKey: String?, deadline: UInt64
+        _ type: A.Type, _ id: ActorID, _ request: A.Request, idempotencyKey: String?, deadline: UInt64,
+        admitting limit: Int? = nil
     ) async throws -> A.Response {
         let entry = try localEntry(type, id)
         let callID = nextCallID()
+        var limit = limit ?? mailboxLimit
         while true {
             let activation = self.activation(for: id, entry: entry) as! Activation<A>
-            await activation.mailbox.acquire()
+            if case .full(let first) = await activation.mailbox.acquire(admitting: limit) {
+                throw mailboxFull(id, first: first)
+            }
+            limit = .max  // admitted: a retry after a deactivation is not refused
             var write: PendingWrite?
             let response: A.Response
             do {
@@ -205,9 +219,9 @@ extension PlexNode: ActorCallRouter {
                     CallError(.unknownActorType, "actor type '\(body.actor.typeName)' is not registered on \(nodeID)"))
             }
             let deadline = body.timeoutNanoseconds == 0 ? UInt64.max : Self.now() &+ body.timeoutNanoseconds
-            runInbound(
+            let admission = runInbound(
                 body, entry: entry, json: frame.flags.contains(.jsonPayload), deadline: deadline,
-                executor: connection.taskExecutor
+                executor: connection.taskExecutor, admitting: mailboxLimit
             ) { result in
                 guard expectsReply else { return }
                 switch result {
@@ -220,13 +234,17 @@ extension PlexNode: ActorCallRouter {
                     connection.send(Self.errorFrame(error, correlationID: correlation))
                 }
             }
+            if case .full(let first) = admission { fail(mailboxFull(body.actor, first: first)) }
         }
     }
 
+    /// Queues an inbound call or tell for its actor, unless `limit` messages wait already (then `completion`
+    /// is never called).
+    @discardableResult
     private func runInbound(
         _ body: Wire.CallBody, entry: any AnyActorType, json: Bool, deadline: UInt64, executor: (any TaskExecutor)?,
-        completion: @escaping @Sendable (Result<ByteBuffer, CallError>) -> Void
-    ) {
+        admitting limit: Int, completion: @escaping @Sendable (Result<ByteBuffer, CallError>) -> Void
+    ) -> Mailbox.Admission {
         let activation = self.activation(for: body.actor, entry: entry)
         let codec = configuration.calls.codec
         let job: Mailbox.Job = { [self] in
@@ -253,15 +271,17 @@ extension PlexNode: ActorCallRouter {
                         .failure(
                             CallError(.nodeUnavailable, "\(body.actor) moved while the call waited; the ring changed")))
                 }
+                // Admitted once already: not refused now.
                 self.runInbound(
-                    body, entry: entry, json: json, deadline: deadline, executor: executor, completion: completion)
+                    body, entry: entry, json: json, deadline: deadline, executor: executor, admitting: .max,
+                    completion: completion)
             } catch let error as CallError {
                 OutputGate.whenDurable(write, actor: body.actor) { failure in completion(.failure(failure ?? error)) }
             } catch {
                 completion(.failure(CallError(.codecFailure, "\(error)")))
             }
         }
-        activation.mailbox.enqueue(job, on: executor)
+        return activation.mailbox.enqueue(job, admitting: limit, on: executor)
     }
 
     /// Sends a call on to the owner once and relays the answer.

@@ -1,0 +1,162 @@
+import PlexCore
+import PlexSpaces
+import PlexTestKit
+import Synchronization
+import Testing
+
+@testable import PlexCluster
+
+/// A gate the test opens: handlers wait at it, so messages pile up behind them.
+final class Gate: Sendable {
+    private struct State {
+        var open = false
+        var waiters: [CheckedContinuation<Void, Never>] = []
+        var arrived = 0
+    }
+    private let state = Mutex(State())
+
+    /// How many handlers reached the gate.
+    var arrived: Int { state.withLock { $0.arrived } }
+
+    /// Returns once the gate is open.
+    func pass() async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let open = state.withLock { state -> Bool in
+                state.arrived += 1
+                if state.open { return true }
+                state.waiters.append(continuation)
+                return false
+            }
+            if open { continuation.resume() }
+        }
+    }
+
+    func open() {
+        let waiters = state.withLock { state in
+            state.open = true
+            defer { state.waiters = [] }
+            return state.waiters
+        }
+        for waiter in waiters { waiter.resume() }
+    }
+}
+
+/// Records every message it handles, each behind its gate; `-1` only reads the record.
+struct Gated: VirtualActor {
+    static let typeName = "gated"
+    struct State: ActorState { var handled: [Int] = [] }
+    let gate: Gate
+    init() { self.gate = Gate() }
+    init(gate: Gate) { self.gate = gate }
+
+    func handle(_ request: Int, state: inout State, context: ActorContext) async throws -> [Int] {
+        guard request >= 0 else { return state.handled }
+        await gate.pass()
+        state.handled.append(request)
+        return state.handled
+    }
+}
+
+/// A key of `type` owned by `owner` in `node`'s view.
+func ownedKey<A: VirtualActor>(of type: A.Type, ownedBy owner: NodeID, on node: PlexNode, prefix: String = "k")
+    -> String
+{
+    var i = 0
+    while node.owner(of: ActorID(typeName: A.typeName, key: "\(prefix)\(i)")) != owner { i += 1 }
+    return "\(prefix)\(i)"
+}
+
+/// The outcome of one call, for bookkeeping across tasks.
+enum Outcome: Sendable, Equatable {
+    case ok
+    case failed(CallError)
+}
+
+/// Outcomes of numbered calls, shared by the tasks that make them.
+final class Outcomes: Sendable {
+    private let storage = Mutex<[Int: Outcome]>([:])
+    func record(_ n: Int, _ outcome: Outcome) { storage.withLock { $0[n] = outcome } }
+    var all: [Int: Outcome] { storage.withLock { $0 } }
+}
+
+@Suite("Limits: mailboxes", .timeLimit(.minutes(2)))
+struct LimitsClusterTests {
+    static let mailboxLimit = 8
+
+    @Test(
+        "past its mailbox limit an actor refuses calls and tells at once with overloaded; every admitted one runs once",
+        arguments: TestTransport.allCases, [false, true])
+    func mailboxLimit(transport: TestTransport, remoteCaller: Bool) async throws {
+        let gate = Gate()
+        try await withTestCluster(
+            nodes: 2, transport: transport, setup: { $0.activation.maximumMailboxDepth = Self.mailboxLimit },
+            register: { $0.register(Gated.self) { Gated(gate: gate) } }
+        ) { cluster in
+            let owner = cluster.node(1)
+            let caller = remoteCaller ? cluster.node(0) : owner
+            let ref = caller.actor(Gated.self, key: ownedKey(of: Gated.self, ownedBy: owner.nodeID, on: caller))
+            let first = Task { try await ref.ask(0, timeout: .seconds(60)) }
+            try await eventually("the first call holds the actor") { gate.arrived == 1 }
+
+            let extra = 20
+            let outcomes = Outcomes()
+            let calls = (1...extra).map { n in
+                Task {
+                    do {
+                        _ = try await ref.ask(n, timeout: .seconds(60))
+                        outcomes.record(n, .ok)
+                    } catch {
+                        let failure = error as? CallError ?? CallError(.remoteFailure, "not a CallError: \(error)")
+                        outcomes.record(n, .failed(failure))
+                    }
+                }
+            }
+            let refusedCount = extra - Self.mailboxLimit
+            try await eventually("the calls past the limit fail while the actor is still held") {
+                outcomes.all.count == refusedCount
+            }
+            #expect(owner.queuedMessages(for: ref.id) == Self.mailboxLimit)
+            let refused = outcomes.all
+            for (_, outcome) in refused {
+                guard case .failed(let error) = outcome else {
+                    Issue.record("a call finished while the actor was held: \(outcome)")
+                    continue
+                }
+                #expect(error.code == .overloaded)
+                #expect(error.message.contains("\(ref.id)"))
+                #expect(error.message.contains("\(Self.mailboxLimit)"))
+            }
+
+            // A local tell meets the same limit.
+            if !remoteCaller {
+                let error = await #expect(throws: CallError.self) { try await ref.tell(100) }
+                #expect(error?.code == .overloaded)
+            }
+            #expect(gate.arrived == 1)
+
+            gate.open()
+            _ = try await first.value
+            for call in calls { await call.value }
+            let admitted = outcomes.all.filter { $0.value == .ok }.map(\.key)
+            #expect(admitted.count == Self.mailboxLimit)
+            let handled = try await ref.ask(-1)
+            #expect(handled.count == Set(handled).count, "no message ran twice")
+            #expect(Set(handled) == Set([0] + admitted), "every admitted message ran; no refused one did")
+            #expect(owner.queuedMessages(for: ref.id) == 0)
+            // Drained: the mailbox takes messages again.
+            #expect(try await ref.ask(200).last == 200)
+        }
+    }
+
+    @Test("a mailbox limit of zero or less is refused at start, naming the key")
+    func invalidMailboxLimit() async throws {
+        for limit in [0, -1] {
+            var configuration = TestCluster.configuration(directory: "/tmp/unused-\(limit)", seeds: [])
+            configuration.activation.maximumMailboxDepth = limit
+            let error = #expect(throws: NodeError.self) { try configuration.validate() }
+            #expect(error?.code == .invalidConfiguration)
+            #expect(error?.message.contains("mailbox_limit") == true)
+        }
+        #expect(ActivationConfiguration().maximumMailboxDepth == 10_000)
+    }
+}
