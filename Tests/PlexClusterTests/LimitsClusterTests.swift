@@ -79,7 +79,7 @@ final class Outcomes: Sendable {
     var all: [Int: Outcome] { storage.withLock { $0 } }
 }
 
-@Suite("Limits: mailboxes", .timeLimit(.minutes(2)))
+@Suite("Limits: mailboxes and the in-flight window", .timeLimit(.minutes(2)))
 struct LimitsClusterTests {
     static let mailboxLimit = 8
 
@@ -127,8 +127,12 @@ struct LimitsClusterTests {
                 #expect(error.message.contains("\(Self.mailboxLimit)"))
             }
 
-            // A local tell meets the same limit.
-            if !remoteCaller {
+            // A tell meets the same limit: refused locally with an error, remotely by the owner (and dropped).
+            if remoteCaller {
+                let link = try #require(caller.links.withLock { $0[owner.nodeID] })
+                try await ref.tell(100)
+                try await eventually("the owner refused the tell") { link.refusedTells == 1 }
+            } else {
                 let error = await #expect(throws: CallError.self) { try await ref.tell(100) }
                 #expect(error?.code == .overloaded)
             }
@@ -145,6 +149,87 @@ struct LimitsClusterTests {
             #expect(owner.queuedMessages(for: ref.id) == 0)
             // Drained: the mailbox takes messages again.
             #expect(try await ref.ask(200).last == 200)
+        }
+    }
+
+    @Test(
+        "a tell waits for a slot in the window calls fill, and fails with overloaded when none frees in time",
+        arguments: TestTransport.allCases)
+    func tellWaitsForTheWindow(transport: TestTransport) async throws {
+        let gate = Gate()
+        let window = 4
+        try await withTestCluster(
+            nodes: 2, transport: transport,
+            setup: {
+                $0.calls.maximumInFlightPerPeer = window
+                $0.calls.defaultTimeout = .seconds(1)
+            },
+            register: { $0.register(Gated.self) { Gated(gate: gate) } }
+        ) { cluster in
+            let caller = cluster.node(0)
+            let owner = cluster.node(1)
+            let link = try #require(caller.links.withLock { $0[owner.nodeID] })
+            // Each call is to its own actor, held at the gate: the window is full.
+            let refs = (0..<window + 1).map { i in
+                caller.actor(
+                    Gated.self, key: ownedKey(of: Gated.self, ownedBy: owner.nodeID, on: caller, prefix: "w\(i)-"))
+            }
+            let held = refs.prefix(window).map { ref in Task { try await ref.ask(1, timeout: .seconds(60)) } }
+            try await eventually("\(window) calls hold the window") { gate.arrived == window }
+            #expect(link.inFlight == window)
+            let error = await #expect(throws: CallError.self) { try await refs[window].tell(2) }
+            #expect(error?.code == .overloaded)
+            #expect(link.inFlight == window)
+
+            // A tell that finds a slot freed while it waits goes through.
+            let waiting = Task { try await refs[window].tell(3) }
+            gate.open()
+            try await waiting.value
+            for call in held { _ = try await call.value }
+            try await eventually("the tell ran and its acknowledgement freed its slot") {
+                guard link.inFlight == 0 else { return false }
+                return try await refs[window].ask(-1) == [3]
+            }
+        }
+    }
+
+    @Test("tells hold their window slots until the owner acknowledges them; past the window they fail")
+    func tellsHoldTheWindow() async throws {
+        let window = 4
+        let openGate = Gate()
+        openGate.open()
+        try await withTestCluster(
+            nodes: 2, transport: .inMemory,
+            setup: {
+                $0.calls.maximumInFlightPerPeer = window
+                $0.calls.defaultTimeout = .seconds(1)
+                // The partition below must not make the owner unreachable: tells should meet the window.
+                $0.membership.unreachableAfter = .seconds(60)
+            },
+            register: { $0.register(Gated.self) { Gated(gate: openGate) } }
+        ) { cluster in
+            let caller = cluster.node(0)
+            let owner = cluster.node(1)
+            let link = try #require(caller.links.withLock { $0[owner.nodeID] })
+            let ref = caller.actor(Gated.self, key: ownedKey(of: Gated.self, ownedBy: owner.nodeID, on: caller))
+            // The owner does not answer: nothing reaches it.
+            cluster.network.partition(caller.address, owner.address)
+            for n in 0..<window { try await ref.tell(n) }
+            #expect(link.inFlight == window)
+            let tell = await #expect(throws: CallError.self) { try await ref.tell(window) }
+            #expect(tell?.code == .overloaded)
+            let ask = await #expect(throws: CallError.self) { try await ref.ask(-1, timeout: .milliseconds(100)) }
+            #expect(ask?.code == .overloaded)
+            #expect(link.inFlight <= window, "nothing past the window is held")
+
+            // The lost tells' slots are freed after their guard (twice the call timeout); delivery was at most once.
+            cluster.network.heal(caller.address, owner.address)
+            try await eventually("the slots of the lost tells are freed") { link.inFlight == 0 }
+            try await ref.tell(7)
+            try await eventually("the tell after the partition ran, and only it") {
+                (try await ref.ask(-1, timeout: .seconds(5))) == [7]
+            }
+            #expect(link.inFlight == 0)
         }
     }
 

@@ -137,8 +137,9 @@ public struct MembershipConfiguration: Sendable {
 public struct CallConfiguration: Sendable {
     /// The timeout of a call that names none. Default: 5 seconds.
     public var defaultTimeout: Duration
-    /// Calls in flight to one peer before callers wait for a slot (and fail with `overloaded` at their
-    /// deadline). Default: 4096.
+    /// Calls and tells in flight to one peer before callers wait for a slot (and fail with `overloaded` at
+    /// their deadline). A call holds its slot until its reply; a tell until the owner has queued it for the
+    /// actor (or refused it). Default: 4096.
     public var maximumInFlightPerPeer: Int
     /// The codec for actor payloads between nodes. Default: ``BinaryMessageCodec``.
     public var codec: any MessageCodec

@@ -76,7 +76,8 @@ extension PlexNode: ActorCallRouter {
             if case .full(let first) = admission { throw mailboxFull(id, first: first) }
         case .remote(let link):
             let body = try encodeCall(type, id, request, timeout: 0, idempotencyKey: nil)
-            try link.send(Wire.Frame(kind: .tell, body: body))
+            let (deadline, nanoseconds) = deadline(nil)
+            try await link.tell(flags: [], body: body, deadline: deadline, holdUntil: deadline &+ nanoseconds)
         }
     }
 
@@ -192,8 +193,11 @@ extension PlexNode: ActorCallRouter {
         }
         let expectsReply = frame.kind == .call
         let correlation = frame.correlationID
+        // A tell with a correlation id is acknowledged once admitted (or refused), which frees its sender's
+        // window slot; tells from older senders carry 0 and get no answer.
+        let acknowledges = frame.kind == .tell && correlation != 0
         func fail(_ error: CallError) {
-            if expectsReply { connection.send(Self.errorFrame(error, correlationID: correlation)) }
+            if expectsReply || acknowledges { connection.send(Self.errorFrame(error, correlationID: correlation)) }
         }
         let entry = types.withLock { $0[body.actor.typeName] }
         let route: Route
@@ -212,7 +216,7 @@ extension PlexNode: ActorCallRouter {
                         .nodeUnavailable,
                         "\(body.actor) was forwarded to \(nodeID), which does not own it; the ring is changing"))
             }
-            forward(frame, body: body, to: link, expectsReply: expectsReply, reply: connection)
+            forward(frame, body: body, to: link, expectsReply: expectsReply || acknowledges, reply: connection)
         case .local:
             guard let entry else {
                 return fail(
@@ -234,7 +238,12 @@ extension PlexNode: ActorCallRouter {
                     connection.send(Self.errorFrame(error, correlationID: correlation))
                 }
             }
-            if case .full(let first) = admission { fail(mailboxFull(body.actor, first: first)) }
+            switch admission {
+            case .admitted:
+                if acknowledges { connection.send(Wire.Frame(kind: .reply, correlationID: correlation, body: .init())) }
+            case .full(let first):
+                fail(mailboxFull(body.actor, first: first))
+            }
         }
     }
 
@@ -284,23 +293,30 @@ extension PlexNode: ActorCallRouter {
         return activation.mailbox.enqueue(job, admitting: limit, on: executor)
     }
 
-    /// Sends a call on to the owner once and relays the answer.
+    /// Sends a call or tell on to the owner once and relays the answer (a tell's acknowledgement, too).
+    ///
+    /// A forwarded tell counts against the window to the owner like any other; while it waits, so does the
+    /// sender's slot for it, so a flood through this node is held back at its source.
     private func forward(
         _ frame: Wire.Frame, body: Wire.CallBody, to link: PeerLink, expectsReply: Bool, reply: any Connection
     ) {
         var forwarded = frame
         forwarded.flags.insert(.forwarded)
+        let (deadline, nanoseconds) = deadline(
+            body.timeoutNanoseconds == 0 ? nil : .nanoseconds(Int64(clamping: body.timeoutNanoseconds)))
         guard expectsReply else {
-            try? link.send(forwarded)
+            // A tell from a sender that wants no acknowledgement.
+            Task {
+                try? await link.tell(
+                    flags: forwarded.flags, body: frame.body, deadline: deadline, holdUntil: deadline &+ nanoseconds)
+            }
             return
         }
         let correlation = frame.correlationID
-        let (deadline, _) = deadline(
-            body.timeoutNanoseconds == 0 ? nil : .nanoseconds(Int64(clamping: body.timeoutNanoseconds)))
         Task {
             do {
                 var answer = try await link.call(
-                    kind: .call, flags: forwarded.flags, body: frame.body, deadline: deadline)
+                    kind: frame.kind, flags: forwarded.flags, body: frame.body, deadline: deadline)
                 answer.correlationID = correlation
                 reply.send(answer)
             } catch let error as CallError {
