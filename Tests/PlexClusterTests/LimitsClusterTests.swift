@@ -1,4 +1,5 @@
 import PlexCore
+import PlexExamples
 import PlexSpaces
 import PlexTestKit
 import Synchronization
@@ -57,6 +58,31 @@ struct Gated: VirtualActor {
     }
 }
 
+/// Replies with as many bytes as asked for; the request may carry padding of its own.
+struct Blob: VirtualActor {
+    static let typeName = "blob"
+    struct Request: Codable, Sendable {
+        var replyBytes: Int
+        var padding: [UInt8] = []
+    }
+
+    func handle(_ request: Request, state: inout NoState, context: ActorContext) async throws -> [UInt8] {
+        [UInt8](repeating: 7, count: request.replyBytes)
+    }
+}
+
+/// A durable actor whose state is as many bytes as the last request asked for; a negative request reads.
+struct Hoard: VirtualActor {
+    static let typeName = "hoard"
+    static let durability = Durability.durable(checkpointEvery: 100)
+    struct State: ActorState { var bytes: [UInt8] = [] }
+
+    func handle(_ request: Int, state: inout State, context: ActorContext) async throws -> Int {
+        if request >= 0 { state.bytes = [UInt8](repeating: 9, count: request) }
+        return state.bytes.count
+    }
+}
+
 /// A key of `type` owned by `owner` in `node`'s view.
 func ownedKey<A: VirtualActor>(of type: A.Type, ownedBy owner: NodeID, on node: PlexNode, prefix: String = "k")
     -> String
@@ -79,7 +105,7 @@ final class Outcomes: Sendable {
     var all: [Int: Outcome] { storage.withLock { $0 } }
 }
 
-@Suite("Limits: mailboxes and the in-flight window", .timeLimit(.minutes(2)))
+@Suite("Limits: mailboxes, the in-flight window and frame sizes", .timeLimit(.minutes(2)))
 struct LimitsClusterTests {
     static let mailboxLimit = 8
 
@@ -230,6 +256,97 @@ struct LimitsClusterTests {
                 (try await ref.ask(-1, timeout: .seconds(5))) == [7]
             }
             #expect(link.inFlight == 0)
+        }
+    }
+
+    @Test(
+        "a reply or request over max_frame_size fails that call alone; the connection stays and the next call works",
+        arguments: TestTransport.allCases)
+    func oversizedFrames(transport: TestTransport) async throws {
+        let maximum = 4096
+        try await withTestCluster(
+            nodes: 2, transport: transport, setup: { $0.maximumFrameSize = maximum },
+            register: { $0.register(Blob.self) }
+        ) { cluster in
+            let caller = cluster.node(0)
+            let owner = cluster.node(1)
+            let link = try #require(caller.links.withLock { $0[owner.nodeID] })
+            let connection = try #require(link.connection)
+            let ref = caller.actor(Blob.self, key: ownedKey(of: Blob.self, ownedBy: owner.nodeID, on: caller))
+            #expect(try await ref.ask(Blob.Request(replyBytes: 100)).count == 100)
+
+            let reply = await #expect(throws: CallError.self) {
+                try await ref.ask(Blob.Request(replyBytes: 2 * maximum))
+            }
+            #expect(reply?.code == .codecFailure)
+            #expect(reply?.message.contains("max_frame_size") == true)
+            #expect(reply?.message.contains("\(ref.id)") == true)
+            #expect(try await ref.ask(Blob.Request(replyBytes: 200)).count == 200)
+
+            let padding = [UInt8](repeating: 1, count: 2 * maximum)
+            let request = await #expect(throws: CallError.self) {
+                try await ref.ask(Blob.Request(replyBytes: 1, padding: padding))
+            }
+            #expect(request?.code == .invalidRequest)
+            #expect(request?.message.contains("max_frame_size") == true)
+            let tell = await #expect(throws: CallError.self) {
+                try await ref.tell(Blob.Request(replyBytes: 1, padding: padding))
+            }
+            #expect(tell?.code == .invalidRequest)
+            #expect(try await ref.ask(Blob.Request(replyBytes: 300)).count == 300)
+
+            #expect(link.connection === connection, "the connection was never replaced")
+            #expect(caller.connectedMembers.contains(owner.nodeID))
+        }
+    }
+
+    @Test(
+        "a handoff over max_frame_size fails alone: logged as an error, the link stays, the actor is not started anew",
+        arguments: TestTransport.allCases)
+    func oversizedHandoff(transport: TestTransport) async throws {
+        let maximum = 4096
+        try await withTestCluster(
+            nodes: 1, transport: transport, setup: { $0.maximumFrameSize = maximum },
+            register: { node in
+                node.register(Hoard.self)
+                node.register(Ledger.self)
+            }
+        ) { cluster in
+            let first = cluster.node(0)
+            // Actors the next node (node-1) will own once it joins.
+            let ring = [first.nodeID, try NodeID("node-1")]
+            func moving(_ typeName: String) -> String {
+                var i = 0
+                while Placement.owner(of: ActorID(typeName: typeName, key: "m\(i)"), among: ring) == first.nodeID {
+                    i += 1
+                }
+                return "m\(i)"
+            }
+            let big = moving(Hoard.typeName)
+            let small = moving(Ledger.typeName)
+            #expect(try await first.actor(Hoard.self, key: big).ask(2 * maximum) == 2 * maximum)
+            _ = try await first.actor(Ledger.self, key: small).ask(.deposit(5))
+
+            let joined = try await cluster.addNode()
+            try await cluster.waitForConvergence()
+            let link = try #require(first.links.withLock { $0[joined.nodeID] })
+            let connection = try #require(link.connection)
+            // A push round that ran before the link was up skipped the actor; this one, now that it is up, tries.
+            first.scheduleHandOffRound()
+            try await eventually("the big actor's handoff failed, logged as an error") {
+                cluster.logs.all.contains {
+                    $0.hasPrefix("error") && $0.contains("handoff failed") && $0.contains("hoard/\(big)")
+                        && $0.contains("max_frame_size")
+                }
+            }
+            // The small actor moved over the same link; the big one fails with the typed error instead of
+            // starting from nothing at its new owner (which would answer 0).
+            #expect(try await joined.actor(Ledger.self, key: small).ask(.balance).balance == 5)
+            let error = await #expect(throws: CallError.self) { try await joined.actor(Hoard.self, key: big).ask(-1) }
+            #expect(error?.code == .codecFailure)
+            #expect(link.connection === connection, "the connection was never replaced")
+            #expect(first.connectedMembers.contains(joined.nodeID))
+            #expect(joined.connectedMembers.contains(first.nodeID))
         }
     }
 

@@ -23,7 +23,10 @@ public struct NodeConfiguration: Sendable {
     public var membership: MembershipConfiguration
     /// Call defaults and limits.
     public var calls: CallConfiguration
-    /// The largest frame accepted from a peer, in bytes. Default: 16 MiB.
+    /// The largest frame accepted from a peer, in bytes, header included (the 4-byte length prefix is not).
+    /// A node sends nothing larger either: a request, reply or handoff that would not fit fails alone, with
+    /// `CallError` `invalidRequest` (a request) or `codecFailure` (a reply or a transfer), and the
+    /// connection stays up. Every member should use the same value. Default: 16 MiB.
     public var maximumFrameSize: Int
     /// The node's journal (`<dataDirectory>/journal.sqlite`), used by durable actor types.
     public var journal: JournalConfiguration

@@ -44,6 +44,7 @@ extension PlexNode: ActorCallRouter {
             return try await askLocal(type, id, request, idempotencyKey: options.idempotencyKey, deadline: deadline)
         case .remote(let link):
             let body = try encodeCall(type, id, request, timeout: nanoseconds, idempotencyKey: options.idempotencyKey)
+            try requireFits(body, code: .invalidRequest, "the request to \(id)")
             let reply = try await link.call(kind: .call, flags: [], body: body, deadline: deadline)
             return try decodeReply(A.Response.self, reply, codec: configuration.calls.codec)
         }
@@ -76,6 +77,7 @@ extension PlexNode: ActorCallRouter {
             if case .full(let first) = admission { throw mailboxFull(id, first: first) }
         case .remote(let link):
             let body = try encodeCall(type, id, request, timeout: 0, idempotencyKey: nil)
+            try requireFits(body, code: .invalidRequest, "the request to \(id)")
             let (deadline, nanoseconds) = deadline(nil)
             try await link.tell(flags: [], body: body, deadline: deadline, holdUntil: deadline &+ nanoseconds)
         }
@@ -223,20 +225,13 @@ extension PlexNode: ActorCallRouter {
                     CallError(.unknownActorType, "actor type '\(body.actor.typeName)' is not registered on \(nodeID)"))
             }
             let deadline = body.timeoutNanoseconds == 0 ? UInt64.max : Self.now() &+ body.timeoutNanoseconds
+            let flags = frame.flags.intersection(.jsonPayload)
             let admission = runInbound(
                 body, entry: entry, json: frame.flags.contains(.jsonPayload), deadline: deadline,
                 executor: connection.taskExecutor, admitting: mailboxLimit
-            ) { result in
+            ) { [self] result in
                 guard expectsReply else { return }
-                switch result {
-                case .success(let payload):
-                    connection.send(
-                        Wire.Frame(
-                            kind: .reply, flags: frame.flags.intersection(.jsonPayload), correlationID: correlation,
-                            body: payload))
-                case .failure(let error):
-                    connection.send(Self.errorFrame(error, correlationID: correlation))
-                }
+                connection.send(replyFrame(result, to: body.actor, flags: flags, correlationID: correlation))
             }
             switch admission {
             case .admitted:

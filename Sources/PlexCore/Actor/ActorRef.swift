@@ -68,7 +68,8 @@ public struct ActorRef<A: VirtualActor>: Sendable, Hashable, CustomStringConvert
     /// owner drops one that finds the actor's mailbox full (it logs that).
     ///
     /// - Throws: ``CallError`` with code `nodeUnavailable`, `overloaded` (no window slot in time, or a local
-    ///   actor's mailbox is full), `codecFailure` or `shuttingDown`.
+    ///   actor's mailbox is full), `invalidRequest` (larger than the maximum frame size), `codecFailure` or
+    ///   `shuttingDown`.
     public func tell(_ request: A.Request) async throws {
         try await router.tell(A.self, id, request)
     }
