@@ -27,7 +27,7 @@ struct ConfigFile {
         "unreachable_after_ms": "integer", "max_frame_size": "integer", "max_in_flight_per_peer": "integer",
         "drain_timeout_ms": "integer", "idempotency_retention_hours": "integer", "keep_history": "boolean",
         "journal_shards": "integer",
-        "journal_unfiled_bytes": "integer",
+        "journal_unfiled_bytes": "integer", "mailbox_limit": "integer",
     ]
 
     var values: [String: Value] = [:]
