@@ -11,7 +11,8 @@ extension Wire {
         case call = 3
         /// The successful reply to the call with the same correlation id (actor payload).
         case reply = 4
-        /// A one-way request (``CallBody``); no reply.
+        /// A one-way request (``CallBody``). A nonzero correlation id asks the receiver to acknowledge it (an
+        /// empty `reply`, or an `errorReply` if it refused it) once it is queued for the actor.
         case tell = 5
         /// The failure of the call with the same correlation id (`ErrorBody` protobuf).
         case errorReply = 6

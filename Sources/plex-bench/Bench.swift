@@ -11,7 +11,8 @@ import PlexTestKit
 struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "plex-bench", abstract: "Measure PlexSpaces on this machine.",
-        subcommands: [All.self, Serve.self, Memory.self, ProfileLoop.self], defaultSubcommand: All.self)
+        subcommands: [All.self, Serve.self, Memory.self, MemoryNode.self, ProfileLoop.self], defaultSubcommand: All.self
+    )
 }
 
 let benchSecret = Array("bench-secret-0123456789".utf8)
@@ -76,14 +77,16 @@ struct All: AsyncParsableCommand {
     var seconds: Double = 2
 
     @Option(
-        help: "Run only these groups (comma-separated: codec, local, cross, memory, journal, durable, recovery).")
+        help:
+            "Run only these groups (comma-separated: codec, local, cross, memory, journal, durable, recovery, limits)."
+    )
     var only: String?
 
     func run() async throws {
         printMachine()
         let window = Duration.milliseconds(Int(seconds * 1000))
         let groups = Set(
-            (only ?? "codec,local,cross,memory,journal,durable,recovery").split(separator: ",").map(String.init))
+            (only ?? "codec,local,cross,memory,journal,durable,recovery,limits").split(separator: ",").map(String.init))
         if groups.contains("codec") { try await codec() }
         if groups.contains("local") { try await local(window: window) }
         if groups.contains("cross") { try await crossNode(window: window) }
@@ -91,6 +94,7 @@ struct All: AsyncParsableCommand {
         if groups.contains("journal") { try await journal(window: window) }
         if groups.contains("durable") { try await durable(window: window) }
         if groups.contains("recovery") { try await recovery() }
+        if groups.contains("limits") { try await limits() }
     }
 
     func printMachine() {

@@ -142,6 +142,7 @@ struct RunNode: AsyncParsableCommand {
             clusterName: clusterName ?? string("cluster_name") ?? "plex", secret: secret)
         if let ms = integer("idle_timeout_ms") { configuration.activation.idleTimeout = .milliseconds(ms) }
         if let n = integer("max_activations") { configuration.activation.maximumActivations = n }
+        if let n = integer("mailbox_limit") { configuration.activation.maximumMailboxDepth = n }
         if let ms = heartbeatMs ?? integer("heartbeat_ms") {
             configuration.membership.heartbeatInterval = .milliseconds(ms)
         }

@@ -50,3 +50,34 @@ struct MailboxTests {
         #expect(recorder.events == ["job", "caller", "later job"])
     }
 }
+
+@Suite("Mailbox admission")
+struct MailboxAdmissionTests {
+    @Test("past its limit a mailbox refuses callers and jobs at once; what it admitted runs, in order")
+    func limit() async throws {
+        let mailbox = Mailbox()
+        let recorder = Recorder()
+        #expect(await mailbox.acquire(admitting: 2) == .admitted)  // the holder does not count
+        #expect(mailbox.enqueue({ recorder.append("job 1") }, admitting: 2) == .admitted)
+        let caller = Task {
+            let admission = await mailbox.acquire(admitting: 2)
+            recorder.append("caller")
+            if admission == .admitted { mailbox.release() }
+            return admission
+        }
+        try await eventually("the caller waits") { mailbox.waiting == 2 }
+        #expect(mailbox.enqueue({ recorder.append("refused job") }, admitting: 2) == .full(first: true))
+        #expect(await mailbox.acquire(admitting: 2) == .full(first: false))
+        // The node's own work is never refused.
+        #expect(mailbox.enqueue({ recorder.append("own job") }) == .admitted)
+        mailbox.release()
+        #expect(await caller.value == .admitted)
+        try await eventually("everything admitted ran") { recorder.events.count == 3 }
+        #expect(recorder.events == ["job 1", "caller", "own job"])
+        try await eventually("the mailbox is empty and free") { mailbox.waiting == 0 }
+        // Drained: admitting again, and the next refusal is a first one again.
+        #expect(await mailbox.acquire(admitting: 0) == .admitted)
+        #expect(mailbox.enqueue({}, admitting: 0) == .full(first: true))
+        mailbox.release()
+    }
+}

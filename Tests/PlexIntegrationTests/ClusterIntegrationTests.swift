@@ -442,6 +442,13 @@ struct ClusterIntegrationTests {
             binary, ["node", "--config", path], environment: ["PLEX_CLUSTER_SECRET": Self.secret])
         #expect(try await third.waitForExit() == 2)
         #expect(third.standardError.contains("journal_unfiled_bytes"))
+        for value in ["0", "-5", "\"many\""] {
+            try "data_dir = \"d\"\nmailbox_limit = \(value)\n".write(toFile: path, atomically: true, encoding: .utf8)
+            let process = try NodeProcess.launch(
+                binary, ["node", "--config", path], environment: ["PLEX_CLUSTER_SECRET": Self.secret])
+            #expect(try await process.waitForExit() == 2, "mailbox_limit = \(value)")
+            #expect(process.standardError.contains("mailbox_limit"), "\(process.standardError)")
+        }
     }
 }
 

@@ -7,18 +7,41 @@ internal import Synchronization
 /// calls and one-way messages) is run by a drain task, which keeps running queued jobs until the queue is
 /// empty or the next in line is a waiting caller. An uncontended `acquire` takes a lock and returns: no
 /// task, no suspension.
+///
+/// Messages are admitted against a limit (the node's ``ActivationConfiguration/maximumMailboxDepth``): at
+/// most that many callers and jobs wait behind the turn's holder, and a message past it is refused at once,
+/// so a slow actor under load holds a bounded number of messages. The node's own work (deactivation,
+/// handoff) and a message already admitted once (re-run after a deactivation) are admitted without a limit.
 final class Mailbox: Sendable {
     typealias Job = @Sendable () async -> Void
 
+    /// What ``acquire(admitting:)`` and ``enqueue(_:admitting:on:)`` did with a message.
+    enum Admission: Equatable {
+        /// Admitted: the caller holds the turn (`acquire`), or the job runs in its turn (`enqueue`).
+        case admitted
+        /// Refused: `limit` messages already wait. `first` is true for the first refusal since the queue
+        /// was last empty (so the node logs a full mailbox once, not once per message).
+        case full(first: Bool)
+    }
+
     private enum Waiter {
-        /// Resumed exactly once, by whoever pops it from the queue under the lock.
-        case caller(UnsafeContinuation<Void, Never>)
+        /// Resumed exactly once (with `.admitted`), by whoever pops it from the queue under the lock.
+        case caller(UnsafeContinuation<Admission, Never>)
         case job(Job)
     }
 
     private struct State {
         var busy = false
         var queue: Deque<Waiter> = []
+        /// Whether a message was refused since the queue was last empty.
+        var refusing = false
+
+        /// Refuses a message if `limit` already wait; notes the first refusal.
+        mutating func refusal(limit: Int) -> Admission? {
+            guard queue.count >= limit else { return nil }
+            defer { refusing = true }
+            return .full(first: !refusing)
+        }
     }
 
     private let state = Mutex(State())
@@ -26,41 +49,62 @@ final class Mailbox: Sendable {
     /// How many callers and jobs wait for the turn (for tests and diagnostics).
     var waiting: Int { state.withLock { $0.queue.count } }
 
-    /// Waits for the turn. The caller must call ``release()`` when done.
+    /// Waits for the turn, however many wait before it (the node's own work). The caller must call
+    /// ``release()`` when done.
     func acquire() async {
-        let acquired = state.withLock { state -> Bool in
-            if state.busy { return false }
-            state.busy = true
-            return true
+        _ = await acquire(admitting: .max)
+    }
+
+    /// Waits for the turn unless `limit` callers and jobs already wait for it.
+    ///
+    /// - Returns: ``Admission/admitted`` once the caller holds the turn (it must call ``release()``), or
+    ///   ``Admission/full(first:)`` at once, without the turn.
+    func acquire(admitting limit: Int) async -> Admission {
+        let immediate = state.withLock { state -> Admission? in
+            if !state.busy {
+                state.busy = true
+                return .admitted
+            }
+            return state.refusal(limit: limit)
         }
-        if acquired { return }
-        await withUnsafeContinuation { continuation in
-            let acquiredNow = state.withLock { state -> Bool in
+        if let immediate { return immediate }
+        return await withUnsafeContinuation { continuation in
+            let immediate = state.withLock { state -> Admission? in
                 if !state.busy {
                     state.busy = true
-                    return true
+                    return .admitted
                 }
+                if let refused = state.refusal(limit: limit) { return refused }
                 state.queue.append(.caller(continuation))
-                return false
+                return nil
             }
-            if acquiredNow { continuation.resume() }
+            if let immediate { continuation.resume(returning: immediate) }
         }
     }
 
-    /// Runs `job` in its turn, after everything queued before it. Returns at once.
+    /// Runs `job` in its turn, after everything queued before it, unless `limit` callers and jobs already
+    /// wait. Returns at once.
     ///
-    /// - Parameter executor: Where the drain task runs if this job starts one (the connection's loop for
-    ///   remote calls); `nil` for the global pool.
-    func enqueue(_ job: @escaping Job, on executor: (any TaskExecutor)? = nil) {
-        let runNow = state.withLock { state -> Bool in
-            if state.busy {
-                state.queue.append(.job(job))
-                return false
+    /// - Parameters:
+    ///   - limit: How many may wait before this job is refused; `.max` for the node's own work.
+    ///   - executor: Where the drain task runs if this job starts one (the connection's loop for
+    ///     remote calls); `nil` for the global pool.
+    /// - Returns: Whether the job was admitted; a refused job never runs.
+    @discardableResult
+    func enqueue(_ job: @escaping Job, admitting limit: Int = .max, on executor: (any TaskExecutor)? = nil)
+        -> Admission
+    {
+        let (admission, runNow) = state.withLock { state -> (Admission, Bool) in
+            guard state.busy else {
+                state.busy = true
+                return (.admitted, true)
             }
-            state.busy = true
-            return true
+            if let refused = state.refusal(limit: limit) { return (refused, false) }
+            state.queue.append(.job(job))
+            return (.admitted, false)
         }
         if runNow { drain(startingWith: job, on: executor) }
+        return admission
     }
 
     /// Ends the current turn and hands it to the next in line.
@@ -73,6 +117,7 @@ final class Mailbox: Sendable {
         let next = state.withLock { state -> Waiter? in
             guard let next = state.queue.popFirst() else {
                 state.busy = false
+                state.refusing = false
                 return nil
             }
             return next
@@ -80,7 +125,7 @@ final class Mailbox: Sendable {
         switch next {
         case nil: return nil
         case .caller(let continuation):
-            continuation.resume()
+            continuation.resume(returning: .admitted)
             return nil
         case .job(let job): return job
         }

@@ -261,8 +261,10 @@ extension PlexNode: ActivationHost {
             handoff.withLock { _ = $0.unconfirmed.removeValue(forKey: id) }
             return true
         } catch {
-            // Unknown outcome: the tombstone stays, and the owner pulls the actor when it activates it.
-            logger.warning(
+            // Unknown outcome: the tombstone stays, and the owner pulls the actor when it activates it. (A
+            // transfer over max_frame_size was not sent at all; it fails alone and the link stays up.)
+            logger.log(
+                level: (error as? CallError)?.code == .codecFailure ? .error : .warning,
                 "handoff failed", metadata: ["actor.id": "\(id)", "to": "\(owner)", "error": "\(error)"])
             return false
         }
@@ -309,8 +311,9 @@ extension PlexNode: ActivationHost {
         let correlation = frame.correlationID
         Task {
             do {
-                let reply = try await self.answer(request, from: peer.nodeID)
-                connection.send(Wire.Frame(kind: .reply, correlationID: correlation, body: Wire.body(reply)))
+                let reply = Wire.body(try await self.answer(request, from: peer.nodeID))
+                try self.requireFits(reply, code: .codecFailure, "the handoff reply to \(peer.nodeID)")
+                connection.send(Wire.Frame(kind: .reply, correlationID: correlation, body: reply))
             } catch {
                 let failure = error as? CallError ?? CallError(.storageFailure, "\(error)")
                 connection.send(Self.errorFrame(failure, correlationID: correlation))
@@ -394,7 +397,9 @@ extension PlexNode: ActivationHost {
         -> Plexspaces_V1_HandoffReply
     {
         let (deadline, _) = deadline(nil)
-        let frame = try await link.call(kind: .handoff, flags: [], body: Wire.body(request), deadline: deadline)
+        let body = Wire.body(request)
+        try requireFits(body, code: .codecFailure, "the handoff request to \(link.peer)")
+        let frame = try await link.call(kind: .handoff, flags: [], body: body, deadline: deadline)
         switch frame.kind {
         case .reply: return try Wire.decode(Plexspaces_V1_HandoffReply.self, from: frame.body)
         case .errorReply: throw Self.callError(from: frame)

@@ -34,7 +34,10 @@ public struct NodeConfiguration: Sendable {
     public var membership: MembershipConfiguration
     /// Call defaults and limits.
     public var calls: CallConfiguration
-    /// The largest frame accepted from a peer, in bytes. Default: 16 MiB.
+    /// The largest frame accepted from a peer, in bytes, header included (the 4-byte length prefix is not).
+    /// A node sends nothing larger either: a request, reply or handoff that would not fit fails alone, with
+    /// `CallError` `invalidRequest` (a request) or `codecFailure` (a reply or a transfer), and the
+    /// connection stays up. Every member should use the same value. Default: 16 MiB.
     public var maximumFrameSize: Int
     /// The node's journal (`<dataDirectory>/journal.sqlite`), used by durable actor types.
     public var journal: JournalConfiguration
@@ -76,6 +79,12 @@ public struct NodeConfiguration: Sendable {
         guard activation.maximumActivations > 0 else {
             throw NodeError(.invalidConfiguration, "max_activations: must be positive")
         }
+        guard activation.maximumMailboxDepth > 0 else {
+            throw NodeError(
+                .invalidConfiguration,
+                "mailbox_limit: must be positive (got \(activation.maximumMailboxDepth)); there is no unlimited mailbox"
+            )
+        }
         guard membership.heartbeatInterval > .zero, membership.unreachableAfter > membership.heartbeatInterval else {
             throw NodeError(
                 .invalidConfiguration, "unreachable_after: must be longer than heartbeat_interval")
@@ -98,11 +107,18 @@ public struct ActivationConfiguration: Sendable {
     public var idleTimeout: Duration
     /// Beyond this many activations the least recently used idle ones are deactivated. Default: 1,000,000.
     public var maximumActivations: Int
+    /// How many messages (calls and tells, local and remote) may wait for one actor behind the one it is
+    /// handling. A message past it fails at once with `CallError` `overloaded` and does not run, so an actor
+    /// that falls behind holds a bounded amount of memory. Must be positive. Default: 10,000.
+    public var maximumMailboxDepth: Int
 
     /// Creates an activation configuration.
-    public init(idleTimeout: Duration = .seconds(300), maximumActivations: Int = 1_000_000) {
+    public init(
+        idleTimeout: Duration = .seconds(300), maximumActivations: Int = 1_000_000, maximumMailboxDepth: Int = 10_000
+    ) {
         self.idleTimeout = idleTimeout
         self.maximumActivations = maximumActivations
+        self.maximumMailboxDepth = maximumMailboxDepth
     }
 }
 
@@ -139,8 +155,9 @@ public struct MembershipConfiguration: Sendable {
 public struct CallConfiguration: Sendable {
     /// The timeout of a call that names none. Default: 5 seconds.
     public var defaultTimeout: Duration
-    /// Calls in flight to one peer before callers wait for a slot (and fail with `overloaded` at their
-    /// deadline). Default: 4096.
+    /// Calls and tells in flight to one peer before callers wait for a slot (and fail with `overloaded` at
+    /// their deadline). A call holds its slot until its reply; a tell until the owner has queued it for the
+    /// actor (or refused it). Default: 4096.
     public var maximumInFlightPerPeer: Int
     /// The codec for actor payloads between nodes. Default: ``BinaryMessageCodec``.
     public var codec: any MessageCodec

@@ -5,8 +5,13 @@ internal import PlexTransport
 internal import PlexWire
 internal import Synchronization
 
-/// This node's calls to one peer over the connection this node opened: correlation, the in-flight window,
-/// deadlines, and failing fast when the connection is gone.
+/// This node's calls and tells to one peer over the connection this node opened: correlation, the
+/// in-flight window, deadlines, and failing fast when the connection is gone.
+///
+/// Calls and tells share one window of ``maximumInFlight`` slots. A call holds its slot until its reply; a
+/// tell until the peer acknowledges it (it has queued the message for the actor, or refused it), so a flood
+/// of tells waits for slots, then fails with `overloaded`, instead of queuing without limit in this node's
+/// send buffers.
 final class PeerLink: Sendable {
     /// Resumed exactly once: by the reply, the sweeper (timeout), or the loss of the connection — whichever
     /// removes the entry from `pending` first, under the lock. `nil` means "no window slot, wait and retry".
@@ -14,10 +19,11 @@ final class PeerLink: Sendable {
     private typealias CallContinuation = UnsafeContinuation<Result<Wire.Frame, any Error>?, Never>
 
     private struct Pending {
-        var continuation: CallContinuation
+        /// `nil` for a tell: nobody waits for its acknowledgement, which only frees the slot.
+        var continuation: CallContinuation?
         var deadline: UInt64
 
-        func resume(_ result: Result<Wire.Frame, any Error>) { continuation.resume(returning: result) }
+        func resume(_ result: Result<Wire.Frame, any Error>) { continuation?.resume(returning: result) }
     }
 
     private struct WindowWaiter {
@@ -30,6 +36,8 @@ final class PeerLink: Sendable {
         var pending: [UInt64: Pending] = [:]
         var waiters: Deque<WindowWaiter> = []
         var nextCorrelation: UInt64 = 1
+        /// Tells the peer acknowledged with an error reply (refused: the actor's mailbox was full, say).
+        var refusedTells = 0
     }
 
     let peer: NodeID
@@ -43,7 +51,10 @@ final class PeerLink: Sendable {
 
     var connection: (any Connection)? { state.withLock { $0.connection } }
     var isConnected: Bool { state.withLock { $0.connection != nil } }
+    /// Calls and tells that hold a window slot.
     var inFlight: Int { state.withLock { $0.pending.count } }
+    /// How many tells the peer refused (each was dropped there: delivery of a tell is at most once).
+    var refusedTells: Int { state.withLock { $0.refusedTells } }
 
     /// Uses `connection` for calls unless the link already has one.
     /// - Returns: Whether it was attached; if not, the caller should close it.
@@ -97,7 +108,39 @@ final class PeerLink: Sendable {
         }
     }
 
-    /// Sends a frame that expects no reply.
+    /// Sends a tell once a window slot is free, and returns without waiting for the actor.
+    ///
+    /// The frame carries a correlation id; the peer answers it with an empty reply once the message is in the
+    /// actor's mailbox, or with an error reply if it refused it, and either frees the slot. An
+    /// acknowledgement that never comes (its frame dropped by a network that keeps the connection) frees the
+    /// slot at `holdUntil`, so a lost frame cannot shrink the window for good.
+    ///
+    /// - Parameters:
+    ///   - deadline: How long to wait for a slot (monotonic ns).
+    ///   - holdUntil: When the slot is freed if no acknowledgement came (monotonic ns); after `deadline`, so
+    ///     a tell waiting for a slot is not let through by a guard meant for lost frames.
+    /// - Throws: ``CallError`` `nodeUnavailable` (no connection), `overloaded` (no slot before `deadline`).
+    func tell(flags: Wire.FrameFlags, body: ByteBuffer, deadline: UInt64, holdUntil: UInt64) async throws {
+        while true {
+            enum Attempt { case unavailable, full, sent }
+            let attempt = state.withLock { state -> Attempt in
+                guard let connection = state.connection else { return .unavailable }
+                guard state.pending.count < maximumInFlight else { return .full }
+                let id = state.nextCorrelation
+                state.nextCorrelation &+= 1
+                state.pending[id] = Pending(continuation: nil, deadline: holdUntil)
+                connection.send(Wire.Frame(kind: .tell, flags: flags, correlationID: id, body: body))
+                return .sent
+            }
+            switch attempt {
+            case .unavailable: throw CallError(.nodeUnavailable, "no connection to \(peer)")
+            case .sent: return
+            case .full: try await waitForWindow(deadline: deadline)
+            }
+        }
+    }
+
+    /// Sends a frame outside the window (gossip), expecting no reply.
     /// - Throws: ``CallError`` `nodeUnavailable` when there is no connection.
     func send(_ frame: Wire.Frame) throws {
         guard let connection = state.withLock({ $0.connection }) else {
@@ -106,10 +149,11 @@ final class PeerLink: Sendable {
         connection.send(frame)
     }
 
-    /// A reply (or error reply) arrived.
+    /// A reply (or error reply) arrived: for a call, or the acknowledgement of a tell.
     func complete(_ frame: Wire.Frame) {
         let (pending, waiter) = state.withLock { state -> (Pending?, WindowWaiter?) in
             let pending = state.pending.removeValue(forKey: frame.correlationID)
+            if let pending, pending.continuation == nil, frame.kind == .errorReply { state.refusedTells += 1 }
             let waiter = pending != nil && !state.waiters.isEmpty ? state.waiters.removeFirst() : nil
             return (pending, waiter)
         }
@@ -117,7 +161,8 @@ final class PeerLink: Sendable {
         waiter?.continuation.resume()
     }
 
-    /// Fails calls and window waits whose deadline passed.
+    /// Fails calls and window waits whose deadline passed, and frees the slots of tells whose
+    /// acknowledgement is overdue.
     func expire(now: UInt64) {
         let (expired, waiters) = state.withLock { state -> ([Pending], [WindowWaiter]) in
             var expired: [Pending] = []

@@ -49,6 +49,7 @@ extension PlexNode: ActorCallRouter {
             return try await askLocal(type, id, request, idempotencyKey: options.idempotencyKey, deadline: deadline)
         case .remote(let link):
             let body = try encodeCall(type, id, request, timeout: nanoseconds, idempotencyKey: options.idempotencyKey)
+            try requireFits(body, code: .invalidRequest, "the request to \(id)")
             let reply = try await link.call(kind: .call, flags: [], body: body, deadline: deadline)
             return try decodeReply(A.Response.self, reply, codec: configuration.calls.codec)
         }
@@ -62,21 +63,28 @@ extension PlexNode: ActorCallRouter {
             let activation = self.activation(for: id, entry: entry)
             let callID = nextCallID()
             let (deadline, _) = deadline(nil)
-            activation.mailbox.enqueue { [self] in
-                do {
-                    var write: PendingWrite?
-                    _ = try await (activation as! Activation<A>).handleLocked(
-                        request, callID: callID, now: Self.now(), write: &write)
-                } catch ActivationFailure.deactivated {
-                    // Deactivated while queued: hand the message to the next activation.
-                    Task { _ = try? await self.askLocal(type, id, request, idempotencyKey: nil, deadline: deadline) }
-                } catch {
-                    self.logger.debug("tell failed", metadata: ["actor.id": "\(id)", "error": "\(error)"])
-                }
-            }
+            let admission = activation.mailbox.enqueue(
+                { [self] in
+                    do {
+                        var write: PendingWrite?
+                        _ = try await (activation as! Activation<A>).handleLocked(
+                            request, callID: callID, now: Self.now(), write: &write)
+                    } catch ActivationFailure.deactivated {
+                        // Deactivated while queued: hand the message (admitted already) to the next activation.
+                        Task {
+                            _ = try? await self.askLocal(
+                                type, id, request, idempotencyKey: nil, deadline: deadline, admitting: .max)
+                        }
+                    } catch {
+                        self.logger.debug("tell failed", metadata: ["actor.id": "\(id)", "error": "\(error)"])
+                    }
+                }, admitting: mailboxLimit)
+            if case .full(let first) = admission { throw mailboxFull(id, first: first) }
         case .remote(let link):
             let body = try encodeCall(type, id, request, timeout: 0, idempotencyKey: nil)
-            try link.send(Wire.Frame(kind: .tell, body: body))
+            try requireFits(body, code: .invalidRequest, "the request to \(id)")
+            let (deadline, nanoseconds) = deadline(nil)
+            try await link.tell(flags: [], body: body, deadline: deadline, holdUntil: deadline &+ nanoseconds)
         }
     }
 
@@ -87,14 +95,23 @@ extension PlexNode: ActorCallRouter {
         return entry
     }
 
+    /// Runs a call on this node's activation of `id`.
+    ///
+    /// - Parameter limit: How many messages may wait before this one is refused with `overloaded`: the
+    ///   node's mailbox limit by default; `.max` for a message admitted once already.
     func askLocal<A: VirtualActor>(
-        _ type: A.Type, _ id: ActorID, _ request: A.Request, idempotencyKey: String?, deadline: UInt64
+        _ type: A.Type, _ id: ActorID, _ request: A.Request, idempotencyKey: String?, deadline: UInt64,
+        admitting limit: Int? = nil
     ) async throws -> A.Response {
         let entry = try localEntry(type, id)
         let callID = nextCallID()
+        var limit = limit ?? mailboxLimit
         while true {
             let activation = self.activation(for: id, entry: entry) as! Activation<A>
-            await activation.mailbox.acquire()
+            if case .full(let first) = await activation.mailbox.acquire(admitting: limit) {
+                throw mailboxFull(id, first: first)
+            }
+            limit = .max  // admitted: a retry after a deactivation is not refused
             var write: PendingWrite?
             let response: A.Response
             do {
@@ -183,8 +200,11 @@ extension PlexNode: ActorCallRouter {
         }
         let expectsReply = frame.kind == .call
         let correlation = frame.correlationID
+        // A tell with a correlation id is acknowledged once admitted (or refused), which frees its sender's
+        // window slot; tells from older senders carry 0 and get no answer.
+        let acknowledges = frame.kind == .tell && correlation != 0
         func fail(_ error: CallError) {
-            if expectsReply { connection.send(Self.errorFrame(error, correlationID: correlation)) }
+            if expectsReply || acknowledges { connection.send(Self.errorFrame(error, correlationID: correlation)) }
         }
         let entry = types.withLock { $0[body.actor.typeName] }
         let route: Route
@@ -203,35 +223,37 @@ extension PlexNode: ActorCallRouter {
                         .nodeUnavailable,
                         "\(body.actor) was forwarded to \(nodeID), which does not own it; the ring is changing"))
             }
-            forward(frame, body: body, to: link, expectsReply: expectsReply, reply: connection)
+            forward(frame, body: body, to: link, expectsReply: expectsReply || acknowledges, reply: connection)
         case .local:
             guard let entry else {
                 return fail(
                     CallError(.unknownActorType, "actor type '\(body.actor.typeName)' is not registered on \(nodeID)"))
             }
             let deadline = body.timeoutNanoseconds == 0 ? UInt64.max : Self.now() &+ body.timeoutNanoseconds
-            runInbound(
+            let flags = frame.flags.intersection(.jsonPayload)
+            let admission = runInbound(
                 body, entry: entry, json: frame.flags.contains(.jsonPayload), deadline: deadline,
-                executor: connection.taskExecutor
-            ) { result in
+                executor: connection.taskExecutor, admitting: mailboxLimit
+            ) { [self] result in
                 guard expectsReply else { return }
-                switch result {
-                case .success(let payload):
-                    connection.send(
-                        Wire.Frame(
-                            kind: .reply, flags: frame.flags.intersection(.jsonPayload), correlationID: correlation,
-                            body: payload))
-                case .failure(let error):
-                    connection.send(Self.errorFrame(error, correlationID: correlation))
-                }
+                connection.send(replyFrame(result, to: body.actor, flags: flags, correlationID: correlation))
+            }
+            switch admission {
+            case .admitted:
+                if acknowledges { connection.send(Wire.Frame(kind: .reply, correlationID: correlation, body: .init())) }
+            case .full(let first):
+                fail(mailboxFull(body.actor, first: first))
             }
         }
     }
 
+    /// Queues an inbound call or tell for its actor, unless `limit` messages wait already (then `completion`
+    /// is never called).
+    @discardableResult
     private func runInbound(
         _ body: Wire.CallBody, entry: any AnyActorType, json: Bool, deadline: UInt64, executor: (any TaskExecutor)?,
-        completion: @escaping @Sendable (Result<ByteBuffer, CallError>) -> Void
-    ) {
+        admitting limit: Int, completion: @escaping @Sendable (Result<ByteBuffer, CallError>) -> Void
+    ) -> Mailbox.Admission {
         let activation = self.activation(for: body.actor, entry: entry)
         let codec = configuration.calls.codec
         let job: Mailbox.Job = { [self] in
@@ -258,34 +280,43 @@ extension PlexNode: ActorCallRouter {
                         .failure(
                             CallError(.nodeUnavailable, "\(body.actor) moved while the call waited; the ring changed")))
                 }
+                // Admitted once already: not refused now.
                 self.runInbound(
-                    body, entry: entry, json: json, deadline: deadline, executor: executor, completion: completion)
+                    body, entry: entry, json: json, deadline: deadline, executor: executor, admitting: .max,
+                    completion: completion)
             } catch let error as CallError {
                 OutputGate.whenDurable(write, actor: body.actor) { failure in completion(.failure(failure ?? error)) }
             } catch {
                 completion(.failure(CallError(.codecFailure, "\(error)")))
             }
         }
-        activation.mailbox.enqueue(job, on: executor)
+        return activation.mailbox.enqueue(job, admitting: limit, on: executor)
     }
 
-    /// Sends a call on to the owner once and relays the answer.
+    /// Sends a call or tell on to the owner once and relays the answer (a tell's acknowledgement, too).
+    ///
+    /// A forwarded tell counts against the window to the owner like any other; while it waits, so does the
+    /// sender's slot for it, so a flood through this node is held back at its source.
     private func forward(
         _ frame: Wire.Frame, body: Wire.CallBody, to link: PeerLink, expectsReply: Bool, reply: any Connection
     ) {
         var forwarded = frame
         forwarded.flags.insert(.forwarded)
+        let (deadline, nanoseconds) = deadline(
+            body.timeoutNanoseconds == 0 ? nil : .nanoseconds(Int64(clamping: body.timeoutNanoseconds)))
         guard expectsReply else {
-            try? link.send(forwarded)
+            // A tell from a sender that wants no acknowledgement.
+            Task {
+                try? await link.tell(
+                    flags: forwarded.flags, body: frame.body, deadline: deadline, holdUntil: deadline &+ nanoseconds)
+            }
             return
         }
         let correlation = frame.correlationID
-        let (deadline, _) = deadline(
-            body.timeoutNanoseconds == 0 ? nil : .nanoseconds(Int64(clamping: body.timeoutNanoseconds)))
         Task {
             do {
                 var answer = try await link.call(
-                    kind: .call, flags: forwarded.flags, body: frame.body, deadline: deadline)
+                    kind: frame.kind, flags: forwarded.flags, body: frame.body, deadline: deadline)
                 answer.correlationID = correlation
                 reply.send(answer)
             } catch let error as CallError {

@@ -63,9 +63,13 @@ public struct ActorRef<A: VirtualActor>: Sendable, Hashable, CustomStringConvert
     /// Sends `request` without waiting for the actor to handle it.
     ///
     /// Returns once the message is handed to the owning node's connection (or enqueued locally). Delivery
-    /// is at most once; a reply or error from the handler is dropped.
+    /// is at most once; a reply or error from the handler is dropped. A tell takes a slot in the window of
+    /// calls in flight to the owner until the owner has queued it, so a flood of tells waits for slots; the
+    /// owner drops one that finds the actor's mailbox full (it logs that).
     ///
-    /// - Throws: ``CallError`` with code `nodeUnavailable`, `overloaded`, `codecFailure` or `shuttingDown`.
+    /// - Throws: ``CallError`` with code `nodeUnavailable`, `overloaded` (no window slot in time, or a local
+    ///   actor's mailbox is full), `invalidRequest` (larger than the maximum frame size), `codecFailure` or
+    ///   `shuttingDown`.
     public func tell(_ request: A.Request) async throws {
         try await router.tell(A.self, id, request)
     }

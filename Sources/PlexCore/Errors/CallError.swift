@@ -28,7 +28,8 @@ public struct CallError: Error, Hashable, Sendable, CustomStringConvertible {
         public static let unknownActorType = Code(wrapped: .unknownActorType)
         /// The actor's handler threw; ``CallError/remoteCode`` and the message say what it threw.
         public static let remoteFailure = Code(wrapped: .remoteFailure)
-        /// Too many calls are in flight to the target node; back off and retry.
+        /// Too many calls are in flight to the target node (no window slot before the deadline), or the
+        /// actor's mailbox is full (the message did not run); back off and retry.
         public static let overloaded = Code(wrapped: .overloaded)
         /// The request is malformed (bad actor id, payload that does not decode).
         public static let invalidRequest = Code(wrapped: .invalidRequest)
