@@ -24,6 +24,36 @@ struct Peer: VirtualActor {
     func handle(_ request: Int, state: inout NoState, context: ActorContext) async throws -> Int { request }
 }
 
+/// A journal write the test completes by hand.
+final class ManualWrite: DurabilityBarrier {
+    private let state = Mutex<(result: Result<Void, CallError>?, waiters: [CheckedContinuation<Void, any Error>])>(
+        (nil, []))
+
+    var isDurable: Bool {
+        state.withLock { if case .success = $0.result { true } else { false } }
+    }
+    var waiting: Int { state.withLock { $0.waiters.count } }
+
+    func waitUntilDurable() async throws {
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+            let known = state.withLock { state -> Result<Void, CallError>? in
+                if state.result == nil { state.waiters.append(continuation) }
+                return state.result
+            }
+            if let known { continuation.resume(with: known) }
+        }
+    }
+
+    func complete(_ result: Result<Void, CallError>) {
+        let waiters = state.withLock { state in
+            state.result = result
+            defer { state.waiters = [] }
+            return state.waiters
+        }
+        for waiter in waiters { waiter.resume(with: result) }
+    }
+}
+
 /// What a test effect throws that is neither an `ActorFailure` nor a `CallError`.
 enum PaymentError: Error {
     case gatewayDown(retryAfter: Int)
@@ -168,5 +198,72 @@ struct EffectLogNonDeterminismTests {
         let error = await #expect(throws: CallError.self) { try await context(log).run("a") { "text" } }
         #expect(error?.code == .storageFailure)
         #expect(error?.message.contains("does not decode as String") == true)
+    }
+}
+
+@Suite("Effect log: output gate")
+struct EffectLogGateTests {
+    @Test("run and calls through the context's references wait for the earlier write; now and random do not")
+    func waitsForEarlierWrite() async throws {
+        let earlier = ManualWrite()
+        let router = RecordingRouter()
+        let gated = context(EffectLog(after: earlier), router: router)
+        let ran = Mutex(0)
+        _ = try await gated.now()  // would hang if it waited
+        _ = try await gated.random(in: 0...9)
+        let effect = Task {
+            try await gated.run("charge") {
+                ran.withLock { $0 += 1 }
+                return 1
+            }
+        }
+        let peer = gated.actor(Peer.self, key: "p")
+        let told = Task { try await peer.tell(1) }
+        try await waitUntil { earlier.waiting == 2 }
+        #expect(ran.withLock { $0 } == 0)
+        #expect(router.sent.withLock { $0 }.isEmpty)
+        earlier.complete(.success(()))
+        #expect(try await effect.value == 1)
+        try await told.value
+        #expect(ran.withLock { $0 } == 1)
+        #expect(router.sent.withLock { $0 } == [peer.id])
+        // Once durable, nothing waits: a reference made now is a plain one.
+        #expect(try await gated.run("again") { 2 } == 2)
+    }
+
+    @Test("when the earlier write fails, the effect and the call never start, and the error says why")
+    func failedEarlierWrite() async throws {
+        let earlier = ManualWrite()
+        let router = RecordingRouter()
+        let log = EffectLog(after: earlier)
+        let gated = context(log, router: router)
+        let ran = Mutex(0)
+        let effect = Task {
+            try await gated.run("charge") {
+                ran.withLock { $0 += 1 }
+                return 1
+            }
+        }
+        let told = Task { try await gated.actor(Peer.self, key: "p").tell(1) }
+        try await waitUntil { earlier.waiting == 2 }
+        earlier.complete(.failure(CallError(.storageFailure, "disk full")))
+        let effectError = await #expect(throws: CallError.self) { try await effect.value }
+        let tellError = await #expect(throws: CallError.self) { try await told.value }
+        for error in [effectError, tellError] {
+            #expect(error?.code == .storageFailure)
+            #expect(error?.message.contains("earlier message") == true)
+        }
+        #expect(ran.withLock { $0 } == 0)
+        #expect(router.sent.withLock { $0 }.isEmpty)
+        #expect(try log.encoded() == nil)  // an effect that never started is not recorded
+    }
+}
+
+func waitUntil(within: Duration = .seconds(10), _ condition: () -> Bool) async throws {
+    let clock = ContinuousClock()
+    let deadline = clock.now + within
+    while !condition() {
+        guard clock.now < deadline else { throw CancellationError() }
+        try await Task.sleep(for: .milliseconds(1))
     }
 }

@@ -23,6 +23,9 @@ extension Activation {
         do {
             // Appends refused after a failed one are accepted again once this reads what is durable.
             try await journal.clearFailure(of: id)
+            // Every write queued before is done (the journal cleared the failure after them); what is durable
+            // is read below, so the next message's effects wait for nothing.
+            lastWrite = nil
             state = A.initialState(for: id)
             sequence = 0
             remembered = [:]

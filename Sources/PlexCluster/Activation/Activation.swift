@@ -109,7 +109,8 @@ final class Activation<A: VirtualActor>: AnyActivation, @unchecked Sendable {
         lastUsedStorage.store(now, ordering: .relaxed)
         if let idempotencyKey, let earlier = try await answer(idempotencyKey, write: &write) { return earlier }
         var context = makeContext(callID, idempotencyKey, false)
-        let effects = journal == nil ? nil : EffectLog()
+        // The handler's outward effects wait for the earlier messages' entries (the output gate).
+        let effects = journal == nil ? nil : EffectLog(after: lastWrite)
         context.effects = effects
         context.requestType = A.Request.self
         let response: A.Response

@@ -5,6 +5,9 @@ internal import PlexJournal
 ///
 /// The actor's turn ends when the handler returns, so it takes its next message while this one commits (in
 /// the same group commit, often); the reply, or the error reply, leaves only once the entry is durable.
+/// The other half of the gate holds effects: the next message's `context.run`, `context.schedule`, and
+/// calls or `tell`s through `context.actor` wait for the same write (its ``EffectLog`` is made with it), so
+/// nothing outside the actor acts on a state that a crash could still lose.
 /// Deliberately not generic: the call path stays free of generic metadata lookups.
 enum OutputGate {
     /// Returns once `write` is durable (at once if there is none).

@@ -33,8 +33,12 @@ public struct ActorContext: Sendable {
     }
 
     /// A reference to another actor (or to this one).
+    ///
+    /// In a durable actor, a call or `tell` through the reference waits until the actor's earlier messages
+    /// are durable (an output gate), so no other actor hears of a state that a crash could still lose.
     public func actor<B: VirtualActor>(_ type: B.Type, key: String) -> ActorRef<B> {
-        ActorRef<B>(key: key, router: router)
+        guard let earlier = effects?.pendingEarlier else { return ActorRef<B>(key: key, router: router) }
+        return ActorRef<B>(key: key, router: DurabilityGatedRouter(router: router, earlier: earlier))
     }
 
     /// Runs a side effect once per durably processed message.
@@ -43,7 +47,9 @@ public struct ActorContext: Sendable {
     /// the message is replayed to rebuild the state, `body` does not run: the recorded result is returned,
     /// or the recorded error thrown, so the handler takes the same path as the first time. (If the node
     /// crashes before the message is journaled, the message never happened: its caller gets no reply, and a
-    /// retry runs the effect again.) In an ephemeral actor `body` simply runs.
+    /// retry runs the effect again.) `body` starts only once the actor's earlier messages are durable (an
+    /// output gate: an effect never acts on a state that a crash could still lose); while nothing is
+    /// pending, that costs nothing. In an ephemeral actor `body` simply runs.
     ///
     /// An error `body` throws in a durable actor reaches the handler as the same value on the first run and
     /// on replay: an ``ActorFailure`` or a ``CallError`` as itself, any other error as a
@@ -53,29 +59,33 @@ public struct ActorContext: Sendable {
     /// - Parameters:
     ///   - name: Names the effect; replay checks that the code asks for the same effects in the same order.
     ///   - body: The effect; its result must be `Codable`.
-    /// - Throws: What `body` threw (as above), or, on replay, ``CallError`` `storageFailure` when the handler
-    ///   asks for another effect than the journal recorded at this position (non-determinism: recovery stops
-    ///   and names the position).
+    /// - Throws: What `body` threw (as above); ``CallError`` `storageFailure` when an earlier message could
+    ///   not be journaled (`body` did not start), or, on replay, when the handler asks for another effect than
+    ///   the journal recorded at this position (non-determinism: recovery stops and names the position).
     public func run<T: Codable & Sendable>(_ name: String, _ body: () async throws -> T) async throws -> T {
         guard let effects else { return try await body() }
         return try await effects.run(name, body)
     }
 
-    /// The current time, journaled in durable actors so replay sees the same value.
+    /// The current time, journaled in durable actors so replay sees the same value. It does not wait for
+    /// earlier messages to be durable: reading the clock reaches nothing outside the actor.
     public func now() async throws -> Date {
-        try await run("plex.now") { Date() }
+        guard let effects else { return Date() }
+        return try await effects.run("plex.now", gated: false) { Date() }
     }
 
-    /// A random integer in `range`, journaled in durable actors so replay sees the same value.
+    /// A random integer in `range`, journaled in durable actors so replay sees the same value (without
+    /// waiting for earlier messages to be durable, like ``now()``).
     public func random(in range: ClosedRange<Int>) async throws -> Int {
-        try await run("plex.random") { Int.random(in: range) }
+        guard let effects else { return Int.random(in: range) }
+        return try await effects.run("plex.random", gated: false) { Int.random(in: range) }
     }
 
     /// Sets a durable reminder: `request` is delivered to this actor (as a message, through its handler) once
     /// `delay` has passed, even if the node restarts or the actor moves to another node meanwhile.
     ///
     /// The reminder is journaled with the message that sets it, so it exists exactly when that message was
-    /// durably processed. Delivery is at least once; each delivery carries the idempotency key
+    /// durably processed; like ``run(_:_:)``, it waits until the actor's earlier messages are durable. Delivery is at least once; each delivery carries the idempotency key
     /// `plex.reminder/<name>/<due>`, so a delivery repeated after a crash returns the stored reply instead of
     /// running again, and the handler can tell reminders by ``idempotencyKey``. The fire time is journaled
     /// with the delivered message. Setting a reminder with the same name replaces it; a handler can set it

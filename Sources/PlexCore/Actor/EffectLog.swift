@@ -1,7 +1,8 @@
 /// The side effects one message performed, in order: recorded while it runs, served back when a durable
 /// actor replays it, so no effect runs twice for a message that was durably processed.
 ///
-/// Guarded by the activation's turn: only the handler of the message it belongs to touches it.
+/// Guarded by the activation's turn: only the handler of the message it belongs to touches it (``earlier``
+/// is immutable, and may be read from anywhere).
 public final class EffectLog: @unchecked Sendable {
     /// One recorded effect: the name the handler gave it and its encoded result, or what it threw.
     ///
@@ -79,6 +80,8 @@ public final class EffectLog: @unchecked Sendable {
     /// The first way the replay departed from the journal, if it did (kept, so a handler that catches the
     /// error cannot hide it).
     private var divergence: CallError?
+    /// The journal write of the actor's earlier messages, which an outward effect waits for (recording only).
+    let earlier: (any DurabilityBarrier)?
     /// Reminder changes made by the message, journaled with it (recording only: on replay they already are).
     package private(set) var reminders: [ReminderChange] = []
 
@@ -91,15 +94,20 @@ public final class EffectLog: @unchecked Sendable {
     }
 
     /// A log that records the effects of a message running for the first time.
-    package init() {
+    ///
+    /// - Parameter earlier: The journal write of the actor's earlier messages, if it may still be pending:
+    ///   effects that reach outside the actor wait until it is durable (the output gate).
+    package init(after earlier: (any DurabilityBarrier)? = nil) {
         mode = .recording
         effects = []
+        self.earlier = earlier
     }
 
     /// A log that serves back the effects a journaled message recorded.
     package init(replaying effects: [Effect]) {
         mode = .replaying
         self.effects = effects
+        self.earlier = nil
     }
 
     /// The recorded effects, encoded for the journal (`nil` if there were none).
@@ -112,16 +120,29 @@ public final class EffectLog: @unchecked Sendable {
         try BinaryMessageCodec().decode([Effect].self, from: bytes)
     }
 
+    /// The earlier messages' write, while it is not known to be durable: what a reference made now must wait
+    /// for before it sends.
+    var pendingEarlier: (any DurabilityBarrier)? {
+        guard let earlier, !earlier.isDurable else { return nil }
+        return earlier
+    }
+
     /// Runs the effect, or (on replay) returns its recorded result, or throws its recorded error, without
     /// running it.
     ///
-    /// - Throws: What the effect threw (as ``Failure/error`` makes it), or ``CallError`` `storageFailure` on
-    ///   replay when the code asks for a different effect than the journal recorded at this position.
-    func run<T: Codable & Sendable>(_ name: String, _ body: () async throws -> T) async throws -> T {
+    /// - Parameter gated: Whether the effect reaches outside the actor, so it must wait until the actor's
+    ///   earlier messages are durable (`now` and `random` do not).
+    /// - Throws: What the effect threw (as ``Failure/error`` makes it); ``CallError`` `storageFailure` when an
+    ///   earlier message could not be journaled (the effect did not start), or on replay when the code asks
+    ///   for a different effect than the journal recorded at this position.
+    func run<T: Codable & Sendable>(_ name: String, gated: Bool = true, _ body: () async throws -> T)
+        async throws -> T
+    {
         switch mode {
         case .replaying:
             return try replay(name)
         case .recording:
+            if gated, let earlier { try await Self.waitUntilDurable(earlier, before: "this effect did not start") }
             let value: T
             let encoded: [UInt8]
             do {
@@ -177,6 +198,18 @@ public final class EffectLog: @unchecked Sendable {
                 "replay asked for \(cursor) effect\(cursor == 1 ? "" : "s"), but the journal recorded "
                     + "\(effects.count); the first one not asked for is '\(effects[cursor].name)' at position "
                     + "\(cursor + 1)")
+        }
+    }
+
+    /// Returns once `write` is durable (at once if it already is).
+    /// - Throws: ``CallError`` `storageFailure` when it failed; `consequence` says what did not happen.
+    static func waitUntilDurable(_ write: any DurabilityBarrier, before consequence: String) async throws {
+        guard !write.isDurable else { return }
+        do {
+            try await write.waitUntilDurable()
+        } catch {
+            throw CallError(
+                .storageFailure, "an earlier message of this actor could not be journaled, so \(consequence): \(error)")
         }
     }
 }
