@@ -247,6 +247,7 @@ extension PlexNode: ActivationHost {
                     metadata: [
                         "actor.id": "\(id)", "to": "\(owner)", "lineage": "\(transfer.lineage.map { "\($0)" } ?? "-")",
                     ])
+                handoff.withLock { _ = $0.unconfirmed.removeValue(forKey: id) }
                 return true
             } catch let error as CallError where error.remoteCode == notOwnerCode && !repeated {
                 // Refused outright, and never sent before: it was not stored there, so the copy here is the
