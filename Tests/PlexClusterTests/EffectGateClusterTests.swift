@@ -41,7 +41,7 @@ struct GateTarget: VirtualActor {
 
 /// A durable actor whose messages either only change its state or reach outside it in one of the ways the
 /// output gate holds.
-struct Gated: VirtualActor {
+struct EffectGated: VirtualActor {
     static let typeName = "gated"
     static let durability = Durability.durable(checkpointEvery: 1000)
     enum Effect: String, Codable, Sendable, CaseIterable, CustomStringConvertible {
@@ -108,19 +108,19 @@ struct HeldShard {
 struct EffectGateClusterTests {
     func register(_ probe: GateProbe) -> @Sendable (PlexNode) -> Void {
         { node in
-            node.register(Gated.self) { Gated(probe: probe) }
+            node.register(EffectGated.self) { EffectGated(probe: probe) }
             node.register(GateTarget.self) { GateTarget(probe: probe) }
         }
     }
 
     @Test(
         "an effect of the next message does not start until the earlier message's entry is durable",
-        arguments: Gated.Effect.allCases)
-    func effectWaits(effect: Gated.Effect) async throws {
+        arguments: EffectGated.Effect.allCases)
+    func effectWaits(effect: EffectGated.Effect) async throws {
         let probe = GateProbe()
         try await withTestCluster(nodes: 1, transport: .inMemory, register: register(probe)) { cluster in
             let node = cluster.node(0)
-            let ref = node.actor(Gated.self, key: "g")
+            let ref = node.actor(EffectGated.self, key: "g")
             #expect(try await ref.ask(.step) == 1)  // activated; nothing pending
             let held = try await HeldShard.hold(node.journal, for: ref.id)
             let first = Task { try await ref.ask(.step) }
@@ -141,18 +141,18 @@ struct EffectGateClusterTests {
 
     @Test(
         "when the earlier message's entry fails to commit, the next message's effect never runs",
-        arguments: Gated.Effect.allCases)
-    func failedCommitStopsEffect(effect: Gated.Effect) async throws {
+        arguments: EffectGated.Effect.allCases)
+    func failedCommitStopsEffect(effect: EffectGated.Effect) async throws {
         let probe = GateProbe()
         try await withTestCluster(nodes: 1, transport: .inMemory, register: register(probe)) { cluster in
             let node = cluster.node(0)
-            let ref = node.actor(Gated.self, key: "g")
+            let ref = node.actor(EffectGated.self, key: "g")
             #expect(try await ref.ask(.step) == 1)
             // Another writer takes sequence 2 behind the activation's back, so its next entry cannot commit.
             let codec = BinaryMessageCodec()
             try await node.journal.append([
                 JournalEntry(
-                    actor: ref.id, sequence: 2, kind: .message, time: 0, payload: try codec.encode(Gated.Request.step),
+                    actor: ref.id, sequence: 2, kind: .message, time: 0, payload: try codec.encode(EffectGated.Request.step),
                     reply: try codec.encode(2))
             ])
             let held = try await HeldShard.hold(node.journal, for: ref.id)
