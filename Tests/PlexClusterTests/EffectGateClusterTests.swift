@@ -93,7 +93,12 @@ struct HeldShard {
     static func hold(_ journal: Journal, for actor: ActorID) async throws -> HeldShard {
         let gate = DispatchSemaphore(value: 0)
         let writer = journal.writer(for: actor)
-        let holder = Task { try await writer.perform(filing: .none) { _ throws(JournalError) in gate.wait() } }
+        // Held at most 30 s, so that a failed test cannot hang the run.
+        let holder = Task {
+            try await writer.perform(filing: .none) { _ throws(JournalError) in
+                _ = gate.wait(timeout: .now() + .seconds(30))
+            }
+        }
         try await eventually("the writer is held") { writer.isRunningJob }
         return HeldShard(gate: gate, holder: holder, writer: writer)
     }
@@ -123,6 +128,7 @@ struct EffectGateClusterTests {
             let ref = node.actor(EffectGated.self, key: "g")
             #expect(try await ref.ask(.step) == 1)  // activated; nothing pending
             let held = try await HeldShard.hold(node.journal, for: ref.id)
+            defer { held.gate.signal() }  // a failed expectation must not leave the writer held
             let first = Task { try await ref.ask(.step) }
             // The first message ran and its entry waits in the queue; its reply waits for the entry.
             try await eventually("the first entry is queued") { held.writer.queuedAppends == 1 }
@@ -156,6 +162,7 @@ struct EffectGateClusterTests {
                     reply: try codec.encode(2))
             ])
             let held = try await HeldShard.hold(node.journal, for: ref.id)
+            defer { held.gate.signal() }  // a failed expectation must not leave the writer held
             let first = Task { try await ref.ask(.step) }
             try await eventually("the first entry is queued") { held.writer.queuedAppends == 1 }
             let second = Task { try await ref.ask(.effect(effect)) }

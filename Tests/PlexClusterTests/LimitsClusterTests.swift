@@ -189,6 +189,8 @@ struct LimitsClusterTests {
             setup: {
                 $0.calls.maximumInFlightPerPeer = window
                 $0.calls.defaultTimeout = .seconds(1)
+                // About the window, not the failure detector: a loaded machine must not make the owner unreachable.
+                $0.membership.unreachableAfter = .seconds(60)
             },
             register: { $0.register(Gated.self) { Gated(gate: gate) } }
         ) { cluster in

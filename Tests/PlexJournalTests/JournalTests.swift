@@ -167,7 +167,12 @@ struct HeldWriter {
     /// Holds `journal`'s first writer; returns once it is inside the holding job.
     static func hold(_ journal: Journal) async throws -> HeldWriter {
         let gate = DispatchSemaphore(value: 0)
-        let holder = Task { try await journal.writer.perform(filing: .none) { _ throws(JournalError) in gate.wait() } }
+        // Held at most 30 s, so that a failed test cannot hang the run.
+        let holder = Task {
+            try await journal.writer.perform(filing: .none) { _ throws(JournalError) in
+                _ = gate.wait(timeout: .now() + .seconds(30))
+            }
+        }
         try await waitUntil { journal.writer.isRunningJob }
         return HeldWriter(gate: gate, holder: holder, commits: journal.writer.counters.commits)
     }
