@@ -157,6 +157,12 @@ public final class NodeProcess: Sendable {
     /// Sends SIGTERM: a graceful stop.
     public func terminate() { signal(SIGTERM) }
 
+    /// Sends SIGSTOP: the process freezes (its sockets stay open, nothing answers) until ``resume()``.
+    public func suspend() { signal(SIGSTOP) }
+
+    /// Sends SIGCONT: a process that ``suspend()`` froze runs on.
+    public func resume() { signal(SIGCONT) }
+
     private func signal(_ number: Int32) {
         exit.withLock { exit in
             guard exit == nil else { return }
