@@ -24,12 +24,16 @@ public actor NodeCaller {
             self.client = nil
             await client.close()
         }
-        do {
-            client = try await PlexClient.connect(to: address, clusterName: clusterName, secret: secret)
-        } catch {
+        guard let fresh = try? await PlexClient.connect(to: address, clusterName: clusterName, secret: secret) else {
             return nil
         }
-        return client
+        // Another call of this caller may have connected meanwhile (the actor is reentrant at `await`).
+        if let current = client, current.isConnected {
+            await fresh.close()
+            return current
+        }
+        client = fresh
+        return fresh
     }
 
     /// Deposits `amount` to `ledger` with the idempotency key `key`.

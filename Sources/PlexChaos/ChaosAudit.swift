@@ -17,11 +17,18 @@ public struct LedgerObservation: Sendable, Hashable {
     /// For each node whose journal holds the ledger live (entries or a checkpoint, not handed away), how many
     /// of the ledger's applied messages carry each idempotency key.
     public var journals: [String: [String: Int]]
+    /// Copies of the ledger that a node kept aside because they did not extend its history (another lineage),
+    /// by node: one description each.
+    public var keptAside: [String: [String]]
 
     /// Creates an observation.
-    public init(readings: [String: Reading?] = [:], journals: [String: [String: Int]] = [:]) {
+    public init(
+        readings: [String: Reading?] = [:], journals: [String: [String: Int]] = [:],
+        keptAside: [String: [String]] = [:]
+    ) {
         self.readings = readings
         self.journals = journals
+        self.keptAside = keptAside
     }
 }
 
@@ -32,8 +39,9 @@ public struct LedgerObservation: Sendable, Hashable {
 ///   the ledger at the end) does not hold it, or when the ledger cannot be read at all.
 /// - A deposit is **doubled** when that history holds its key more than once.
 /// - A ledger **forked** when more than one node's journal holds it live (outside a recorded handoff, which
-///   leaves a tombstone on the node that handed it away), or when reads through different nodes disagree on
-///   its owner or balance.
+///   leaves a tombstone on the node that handed it away), when reads through different nodes disagree on
+///   its owner or balance, or when a node kept a copy of it aside because it did not extend the history there
+///   (two lineages of one ledger existed: a fork that was caught, whose deposits are not in the ledger).
 /// - The balance is checked too: it must equal the sum of the deposits its history holds. A difference no
 ///   key explains counts once, as lost (short) or doubled (over), under a name that says so.
 public struct ChaosAudit: Sendable, Hashable {
@@ -84,6 +92,11 @@ public struct ChaosAudit: Sendable, Hashable {
             forks.append(ledger)
             let views = answered.map { "via \($0.0): \($0.1.owner) says \($0.1.balance)" }
             findings.append("\(ledger): forked: reads disagree (\(views.joined(separator: "; ")))")
+        } else if !observation.keptAside.isEmpty {
+            forks.append(ledger)
+        }
+        for (node, copies) in observation.keptAside.sorted(by: { $0.key < $1.key }) {
+            for copy in copies { findings.append("\(ledger): forked: \(node) kept a diverging copy aside, \(copy)") }
         }
         let acknowledged = deposits.filter { $0.value.isAcknowledged }
         // The reading most nodes gave (the first node's on a tie) is the ledger's state.
@@ -91,7 +104,8 @@ public struct ChaosAudit: Sendable, Hashable {
         guard let reference = answered.map(\.1).max(by: { counted[$0]! < counted[$1]! }) else {
             guard !acknowledged.isEmpty else { return }
             lost += acknowledged.keys
-            findings.append("\(ledger): unreadable through every node; its \(acknowledged.count) deposits count as lost")
+            findings.append(
+                "\(ledger): unreadable through every node; its \(acknowledged.count) deposits count as lost")
             return
         }
         guard let applied = observation.journals[reference.owner] else {

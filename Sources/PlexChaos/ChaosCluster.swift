@@ -186,7 +186,8 @@ public actor ChaosCluster {
             let process = try NodeProcess.launch(
                 configuration.plexBinary, arguments, environment: ["PLEX_CLUSTER_SECRET": configuration.secret])
             let status = try await process.waitForExit(within: .seconds(20))
-            let output = (process.standardOutput + process.standardError).trimmingCharacters(in: .whitespacesAndNewlines)
+            let output = (process.standardOutput + process.standardError).trimmingCharacters(
+                in: .whitespacesAndNewlines)
             let firstLine = output.split(separator: "\n").first.map(String.init) ?? ""
             if status == 0 && output.contains("removed") { return "done: \(firstLine)" }
             if output.contains("refused") { return "refused: \(firstLine)" }

@@ -42,7 +42,7 @@ extension ChaosRun {
                 try? await Task.sleep(for: gap)
                 await cluster.launch(node)
             }
-            await cluster.waitUntilAllReady()
+            await cluster.waitUntilAllReady(within: .seconds(30))
         case .seedless(let alone, let aloneFor, let order, let gaps):
             log("fault: whole cluster killed, \(id[alone]) restarted alone for \(aloneFor) while its seeds are down")
             await cluster.killAll()
@@ -52,7 +52,7 @@ extension ChaosRun {
                 try? await Task.sleep(for: gap)
                 await cluster.launch(node)
             }
-            await cluster.waitUntilAllReady()
+            await cluster.waitUntilAllReady(within: .seconds(30))
         case .partition(let shape, let lasting, let blackhole, let removing):
             log("fault: partition, \(shape), for \(lasting)")
             let until = ContinuousClock.now + lasting

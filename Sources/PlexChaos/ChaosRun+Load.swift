@@ -88,7 +88,9 @@ extension ChaosRun {
                     try? await Task.sleep(for: .milliseconds(250))
                 }
             } while reading == nil && ContinuousClock.now < deadline
-            if reading == nil { log("\(ledger): cannot be read through \(cluster.ids[index]): \(lastError.map { "\($0)" } ?? "")") }
+            if reading == nil {
+                log("\(ledger): cannot be read through \(cluster.ids[index]): \(lastError.map { "\($0)" } ?? "")")
+            }
             readings[cluster.ids[index]] = .some(reading)
         }
         return readings

@@ -106,8 +106,9 @@ public final class ChaosRun: Sendable {
         let clock = ContinuousClock()
         let deadline = clock.now + configuration.settle
         await cluster.healAll()
-        await cluster.waitUntilAllReady(within: .seconds(60))
-        if await !waitUntilFormed(within: max(.seconds(5), deadline - clock.now)) {
+        await cluster.waitUntilAllReady(within: .seconds(30))
+        // Half of what is left at most: the keys must be completed and the ledgers read in the rest.
+        if await !waitUntilFormed(within: max(.seconds(5), (deadline - clock.now) / 2)) {
             log("the nodes do not all see each other up; completing and reading anyway")
         }
         await completePending(until: deadline)
@@ -119,9 +120,10 @@ public final class ChaosRun: Sendable {
         await cluster.finish()
         var directories: [String: String] = [:]
         for index in 0..<configuration.nodes { directories[cluster.ids[index]] = cluster.dataDirectory(index) }
-        let held = try await JournalInspection.ledgers(
+        let inspection = try await JournalInspection.read(
             dataDirectories: directories, copies: "\(configuration.directory)/inspected")
-        for (ledger, journals) in held { observations[ledger, default: .init()].journals = journals }
+        for (ledger, journals) in inspection.held { observations[ledger, default: .init()].journals = journals }
+        for (ledger, copies) in inspection.keptAside { observations[ledger, default: .init()].keptAside = copies }
         let removals = record.withLock { $0.removals }
         for removal in removals { log("plex cluster remove: \(removal)") }
         let audit = ChaosAudit(book: book.snapshot, observations: observations)

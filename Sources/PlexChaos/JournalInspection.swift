@@ -1,22 +1,25 @@
 internal import Foundation
-public import PlexJournal
 internal import PlexExamples
+internal import PlexJournal
 internal import PlexSpaces
 
-/// Reads what stopped nodes' journals hold of the ledgers, on copies (the nodes' own files stay as they were
-/// left, for `plex journal inspect`).
-public enum JournalInspection {
-    /// For every ledger held live by a node (entries or a checkpoint, and not handed away: a handoff leaves a
-    /// tombstone on the node that handed it), the idempotency keys of its applied deposits with their counts,
-    /// by ledger key, then by node id.
+/// What a stopped node's journal holds of the ledgers, read from copies (the nodes' own files stay as they
+/// were left, for `plex journal inspect`).
+public struct JournalInspection: Sendable, Hashable {
+    /// For each ledger held live (entries or a checkpoint, and not handed away: a handoff leaves a tombstone on
+    /// the node that handed it), by ledger key then node id: how many applied deposits carry each idempotency key.
+    public var held: [String: [String: [String: Int]]] = [:]
+    /// For each ledger with copies kept aside because they did not extend the history held (another lineage:
+    /// evidence of a fork), by ledger key then node id: one description per copy.
+    public var keptAside: [String: [String: [String]]] = [:]
+
+    /// Reads the journals of stopped nodes.
     /// - Parameters:
     ///   - dataDirectories: Each node's data directory, by node id. The nodes must have exited.
     ///   - copies: Where the journals are copied before they are opened.
     /// - Throws: ``JournalError`` when a journal cannot be read, or a file error when it cannot be copied.
-    public static func ledgers(dataDirectories: [String: String], copies: String) async throws
-        -> [String: [String: [String: Int]]]
-    {
-        var found: [String: [String: [String: Int]]] = [:]
+    public static func read(dataDirectories: [String: String], copies: String) async throws -> JournalInspection {
+        var inspection = JournalInspection()
         for (node, directory) in dataDirectories.sorted(by: { $0.key < $1.key }) {
             let manager = FileManager.default
             guard manager.fileExists(atPath: "\(directory)/journal.sqlite") else { continue }
@@ -28,16 +31,27 @@ public enum JournalInspection {
             }
             let journal = try await Journal.open(path: "\(copy)/journal.sqlite")
             do {
-                for actor in try await journal.heldActors() where actor.typeName == Ledger.typeName {
-                    found[actor.key, default: [:]][node] = appliedKeys(try await journal.entries(for: actor))
-                }
+                try await inspection.add(journal, of: node)
             } catch {
                 await journal.close()
                 throw error
             }
             await journal.close()
         }
-        return found
+        return inspection
+    }
+
+    private mutating func add(_ journal: Journal, of node: String) async throws {
+        for actor in try await journal.heldActors() where actor.typeName == Ledger.typeName {
+            held[actor.key, default: [:]][node] = Self.appliedKeys(try await journal.entries(for: actor))
+        }
+        for copy in try await journal.divergedCopies() where copy.transfer.actor.typeName == Ledger.typeName {
+            let lineage = copy.transfer.lineage.map { "lineage \($0)" } ?? "no lineage"
+            let description =
+                "\(copy.reason == .refused ? "refused from" : "superseded by") \(copy.from) (\(lineage), epoch "
+                + "\(copy.transfer.epoch), \(copy.transfer.entries.count) entries)"
+            keptAside[copy.transfer.actor.key, default: [:]][node, default: []].append(description)
+        }
     }
 
     /// How many applied messages (those with a reply) carry each idempotency key.

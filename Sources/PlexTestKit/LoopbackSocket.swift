@@ -1,3 +1,5 @@
+internal import PlexTransport
+
 #if canImport(Glibc)
     internal import Glibc
     private let streamType = Int32(SOCK_STREAM.rawValue)
@@ -11,7 +13,6 @@
     private let shutdownWrite = SHUT_WR
     private let shutdownBoth = SHUT_RDWR
 #endif
-internal import PlexTransport
 
 /// Blocking socket calls for the test kit's proxy: plain POSIX, no event loop. Every socket is close-on-exec
 /// and never raises SIGPIPE.

@@ -146,6 +146,8 @@ final class ProxiedConnection: Sendable {
                 continue
             }
             guard LoopbackSocket.waitReadable(source, milliseconds: 50) else { continue }
+            // A cut may have come while this thread waited: bytes that arrived after it stay unread.
+            guard !state.withLock({ $0.paused || $0.dropped }) else { continue }
             let count = LoopbackSocket.receive(source, into: &buffer)
             if count > 0 {
                 guard LoopbackSocket.sendAll(destination, buffer[0..<count]) else { return drop() }

@@ -53,10 +53,14 @@ struct PlexChaosCommand: AsyncParsableCommand {
     }
 
     func validate() throws {
-        guard seconds > 0, settleSeconds > 0 else { throw ValidationError("--seconds and --settle-seconds must be positive") }
+        guard seconds > 0, settleSeconds > 0 else {
+            throw ValidationError("--seconds and --settle-seconds must be positive")
+        }
         guard nodes >= 2 else { throw ValidationError("--nodes must be at least 2") }
         guard !faults.isEmpty else { throw ValidationError("--faults must name at least one kind") }
-        guard ledgers > 0, callersPerNode > 0 else { throw ValidationError("--ledgers and --callers-per-node must be positive") }
+        guard ledgers > 0, callersPerNode > 0 else {
+            throw ValidationError("--ledgers and --callers-per-node must be positive")
+        }
         guard unreachableAfterMs >= 200 else { throw ValidationError("--unreachable-after-ms must be at least 200") }
     }
 
@@ -71,7 +75,8 @@ struct PlexChaosCommand: AsyncParsableCommand {
         let configuration = ChaosConfiguration(
             plexBinary: binary, directory: directory, duration: .seconds(seconds), seed: seed, nodes: nodes,
             faults: faults, ledgers: ledgers, callersPerNode: callersPerNode,
-            heartbeat: .milliseconds(max(20, unreachableAfterMs / 10)), unreachableAfter: .milliseconds(unreachableAfterMs),
+            heartbeat: .milliseconds(max(20, unreachableAfterMs / 10)),
+            unreachableAfter: .milliseconds(unreachableAfterMs),
             settle: .seconds(settleSeconds))
         let outcome: ChaosOutcome
         do {
@@ -84,7 +89,8 @@ struct PlexChaosCommand: AsyncParsableCommand {
         if outcome.audit.passed {
             if !keep { try? FileManager.default.removeItem(atPath: directory) }
         } else {
-            FileHandle.standardError.write(Data("plex-chaos: failed; data, logs and journal copies in \(directory)\n".utf8))
+            FileHandle.standardError.write(
+                Data("plex-chaos: failed; data, logs and journal copies in \(directory)\n".utf8))
             throw ExitCode(1)
         }
     }

@@ -104,6 +104,18 @@ struct ChaosAuditTests {
         #expect(audit.lost.isEmpty, "node-1's reading, which two nodes gave, holds k4")
     }
 
+    @Test("a copy kept aside as diverging is a fork that was caught; its deposits are judged by the history held")
+    func forkKeptAside() {
+        var observation = agreed("node-1", 3, keys: ["k4": 1])
+        observation.keptAside["node-1"] = ["refused from node-2 (lineage 00, epoch 2, 1 entries)"]
+        let audit = ChaosAudit(
+            book: book(acknowledgingAll: true),
+            observations: ["a": agreed("node-1", 21, keys: ["k1": 1, "k2": 1, "k3": 1]), "b": observation])
+        #expect(audit.forks == ["b"])
+        #expect(audit.lost.isEmpty)
+        #expect(audit.findings.contains { $0.contains("node-1 kept a diverging copy aside, refused from node-2") })
+    }
+
     @Test("a ledger that cannot be read loses its acknowledged deposits")
     func unreadable() {
         let audit = ChaosAudit(

@@ -245,7 +245,7 @@ final class EchoServer: Sendable {
 
     init() throws {
         let port = try LoopbackPort.unused()
-        listener = socket(AF_INET, streamType, 0)
+        let listener = socket(AF_INET, streamType, 0)
         var one: Int32 = 1
         _ = setsockopt(listener, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
         var address4 = sockaddr_in()
@@ -260,6 +260,7 @@ final class EchoServer: Sendable {
         guard bound == 0, listen(listener, 16) == 0 else {
             throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO)
         }
+        self.listener = listener
         address = PeerAddress(host: "127.0.0.1", port: port)
         let thread = Thread { [self] in acceptLoop() }
         thread.start()
