@@ -190,7 +190,9 @@ public actor ChaosCluster {
                 in: .whitespacesAndNewlines)
             let firstLine = output.split(separator: "\n").first.map(String.init) ?? ""
             if status == 0 && output.contains("removed") { return "done: \(firstLine)" }
-            if output.contains("refused") { return "refused: \(firstLine)" }
+            if output.contains("refused") {
+                return firstLine.hasPrefix("refused") ? firstLine : "refused: \(firstLine)"
+            }
             return "failed (exit \(status)): \(firstLine)"
         } catch {
             return "failed: \(error)"

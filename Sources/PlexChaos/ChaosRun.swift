@@ -66,7 +66,7 @@ public final class ChaosRun: Sendable {
 
     /// Whether `plex node` takes `--advertise` (an address for peers other than the one it binds).
     static func nodesCanAdvertise(_ binary: String) async throws -> Bool {
-        let help = try NodeProcess.launch(binary, ["node", "--help"])
+        let help = try NodeProcess.launch(binary, ["node", "run", "--help"])
         _ = try await help.waitForExit(within: .seconds(20))
         return help.standardOutput.contains("--advertise")
     }
@@ -156,8 +156,11 @@ public final class ChaosRun: Sendable {
     }
 
     private func reportProgress() async {
+        var reported = ContinuousClock.now
         while !stopping.load(ordering: .relaxed) {
-            try? await Task.sleep(for: .seconds(10))
+            try? await Task.sleep(for: .milliseconds(200))
+            guard ContinuousClock.now - reported >= .seconds(10) else { continue }
+            reported = ContinuousClock.now
             let snapshot = book.snapshot
             log(
                 "progress: \(snapshot.acknowledgedCount) acknowledged, \(snapshot.pending.count) pending, "
