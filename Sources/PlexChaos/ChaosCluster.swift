@@ -127,6 +127,13 @@ public actor ChaosCluster {
         for index in slots.indices { await kill(index) }
     }
 
+    /// Deletes the data directory of node `index`, which must be down (sabotage: see ``FaultKind/wipe``).
+    public func wipe(_ index: Int) {
+        precondition(!isRunning(index))
+        try? FileManager.default.removeItem(atPath: slots[index].dataDirectory)
+        log("\(slots[index].id): data directory deleted")
+    }
+
     /// SIGSTOP of node `index`.
     public func suspend(_ index: Int) {
         guard let process = slots[index].process, process.isRunning else { return }

@@ -25,11 +25,13 @@ public struct ChaosConfiguration: Sendable {
     /// The cluster name and secret the nodes and callers use.
     public var clusterName: String
     public var secret: String
+    /// Whether progress goes to stderr. Default: `true`.
+    public var logsProgress = true
 
     /// Creates a configuration with the run's defaults.
     public init(
         plexBinary: String, directory: String, duration: Duration = .seconds(120), seed: UInt64 = 1,
-        nodes: Int = 3, faults: [FaultKind] = FaultKind.allCases, ledgers: Int = 24, callersPerNode: Int = 2,
+        nodes: Int = 3, faults: [FaultKind] = FaultKind.survivable, ledgers: Int = 24, callersPerNode: Int = 2,
         heartbeat: Duration = .milliseconds(100), unreachableAfter: Duration = .milliseconds(1000),
         settle: Duration = .seconds(120), clusterName: String = "chaos",
         secret: String = "chaos-secret-0123456789abcdef"

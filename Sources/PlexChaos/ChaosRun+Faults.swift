@@ -30,6 +30,13 @@ extension ChaosRun {
             try? await Task.sleep(for: downFor)
             await cluster.launch(node)
             await cluster.waitUntilReady(node)
+        case .wipe(let node, let downFor):
+            log("fault (sabotage): kill -9 \(id[node]) and delete its data directory, down for \(downFor)")
+            await cluster.kill(node)
+            await cluster.wipe(node)
+            try? await Task.sleep(for: downFor)
+            await cluster.launch(node)
+            await cluster.waitUntilReady(node)
         case .stop(let node, let stoppedFor):
             log("fault: SIGSTOP \(id[node]) for \(stoppedFor)")
             await cluster.suspend(node)

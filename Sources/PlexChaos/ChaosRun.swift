@@ -25,7 +25,7 @@ public struct ChaosOutcome: Sendable {
 /// then every fault healed, every unacknowledged key retried to completion, and the ledgers audited.
 public final class ChaosRun: Sendable {
     let configuration: ChaosConfiguration
-    let log = ChaosLog()
+    let log: ChaosLog
     let book = SharedBook()
     let cluster: ChaosCluster
     let callers: [NodeCaller]
@@ -39,6 +39,7 @@ public final class ChaosRun: Sendable {
     ///   cannot take part in.
     public init(configuration: ChaosConfiguration) async throws {
         var configuration = configuration
+        log = ChaosLog(enabled: configuration.logsProgress)
         guard FileManager.default.isExecutableFile(atPath: configuration.plexBinary) else {
             throw ChaosSetupFailure("no executable plex binary at \(configuration.plexBinary)")
         }

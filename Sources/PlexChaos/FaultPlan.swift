@@ -10,8 +10,16 @@ public enum FaultKind: String, Sendable, Hashable, CaseIterable, CustomStringCon
     case seedless
     /// A network partition through the proxies, with `plex cluster remove` attempted during it.
     case partition
+    /// Sabotage, to check the checks: `kill -9` of one node, its data directory deleted, and the node started
+    /// again with a new one. Its ledgers' acknowledged deposits are gone, so a run with it must report them
+    /// lost. Never among the default kinds.
+    case wipe
 
     public var description: String { rawValue }
+
+    /// The faults a cluster must survive without losing, doubling or forking anything: every kind but
+    /// ``wipe``.
+    public static let survivable: [FaultKind] = allCases.filter { $0 != .wipe }
 }
 
 /// Which links a partition cuts (nodes by index).
@@ -42,6 +50,8 @@ public enum PlannedFault: Sendable, Hashable {
     /// Cut `shape` for `lasting` in `blackhole` or drop mode; for a split, try to remove `removing` through the
     /// other node of the split while it is cut.
     case partition(shape: PartitionShape, lasting: Duration, blackhole: Bool, removing: Int?)
+    /// Kill `node`, delete its data directory, start it again after `downFor`.
+    case wipe(node: Int, downFor: Duration)
 
     /// The kind of fault.
     public var kind: FaultKind {
@@ -51,6 +61,7 @@ public enum PlannedFault: Sendable, Hashable {
         case .cold: .cold
         case .seedless: .seedless
         case .partition: .partition
+        case .wipe: .wipe
         }
     }
 }
@@ -89,6 +100,8 @@ public struct FaultPlan: Sendable {
         switch kind {
         case .kill:
             fault = .kill(node: node, downFor: generator.duration(in: (u / 5)...(u * 3)))
+        case .wipe:
+            fault = .wipe(node: node, downFor: generator.duration(in: (u / 5)...(u * 3)))
         case .stop:
             fault = .stop(node: node, stoppedFor: generator.duration(in: (u * 3 / 2)...(u * 4)))
         case .cold:

@@ -24,9 +24,12 @@ struct PlexChaosCommand: AsyncParsableCommand {
     @Option(help: "Number of nodes.")
     var nodes = 3
     @Option(
-        help: "Comma-separated kinds of fault: \(FaultKind.allCases.map(\.rawValue).joined(separator: ",")).",
+        help: """
+            Comma-separated kinds of fault (default: \(FaultKind.survivable.map(\.rawValue).joined(separator: ","))). \
+            'wipe' (a node's data directory deleted) is sabotage that checks the checks: it must fail the run.
+            """,
         transform: Self.parseFaults)
-    var faults: [FaultKind] = FaultKind.allCases
+    var faults: [FaultKind] = FaultKind.survivable
     @Option(help: "Number of ledgers the deposits spread over.")
     var ledgers = 24
     @Option(help: "Callers per node.")

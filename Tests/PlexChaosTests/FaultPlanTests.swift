@@ -34,7 +34,7 @@ struct FaultPlanTests {
         for (pause, fault) in faults(seed: 3, count: 200) {
             #expect(pause >= .seconds(1) && pause <= .seconds(5))
             switch fault {
-            case .kill(let node, let downFor):
+            case .kill(let node, let downFor), .wipe(let node, let downFor):
                 #expect((0..<3).contains(node) && downFor >= .milliseconds(200) && downFor <= .seconds(3))
             case .stop(_, let stoppedFor):
                 #expect(stoppedFor > .seconds(1) && stoppedFor <= .seconds(4))
