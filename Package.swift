@@ -14,6 +14,7 @@ let package = Package(
         .library(name: "PlexTestKit", targets: ["PlexTestKit"]),
         .executable(name: "plex", targets: ["plex"]),
         .executable(name: "plex-bench", targets: ["plex-bench"]),
+        .executable(name: "plex-chaos", targets: ["plex-chaos"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
@@ -108,6 +109,19 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        .target(
+            name: "PlexChaos",
+            dependencies: [
+                "PlexSpaces", "PlexExamples", "PlexTestKit", "PlexJournal", "PlexWire",
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ],
+            swiftSettings: strict
+        ),
+        .executableTarget(
+            name: "plex-chaos",
+            dependencies: ["PlexChaos", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            swiftSettings: strict
+        ),
         .testTarget(name: "PlexCoreTests", dependencies: ["PlexCore"], swiftSettings: strict),
         .testTarget(
             name: "PlexWireTests",
@@ -139,6 +153,15 @@ let package = Package(
             dependencies: [
                 "PlexTestKit", "PlexExamples", "PlexTransport", "PlexCluster", "PlexWire", "PlexCore", "PlexJournal",
                 "PlexSpaces",
+            ],
+            swiftSettings: strict
+        ),
+        .testTarget(name: "PlexTestKitTests", dependencies: ["PlexTestKit", "PlexTransport"], swiftSettings: strict),
+        .testTarget(
+            name: "PlexChaosTests",
+            dependencies: [
+                "PlexChaos", "PlexTestKit", "PlexWire", "PlexTransport", "PlexCore",
+                .product(name: "NIOCore", package: "swift-nio"),
             ],
             swiftSettings: strict
         ),

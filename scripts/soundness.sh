@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 echo "== swift format lint --strict"
 swift format lint --strict --recursive Sources/PlexCore Sources/PlexWire/*.swift Sources/PlexTransport \
   Sources/PlexCluster Sources/PlexJournal Sources/PlexSpaces Sources/PlexExamples Sources/PlexTestKit Sources/plex \
-  Sources/plex-bench \
+  Sources/plex-bench Sources/PlexChaos Sources/plex-chaos \
   Tests Package.swift
 echo "== build with warnings as errors"
 swift build --build-tests -Xswiftc -warnings-as-errors

@@ -32,6 +32,8 @@ public final class NodeProcess: Sendable {
     private let errors = Mutex<[UInt8]>([])
     /// The exit status once `waitpid` collected it (a signal number if a signal ended it).
     private let exit = Mutex<Int32?>(nil)
+    /// Output streams not yet read to their end.
+    private let openStreams = Atomic<Int>(2)
     /// The process id.
     public let pid: Int32
 
@@ -110,6 +112,7 @@ public final class NodeProcess: Sendable {
                 }
             }
             close(descriptor)
+            self.openStreams.subtract(1, ordering: .releasing)
         }
         thread.start()
     }
@@ -157,6 +160,12 @@ public final class NodeProcess: Sendable {
     /// Sends SIGTERM: a graceful stop.
     public func terminate() { signal(SIGTERM) }
 
+    /// Sends SIGSTOP: the process freezes (its sockets stay open, nothing answers) until ``resume()``.
+    public func suspend() { signal(SIGSTOP) }
+
+    /// Sends SIGCONT: a process that ``suspend()`` froze runs on.
+    public func resume() { signal(SIGCONT) }
+
     private func signal(_ number: Int32) {
         exit.withLock { exit in
             guard exit == nil else { return }
@@ -170,9 +179,12 @@ public final class NodeProcess: Sendable {
         }
     }
 
-    /// Waits for the process to exit and returns its status (the signal number if a signal ended it).
+    /// Waits for the process to exit and its output to be read to the end; returns its status (the signal
+    /// number if a signal ended it).
     public func waitForExit(within: Duration = .seconds(30)) async throws -> Int32 {
-        try await eventually("\(pid) exits", within: within) { !isRunning }
+        try await eventually("\(pid) exits", within: within) {
+            !isRunning && openStreams.load(ordering: .acquiring) == 0
+        }
         return poll() ?? -1
     }
 }
