@@ -28,7 +28,8 @@ struct ConfigFile {
         "drain_timeout_ms": "integer", "idempotency_retention_hours": "integer", "keep_history": "boolean",
         "bootstrap": "boolean", "join_timeout_ms": "integer", "advertise": "string",
         "journal_shards": "integer",
-        "journal_unfiled_bytes": "integer", "mailbox_limit": "integer",
+        "journal_unfiled_bytes": "integer", "mailbox_limit": "integer", "max_connections": "integer",
+        "handshake_timeout_ms": "integer",
     ]
 
     var values: [String: Value] = [:]

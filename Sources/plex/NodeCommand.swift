@@ -151,6 +151,8 @@ struct RunNode: AsyncParsableCommand {
         }
         if let n = integer("max_frame_size") { configuration.maximumFrameSize = n }
         if let n = integer("max_in_flight_per_peer") { configuration.calls.maximumInFlightPerPeer = n }
+        if let n = integer("max_connections") { configuration.maximumConnections = n }
+        if let ms = integer("handshake_timeout_ms") { configuration.handshakeTimeout = .milliseconds(ms) }
         if case .boolean(let keep)? = file.values["keep_history"] { configuration.journal.keepHistory = keep }
         if keepHistory { configuration.journal.keepHistory = true }
         if let n = integer("journal_shards") {

@@ -67,6 +67,53 @@ struct BadInputTransportTests {
         }
     }
 
+    @Test("a node's max_connections bounds the connections it accepts; its links keep working; a freed slot is reused")
+    func nodeConnectionCap() async throws {
+        let cap = 4
+        try await withTestCluster(
+            nodes: 2, transport: .loopbackTCP,
+            setup: {
+                $0.maximumConnections = cap
+                $0.handshakeTimeout = .seconds(60)  // the strangers below hold their slots until closed
+            },
+            register: { $0.registerExamples() }
+        ) { cluster in
+            let target = cluster.node(1)
+            let key = "capped"
+            #expect(try await cluster.node(0).actor(Counter.self, key: key).ask(.increment).count == 1)
+            // The peer's link holds at least one slot: of `cap` strangers, at least one is closed at once.
+            var strangers: [any Channel] = []
+            for _ in 0..<cap { strangers.append(try await rawConnection(to: target.address, sending: [])) }
+            try await eventually("a stranger past the cap is closed, logged") {
+                strangers.contains { !$0.isActive }
+                    && !cluster.logs.lines(containing: "TransportError.limitExceeded").isEmpty
+            }
+            // The cluster's own links are established connections: they keep working.
+            #expect(try await cluster.node(0).actor(Counter.self, key: key).ask(.increment).count == 2)
+            for stranger in strangers where stranger.isActive { try await stranger.close() }
+            // Slots freed: a client gets in.
+            let secret = Array("test-secret-0123456789".utf8)
+            try await eventually("a client connects once the strangers are gone") {
+                guard let client = try? await PlexClient.connect(to: target.address, clusterName: "test", secret: secret)
+                else { return false }
+                defer { Task { await client.close() } }
+                return try await client.ask(Counter.self, key: key, .get).count == 2
+            }
+        }
+    }
+
+    @Test("max_connections and handshake_timeout_ms must be positive")
+    func invalidTransportLimits() throws {
+        var configuration = TestCluster.configuration(directory: "/tmp/unused", seeds: [])
+        configuration.maximumConnections = 0
+        let connections = #expect(throws: NodeError.self) { try configuration.validate() }
+        #expect(connections?.message.contains("max_connections") == true)
+        configuration.maximumConnections = 1
+        configuration.handshakeTimeout = .zero
+        let handshake = #expect(throws: NodeError.self) { try configuration.validate() }
+        #expect(handshake?.message.contains("handshake_timeout_ms") == true)
+    }
+
     @Test("the bad frame is logged with its typed error")
     func logged() async throws {
         try await withTestCluster(nodes: 1, transport: .loopbackTCP, register: { $0.registerExamples() }) { cluster in

@@ -39,6 +39,13 @@ public struct NodeConfiguration: Sendable {
     /// `CallError` `invalidRequest` (a request) or `codecFailure` (a reply or a transfer), and the
     /// connection stays up. Every member should use the same value. Default: 16 MiB.
     public var maximumFrameSize: Int
+    /// The most accepted connections open at once, handshaking or established (peers, clients and strangers
+    /// alike; connections this node dials are not counted). One past it is closed at once and logged, so a
+    /// flood of connections costs bounded memory. Default: 1,024.
+    public var maximumConnections: Int
+    /// How long an accepted or dialled connection may take to prove the cluster secret before it is closed.
+    /// Default: 5 seconds.
+    public var handshakeTimeout: Duration
     /// The node's journal (`<dataDirectory>/journal.sqlite`), used by durable actor types.
     public var journal: JournalConfiguration
     /// How long a durable actor answers a retried idempotency key with the stored reply. Default: 24 hours.
@@ -51,8 +58,10 @@ public struct NodeConfiguration: Sendable {
         activation: ActivationConfiguration = .init(), membership: MembershipConfiguration = .init(),
         calls: CallConfiguration = .init(), maximumFrameSize: Int = Wire.defaultMaximumFrameSize,
         journal: JournalConfiguration = .init(), idempotencyRetention: Duration = .seconds(24 * 3600),
-        bootstrap: Bool = false
+        bootstrap: Bool = false, maximumConnections: Int = 1024, handshakeTimeout: Duration = .seconds(5)
     ) {
+        self.maximumConnections = maximumConnections
+        self.handshakeTimeout = handshakeTimeout
         self.bootstrap = bootstrap
         self.idempotencyRetention = idempotencyRetention
         self.nodeID = nodeID
@@ -97,6 +106,12 @@ public struct NodeConfiguration: Sendable {
         }
         guard maximumFrameSize >= 1024 else {
             throw NodeError(.invalidConfiguration, "max_frame_size: must be at least 1024 bytes")
+        }
+        guard maximumConnections > 0 else {
+            throw NodeError(.invalidConfiguration, "max_connections: must be positive (got \(maximumConnections))")
+        }
+        guard handshakeTimeout > .zero else {
+            throw NodeError(.invalidConfiguration, "handshake_timeout_ms: must be positive")
         }
     }
 }

@@ -124,15 +124,21 @@ public final class PlexNode: Sendable {
         } catch let error as JournalError {
             throw NodeError(.dataDirectory, "cannot open the journal: \(error)", cause: error)
         }
-        let handshake = HandshakeConfiguration(clusterName: configuration.clusterName, secret: configuration.secret)
+        let handshake = HandshakeConfiguration(
+            clusterName: configuration.clusterName, secret: configuration.secret,
+            timeout: configuration.handshakeTimeout)
         let transport: any Transport
         switch choice {
         case .tcp:
             transport = TCPTransport(
-                configuration: .init(handshake: handshake, maximumFrameSize: configuration.maximumFrameSize),
+                configuration: .init(
+                    handshake: handshake, maximumFrameSize: configuration.maximumFrameSize,
+                    maximumConnections: configuration.maximumConnections),
                 logger: logger)
         case .inMemory(let network):
-            transport = InMemoryTransport(network: network, handshake: handshake, logger: logger)
+            transport = InMemoryTransport(
+                network: network, handshake: handshake, logger: logger,
+                maximumFrameSize: configuration.maximumFrameSize)
         }
         let delegate = NodeDelegate()
         let bound: PeerAddress
