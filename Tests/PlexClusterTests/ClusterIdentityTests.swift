@@ -117,29 +117,65 @@ struct ClusterIdentityTests {
         _ = a.checkReachability(now: 10_000, threshold: 1)
         _ = a.heard(from: id("b"), incarnation: 1, address: "b", now: 20_000)
         #expect(a.storedVersion == joined)
-        _ = a.markLeft(id("b"))
+        _ = a.markRemoved(id("b"))
         #expect(a.storedVersion > joined)
     }
 
-    @Test("gossip saying this incarnation was removed tells the node to stop; an old incarnation's does not")
+    @Test(
+        "gossip saying this node was removed, at this incarnation or an earlier one, tells it to stop; a graceful leave does not"
+    )
     func removal() {
         var a = MembershipState(selfRecord: record("a", incarnation: 3))
         a.found(clusterID: "c")
-        let old = a.receive(
+        let left = a.receive(
             clusterGossip("c", from: "b", [("b", 1, .up), ("a", 2, .left)]), from: id("b"), incarnation: 1,
             address: "b", now: 0)
-        guard case .merged(let before) = old else { Issue.record("not merged: \(old)"); return }
+        guard case .merged(let before) = left else { Issue.record("not merged: \(left)"); return }
         #expect(!before.contains(.removed(by: id("b"))))
-        let now = a.receive(
-            clusterGossip("c", from: "b", [("b", 1, .up), ("a", 3, .left)]), from: id("b"), incarnation: 1,
+        // Removed at incarnation 2, before this start (3): the node was started again on its data directory.
+        let earlier = a.receive(
+            clusterGossip("c", from: "b", [("b", 1, .up), ("a", 2, .removed)]), from: id("b"), incarnation: 1,
             address: "b", now: 0)
-        guard case .merged(let changes) = now else { Issue.record("not merged: \(now)"); return }
+        guard case .merged(let changes) = earlier else { Issue.record("not merged: \(earlier)"); return }
         #expect(changes.contains(.removed(by: id("b"))))
+        var running = MembershipState(selfRecord: record("a", incarnation: 3))
+        running.found(clusterID: "c")
+        let now = running.receive(
+            clusterGossip("c", from: "b", [("b", 1, .up), ("a", 3, .removed)]), from: id("b"), incarnation: 1,
+            address: "b", now: 0)
+        guard case .merged(let stop) = now else { Issue.record("not merged: \(now)"); return }
+        #expect(stop.contains(.removed(by: id("b"))))
         // A node that is leaving gracefully is not "removed" when others record its leave as complete.
         _ = a.setSelfStatus(.leaving)
         let leaving = a.receive(
             clusterGossip("c", from: "b", [("a", 3, .left)]), from: id("b"), incarnation: 1, address: "b", now: 0)
         #expect(leaving == .merged([]))
+    }
+
+    @Test("a removed member is never admitted again: not at a later incarnation, not through anyone's gossip")
+    func removedForGood() {
+        var a = MembershipState(selfRecord: record("a"))
+        a.found(clusterID: "c")
+        _ = a.receive(
+            clusterGossip("c", from: "b", [("b", 1, .up), ("d", 1, .up)]), from: id("b"), incarnation: 1,
+            address: "b", now: 0)
+        #expect(a.ring.map(\.node.rawValue) == ["a", "b", "d"])
+        #expect(a.markRemoved(id("d")) == [.ringChanged])
+        // d starts again on its data directory (incarnation 2) and dials a: its handshake and gossip admit nothing.
+        #expect(a.heard(from: id("d"), incarnation: 2, address: "d", now: 1, admitting: true).isEmpty)
+        _ = a.receive(clusterGossip("c", from: "d", [("d", 2, .up)]), from: id("d"), incarnation: 2, address: "d", now: 1)
+        // b admitted d's new incarnation before it heard of the removal: its gossip does not bring d back.
+        _ = a.merge(clusterGossip("c", from: "b", [("b", 1, .up), ("d", 2, .up)]), now: 2)
+        #expect(a.members[id("d")]?.status == .removed)
+        #expect(a.ring.map(\.node.rawValue) == ["a", "b"])
+        #expect(a.stored?.members.first { $0.nodeID == "d" }?.status == "removed")
+        // And the other way round: b, which had d up at incarnation 2, learns of the removal at incarnation 1.
+        var b = MembershipState(selfRecord: record("b"))
+        b.found(clusterID: "c")
+        _ = b.merge(clusterGossip("c", from: "x", [("d", 2, .up)]), now: 0)
+        _ = b.merge(clusterGossip("c", from: "a", [("d", 1, .removed)]), now: 1)
+        #expect(b.members[id("d")]?.status == .removed)
+        #expect(!b.ring.contains { $0.node == id("d") })
     }
 
     @Test("a leaving member that finished pushing is left; an up member is not touched")

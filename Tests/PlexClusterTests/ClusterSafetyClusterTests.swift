@@ -209,7 +209,7 @@ struct ClusterSafetyClusterTests {
             let removed = await a.removeMember(c.nodeID)
             #expect(removed.hasPrefix("removed"), "\(removed)")
             try await eventually("b learned of the removal", within: .seconds(10)) {
-                b.members.first { $0.nodeID == c.nodeID }?.status == .left
+                b.members.first { $0.nodeID == c.nodeID }?.status == .removed
             }
             #expect(c.stoppedBecause == nil)
             // The partition heals: c hears it was removed and stops serving, instead of running on alone.
@@ -218,6 +218,39 @@ struct ClusterSafetyClusterTests {
                 c.stoppedBecause?.code == .removed
             }
             await #expect(throws: CallError.self) { try await c.actor(Ledger.self, key: "x").ask(.balance) }
+        }
+    }
+
+    @Test(
+        "a removed node started again on its data directory is refused and stops; what the survivors acknowledged meanwhile stays"
+    )
+    func removedStaysRemoved() async throws {
+        try await withTestCluster(nodes: 3, transport: .inMemory, register: { $0.register(Ledger.self) }) { cluster in
+            let (a, b, c) = (cluster.node(0), cluster.node(1), cluster.node(2))
+            let key = ledger(ownedBy: c.nodeID, among: [a.nodeID, b.nodeID, c.nodeID])
+            #expect(try await a.actor(Ledger.self, key: key).ask(.deposit(100)).balance == 100)
+            await cluster.crash(2)
+            try await eventually("both survivors see the crash", within: .seconds(10)) {
+                [a, b].allSatisfy { $0.members.first { $0.nodeID == c.nodeID }?.reachable == false }
+            }
+            let removed = await a.removeMember(c.nodeID)
+            #expect(removed.hasPrefix("removed"), "\(removed)")
+            // As removal says: the ledger starts again on a survivor; what is acknowledged there must stay.
+            #expect(try await a.actor(Ledger.self, key: key).ask(.deposit(5)).balance == 5)
+            try await eventually("b learned of the removal", within: .seconds(10)) {
+                b.members.first { $0.nodeID == c.nodeID }?.status == .removed
+            }
+            let back = try await cluster.restart(2)
+            try await eventually("the restarted node hears it was removed and stops", within: .seconds(10)) {
+                back.stoppedBecause?.code == .removed
+            }
+            #expect(back.stoppedBecause?.message.contains("new node id") == true)
+            #expect(a.members.first { $0.nodeID == c.nodeID }?.status == .removed)
+            #expect(b.members.first { $0.nodeID == c.nodeID }?.status == .removed)
+            // The old copy (100) never serves again; the survivors' history is the live one, through either.
+            #expect(try await a.actor(Ledger.self, key: key).ask(.deposit(1)).balance == 6)
+            #expect(try await b.actor(Ledger.self, key: key).ask(.balance).balance == 6)
+            await #expect(throws: CallError.self) { try await back.actor(Ledger.self, key: key).ask(.balance) }
         }
     }
 

@@ -211,7 +211,7 @@ struct HandoffClusterTests {
             }
             #expect(await caller.removeMember(joined.nodeID).hasPrefix("removed"))
             try await eventually("the other node sees the removal") {
-                cluster.node(1).members.first { $0.nodeID == joined.nodeID }?.status == .left
+                cluster.node(1).members.first { $0.nodeID == joined.nodeID }?.status == .removed
             }
             for account in moved {
                 // As `plex cluster remove` says: the deposit made on the removed node is lost; the copy the

@@ -48,7 +48,7 @@ extension PlexNode: ActivationHost {
             guard candidate != nodeID else { continue }
             guard let link = links.withLock({ $0[candidate] }), link.isConnected else {
                 let status = membership.withLock { $0.members[candidate]?.status }
-                if status == nil || status == .left {
+                if status == nil || status! >= .left {
                     // It handed everything off before leaving, or it was removed: nothing to ask.
                     if candidate == holding.movedTo { targetGone = true }
                     continue

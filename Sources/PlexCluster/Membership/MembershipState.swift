@@ -7,17 +7,22 @@ public enum MemberStatus: Int, Sendable, Comparable, CustomStringConvertible {
     case up = 0
     /// Announced a graceful leave; out of the ring.
     case leaving = 1
-    /// Gone (until it returns with a higher incarnation).
+    /// Gone after a graceful leave (until it returns with a higher incarnation).
     case left = 2
+    /// Removed by an operator (`plex cluster remove`): gone for good, at every incarnation. A later start of
+    /// the node on its data directory is refused and stops, so copies it kept from before the removal never
+    /// serve again; it can join only as a new node (a new id and data directory).
+    case removed = 3
 
     public static func < (a: MemberStatus, b: MemberStatus) -> Bool { a.rawValue < b.rawValue }
-    public var description: String { ["up", "leaving", "left"][rawValue] }
+    public var description: String { ["up", "leaving", "left", "removed"][rawValue] }
 
     init?(named name: String) {
         switch name {
         case "up": self = .up
         case "leaving": self = .leaving
         case "left": self = .left
+        case "removed": self = .removed
         default: return nil
         }
     }
@@ -154,6 +159,7 @@ struct MembershipState: Sendable {
         guard node != selfID else { return [] }
         var changes: [Change] = []
         if var record = members[node] {
+            guard record.status != .removed else { return [] }  // removed for good: never admitted again
             if incarnation > record.incarnation {
                 guard admitting else { return [] }
                 storedVersion += 1
@@ -222,8 +228,8 @@ struct MembershipState: Sendable {
             let id = NodeID(unchecked: member.nodeID)
             let status = MemberStatus(rawValue: member.status.rawValue) ?? .up
             if id == selfID {
-                // Removed by an operator while this incarnation runs: it must stop serving.
-                if status == .left && member.incarnation == selfRecord.incarnation && selfRecord.status == .up {
+                // Removed by an operator, while this incarnation ran or before it started: it must stop serving.
+                if status == .removed && !changes.contains(where: { if case .removed = $0 { true } else { false } }) {
                     changes.append(.removed(by: NodeID(unchecked: gossip.fromNode)))
                 }
                 // The cluster knows this id at a later incarnation than this process runs: the data directory
@@ -235,7 +241,15 @@ struct MembershipState: Sendable {
             }
             guard NodeID.isValid(member.nodeID) else { continue }
             if var record = members[id] {
-                if member.incarnation > record.incarnation {
+                if status == .removed || record.status == .removed {
+                    // Removal is for good and wins over every incarnation, whatever order the news comes in.
+                    if record.status != .removed {
+                        record.status = .removed
+                        statusChanged = true
+                        storedVersion += 1
+                    }
+                    record.incarnation = max(record.incarnation, member.incarnation)
+                } else if member.incarnation > record.incarnation {
                     storedVersion += 1
                     if record.address != member.address { changes.append(.discovered(id, address: member.address)) }
                     statusChanged = statusChanged || record.status != status
@@ -284,10 +298,10 @@ struct MembershipState: Sendable {
         return changes
     }
 
-    /// Removes a member for good (an operator's decision).
-    mutating func markLeft(_ node: NodeID) -> [Change] {
+    /// Removes a member for good (an operator's decision): ``MemberStatus/removed``.
+    mutating func markRemoved(_ node: NodeID) -> [Change] {
         guard node != selfID, members[node] != nil else { return [] }
-        members[node]!.status = .left
+        members[node]!.status = .removed
         storedVersion += 1
         return rebuildRing() ? [.ringChanged] : []
     }

@@ -62,12 +62,12 @@ extension PlexNode {
             let verdict = state.receive(
                 gossip, from: peer.nodeID, incarnation: peer.incarnation, address: peer.listenAddress, now: now)
             let record = state.members[peer.nodeID]
-            return (verdict, record?.status == .left && record?.incarnation == peer.incarnation)
+            return (verdict, record?.status == .removed)
         }
         switch verdict {
         case .merged(let changes):
             apply(changes)
-            // A member removed while it ran is no longer dialled: tell it on its own connection.
+            // A removed member (alive, or started again) is no longer dialled: tell it on its own connection.
             if senderRemoved { connection.send(gossipFrame()) }
         case .ignored:
             break
@@ -115,9 +115,10 @@ extension PlexNode {
                     NodeError(
                         .removed,
                         "\(nodeID) was removed from its cluster by an operator (as \(by) reports) while it ran; it "
-                            + "stopped serving. Its journal keeps its actors' history. To serve again, start it "
-                            + "again: it rejoins as a new incarnation, and copies of actors that diverged meanwhile "
-                            + "are kept aside, not merged."))
+                            + "stopped serving. Removal is for good: the cluster refuses this id from now on, so "
+                            + "copies of actors this journal kept from before the removal never serve again (they "
+                            + "stay in it, readable with plex journal inspect). To bring the machine back, start it "
+                            + "with a new node id and a new data directory."))
             case .identityTaken(let incarnation):
                 stopServing(
                     NodeError(
@@ -456,7 +457,8 @@ extension PlexNode {
         if record.status == .up && record.reachable {
             return "refused: \(node) is up and reachable; stop it with plex node stop, which hands its actors off"
         }
-        if record.status == .left { return "\(node) was removed already" }
+        if record.status == .removed { return "\(node) was removed already" }
+        if record.status == .left { return "\(node) left the cluster already (a graceful leave); nothing to remove" }
         let (agreeing, disagreements) = await removalVotes(about: node)
         guard disagreements.isEmpty else {
             return "refused: not every reachable member agrees that \(node) is unreachable: "
@@ -470,7 +472,7 @@ extension PlexNode {
                 + "is unreachable (not \(silent.joined(separator: ", "))), not a majority: this node may be the one "
                 + "cut off. If those members are gone for good too, repeat with --force."
         }
-        let changes = updateMembership { $0.markLeft(node) }
+        let changes = updateMembership { $0.markRemoved(node) }
         apply(changes)
         broadcastGossip()
         logger.warning("member removed by an operator", metadata: ["member": "\(node)"])
@@ -479,9 +481,9 @@ extension PlexNode {
             remaining members from now on. What is lost: what durable actors did on \(node) since they last \
             moved. One that a surviving member handed to \(node) comes back from that member's older copy; one \
             that never left \(node) starts again from its initial state. Their history stays in \(node)'s data \
-            directory. If \(node) is alive, it stops when it next hears from the cluster. If \(node) is started \
-            again it rejoins; a copy of an actor that diverged from the one used meanwhile is refused and kept \
-            aside in the journal, never written over it.
+            directory. If \(node) is alive, it stops when it next hears from the cluster, and if it is started \
+            again on that data directory it is refused and stops: its old copies never serve again. To bring the \
+            machine back, start it with a new node id and a new data directory.
             """
     }
 

@@ -36,8 +36,11 @@ public nonisolated enum Plexspaces_V1_MemberStatus: SwiftProtobuf.Enum, Swift.Ca
   /// announced a graceful leave; out of the ring
   case leaving // = 1
 
-  /// gone for good (until it rejoins with a higher incarnation)
+  /// left gracefully (until it rejoins with a higher incarnation)
   case left // = 2
+
+  /// removed by an operator: for good, at every incarnation (fenced)
+  case removed // = 3
   case UNRECOGNIZED(Int)
 
   public init() {
@@ -49,6 +52,7 @@ public nonisolated enum Plexspaces_V1_MemberStatus: SwiftProtobuf.Enum, Swift.Ca
     case 0: self = .up
     case 1: self = .leaving
     case 2: self = .left
+    case 3: self = .removed
     default: self = .UNRECOGNIZED(rawValue)
     }
   }
@@ -58,6 +62,7 @@ public nonisolated enum Plexspaces_V1_MemberStatus: SwiftProtobuf.Enum, Swift.Ca
     case .up: return 0
     case .leaving: return 1
     case .left: return 2
+    case .removed: return 3
     case .UNRECOGNIZED(let i): return i
     }
   }
@@ -67,6 +72,7 @@ public nonisolated enum Plexspaces_V1_MemberStatus: SwiftProtobuf.Enum, Swift.Ca
     .up,
     .leaving,
     .left,
+    .removed,
   ]
 
 }
@@ -565,7 +571,7 @@ public nonisolated struct Plexspaces_V1_HandoffReply: Sendable {
 fileprivate nonisolated let _protobuf_package = "plexspaces.v1"
 
 nonisolated extension Plexspaces_V1_MemberStatus: SwiftProtobuf._ProtoNameProviding {
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0MEMBER_STATUS_UP\0\u{1}MEMBER_STATUS_LEAVING\0\u{1}MEMBER_STATUS_LEFT\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0MEMBER_STATUS_UP\0\u{1}MEMBER_STATUS_LEAVING\0\u{1}MEMBER_STATUS_LEFT\0\u{1}MEMBER_STATUS_REMOVED\0")
 }
 
 nonisolated extension Plexspaces_V1_Member: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
