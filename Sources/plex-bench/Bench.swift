@@ -78,7 +78,7 @@ struct All: AsyncParsableCommand {
 
     @Option(
         help:
-            "Run only these groups (comma-separated: codec, local, cross, memory, journal, durable, recovery, limits)."
+            "Run only these groups (comma-separated: codec, local, cross, memory, journal, durable, recovery, limits, restart)."
     )
     var only: String?
 
@@ -86,7 +86,8 @@ struct All: AsyncParsableCommand {
         printMachine()
         let window = Duration.milliseconds(Int(seconds * 1000))
         let groups = Set(
-            (only ?? "codec,local,cross,memory,journal,durable,recovery,limits").split(separator: ",").map(String.init))
+            (only ?? "codec,local,cross,memory,journal,durable,recovery,limits,restart").split(separator: ",").map(
+                String.init))
         if groups.contains("codec") { try await codec() }
         if groups.contains("local") { try await local(window: window) }
         if groups.contains("cross") { try await crossNode(window: window) }
@@ -95,6 +96,7 @@ struct All: AsyncParsableCommand {
         if groups.contains("durable") { try await durable(window: window) }
         if groups.contains("recovery") { try await recovery() }
         if groups.contains("limits") { try await limits() }
+        if groups.contains("restart") { try await coldRestart() }
     }
 
     func printMachine() {

@@ -163,7 +163,8 @@ struct ClusterIdentityTests {
         #expect(a.markRemoved(id("d")) == [.ringChanged])
         // d starts again on its data directory (incarnation 2) and dials a: its handshake and gossip admit nothing.
         #expect(a.heard(from: id("d"), incarnation: 2, address: "d", now: 1, admitting: true).isEmpty)
-        _ = a.receive(clusterGossip("c", from: "d", [("d", 2, .up)]), from: id("d"), incarnation: 2, address: "d", now: 1)
+        _ = a.receive(
+            clusterGossip("c", from: "d", [("d", 2, .up)]), from: id("d"), incarnation: 2, address: "d", now: 1)
         // b admitted d's new incarnation before it heard of the removal: its gossip does not bring d back.
         _ = a.merge(clusterGossip("c", from: "b", [("b", 1, .up), ("d", 2, .up)]), now: 2)
         #expect(a.members[id("d")]?.status == .removed)

@@ -158,7 +158,8 @@ struct EffectGateClusterTests {
             let codec = BinaryMessageCodec()
             try await node.journal.append([
                 JournalEntry(
-                    actor: ref.id, sequence: 2, kind: .message, time: 0, payload: try codec.encode(EffectGated.Request.step),
+                    actor: ref.id, sequence: 2, kind: .message, time: 0,
+                    payload: try codec.encode(EffectGated.Request.step),
                     reply: try codec.encode(2))
             ])
             let held = try await HeldShard.hold(node.journal, for: ref.id)

@@ -94,7 +94,8 @@ struct BadInputTransportTests {
             // Slots freed: a client gets in.
             let secret = Array("test-secret-0123456789".utf8)
             try await eventually("a client connects once the strangers are gone") {
-                guard let client = try? await PlexClient.connect(to: target.address, clusterName: "test", secret: secret)
+                guard
+                    let client = try? await PlexClient.connect(to: target.address, clusterName: "test", secret: secret)
                 else { return false }
                 defer { Task { await client.close() } }
                 return try await client.ask(Counter.self, key: key, .get).count == 2
