@@ -57,7 +57,7 @@ extension All {
                 }
                 if !waiting.isEmpty { try await Task.sleep(for: .milliseconds(10)) }
             }
-            times.append(seconds(clock.now - started))
+            times.append(Bench_seconds(clock.now - started))
             for node in nodes { await node.shutdown() }
         }
         report("cold_restart_3_nodes_1000_ledgers_all_answer", median(times), "s")

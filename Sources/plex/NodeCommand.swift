@@ -186,7 +186,13 @@ struct NodeService: Service {
     let logger: Logger
 
     func run() async throws {
-        let node = try await PlexNode.start(configuration, logger: logger) { $0.registerExamples() }
+        let node: PlexNode
+        do {
+            node = try await PlexNode.start(configuration, logger: logger) { $0.registerExamples() }
+        } catch let error as NodeError where error.code == .removed {
+            FileHandle.standardError.write(Data("plex: \(error.message)\n".utf8))
+            throw ExitCode(3)
+        }
         let ready: [String: Any] = [
             "event": "ready", "node_id": node.nodeID.rawValue, "address": node.address.description,
             "incarnation": node.incarnation, "pid": Int(ProcessInfo.processInfo.processIdentifier),

@@ -221,6 +221,30 @@ struct ClusterSafetyClusterTests {
         }
     }
 
+    @Test("in an even split neither side can remove the other: a majority counts the node to be removed")
+    func evenSplit() async throws {
+        try await withTestCluster(nodes: 4, transport: .inMemory, register: { $0.register(Ledger.self) }) { cluster in
+            let (a, b, c, d) = (cluster.node(0), cluster.node(1), cluster.node(2), cluster.node(3))
+            for left in [a, b] { for right in [c, d] { cluster.network.partition(left.address, right.address) } }
+            try await eventually("each side sees the other unreachable", within: .seconds(10)) {
+                [a, b].allSatisfy { side in
+                    side.members.filter { [c.nodeID, d.nodeID].contains($0.nodeID) }.allSatisfy { !$0.reachable }
+                }
+                    && [c, d].allSatisfy { side in
+                        side.members.filter { [a.nodeID, b.nodeID].contains($0.nodeID) }.allSatisfy { !$0.reachable }
+                    }
+            }
+            let fromA = await a.removeMember(c.nodeID)
+            let fromC = await c.removeMember(a.nodeID)
+            #expect(fromA.hasPrefix("refused") && fromA.contains("not a majority"), "\(fromA)")
+            #expect(fromC.hasPrefix("refused") && fromC.contains("not a majority"), "\(fromC)")
+            #expect(a.members.first { $0.nodeID == c.nodeID }?.status == .up)
+            #expect(c.members.first { $0.nodeID == a.nodeID }?.status == .up)
+            cluster.network.healAll()
+            try await cluster.waitForConvergence()
+        }
+    }
+
     @Test(
         "a removed node started again on its data directory is refused and stops; what the survivors acknowledged meanwhile stays"
     )

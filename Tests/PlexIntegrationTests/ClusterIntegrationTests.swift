@@ -332,8 +332,35 @@ struct ClusterIntegrationTests {
             // As the command said: what the ledgers did on n3 since they moved back is lost; they come back
             // from the copy the survivor handed to n3 (before the "-after" deposit).
             for (index, ledger) in ledgers.enumerated() {
+                let reply = try await client.ask(
+                    Ledger.self, key: ledger, .deposit(5), idempotencyKey: "\(ledger)-gone")
+                #expect(reply.balance == 10 * (index + 1) + 5, "\(ledger)")
+            }
+
+            // Removal is for good: n3 started again on its data directory is refused and exits 3, and then
+            // refuses to start at all; what the survivors acknowledged stays the live history.
+            let returning = try NodeProcess.launch(
+                binary,
+                [
+                    "node", "--node-id", "n3", "--listen", r3.address, "--data-dir", "\(directory)/n3",
+                    "--cluster-name", "it", "--heartbeat-ms", "100", "--unreachable-after-ms", "800", "--seed",
+                    r1.address,
+                ], environment: ["PLEX_CLUSTER_SECRET": Self.secret])
+            again.value = returning
+            #expect(try await returning.waitForExit(within: .seconds(30)) == 3)
+            #expect(returning.standardError.contains("removed"), "\(returning.standardError)")
+            let refused = try NodeProcess.launch(
+                binary,
+                [
+                    "node", "--node-id", "n3", "--listen", r3.address, "--data-dir", "\(directory)/n3",
+                    "--cluster-name", "it",
+                ],
+                environment: ["PLEX_CLUSTER_SECRET": Self.secret])
+            #expect(try await refused.waitForExit(within: .seconds(30)) == 3)
+            #expect(refused.standardError.contains("new node id"), "\(refused.standardError)")
+            for (index, ledger) in ledgers.enumerated() {
                 let reply = try await client.ask(Ledger.self, key: ledger, .balance)
-                #expect(reply.balance == 10 * (index + 1), "\(ledger)")
+                #expect(reply.balance == 10 * (index + 1) + 5 && reply.node != "n3", "\(ledger)")
             }
             _ = r2
             await client.close()

@@ -111,6 +111,12 @@ extension PlexNode {
                 logger.info("joined the cluster", metadata: ["cluster.id": "\(clusterID)"])
                 scheduleHandOffRound()
             case .removed(let by):
+                // Kept in the data directory: started again, the node refuses to run instead of serving the
+                // copies it kept until it hears of the removal again.
+                RingStore.recordRemoval(
+                    dataDirectory: configuration.dataDirectory,
+                    notice: "\(nodeID) was removed from cluster \(membership.withLock { $0.clusterID } ?? "?") by an "
+                        + "operator (as \(by) reported).")
                 stopServing(
                     NodeError(
                         .removed,
@@ -464,13 +470,17 @@ extension PlexNode {
             return "refused: not every reachable member agrees that \(node) is unreachable: "
                 + disagreements.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: "; ")
         }
+        // A majority of the ring, the node to remove counted: two sides of an even split can never both
+        // gather one, so they cannot remove each other.
         let others = membership.withLock { state in state.ring.filter { $0.node != node }.map(\.node) }
-        if !force && (agreeing.count + 1) * 2 <= others.count {
+        let voters = others.count + 1
+        if !force && (agreeing.count + 1) * 2 <= voters {
             let silent = others.filter { $0 != nodeID && !agreeing.contains($0) }.map(\.rawValue).sorted()
+            let notAsked = silent.isEmpty ? "" : " (not \(silent.joined(separator: ", ")))"
             return
-                "refused: only \(agreeing.count + 1) of the \(others.count) other members could confirm that \(node) "
-                + "is unreachable (not \(silent.joined(separator: ", "))), not a majority: this node may be the one "
-                + "cut off. If those members are gone for good too, repeat with --force."
+                "refused: only \(agreeing.count + 1) of the \(voters) members (\(node) counted) could confirm that "
+                + "\(node) is unreachable\(notAsked), not a majority: this node may be the one cut off. If the "
+                + "others are gone for good too, repeat with --force."
         }
         let changes = updateMembership { $0.markRemoved(node) }
         apply(changes)
@@ -510,7 +520,7 @@ extension PlexNode {
                         let reply = try Wire.decode(Plexspaces_V1_AdminReply.self, from: frame.body)
                         let view = reply.members.first { $0.member.nodeID == node.rawValue }?.reachability
                         switch view {
-                        case "unreachable", "left": return (peer, nil)
+                        case "unreachable", "left", "removed": return (peer, nil)
                         case let seen?: return (peer, "sees it \(seen)")
                         case nil: return (peer, "does not know it")
                         }

@@ -64,7 +64,30 @@ enum RingStore {
         do { data = try encoder.encode(ring) } catch {
             throw NodeError(.dataDirectory, "cannot encode the ring", cause: error)
         }
-        let path = dataDirectory + "/" + fileName
+        try writeDurably(data, to: dataDirectory + "/" + fileName, in: dataDirectory)
+    }
+
+    /// The file that marks a data directory whose node was removed from its cluster.
+    static let removalFileName = "REMOVED"
+
+    /// Marks the data directory as that of a removed node (best effort: the node is stopping anyway; the
+    /// cluster refuses it again if the mark could not be written).
+    static func recordRemoval(dataDirectory: String, notice: String) {
+        try? writeDurably(
+            Data((notice + "\n").utf8), to: dataDirectory + "/" + removalFileName, in: dataDirectory)
+    }
+
+    /// What the removal mark says, if the data directory has one.
+    static func removalNotice(dataDirectory: String) -> String? {
+        guard let data = FileManager.default.contents(atPath: dataDirectory + "/" + removalFileName) else {
+            return nil
+        }
+        return String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    /// Writes `data` to `path` atomically and durably: a temporary file, `fsync`, rename, `fsync` of the
+    /// directory.
+    private static func writeDurably(_ data: Data, to path: String, in dataDirectory: String) throws {
         let temporary = path + ".tmp"
         let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw NodeError(.dataDirectory, "cannot write \(temporary): errno \(errno)") }

@@ -114,6 +114,13 @@ public final class PlexNode: Sendable {
         try configuration.validate()
         let (nodeID, incarnation, lock) = try NodeIdentityStore.load(
             dataDirectory: configuration.dataDirectory, configured: configuration.nodeID)
+        if let notice = RingStore.removalNotice(dataDirectory: configuration.dataDirectory) {
+            throw NodeError(
+                .removed,
+                "\(notice) Removal is for good: this data directory's copies of actors must never serve again (they "
+                    + "stay readable with plex journal inspect). To bring the machine back, start it with a new "
+                    + "node id and a new data directory.")
+        }
         let storedRing = try RingStore.load(dataDirectory: configuration.dataDirectory)
         var logger = logger
         logger[metadataKey: "node.id"] = "\(nodeID)"
