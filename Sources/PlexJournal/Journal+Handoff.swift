@@ -307,6 +307,24 @@ extension Journal {
         }
     }
 
+    /// Actors this node recorded as handed to `node` (a tombstone pointing at it), in id order.
+    public func actorsHanded(to node: NodeID) async throws -> [ActorID] {
+        var actors: [ActorID] = []
+        for shard in shards {
+            actors += try await shard.perform(filing: .none) { connection throws(JournalError) in
+                let statement = try connection.statement(
+                    "SELECT actor FROM ownership WHERE moved_to = ?1 ORDER BY actor")
+                try statement.bind(1, node.rawValue)
+                var found: [ActorID] = []
+                while try statement.step() {
+                    if let text = statement.text(0), let id = try? ActorID(parsing: text) { found.append(id) }
+                }
+                return found
+            }
+        }
+        return actors.sorted { $0.description < $1.description }
+    }
+
     /// Actors whose state this node holds (entries or a checkpoint, not handed away), in id order.
     public func heldActors() async throws -> [ActorID] {
         var actors: [ActorID] = []

@@ -225,4 +225,35 @@ struct HandoffClusterTests {
             }
         }
     }
+    @Test(
+        "actors handed to a member that is removed come back from their previous holders, also to an owner that joins later"
+    )
+    func removedReceiverThenReplacement() async throws {
+        try await withTestCluster(nodes: 2, transport: .inMemory, register: { $0.registerExamples() }) { cluster in
+            let caller = cluster.node(0)
+            let (_, joined, moved) = try await seedAndJoin(cluster)
+            for account in moved {
+                #expect(
+                    try await caller.actor(Ledger.self, key: account).ask(.deposit(1)).node == joined.nodeID.rawValue)
+            }
+            await cluster.crash(2)
+            try await eventually("the crash is noticed by both survivors (removal needs their agreement)") {
+                cluster.nodes.allSatisfy { $0.members.first { $0.nodeID == joined.nodeID }?.reachable == false }
+            }
+            #expect(await caller.removeMember(joined.nodeID).hasPrefix("removed"))
+            // A replacement joins before anyone calls the moved actors; it wins some of them.
+            let replacement = try await cluster.addNode()
+            try await cluster.waitForConvergence()
+            let won = moved.filter {
+                caller.owner(of: ActorID(typeName: Ledger.typeName, key: $0)) == replacement.nodeID
+            }
+            try #require(!won.isEmpty, "the replacement owns none of the moved ledgers; pick other keys")
+            for account in moved {
+                // The previous holder's copy (before the deposit on the removed node), never a fresh start.
+                let index = Self.accounts.firstIndex(of: account)!
+                let reply = try await caller.actor(Ledger.self, key: account).ask(.balance)
+                #expect(reply.balance == index + 1, "\(account) on \(reply.node)")
+            }
+        }
+    }
 }

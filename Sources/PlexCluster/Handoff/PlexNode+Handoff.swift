@@ -105,6 +105,23 @@ extension PlexNode: ActivationHost {
         }
     }
 
+    /// Takes back every actor this node handed to a member that was removed since: the copy here is the latest
+    /// the cluster still has (what the actor did on the removed member is lost, as removal says), and it
+    /// must reach the actor's owner instead of being skipped as handed away.
+    func reclaimFromRemovedMembers() async throws {
+        let removed = membership.withLock { $0.members.values.filter { $0.status == .removed }.map(\.nodeID) }
+        for member in removed {
+            for id in try await journal.actorsHanded(to: member) { try await reclaim(id, from: member) }
+        }
+    }
+
+    private func reclaim(_ id: ActorID, from member: NodeID) async throws {
+        logger.warning(
+            "reclaiming an actor handed to a member that was removed since",
+            metadata: ["actor.id": "\(id)", "to": "\(member)"])
+        try await storage("reclaim \(id)") { try await self.journal.reclaim(id) }
+    }
+
     /// Members that may hold `id`'s state, nearest first: members ranked above this node that are no longer
     /// up (they owned it before they left), then the members that are up below it (the owners before this
     /// node and others joined; with ring changes in quick succession it may still be further down), skipping
@@ -174,6 +191,7 @@ extension PlexNode: ActivationHost {
     func handOffRound(until deadline: UInt64) async -> (moved: Int, failed: Int) {
         let held: [ActorID]
         do {
+            try await reclaimFromRemovedMembers()
             held = try await journal.heldActors()
         } catch {
             logger.error("cannot list the actors to hand off", metadata: ["error": "\(error)"])
@@ -351,7 +369,13 @@ extension PlexNode: ActivationHost {
                 throw CallError(.invalidRequest, "handoff pull of an invalid actor id '\(pull.actor)'")
             }
             try requireOwner(id, is: peer)
-            switch try await handOffLocally(id, to: peer) {
+            var answer = try await handOffLocally(id, to: peer)
+            if case .movedTo(let target) = answer, membership.withLock({ $0.members[target]?.status }) == .removed {
+                // Handed to a member that was removed since: the copy here is the latest the cluster has.
+                try await reclaim(id, from: target)
+                answer = try await handOffLocally(id, to: peer)
+            }
+            switch answer {
             case .transfer(let transfer), .repeated(let transfer):
                 reply.transfer = transfer.message
                 // The owner asked for it: it stores what it gets (and asks again if this answer is lost).
