@@ -179,6 +179,22 @@ struct ClusterIdentityTests {
         #expect(!b.ring.contains { $0.node == id("d") })
     }
 
+    @Test("a member status this version does not know is skipped, never read as up")
+    func unknownStatus() {
+        var a = MembershipState(selfRecord: record("a"))
+        a.found(clusterID: "c")
+        _ = a.receive(
+            clusterGossip("c", from: "b", [("b", 1, .up), ("d", 1, .up)]), from: id("b"), incarnation: 1,
+            address: "b", now: 0)
+        _ = a.markRemoved(id("d"))
+        var gossip = clusterGossip("c", from: "b", [("b", 1, .up), ("d", 2, .up), ("e", 1, .up)])
+        gossip.members[1].status = .UNRECOGNIZED(9)
+        gossip.members[2].status = .UNRECOGNIZED(9)
+        _ = a.merge(gossip, now: 1)
+        #expect(a.members[id("d")]?.status == .removed)
+        #expect(a.members[id("e")] == nil)
+    }
+
     @Test("a leaving member that finished pushing is left; an up member is not touched")
     func drained() {
         var a = MembershipState(selfRecord: record("a"))

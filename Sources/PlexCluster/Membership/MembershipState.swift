@@ -226,7 +226,9 @@ struct MembershipState: Sendable {
         var statusChanged = false
         for member in gossip.members {
             let id = NodeID(unchecked: member.nodeID)
-            let status = MemberStatus(rawValue: member.status.rawValue) ?? .up
+            // A status this version does not know (a newer member's) is not guessed at: reading it as `up`
+            // could bring back a member the sender knows as gone. The record is skipped.
+            guard let status = MemberStatus(rawValue: member.status.rawValue) else { continue }
             if id == selfID {
                 // Removed by an operator, while this incarnation ran or before it started: it must stop serving.
                 if status == .removed && !changes.contains(where: { if case .removed = $0 { true } else { false } }) {
