@@ -393,10 +393,16 @@ struct ClusterIntegrationTests {
         let unknown = try NodeProcess.launch(binary, ["call", "nope/x", "{}"] + common, environment: environment)
         #expect(try await unknown.waitForExit() == 1)
         #expect(unknown.standardError.contains("unknownActorType"))
+        // A request that works with the right secret fails with the wrong one, at the handshake, and runs nowhere.
         let wrongSecret = try NodeProcess.launch(
-            binary, ["call", "counter/cli", "{}"] + common,
+            binary, ["call", "counter/cli", #"{"increment":{}}"#] + common,
             environment: ["PLEX_CLUSTER_SECRET": "wrong-secret-0123456789"])
         #expect(try await wrongSecret.waitForExit() != 0)
+        #expect(wrongSecret.standardError.contains("handshake"), "\(wrongSecret.standardError)")
+        let after = try NodeProcess.launch(
+            binary, ["call", "counter/cli", #"{"increment":{}}"#] + common, environment: environment)
+        #expect(try await after.waitForExit() == 0)
+        #expect(try JSONDecoder().decode(Counter.Reply.self, from: Data(after.standardOutput.utf8)).count == 3)
         _ = r2
     }
 
