@@ -95,6 +95,42 @@ struct VirtualActorClusterTests {
         }
     }
 
+    @Test("after a ring change a node deactivates the activations it no longer owns", arguments: TestTransport.allCases)
+    func releasesMovedActivations(transport: TestTransport) async throws {
+        try await withTestCluster(nodes: 1, transport: transport, register: { $0.registerExamples() }) { cluster in
+            let first = cluster.node(0)
+            let ids = (0..<40).map { ActorID(typeName: Counter.typeName, key: "moving-\($0)") }
+            for id in ids { _ = try await first.actor(Counter.self, key: id.key).ask(.increment) }
+            #expect(ids.allSatisfy { first.isActive($0) })
+            let joined = try await cluster.addNode()
+            try await cluster.waitForConvergence()
+            let moved = ids.filter { first.owner(of: $0) == joined.nodeID }
+            try #require(!moved.isEmpty && moved.count < ids.count)
+            try await eventually("the moved activations are released, the others kept") {
+                moved.allSatisfy { !first.isActive($0) }
+                    && ids.filter { !moved.contains($0) }.allSatisfy { first.isActive($0) }
+            }
+        }
+    }
+
+    @Test("a lost connection fails the calls in flight on it with nodeUnavailable, before their deadline")
+    func lostConnectionFailsCallsInFlight() async throws {
+        try await withTestCluster(nodes: 2, transport: .loopbackTCP, register: { $0.register(Sleeper.self) }) {
+            cluster in
+            let caller = cluster.node(0)
+            let ref = caller.actor(
+                Sleeper.self, key: ownedKey(of: Sleeper.self, ownedBy: cluster.node(1).nodeID, on: caller))
+            let clock = ContinuousClock()
+            let started = clock.now
+            let call = Task { try await ref.ask(20_000, timeout: .seconds(60)) }
+            try await eventually("the call is in flight") { cluster.node(1).isActive(ref.id) }
+            await cluster.crash(1)
+            let error = await #expect(throws: CallError.self) { try await call.value }
+            #expect(error?.code == .nodeUnavailable, "\(String(describing: error))")
+            #expect(clock.now - started < .seconds(20), "failed when the connection went, not at a deadline")
+        }
+    }
+
     @Test(
         "the owner's crash makes calls fail fast with nodeUnavailable, never activating elsewhere; its restart brings them back",
         arguments: TestTransport.allCases)
