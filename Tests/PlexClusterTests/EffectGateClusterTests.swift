@@ -92,14 +92,17 @@ struct HeldShard {
 
     static func hold(_ journal: Journal, for actor: ActorID) async throws -> HeldShard {
         let gate = DispatchSemaphore(value: 0)
+        let inside = DispatchSemaphore(value: 0)
         let writer = journal.writer(for: actor)
-        // Held at most 30 s, so that a failed test cannot hang the run.
+        // Held at most 60 s, so that a failed test cannot hang the run.
         let holder = Task {
             try await writer.perform(filing: .none) { _ throws(JournalError) in
-                _ = gate.wait(timeout: .now() + .seconds(30))
+                inside.signal()
+                _ = gate.wait(timeout: .now() + .seconds(60))
             }
         }
-        try await eventually("the writer is held") { writer.isRunningJob }
+        // This job itself, not another one the writer happened to be running.
+        try await eventually("the writer is held") { inside.wait(timeout: .now()) == .success }
         return HeldShard(gate: gate, holder: holder, writer: writer)
     }
 

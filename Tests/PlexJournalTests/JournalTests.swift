@@ -167,13 +167,17 @@ struct HeldWriter {
     /// Holds `journal`'s first writer; returns once it is inside the holding job.
     static func hold(_ journal: Journal) async throws -> HeldWriter {
         let gate = DispatchSemaphore(value: 0)
-        // Held at most 30 s, so that a failed test cannot hang the run.
+        let inside = DispatchSemaphore(value: 0)
+        // Held at most 60 s, so that a failed test cannot hang the run.
         let holder = Task {
             try await journal.writer.perform(filing: .none) { _ throws(JournalError) in
-                _ = gate.wait(timeout: .now() + .seconds(30))
+                inside.signal()
+                _ = gate.wait(timeout: .now() + .seconds(60))
             }
         }
-        try await waitUntil { journal.writer.isRunningJob }
+        // This job itself, not another one the writer happened to be running (appends queued meanwhile would
+        // be committed before the hold).
+        try await waitUntil { inside.wait(timeout: .now()) == .success }
         return HeldWriter(gate: gate, holder: holder, commits: journal.writer.counters.commits)
     }
 
