@@ -26,11 +26,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-collections.git", from: "1.6.0"),
     ],
     targets: [
-        .target(
-            name: "PlexCore",
-            dependencies: [.product(name: "Logging", package: "swift-log")],
-            swiftSettings: strict
-        ),
+        .target(name: "PlexCore", swiftSettings: strict),
         .target(
             name: "PlexWire",
             dependencies: [
@@ -48,7 +44,6 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
-                .product(name: "DequeModule", package: "swift-collections"),
             ],
             swiftSettings: strict
         ),
@@ -59,10 +54,7 @@ let package = Package(
         ),
         .target(
             name: "PlexJournal",
-            dependencies: [
-                "CSQLite", "PlexCore",
-                .product(name: "Logging", package: "swift-log"),
-            ],
+            dependencies: ["CSQLite", "PlexCore"],
             swiftSettings: strict
         ),
         .target(
@@ -70,10 +62,8 @@ let package = Package(
             dependencies: [
                 "PlexCore", "PlexWire", "PlexTransport", "PlexJournal",
                 .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "DequeModule", package: "swift-collections"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: strict
         ),
@@ -83,7 +73,7 @@ let package = Package(
         .target(
             name: "PlexTestKit",
             dependencies: [
-                "PlexSpaces", "PlexTransport", "PlexCluster", "PlexWire", "CSpawn",
+                "PlexSpaces", "PlexTransport", "PlexWire", "CSpawn",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -93,7 +83,7 @@ let package = Package(
         .executableTarget(
             name: "plex",
             dependencies: [
-                "PlexSpaces", "PlexExamples", "PlexCluster", "PlexJournal",
+                "PlexSpaces", "PlexExamples", "PlexJournal",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
@@ -103,7 +93,7 @@ let package = Package(
         .executableTarget(
             name: "plex-bench",
             dependencies: [
-                "PlexSpaces", "PlexExamples", "PlexCluster", "PlexTestKit", "PlexJournal",
+                "PlexSpaces", "PlexExamples", "PlexTestKit", "PlexJournal",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],

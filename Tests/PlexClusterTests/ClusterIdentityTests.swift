@@ -8,9 +8,15 @@ import Testing
 private func id(_ text: String) -> NodeID { NodeID(unchecked: text) }
 
 private func clusterGossip(_ cluster: String, from: String, _ members: [(String, Incarnation, MemberStatus)])
+    -> Gossip
+{
+    Gossip(clusterMessage(cluster, from: from, members))
+}
+
+private func clusterMessage(_ cluster: String, from: String, _ members: [(String, Incarnation, MemberStatus)])
     -> Plexspaces_V1_Gossip
 {
-    var message = gossip(from: from, members)
+    var message = gossipMessage(from: from, members)
     message.clusterID = cluster
     return message
 }
@@ -187,10 +193,10 @@ struct ClusterIdentityTests {
             clusterGossip("c", from: "b", [("b", 1, .up), ("d", 1, .up)]), from: id("b"), incarnation: 1,
             address: "b", now: 0)
         _ = a.markRemoved(id("d"))
-        var gossip = clusterGossip("c", from: "b", [("b", 1, .up), ("d", 2, .up), ("e", 1, .up)])
-        gossip.members[1].status = .UNRECOGNIZED(9)
-        gossip.members[2].status = .UNRECOGNIZED(9)
-        _ = a.merge(gossip, now: 1)
+        var message = clusterMessage("c", from: "b", [("b", 1, .up), ("d", 2, .up), ("e", 1, .up)])
+        message.members[1].status = .UNRECOGNIZED(9)
+        message.members[2].status = .UNRECOGNIZED(9)
+        _ = a.merge(Gossip(message), now: 1)
         #expect(a.members[id("d")]?.status == .removed)
         #expect(a.members[id("e")] == nil)
     }

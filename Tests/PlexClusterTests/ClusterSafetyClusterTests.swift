@@ -128,7 +128,7 @@ struct ClusterSafetyClusterTests {
         defer { Task { await waiter.shutdown() } }
         #expect(!waiter.isJoined)
         #expect(waiter.clusterID == nil)
-        #expect(waiter.adminStatus().membership.hasPrefix("joining"))
+        #expect(waiter.admin.status().membership.hasPrefix("joining"))
         await expectUnavailable(waiter, "acct-1", "a node that has not joined answers no call")
         #expect(!waiter.isActive(ActorID(typeName: Ledger.typeName, key: "acct-1")))
         #expect(!logs.lines(containing: "waiting to join").isEmpty)
@@ -166,7 +166,8 @@ struct ClusterSafetyClusterTests {
         defer { Task { await nodeB.shutdown() } }
         #expect(nodeA.clusterID != nodeB.clusterID)
         try await eventually("both refused the other", within: .seconds(10)) {
-            nodeA.foreignClusters.load(ordering: .relaxed) > 0 || nodeB.foreignClusters.load(ordering: .relaxed) > 0
+            nodeA.membership.foreignClusters.load(ordering: .relaxed) > 0
+                || nodeB.membership.foreignClusters.load(ordering: .relaxed) > 0
         }
         #expect(!logs.lines(containing: "refusing a member of another cluster").isEmpty)
         #expect(nodeA.members.map(\.nodeID) == [nodeA.nodeID])
@@ -197,7 +198,7 @@ struct ClusterSafetyClusterTests {
             try await eventually("a sees c unreachable", within: .seconds(10)) {
                 a.members.first { $0.nodeID == c.nodeID }?.reachable == false
             }
-            let refused = await a.removeMember(c.nodeID)
+            let refused = await a.admin.remove(c.nodeID)
             #expect(refused.hasPrefix("refused"), "\(refused)")
             #expect(refused.contains(b.nodeID.rawValue), "names who disagrees: \(refused)")
             #expect(a.members.first { $0.nodeID == c.nodeID }?.status == .up)
@@ -206,7 +207,7 @@ struct ClusterSafetyClusterTests {
             try await eventually("b sees c unreachable", within: .seconds(10)) {
                 b.members.first { $0.nodeID == c.nodeID }?.reachable == false
             }
-            let removed = await a.removeMember(c.nodeID)
+            let removed = await a.admin.remove(c.nodeID)
             #expect(removed.hasPrefix("removed"), "\(removed)")
             try await eventually("b learned of the removal", within: .seconds(10)) {
                 b.members.first { $0.nodeID == c.nodeID }?.status == .removed
@@ -234,8 +235,8 @@ struct ClusterSafetyClusterTests {
                         side.members.filter { [a.nodeID, b.nodeID].contains($0.nodeID) }.allSatisfy { !$0.reachable }
                     }
             }
-            let fromA = await a.removeMember(c.nodeID)
-            let fromC = await c.removeMember(a.nodeID)
+            let fromA = await a.admin.remove(c.nodeID)
+            let fromC = await c.admin.remove(a.nodeID)
             #expect(fromA.hasPrefix("refused") && fromA.contains("not a majority"), "\(fromA)")
             #expect(fromC.hasPrefix("refused") && fromC.contains("not a majority"), "\(fromC)")
             #expect(a.members.first { $0.nodeID == c.nodeID }?.status == .up)
@@ -257,7 +258,7 @@ struct ClusterSafetyClusterTests {
             try await eventually("both survivors see the crash", within: .seconds(10)) {
                 [a, b].allSatisfy { $0.members.first { $0.nodeID == c.nodeID }?.reachable == false }
             }
-            let removed = await a.removeMember(c.nodeID)
+            let removed = await a.admin.remove(c.nodeID)
             #expect(removed.hasPrefix("removed"), "\(removed)")
             // As removal says: the ledger starts again on a survivor; what is acknowledged there must stay.
             #expect(try await a.actor(Ledger.self, key: key).ask(.deposit(5)).balance == 5)

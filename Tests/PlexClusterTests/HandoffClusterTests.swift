@@ -209,7 +209,7 @@ struct HandoffClusterTests {
             try await eventually("the crash is noticed by both survivors (removal needs their agreement)") {
                 cluster.nodes.allSatisfy { $0.members.first { $0.nodeID == joined.nodeID }?.reachable == false }
             }
-            #expect(await caller.removeMember(joined.nodeID).hasPrefix("removed"))
+            #expect(await caller.admin.remove(joined.nodeID).hasPrefix("removed"))
             try await eventually("the other node sees the removal") {
                 cluster.node(1).members.first { $0.nodeID == joined.nodeID }?.status == .removed
             }
@@ -240,7 +240,7 @@ struct HandoffClusterTests {
             try await eventually("the crash is noticed by both survivors (removal needs their agreement)") {
                 cluster.nodes.allSatisfy { $0.members.first { $0.nodeID == joined.nodeID }?.reachable == false }
             }
-            #expect(await caller.removeMember(joined.nodeID).hasPrefix("removed"))
+            #expect(await caller.admin.remove(joined.nodeID).hasPrefix("removed"))
             // A replacement joins before anyone calls the moved actors; it wins some of them.
             let replacement = try await cluster.addNode()
             try await cluster.waitForConvergence()

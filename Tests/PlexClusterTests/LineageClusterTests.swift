@@ -42,7 +42,7 @@ struct LineageClusterTests {
             #expect(forked.id != history.id)
 
             // It hands its copy to the owner, as it did when the cluster came back (at epoch 1).
-            #expect(await impostor.push(id, to: owner.nodeID))
+            #expect(await impostor.handoff.push(id, to: owner.nodeID))
 
             // The owner refused it and kept it aside; its history and balance are intact.
             let kept = try await owner.journal.divergedCopies(of: id)
@@ -59,12 +59,12 @@ struct LineageClusterTests {
             // node-3 keeps its tombstone (it never serves its copy again), and both ends said so loudly. The
             // outcome is known, so node-3 does not push it again every round or hold back its `done`.
             #expect(try await impostor.journal.holding(of: id).movedTo == owner.nodeID)
-            #expect(impostor.handoff.withLock { $0.unconfirmed.isEmpty })
+            #expect(impostor.handoff.state.withLock { $0.unconfirmed.isEmpty })
             #expect(cluster.logs.all.contains { $0.contains("refused a copy of an actor") && $0.contains("\(id)") })
             #expect(cluster.logs.all.contains { $0.contains("handoff refused: the owner holds another history") })
 
             // A repeat (the next handoff round) changes nothing and keeps nothing twice.
-            #expect(await impostor.push(id, to: owner.nodeID))
+            #expect(await impostor.handoff.push(id, to: owner.nodeID))
             #expect(try await owner.journal.divergedCopies(of: id).count == 1)
             #expect(try await ledger.ask(.deposit(1)).balance == 201)
         }

@@ -10,7 +10,12 @@ func record(_ id: String, incarnation: Incarnation = 1, status: MemberStatus = .
         activations: 0, reachable: true, lastHeard: heard)
 }
 
-func gossip(from: String, _ members: [(String, Incarnation, MemberStatus)]) -> Plexspaces_V1_Gossip {
+/// Gossip as it arrives in a frame: built as the wire message, read through the wire edge.
+func gossip(from: String, _ members: [(String, Incarnation, MemberStatus)]) -> Gossip {
+    Gossip(gossipMessage(from: from, members))
+}
+
+func gossipMessage(from: String, _ members: [(String, Incarnation, MemberStatus)]) -> Plexspaces_V1_Gossip {
     var message = Plexspaces_V1_Gossip()
     message.fromNode = from
     message.members = members.map { id, incarnation, status in
@@ -106,6 +111,6 @@ struct MembershipStateTests {
         var b = MembershipState(selfRecord: record("b"))
         _ = b.merge(a.gossip(), now: 0)
         #expect(b.registry["leader"]?.node.rawValue == "a")
-        #expect(b.pinned[ActorID(typeName: "echo", key: "l")]?.rawValue == "a")
+        #expect(b.named[ActorID(typeName: "echo", key: "l")]?.rawValue == "a")
     }
 }

@@ -31,7 +31,7 @@ final class Activation<A: VirtualActor>: AnyActivation, @unchecked Sendable {
     enum Phase { case new, active, deactivated }
 
     let id: ActorID
-    let mailbox = Mailbox()
+    let mailbox: Mailbox
     let behaviour: A
     var state: A.State
     var phase: Phase = .new
@@ -60,10 +60,11 @@ final class Activation<A: VirtualActor>: AnyActivation, @unchecked Sendable {
 
     init(
         id: ActorID, behaviour: A, now: UInt64, journal: Journal?, retentionMilliseconds: Int64,
-        host: (any ActivationHost)? = nil,
+        turns: BackgroundTasks, host: (any ActivationHost)? = nil,
         makeContext: @escaping @Sendable (CallID?, String?, Bool) -> ActorContext
     ) {
         self.host = host
+        self.mailbox = Mailbox(turns: turns)
         self.retentionMilliseconds = retentionMilliseconds
         self.id = id
         self.behaviour = behaviour

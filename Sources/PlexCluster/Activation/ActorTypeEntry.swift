@@ -3,24 +3,30 @@ internal import PlexCore
 internal import PlexJournal
 internal import PlexWire
 
-/// A registered actor type, without its static type: makes activations and runs encoded messages.
+/// A registered actor type, without its static type: makes activations, and opens an encoded message (an
+/// inbound frame, a reminder) into a typed one for ``CallDispatcher``'s turn.
 protocol AnyActorType: Sendable {
     var typeName: String { get }
     var placement: PlacementStrategy { get }
     /// Whether the type journals its messages (and so moves with handoffs).
     var isDurable: Bool { get }
     func makeActivation(
-        id: ActorID, now: UInt64, journal: Journal, retentionMilliseconds: Int64,
-        host: any ActivationHost,
-        makeContext: @escaping @Sendable (CallID?, String?, Bool) -> ActorContext
+        id: ActorID, now: UInt64, journal: Journal, retentionMilliseconds: Int64, turns: BackgroundTasks,
+        host: (any ActivationHost)?, makeContext: @escaping @Sendable (CallID?, String?, Bool) -> ActorContext
     ) -> any AnyActivation
-    /// Decodes `payload`, handles it (the caller holds the activation's turn), and encodes the reply. For a
-    /// durable type `write` is set to the message's journal write: the reply (or the error thrown) may leave
-    /// once it is durable (``OutputGate``).
-    func handleEncoded(
-        _ activation: any AnyActivation, payload: ByteBuffer, json: Bool, callID: CallID, idempotencyKey: String?,
-        codec: any MessageCodec, now: UInt64, write: inout PendingWrite?
-    ) async throws -> ByteBuffer
+    /// Decodes the request in `body` and queues it for its actor's turn (an inbound call or tell); `completion`
+    /// gets the encoded reply (or the error) once it may leave. A request that does not decode is refused
+    /// with `invalidRequest` before it takes a turn.
+    func enqueueEncoded(
+        _ body: Wire.CallBody, json: Bool, deadline: Deadline, in dispatcher: CallDispatcher,
+        on executor: (any TaskExecutor)?, completion: @escaping @Sendable (Result<ByteBuffer, CallError>) -> Void
+    ) throws(CallError) -> Mailbox.Admission
+    /// Decodes a message stored by the journal's codec (a reminder) and runs it in its actor's turn; returns
+    /// once its outcome is durable.
+    /// - Throws: ``CallError`` `invalidRequest` when it does not decode; the call's errors otherwise.
+    func runStored(
+        _ payload: [UInt8], to id: ActorID, idempotencyKey: String, in dispatcher: CallDispatcher
+    ) async throws(CallError)
 }
 
 struct ActorTypeEntry<A: VirtualActor>: AnyActorType {
@@ -30,41 +36,56 @@ struct ActorTypeEntry<A: VirtualActor>: AnyActorType {
     var isDurable: Bool { if case .durable = A.durability { true } else { false } }
 
     func makeActivation(
-        id: ActorID, now: UInt64, journal: Journal, retentionMilliseconds: Int64,
-        host: any ActivationHost,
-        makeContext: @escaping @Sendable (CallID?, String?, Bool) -> ActorContext
+        id: ActorID, now: UInt64, journal: Journal, retentionMilliseconds: Int64, turns: BackgroundTasks,
+        host: (any ActivationHost)?, makeContext: @escaping @Sendable (CallID?, String?, Bool) -> ActorContext
     ) -> any AnyActivation {
         let durable: Journal? = if case .durable = A.durability { journal } else { nil }
         return Activation<A>(
             id: id, behaviour: make(), now: now, journal: durable, retentionMilliseconds: retentionMilliseconds,
-            host: host, makeContext: makeContext)
+            turns: turns, host: host, makeContext: makeContext)
     }
 
-    func handleEncoded(
-        _ activation: any AnyActivation, payload: ByteBuffer, json: Bool, callID: CallID, idempotencyKey: String?,
-        codec: any MessageCodec, now: UInt64, write: inout PendingWrite?
-    ) async throws -> ByteBuffer {
-        let codec: any MessageCodec = json ? JSONMessageCodec() : codec
-        let request: A.Request
+    func enqueueEncoded(
+        _ body: Wire.CallBody, json: Bool, deadline: Deadline, in dispatcher: CallDispatcher,
+        on executor: (any TaskExecutor)?, completion: @escaping @Sendable (Result<ByteBuffer, CallError>) -> Void
+    ) throws(CallError) -> Mailbox.Admission {
+        let codec: any MessageCodec = json ? JSONMessageCodec() : dispatcher.codec
+        let request = try decode(body.payload, codec: codec)
+        let message = TurnMessage<A>(
+            request: request, callID: body.callID, idempotencyKey: body.idempotencyKey, deadline: deadline)
+        return try dispatcher.enqueueHere(self, body.actor, message, admitting: dispatcher.mailboxLimit, on: executor) {
+            result in
+            completion(
+                result.flatMap { response in
+                    do {
+                        var bytes: [UInt8] = []
+                        try codec.encode(response, into: &bytes)
+                        return .success(ByteBuffer(bytes: bytes))
+                    } catch {
+                        return .failure(
+                            CallError(.codecFailure, "the reply of \(body.actor) does not encode: \(error)"))
+                    }
+                })
+        }
+    }
+
+    func runStored(
+        _ payload: [UInt8], to id: ActorID, idempotencyKey: String, in dispatcher: CallDispatcher
+    ) async throws(CallError) {
+        let request = try decode(ByteBuffer(bytes: payload), codec: journalCodec)
+        let message = TurnMessage<A>(
+            request: request, callID: dispatcher.nextCallID(), idempotencyKey: idempotencyKey, deadline: .never)
+        _ = try await dispatcher.runHere(self, id, message, admitting: .max)
+    }
+
+    private func decode(_ payload: ByteBuffer, codec: any MessageCodec) throws(CallError) -> A.Request {
         do {
-            request = try payload.withUnsafeReadableBytes { try codec.decode(A.Request.self, from: $0) }
+            return try payload.withUnsafeReadableBytes { try codec.decode(A.Request.self, from: $0) }
         } catch let error as CallError {
             throw CallError(.invalidRequest, "request for \(A.typeName) does not decode: \(error.message)")
-        }
-        let response: A.Response
-        do {
-            response = try await (activation as! Activation<A>).handleLocked(
-                request, callID: callID, idempotencyKey: idempotencyKey, now: now, write: &write)
-        } catch let error as ActivationFailure {
-            throw error
-        } catch let error as CallError {
-            throw error
         } catch {
-            throw CallError.from(handlerError: error, actor: activation.id)
+            throw CallError(.invalidRequest, "request for \(A.typeName) does not decode: \(error)")
         }
-        var bytes: [UInt8] = []
-        try codec.encode(response, into: &bytes)
-        return ByteBuffer(bytes: bytes)
     }
 }
 

@@ -45,6 +45,13 @@ final class Mailbox: Sendable {
     }
 
     private let state = Mutex(State())
+    /// Where drain tasks run: the node's turns, so a node that stops cancels and awaits them.
+    private let turns: BackgroundTasks
+
+    /// - Parameter turns: Owns the drain tasks (the node's ``NodeRuntime/turns``).
+    init(turns: BackgroundTasks) {
+        self.turns = turns
+    }
 
     /// How many callers and jobs wait for the turn (for tests and diagnostics).
     var waiting: Int { state.withLock { $0.queue.count } }
@@ -132,7 +139,7 @@ final class Mailbox: Sendable {
     }
 
     private func drain(startingWith first: @escaping Job, on executor: (any TaskExecutor)?) {
-        Task(executorPreference: executor) {
+        turns.start(on: executor) {
             var job: Job? = first
             while let current = job {
                 await current()

@@ -12,7 +12,7 @@ internal import PlexJournal
 enum OutputGate {
     /// Returns once `write` is durable (at once if there is none).
     /// - Throws: ``CallError`` `storageFailure` when the entry could not be journaled.
-    static func wait(for write: PendingWrite?, actor: ActorID) async throws {
+    static func wait(for write: PendingWrite?, actor: ActorID) async throws(CallError) {
         guard let write else { return }
         do {
             try await write.wait()

@@ -84,7 +84,7 @@ struct MembershipState: Sendable {
     /// Named actors: name to (actor, host).
     private(set) var registry: [String: (actor: ActorID, node: NodeID)] = [:]
     /// Named actors by id: they live where they were spawned, not where placement says.
-    private(set) var pinned: [ActorID: NodeID] = [:]
+    private(set) var named: [ActorID: NodeID] = [:]
     /// The ring's members with their placement hashes, sorted by id; rebuilt on change.
     private(set) var ring: [(node: NodeID, hash: UInt64)] = []
     private(set) var reachableRing: [(node: NodeID, hash: UInt64)] = []
@@ -145,7 +145,7 @@ struct MembershipState: Sendable {
 
     mutating func register(name: String, actor: ActorID, node: NodeID) {
         registry[name] = (actor, node)
-        pinned[actor] = node
+        named[actor] = node
         generation += 1
     }
 
@@ -196,9 +196,9 @@ struct MembershipState: Sendable {
     /// from this node's cluster, admits a new node that is joining through this one, joins the sender's
     /// cluster when this node has none yet, and refuses a member of another cluster.
     mutating func receive(
-        _ gossip: Plexspaces_V1_Gossip, from sender: NodeID, incarnation: Incarnation, address: String, now: UInt64
+        _ gossip: Gossip, from sender: NodeID, incarnation: Incarnation, address: String, now: UInt64
     ) -> GossipVerdict {
-        let theirs = gossip.clusterID.isEmpty ? nil : gossip.clusterID
+        let theirs = gossip.clusterID
         switch (clusterID, theirs) {
         case (nil, nil):
             return .ignored
@@ -221,14 +221,14 @@ struct MembershipState: Sendable {
     }
 
     /// Merges a gossip message.
-    mutating func merge(_ gossip: Plexspaces_V1_Gossip, now: UInt64) -> [Change] {
+    mutating func merge(_ gossip: Gossip, now: UInt64) -> [Change] {
         var changes: [Change] = []
         var statusChanged = false
         for member in gossip.members {
             let id = NodeID(unchecked: member.nodeID)
             // A status this version does not know (a newer member's) is not guessed at: reading it as `up`
             // could bring back a member the sender knows as gone. The record is skipped.
-            guard let status = MemberStatus(rawValue: member.status.rawValue) else { continue }
+            guard let status = MemberStatus(rawValue: member.status) else { continue }
             if id == selfID {
                 // Removed by an operator, while this incarnation ran or before it started: it must stop serving.
                 if status == .removed && !changes.contains(where: { if case .removed = $0 { true } else { false } }) {
@@ -279,9 +279,7 @@ struct MembershipState: Sendable {
             }
         }
         for named in gossip.registry where registry[named.name] == nil {
-            register(
-                name: named.name, actor: ActorID(typeName: named.typeName, key: named.key),
-                node: NodeID(unchecked: named.nodeID))
+            register(name: named.name, actor: named.actor, node: NodeID(unchecked: named.nodeID))
         }
         if statusChanged && rebuildRing() { changes.append(.ringChanged) }
         return changes
@@ -331,28 +329,16 @@ struct MembershipState: Sendable {
     }
 
     /// The gossip message describing this view.
-    func gossip() -> Plexspaces_V1_Gossip {
-        var message = Plexspaces_V1_Gossip()
-        message.fromNode = selfID.rawValue
-        message.fromIncarnation = selfRecord.incarnation
-        message.clusterID = clusterID ?? ""
-        message.members = members.values.map { record in
-            var member = Plexspaces_V1_Member()
-            member.nodeID = record.nodeID.rawValue
-            member.address = record.address
-            member.incarnation = record.incarnation
-            member.status = Plexspaces_V1_MemberStatus(rawValue: record.status.rawValue) ?? .up
-            member.activations = record.activations
-            return member
-        }
-        message.registry = registry.map { name, entry in
-            var named = Plexspaces_V1_NamedActor()
-            named.name = name
-            named.typeName = entry.actor.typeName
-            named.key = entry.actor.key
-            named.nodeID = entry.node.rawValue
-            return named
-        }
-        return message
+    func gossip() -> Gossip {
+        Gossip(
+            fromNode: selfID.rawValue, fromIncarnation: selfRecord.incarnation, clusterID: clusterID,
+            members: members.values.map { record in
+                Gossip.Member(
+                    nodeID: record.nodeID.rawValue, address: record.address, incarnation: record.incarnation,
+                    status: record.status.rawValue, activations: record.activations)
+            },
+            registry: registry.map { name, entry in
+                Gossip.NamedActor(name: name, actor: entry.actor, nodeID: entry.node.rawValue)
+            })
     }
 }

@@ -66,11 +66,11 @@ final class PeerLink: Sendable {
         }
     }
 
-    /// Sends a frame that expects a reply and waits for it, at most until `deadline` (monotonic ns).
+    /// Sends a frame that expects a reply and waits for it, at most until `deadline`.
     ///
     /// - Throws: ``CallError`` `nodeUnavailable` (no connection, or it was lost), `timeout`, `overloaded`
-    ///   (no window slot before the deadline), `cancelled`.
-    func call(kind: Wire.FrameKind, flags: Wire.FrameFlags, body: ByteBuffer, deadline: UInt64) async throws
+    ///   (no window slot before the deadline).
+    func call(kind: Wire.FrameKind, flags: Wire.FrameFlags, body: ByteBuffer, deadline: Deadline) async throws
         -> Wire.Frame
     {
         while true {
@@ -81,7 +81,7 @@ final class PeerLink: Sendable {
                     guard state.pending.count < maximumInFlight else { return .full }
                     let id = state.nextCorrelation
                     state.nextCorrelation &+= 1
-                    state.pending[id] = Pending(continuation: outer, deadline: deadline)
+                    state.pending[id] = Pending(continuation: outer, deadline: deadline.uptimeNanoseconds)
                     connection.send(Wire.Frame(kind: kind, flags: flags, correlationID: id, body: body))
                     return .sent
                 }
@@ -93,7 +93,7 @@ final class PeerLink: Sendable {
                 }
             }
             if let result { return try result.get() }
-            try await waitForWindow(deadline: deadline)
+            try await waitForWindow(deadline: deadline.uptimeNanoseconds)
         }
     }
 
@@ -116,11 +116,11 @@ final class PeerLink: Sendable {
     /// slot at `holdUntil`, so a lost frame cannot shrink the window for good.
     ///
     /// - Parameters:
-    ///   - deadline: How long to wait for a slot (monotonic ns).
-    ///   - holdUntil: When the slot is freed if no acknowledgement came (monotonic ns); after `deadline`, so
+    ///   - deadline: How long to wait for a slot.
+    ///   - holdUntil: When the slot is freed if no acknowledgement came; after `deadline`, so
     ///     a tell waiting for a slot is not let through by a guard meant for lost frames.
     /// - Throws: ``CallError`` `nodeUnavailable` (no connection), `overloaded` (no slot before `deadline`).
-    func tell(flags: Wire.FrameFlags, body: ByteBuffer, deadline: UInt64, holdUntil: UInt64) async throws {
+    func tell(flags: Wire.FrameFlags, body: ByteBuffer, deadline: Deadline, holdUntil: Deadline) async throws {
         while true {
             enum Attempt { case unavailable, full, sent }
             let attempt = state.withLock { state -> Attempt in
@@ -128,14 +128,14 @@ final class PeerLink: Sendable {
                 guard state.pending.count < maximumInFlight else { return .full }
                 let id = state.nextCorrelation
                 state.nextCorrelation &+= 1
-                state.pending[id] = Pending(continuation: nil, deadline: holdUntil)
+                state.pending[id] = Pending(continuation: nil, deadline: holdUntil.uptimeNanoseconds)
                 connection.send(Wire.Frame(kind: .tell, flags: flags, correlationID: id, body: body))
                 return .sent
             }
             switch attempt {
             case .unavailable: throw CallError(.nodeUnavailable, "no connection to \(peer)")
             case .sent: return
-            case .full: try await waitForWindow(deadline: deadline)
+            case .full: try await waitForWindow(deadline: deadline.uptimeNanoseconds)
             }
         }
     }

@@ -1,0 +1,209 @@
+internal import Logging
+internal import PlexCore
+internal import PlexJournal
+internal import Synchronization
+
+/// A node's activation directory: the actor types it hosts, its live activations, and their end (idle
+/// deactivation, eviction past the activation limit, release after a ring change, deactivation at stop).
+final class ActivationDirectory: Sendable {
+    let runtime: NodeRuntime
+    private let types = Mutex<[String: any AnyActorType]>([:])
+    private let table = ActivationTable()
+    /// Actor types refused at registration (``PlexNode/start(_:transport:logger:setup:)`` fails with them).
+    private let refused = Mutex<[NodeError]>([])
+    private let bindings = Mutex<Bindings?>(nil)
+
+    /// The roles an activation needs, bound when the node starts.
+    private struct Bindings: @unchecked Sendable {
+        // Set once before the first activation; both outlive every activation (the node owns them).
+        unowned let host: any ActivationHost
+        unowned let router: any ActorCallRouter & AnyObject
+    }
+
+    init(runtime: NodeRuntime) {
+        self.runtime = runtime
+    }
+
+    /// Binds what activations need: `host` makes sure a durable actor's latest state is here before it
+    /// recovers (handoff), `router` carries the calls actors make through their context.
+    func bind(host: any ActivationHost, router: any ActorCallRouter & AnyObject) {
+        bindings.withLock { $0 = Bindings(host: host, router: router) }
+    }
+
+    // MARK: Types
+
+    /// Registers `A`, unless it is durable with failover placement (refused, see ``refusedTypes``).
+    func register<A: VirtualActor>(_ type: A.Type, make: @escaping @Sendable () -> A) {
+        if case .durable = A.durability, A.placement == .failover {
+            let error = NodeError(
+                .invalidConfiguration,
+                "actor type '\(A.typeName)': a durable type cannot use failover placement (it would run on both "
+                    + "sides of a partition and fork its history); use pinned placement")
+            runtime.logger.error("actor type refused", metadata: ["error": "\(error)"])
+            refused.withLock { $0.append(error) }
+            return
+        }
+        types.withLock { $0[A.typeName] = ActorTypeEntry<A>(make: make) }
+    }
+
+    /// The types refused at registration.
+    var refusedTypes: [NodeError] { refused.withLock { $0 } }
+
+    /// The registered type named `typeName`.
+    func entry(named typeName: String) -> (any AnyActorType)? {
+        types.withLock { $0[typeName] }
+    }
+
+    /// The registration of `A`.
+    /// - Throws: ``CallError`` `unknownActorType` when `A` is not registered here (or another Swift type is,
+    ///   under its name).
+    func entry<A: VirtualActor>(for type: A.Type) throws(CallError) -> ActorTypeEntry<A> {
+        guard let entry = types.withLock({ $0[A.typeName] }) as? ActorTypeEntry<A> else {
+            throw CallError(.unknownActorType, "\(A.typeName) is not registered on \(runtime.nodeID)")
+        }
+        return entry
+    }
+
+    /// The placement of the type named `typeName` (pinned when it is not registered here).
+    func placement(of typeName: String) -> PlacementStrategy {
+        entry(named: typeName)?.placement ?? .pinned
+    }
+
+    /// Every registered type by name.
+    var allTypes: [String: any AnyActorType] { types.withLock { $0 } }
+
+    // MARK: Activations
+
+    var count: Int { table.count }
+
+    /// The live activation of `id`, if any.
+    func existing(_ id: ActorID) -> (any AnyActivation)? { table.existing(id) }
+
+    /// Every live activation.
+    func all() -> [any AnyActivation] { table.all() }
+
+    /// The activation of `id`, made (not yet activated: that happens in its first turn) if there is none.
+    func activation(for id: ActorID, entry: any AnyActorType) -> any AnyActivation {
+        var created = false
+        let activation = table.activation(for: id) {
+            created = true
+            let bound = bindings.withLock { $0 }
+            return entry.makeActivation(
+                id: id, now: NodeRuntime.now(), journal: runtime.journal,
+                retentionMilliseconds: runtime.retentionMilliseconds, turns: runtime.turns, host: bound?.host,
+                makeContext: Self.context(for: id, nodeID: runtime.nodeID, router: bound?.router))
+        }
+        if created && table.count > runtime.configuration.activation.maximumActivations { evictExcess() }
+        return activation
+    }
+
+    /// The typed activation of `id`.
+    /// - Throws: ``CallError`` `unknownActorType` when the live activation is of another Swift type (the type
+    ///   was registered again under the same name).
+    func activation<A: VirtualActor>(for id: ActorID, typed entry: ActorTypeEntry<A>) throws(CallError) -> Activation<A>
+    {
+        guard let activation = activation(for: id, entry: entry) as? Activation<A> else {
+            throw CallError(
+                .unknownActorType, "\(id) is active on \(runtime.nodeID) as another Swift type than \(A.self)")
+        }
+        return activation
+    }
+
+    private static func context(
+        for id: ActorID, nodeID: NodeID, router: (any ActorCallRouter & AnyObject)?
+    ) -> @Sendable (CallID?, String?, Bool) -> ActorContext {
+        let router: any ActorCallRouter = router.map { UnownedRouter(router: $0) } ?? OfflineRouter()
+        return { callID, idempotencyKey, replaying in
+            ActorContext(
+                id: id, nodeID: nodeID, callID: callID, idempotencyKey: idempotencyKey, isReplaying: replaying,
+                router: router)
+        }
+    }
+
+    /// Deactivates `activation` in its turn, after the messages queued before.
+    func deactivate(_ activation: any AnyActivation) async {
+        await activation.mailbox.acquire()
+        await activation.deactivateLocked()
+        table.remove(activation)
+        activation.mailbox.release()
+    }
+
+    /// Deactivates `id` in its turn, runs `body` while it still holds the turn (the activation leaves the table
+    /// after), and returns what `body` returns. Without a registered type, only runs `body`.
+    ///
+    /// A message queued behind this finds what `body` did (a handoff's tombstone) when it activates the
+    /// actor again.
+    func deactivate<T>(_ id: ActorID, then body: () async throws -> T) async throws -> T {
+        guard let entry = entry(named: id.typeName) else { return try await body() }
+        while true {
+            let activation = self.activation(for: id, entry: entry)
+            await activation.mailbox.acquire()
+            defer { activation.mailbox.release() }
+            // Only the activation in the table excludes others; one that was replaced while this waited does not.
+            guard table.existing(id) === activation else { continue }
+            await activation.deactivateLocked()
+            defer { table.remove(activation) }
+            return try await body()
+        }
+    }
+
+    /// Deactivates every activation (the node stops gracefully).
+    func deactivateAll() async {
+        for activation in table.all() { await deactivate(activation) }
+    }
+
+    /// Deactivates the activations `isOwnedElsewhere` names (after a ring change), so an actor is never
+    /// active on two nodes.
+    func release(where isOwnedElsewhere: @escaping @Sendable (ActorID, PlacementStrategy) -> Bool) {
+        let types = allTypes
+        let moved = table.all().filter { isOwnedElsewhere($0.id, types[$0.id.typeName]?.placement ?? .pinned) }
+        guard !moved.isEmpty else { return }
+        runtime.tasks.start {
+            for activation in moved { await self.deactivate(activation) }
+        }
+    }
+
+    private func evictExcess() {
+        let limit = runtime.configuration.activation.maximumActivations
+        let victims = table.leastRecentlyUsed(table.count - limit + max(1, limit / 10))
+        runtime.tasks.start {
+            for victim in victims { await self.deactivate(victim) }
+        }
+    }
+
+    /// Deactivates activations idle for longer than ``ActivationConfiguration/idleTimeout``.
+    func idleLoop() async {
+        let idle = runtime.configuration.activation.idleTimeout
+        let idleNanoseconds = idle.clampedNanoseconds
+        let period = min(max(idle / 4, .milliseconds(10)), .seconds(1))
+        while !Task.isCancelled {
+            try? await Task.sleep(for: period)
+            let now = NodeRuntime.now()
+            guard now > idleNanoseconds else { continue }
+            for activation in table.idle(since: now - idleNanoseconds) {
+                await deactivate(activation)
+            }
+        }
+    }
+
+    /// How many messages wait for the live activation of `id` (nil if it is not active).
+    func queuedMessages(for id: ActorID) -> Int? {
+        table.existing(id)?.mailbox.waiting
+    }
+}
+
+/// The node's router as actors' contexts hold it: without keeping the node alive.
+private struct UnownedRouter: ActorCallRouter, @unchecked Sendable {
+    // The node outlives its activations and their contexts.
+    unowned let router: any ActorCallRouter & AnyObject
+
+    func ask<A: VirtualActor>(_ type: A.Type, _ id: ActorID, _ request: A.Request, options: CallOptions)
+        async throws -> A.Response
+    {
+        try await router.ask(type, id, request, options: options)
+    }
+
+    func tell<A: VirtualActor>(_ type: A.Type, _ id: ActorID, _ request: A.Request) async throws {
+        try await router.tell(type, id, request)
+    }
+}

@@ -1,0 +1,88 @@
+internal import Synchronization
+
+/// Tasks a node started and owns: its loops, and work it starts from callbacks (a reconnect, a forwarded
+/// call, a handoff round, a reminder delivery, an eviction, an admin command, an actor's turn).
+///
+/// Every task started here is awaited by ``cancelAndWait()``, which ``PlexNode`` calls when it stops, so once
+/// `stop` returns nothing the node started still runs. It is the contract of a task group; a group cannot be
+/// used directly because this work starts from synchronous transport callbacks, and feeding a group through a
+/// stream would add two thread hops to every forwarded call.
+///
+/// A task that stops the node itself (an operator's `plex node stop`, a node that learns it was removed)
+/// is not waited for by the stop it runs: it would wait for itself.
+final class BackgroundTasks: Sendable {
+    private struct State {
+        /// Whether new work may start.
+        var open = true
+        var next: UInt64 = 0
+        var running: [UInt64: Task<Void, Never>] = [:]
+    }
+
+    /// The task started here that the current code runs in (inherited by its child tasks).
+    @TaskLocal private static var current: Current?
+
+    private struct Current: Sendable {
+        var owner: ObjectIdentifier
+        var id: UInt64
+    }
+
+    private let state = Mutex(State())
+    /// Whether work is still started after ``close()`` (an actor's turns: a queued message must run for the
+    /// mailbox to hand its turn on; ``cancelAndWait()`` cancels them with the rest).
+    private let startsWhenClosed: Bool
+
+    /// - Parameter startsWhenClosed: Keep starting work after ``close()`` (for actors' turns).
+    init(startsWhenClosed: Bool = false) {
+        self.startsWhenClosed = startsWhenClosed
+    }
+
+    /// How many tasks run now.
+    var count: Int { state.withLock { $0.running.count } }
+
+    /// Starts `work` in a task owned here, on `executor` if given.
+    /// - Returns: `false` (and `work` never runs) once ``close()`` was called.
+    @discardableResult
+    func start(on executor: (any TaskExecutor)? = nil, _ work: @escaping @Sendable () async -> Void) -> Bool {
+        state.withLock { state in
+            guard state.open || startsWhenClosed else { return false }
+            let id = state.next
+            state.next &+= 1
+            // Registered under the lock: the task removes itself under the same lock, so always after this.
+            state.running[id] = Task(executorPreference: executor) {
+                await Self.$current.withValue(Current(owner: ObjectIdentifier(self), id: id)) { await work() }
+                _ = self.state.withLock { $0.running.removeValue(forKey: id) }
+            }
+            return true
+        }
+    }
+
+    /// Refuses new work from now on (see ``init(startsWhenClosed:)``).
+    func close() {
+        state.withLock { $0.open = false }
+    }
+
+    /// Closes and cancels every task (the caller's own aside), without waiting for them.
+    func cancelAll() {
+        close()
+        let mine = currentID
+        for task in state.withLock({ $0.running.filter { $0.key != mine }.map(\.value) }) { task.cancel() }
+    }
+
+    /// The id of the task started here that the caller runs in, if any.
+    private var currentID: UInt64? {
+        Self.current.flatMap { $0.owner == ObjectIdentifier(self) ? $0.id : nil }
+    }
+
+    /// Closes, cancels every task and returns once all have ended; the task that calls this (if it is one of
+    /// them) is neither cancelled nor waited for.
+    func cancelAndWait() async {
+        close()
+        let mine = currentID
+        while true {
+            let tasks = state.withLock { $0.running.filter { $0.key != mine }.map(\.value) }
+            guard !tasks.isEmpty else { return }
+            for task in tasks { task.cancel() }
+            for task in tasks { await task.value }
+        }
+    }
+}
