@@ -82,7 +82,8 @@ final class Activation<A: VirtualActor>: AnyActivation, @unchecked Sendable {
     /// release the turn, then wait for it (``OutputGate``) before the reply or error leaves, so none leaves
     /// before its effect is durable.
     /// - Throws: ``ActivationFailure/deactivated``, or a ``CallError``: `remoteFailure` for what the actor
-    ///   threw, `storageFailure` when a durable actor cannot recover or journal.
+    ///   threw, `cancelled` when the handler failed after the caller's task was cancelled (not journaled),
+    ///   `storageFailure` when a durable actor cannot recover or journal.
     func handleLocked(
         _ request: A.Request, callID: CallID, idempotencyKey: String? = nil, now: UInt64, write: inout PendingWrite?
     ) async throws -> A.Response {
@@ -118,6 +119,14 @@ final class Activation<A: VirtualActor>: AnyActivation, @unchecked Sendable {
         do {
             response = try await behaviour.handle(request, state: &state, context: context)
         } catch {
+            if Task.isCancelled {
+                // The caller gave up and the handler stopped part-way: the message counts as never run. It is
+                // not journaled (replay, not cancelled, would take another path) and a durable actor drops
+                // what the handler changed, recovering from its journal before the next message, as after
+                // a crash; a retry with the same idempotency key runs it.
+                if journal != nil { phase = .new }
+                throw CallError(.cancelled, "\(id): the call was cancelled while its handler ran; it was not kept")
+            }
             // The actor's own error (remoteFailure). A durable actor journals the failed message too: the
             // handler may have changed the state before throwing, and replay must reproduce that.
             let failure = CallError.from(handlerError: error, actor: id)

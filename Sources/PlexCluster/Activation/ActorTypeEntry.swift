@@ -19,7 +19,8 @@ protocol AnyActorType: Sendable {
     /// with `invalidRequest` before it takes a turn.
     func enqueueEncoded(
         _ body: Wire.CallBody, json: Bool, deadline: Deadline, in dispatcher: CallDispatcher,
-        on executor: (any TaskExecutor)?, completion: @escaping @Sendable (Result<ByteBuffer, CallError>) -> Void
+        on executor: (any TaskExecutor)?, call: InboundCall?,
+        completion: @escaping @Sendable (Result<ByteBuffer, CallError>) -> Void
     ) throws(CallError) -> Mailbox.Admission
     /// Decodes a message stored by the journal's codec (a reminder) and runs it in its actor's turn; returns
     /// once its outcome is durable.
@@ -47,14 +48,16 @@ struct ActorTypeEntry<A: VirtualActor>: AnyActorType {
 
     func enqueueEncoded(
         _ body: Wire.CallBody, json: Bool, deadline: Deadline, in dispatcher: CallDispatcher,
-        on executor: (any TaskExecutor)?, completion: @escaping @Sendable (Result<ByteBuffer, CallError>) -> Void
+        on executor: (any TaskExecutor)?, call: InboundCall?,
+        completion: @escaping @Sendable (Result<ByteBuffer, CallError>) -> Void
     ) throws(CallError) -> Mailbox.Admission {
         let codec: any MessageCodec = json ? JSONMessageCodec() : dispatcher.codec
         let request = try decode(body.payload, codec: codec)
         let message = TurnMessage<A>(
             request: request, callID: body.callID, idempotencyKey: body.idempotencyKey, deadline: deadline)
-        return try dispatcher.enqueueHere(self, body.actor, message, admitting: dispatcher.mailboxLimit, on: executor) {
-            result in
+        return try dispatcher.enqueueHere(
+            self, body.actor, message, admitting: dispatcher.mailboxLimit, on: executor, call: call
+        ) { result in
             completion(
                 result.flatMap { response in
                     do {

@@ -32,6 +32,8 @@ final class Mailbox: Sendable {
 
     private struct State {
         var busy = false
+        /// The drain task running queued jobs, if one runs (to cancel the job in hand).
+        var drain: Task<Void, Never>?
         var queue: Deque<Waiter> = []
         /// Whether a message was refused since the queue was last empty.
         var refusing = false
@@ -125,8 +127,10 @@ final class Mailbox: Sendable {
             guard let next = state.queue.popFirst() else {
                 state.busy = false
                 state.refusing = false
+                state.drain = nil
                 return nil
             }
+            if case .caller = next { state.drain = nil }  // the turn leaves the drain task
             return next
         }
         switch next {
@@ -139,12 +143,30 @@ final class Mailbox: Sendable {
     }
 
     private func drain(startingWith first: @escaping Job, on executor: (any TaskExecutor)?) {
-        turns.start(on: executor) {
+        let task = turns.task(on: executor) {
             var job: Job? = first
             while let current = job {
                 await current()
                 job = self.handOff()
+                if let next = job, Task.isCancelled {
+                    // The job in hand was cancelled (``cancelJobInHand()``), and a task stays cancelled: the
+                    // next job gets a task of its own. (When the node stops, that one is cancelled too.)
+                    self.state.withLock { $0.drain = nil }
+                    return self.drain(startingWith: next, on: executor)
+                }
             }
         }
+        // Kept while this drain holds the turn (a drain that ended already is not kept).
+        state.withLock { state in
+            if state.busy && state.drain == nil { state.drain = task }
+        }
+    }
+
+    /// Cancels the task of the queued job that holds the turn now (cooperatively: its handler sees it as
+    /// task cancellation). The caller makes sure that job still holds the turn; the jobs after it run in a
+    /// new task. A turn held by a waiting caller (``acquire(admitting:)``) is not affected: its caller
+    /// cancels its own task.
+    func cancelJobInHand() {
+        state.withLock { $0.drain }?.cancel()
     }
 }

@@ -25,6 +25,8 @@ final class CallDispatcher: Sendable {
     let codec: any MessageCodec
     /// How many messages may wait for one actor (``ActivationConfiguration/maximumMailboxDepth``).
     let mailboxLimit: Int
+    /// Calls from peers and clients that run here or are forwarded, for their `cancel` frames.
+    let inbound = InboundCalls()
     private let callOrigin: UInt64
     private let callSequence = Atomic<UInt64>(0)
 

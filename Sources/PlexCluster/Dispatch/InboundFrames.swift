@@ -28,13 +28,16 @@ extension CallDispatcher: NodeEvents {
         case .handoff:
             handoff.received(frame, on: connection)
         case .cancel:
-            break  // no cancellation of running handlers yet
+            // The caller gave up on a call: skipped if it waits for its turn, its handler cancelled if it runs.
+            inbound.cancel(frame.correlationID, on: connection)
         case .handshake, .handshakeAck:
             break  // the session rejects these after the handshake
         }
     }
 
     func connectionClosed(_ connection: any Connection, error: (any Error)?) {
+        // Nobody waits for the answers of the calls that came over it.
+        inbound.cancelAll(on: connection)
         membership.connectionClosed(connection)
     }
 
@@ -60,6 +63,10 @@ extension CallDispatcher: NodeEvents {
         func fail(_ error: CallError) {
             if expectsReply || acknowledges { connection.send(Wire.errorFrame(error, correlationID: correlation)) }
         }
+        func failCall(_ error: CallError) {
+            if expectsReply { inbound.remove(correlation, on: connection) }
+            fail(error)
+        }
         let entry = directory.entry(named: body.actor.typeName)
         let route: Route
         do {
@@ -68,18 +75,22 @@ extension CallDispatcher: NodeEvents {
             return fail(error)
         }
         let deadline = body.deadline(now: NodeRuntime.now())
+        // A call (not a tell) can be cancelled by its caller until it is answered.
+        let call = expectsReply ? inbound.register(correlation, on: connection) : nil
         switch route {
         case .remote(let link):
             guard !frame.flags.contains(.forwarded) else {
-                return fail(
+                return failCall(
                     CallError(
                         .nodeUnavailable,
                         "\(body.actor) was forwarded to \(nodeID), which does not own it; the ring is changing"))
             }
-            forward(frame, deadline: deadline, to: link, expectsReply: expectsReply || acknowledges, reply: connection)
+            forward(
+                frame, deadline: deadline, to: link, expectsReply: expectsReply || acknowledges, call: call,
+                reply: connection)
         case .local:
             guard let entry else {
-                return fail(
+                return failCall(
                     CallError(.unknownActorType, "actor type '\(body.actor.typeName)' is not registered on \(nodeID)"))
             }
             let flags = frame.flags.intersection(.jsonPayload)
@@ -88,19 +99,22 @@ extension CallDispatcher: NodeEvents {
             do {
                 admission = try entry.enqueueEncoded(
                     body, json: frame.flags.contains(.jsonPayload), deadline: deadline, in: self,
-                    on: connection.taskExecutor
-                ) { [runtime] result in
+                    on: connection.taskExecutor, call: call
+                ) { [runtime, inbound] result in
                     guard expectsReply else { return }
+                    inbound.remove(correlation, on: connection)
+                    // A cancelled call's caller stopped waiting: nothing to answer.
+                    if case .failure(let error) = result, error.code == .cancelled { return }
                     connection.send(runtime.replyFrame(result, to: actor, flags: flags, correlationID: correlation))
                 }
             } catch {
-                return fail(error)
+                return failCall(error)
             }
             switch admission {
             case .admitted:
                 if acknowledges { connection.send(Wire.Frame(kind: .reply, correlationID: correlation, body: .init())) }
             case .full(let first):
-                fail(mailboxFull(actor, first: first))
+                failCall(mailboxFull(actor, first: first))
             }
         }
     }
@@ -110,7 +124,8 @@ extension CallDispatcher: NodeEvents {
     /// A forwarded tell counts against the window to the owner like any other; while it waits, so does the
     /// sender's slot for it, so a flood through this node is held back at its source.
     private func forward(
-        _ frame: Wire.Frame, deadline: Deadline, to link: PeerLink, expectsReply: Bool, reply: any Connection
+        _ frame: Wire.Frame, deadline: Deadline, to link: PeerLink, expectsReply: Bool, call: InboundCall?,
+        reply: any Connection
     ) {
         let flags = frame.flags.union(.forwarded)
         let grace = runtime.configuration.calls.defaultTimeout
@@ -125,15 +140,24 @@ extension CallDispatcher: NodeEvents {
             return
         }
         let correlation = frame.correlationID
-        runtime.tasks.start {
+        let task = runtime.tasks.task { [inbound] in
+            defer { if call != nil { inbound.remove(correlation, on: reply) } }
             do {
                 var answer = try await link.call(
                     kind: frame.kind, flags: flags, body: frame.body, deadline: slotDeadline)
                 answer.correlationID = correlation
                 reply.send(answer)
+            } catch let error as CallError where error.code == .cancelled {
+                return  // its caller gave up (the owner was told): nothing to answer
             } catch {
                 reply.send(Wire.errorFrame(CallError.wrapping(error, as: .nodeUnavailable), correlationID: correlation))
             }
+        }
+        if let task {
+            call?.forwarded(by: task)
+        } else {
+            if call != nil { inbound.remove(correlation, on: reply) }
+            reply.send(Wire.errorFrame(CallError(.shuttingDown, "\(nodeID) is stopping"), correlationID: correlation))
         }
     }
 }

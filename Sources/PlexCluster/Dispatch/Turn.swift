@@ -32,6 +32,9 @@ extension Activation {
         guard !message.deadline.hasPassed(at: now) else {
             return .finished(.failure(CallError(.timeout, "\(id) did not start the call before its deadline")), nil)
         }
+        guard !Task.isCancelled else {
+            return .finished(.failure(CallError(.cancelled, "\(id): the call was cancelled before it ran")), nil)
+        }
         var write: PendingWrite?
         do {
             let response = try await handleLocked(
@@ -84,23 +87,33 @@ extension CallDispatcher {
     /// loop for inbound frames), and `completion` gets the outcome once it may leave, from the journal's
     /// thread for a durable type, so the actor takes its next message while this one commits.
     ///
+    /// - Parameter call: The inbound call this message is, so that its `cancel` frame skips it or cancels its
+    ///   handler.
     /// - Returns: Whether it was admitted; a refused message never runs and `completion` is never called.
     @discardableResult
     func enqueueHere<A: VirtualActor>(
         _ entry: ActorTypeEntry<A>, _ id: ActorID, _ message: TurnMessage<A>, admitting limit: Int,
-        on executor: (any TaskExecutor)? = nil,
+        on executor: (any TaskExecutor)? = nil, call: InboundCall? = nil,
         completion: @escaping @Sendable (Result<A.Response, CallError>) -> Void
     ) throws(CallError) -> Mailbox.Admission {
         let activation = try directory.activation(for: id, typed: entry)
         return activation.mailbox.enqueue(
             { [self] in
-                switch await activation.run(message) {
+                if let call, !call.begin(in: activation.mailbox) {
+                    // Its caller gave up (a `cancel` frame) while it waited: it never runs.
+                    return completion(.failure(CallError(.cancelled, "\(id): the call was cancelled before it ran")))
+                }
+                let outcome = await activation.run(message)
+                // Before the turn moves on: a `cancel` that comes later must not reach the next job.
+                call?.end()
+                switch outcome {
                 case .deactivated:
                     // Deactivated while queued (idle, evicted, or moved by a ring change): run it here again
                     // only if this node still owns the actor; admitted once already, it is not refused now.
                     do throws(CallError) {
                         try requireStillHere(id, placement: A.placement)
-                        try enqueueHere(entry, id, message, admitting: .max, on: executor, completion: completion)
+                        try enqueueHere(
+                            entry, id, message, admitting: .max, on: executor, call: call, completion: completion)
                     } catch {
                         completion(.failure(error))
                     }

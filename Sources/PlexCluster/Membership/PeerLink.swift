@@ -35,7 +35,6 @@ final class PeerLink: Sendable {
         var connection: (any Connection)?
         var pending: [UInt64: Pending] = [:]
         var waiters: Deque<WindowWaiter> = []
-        var nextCorrelation: UInt64 = 1
         /// Tells the peer acknowledged with an error reply (refused: the actor's mailbox was full, say).
         var refusedTells = 0
     }
@@ -43,6 +42,8 @@ final class PeerLink: Sendable {
     let peer: NodeID
     let maximumInFlight: Int
     private let state = Mutex(State())
+    /// The last correlation id used on this link.
+    private let correlations = Atomic<UInt64>(0)
 
     init(peer: NodeID, maximumInFlight: Int) {
         self.peer = peer
@@ -68,33 +69,61 @@ final class PeerLink: Sendable {
 
     /// Sends a frame that expects a reply and waits for it, at most until `deadline`.
     ///
+    /// A caller whose task is cancelled stops waiting at once, and the peer is sent a `cancel` frame for the
+    /// call (as it is when the deadline passes first), so it skips the message if it has not run yet, or
+    /// cancels its handler.
+    ///
     /// - Throws: ``CallError`` `nodeUnavailable` (no connection, or it was lost), `timeout`, `overloaded`
-    ///   (no window slot before the deadline).
+    ///   (no window slot before the deadline), `cancelled`.
     func call(kind: Wire.FrameKind, flags: Wire.FrameFlags, body: ByteBuffer, deadline: Deadline) async throws
         -> Wire.Frame
     {
         while true {
+            guard !Task.isCancelled else { throw Self.cancelled(peer) }
             enum Attempt { case unavailable, full, sent }
-            let result: Result<Wire.Frame, any Error>? = await withUnsafeContinuation { (outer: CallContinuation) in
-                let attempt = state.withLock { state -> Attempt in
-                    guard let connection = state.connection else { return .unavailable }
-                    guard state.pending.count < maximumInFlight else { return .full }
-                    let id = state.nextCorrelation
-                    state.nextCorrelation &+= 1
-                    state.pending[id] = Pending(continuation: outer, deadline: deadline.uptimeNanoseconds)
-                    connection.send(Wire.Frame(kind: kind, flags: flags, correlationID: id, body: body))
-                    return .sent
+            let id = correlations.add(1, ordering: .relaxed).newValue
+            let result: Result<Wire.Frame, any Error>? = await withTaskCancellationHandler {
+                await withUnsafeContinuation { (outer: CallContinuation) in
+                    let attempt = state.withLock { state -> Attempt in
+                        guard let connection = state.connection else { return .unavailable }
+                        guard state.pending.count < maximumInFlight else { return .full }
+                        state.pending[id] = Pending(continuation: outer, deadline: deadline.uptimeNanoseconds)
+                        connection.send(Wire.Frame(kind: kind, flags: flags, correlationID: id, body: body))
+                        return .sent
+                    }
+                    switch attempt {
+                    case .unavailable:
+                        outer.resume(returning: .failure(CallError(.nodeUnavailable, "no connection to \(peer)")))
+                    case .full: outer.resume(returning: nil)
+                    case .sent:
+                        // Cancelled before the entry existed: the handler below found nothing to abandon.
+                        if Task.isCancelled { abandon(id) }
+                    }
                 }
-                switch attempt {
-                case .unavailable:
-                    outer.resume(returning: .failure(CallError(.nodeUnavailable, "no connection to \(peer)")))
-                case .full: outer.resume(returning: nil)
-                case .sent: break
-                }
+            } onCancel: {
+                abandon(id)
             }
             if let result { return try result.get() }
             try await waitForWindow(deadline: deadline.uptimeNanoseconds)
         }
+    }
+
+    private static func cancelled(_ peer: NodeID) -> CallError {
+        CallError(.cancelled, "the caller's task was cancelled; \(peer) was told to skip or cancel the call")
+    }
+
+    /// Stops waiting for call `id` (its caller was cancelled), frees its slot and tells the peer.
+    private func abandon(_ id: UInt64) {
+        let (pending, connection, waiter) = state.withLock { state -> (Pending?, (any Connection)?, WindowWaiter?) in
+            guard let pending = state.pending[id], pending.continuation != nil else { return (nil, nil, nil) }
+            state.pending.removeValue(forKey: id)
+            let waiter = state.waiters.isEmpty ? nil : state.waiters.removeFirst()
+            return (pending, state.connection, waiter)
+        }
+        guard let pending else { return }
+        connection?.send(Wire.Frame(kind: .cancel, correlationID: id, body: ByteBuffer()))
+        pending.resume(.failure(Self.cancelled(peer)))
+        waiter?.continuation.resume()
     }
 
     private func waitForWindow(deadline: UInt64) async throws {
@@ -126,8 +155,7 @@ final class PeerLink: Sendable {
             let attempt = state.withLock { state -> Attempt in
                 guard let connection = state.connection else { return .unavailable }
                 guard state.pending.count < maximumInFlight else { return .full }
-                let id = state.nextCorrelation
-                state.nextCorrelation &+= 1
+                let id = correlations.add(1, ordering: .relaxed).newValue
                 state.pending[id] = Pending(continuation: nil, deadline: holdUntil.uptimeNanoseconds)
                 connection.send(Wire.Frame(kind: .tell, flags: flags, correlationID: id, body: body))
                 return .sent
@@ -161,13 +189,14 @@ final class PeerLink: Sendable {
         waiter?.continuation.resume()
     }
 
-    /// Fails calls and window waits whose deadline passed, and frees the slots of tells whose
-    /// acknowledgement is overdue.
+    /// Fails calls and window waits whose deadline passed (the peer is sent a `cancel` frame for each call),
+    /// and frees the slots of tells whose acknowledgement is overdue.
     func expire(now: UInt64) {
-        let (expired, waiters) = state.withLock { state -> ([Pending], [WindowWaiter]) in
-            var expired: [Pending] = []
+        let (expired, connection, waiters) = state.withLock {
+            state -> ([(UInt64, Pending)], (any Connection)?, [WindowWaiter]) in
+            var expired: [(UInt64, Pending)] = []
             for (id, pending) in state.pending where pending.deadline <= now {
-                expired.append(pending)
+                expired.append((id, pending))
                 state.pending.removeValue(forKey: id)
             }
             var late: [WindowWaiter] = []
@@ -185,9 +214,11 @@ final class PeerLink: Sendable {
                 woken.append(next)
                 free -= 1
             }
-            return (expired, woken)
+            return (expired, state.connection, woken)
         }
-        for pending in expired {
+        for (id, pending) in expired where pending.continuation != nil {
+            // The caller gives up: the peer skips the call, or cancels its handler.
+            connection?.send(Wire.Frame(kind: .cancel, correlationID: id, body: ByteBuffer()))
             pending.resume(.failure(CallError(.timeout, "no reply from \(peer) before the deadline")))
         }
         for waiter in waiters {

@@ -43,16 +43,25 @@ final class BackgroundTasks: Sendable {
     /// - Returns: `false` (and `work` never runs) once ``close()`` was called.
     @discardableResult
     func start(on executor: (any TaskExecutor)? = nil, _ work: @escaping @Sendable () async -> Void) -> Bool {
+        task(on: executor, work) != nil
+    }
+
+    /// Starts `work` in a task owned here, on `executor` if given, and returns the task (to cancel it alone).
+    /// - Returns: `nil` (and `work` never runs) once ``close()`` was called.
+    func task(
+        on executor: (any TaskExecutor)? = nil, _ work: @escaping @Sendable () async -> Void
+    ) -> Task<Void, Never>? {
         state.withLock { state in
-            guard state.open || startsWhenClosed else { return false }
+            guard state.open || startsWhenClosed else { return nil }
             let id = state.next
             state.next &+= 1
             // Registered under the lock: the task removes itself under the same lock, so always after this.
-            state.running[id] = Task(executorPreference: executor) {
+            let task = Task(executorPreference: executor) {
                 await Self.$current.withValue(Current(owner: ObjectIdentifier(self), id: id)) { await work() }
                 _ = self.state.withLock { $0.running.removeValue(forKey: id) }
             }
-            return true
+            state.running[id] = task
+            return task
         }
     }
 

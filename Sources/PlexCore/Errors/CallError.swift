@@ -33,7 +33,10 @@ public struct CallError: Error, Hashable, Sendable, CustomStringConvertible {
         public static let overloaded = Code(wrapped: .overloaded)
         /// The request is malformed (bad actor id, payload that does not decode).
         public static let invalidRequest = Code(wrapped: .invalidRequest)
-        /// The calling task was cancelled.
+        /// The calling task was cancelled, or the handler failed after it was. The owner was told (a `cancel`
+        /// frame): a call still waiting for its turn never runs, and a running handler is cancelled
+        /// cooperatively (it sees task cancellation). A cancelled message is not journaled, so a retry with
+        /// the same idempotency key runs it.
         public static let cancelled = Code(wrapped: .cancelled)
         /// The request or response could not be encoded or decoded.
         public static let codecFailure = Code(wrapped: .codecFailure)
