@@ -155,7 +155,7 @@ struct LimitsClusterTests {
 
             // A tell meets the same limit: refused locally with an error, remotely by the owner (and dropped).
             if remoteCaller {
-                let link = try #require(caller.membership.links.withLock { $0[owner.nodeID] })
+                let link = try #require(caller.membership.existingLink(to: owner.nodeID))
                 try await ref.tell(100)
                 try await eventually("the owner refused the tell") { link.refusedTells == 1 }
             } else {
@@ -196,7 +196,7 @@ struct LimitsClusterTests {
         ) { cluster in
             let caller = cluster.node(0)
             let owner = cluster.node(1)
-            let link = try #require(caller.membership.links.withLock { $0[owner.nodeID] })
+            let link = try #require(caller.membership.existingLink(to: owner.nodeID))
             // Each call is to its own actor, held at the gate: the window is full.
             let refs = (0..<window + 1).map { i in
                 caller.actor(
@@ -238,7 +238,7 @@ struct LimitsClusterTests {
         ) { cluster in
             let caller = cluster.node(0)
             let owner = cluster.node(1)
-            let link = try #require(caller.membership.links.withLock { $0[owner.nodeID] })
+            let link = try #require(caller.membership.existingLink(to: owner.nodeID))
             let ref = caller.actor(Gated.self, key: ownedKey(of: Gated.self, ownedBy: owner.nodeID, on: caller))
             // The owner does not answer: nothing reaches it.
             cluster.network.partition(caller.address, owner.address)
@@ -272,7 +272,7 @@ struct LimitsClusterTests {
         ) { cluster in
             let caller = cluster.node(0)
             let owner = cluster.node(1)
-            let link = try #require(caller.membership.links.withLock { $0[owner.nodeID] })
+            let link = try #require(caller.membership.existingLink(to: owner.nodeID))
             let connection = try #require(link.connection)
             let ref = caller.actor(Blob.self, key: ownedKey(of: Blob.self, ownedBy: owner.nodeID, on: caller))
             #expect(try await ref.ask(Blob.Request(replyBytes: 100)).count == 100)
@@ -331,7 +331,7 @@ struct LimitsClusterTests {
 
             let joined = try await cluster.addNode()
             try await cluster.waitForConvergence()
-            let link = try #require(first.membership.links.withLock { $0[joined.nodeID] })
+            let link = try #require(first.membership.existingLink(to: joined.nodeID))
             let connection = try #require(link.connection)
             // A push round that ran before the link was up skipped the actor; this one, now that it is up, tries.
             first.handoff.scheduleRound()

@@ -14,7 +14,7 @@ final class Recorder: Sendable {
 struct MailboxTests {
     @Test("jobs and callers take turns in FIFO order, one at a time")
     func fifo() async throws {
-        let mailbox = Mailbox(turns: BackgroundTasks())
+        let mailbox = Mailbox(turns: TurnTasks())
         let recorder = Recorder()
         let inside = Atomic<Int>(0)
         await mailbox.acquire()  // hold the turn so everything below queues
@@ -33,7 +33,7 @@ struct MailboxTests {
 
     @Test("a waiting caller gets the turn after the jobs queued before it")
     func callerAfterJobs() async throws {
-        let mailbox = Mailbox(turns: BackgroundTasks())
+        let mailbox = Mailbox(turns: TurnTasks())
         let recorder = Recorder()
         await mailbox.acquire()
         mailbox.enqueue { recorder.append("job") }
@@ -55,7 +55,7 @@ struct MailboxTests {
 struct MailboxAdmissionTests {
     @Test("past its limit a mailbox refuses callers and jobs at once; what it admitted runs, in order")
     func limit() async throws {
-        let mailbox = Mailbox(turns: BackgroundTasks())
+        let mailbox = Mailbox(turns: TurnTasks())
         let recorder = Recorder()
         #expect(await mailbox.acquire(admitting: 2) == .admitted)  // the holder does not count
         #expect(mailbox.enqueue({ recorder.append("job 1") }, admitting: 2) == .admitted)

@@ -204,7 +204,7 @@ extension Activation {
     }
 
     /// The reply of an earlier call with `key` (or its error, thrown), with the write it waits for; `nil` if
-    /// there was none. Kept out of `handleLocked`, whose async frame would otherwise carry these generic types
+    /// there was none. Kept out of `run`, whose async frame would otherwise carry these generic types
     /// (and look up their metadata) on every call.
     @inline(never)
     func answer(_ key: String, write: inout PendingWrite?) async throws -> A.Response? {

@@ -1,6 +1,7 @@
 internal import DequeModule
 internal import PlexCore
 internal import PlexJournal
+internal import PlexWire
 internal import Synchronization
 
 /// What the activation table holds, without the actor's type.
@@ -60,7 +61,7 @@ final class Activation<A: VirtualActor>: AnyActivation, @unchecked Sendable {
 
     init(
         id: ActorID, behaviour: A, now: UInt64, journal: Journal?, retentionMilliseconds: Int64,
-        turns: BackgroundTasks, host: (any ActivationHost)? = nil,
+        turns: TurnTasks, host: (any ActivationHost)? = nil,
         makeContext: @escaping @Sendable (CallID?, String?, Bool) -> ActorContext
     ) {
         self.host = host
@@ -76,17 +77,33 @@ final class Activation<A: VirtualActor>: AnyActivation, @unchecked Sendable {
 
     var lastUsed: UInt64 { lastUsedStorage.load(ordering: .relaxed) }
 
-    /// Handles `request`; the caller holds the turn.
+    /// Runs one message in this activation's turn; the caller holds the turn. The one place a message meets
+    /// its handler, whatever brought it (a local or remote call, a tell, a reminder): the deadline and the
+    /// caller's cancellation are checked, the actor activated (a durable one recovered), a repeated
+    /// idempotency key answered from what was kept, the handler run and journaled, and every error mapped to
+    /// a ``CallError``.
     ///
     /// For a durable type, `write` is set to the journal write of the message (also when the handler threw):
     /// release the turn, then wait for it (``OutputGate``) before the reply or error leaves, so none leaves
     /// before its effect is durable.
-    /// - Throws: ``ActivationFailure/deactivated``, or a ``CallError``: `remoteFailure` for what the actor
-    ///   threw, `cancelled` when the handler failed after the caller's task was cancelled (not journaled),
-    ///   `storageFailure` when a durable actor cannot recover or journal.
-    func handleLocked(
-        _ request: A.Request, callID: CallID, idempotencyKey: String? = nil, now: UInt64, write: inout PendingWrite?
+    ///
+    /// A message whose caller was cancelled before its handler finished counts as never run: it is not
+    /// journaled (replay is never cancelled, and could take another path) and a durable actor drops what the
+    /// handler changed, recovering from its journal before its next message, as after a crash; a retry with
+    /// the same idempotency key runs it.
+    /// - Throws: ``ActivationFailure/deactivated``, or a ``CallError``: `timeout` (the deadline passed before
+    ///   the turn came), `cancelled`, `remoteFailure` for what the actor threw, `nodeUnavailable` when a
+    ///   durable actor's state cannot be fetched from its previous owner yet, `storageFailure` when it cannot
+    ///   recover or journal.
+    func run(
+        _ request: A.Request, callID: CallID, idempotencyKey: String? = nil, deadline: Deadline,
+        write: inout PendingWrite?
     ) async throws -> A.Response {
+        let now = NodeRuntime.now()
+        guard !deadline.hasPassed(at: now) else {
+            throw CallError(.timeout, "\(id) did not start the call before its deadline")
+        }
+        guard !Task.isCancelled else { throw CallError(.cancelled, "\(id): the call was cancelled before it ran") }
         // An earlier message's entry failed to commit: the state here includes it, so start over from the journal.
         if journal != nil, needsRecovery.load(ordering: .relaxed), needsRecovery.exchange(false, ordering: .relaxed),
             phase == .active
@@ -95,17 +112,7 @@ final class Activation<A: VirtualActor>: AnyActivation, @unchecked Sendable {
         }
         switch phase {
         case .deactivated: throw ActivationFailure.deactivated
-        case .new:
-            if journal != nil {
-                try await host?.locate(id)
-                try await recover()
-            }
-            do {
-                try await behaviour.activate(state: &state, context: makeContext(nil, nil, false))
-            } catch {
-                throw CallError.from(handlerError: error, actor: id)
-            }
-            phase = .active
+        case .new: try await activate()
         case .active: break
         }
         lastUsedStorage.store(now, ordering: .relaxed)
@@ -119,14 +126,7 @@ final class Activation<A: VirtualActor>: AnyActivation, @unchecked Sendable {
         do {
             response = try await behaviour.handle(request, state: &state, context: context)
         } catch {
-            if Task.isCancelled {
-                // The caller gave up and the handler stopped part-way: the message counts as never run. It is
-                // not journaled (replay, not cancelled, would take another path) and a durable actor drops
-                // what the handler changed, recovering from its journal before the next message, as after
-                // a crash; a retry with the same idempotency key runs it.
-                if journal != nil { phase = .new }
-                throw CallError(.cancelled, "\(id): the call was cancelled while its handler ran; it was not kept")
-            }
+            if Task.isCancelled { throw abandonCancelled() }
             // The actor's own error (remoteFailure). A durable actor journals the failed message too: the
             // handler may have changed the state before throwing, and replay must reproduce that.
             let failure = CallError.from(handlerError: error, actor: id)
@@ -136,11 +136,44 @@ final class Activation<A: VirtualActor>: AnyActivation, @unchecked Sendable {
             if let idempotencyKey { remember(idempotencyKey, .failed(failure, write)) }
             throw failure
         }
+        // A handler that saw the cancellation may have returned early: what it did is not what replay would do.
+        if journal != nil, Task.isCancelled { throw abandonCancelled() }
         if let effects {
             write = try persist(request, response, effects: effects, callID: callID, idempotencyKey: idempotencyKey)
         }
         if let idempotencyKey { remember(idempotencyKey, .response(response, write)) }
         return response
+    }
+
+    /// Activates the actor: a durable one first makes sure this node holds its latest state, and recovers.
+    /// Never in a cancelled task: replay must run exactly as the journaled messages did.
+    private func activate() async throws {
+        if journal != nil {
+            do {
+                try await host?.locate(id)
+            } catch let error as CallError {
+                throw error
+            } catch {
+                throw CallError(.nodeUnavailable, "cannot fetch the state of \(id) from its previous owner: \(error)")
+            }
+            guard !Task.isCancelled else { throw CallError(.cancelled, "\(id): the call was cancelled before it ran") }
+            try await recover()
+            // Cancelled while replaying: a handler that saw it may have replayed differently. Not kept.
+            guard !Task.isCancelled else { throw CallError(.cancelled, "\(id): the call was cancelled before it ran") }
+        }
+        do {
+            try await behaviour.activate(state: &state, context: makeContext(nil, nil, false))
+        } catch {
+            throw CallError.from(handlerError: error, actor: id)
+        }
+        phase = .active
+    }
+
+    /// The error of a message whose caller was cancelled before its handler finished; a durable actor
+    /// recovers from its journal before its next message.
+    private func abandonCancelled() -> CallError {
+        if journal != nil { phase = .new }
+        return CallError(.cancelled, "\(id): the call was cancelled while its handler ran; it was not kept")
     }
 
     func deactivateLocked() async {

@@ -7,11 +7,17 @@ internal import Synchronization
 /// deactivation, eviction past the activation limit, release after a ring change, deactivation at stop).
 final class ActivationDirectory: Sendable {
     let runtime: NodeRuntime
-    private let types = Mutex<[String: any AnyActorType]>([:])
+    /// The registered types and what activations need: rarely written, read when a call arrives.
+    private let registry = Mutex(Registry())
+    /// The live activations (their own lock: the hot path).
     private let table = ActivationTable()
-    /// Actor types refused at registration (``PlexNode/start(_:transport:logger:setup:)`` fails with them).
-    private let refused = Mutex<[NodeError]>([])
-    private let bindings = Mutex<Bindings?>(nil)
+
+    private struct Registry: Sendable {
+        var types: [String: any AnyActorType] = [:]
+        /// Actor types refused at registration (``PlexNode/start(_:transport:logger:setup:)`` fails with them).
+        var refused: [NodeError] = []
+        var bindings: Bindings?
+    }
 
     /// The roles an activation needs, bound when the node starts.
     private struct Bindings: @unchecked Sendable {
@@ -27,7 +33,7 @@ final class ActivationDirectory: Sendable {
     /// Binds what activations need: `host` makes sure a durable actor's latest state is here before it
     /// recovers (handoff), `router` carries the calls actors make through their context.
     func bind(host: any ActivationHost, router: any ActorCallRouter & AnyObject) {
-        bindings.withLock { $0 = Bindings(host: host, router: router) }
+        registry.withLock { $0.bindings = Bindings(host: host, router: router) }
     }
 
     // MARK: Types
@@ -40,25 +46,25 @@ final class ActivationDirectory: Sendable {
                 "actor type '\(A.typeName)': a durable type cannot use failover placement (it would run on both "
                     + "sides of a partition and fork its history); use pinned placement")
             runtime.logger.error("actor type refused", metadata: ["error": "\(error)"])
-            refused.withLock { $0.append(error) }
+            registry.withLock { $0.refused.append(error) }
             return
         }
-        types.withLock { $0[A.typeName] = ActorTypeEntry<A>(make: make) }
+        registry.withLock { $0.types[A.typeName] = ActorTypeEntry<A>(make: make) }
     }
 
     /// The types refused at registration.
-    var refusedTypes: [NodeError] { refused.withLock { $0 } }
+    var refusedTypes: [NodeError] { registry.withLock { $0.refused } }
 
     /// The registered type named `typeName`.
     func entry(named typeName: String) -> (any AnyActorType)? {
-        types.withLock { $0[typeName] }
+        registry.withLock { $0.types[typeName] }
     }
 
     /// The registration of `A`.
     /// - Throws: ``CallError`` `unknownActorType` when `A` is not registered here (or another Swift type is,
     ///   under its name).
     func entry<A: VirtualActor>(for type: A.Type) throws(CallError) -> ActorTypeEntry<A> {
-        guard let entry = types.withLock({ $0[A.typeName] }) as? ActorTypeEntry<A> else {
+        guard let entry = registry.withLock({ $0.types[A.typeName] }) as? ActorTypeEntry<A> else {
             throw CallError(.unknownActorType, "\(A.typeName) is not registered on \(runtime.nodeID)")
         }
         return entry
@@ -70,7 +76,7 @@ final class ActivationDirectory: Sendable {
     }
 
     /// Every registered type by name.
-    var allTypes: [String: any AnyActorType] { types.withLock { $0 } }
+    var allTypes: [String: any AnyActorType] { registry.withLock { $0.types } }
 
     // MARK: Activations
 
@@ -87,7 +93,7 @@ final class ActivationDirectory: Sendable {
         var created = false
         let activation = table.activation(for: id) {
             created = true
-            let bound = bindings.withLock { $0 }
+            let bound = registry.withLock { $0.bindings }
             return entry.makeActivation(
                 id: id, now: NodeRuntime.now(), journal: runtime.journal,
                 retentionMilliseconds: runtime.retentionMilliseconds, turns: runtime.turns, host: bound?.host,
@@ -145,6 +151,11 @@ final class ActivationDirectory: Sendable {
             defer { table.remove(activation) }
             return try await body()
         }
+    }
+
+    /// Cancels the queued job that holds each activation's turn now (the node stops).
+    func cancelTurns() {
+        for activation in table.all() { activation.mailbox.cancelJobInHand() }
     }
 
     /// Deactivates every activation (the node stops gracefully).

@@ -11,7 +11,7 @@ protocol AnyActorType: Sendable {
     /// Whether the type journals its messages (and so moves with handoffs).
     var isDurable: Bool { get }
     func makeActivation(
-        id: ActorID, now: UInt64, journal: Journal, retentionMilliseconds: Int64, turns: BackgroundTasks,
+        id: ActorID, now: UInt64, journal: Journal, retentionMilliseconds: Int64, turns: TurnTasks,
         host: (any ActivationHost)?, makeContext: @escaping @Sendable (CallID?, String?, Bool) -> ActorContext
     ) -> any AnyActivation
     /// Decodes the request in `body` and queues it for its actor's turn (an inbound call or tell); `completion`
@@ -37,7 +37,7 @@ struct ActorTypeEntry<A: VirtualActor>: AnyActorType {
     var isDurable: Bool { if case .durable = A.durability { true } else { false } }
 
     func makeActivation(
-        id: ActorID, now: UInt64, journal: Journal, retentionMilliseconds: Int64, turns: BackgroundTasks,
+        id: ActorID, now: UInt64, journal: Journal, retentionMilliseconds: Int64, turns: TurnTasks,
         host: (any ActivationHost)?, makeContext: @escaping @Sendable (CallID?, String?, Bool) -> ActorContext
     ) -> any AnyActivation {
         let durable: Journal? = if case .durable = A.durability { journal } else { nil }
@@ -53,22 +53,26 @@ struct ActorTypeEntry<A: VirtualActor>: AnyActorType {
     ) throws(CallError) -> Mailbox.Admission {
         let codec: any MessageCodec = json ? JSONMessageCodec() : dispatcher.codec
         let request = try decode(body.payload, codec: codec)
-        let message = TurnMessage<A>(
-            request: request, callID: body.callID, idempotencyKey: body.idempotencyKey, deadline: deadline)
-        return try dispatcher.enqueueHere(
-            self, body.actor, message, admitting: dispatcher.mailboxLimit, on: executor, call: call
-        ) { result in
-            completion(
-                result.flatMap { response in
-                    do {
-                        var bytes: [UInt8] = []
-                        try codec.encode(response, into: &bytes)
-                        return .success(ByteBuffer(bytes: bytes))
-                    } catch {
-                        return .failure(
-                            CallError(.codecFailure, "the reply of \(body.actor) does not encode: \(error)"))
-                    }
-                })
+        let actor = body.actor
+        do {
+            return try dispatcher.enqueueHere(
+                self, actor, request, callID: body.callID, idempotencyKey: body.idempotencyKey, deadline: deadline,
+                admitting: dispatcher.mailboxLimit, on: executor, call: call
+            ) { result in
+                completion(
+                    result.flatMap { response in
+                        do {
+                            var bytes: [UInt8] = []
+                            try codec.encode(response, into: &bytes)
+                            return .success(ByteBuffer(bytes: bytes))
+                        } catch {
+                            return .failure(
+                                CallError(.codecFailure, "the reply of \(actor) does not encode: \(error)"))
+                        }
+                    })
+            }
+        } catch {
+            throw CallError.wrapping(error)
         }
     }
 
@@ -76,9 +80,13 @@ struct ActorTypeEntry<A: VirtualActor>: AnyActorType {
         _ payload: [UInt8], to id: ActorID, idempotencyKey: String, in dispatcher: CallDispatcher
     ) async throws(CallError) {
         let request = try decode(ByteBuffer(bytes: payload), codec: journalCodec)
-        let message = TurnMessage<A>(
-            request: request, callID: dispatcher.nextCallID(), idempotencyKey: idempotencyKey, deadline: .never)
-        _ = try await dispatcher.runHere(self, id, message, admitting: .max)
+        do {
+            _ = try await dispatcher.runHere(
+                self, id, request, callID: dispatcher.nextCallID(), idempotencyKey: idempotencyKey, deadline: .never,
+                admitting: .max)
+        } catch {
+            throw CallError.wrapping(error)
+        }
     }
 
     private func decode(_ payload: ByteBuffer, codec: any MessageCodec) throws(CallError) -> A.Request {

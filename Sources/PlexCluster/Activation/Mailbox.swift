@@ -34,6 +34,21 @@ final class Mailbox: Sendable {
         var busy = false
         /// The drain task running queued jobs, if one runs (to cancel the job in hand).
         var drain: Task<Void, Never>?
+        /// Counts drains: a drain's task is kept only while its drain holds the turn.
+        var drainEpoch: UInt64 = 0
+
+        /// A new drain takes the turn; returns its epoch.
+        mutating func beginDrain() -> UInt64 {
+            drainEpoch &+= 1
+            drain = nil
+            return drainEpoch
+        }
+
+        /// The drain that held the turn gave it up (to a waiting caller, or the queue is empty).
+        mutating func endDrain() {
+            drainEpoch &+= 1
+            drain = nil
+        }
         var queue: Deque<Waiter> = []
         /// Whether a message was refused since the queue was last empty.
         var refusing = false
@@ -47,11 +62,11 @@ final class Mailbox: Sendable {
     }
 
     private let state = Mutex(State())
-    /// Where drain tasks run: the node's turns, so a node that stops cancels and awaits them.
-    private let turns: BackgroundTasks
+    /// Counts the drain tasks, so a node that stops cancels and awaits them.
+    private let turns: TurnTasks
 
-    /// - Parameter turns: Owns the drain tasks (the node's ``NodeRuntime/turns``).
-    init(turns: BackgroundTasks) {
+    /// - Parameter turns: Counts the drain tasks (the node's ``NodeRuntime/turns``).
+    init(turns: TurnTasks) {
         self.turns = turns
     }
 
@@ -103,22 +118,25 @@ final class Mailbox: Sendable {
     func enqueue(_ job: @escaping Job, admitting limit: Int = .max, on executor: (any TaskExecutor)? = nil)
         -> Admission
     {
-        let (admission, runNow) = state.withLock { state -> (Admission, Bool) in
+        let (admission, epoch) = state.withLock { state -> (Admission, UInt64?) in
             guard state.busy else {
                 state.busy = true
-                return (.admitted, true)
+                return (.admitted, state.beginDrain())
             }
-            if let refused = state.refusal(limit: limit) { return (refused, false) }
+            if let refused = state.refusal(limit: limit) { return (refused, nil) }
             state.queue.append(.job(job))
-            return (.admitted, false)
+            return (.admitted, nil)
         }
-        if runNow { drain(startingWith: job, on: executor) }
+        if let epoch { drain(startingWith: job, on: executor, epoch: epoch) }
         return admission
     }
 
     /// Ends the current turn and hands it to the next in line.
     func release() {
-        if let job = handOff() { drain(startingWith: job, on: nil) }
+        if let job = handOff() {
+            // The turn leaves its caller for a new drain task.
+            drain(startingWith: job, on: nil, epoch: state.withLock { $0.beginDrain() })
+        }
     }
 
     /// The next queued job if the turn stays with the drain task; resumes a waiting caller instead.
@@ -127,10 +145,10 @@ final class Mailbox: Sendable {
             guard let next = state.queue.popFirst() else {
                 state.busy = false
                 state.refusing = false
-                state.drain = nil
+                state.endDrain()
                 return nil
             }
-            if case .caller = next { state.drain = nil }  // the turn leaves the drain task
+            if case .caller = next { state.endDrain() }  // the turn leaves the drain task
             return next
         }
         switch next {
@@ -142,7 +160,7 @@ final class Mailbox: Sendable {
         }
     }
 
-    private func drain(startingWith first: @escaping Job, on executor: (any TaskExecutor)?) {
+    private func drain(startingWith first: @escaping Job, on executor: (any TaskExecutor)?, epoch: UInt64) {
         let task = turns.task(on: executor) {
             var job: Job? = first
             while let current = job {
@@ -150,15 +168,15 @@ final class Mailbox: Sendable {
                 job = self.handOff()
                 if let next = job, Task.isCancelled {
                     // The job in hand was cancelled (``cancelJobInHand()``), and a task stays cancelled: the
-                    // next job gets a task of its own. (When the node stops, that one is cancelled too.)
-                    self.state.withLock { $0.drain = nil }
-                    return self.drain(startingWith: next, on: executor)
+                    // next job gets a task of its own. (When the node stops, that one starts cancelled too.)
+                    return self.drain(
+                        startingWith: next, on: executor, epoch: self.state.withLock { $0.beginDrain() })
                 }
             }
         }
-        // Kept while this drain holds the turn (a drain that ended already is not kept).
+        // Kept only while this drain holds the turn: one that ended (or handed the turn on) already is not.
         state.withLock { state in
-            if state.busy && state.drain == nil { state.drain = task }
+            if state.drainEpoch == epoch { state.drain = task }
         }
     }
 

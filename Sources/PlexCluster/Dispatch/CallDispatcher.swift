@@ -58,12 +58,13 @@ final class CallDispatcher: Sendable {
     /// is unreachable or not connected.
     /// - Throws: ``CallError`` `nodeUnavailable`.
     func route(_ id: ActorID, placement: PlacementStrategy) throws(CallError) -> Route {
-        guard membership.isJoined else {
+        let table = membership.routing
+        guard table.joined else {
             // Without its cluster's ring a node cannot know who owns anything; guessing could fork an actor.
             throw CallError(
                 .nodeUnavailable, "\(nodeID) has not joined its cluster yet (waiting for a seed); retry later")
         }
-        guard let (owner, entry) = membership.routing.owner(of: id, placement: placement) else {
+        guard let (owner, entry) = table.owner(of: id, placement: placement) else {
             throw CallError(.nodeUnavailable, "no member owns \(id)")
         }
         if owner == nodeID { return .local }
@@ -81,24 +82,20 @@ final class CallDispatcher: Sendable {
     /// Calls `id` wherever it lives and returns its reply.
     /// - Throws: ``CallError``.
     func ask<A: VirtualActor>(_ type: A.Type, _ id: ActorID, _ request: A.Request, options: CallOptions)
-        async throws(CallError) -> A.Response
+        async throws -> A.Response
     {
         guard runtime.isRunning else { throw CallError(.shuttingDown, "\(nodeID) is stopped") }
         let now = NodeRuntime.now()
         let deadline = runtime.deadline(after: options.timeout, now: now)
         switch try route(id, placement: A.placement) {
         case .local:
-            let message = TurnMessage<A>(
-                request: request, callID: nextCallID(), idempotencyKey: options.idempotencyKey, deadline: deadline)
-            return try await runHere(try directory.entry(for: type), id, message, admitting: mailboxLimit)
+            return try await runHere(
+                try directory.entry(for: type), id, request, callID: nextCallID(),
+                idempotencyKey: options.idempotencyKey, deadline: deadline, admitting: mailboxLimit)
         case .remote(let link):
             let body = try encode(request, to: id, idempotencyKey: options.idempotencyKey, deadline: deadline, now: now)
-            do {
-                let reply = try await link.call(kind: .call, flags: [], body: body, deadline: deadline)
-                return try Wire.response(A.Response.self, from: reply, codec: codec)
-            } catch {
-                throw CallError.wrapping(error)
-            }
+            let reply = try await link.call(kind: .call, flags: [], body: body, deadline: deadline)
+            return try Wire.response(A.Response.self, from: reply, codec: codec)
         }
     }
 
@@ -106,16 +103,17 @@ final class CallDispatcher: Sendable {
     /// acknowledged it (there).
     /// - Throws: ``CallError`` `overloaded` when the mailbox or the window to the owner is full, and the
     ///   routing errors.
-    func tell<A: VirtualActor>(_ type: A.Type, _ id: ActorID, _ request: A.Request) async throws(CallError) {
+    func tell<A: VirtualActor>(_ type: A.Type, _ id: ActorID, _ request: A.Request) async throws {
         guard runtime.isRunning else { throw CallError(.shuttingDown, "\(nodeID) is stopped") }
         let now = NodeRuntime.now()
         let deadline = runtime.deadline(after: nil, now: now)
         switch try route(id, placement: A.placement) {
         case .local:
-            let message = TurnMessage<A>(request: request, callID: nextCallID(), idempotencyKey: nil, deadline: .never)
             let logger = self.logger
-            let admission = try enqueueHere(try directory.entry(for: type), id, message, admitting: mailboxLimit) {
-                result in
+            let admission = try enqueueHere(
+                try directory.entry(for: type), id, request, callID: nextCallID(), idempotencyKey: nil,
+                deadline: .never, admitting: mailboxLimit
+            ) { result in
                 if case .failure(let error) = result {
                     logger.debug("tell failed", metadata: ["actor.id": "\(id)", "error": "\(error)"])
                 }
@@ -125,11 +123,7 @@ final class CallDispatcher: Sendable {
             // A tell carries no deadline to the owner; here it waits for a window slot until `deadline`.
             let body = try encode(request, to: id, idempotencyKey: nil, deadline: .never, now: now)
             let grace = runtime.configuration.calls.defaultTimeout
-            do {
-                try await link.tell(flags: [], body: body, deadline: deadline, holdUntil: deadline.adding(grace))
-            } catch {
-                throw CallError.wrapping(error)
-            }
+            try await link.tell(flags: [], body: body, deadline: deadline, holdUntil: deadline.adding(grace))
         }
     }
 
@@ -163,6 +157,9 @@ final class CallDispatcher: Sendable {
             "\(id) has \(mailboxLimit) messages waiting, its mailbox limit (mailbox_limit); this one did not run")
     }
 }
+
+/// The router every `ActorRef` of the node and every actor's context calls through.
+extension CallDispatcher: ActorCallRouter {}
 
 extension CallError {
     /// `error` as a ``CallError``: itself if it is one, else one with `code` (by default `codecFailure`,

@@ -41,7 +41,7 @@ extension HandoffCoordinator {
             try requireOwner(transfer.actor, is: nodeID)
             // A stale activation here (there should be none) goes first, so it cannot write over the transfer.
             if let activation = directory.existing(transfer.actor) { await directory.deactivate(activation) }
-            let outcome = try await storage("store the handoff of \(transfer.actor)") {
+            let outcome = try await journalOperation("store the handoff of \(transfer.actor)") {
                 try await self.journal.adopt(transfer, from: peer)
             }
             if case .diverged(let held) = outcome {

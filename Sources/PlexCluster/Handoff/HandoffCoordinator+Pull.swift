@@ -11,7 +11,7 @@ extension HandoffCoordinator: ActivationHost {
     /// - Throws: ``CallError`` `nodeUnavailable` when a member that may hold the state cannot be asked (the
     ///   caller retries later; activating from nothing could lose acknowledged state), `storageFailure`.
     func locate(_ id: ActorID) async throws {
-        let holding = try await storage("look up \(id)") { try await self.journal.holding(of: id) }
+        let holding = try await journalOperation("look up \(id)") { try await self.journal.holding(of: id) }
         if holding.isHeld { return }
         var candidates = holding.movedTo.map { [$0] } ?? pullCandidates(for: id)
         var asked = false
@@ -36,7 +36,7 @@ extension HandoffCoordinator: ActivationHost {
             asked = true
             switch try await call(.pull(id), on: link) {
             case .transfer(let transfer):
-                let outcome = try await storage("store the handoff of \(id)") {
+                let outcome = try await journalOperation("store the handoff of \(id)") {
                     try await self.journal.adopt(transfer, from: candidate)
                 }
                 if case .diverged(let held) = outcome {
@@ -71,9 +71,9 @@ extension HandoffCoordinator: ActivationHost {
                     ? "reclaiming an actor from a member that is gone"
                     : "reclaiming an actor whose handoff never arrived",
                 metadata: ["actor.id": "\(id)", "to": "\(movedTo)", "epoch": "\(holding.epoch + 1)"])
-            try await storage("reclaim \(id)") { try await self.journal.reclaim(id) }
+            try await journalOperation("reclaim \(id)") { try await self.journal.reclaim(id) }
         } else if asked {
-            try await storage("record \(id)") { try await self.journal.recordHeld(id) }
+            try await journalOperation("record \(id)") { try await self.journal.recordHeld(id) }
         }
     }
 
@@ -91,7 +91,7 @@ extension HandoffCoordinator: ActivationHost {
         logger.warning(
             "reclaiming an actor handed to a member that was removed since",
             metadata: ["actor.id": "\(id)", "to": "\(member)"])
-        try await storage("reclaim \(id)") { try await self.journal.reclaim(id) }
+        try await journalOperation("reclaim \(id)") { try await self.journal.reclaim(id) }
     }
 
     /// Members that may hold `id`'s state, nearest first: members ranked above this node that are no longer

@@ -198,7 +198,7 @@ final class HandoffCoordinator: Sendable {
     func handOffLocally(_ id: ActorID, to node: NodeID) async throws -> HandOffStart {
         let keysSince = Int64(Date().timeIntervalSince1970 * 1000) - runtime.retentionMilliseconds
         return try await directory.deactivate(id) {
-            try await self.storage("hand off \(id)") {
+            try await self.journalOperation("hand off \(id)") {
                 try await self.journal.beginHandOff(id, to: node, keysSince: keysSince)
             }
         }
@@ -209,7 +209,9 @@ final class HandoffCoordinator: Sendable {
     func call(_ request: HandoffRequest, on link: PeerLink) async throws -> HandoffReply {
         let body = request.body
         try runtime.requireFits(body, code: .codecFailure, "the handoff request to \(link.peer)")
-        let frame = try await link.call(kind: .handoff, flags: [], body: body, deadline: runtime.deadline(after: nil))
+        // Not cancellable: a transfer or a pull whose answer the other end committed must be seen through.
+        let frame = try await link.call(
+            kind: .handoff, flags: [], body: body, deadline: runtime.deadline(after: nil), cancellable: false)
         switch frame.kind {
         case .reply: return try HandoffReply(frame: frame)
         case .errorReply: throw Wire.callError(from: frame)
@@ -217,8 +219,8 @@ final class HandoffCoordinator: Sendable {
         }
     }
 
-    /// Runs a journal operation; an error that is not a ``CallError`` becomes `storageFailure`.
-    func storage<T>(_ what: String, _ body: () async throws -> T) async throws -> T {
+    /// Runs a journal operation named `what`; an error that is not a ``CallError`` becomes `storageFailure`.
+    func journalOperation<T>(_ what: String, _ body: () async throws -> T) async throws -> T {
         do {
             return try await body()
         } catch let error as CallError {

@@ -42,7 +42,6 @@ extension Membership {
     func foundCluster(reason: String) {
         let clusterID = UUID().uuidString.lowercased()
         update { $0.found(clusterID: clusterID) }
-        markJoined()
         runtime.logger.notice(
             "founded a new cluster", metadata: ["cluster.id": "\(clusterID)", "reason": "\(reason)"])
     }

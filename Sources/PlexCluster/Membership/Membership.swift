@@ -23,30 +23,28 @@ protocol MembershipObserver: AnyObject, Sendable {
 /// links to members and their reconnection, joining through seeds, gossip (which doubles as the heartbeat)
 /// and the failure detector, and the routing table calls read.
 ///
-/// Every change goes through ``update(_:)``, which writes the ring file first when what it keeps changed and
-/// publishes a new ``RoutingTable`` when what routing sees changed.
+/// Its state is behind one lock. Every change goes through ``update(_:)``, which writes the ring file first
+/// when what it keeps changed, and publishes a new ``RoutingTable`` (an immutable snapshot, all a call reads)
+/// when what routing sees changed.
 final class Membership: Sendable {
+    private struct State: @unchecked Sendable {
+        // Sendable: guarded by the mutex that holds it (the weak reference included).
+        var view: MembershipState
+        /// This node's links to members, for its own calls.
+        var links: [NodeID: PeerLink] = [:]
+        /// Members being dialled now.
+        var dialling: Set<NodeID> = []
+        weak var observer: (any MembershipObserver)?
+    }
+
     let runtime: NodeRuntime
-    private let state: Mutex<MembershipState>
-    /// What calls route by; replaced (never mutated) when membership or links change.
-    private let routingTable: Mutex<RoutingTable>
-    /// This node's links to members, for its own calls.
-    let links = Mutex<[NodeID: PeerLink]>([:])
-    /// Members being dialled now.
-    private let connecting = Mutex<Set<NodeID>>([])
-    /// Whether this node knows its cluster's ring (kept from before, founded, or learned from a seed); until
-    /// then it answers no call.
-    private let joinedFlag = Atomic<Bool>(false)
-    /// Connections refused because the peer belongs to another cluster.
+    private let state: Mutex<State>
+    /// What calls route by: published under `state`'s lock, read without it.
+    private let published: Mutex<RoutingTable>
+    /// Connections refused because the peer belongs to another cluster (a counter for tests and status).
     let foreignClusters = Atomic<Int>(0)
     /// Receives the frames of connections this role opens.
     let delegates: NodeDelegate
-    private let observerBox = Mutex<WeakObserver>(WeakObserver())
-
-    private struct WeakObserver: @unchecked Sendable {
-        // Written once at start, read under the box's lock.
-        weak var observer: (any MembershipObserver)?
-    }
 
     /// - Parameters:
     ///   - storedRing: The ring kept in the data directory, if any: the node starts from it, joined.
@@ -58,24 +56,20 @@ final class Membership: Sendable {
         let selfRecord = MemberRecord(
             nodeID: runtime.nodeID, address: (configuration.advertisedAddress ?? runtime.address).description,
             incarnation: runtime.incarnation, status: .up, activations: 0, reachable: true, lastHeard: 0)
-        let state =
+        let view =
             storedRing.map { MembershipState(selfRecord: selfRecord, stored: $0) }
             ?? MembershipState(selfRecord: selfRecord)
-        self.state = Mutex(state)
-        joinedFlag.store(state.clusterID != nil, ordering: .relaxed)
-        self.routingTable = Mutex(RoutingTable(membership: state, links: [:]))
+        self.state = Mutex(State(view: view))
+        self.published = Mutex(RoutingTable(membership: view, links: [:]))
     }
 
     func bind(_ observer: any MembershipObserver) {
-        observerBox.withLock { $0.observer = observer }
+        state.withLock { $0.observer = observer }
     }
 
-    private var observer: (any MembershipObserver)? { observerBox.withLock { $0.observer } }
+    private var observer: (any MembershipObserver)? { state.withLock { $0.observer } }
     /// This node's activation count, as its observer reports it.
     var observerActivationCount: Int { observer?.activationCount ?? 0 }
-
-    /// Records that this node belongs to a cluster now.
-    func markJoined() { joinedFlag.store(true, ordering: .relaxed) }
     private var nodeID: NodeID { runtime.nodeID }
     private var logger: Logger { runtime.logger }
 
@@ -83,13 +77,13 @@ final class Membership: Sendable {
 
     /// What calls route by now.
     @inline(__always)
-    var routing: RoutingTable { routingTable.withLock { $0 } }
+    var routing: RoutingTable { published.withLock { $0 } }
 
     /// Whether this node belongs to a cluster and knows its ring.
-    var isJoined: Bool { joinedFlag.load(ordering: .relaxed) }
+    var isJoined: Bool { routing.joined }
 
     /// Reads the membership view.
-    func read<T>(_ body: (MembershipState) -> T) -> T { state.withLock { body($0) } }
+    func read<T>(_ body: (MembershipState) -> T) -> T { state.withLock { body($0.view) } }
 
     var clusterID: String? { read { $0.clusterID } }
 
@@ -97,10 +91,10 @@ final class Membership: Sendable {
     func status(of node: NodeID) -> MemberStatus? { read { $0.members[node]?.status } }
 
     /// The link to `node`, if this node made one.
-    func existingLink(to node: NodeID) -> PeerLink? { links.withLock { $0[node] } }
+    func existingLink(to node: NodeID) -> PeerLink? { state.withLock { $0.links[node] } }
 
     /// Every link this node made.
-    var allLinks: [PeerLink] { links.withLock { Array($0.values) } }
+    var allLinks: [PeerLink] { state.withLock { Array($0.links.values) } }
 
     /// The members this node knows, with its own activation count filled in.
     func memberRecords(activations: Int) -> [MemberRecord] {
@@ -123,12 +117,12 @@ final class Membership: Sendable {
     /// never disagree, and a slower publisher never replaces a newer table with an older one.
     func update<T>(_ body: (inout MembershipState) -> T) -> T {
         state.withLock { state -> T in
-            let (before, storedBefore) = (state.generation, state.storedVersion)
-            let result = body(&state)
-            if state.storedVersion != storedBefore, let ring = state.stored { saveRing(ring) }
-            if state.generation != before {
-                let table = RoutingTable(membership: state, links: links.withLock { $0 })
-                routingTable.withLock { $0 = table }
+            let (before, storedBefore, joinedBefore) =
+                (state.view.generation, state.view.storedVersion, state.view.clusterID != nil)
+            let result = body(&state.view)
+            if state.view.storedVersion != storedBefore, let ring = state.view.stored { saveRing(ring) }
+            if state.view.generation != before || (state.view.clusterID != nil) != joinedBefore {
+                publish(state)
             }
             return result
         }
@@ -137,15 +131,13 @@ final class Membership: Sendable {
     /// Mutates the view and carries out what changed.
     func change(_ body: (inout MembershipState) -> [MembershipState.Change]) {
         let changes = update(body)
-        if !changes.isEmpty { apply(changes) }
+        if !changes.isEmpty { carryOut(changes) }
     }
 
-    /// Publishes a new routing table from the current membership and links (after either changed).
-    private func refreshRouting() {
-        state.withLock { state in
-            let table = RoutingTable(membership: state, links: links.withLock { $0 })
-            routingTable.withLock { $0 = table }
-        }
+    /// Publishes a new routing table from `state` (called with its lock held).
+    private func publish(_ state: State) {
+        let table = RoutingTable(membership: state.view, links: state.links)
+        published.withLock { $0 = table }
     }
 
     /// Writes the ring file (called with the membership lock held, so writes never race).
@@ -158,7 +150,7 @@ final class Membership: Sendable {
     }
 
     /// Carries out changes of the view: dials new members, logs, and tells the node what concerns it.
-    func apply(_ changes: [MembershipState.Change]) {
+    func carryOut(_ changes: [MembershipState.Change]) {
         for change in changes {
             switch change {
             case .discovered(let node, let address):
@@ -169,7 +161,6 @@ final class Membership: Sendable {
                 logger.info("ring changed", metadata: ["ring": "\(ring.joined(separator: ","))"])
                 observer?.ringChanged()
             case .joinedCluster(let clusterID):
-                markJoined()
                 logger.info("joined the cluster", metadata: ["cluster.id": "\(clusterID)"])
                 observer?.handOffSoon()
             case .removed(let by):
@@ -248,7 +239,7 @@ final class Membership: Sendable {
         }
         switch verdict {
         case .merged(let changes):
-            apply(changes)
+            carryOut(changes)
             // A removed member (alive, or started again) is no longer dialled: tell it on its own connection.
             if senderRemoved { connection.send(gossipFrame()) }
         case .ignored:
@@ -266,14 +257,13 @@ final class Membership: Sendable {
 
     /// The link to `node`, made (and published to routing) if there is none.
     func link(for node: NodeID) -> PeerLink {
-        let (link, created) = links.withLock { links -> (PeerLink, Bool) in
-            if let link = links[node] { return (link, false) }
+        state.withLock { state in
+            if let link = state.links[node] { return link }
             let link = PeerLink(peer: node, maximumInFlight: runtime.configuration.calls.maximumInFlightPerPeer)
-            links[node] = link
-            return (link, true)
+            state.links[node] = link
+            publish(state)
+            return link
         }
-        if created { refreshRouting() }
-        return link
     }
 
     /// Keeps trying to connect to `node` with exponential backoff until connected, the node is out of the
@@ -282,15 +272,15 @@ final class Membership: Sendable {
         guard node != nodeID, runtime.isRunning else { return }
         let link = link(for: node)
         guard !link.isConnected else { return }
-        guard connecting.withLock({ $0.insert(node).inserted }) else {
+        guard state.withLock({ $0.dialling.insert(node).inserted }) else {
             logger.trace("already dialling", metadata: ["member": "\(node)"])
             return
         }
         let started = runtime.tasks.start {
-            defer { _ = self.connecting.withLock { $0.remove(node) } }
+            defer { _ = self.state.withLock { $0.dialling.remove(node) } }
             await self.dial(node, link: link)
         }
-        if !started { _ = connecting.withLock { $0.remove(node) } }
+        if !started { _ = state.withLock { $0.dialling.remove(node) } }
     }
 
     private func dial(_ node: NodeID, link: PeerLink) async {

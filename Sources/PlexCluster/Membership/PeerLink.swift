@@ -69,42 +69,58 @@ final class PeerLink: Sendable {
 
     /// Sends a frame that expects a reply and waits for it, at most until `deadline`.
     ///
-    /// A caller whose task is cancelled stops waiting at once, and the peer is sent a `cancel` frame for the
-    /// call (as it is when the deadline passes first), so it skips the message if it has not run yet, or
-    /// cancels its handler.
+    /// A caller whose task is cancelled stops waiting for the answer at once, and the peer is sent a `cancel`
+    /// frame for the call (as it is when the deadline passes first), so it skips the message if it has not run
+    /// yet, or cancels its handler. (A caller still waiting for a window slot waits until its deadline.)
     ///
     /// - Throws: ``CallError`` `nodeUnavailable` (no connection, or it was lost), `timeout`, `overloaded`
     ///   (no window slot before the deadline), `cancelled`.
-    func call(kind: Wire.FrameKind, flags: Wire.FrameFlags, body: ByteBuffer, deadline: Deadline) async throws
-        -> Wire.Frame
-    {
+    /// - Parameter cancellable: `false` for work that must not stop half-way when its task is cancelled (a
+    ///   handoff: its answer may already be committed at the other end); such a call waits for its answer or
+    ///   its deadline.
+    func call(
+        kind: Wire.FrameKind, flags: Wire.FrameFlags, body: ByteBuffer, deadline: Deadline, cancellable: Bool = true
+    ) async throws -> Wire.Frame {
         while true {
-            guard !Task.isCancelled else { throw Self.cancelled(peer) }
-            enum Attempt { case unavailable, full, sent }
             let id = correlations.add(1, ordering: .relaxed).newValue
-            let result: Result<Wire.Frame, any Error>? = await withTaskCancellationHandler {
-                await withUnsafeContinuation { (outer: CallContinuation) in
-                    let attempt = state.withLock { state -> Attempt in
-                        guard let connection = state.connection else { return .unavailable }
-                        guard state.pending.count < maximumInFlight else { return .full }
-                        state.pending[id] = Pending(continuation: outer, deadline: deadline.uptimeNanoseconds)
-                        connection.send(Wire.Frame(kind: kind, flags: flags, correlationID: id, body: body))
-                        return .sent
-                    }
-                    switch attempt {
-                    case .unavailable:
-                        outer.resume(returning: .failure(CallError(.nodeUnavailable, "no connection to \(peer)")))
-                    case .full: outer.resume(returning: nil)
-                    case .sent:
-                        // Cancelled before the entry existed: the handler below found nothing to abandon.
-                        if Task.isCancelled { abandon(id) }
-                    }
+            let result: Result<Wire.Frame, any Error>?
+            if cancellable {
+                guard !Task.isCancelled else { throw Self.cancelled(peer) }
+                result = await withTaskCancellationHandler {
+                    await send(id, kind: kind, flags: flags, body: body, deadline: deadline, cancellable: true)
+                } onCancel: {
+                    abandon(id)
                 }
-            } onCancel: {
-                abandon(id)
+            } else {
+                result = await send(id, kind: kind, flags: flags, body: body, deadline: deadline, cancellable: false)
             }
             if let result { return try result.get() }
             try await waitForWindow(deadline: deadline.uptimeNanoseconds)
+        }
+    }
+
+    /// Sends call `id` and waits for its answer; `nil` when no window slot is free.
+    private func send(
+        _ id: UInt64, kind: Wire.FrameKind, flags: Wire.FrameFlags, body: ByteBuffer, deadline: Deadline,
+        cancellable: Bool
+    ) async -> Result<Wire.Frame, any Error>? {
+        enum Attempt { case unavailable, full, sent }
+        return await withUnsafeContinuation { (outer: CallContinuation) in
+            let attempt = state.withLock { state -> Attempt in
+                guard let connection = state.connection else { return .unavailable }
+                guard state.pending.count < maximumInFlight else { return .full }
+                state.pending[id] = Pending(continuation: outer, deadline: deadline.uptimeNanoseconds)
+                connection.send(Wire.Frame(kind: kind, flags: flags, correlationID: id, body: body))
+                return .sent
+            }
+            switch attempt {
+            case .unavailable:
+                outer.resume(returning: .failure(CallError(.nodeUnavailable, "no connection to \(peer)")))
+            case .full: outer.resume(returning: nil)
+            case .sent:
+                // Cancelled before the entry existed: the cancellation handler found nothing to abandon.
+                if cancellable && Task.isCancelled { abandon(id) }
+            }
         }
     }
 

@@ -21,9 +21,13 @@ final class RoutingTable: Sendable {
     /// Named actors and the nodes they were spawned on.
     let named: [ActorID: NodeID]
     let selfID: NodeID
+    /// Whether this node knows its cluster's ring (it founded or joined a cluster); until then it answers no
+    /// call, since it cannot know who owns anything.
+    let joined: Bool
 
     init(membership: MembershipState, links: [NodeID: PeerLink]) {
         selfID = membership.selfID
+        joined = membership.clusterID != nil
         ring = membership.ring.map { member in
             Entry(
                 node: member.node, hash: member.hash,

@@ -1,7 +1,8 @@
 internal import Synchronization
 
 /// Tasks a node started and owns: its loops, and work it starts from callbacks (a reconnect, a forwarded
-/// call, a handoff round, a reminder delivery, an eviction, an admin command, an actor's turn).
+/// call, a handoff round, a reminder delivery, an eviction, an admin command). Actors' turns are counted
+/// apart (``TurnTasks``): they are many, and cheaper to count than to list.
 ///
 /// Every task started here is awaited by ``cancelAndWait()``, which ``PlexNode`` calls when it stops, so once
 /// `stop` returns nothing the node started still runs. It is the contract of a task group; a group cannot be
@@ -27,14 +28,6 @@ final class BackgroundTasks: Sendable {
     }
 
     private let state = Mutex(State())
-    /// Whether work is still started after ``close()`` (an actor's turns: a queued message must run for the
-    /// mailbox to hand its turn on; ``cancelAndWait()`` cancels them with the rest).
-    private let startsWhenClosed: Bool
-
-    /// - Parameter startsWhenClosed: Keep starting work after ``close()`` (for actors' turns).
-    init(startsWhenClosed: Bool = false) {
-        self.startsWhenClosed = startsWhenClosed
-    }
 
     /// How many tasks run now.
     var count: Int { state.withLock { $0.running.count } }
@@ -52,7 +45,7 @@ final class BackgroundTasks: Sendable {
         on executor: (any TaskExecutor)? = nil, _ work: @escaping @Sendable () async -> Void
     ) -> Task<Void, Never>? {
         state.withLock { state in
-            guard state.open || startsWhenClosed else { return nil }
+            guard state.open else { return nil }
             let id = state.next
             state.next &+= 1
             // Registered under the lock: the task removes itself under the same lock, so always after this.
@@ -65,7 +58,7 @@ final class BackgroundTasks: Sendable {
         }
     }
 
-    /// Refuses new work from now on (see ``init(startsWhenClosed:)``).
+    /// Refuses new work from now on.
     func close() {
         state.withLock { $0.open = false }
     }

@@ -17,10 +17,12 @@ final class NodeRuntime: Sendable {
     let logger: Logger
     let journal: Journal
     let transport: any Transport
-    /// Background work: loops, reconnects, forwards, handoff rounds, reminder deliveries, admin commands.
+    /// The node's loops (gossip, join, sweeps, idle deactivation, reminders, journal pruning).
+    let loops = BackgroundTasks()
+    /// Background work: reconnects, forwards, handoff rounds, reminder deliveries, evictions, admin commands.
     let tasks = BackgroundTasks()
     /// Actors' turns (mailbox drains): they run until the node stops, and are cancelled then.
-    let turns = BackgroundTasks(startsWhenClosed: true)
+    let turns = TurnTasks()
     private let runningFlag = Atomic<Bool>(true)
 
     init(

@@ -37,9 +37,9 @@ extension PlexNode: NodeLifecycle {
     /// Returns when the node has stopped (by ``leave()``, ``shutdown()``, or an operator's `plex node stop`).
     public func waitUntilStopped() async {
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            let stoppedAlready = stopWaiters.withLock { waiters -> Bool in
-                guard let _ = waiters else { return true }
-                waiters!.append(continuation)
+            let stoppedAlready = life.withLock { life -> Bool in
+                guard life.stopWaiters != nil else { return true }
+                life.stopWaiters!.append(continuation)
                 return false
             }
             if stoppedAlready { continuation.resume() }
@@ -66,27 +66,45 @@ extension PlexNode: NodeLifecycle {
         guard runtime.beginStopping() else { return }
         // A crash stops the journal first, at once; what runs on until the tasks end cannot make it durable.
         if !deactivating { await journal.abandon() }
-        // Loops and background work are told to end, and nothing new starts; actors' turns go on, so that
-        // a graceful stop deactivates each actor after the messages queued for it.
-        runtime.tasks.cancelAll()
-        if deactivating { await directory.deactivateAll() }
+        // The loops end, and no new background work starts; work under way (a forwarded call, a handoff
+        // round) goes on until the connections close.
+        runtime.loops.cancelAll()
+        runtime.tasks.close()
+        if deactivating {
+            // Each actor deactivates after the messages queued for it.
+            await directory.deactivateAll()
+        } else {
+            // A crash: running handlers are cancelled, queued messages fail at once.
+            stopTurns()
+        }
         await transport.shutdown()
         // Calls in flight on links fail now, so background work waiting for them ends.
         membership.detachAll()
         await runtime.tasks.cancelAndWait()
-        await runtime.turns.cancelAndWait()
+        await runtime.loops.cancelAndWait()
+        stopTurns()
+        await runtime.turns.waitUntilNoneRuns()
         if deactivating { await journal.close() }
-        dataLock.withLock { $0 = nil }
+        let waiters = life.withLock { life in
+            life.dataLock = nil
+            return life.stopWaiters.take() ?? []
+        }
         logger.info("node stopped")
-        for waiter in stopWaiters.withLock({ $0.take() ?? [] }) { waiter.resume() }
+        for waiter in waiters { waiter.resume() }
+    }
+
+    /// Cancels the actors' turns that run, and every one that starts from now on.
+    private func stopTurns() {
+        runtime.turns.stop()
+        directory.cancelTurns()
     }
 
     /// Stops serving at once because the cluster says this process must not (it was removed while it ran, or
     /// its identity belongs to a later incarnation), rather than run on as a second cluster.
     func stopServing(_ error: NodeError) {
-        let first = stopReason.withLock { reason -> Bool in
-            guard reason == nil else { return false }
-            reason = error
+        let first = life.withLock { life -> Bool in
+            guard life.stopReason == nil else { return false }
+            life.stopReason = error
             return true
         }
         guard first else { return }

@@ -46,19 +46,24 @@ public final class PlexNode: Sendable {
     let admin: AdminCommands
     let dispatcher: CallDispatcher
     let reminders: ReminderScheduler
-    /// Why the node stopped on its own, if it did (an operator removed it while it ran).
-    let stopReason = Mutex<NodeError?>(nil)
-    /// Callers of `waitUntilStopped`; `nil` once the node stopped.
-    let stopWaiters = Mutex<[CheckedContinuation<Void, Never>]?>([])
-    /// Held while the node runs; released (by dropping it) when it stops.
-    let dataLock: Mutex<DataDirectoryLock?>
+    /// The node's own lifecycle state.
+    let life: Mutex<Life>
+
+    struct Life {
+        /// Why the node stopped on its own, if it did (an operator removed it while it ran).
+        var stopReason: NodeError?
+        /// Callers of `waitUntilStopped`; `nil` once the node stopped.
+        var stopWaiters: [CheckedContinuation<Void, Never>]? = []
+        /// Held while the node runs; released (by dropping it) when it stops.
+        var dataLock: DataDirectoryLock?
+    }
 
     var logger: Logger { runtime.logger }
     var transport: any Transport { runtime.transport }
 
     init(runtime: NodeRuntime, storedRing: StoredRing?, delegates: NodeDelegate, lock: DataDirectoryLock) {
         self.runtime = runtime
-        self.dataLock = Mutex(lock)
+        self.life = Mutex(Life(dataLock: lock))
         membership = Membership(runtime: runtime, storedRing: storedRing, delegates: delegates)
         directory = ActivationDirectory(runtime: runtime)
         handoff = HandoffCoordinator(runtime: runtime, membership: membership, directory: directory)
@@ -68,7 +73,7 @@ public final class PlexNode: Sendable {
         reminders = ReminderScheduler(
             runtime: runtime, membership: membership, directory: directory, dispatcher: dispatcher)
         membership.bind(self)
-        directory.bind(host: handoff, router: self)
+        directory.bind(host: handoff, router: dispatcher)
         admin.bind(self)
     }
 
@@ -180,7 +185,7 @@ public final class PlexNode: Sendable {
     /// application code does not silence heartbeats and make healthy peers look dead.
     private func startLoops() {
         let executor = transport.taskExecutor
-        let tasks = runtime.tasks
+        let tasks = runtime.loops
         tasks.start(on: executor) { await self.membership.joinLoop() }
         tasks.start(on: executor) { await self.membership.gossipLoop() }
         tasks.start(on: executor) { await self.membership.sweepLoop() }
@@ -207,7 +212,7 @@ public final class PlexNode: Sendable {
 
     /// A reference to the actor of type `A` with `key`; valid on every node.
     public func actor<A: VirtualActor>(_ type: A.Type, key: String) -> ActorRef<A> {
-        ActorRef(key: key, router: self)
+        ActorRef(key: key, router: dispatcher)
     }
 
     /// Activates `A`/`key` on this node (not where placement would put it) and registers it as `name`
@@ -221,7 +226,7 @@ public final class PlexNode: Sendable {
         membership.update { $0.register(name: name, actor: id, node: nodeID) }
         _ = directory.activation(for: id, entry: entry)
         membership.broadcastGossip()
-        return ActorRef(key: key, router: self)
+        return ActorRef(key: key, router: dispatcher)
     }
 
     /// The actor registered as `name` anywhere in the cluster, if this node has heard of it.
@@ -229,7 +234,7 @@ public final class PlexNode: Sendable {
         guard let entry = membership.read({ $0.registry[name] }), entry.actor.typeName == A.typeName else {
             return nil
         }
-        return ActorRef(key: entry.actor.key, router: self)
+        return ActorRef(key: entry.actor.key, router: dispatcher)
     }
 
     // MARK: What the node knows
@@ -260,7 +265,7 @@ public final class PlexNode: Sendable {
     public var clusterID: String? { membership.clusterID }
 
     /// Why the node stopped on its own, if it did: an operator removed it from the cluster while it ran.
-    public var stoppedBecause: NodeError? { stopReason.withLock { $0 } }
+    public var stoppedBecause: NodeError? { life.withLock { $0.stopReason } }
 
     /// The members this node has an open connection to (for its own calls).
     public var connectedMembers: Set<NodeID> {
@@ -280,7 +285,7 @@ public final class PlexNode: Sendable {
 
     /// How many tasks the node started still run (its loops and background work, and actors' turns): none
     /// once it stopped.
-    package var runningTasks: Int { runtime.tasks.count + runtime.turns.count }
+    package var runningTasks: Int { runtime.loops.count + runtime.tasks.count + runtime.turns.count }
 }
 
 extension PlexNode: ActorCallRouter {

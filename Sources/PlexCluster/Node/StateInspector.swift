@@ -20,7 +20,7 @@ public enum StateInspector {
         let id = ActorID(typeName: A.typeName, key: key)
         let router = OfflineRouter()
         let activation = Activation<A>(
-            id: id, behaviour: make(), now: 0, journal: journal, retentionMilliseconds: 0, turns: BackgroundTasks(),
+            id: id, behaviour: make(), now: 0, journal: journal, retentionMilliseconds: 0, turns: TurnTasks(),
             makeContext: { callID, idempotencyKey, replaying in
                 ActorContext(
                     id: id, nodeID: NodeID(unchecked: "inspector"), callID: callID, idempotencyKey: idempotencyKey,
