@@ -158,6 +158,15 @@ final class HandoffCoordinator: Sendable {
             state.withLock { $0.unconfirmed[id] = owner }
             do {
                 _ = try await call(.transfer(transfer), on: link)
+            } catch let notSent as PeerLink.NotSent where !repeated {
+                // Never sent (the connection went, or no slot came), and never sent before: the owner cannot
+                // have it, so the copy here is the latest again. (A repeat may have landed the first time.)
+                logger.info(
+                    "handoff not sent; keeping the actor",
+                    metadata: ["actor.id": "\(id)", "to": "\(owner)", "reason": "\(notSent.reason)"])
+                try await journal.reclaim(id)
+                state.withLock { _ = $0.unconfirmed.removeValue(forKey: id) }
+                return false
             } catch let error as CallError where error.remoteCode == divergedCode {
                 // The owner holds another history and kept this copy aside: reclaiming would fork the actor.
                 logger.error(
@@ -205,7 +214,8 @@ final class HandoffCoordinator: Sendable {
     }
 
     /// Sends a handoff request to the member at the other end of `link` and returns its answer.
-    /// - Throws: ``CallError``: the member's, or `codecFailure` for a request over `max_frame_size`.
+    /// - Throws: ``CallError``: the member's, or `codecFailure` for a request over `max_frame_size`;
+    ///   ``PeerLink/NotSent`` when the request was never sent.
     func call(_ request: HandoffRequest, on link: PeerLink) async throws -> HandoffReply {
         let body = request.body
         try runtime.requireFits(body, code: .codecFailure, "the handoff request to \(link.peer)")

@@ -77,35 +77,61 @@ final class PeerLink: Sendable {
     ///   (no window slot before the deadline), `cancelled`.
     /// - Parameter cancellable: `false` for work that must not stop half-way when its task is cancelled (a
     ///   handoff: its answer may already be committed at the other end); such a call waits for its answer or
-    ///   its deadline.
+    ///   its deadline, and throws ``NotSent`` when its frame was never sent.
     func call(
         kind: Wire.FrameKind, flags: Wire.FrameFlags, body: ByteBuffer, deadline: Deadline, cancellable: Bool = true
     ) async throws -> Wire.Frame {
         while true {
             let id = correlations.add(1, ordering: .relaxed).newValue
-            let result: Result<Wire.Frame, any Error>?
+            let outcome: SendOutcome
             if cancellable {
                 guard !Task.isCancelled else { throw Self.cancelled(peer) }
-                result = await withTaskCancellationHandler {
+                outcome = await withTaskCancellationHandler {
                     await send(id, kind: kind, flags: flags, body: body, deadline: deadline, cancellable: true)
                 } onCancel: {
                     abandon(id)
                 }
             } else {
-                result = await send(id, kind: kind, flags: flags, body: body, deadline: deadline, cancellable: false)
+                outcome = await send(id, kind: kind, flags: flags, body: body, deadline: deadline, cancellable: false)
             }
-            if let result { return try result.get() }
-            try await waitForWindow(deadline: deadline.uptimeNanoseconds)
+            switch outcome {
+            case .answered(let result): return try result.get()
+            case .unavailable:
+                let error = CallError(.nodeUnavailable, "no connection to \(peer)")
+                throw cancellable ? error : NotSent(reason: error)
+            case .full:
+                do {
+                    try await waitForWindow(deadline: deadline.uptimeNanoseconds)
+                } catch let error as CallError where !cancellable {
+                    throw NotSent(reason: error)
+                }
+            }
         }
     }
 
-    /// Sends call `id` and waits for its answer; `nil` when no window slot is free.
+    /// What a call that is not cancellable throws when its frame was never sent (no connection, or no window
+    /// slot before the deadline): the peer cannot have acted on it.
+    struct NotSent: Error, CustomStringConvertible {
+        let reason: CallError
+        var description: String { "not sent: \(reason)" }
+    }
+
+    private enum SendOutcome {
+        /// Sent; the answer, or why none came (timeout, connection lost, cancelled).
+        case answered(Result<Wire.Frame, any Error>)
+        /// Not sent: no connection.
+        case unavailable
+        /// Not sent: no window slot free.
+        case full
+    }
+
+    /// Sends call `id` and waits for its answer.
     private func send(
         _ id: UInt64, kind: Wire.FrameKind, flags: Wire.FrameFlags, body: ByteBuffer, deadline: Deadline,
         cancellable: Bool
-    ) async -> Result<Wire.Frame, any Error>? {
+    ) async -> SendOutcome {
         enum Attempt { case unavailable, full, sent }
-        return await withUnsafeContinuation { (outer: CallContinuation) in
+        let result: Result<Wire.Frame, any Error>? = await withUnsafeContinuation { (outer: CallContinuation) in
             let attempt = state.withLock { state -> Attempt in
                 guard let connection = state.connection else { return .unavailable }
                 guard state.pending.count < maximumInFlight else { return .full }
@@ -114,15 +140,21 @@ final class PeerLink: Sendable {
                 return .sent
             }
             switch attempt {
-            case .unavailable:
-                outer.resume(returning: .failure(CallError(.nodeUnavailable, "no connection to \(peer)")))
+            case .unavailable: outer.resume(returning: .failure(Unavailable()))
             case .full: outer.resume(returning: nil)
             case .sent:
                 // Cancelled before the entry existed: the cancellation handler found nothing to abandon.
                 if cancellable && Task.isCancelled { abandon(id) }
             }
         }
+        switch result {
+        case nil: return .full
+        case .failure(let error) where error is Unavailable: return .unavailable
+        case let result?: return .answered(result)
+        }
     }
+
+    private struct Unavailable: Error {}
 
     private static func cancelled(_ peer: NodeID) -> CallError {
         CallError(.cancelled, "the caller's task was cancelled; \(peer) was told to skip or cancel the call")
