@@ -7,6 +7,7 @@ extension Wire {
     /// - Parameters:
     ///   - deadline: When the caller stops waiting; the body carries what is left of it at `now`.
     /// - Throws: What `codec` throws for a request it cannot encode.
+    @inlinable
     public static func callBody<Request: Encodable>(
         to actor: ActorID, _ request: Request, codec: any MessageCodec, idempotencyKey: String?,
         deadline: Deadline, now: UInt64, callID: CallID
@@ -18,6 +19,7 @@ extension Wire {
     }
 
     /// Encodes the body of a `call` or `tell` frame around a request encoded already (JSON from a client).
+    @inlinable
     public static func callBody(
         to actor: ActorID, payload: [UInt8], idempotencyKey: String?, deadline: Deadline, now: UInt64, callID: CallID
     ) -> ByteBuffer {
@@ -34,6 +36,7 @@ extension Wire {
     /// with `codec`), or the error an error reply carries.
     /// - Throws: ``CallError``: the one the owner sent, or `codecFailure` for a reply that does not decode or
     ///   a frame that is no answer.
+    @inlinable
     public static func response<Response: Decodable>(
         _ type: Response.Type, from frame: Frame, codec: any MessageCodec
     ) throws -> Response {

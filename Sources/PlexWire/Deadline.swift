@@ -24,8 +24,13 @@ public struct Deadline: Sendable, Hashable, Comparable, CustomStringConvertible 
     public static func now() -> UInt64 { NIODeadline.now().uptimeNanoseconds }
 
     /// `timeout` from `now`.
+    @inlinable
     public static func after(_ timeout: Duration, now: UInt64 = Deadline.now()) -> Deadline {
-        Deadline(uptimeNanoseconds: now &+ min(timeout.clampedNanoseconds, .max &- now))
+        let (seconds, attoseconds) = timeout.components
+        guard seconds >= 0, attoseconds >= 0 || seconds > 0 else { return Deadline(uptimeNanoseconds: now) }
+        let (whole, overflow) = UInt64(seconds).multipliedReportingOverflow(by: 1_000_000_000)
+        let nanoseconds = overflow ? UInt64.max : whole &+ UInt64(max(0, attoseconds) / 1_000_000_000)
+        return Deadline(uptimeNanoseconds: now &+ min(nanoseconds, .max &- now))
     }
 
     /// The deadline a call body carries: `timeout` nanoseconds from `now`, never for 0.

@@ -108,7 +108,8 @@ final class ActivationDirectory: Sendable {
     ///   was registered again under the same name).
     func activation<A: VirtualActor>(for id: ActorID, typed entry: ActorTypeEntry<A>) throws(CallError) -> Activation<A>
     {
-        guard let activation = activation(for: id, entry: entry) as? Activation<A> else {
+        // The common case finds it live, without making an existential of `entry` (a witness table lookup).
+        guard let activation = (table.existing(id) ?? activation(for: id, entry: entry)) as? Activation<A> else {
             throw CallError(
                 .unknownActorType, "\(id) is active on \(runtime.nodeID) as another Swift type than \(A.self)")
         }

@@ -14,12 +14,12 @@ protocol AnyActorType: Sendable {
         id: ActorID, now: UInt64, journal: Journal, retentionMilliseconds: Int64, turns: TurnTasks,
         host: (any ActivationHost)?, makeContext: @escaping @Sendable (CallID?, String?, Bool) -> ActorContext
     ) -> any AnyActivation
-    /// Decodes the request in `body` and queues it for its actor's turn (an inbound call or tell); `completion`
-    /// gets the encoded reply (or the error) once it may leave. A request that does not decode is refused
-    /// with `invalidRequest` before it takes a turn.
+    /// Queues the request in `body` for its actor's turn (an inbound call or tell), where it is decoded, run
+    /// (``Activation/run``) and its reply encoded; `completion` gets the encoded reply (or the error, such as
+    /// `invalidRequest` for a request that does not decode) once it may leave.
     func enqueueEncoded(
         _ body: Wire.CallBody, json: Bool, deadline: Deadline, in dispatcher: CallDispatcher,
-        on executor: (any TaskExecutor)?, call: InboundCall?,
+        on executor: (any TaskExecutor)?, call: InboundCall?, admitting limit: Int,
         completion: @escaping @Sendable (Result<ByteBuffer, CallError>) -> Void
     ) throws(CallError) -> Mailbox.Admission
     /// Decodes a message stored by the journal's codec (a reminder) and runs it in its actor's turn; returns
@@ -48,32 +48,56 @@ struct ActorTypeEntry<A: VirtualActor>: AnyActorType {
 
     func enqueueEncoded(
         _ body: Wire.CallBody, json: Bool, deadline: Deadline, in dispatcher: CallDispatcher,
-        on executor: (any TaskExecutor)?, call: InboundCall?,
+        on executor: (any TaskExecutor)?, call: InboundCall?, admitting limit: Int,
         completion: @escaping @Sendable (Result<ByteBuffer, CallError>) -> Void
     ) throws(CallError) -> Mailbox.Admission {
-        let codec: any MessageCodec = json ? JSONMessageCodec() : dispatcher.codec
-        let request = try decode(body.payload, codec: codec)
-        let actor = body.actor
-        do {
-            return try dispatcher.enqueueHere(
-                self, actor, request, callID: body.callID, idempotencyKey: body.idempotencyKey, deadline: deadline,
-                admitting: dispatcher.mailboxLimit, on: executor, call: call
-            ) { result in
-                completion(
-                    result.flatMap { response in
-                        do {
-                            var bytes: [UInt8] = []
-                            try codec.encode(response, into: &bytes)
-                            return .success(ByteBuffer(bytes: bytes))
-                        } catch {
-                            return .failure(
-                                CallError(.codecFailure, "the reply of \(actor) does not encode: \(error)"))
-                        }
-                    })
-            }
-        } catch {
-            throw CallError.wrapping(error)
-        }
+        let activation = try dispatcher.directory.activation(for: body.actor, typed: self)
+        // The job captures the encoded request and hands on the encoded reply: no generic value crosses a
+        // closure on this path (each would cost a metadata lookup and a dynamic layout per message).
+        return activation.mailbox.enqueue(
+            { [self] in
+                if let call, !call.begin(in: activation.mailbox) {
+                    // Its caller gave up (a `cancel` frame) while it waited: it never runs.
+                    return completion(
+                        .failure(CallError(.cancelled, "\(body.actor): the call was cancelled before it ran")))
+                }
+                let codec: any MessageCodec = json ? JSONMessageCodec() : dispatcher.codec
+                var write: PendingWrite?
+                let reply: Result<ByteBuffer, CallError>
+                do {
+                    let request = try decode(body.payload, codec: codec)
+                    let response = try await activation.run(
+                        request, callID: body.callID, idempotencyKey: body.idempotencyKey, deadline: deadline,
+                        write: &write)
+                    var bytes: [UInt8] = []
+                    try codec.encode(response, into: &bytes)
+                    reply = .success(ByteBuffer(bytes: bytes))
+                } catch ActivationFailure.deactivated {
+                    call?.end()
+                    // Deactivated while queued (idle, evicted, or moved by a ring change): run it here again
+                    // only if this node still owns the actor; admitted once already, it is not refused now.
+                    do throws(CallError) {
+                        try dispatcher.requireStillHere(body.actor, placement: A.placement)
+                        _ = try enqueueEncoded(
+                            body, json: json, deadline: deadline, in: dispatcher, on: executor, call: call,
+                            admitting: .max, completion: completion)
+                    } catch {
+                        completion(.failure(error))
+                    }
+                    return
+                } catch let error as CallError {
+                    reply = .failure(error)
+                } catch {
+                    reply = .failure(CallError(.codecFailure, "the reply of \(body.actor) does not encode: \(error)"))
+                }
+                // Before the turn moves on: a `cancel` that comes later must not reach the next job.
+                call?.end()
+                // Sent once durable (for durable types, from the journal's thread), while the actor goes on.
+                guard write != nil else { return completion(reply) }
+                OutputGate.whenDurable(write, actor: body.actor) { failure in
+                    completion(failure.map { .failure($0) } ?? reply)
+                }
+            }, admitting: limit, on: executor)
     }
 
     func runStored(

@@ -99,7 +99,7 @@ extension CallDispatcher: NodeEvents {
             do {
                 admission = try entry.enqueueEncoded(
                     body, json: frame.flags.contains(.jsonPayload), deadline: deadline, in: self,
-                    on: connection.taskExecutor, call: call
+                    on: connection.taskExecutor, call: call, admitting: mailboxLimit
                 ) { [runtime, inbound] result in
                     guard expectsReply else { return }
                     inbound.remove(correlation, on: connection)

@@ -102,7 +102,7 @@ extension CallDispatcher {
     }
 
     /// Fails unless this node still owns `id` (a message that waited while its activation went away).
-    private func requireStillHere(_ id: ActorID, placement: PlacementStrategy) throws(CallError) {
+    func requireStillHere(_ id: ActorID, placement: PlacementStrategy) throws(CallError) {
         guard case .local = try? route(id, placement: placement) else {
             throw CallError(.nodeUnavailable, "\(id) moved while the call waited; the ring changed")
         }
