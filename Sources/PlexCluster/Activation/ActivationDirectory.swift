@@ -21,9 +21,9 @@ final class ActivationDirectory: Sendable {
 
     /// The roles an activation needs, bound when the node starts.
     private struct Bindings: @unchecked Sendable {
-        // Set once before the first activation; both outlive every activation (the node owns them).
+        // Set once before the first activation; the host outlives every activation (the node owns it).
         unowned let host: any ActivationHost
-        unowned let router: any ActorCallRouter & AnyObject
+        let router: ContextRouter
     }
 
     init(runtime: NodeRuntime) {
@@ -33,7 +33,7 @@ final class ActivationDirectory: Sendable {
     /// Binds what activations need: `host` makes sure a durable actor's latest state is here before it
     /// recovers (handoff), `router` carries the calls actors make through their context.
     func bind(host: any ActivationHost, router: any ActorCallRouter & AnyObject) {
-        registry.withLock { $0.bindings = Bindings(host: host, router: router) }
+        registry.withLock { $0.bindings = Bindings(host: host, router: ContextRouter(router: router)) }
     }
 
     // MARK: Types
@@ -117,9 +117,9 @@ final class ActivationDirectory: Sendable {
     }
 
     private static func context(
-        for id: ActorID, nodeID: NodeID, router: (any ActorCallRouter & AnyObject)?
+        for id: ActorID, nodeID: NodeID, router: ContextRouter?
     ) -> @Sendable (CallID?, String?, Bool) -> ActorContext {
-        let router: any ActorCallRouter = router.map { UnownedRouter(router: $0) } ?? OfflineRouter()
+        let router: any ActorCallRouter = router ?? OfflineRouter()
         return { callID, idempotencyKey, replaying in
             ActorContext(
                 id: id, nodeID: nodeID, callID: callID, idempotencyKey: idempotencyKey, isReplaying: replaying,
@@ -204,10 +204,15 @@ final class ActivationDirectory: Sendable {
     }
 }
 
-/// The node's router as actors' contexts hold it: without keeping the node alive.
-private struct UnownedRouter: ActorCallRouter, @unchecked Sendable {
+/// The node's router as actors' contexts hold it: one small object per node, retained by each context
+/// (a plain retain per message), which does not keep the node alive.
+final class ContextRouter: ActorCallRouter, @unchecked Sendable {
     // The node outlives its activations and their contexts.
     unowned let router: any ActorCallRouter & AnyObject
+
+    init(router: any ActorCallRouter & AnyObject) {
+        self.router = router
+    }
 
     func ask<A: VirtualActor>(_ type: A.Type, _ id: ActorID, _ request: A.Request, options: CallOptions)
         async throws -> A.Response

@@ -161,7 +161,9 @@ final class Mailbox: Sendable {
     }
 
     private func drain(startingWith first: @escaping Job, on executor: (any TaskExecutor)?, epoch: UInt64) {
-        let task = turns.task(on: executor) {
+        turns.begin()
+        let task = Task(executorPreference: executor) {
+            defer { self.turns.end() }
             var job: Job? = first
             while let current = job {
                 await current()
@@ -174,6 +176,7 @@ final class Mailbox: Sendable {
                 }
             }
         }
+        if turns.isStopping { task.cancel() }
         // Kept only while this drain holds the turn: one that ended (or handed the turn on) already is not.
         state.withLock { state in
             if state.drainEpoch == epoch { state.drain = task }

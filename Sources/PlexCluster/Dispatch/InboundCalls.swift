@@ -12,7 +12,6 @@ final class InboundCall: Sendable {
         /// Forwarded to its owner by this task.
         case forwarding(Task<Void, Never>)
         case cancelled
-        case finished
     }
 
     private let state = Mutex(State.waiting)
@@ -45,11 +44,6 @@ final class InboundCall: Sendable {
         }
     }
 
-    /// The call is done: a later `cancel` for it changes nothing.
-    func finish() {
-        state.withLock { $0 = .finished }
-    }
-
     /// Cancels the call: a waiting call is skipped when its turn comes, a running handler is cancelled
     /// cooperatively, a forwarded call is cancelled at its owner.
     func cancel() {
@@ -63,40 +57,48 @@ final class InboundCall: Sendable {
             case .forwarding(let task):
                 task.cancel()
                 state = .cancelled
-            case .cancelled, .finished: break
+            case .cancelled: break
             }
         }
     }
 }
 
 /// The calls peers and clients made to this node that run here or are forwarded, by connection and
-/// correlation id, so that a `cancel` frame reaches its call.
+/// correlation id, so that a `cancel` frame reaches its call. Striped over several locks: every inbound call
+/// is registered and removed, from every event loop.
 final class InboundCalls: Sendable {
     private struct Key: Hashable {
         let connection: ObjectIdentifier
         let correlation: UInt64
     }
 
-    private let calls = Mutex<[Key: InboundCall]>([:])
+    private final class Stripe: Sendable {
+        let calls = Mutex<[Key: InboundCall]>([:])
+    }
+
+    private let stripes: [Stripe] = (0..<8).map { _ in Stripe() }
+
+    private func stripe(_ correlation: UInt64) -> Stripe { stripes[Int(correlation & 7)] }
 
     /// Registers call `correlation` from `connection`.
     func register(_ correlation: UInt64, on connection: any Connection) -> InboundCall {
         let call = InboundCall()
-        calls.withLock { $0[Key(connection: ObjectIdentifier(connection), correlation: correlation)] = call }
+        stripe(correlation).calls.withLock {
+            $0[Key(connection: ObjectIdentifier(connection), correlation: correlation)] = call
+        }
         return call
     }
 
-    /// Forgets call `correlation` from `connection` (it finished).
+    /// Forgets call `correlation` from `connection` (it was answered): no `cancel` can reach it after this.
     func remove(_ correlation: UInt64, on connection: any Connection) {
-        let call = calls.withLock {
+        _ = stripe(correlation).calls.withLock {
             $0.removeValue(forKey: Key(connection: ObjectIdentifier(connection), correlation: correlation))
         }
-        call?.finish()
     }
 
     /// A `cancel` frame arrived for call `correlation` from `connection`.
     func cancel(_ correlation: UInt64, on connection: any Connection) {
-        calls.withLock {
+        stripe(correlation).calls.withLock {
             $0.removeValue(forKey: Key(connection: ObjectIdentifier(connection), correlation: correlation))
         }?.cancel()
     }
@@ -104,13 +106,16 @@ final class InboundCalls: Sendable {
     /// `connection` closed: nobody waits for the answers of its calls any more.
     func cancelAll(on connection: any Connection) {
         let id = ObjectIdentifier(connection)
-        let cancelled = calls.withLock { calls -> [InboundCall] in
-            let keys = calls.keys.filter { $0.connection == id }
-            return keys.compactMap { calls.removeValue(forKey: $0) }
+        var cancelled: [InboundCall] = []
+        for stripe in stripes {
+            cancelled += stripe.calls.withLock { calls -> [InboundCall] in
+                let keys = calls.keys.filter { $0.connection == id }
+                return keys.compactMap { calls.removeValue(forKey: $0) }
+            }
         }
         for call in cancelled { call.cancel() }
     }
 
     /// How many calls are registered (for tests).
-    var count: Int { calls.withLock { $0.count } }
+    var count: Int { stripes.reduce(0) { $0 + $1.calls.withLock { $0.count } } }
 }

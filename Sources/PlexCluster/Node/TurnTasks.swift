@@ -18,20 +18,34 @@ final class TurnTasks: Sendable {
     func task(
         on executor: (any TaskExecutor)? = nil, _ work: @escaping @Sendable () async -> Void
     ) -> Task<Void, Never> {
-        running.add(1, ordering: .acquiringAndReleasing)
+        begin()
         let task = Task(executorPreference: executor) {
             await work()
-            if self.running.subtract(1, ordering: .acquiringAndReleasing).newValue == 0 {
-                let waiters = self.idle.withLock { waiters in
-                    defer { waiters = [] }
-                    return waiters
-                }
-                for waiter in waiters { waiter.resume() }
-            }
+            self.end()
         }
-        if stopping.load(ordering: .acquiring) { task.cancel() }
+        if isStopping { task.cancel() }
         return task
     }
+
+    /// Counts a turn task that is about to start; the task calls ``end()`` when it is done. (A caller that
+    /// makes its own task saves a closure per task; ``isStopping`` says whether to cancel it at once.)
+    @inline(__always)
+    func begin() {
+        running.add(1, ordering: .acquiringAndReleasing)
+    }
+
+    /// A turn task is done.
+    func end() {
+        guard running.subtract(1, ordering: .acquiringAndReleasing).newValue == 0 else { return }
+        let waiters = idle.withLock { waiters in
+            defer { waiters = [] }
+            return waiters
+        }
+        for waiter in waiters { waiter.resume() }
+    }
+
+    /// Whether the node stops: a turn task that starts now must be cancelled at once.
+    var isStopping: Bool { stopping.load(ordering: .acquiring) }
 
     /// From now on every turn task starts cancelled.
     func stop() {
