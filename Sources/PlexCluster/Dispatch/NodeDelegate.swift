@@ -15,9 +15,10 @@ protocol NodeEvents: AnyObject, Sendable {
 /// The delegate of an outgoing connection also knows the link it serves, so a reply completes its call without
 /// any lookup by node id; it relays everything else to the node's root delegate.
 final class NodeDelegate: ConnectionDelegate {
-    private struct Targets: @unchecked Sendable {
-        // Guarded by the mutex that holds this value.
-        weak var events: (any NodeEvents)?
+    private struct Targets: Sendable {
+        /// Held strongly until the node stops (``unbind()``): a weak reference would give the dispatcher a
+        /// side table, and every retain of it on the call path (each `ActorRef` copy) would take the slow path.
+        var events: (any NodeEvents)?
         var link: PeerLink?
     }
 
@@ -36,6 +37,8 @@ final class NodeDelegate: ConnectionDelegate {
     }
 
     func bind(_ events: any NodeEvents) { targets.withLock { $0.events = events } }
+    /// Lets go of the node's events (it stopped), which breaks the cycle node → transport → delegate → node.
+    func unbind() { targets.withLock { $0.events = nil } }
     func bind(_ link: PeerLink) { targets.withLock { $0.link = link } }
 
     private var events: (any NodeEvents)? {

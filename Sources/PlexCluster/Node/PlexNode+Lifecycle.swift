@@ -78,6 +78,7 @@ extension PlexNode: NodeLifecycle {
             stopTurns()
         }
         await transport.shutdown()
+        membership.delegates.unbind()
         // Calls in flight on links fail now, so background work waiting for them ends.
         membership.detachAll()
         await runtime.tasks.cancelAndWait()
