@@ -9,6 +9,10 @@ internal import PlexWire
 /// Both retry once the activation went away while the message waited (if this node still owns the actor),
 /// and both hold the outcome until its journal write is durable (``OutputGate``). They pass the request and
 /// its call's fields as they are, with no wrapper: on this path every generic value costs a metadata lookup.
+/// An inbound call is queued by ``ActorTypeEntry/enqueueEncoded(_:json:deadline:in:on:call:admitting:completion:)``,
+/// the same job as ``enqueueHere(_:_:_:callID:idempotencyKey:deadline:admitting:on:call:completion:)`` with the
+/// request decoded and the reply encoded inside it; a shared job taking decode and encode closures would cost
+/// two closure contexts per inbound call, so the two are kept side by side (change both together).
 extension CallDispatcher {
     /// Runs a message on this node's activation of `id`, waiting for the turn in the caller's own task;
     /// returns once the outcome is durable.
