@@ -1,4 +1,3 @@
-import NIOCore
 import PlexCore
 import PlexTestKit
 import PlexTransport
