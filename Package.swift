@@ -11,6 +11,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .library(name: "PlexSpaces", targets: ["PlexSpaces"]),
+        .library(name: "PlexWorkflow", targets: ["PlexWorkflow"]),
         .library(name: "PlexTestKit", targets: ["PlexTestKit"]),
         .executable(name: "plex", targets: ["plex"]),
         .executable(name: "plex-bench", targets: ["plex-bench"]),
@@ -67,7 +68,14 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
-        .target(name: "PlexSpaces", dependencies: ["PlexCore", "PlexCluster", "PlexTransport"], swiftSettings: strict),
+        .target(
+            name: "PlexSpaces", dependencies: ["PlexCore", "PlexCluster", "PlexTransport", "PlexWorkflow"],
+            swiftSettings: strict),
+        .target(
+            name: "PlexWorkflow",
+            dependencies: ["PlexCluster", "PlexCore", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strict
+        ),
         .target(name: "PlexExamples", dependencies: ["PlexSpaces"], swiftSettings: strict),
         .target(name: "CSpawn"),
         .target(
@@ -144,6 +152,11 @@ let package = Package(
                 "PlexTestKit", "PlexExamples", "PlexTransport", "PlexCluster", "PlexWire", "PlexCore", "PlexJournal",
                 "PlexSpaces",
             ],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "PlexWorkflowTests",
+            dependencies: ["PlexWorkflow", "PlexTestKit", "PlexCore", "PlexCluster", "PlexSpaces"],
             swiftSettings: strict
         ),
         .testTarget(name: "PlexTestKitTests", dependencies: ["PlexTestKit", "PlexTransport"], swiftSettings: strict),

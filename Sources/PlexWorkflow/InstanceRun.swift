@@ -1,0 +1,99 @@
+internal import PlexCore
+internal import Synchronization
+
+/// One activation's run of a workflow instance's code: the executor task, and the word it gets of events and
+/// cancellation requests. Lives as long as the activation; ``end()`` cancels the code (it starts again, from
+/// its history, in the next activation).
+final class InstanceRun: Sendable {
+    private struct State {
+        var task: Task<Void, Never>?
+        var executor: WorkflowExecutor?
+        var cancelRequested = false
+        var ended = false
+    }
+
+    private let state = Mutex(State())
+    let changes = Notifier()
+
+    /// Starts the code of running instance `record`, unless it runs already or the activation ended.
+    func begin(_ record: WorkflowRecord, ref: ActorRef<WorkflowInstance>, engine: WorkflowEngine) {
+        guard let workflow = engine.workflow(named: record.type) else {
+            engine.logger.error(
+                "a running workflow instance's type is not registered on this node; it waits until it is",
+                metadata: ["workflow.id": "\(ref.id.key)", "workflow.type": "\(record.type)"])
+            return
+        }
+        let driver = InstanceDriver(ref: ref, run: self)
+        let executor = WorkflowExecutor(
+            driver: driver, history: record.steps, clock: engine.options.clock, activities: engine.activities,
+            logger: engine.logger)
+        let input = record.input
+        state.withLock { state in
+            guard state.task == nil, !state.ended else { return }
+            state.cancelRequested = record.cancelRequested
+            state.executor = executor
+            state.task = Task { await executor.run { context in try await workflow.run(input, context) } }
+        }
+    }
+
+    /// The activation ended (or the instance was terminated): the code is cancelled.
+    func end() {
+        let task = state.withLock { state in
+            state.ended = true
+            return state.task
+        }
+        task?.cancel()
+    }
+
+    func requestCancel() {
+        state.withLock { $0.cancelRequested = true }
+        changes.notify()
+    }
+
+    var cancelRequested: Bool { state.withLock { $0.cancelRequested } }
+
+    var currentStep: String? { state.withLock { $0.executor }?.currentStep }
+}
+
+/// The durable actor as an executor's driver: each write is a message to the instance, journaled before the
+/// executor goes on.
+struct InstanceDriver: WorkflowDriver {
+    let ref: ActorRef<WorkflowInstance>
+    let run: InstanceRun
+
+    var instanceID: String { ref.id.key }
+    var cancelRequested: Bool { run.cancelRequested }
+    var changes: Notifier { run.changes }
+
+    func record(_ step: WorkflowStep, now: Int64) async throws -> WorkflowStep {
+        guard case .step(let stored?) = try await ask(.record(step, now: now)) else {
+            throw WorkflowError(.invalidArgument, "the instance answered a step with something else")
+        }
+        return stored
+    }
+
+    func takeEvent(position: Int, name: String, deadlineReached: Bool, now: Int64) async throws -> WorkflowStep? {
+        guard
+            case .step(let step) = try await ask(
+                .takeEvent(position: position, name: name, deadlineReached: deadlineReached, now: now))
+        else { throw WorkflowError(.invalidArgument, "the instance answered an event with something else") }
+        return step
+    }
+
+    func finish(_ ending: WorkflowRecord.Ending, now: Int64) async throws {
+        _ = try await ask(.finish(ending, now: now))
+    }
+
+    private func ask(_ request: WorkflowInstance.Request) async throws -> WorkflowInstance.Response {
+        do {
+            return try await ref.ask(request, timeout: .seconds(30))
+        } catch let error as CallError {
+            if let code = error.remoteCode, code.hasPrefix("workflow."),
+                let workflowCode = WorkflowError.Code(rawValue: String(code.dropFirst("workflow.".count)))
+            {
+                throw WorkflowError(workflowCode, error.message)
+            }
+            throw error
+        }
+    }
+}

@@ -1,0 +1,131 @@
+public import PlexCluster
+internal import PlexCore
+
+/// Starts workflow instances and reaches them, from any node or from a ``PlexClient``: calls go to whichever
+/// node owns the instance.
+public struct WorkflowClient: Sendable {
+    typealias Call = @Sendable (String, WorkflowInstance.Request, Duration) async throws -> WorkflowInstance.Response
+    let call: Call
+
+    /// A client on a node of the cluster.
+    public init(node: PlexNode) {
+        call = { id, request, timeout in
+            try await node.actor(WorkflowInstance.self, key: id).ask(request, timeout: timeout)
+        }
+    }
+
+    /// A client through a connection to a node.
+    public init(client: PlexClient) {
+        call = { id, request, timeout in try await client.ask(WorkflowInstance.self, key: id, request, timeout: timeout)
+        }
+    }
+
+    /// Starts an instance of `type` with `input`, or finds the one already started with `id` (starting is
+    /// idempotent by instance id).
+    /// - Throws: ``WorkflowError`` `typeMismatch` when `id` runs another type, `unknownWorkflowType` when the
+    ///   owning node has not registered `type`; ``PlexCore/CallError`` when the owner cannot be reached.
+    public func start<W: Workflow>(_ type: W.Type, id: String, input: W.Input, timeout: Duration = .seconds(10))
+        async throws -> WorkflowHandle<W>
+    {
+        let bytes = try BinaryMessageCodec().encode(input)
+        let now = SystemWorkflowClock().now()
+        _ = try await send(id, .start(type: W.typeName, input: bytes, now: now), timeout: timeout)
+        return handle(type, id: id)
+    }
+
+    /// A handle on instance `id` of `type` (which need not exist yet).
+    public func handle<W: Workflow>(_ type: W.Type, id: String) -> WorkflowHandle<W> {
+        WorkflowHandle(id: id, client: self)
+    }
+
+    func send(_ id: String, _ request: WorkflowInstance.Request, timeout: Duration) async throws
+        -> WorkflowInstance.Response
+    {
+        do {
+            return try await call(id, request, timeout)
+        } catch let error as CallError {
+            if let code = error.remoteCode, code.hasPrefix("workflow."),
+                let workflowCode = WorkflowError.Code(rawValue: String(code.dropFirst("workflow.".count)))
+            {
+                throw WorkflowError(workflowCode, error.message)
+            }
+            throw error
+        }
+    }
+}
+
+/// One workflow instance, seen from a client.
+public struct WorkflowHandle<W: Workflow>: Sendable {
+    /// The instance id.
+    public let id: String
+    let client: WorkflowClient
+
+    /// The instance's status, the step it is on and when its next timer or retry is due.
+    public func describe(timeout: Duration = .seconds(10)) async throws -> WorkflowDescription {
+        guard
+            case .description(let description) = try await client.send(id, .describe(history: false), timeout: timeout)
+        else { throw WorkflowError(.invalidArgument, "the instance answered with something else") }
+        return description
+    }
+
+    /// Every step of the instance's history, with its times, attempts and outcome.
+    public func history(timeout: Duration = .seconds(10)) async throws -> [WorkflowStep] {
+        guard case .description(let description) = try await client.send(id, .describe(history: true), timeout: timeout)
+        else { throw WorkflowError(.invalidArgument, "the instance answered with something else") }
+        return description.history ?? []
+    }
+
+    /// Waits for the instance to finish and returns its result.
+    ///
+    /// The owner is asked again with a growing pause (1 ms doubling up to 100 ms), as Durable Task clients do.
+    /// - Throws: ``WorkflowError`` `failed` (with the error the code threw as ``WorkflowError/failure``),
+    ///   `cancelled`, `terminated`, `notFound` (never started), or `timedOut` when it has not finished in time.
+    public func result(timeout: Duration = .seconds(60)) async throws -> W.Output {
+        let clock = ContinuousClock()
+        let deadline = clock.now + timeout
+        var pause = Duration.milliseconds(1)
+        while true {
+            let description = try await describe()
+            switch description.status {
+            case .completed:
+                return try BinaryMessageCodec().decode(W.Output.self, from: description.output ?? [])
+            case .failed:
+                let failure = description.failure
+                if failure?.typeName == "WorkflowError", let code = failure?.code.flatMap(WorkflowError.Code.init) {
+                    throw WorkflowError(code, failure?.message ?? "", failure: failure)
+                }
+                throw WorkflowError(.failed, "workflow \(id) failed: \(failure?.message ?? "")", failure: failure)
+            case .cancelled: throw WorkflowError(.cancelled, "workflow \(id) was cancelled")
+            case .terminated:
+                throw WorkflowError(.terminated, "workflow \(id) was terminated: \(description.failure?.message ?? "")")
+            case .pending: throw WorkflowError(.notFound, "no workflow instance \(id) has been started")
+            case .running: break
+            }
+            guard clock.now < deadline else {
+                throw WorkflowError(.timedOut, "workflow \(id) did not finish within \(timeout)")
+            }
+            try await Task.sleep(for: min(pause, deadline - clock.now))
+            pause = min(pause * 2, .milliseconds(100))
+        }
+    }
+
+    /// Delivers event `name` with `payload` to the instance (a wait for it returns it).
+    /// - Throws: ``WorkflowError`` `notFound` before the instance starts, `invalidArgument` after it finished.
+    public func signal<T: Codable & Sendable>(_ name: String, _ payload: T, timeout: Duration = .seconds(10))
+        async throws
+    {
+        _ = try await client.send(
+            id, .signal(name: name, payload: try BinaryMessageCodec().encode(payload)), timeout: timeout)
+    }
+
+    /// Asks the instance to cancel: its code sees ``WorkflowError`` `cancelled` at its next step, its
+    /// compensations run, and it ends `cancelled`.
+    public func cancel(timeout: Duration = .seconds(10)) async throws {
+        _ = try await client.send(id, .cancel, timeout: timeout)
+    }
+
+    /// Stops the instance at once: nothing more of its code runs and it ends `terminated`.
+    public func terminate(reason: String, timeout: Duration = .seconds(10)) async throws {
+        _ = try await client.send(id, .terminate(reason: reason, now: SystemWorkflowClock().now()), timeout: timeout)
+    }
+}

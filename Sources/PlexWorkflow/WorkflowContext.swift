@@ -1,0 +1,246 @@
+public import FoundationEssentials
+public import Logging
+internal import PlexCore
+internal import Synchronization
+
+/// What a workflow's code reaches the world through. Every step it offers is journaled, so a replay after a
+/// restart takes the same path: activities, timers, events, the clock, random numbers and UUIDs.
+///
+/// Steps are numbered in the order the code asks for them; ask for them one after another (not from
+/// unstructured concurrent tasks), so the order is the same on every run.
+public struct WorkflowContext: Sendable {
+    let executor: WorkflowExecutor
+
+    /// The instance's id.
+    public var instanceID: String { executor.instanceID }
+
+    /// Whether the code is re-running steps the history holds (after a restart or a handoff).
+    public var isReplaying: Bool { executor.isReplaying }
+
+    /// A logger that is silent while the code replays, so each line is written once.
+    public var logger: Logger { executor.logger }
+
+    // MARK: Activities
+
+    /// Runs registered activity `A` with `input`, retrying failed attempts under `retry` (or the activity's
+    /// ``Activity/retryPolicy``), and returns its result; a replay returns the journaled result without
+    /// running it.
+    ///
+    /// - Throws: ``WorkflowError`` `activityFailed` (with the last attempt's ``WorkflowError/failure``) when
+    ///   the policy gives up; `cancelled` when the instance is asked to cancel.
+    public func activity<A: Activity>(_ type: A.Type, _ input: A.Input, retry: RetryPolicy? = nil)
+        async throws -> A.Output
+    {
+        let registry = executor.activities
+        let bytes = try await perform(A.name, retry: retry ?? A.retryPolicy) { context in
+            guard let activity = registry.activity(named: A.name) as? A else {
+                throw WorkflowError(.unknownActivity, "activity '\(A.name)' is not registered on this node")
+            }
+            return try BinaryMessageCodec().encode(try await activity.run(input, context: context))
+        }
+        return try BinaryMessageCodec().decode(A.Output.self, from: bytes)
+    }
+
+    /// Runs `body` as an activity named `name`, with retries under `retry`; a replay returns the journaled
+    /// result without running it. The name is part of the history: keep it stable.
+    public func run<T: Codable & Sendable>(
+        _ name: String, retry: RetryPolicy = .default, _ body: @escaping @Sendable (ActivityContext) async throws -> T
+    ) async throws -> T {
+        let bytes = try await perform(name, retry: retry) { context in
+            try BinaryMessageCodec().encode(try await body(context))
+        }
+        return try BinaryMessageCodec().decode(T.self, from: bytes)
+    }
+
+    /// Registers an undo step, run (last registered first) if the workflow fails or is cancelled: the saga
+    /// pattern. Call it after the step it undoes completed; it may run activities itself.
+    public func addCompensation(_ undo: @escaping @Sendable () async throws -> Void) {
+        executor.addCompensation(undo)
+    }
+
+    private func perform(
+        _ name: String, retry policy: RetryPolicy,
+        attempt body: @escaping @Sendable (ActivityContext) async throws -> [UInt8]
+    ) async throws -> [UInt8] {
+        try policy.validate()
+        let clock = executor.clock
+        let (position, recorded) = try executor.claim(.activity, name)
+        var step = recorded ?? WorkflowStep(position: position, kind: .activity, name: name, startedAt: clock.now())
+        while true {
+            switch step.outcome {
+            case .value(let bytes)?: return bytes
+            case .failure(let failure)?:
+                throw WorkflowError(
+                    .activityFailed,
+                    "activity '\(name)' failed after \(step.attempts) attempt(s): \(failure.message)", failure: failure)
+            case .timedOut?: throw WorkflowError(.timedOut, "activity '\(name)' timed out")
+            case nil: break
+            }
+            if let due = step.dueAt { try await executor.pause(until: due) }
+            try executor.checkCancelRequest()
+            let attempt = step.attempts + 1
+            let context = ActivityContext(
+                instanceID: executor.instanceID, position: position, attempt: attempt, name: name)
+            let result: Result<[UInt8], any Error>
+            do {
+                result = .success(
+                    try await Self.attempt(body, context, timeout: policy.startToCloseTimeout, clock: clock))
+            } catch {
+                if Task.isCancelled { throw executor.stop(because: "its task was cancelled") }
+                result = .failure(error)
+            }
+            let now = clock.now()
+            step.attempts = attempt
+            step.dueAt = nil
+            switch result {
+            case .success(let bytes):
+                step.outcome = .value(bytes)
+                step.completedAt = now
+            case .failure(let error):
+                let failure = EffectLog.Failure.activity(error)
+                step.lastFailure = failure
+                let delay = policy.delayMilliseconds(afterAttempt: attempt, unit: Double.random(in: 0..<1))
+                let exhausted = policy.maximumAttempts.map { attempt >= $0 } ?? false
+                let late = policy.overallTimeout.map { now + delay >= step.startedAt + $0.milliseconds } ?? false
+                if !policy.isRetryable(failure) || exhausted || late {
+                    step.outcome = .failure(failure)
+                    step.completedAt = now
+                } else {
+                    step.dueAt = now + delay
+                }
+            }
+            step = try await executor.record(step)
+        }
+    }
+
+    /// One attempt, cancelled and failed with ``WorkflowError`` `timedOut` if it outlasts `timeout`.
+    private static func attempt(
+        _ body: @escaping @Sendable (ActivityContext) async throws -> [UInt8], _ context: ActivityContext,
+        timeout: Duration?, clock: any WorkflowClock
+    ) async throws -> [UInt8] {
+        guard let timeout else { return try await body(context) }
+        let deadline = clock.now() + timeout.milliseconds
+        return try await withThrowingTaskGroup(of: [UInt8]?.self) { group in
+            group.addTask { try await body(context) }
+            group.addTask {
+                try await clock.sleep(until: deadline)
+                return nil
+            }
+            defer { group.cancelAll() }
+            guard let first = try await group.next(), let bytes = first else {
+                throw WorkflowError(
+                    .timedOut, "attempt \(context.attempt) of activity '\(context.name)' ran longer than \(timeout)")
+            }
+            return bytes
+        }
+    }
+
+    // MARK: Timers
+
+    /// Waits for `duration` on a durable timer: its fire time is journaled when it is first set, so after a
+    /// restart it fires at that time (not `duration` after the restart).
+    public func sleep(for duration: Duration) async throws {
+        try await sleep(untilMilliseconds: executor.clock.now() + duration.milliseconds)
+    }
+
+    /// Waits until `date` on a durable timer.
+    public func sleep(until date: Date) async throws {
+        try await sleep(untilMilliseconds: Int64((date.timeIntervalSince1970 * 1000).rounded(.up)))
+    }
+
+    private func sleep(untilMilliseconds due: Int64) async throws {
+        let clock = executor.clock
+        let (position, recorded) = try executor.claim(.timer, "sleep")
+        var step =
+            recorded
+            ?? WorkflowStep(position: position, kind: .timer, name: "sleep", startedAt: clock.now(), dueAt: due)
+        if recorded == nil { step = try await executor.record(step) }
+        guard !step.isResolved else { return }
+        try await executor.pause(until: step.dueAt ?? due)
+        step.outcome = .value([])
+        step.completedAt = clock.now()
+        _ = try await executor.record(step)
+    }
+
+    // MARK: Events
+
+    /// Waits for the external event `name` (delivered with ``WorkflowHandle/signal(_:_:)``) and returns its
+    /// payload; events that arrived earlier wait in the instance's inbox, oldest first.
+    ///
+    /// - Parameter timeout: How long to wait; the deadline is journaled when the wait starts, so a restart does
+    ///   not extend it. `nil` waits for ever.
+    /// - Returns: The payload, or `nil` when the timeout passed first.
+    public func waitForEvent<T: Codable & Sendable>(_ name: String, as type: T.Type = T.self, timeout: Duration? = nil)
+        async throws -> T?
+    {
+        let clock = executor.clock
+        let (position, recorded) = try executor.claim(.event, name)
+        var step =
+            recorded
+            ?? WorkflowStep(
+                position: position, kind: .event, name: name, startedAt: clock.now(),
+                dueAt: timeout.map { clock.now() + $0.milliseconds })
+        if recorded == nil { step = try await executor.record(step) }
+        while true {
+            switch step.outcome {
+            case .value(let bytes)?: return try BinaryMessageCodec().decode(T.self, from: bytes)
+            case .timedOut?: return nil
+            case .failure(let failure)?: throw failure.error
+            case nil: break
+            }
+            let seen = executor.driver.changes.generation
+            try executor.checkCancelRequest()
+            let reached = step.dueAt.map { clock.now() >= $0 } ?? false
+            if let taken = try await executor.takeEvent(position: position, name: name, deadlineReached: reached) {
+                step = taken
+                continue
+            }
+            await executor.driver.changes.wait(after: seen, until: step.dueAt, clock: clock)
+            try Task.checkCancellation()
+        }
+    }
+
+    // MARK: Recorded values
+
+    /// The current time, journaled: a replay sees the same value.
+    public func now() async throws -> Date {
+        let milliseconds = try await value("now") { self.executor.clock.now() }
+        return Date(timeIntervalSince1970: Double(milliseconds) / 1000)
+    }
+
+    /// A random integer in `range`, journaled.
+    public func random(in range: ClosedRange<Int>) async throws -> Int {
+        try await value("random") { Int.random(in: range) }
+    }
+
+    /// A random UUID, journaled.
+    public func uuid() async throws -> UUID {
+        try await value("uuid") { UUID() }
+    }
+
+    private func value<T: Codable & Sendable>(_ name: String, _ make: () -> T) async throws -> T {
+        let (position, recorded) = try executor.claim(.value, name)
+        if case .value(let bytes)? = recorded?.outcome { return try BinaryMessageCodec().decode(T.self, from: bytes) }
+        let value = make()
+        let now = executor.clock.now()
+        let step = WorkflowStep(
+            position: position, kind: .value, name: name, outcome: .value(try BinaryMessageCodec().encode(value)),
+            startedAt: now, completedAt: now)
+        let stored = try await executor.record(step)
+        guard case .value(let bytes)? = stored.outcome else { return value }
+        return try BinaryMessageCodec().decode(T.self, from: bytes)
+    }
+}
+
+/// The activities a node can run, by name.
+final class ActivityRegistry: Sendable {
+    private let activities = Mutex<[String: any Activity]>([:])
+
+    func register(_ activity: any Activity) {
+        activities.withLock { $0[type(of: activity).name] = activity }
+    }
+
+    func activity(named name: String) -> (any Activity)? {
+        activities.withLock { $0[name] }
+    }
+}

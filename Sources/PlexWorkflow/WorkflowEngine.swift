@@ -1,0 +1,79 @@
+public import Logging
+public import PlexCluster
+internal import PlexCore
+internal import Synchronization
+
+/// Hosts durable workflows on a node: the workflow types and activities it can run, and the settings of their
+/// instances.
+///
+/// ```swift
+/// let workflows = WorkflowEngine()
+/// workflows.register(Greeting.self)
+/// workflows.register(activity: SendMail(mailer: mailer))
+/// let node = try await PlexNode.start(configuration) { node in workflows.install(on: node) }
+/// let handle = try await WorkflowClient(node: node).start(Greeting.self, id: "greet-ada", input: "Ada")
+/// print(try await handle.result())
+/// ```
+///
+/// Every node that may own instances must register the same workflow types (placement picks the owner of
+/// each instance id like any actor's).
+public final class WorkflowEngine: Sendable {
+    /// Settings of a node's workflow instances.
+    public struct Options: Sendable {
+        /// How often a running instance's wake-up reminder fires while it runs steps: after a crash or a
+        /// handoff, the instance's code starts again on its owner within this time of the owner being up.
+        /// Timers and retries wake it at their own due times. Default: 5 s.
+        public var resumeInterval: Duration
+        /// The clock workflows read and wait on. Default: the system clock.
+        public var clock: any WorkflowClock
+
+        /// Creates settings.
+        public init(resumeInterval: Duration = .seconds(5), clock: any WorkflowClock = SystemWorkflowClock()) {
+            self.resumeInterval = resumeInterval
+            self.clock = clock
+        }
+    }
+
+    /// A registered workflow type without its static type.
+    struct Entry: Sendable {
+        let run: @Sendable ([UInt8], WorkflowContext) async throws -> [UInt8]
+    }
+
+    /// The settings.
+    public let options: Options
+    let logger: Logger
+    let activities = ActivityRegistry()
+    private let workflows = Mutex<[String: Entry]>([:])
+
+    /// An engine with nothing registered (what an instance made without one sees).
+    static let unconfigured = WorkflowEngine()
+
+    /// Creates an engine.
+    public init(options: Options = Options(), logger: Logger = Logger(label: "plex.workflow")) {
+        self.options = options
+        self.logger = logger
+    }
+
+    /// Registers a workflow type.
+    public func register<W: Workflow>(_ type: W.Type) {
+        let entry = Entry { input, context in
+            let value = try BinaryMessageCodec().decode(W.Input.self, from: input)
+            return try BinaryMessageCodec().encode(try await W().run(value, context: context))
+        }
+        workflows.withLock { $0[W.typeName] = entry }
+    }
+
+    /// Registers an activity that workflows on this node can run (by its ``Activity/name``).
+    public func register<A: Activity>(activity: A) {
+        activities.register(activity)
+    }
+
+    func workflow(named name: String) -> Entry? {
+        workflows.withLock { $0[name] }
+    }
+
+    /// Lets `node` host workflow instances; call it where the node's actor types are registered.
+    public func install(on node: PlexNode) {
+        node.register(WorkflowInstance.self) { WorkflowInstance(engine: self) }
+    }
+}

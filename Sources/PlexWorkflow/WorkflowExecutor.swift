@@ -1,0 +1,206 @@
+internal import Logging
+internal import PlexCore
+internal import Synchronization
+
+/// Runs one instance's workflow code: replays the steps its history holds and performs the new ones.
+///
+/// The code runs from the start each time an executor starts (after a restart, a handoff or a deactivation).
+/// Each step it asks for gets the next position; a position the history holds returns the recorded outcome
+/// (or resumes a pending step at its journaled state: a retry or a timer keeps its journaled due time), and a
+/// new one runs and is recorded through the driver before the code goes on. Once a driver write fails or the
+/// task is cancelled, the executor stops: every later step throws and nothing more is recorded, so code that
+/// catches the error cannot take a path that replay would not take.
+final class WorkflowExecutor: Sendable {
+    /// Thrown to the workflow code when the executor stopped (its task was cancelled or a write failed).
+    struct Stopped: Error, CustomStringConvertible {
+        let reason: String
+        var description: String { "the workflow executor stopped: \(reason)" }
+    }
+
+    private struct State {
+        var history: [WorkflowStep]
+        var next = 0
+        /// Why the executor stopped, or the non-determinism it found: every later step throws it.
+        var broken: (any Error)?
+        var compensations: [@Sendable () async throws -> Void] = []
+        /// Whether the code is running compensations (a cancellation request no longer interrupts it).
+        var compensating = false
+        /// The step the code is on, for status.
+        var current: String?
+    }
+
+    let driver: any WorkflowDriver
+    let clock: any WorkflowClock
+    let activities: ActivityRegistry
+    let baseLogger: Logger
+    private let state: Mutex<State>
+
+    init(
+        driver: any WorkflowDriver, history: [WorkflowStep], clock: any WorkflowClock, activities: ActivityRegistry,
+        logger: Logger
+    ) {
+        self.driver = driver
+        self.clock = clock
+        self.activities = activities
+        self.baseLogger = logger
+        self.state = Mutex(State(history: history))
+    }
+
+    var instanceID: String { driver.instanceID }
+
+    /// Whether the code is re-running steps the history holds.
+    var isReplaying: Bool { state.withLock { $0.next < $0.history.count } }
+
+    /// The step the code waits on, for status.
+    var currentStep: String? { state.withLock { $0.current } }
+
+    // MARK: Running the code
+
+    /// Runs `body` to its end and records how it ended, unless the executor stopped first.
+    func run(_ body: @Sendable (WorkflowContext) async throws -> [UInt8]) async {
+        let context = WorkflowContext(executor: self)
+        let ending: WorkflowRecord.Ending
+        do {
+            ending = .completed(try await body(context))
+        } catch {
+            guard let settled = await settle(error) else { return }
+            ending = settled
+        }
+        // A non-determinism the code caught still fails the instance.
+        let found = state.withLock { $0.broken }
+        if let found = found as? WorkflowError, found.code == .nonDeterminism {
+            try? await driver.finish(.failed(EffectLog.Failure(found)), now: clock.now())
+            return
+        }
+        guard found == nil, !Task.isCancelled else { return }
+        try? await driver.finish(ending, now: clock.now())
+    }
+
+    /// How the instance ends after `error`, compensations run; `nil` when the executor stopped.
+    private func settle(_ error: any Error) async -> WorkflowRecord.Ending? {
+        let broken = state.withLock { $0.broken }
+        if let broken = broken as? WorkflowError, broken.code == .nonDeterminism {
+            return .failed(EffectLog.Failure(broken))
+        }
+        if broken != nil || Task.isCancelled || error is CancellationError { return nil }
+        await compensate()
+        if state.withLock({ $0.broken }) != nil || Task.isCancelled { return nil }
+        if let error = error as? WorkflowError, error.code == .cancelled, driver.cancelRequested { return .cancelled }
+        return .failed(EffectLog.Failure(error))
+    }
+
+    /// Runs the registered compensations, last first; one that fails is logged and the rest still run.
+    private func compensate() async {
+        let steps = state.withLock { state in
+            state.compensating = true
+            defer { state.compensations = [] }
+            return state.compensations
+        }
+        for step in steps.reversed() {
+            do {
+                try await step()
+            } catch {
+                if state.withLock({ $0.broken }) != nil || Task.isCancelled { return }
+                logger.warning(
+                    "a compensation step failed; the others still run",
+                    metadata: ["workflow.id": "\(instanceID)", "error": "\(error)"])
+            }
+        }
+    }
+
+    func addCompensation(_ step: @escaping @Sendable () async throws -> Void) {
+        state.withLock { $0.compensations.append(step) }
+    }
+
+    /// The logger, silent while the code replays.
+    var logger: Logger {
+        isReplaying ? Logger(label: baseLogger.label, factory: { _ in SwiftLogNoOpLogHandler() }) : baseLogger
+    }
+
+    // MARK: Steps
+
+    /// Claims the next position for a step of `kind` named `name`: its recorded state, if the history has it.
+    /// - Throws: what stopped the executor, a cancellation request, or ``WorkflowError`` `nonDeterminism`.
+    func claim(_ kind: WorkflowStep.Kind, _ name: String) throws -> (position: Int, recorded: WorkflowStep?) {
+        try Task.checkCancellation()
+        let cancelRequested = driver.cancelRequested
+        return try state.withLock { state throws -> (Int, WorkflowStep?) in
+            if let broken = state.broken { throw broken }
+            if cancelRequested && !state.compensating {
+                throw WorkflowError(.cancelled, "the instance was asked to cancel")
+            }
+            let position = state.next
+            state.next += 1
+            state.current = "\(kind.rawValue) '\(name)' (step \(position))"
+            guard position < state.history.count else { return (position, nil) }
+            let recorded = state.history[position]
+            guard recorded.kind == kind, recorded.name == name else {
+                let error = WorkflowError(
+                    .nonDeterminism,
+                    "step \(position): the history holds \(recorded.label), the code asked for \(kind.rawValue) '\(name)'"
+                )
+                state.broken = error
+                throw error
+            }
+            return (position, recorded)
+        }
+    }
+
+    /// Records `step` through the driver; a failed write stops the executor.
+    func record(_ step: WorkflowStep) async throws -> WorkflowStep {
+        let recorded: WorkflowStep
+        do {
+            recorded = try await driver.record(step, now: clock.now())
+        } catch {
+            throw stop(because: "recording step \(step.position) failed: \(error)")
+        }
+        state.withLock { state in
+            if step.position < state.history.count {
+                state.history[step.position] = recorded
+            } else if step.position == state.history.count {
+                state.history.append(recorded)
+            }
+        }
+        return recorded
+    }
+
+    /// Takes an event into wait `position`; a failed call stops the executor.
+    func takeEvent(position: Int, name: String, deadlineReached: Bool) async throws -> WorkflowStep? {
+        do {
+            return try await driver.takeEvent(
+                position: position, name: name, deadlineReached: deadlineReached, now: clock.now())
+        } catch let error as WorkflowError where error.code == .nonDeterminism {
+            state.withLock { $0.broken = error }
+            throw error
+        } catch {
+            throw stop(because: "taking event '\(name)' failed: \(error)")
+        }
+    }
+
+    /// Marks the executor stopped; returns the error every later step throws.
+    func stop(because reason: String) -> any Error {
+        state.withLock { state in
+            if let broken = state.broken { return broken }
+            let error = Stopped(reason: reason)
+            state.broken = error
+            return error
+        }
+    }
+
+    /// Waits until `deadline`, or until the instance is asked to cancel (then throws it, unless compensating).
+    func pause(until deadline: Int64) async throws {
+        while clock.now() < deadline {
+            let seen = driver.changes.generation
+            try checkCancelRequest()
+            await driver.changes.wait(after: seen, until: deadline, clock: clock)
+            try Task.checkCancellation()
+        }
+    }
+
+    func checkCancelRequest() throws {
+        let compensating = state.withLock { $0.compensating }
+        if driver.cancelRequested && !compensating {
+            throw WorkflowError(.cancelled, "the instance was asked to cancel")
+        }
+    }
+}

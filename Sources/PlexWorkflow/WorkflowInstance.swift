@@ -1,0 +1,158 @@
+public import PlexCore
+
+extension WorkflowRecord: ActorState {}
+
+/// The durable virtual actor behind every workflow instance, keyed by the instance id.
+///
+/// Its state is a ``WorkflowRecord``; each message changes it through one of the record's functions and is
+/// journaled like any durable actor's, so the instance is placed, recovered and handed off as one. The code
+/// itself runs outside the actor's turns, in the activation's ``InstanceRun``: it is started when the instance
+/// starts and whenever an activation of a running instance begins (after a restart, a handoff or an idle
+/// deactivation; the instance's `wake` reminder brings such an activation about), and stopped when the
+/// activation ends.
+struct WorkflowInstance: VirtualActor {
+    static let typeName = "plex.workflow"
+    static let durability = Durability.durable(checkpointEvery: 64)
+
+    enum Request: Codable, Sendable {
+        case start(type: String, input: [UInt8], now: Int64)
+        case record(WorkflowStep, now: Int64)
+        case takeEvent(position: Int, name: String, deadlineReached: Bool, now: Int64)
+        case finish(WorkflowRecord.Ending, now: Int64)
+        case signal(name: String, payload: [UInt8])
+        case cancel
+        case terminate(reason: String, now: Int64)
+        case describe(history: Bool)
+        /// The wake-up reminder (its due time).
+        case wake(due: Int64)
+    }
+
+    enum Response: Codable, Sendable {
+        case description(WorkflowDescription)
+        case step(WorkflowStep?)
+        case done
+    }
+
+    let engine: WorkflowEngine
+    let run: InstanceRun
+
+    init() {
+        self.init(engine: .unconfigured)
+    }
+
+    init(engine: WorkflowEngine) {
+        self.engine = engine
+        self.run = InstanceRun()
+    }
+
+    func activate(state: inout WorkflowRecord, context: ActorContext) async throws {
+        guard state.status == .running else { return }
+        run.begin(state, ref: context.actor(Self.self, key: context.id.key), engine: engine)
+    }
+
+    func deactivate(state: inout WorkflowRecord, context: ActorContext) async {
+        run.end()
+    }
+
+    func handle(_ request: Request, state: inout WorkflowRecord, context: ActorContext) async throws -> Response {
+        do {
+            return try await handleOrThrow(request, state: &state, context: context)
+        } catch let error as WorkflowError {
+            throw ActorFailure(code: "workflow.\(error.code.rawValue)", message: error.message)
+        }
+    }
+
+    private func handleOrThrow(_ request: Request, state: inout WorkflowRecord, context: ActorContext)
+        async throws -> Response
+    {
+        let live = !context.isReplaying
+        switch request {
+        case .start(let type, let input, let now):
+            if live && state.status == .pending && engine.workflow(named: type) == nil {
+                throw WorkflowError(
+                    .unknownWorkflowType, "no workflow type '\(type)' is registered on \(context.nodeID)")
+            }
+            if try state.start(type: type, input: input, now: now) == .started {
+                try await rearm(&state, now: now, context: context)
+                if live { run.begin(state, ref: context.actor(Self.self, key: context.id.key), engine: engine) }
+            }
+            return .description(describe(state, id: context.id.key, history: false))
+        case .record(let step, let now):
+            let stored = try state.record(step)
+            try await rearm(&state, now: now, context: context)
+            return .step(stored)
+        case .takeEvent(let position, let name, let reached, let now):
+            let taken = try state.takeEvent(position: position, name: name, deadlineReached: reached, now: now)
+            if taken != nil { try await rearm(&state, now: now, context: context) }
+            return .step(taken)
+        case .finish(let ending, let now):
+            state.finish(ending, now: now)
+            try await rearm(&state, now: now, context: context)
+            return .done
+        case .signal(let name, let payload):
+            try state.signal(name, payload: payload)
+            if live { run.changes.notify() }
+            return .done
+        case .cancel:
+            if state.requestCancel() && live { run.requestCancel() }
+            return .description(describe(state, id: context.id.key, history: false))
+        case .terminate(let reason, let now):
+            if state.terminate(reason: reason, now: now) {
+                try await rearm(&state, now: now, context: context)
+                if live { run.end() }
+            }
+            return .description(describe(state, id: context.id.key, history: false))
+        case .describe(let history):
+            return .description(describe(state, id: context.id.key, history: history))
+        case .wake(let due):
+            // Arriving here activated the instance (and so started its code, if it runs); set the next one.
+            state.wakeDue = nil
+            try await rearm(&state, now: due, context: context)
+            return .done
+        }
+    }
+
+    private func rearm(_ state: inout WorkflowRecord, now: Int64, context: ActorContext) async throws {
+        switch state.wakePlan(now: now, resumeAfter: engine.options.resumeInterval.milliseconds) {
+        case .keep: break
+        case .arm(let due):
+            try await context.schedule(Request.wake(due: due), after: .milliseconds(max(0, due - now)), name: "wake")
+        case .cancel:
+            try context.cancelReminder("wake")
+        }
+    }
+
+    private func describe(_ state: WorkflowRecord, id: String, history: Bool) -> WorkflowDescription {
+        let waiting = state.steps.last.flatMap { $0.isResolved ? nil : $0 }
+        return WorkflowDescription(
+            id: id, type: state.type, status: state.status, startedAt: state.startedAt, closedAt: state.closedAt,
+            currentStep: state.status == .running ? (run.currentStep ?? waiting.map(\.label)) : nil,
+            nextDueAt: state.status == .running ? waiting?.dueAt : nil, stepCount: state.steps.count,
+            output: state.output, failure: state.failure, history: history ? state.steps : nil)
+    }
+}
+
+/// What an instance looks like from outside: its status, where it is, and how it ended.
+public struct WorkflowDescription: Sendable, Hashable, Codable {
+    /// The instance id.
+    public var id: String
+    /// The workflow type's name (empty for an instance never started).
+    public var type: String
+    /// Where it is in its life.
+    public var status: WorkflowStatus
+    /// When it started and finished (milliseconds since 1970).
+    public var startedAt: Int64
+    public var closedAt: Int64?
+    /// The step it is on, while it runs.
+    public var currentStep: String?
+    /// When its pending timer fires, its next retry starts or its event wait times out.
+    public var nextDueAt: Int64?
+    /// How many steps its history holds.
+    public var stepCount: Int
+    /// The encoded result, once completed.
+    public var output: [UInt8]?
+    /// Why it failed, was cancelled or terminated.
+    public var failure: EffectLog.Failure?
+    /// Every step, when asked for.
+    public var history: [WorkflowStep]?
+}
