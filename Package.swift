@@ -156,7 +156,10 @@ let package = Package(
         ),
         .testTarget(
             name: "PlexWorkflowTests",
-            dependencies: ["PlexWorkflow", "PlexTestKit", "PlexCore", "PlexCluster", "PlexSpaces"],
+            dependencies: [
+                "PlexWorkflow", "PlexTestKit", "PlexCore", "PlexCluster", "PlexSpaces",
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: strict
         ),
         .testTarget(name: "PlexTestKitTests", dependencies: ["PlexTestKit", "PlexTransport"], swiftSettings: strict),
