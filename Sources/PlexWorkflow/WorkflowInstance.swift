@@ -33,6 +33,12 @@ struct WorkflowInstance: VirtualActor {
         case done
     }
 
+    /// A status read is not journaled.
+    static func isReadOnly(_ request: Request) -> Bool {
+        if case .describe = request { return true }
+        return false
+    }
+
     let engine: WorkflowEngine
     let run: InstanceRun
 

@@ -117,6 +117,9 @@ final class Activation<A: VirtualActor>: AnyActivation, @unchecked Sendable {
         }
         lastUsedStorage.store(now, ordering: .relaxed)
         if let idempotencyKey, let earlier = try await answer(idempotencyKey, write: &write) { return earlier }
+        if journal != nil, A.isReadOnly(request) {
+            return try await runReadOnly(request, callID: callID, idempotencyKey: idempotencyKey, write: &write)
+        }
         var context = makeContext(callID, idempotencyKey, false)
         // The handler's outward effects wait for the earlier messages' entries (the output gate).
         let effects = journal == nil ? nil : EffectLog(after: lastWrite)
@@ -143,6 +146,23 @@ final class Activation<A: VirtualActor>: AnyActivation, @unchecked Sendable {
         }
         if let idempotencyKey { remember(idempotencyKey, .response(response, write)) }
         return response
+    }
+
+    /// Runs a read-only message of a durable actor: on a copy of the state, not journaled; its reply waits for
+    /// the earlier messages' entries (`write` is set to the last one).
+    private func runReadOnly(
+        _ request: A.Request, callID: CallID, idempotencyKey: String?, write: inout PendingWrite?
+    ) async throws -> A.Response {
+        var copy = state
+        let context = makeContext(callID, idempotencyKey, false)
+        do {
+            let response = try await behaviour.handle(request, state: &copy, context: context)
+            write = lastWrite
+            return response
+        } catch {
+            write = lastWrite
+            throw CallError.from(handlerError: error, actor: id)
+        }
     }
 
     /// Activates the actor: a durable one first makes sure this node holds its latest state, and recovers.

@@ -36,6 +36,11 @@ final class ActivationDirectory: Sendable {
         registry.withLock { $0.bindings = Bindings(host: host, router: ContextRouter(router: router)) }
     }
 
+    /// The node stopped: references actors kept from their contexts fail their calls from now on.
+    func unbindRouter() {
+        registry.withLock { $0.bindings?.router }?.unbind()
+    }
+
     // MARK: Types
 
     /// Registers `A`, unless it is durable with failover placement (refused, see ``refusedTypes``).
@@ -205,13 +210,28 @@ final class ActivationDirectory: Sendable {
 }
 
 /// The node's router as actors' contexts hold it: one small object per node, retained by each context
-/// (a plain retain per message), which does not keep the node alive.
-final class ContextRouter: ActorCallRouter, @unchecked Sendable {
-    // The node outlives its activations and their contexts.
-    unowned let router: any ActorCallRouter & AnyObject
+/// (a plain retain per message). It holds the node's dispatcher until the node stops (``unbind()``); a
+/// reference an actor kept beyond that (in a task of its own) then fails its calls with `nodeUnavailable`
+/// instead of reaching a node that is gone.
+final class ContextRouter: ActorCallRouter, Sendable {
+    private let target: Mutex<(any ActorCallRouter & AnyObject)?>
 
     init(router: any ActorCallRouter & AnyObject) {
-        self.router = router
+        self.target = Mutex(router)
+    }
+
+    /// The node stopped: calls fail from now on (and the dispatcher is no longer kept alive from here).
+    func unbind() {
+        target.withLock { $0 = nil }
+    }
+
+    private var router: any ActorCallRouter {
+        get throws(CallError) {
+            guard let router = target.withLock({ $0 }) else {
+                throw CallError(.nodeUnavailable, "the node this actor ran on has stopped")
+            }
+            return router
+        }
     }
 
     func ask<A: VirtualActor>(_ type: A.Type, _ id: ActorID, _ request: A.Request, options: CallOptions)

@@ -85,6 +85,7 @@ extension PlexNode: NodeLifecycle {
         await runtime.loops.cancelAndWait()
         stopTurns()
         await runtime.turns.waitUntilNoneRuns()
+        directory.unbindRouter()
         if deactivating { await journal.close() }
         let waiters = life.withLock { life in
             life.dataLock = nil

@@ -81,6 +81,12 @@ public protocol VirtualActor: Sendable {
     /// Called when an activation ends (idle, evicted, or the node stops), after its last message.
     func deactivate(state: inout State, context: ActorContext) async
 
+    /// Whether `request` only reads the state: a durable actor then runs it without journaling it, on a copy
+    /// of the state (changes the handler makes are dropped), and releases the reply once the actor's earlier
+    /// messages are durable (so a reply never shows a state a crash could still lose). Its handler must not
+    /// use ``ActorContext/run(_:_:)`` or reminders. Defaults to `false` for every request.
+    static func isReadOnly(_ request: Request) -> Bool
+
     /// Handles one message.
     ///
     /// - Parameters:
@@ -94,6 +100,7 @@ public protocol VirtualActor: Sendable {
 extension VirtualActor {
     public static var placement: PlacementStrategy { .pinned }
     public static var durability: Durability { .ephemeral }
+    public static func isReadOnly(_ request: Request) -> Bool { false }
     public func activate(state: inout State, context: ActorContext) async throws {}
     public func deactivate(state: inout State, context: ActorContext) async {}
 }

@@ -1,0 +1,67 @@
+import PlexCore
+import PlexTestKit
+import Synchronization
+import Testing
+
+@testable import PlexCluster
+
+/// A durable tally whose `peek` only reads: it is not journaled, and what its handler changes is dropped.
+struct Peekable: VirtualActor {
+    static let typeName = "peekable"
+    static let durability = Durability.durable(checkpointEvery: 100)
+    static let kept = Mutex<ActorRef<Peekable>?>(nil)
+
+    struct State: ActorState { var total = 0 }
+    enum Request: Codable, Sendable {
+        case add(Int)
+        case peek
+        case keepReference
+    }
+
+    static func isReadOnly(_ request: Request) -> Bool {
+        if case .peek = request { return true }
+        return false
+    }
+
+    func handle(_ request: Request, state: inout State, context: ActorContext) async throws -> Int {
+        switch request {
+        case .add(let amount): state.total += amount
+        case .peek: state.total += 1_000  // dropped: the handler runs on a copy
+        case .keepReference: Self.kept.withLock { $0 = context.actor(Peekable.self, key: context.id.key) }
+        }
+        return state.total
+    }
+}
+
+@Suite("Read-only messages and references kept from a context", .timeLimit(.minutes(1)))
+struct ReadOnlyMessageTests {
+    @Test("a read-only message of a durable actor is not journaled and its changes are dropped")
+    func readOnly() async throws {
+        try await withTestCluster(nodes: 1, transport: .inMemory, register: { $0.register(Peekable.self) }) { cluster in
+            let node = cluster.node(0)
+            let peekable = node.actor(Peekable.self, key: "t")
+            #expect(try await peekable.ask(.add(2)) == 2)
+            let entries = try await node.journal.entries(for: peekable.id).count
+            #expect(try await peekable.ask(.peek) == 1_002, "the handler's reply is answered")
+            #expect(try await peekable.ask(.peek) == 1_002, "its change was dropped")
+            #expect(try await node.journal.entries(for: peekable.id).count == entries)
+            #expect(try await peekable.ask(.add(1)) == 3)
+        }
+    }
+
+    @Test("a reference an actor kept from its context fails with nodeUnavailable once its node stopped")
+    func keptReferenceAfterStop() async throws {
+        try await withTestCluster(nodes: 1, transport: .inMemory, register: { $0.register(Peekable.self) }) { cluster in
+            _ = try await cluster.node(0).actor(Peekable.self, key: "k").ask(.keepReference)
+            let kept = try #require(Peekable.kept.withLock { $0 })
+            #expect(try await kept.ask(.add(1)) == 1)
+            await cluster.crash(0)
+            do {
+                _ = try await kept.ask(.add(1))
+                Issue.record("a call through a stopped node's reference must fail")
+            } catch let error as CallError {
+                #expect(error.code == .nodeUnavailable)
+            }
+        }
+    }
+}
