@@ -25,10 +25,12 @@ public struct Echo: VirtualActor {
 }
 
 extension PlexNode {
-    /// Registers the bundled example actors (``Counter``, ``Echo``, ``Ledger``).
-    public func registerExamples() {
+    /// Registers the bundled example actors (``Counter``, ``Echo``, ``Ledger``) and workflows
+    /// (``OrderWorkflow``, ``StepsWorkflow``).
+    public func registerExamples(workflows: WorkflowEngine = .examples()) {
         register(Counter.self)
         register(Echo.self)
         register(Ledger.self)
+        workflows.install(on: self)
     }
 }

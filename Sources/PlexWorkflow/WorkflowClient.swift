@@ -1,8 +1,12 @@
+internal import FoundationEssentials
 public import PlexCluster
 internal import PlexCore
 
 /// Starts workflow instances and reaches them, from any node or from a ``PlexClient``: calls go to whichever
 /// node owns the instance.
+///
+/// The typed API is ``start(_:id:input:timeout:)`` and ``WorkflowHandle``; the untyped one (a type name, JSON
+/// input and results) serves clients without the Swift types, such as `plex workflow`.
 public struct WorkflowClient: Sendable {
     typealias Call = @Sendable (String, WorkflowInstance.Request, Duration) async throws -> WorkflowInstance.Response
     let call: Call
@@ -16,7 +20,8 @@ public struct WorkflowClient: Sendable {
 
     /// A client through a connection to a node.
     public init(client: PlexClient) {
-        call = { id, request, timeout in try await client.ask(WorkflowInstance.self, key: id, request, timeout: timeout)
+        call = { id, request, timeout in
+            try await client.ask(WorkflowInstance.self, key: id, request, timeout: timeout)
         }
     }
 
@@ -28,8 +33,7 @@ public struct WorkflowClient: Sendable {
         async throws -> WorkflowHandle<W>
     {
         let bytes = try BinaryMessageCodec().encode(input)
-        let now = SystemWorkflowClock().now()
-        _ = try await send(id, .start(type: W.typeName, input: bytes, now: now), timeout: timeout)
+        _ = try await send(id, .start(type: W.typeName, input: bytes, now: SystemWorkflowClock().now()), timeout)
         return handle(type, id: id)
     }
 
@@ -38,7 +42,73 @@ public struct WorkflowClient: Sendable {
         WorkflowHandle(id: id, client: self)
     }
 
-    func send(_ id: String, _ request: WorkflowInstance.Request, timeout: Duration) async throws
+    // MARK: Untyped
+
+    /// Starts an instance of the type named `typeName` with a JSON input (decoded by the owner's registered
+    /// type), or finds the one already started with `id`.
+    /// - Throws: as ``start(_:id:input:timeout:)``, and ``WorkflowError`` `invalidArgument` when the input does
+    ///   not decode.
+    public func start(typeName: String, id: String, jsonInput: [UInt8], timeout: Duration = .seconds(10))
+        async throws -> WorkflowDescription
+    {
+        try description(
+            from: try await send(
+                id, .startJSON(type: typeName, json: jsonInput, now: SystemWorkflowClock().now()), timeout))
+    }
+
+    /// Instance `id` as its owner sees it; with `json`, its result as JSON too.
+    public func describe(id: String, history: Bool = false, json: Bool = false, timeout: Duration = .seconds(10))
+        async throws -> WorkflowDescription
+    {
+        try description(from: try await send(id, .describe(history: history, json: json), timeout))
+    }
+
+    /// Waits until instance `id` finishes (asking its owner again with a growing pause, 1 ms doubling up to
+    /// 100 ms, as Durable Task clients do) and returns its description, result included as JSON when `json`.
+    /// - Throws: ``WorkflowError`` `notFound` (never started) or `timedOut`.
+    public func awaitCompletion(id: String, json: Bool = false, timeout: Duration = .seconds(60)) async throws
+        -> WorkflowDescription
+    {
+        let clock = ContinuousClock()
+        let deadline = clock.now + timeout
+        var pause = Duration.milliseconds(1)
+        while true {
+            let description = try await describe(id: id, json: json)
+            switch description.status {
+            case .pending: throw WorkflowError(.notFound, "no workflow instance \(id) has been started")
+            case .running: break
+            default: return description
+            }
+            guard clock.now < deadline else {
+                throw WorkflowError(.timedOut, "workflow \(id) did not finish within \(timeout)")
+            }
+            try await Task.sleep(for: min(pause, deadline - clock.now))
+            pause = min(pause * 2, .milliseconds(100))
+        }
+    }
+
+    /// Delivers event `name` with a JSON payload to instance `id`.
+    /// - Throws: ``WorkflowError`` `notFound` before the instance starts, `invalidArgument` after it finished.
+    public func signal(id: String, name: String, jsonPayload: [UInt8], timeout: Duration = .seconds(10)) async throws {
+        _ = try await send(id, .signal(name: name, payload: jsonPayload), timeout)
+    }
+
+    /// Asks instance `id` to cancel (see ``WorkflowHandle/cancel(timeout:)``).
+    public func cancel(id: String, timeout: Duration = .seconds(10)) async throws -> WorkflowDescription {
+        try description(from: try await send(id, .cancel, timeout))
+    }
+
+    /// Stops instance `id` at once (see ``WorkflowHandle/terminate(reason:timeout:)``).
+    public func terminate(id: String, reason: String, timeout: Duration = .seconds(10)) async throws
+        -> WorkflowDescription
+    {
+        try description(
+            from: try await send(id, .terminate(reason: reason, now: SystemWorkflowClock().now()), timeout))
+    }
+
+    // MARK: Calls
+
+    func send(_ id: String, _ request: WorkflowInstance.Request, _ timeout: Duration) async throws
         -> WorkflowInstance.Response
     {
         do {
@@ -52,6 +122,13 @@ public struct WorkflowClient: Sendable {
             throw error
         }
     }
+
+    private func description(from response: WorkflowInstance.Response) throws -> WorkflowDescription {
+        guard case .description(let description) = response else {
+            throw WorkflowError(.invalidArgument, "the instance answered with something else than its description")
+        }
+        return description
+    }
 }
 
 /// One workflow instance, seen from a client.
@@ -62,70 +139,54 @@ public struct WorkflowHandle<W: Workflow>: Sendable {
 
     /// The instance's status, the step it is on and when its next timer or retry is due.
     public func describe(timeout: Duration = .seconds(10)) async throws -> WorkflowDescription {
-        guard
-            case .description(let description) = try await client.send(id, .describe(history: false), timeout: timeout)
-        else { throw WorkflowError(.invalidArgument, "the instance answered with something else") }
-        return description
+        try await client.describe(id: id, timeout: timeout)
     }
 
     /// Every step of the instance's history, with its times, attempts and outcome.
     public func history(timeout: Duration = .seconds(10)) async throws -> [WorkflowStep] {
-        guard case .description(let description) = try await client.send(id, .describe(history: true), timeout: timeout)
-        else { throw WorkflowError(.invalidArgument, "the instance answered with something else") }
-        return description.history ?? []
+        try await client.describe(id: id, history: true, timeout: timeout).history ?? []
     }
 
     /// Waits for the instance to finish and returns its result.
-    ///
-    /// The owner is asked again with a growing pause (1 ms doubling up to 100 ms), as Durable Task clients do.
-    /// - Throws: ``WorkflowError`` `failed` (with the error the code threw as ``WorkflowError/failure``),
-    ///   `cancelled`, `terminated`, `notFound` (never started), or `timedOut` when it has not finished in time.
+    /// - Throws: ``WorkflowError`` `failed` (with the error the code threw as ``WorkflowError/failure``; an
+    ///   activity that failed for good as `activityFailed`), `cancelled`, `terminated`, `notFound` (never
+    ///   started), or `timedOut` when it has not finished in time.
     public func result(timeout: Duration = .seconds(60)) async throws -> W.Output {
-        let clock = ContinuousClock()
-        let deadline = clock.now + timeout
-        var pause = Duration.milliseconds(1)
-        while true {
-            let description = try await describe()
-            switch description.status {
-            case .completed:
-                return try BinaryMessageCodec().decode(W.Output.self, from: description.output ?? [])
-            case .failed:
-                let failure = description.failure
-                if failure?.typeName == "WorkflowError", let code = failure?.code.flatMap(WorkflowError.Code.init) {
-                    throw WorkflowError(code, failure?.message ?? "", failure: failure)
-                }
-                throw WorkflowError(.failed, "workflow \(id) failed: \(failure?.message ?? "")", failure: failure)
-            case .cancelled: throw WorkflowError(.cancelled, "workflow \(id) was cancelled")
-            case .terminated:
-                throw WorkflowError(.terminated, "workflow \(id) was terminated: \(description.failure?.message ?? "")")
-            case .pending: throw WorkflowError(.notFound, "no workflow instance \(id) has been started")
-            case .running: break
+        let description = try await client.awaitCompletion(id: id, timeout: timeout)
+        switch description.status {
+        case .completed:
+            return try BinaryMessageCodec().decode(W.Output.self, from: description.output ?? [])
+        case .cancelled:
+            throw WorkflowError(.cancelled, "workflow \(id) was cancelled")
+        case .terminated:
+            throw WorkflowError(
+                .terminated, "workflow \(id) was terminated: \(description.failure?.message ?? "")")
+        default:
+            let failure = description.failure
+            if failure?.typeName == "WorkflowError", let code = failure?.code.flatMap(WorkflowError.Code.init) {
+                throw WorkflowError(code, failure?.message ?? "", failure: failure)
             }
-            guard clock.now < deadline else {
-                throw WorkflowError(.timedOut, "workflow \(id) did not finish within \(timeout)")
-            }
-            try await Task.sleep(for: min(pause, deadline - clock.now))
-            pause = min(pause * 2, .milliseconds(100))
+            throw WorkflowError(.failed, "workflow \(id) failed: \(failure?.message ?? "")", failure: failure)
         }
     }
 
-    /// Delivers event `name` with `payload` to the instance (a wait for it returns it).
+    /// Delivers event `name` with `payload` (as JSON) to the instance: a wait for it returns it.
     /// - Throws: ``WorkflowError`` `notFound` before the instance starts, `invalidArgument` after it finished.
     public func signal<T: Codable & Sendable>(_ name: String, _ payload: T, timeout: Duration = .seconds(10))
         async throws
     {
-        _ = try await client.send(
-            id, .signal(name: name, payload: try BinaryMessageCodec().encode(payload)), timeout: timeout)
+        try await client.signal(
+            id: id, name: name, jsonPayload: try JSONMessageCodec().encode(payload), timeout: timeout)
     }
 
     /// Asks the instance to cancel: its code sees ``WorkflowError`` `cancelled` at its next step, its
     /// compensations run, and it ends `cancelled`.
     public func cancel(timeout: Duration = .seconds(10)) async throws {
-        _ = try await client.send(id, .cancel, timeout: timeout)
+        _ = try await client.cancel(id: id, timeout: timeout)
     }
 
     /// Stops the instance at once: nothing more of its code runs and it ends `terminated`.
     public func terminate(reason: String, timeout: Duration = .seconds(10)) async throws {
-        _ = try await client.send(id, .terminate(reason: reason, now: SystemWorkflowClock().now()), timeout: timeout)
+        _ = try await client.terminate(id: id, reason: reason, timeout: timeout)
     }
 }

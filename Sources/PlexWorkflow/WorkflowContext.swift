@@ -164,8 +164,9 @@ public struct WorkflowContext: Sendable {
 
     // MARK: Events
 
-    /// Waits for the external event `name` (delivered with ``WorkflowHandle/signal(_:_:)``) and returns its
-    /// payload; events that arrived earlier wait in the instance's inbox, oldest first.
+    /// Waits for the external event `name` (delivered with ``WorkflowHandle/signal(_:_:timeout:)``, or as JSON by
+    /// `plex workflow signal`) and returns its payload, decoded from JSON; events that arrived earlier wait in
+    /// the instance's inbox, oldest first.
     ///
     /// - Parameter timeout: How long to wait; the deadline is journaled when the wait starts, so a restart does
     ///   not extend it. `nil` waits for ever.
@@ -183,7 +184,7 @@ public struct WorkflowContext: Sendable {
         if recorded == nil { step = try await executor.record(step) }
         while true {
             switch step.outcome {
-            case .value(let bytes)?: return try BinaryMessageCodec().decode(T.self, from: bytes)
+            case .value(let bytes)?: return try JSONMessageCodec().decode(T.self, from: bytes)
             case .timedOut?: return nil
             case .failure(let failure)?: throw failure.error
             case nil: break

@@ -37,6 +37,10 @@ public final class WorkflowEngine: Sendable {
     /// A registered workflow type without its static type.
     struct Entry: Sendable {
         let run: @Sendable ([UInt8], WorkflowContext) async throws -> [UInt8]
+        /// The binary input for a JSON one (for the CLI and other clients without the Swift types).
+        let inputFromJSON: @Sendable ([UInt8]) throws -> [UInt8]
+        /// The JSON form of a binary result.
+        let outputToJSON: @Sendable ([UInt8]) throws -> [UInt8]
     }
 
     /// The settings.
@@ -56,10 +60,17 @@ public final class WorkflowEngine: Sendable {
 
     /// Registers a workflow type.
     public func register<W: Workflow>(_ type: W.Type) {
-        let entry = Entry { input, context in
-            let value = try BinaryMessageCodec().decode(W.Input.self, from: input)
-            return try BinaryMessageCodec().encode(try await W().run(value, context: context))
-        }
+        let entry = Entry(
+            run: { input, context in
+                let value = try BinaryMessageCodec().decode(W.Input.self, from: input)
+                return try BinaryMessageCodec().encode(try await W().run(value, context: context))
+            },
+            inputFromJSON: { json in
+                try BinaryMessageCodec().encode(try JSONMessageCodec().decode(W.Input.self, from: json))
+            },
+            outputToJSON: { bytes in
+                try JSONMessageCodec().encode(try BinaryMessageCodec().decode(W.Output.self, from: bytes))
+            })
         workflows.withLock { $0[W.typeName] = entry }
     }
 

@@ -16,13 +16,15 @@ struct WorkflowInstance: VirtualActor {
 
     enum Request: Codable, Sendable {
         case start(type: String, input: [UInt8], now: Int64)
+        /// A start whose input is JSON (converted by the owner's registered type).
+        case startJSON(type: String, json: [UInt8], now: Int64)
         case record(WorkflowStep, now: Int64)
         case takeEvent(position: Int, name: String, deadlineReached: Bool, now: Int64)
         case finish(WorkflowRecord.Ending, now: Int64)
         case signal(name: String, payload: [UInt8])
         case cancel
         case terminate(reason: String, now: Int64)
-        case describe(history: Bool)
+        case describe(history: Bool, json: Bool)
         /// The wake-up reminder (its due time).
         case wake(due: Int64)
     }
@@ -73,11 +75,24 @@ struct WorkflowInstance: VirtualActor {
     {
         let live = !context.isReplaying
         switch request {
-        case .start(let type, let input, let now):
-            if live && state.status == .pending && engine.workflow(named: type) == nil {
-                throw WorkflowError(
-                    .unknownWorkflowType, "no workflow type '\(type)' is registered on \(context.nodeID)")
+        case .startJSON(let type, let json, let now):
+            guard state.status == .pending else {
+                return try await handleOrThrow(.start(type: type, input: [], now: now), state: &state, context: context)
             }
+            let entry = try registered(type, live: live, on: context)
+            // Converted once and journaled: a replay does not depend on the type still being registered.
+            let input = try await context.run("plex.workflow.input") { () throws -> [UInt8] in
+                do {
+                    return try entry?.inputFromJSON(json) ?? []
+                } catch {
+                    throw ActorFailure(
+                        code: "workflow.\(WorkflowError.Code.invalidArgument.rawValue)",
+                        message: "the input is not a '\(type)' input: \(error)")
+                }
+            }
+            return try await handleOrThrow(.start(type: type, input: input, now: now), state: &state, context: context)
+        case .start(let type, let input, let now):
+            if state.status == .pending { _ = try registered(type, live: live, on: context) }
             if try state.start(type: type, input: input, now: now) == .started {
                 try await rearm(&state, now: now, context: context)
                 if live { run.begin(state, ref: context.actor(Self.self, key: context.id.key), engine: engine) }
@@ -108,14 +123,30 @@ struct WorkflowInstance: VirtualActor {
                 if live { run.end() }
             }
             return .description(describe(state, id: context.id.key, history: false))
-        case .describe(let history):
-            return .description(describe(state, id: context.id.key, history: history))
+        case .describe(let history, let json):
+            var description = describe(state, id: context.id.key, history: history)
+            if json, let output = state.output {
+                description.outputJSON = try? engine.workflow(named: state.type).map { try $0.outputToJSON(output) }
+            }
+            return .description(description)
         case .wake(let due):
             // Arriving here activated the instance (and so started its code, if it runs); set the next one.
             state.wakeDue = nil
             try await rearm(&state, now: due, context: context)
             return .done
         }
+    }
+
+    /// The registered entry of `type` (`nil` during a replay, which needs none).
+    /// - Throws: ``WorkflowError`` `unknownWorkflowType` when it is not registered.
+    private func registered(_ type: String, live: Bool, on context: ActorContext) throws(WorkflowError)
+        -> WorkflowEngine.Entry?
+    {
+        guard live else { return nil }
+        guard let entry = engine.workflow(named: type) else {
+            throw WorkflowError(.unknownWorkflowType, "no workflow type '\(type)' is registered on \(context.nodeID)")
+        }
+        return entry
     }
 
     private func rearm(_ state: inout WorkflowRecord, now: Int64, context: ActorContext) async throws {
@@ -161,4 +192,6 @@ public struct WorkflowDescription: Sendable, Hashable, Codable {
     public var failure: EffectLog.Failure?
     /// Every step, when asked for.
     public var history: [WorkflowStep]?
+    /// The result as JSON, when asked for (clients without the Swift types).
+    public var outputJSON: [UInt8]?
 }

@@ -10,7 +10,9 @@ struct Plex: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "plex",
         abstract: "PlexSpaces: durable virtual actors on a cluster of nodes.",
-        subcommands: [NodeCommand.self, CallCommand.self, ClusterCommand.self, JournalCommand.self])
+        subcommands: [
+            NodeCommand.self, CallCommand.self, ClusterCommand.self, WorkflowCommand.self, JournalCommand.self,
+        ])
 }
 
 /// Options every client command shares: which node to talk to and how to prove the secret.

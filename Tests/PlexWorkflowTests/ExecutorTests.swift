@@ -212,7 +212,7 @@ struct ExecutorTests {
                 "\(early ?? "-") \(approval.map(String.init) ?? "-") \(late.map(String.init) ?? "timed out")")
         }
         try await eventually("it waits for approval") { driver.record.steps.count == 2 }
-        #expect(driver.record.steps[0].outcome == .value(try encoded("first")))
+        #expect(driver.record.steps[0].outcome == .value(try JSONMessageCodec().encode("first")))
         #expect(driver.record.steps[1].outcome == nil)
         try driver.signal("approval", true)
         try await eventually("it waits for the last event, on the clock") {

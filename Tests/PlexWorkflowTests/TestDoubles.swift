@@ -93,7 +93,7 @@ final class MemoryDriver: WorkflowDriver {
     }
 
     func signal<T: Codable>(_ name: String, _ payload: T) throws {
-        try state.withLock { state in try state.record.signal(name, payload: BinaryMessageCodec().encode(payload)) }
+        try state.withLock { state in try state.record.signal(name, payload: JSONMessageCodec().encode(payload)) }
         changes.notify()
     }
 

@@ -1,0 +1,116 @@
+import Foundation
+import PlexExamples
+import PlexSpaces
+import PlexTestKit
+import Testing
+
+/// Real `plex node` processes hosting the example workflows, killed with `kill -9` while workflows are in a
+/// retry backoff, on a timer and waiting for an event. Enabled by `PLEX_INTEGRATION=1` and `PLEX_BIN`.
+@Suite("Workflows across a kill -9", .serialized, .enabled(if: NodeProcess.binary != nil), .timeLimit(.minutes(3)))
+struct WorkflowIntegrationTests {
+    static let secret = "workflow-secret-0123456789"
+    let binary = NodeProcess.binary ?? ""
+    let directory = FileManager.default.temporaryDirectory.path + "/plex-wf-\(UInt32.random(in: 0...UInt32.max))"
+
+    func startNode(listen: String = "127.0.0.1:0") async throws -> (NodeProcess, NodeProcess.Ready) {
+        let arguments = [
+            "node", "--node-id", "w1", "--listen", listen, "--data-dir", "\(directory)/w1", "--cluster-name", "wf",
+            "--heartbeat-ms", "100", "--unreachable-after-ms", "800", "--log-level", "info",
+        ]
+        let process = try NodeProcess.launch(binary, arguments, environment: ["PLEX_CLUSTER_SECRET": Self.secret])
+        return (process, try await process.waitUntilReady())
+    }
+
+    func connect(_ address: String) async throws -> PlexClient {
+        try await PlexClient.connect(
+            to: PeerAddress(parsing: address)!, clusterName: "wf", secret: Array(Self.secret.utf8))
+    }
+
+    /// The lines the `append-line` activity wrote, counted by instance and position.
+    func lines(in file: String) -> [String: Int] {
+        let text = (try? String(contentsOfFile: file, encoding: .utf8)) ?? ""
+        var counts: [String: Int] = [:]
+        for line in text.split(separator: "\n") {
+            let fields = line.split(separator: " ")
+            counts["\(fields[0]) \(fields[1])", default: 0] += 1
+        }
+        return counts
+    }
+
+    @Test("after kill -9 during a backoff, a timer and an event wait, every workflow completes once, right")
+    func killDuringRetriesTimerAndEvent() async throws {
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let file = "\(directory)/lines.txt"
+        var (process, ready) = try await startNode()
+        var second: NodeProcess?
+        defer {
+            process.kill9()
+            second?.kill9()
+        }
+        do {
+            let client = try await connect(ready.address)
+            let workflows = WorkflowClient(client: client)
+            let retrying = try await workflows.start(
+                StepsWorkflow.self, id: "retrying",
+                input: .init(file: file, steps: 4, pauseMilliseconds: 0, failFirstAttempts: 2))
+            let sleeping = try await workflows.start(
+                StepsWorkflow.self, id: "sleeping", input: .init(file: file, steps: 2, pauseMilliseconds: 3_000))
+            let waiting = try await workflows.start(
+                OrderWorkflow.self, id: "waiting", input: .init(order: "big", amount: 5_000))
+            try await eventually("a retry is pending", within: .seconds(20)) {
+                try await retrying.history().contains { $0.outcome == nil && $0.lastFailure != nil }
+            }
+            try await eventually("the timer is set", within: .seconds(20)) {
+                try await sleeping.describe().currentStep?.contains("sleep") == true
+            }
+            try await eventually("the order waits for approval", within: .seconds(20)) {
+                try await waiting.describe().currentStep?.contains("approval") == true
+            }
+            let before = ["retrying": try await retrying.history(), "sleeping": try await sleeping.history()]
+            let timer = try #require(try await sleeping.history().first { $0.kind == .timer })
+            await client.close()
+
+            process.kill9()
+            #expect(try await process.waitForExit() != 0)
+            let (restarted, again) = try await startNode(listen: ready.address)
+            second = restarted
+            ready = again
+            let client2 = try await connect(again.address)
+            defer { Task { await client2.close() } }
+            let workflows2 = WorkflowClient(client: client2)
+            try await workflows2.handle(OrderWorkflow.self, id: "waiting").signal("approval", true)
+
+            #expect(try await workflows2.handle(StepsWorkflow.self, id: "retrying").result(timeout: .seconds(60)) == 4)
+            #expect(try await workflows2.handle(StepsWorkflow.self, id: "sleeping").result(timeout: .seconds(60)) == 2)
+            let shipped = try await workflows2.handle(OrderWorkflow.self, id: "waiting").result(timeout: .seconds(60))
+            #expect(shipped.hasPrefix("shipped big"))
+
+            // Every step's line is there; a step whose completion was journaled before the kill never ran again
+            // (its line is there once); only a step in flight at the kill may have run twice.
+            let counts = lines(in: file)
+            for position in 0..<4 { #expect((counts["retrying \(position)"] ?? 0) >= 1) }
+            for position in [0, 2] { #expect((counts["sleeping \(position)"] ?? 0) >= 1) }
+            var journaledBefore = 0
+            for (instance, history) in before {
+                for step in history where step.kind == .activity && step.isResolved {
+                    journaledBefore += 1
+                    #expect(counts["\(instance) \(step.position)"] == 1, "\(instance) step \(step.position) ran again")
+                }
+            }
+            #expect(journaledBefore > 0, "some completions were journaled before the kill")
+            for (key, count) in counts { #expect(count <= 2, "\(key) ran \(count) times") }
+            #expect(
+                counts.values.filter { $0 == 2 }.count <= 2, "at most the step in flight in each instance ran twice")
+
+            // The timer kept its journaled due time and fired at or after it.
+            let fired = try #require(
+                try await workflows2.handle(StepsWorkflow.self, id: "sleeping").history().first { $0.kind == .timer })
+            #expect(fired.dueAt == timer.dueAt)
+            #expect(try #require(fired.completedAt) >= (timer.dueAt ?? 0))
+        } catch {
+            print("---- node stderr ----\n\(process.standardError)\n\(second?.standardError ?? "")")
+            throw error
+        }
+    }
+}
