@@ -23,7 +23,7 @@ final class InstanceRun: Sendable {
                 metadata: ["workflow.id": "\(ref.id.key)", "workflow.type": "\(record.type)"])
             return
         }
-        let driver = InstanceDriver(ref: ref, run: self)
+        let driver = InstanceDriver(ref: ref, run: self, onClose: engine.options.onClose)
         let executor = WorkflowExecutor(
             driver: driver, history: record.steps, clock: engine.options.clock, activities: engine.activities,
             logger: engine.logger)
@@ -60,6 +60,7 @@ final class InstanceRun: Sendable {
 struct InstanceDriver: WorkflowDriver {
     let ref: ActorRef<WorkflowInstance>
     let run: InstanceRun
+    let onClose: (@Sendable (String, WorkflowStatus) -> Void)?
 
     var instanceID: String { ref.id.key }
     var cancelRequested: Bool { run.cancelRequested }
@@ -82,6 +83,12 @@ struct InstanceDriver: WorkflowDriver {
 
     func finish(_ ending: WorkflowRecord.Ending, now: Int64) async throws {
         _ = try await ask(.finish(ending, now: now))
+        guard let onClose else { return }
+        switch ending {
+        case .completed: onClose(instanceID, .completed)
+        case .failed: onClose(instanceID, .failed)
+        case .cancelled: onClose(instanceID, .cancelled)
+        }
     }
 
     private func ask(_ request: WorkflowInstance.Request) async throws -> WorkflowInstance.Response {

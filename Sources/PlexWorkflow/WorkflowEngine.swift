@@ -26,11 +26,17 @@ public final class WorkflowEngine: Sendable {
         public var resumeInterval: Duration
         /// The clock workflows read and wait on. Default: the system clock.
         public var clock: any WorkflowClock
+        /// Called on the owning node once an instance's ending is durable (with its id and final status).
+        public var onClose: (@Sendable (String, WorkflowStatus) -> Void)?
 
         /// Creates settings.
-        public init(resumeInterval: Duration = .seconds(5), clock: any WorkflowClock = SystemWorkflowClock()) {
+        public init(
+            resumeInterval: Duration = .seconds(5), clock: any WorkflowClock = SystemWorkflowClock(),
+            onClose: (@Sendable (String, WorkflowStatus) -> Void)? = nil
+        ) {
             self.resumeInterval = resumeInterval
             self.clock = clock
+            self.onClose = onClose
         }
     }
 

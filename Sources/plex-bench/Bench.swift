@@ -78,7 +78,7 @@ struct All: AsyncParsableCommand {
 
     @Option(
         help:
-            "Run only these groups (comma-separated: codec, local, cross, memory, journal, durable, recovery, limits, restart)."
+            "Run only these groups (comma-separated: codec, local, cross, memory, journal, durable, recovery, limits, restart, workflows)."
     )
     var only: String?
 
@@ -86,8 +86,9 @@ struct All: AsyncParsableCommand {
         printMachine()
         let window = Duration.milliseconds(Int(seconds * 1000))
         let groups = Set(
-            (only ?? "codec,local,cross,memory,journal,durable,recovery,limits,restart").split(separator: ",").map(
-                String.init))
+            (only ?? "codec,local,cross,memory,journal,durable,recovery,limits,restart,workflows").split(separator: ",")
+                .map(
+                    String.init))
         if groups.contains("codec") { try await codec() }
         if groups.contains("local") { try await local(window: window) }
         if groups.contains("cross") { try await crossNode(window: window) }
@@ -97,6 +98,7 @@ struct All: AsyncParsableCommand {
         if groups.contains("recovery") { try await recovery() }
         if groups.contains("limits") { try await limits() }
         if groups.contains("restart") { try await coldRestart() }
+        if groups.contains("workflows") { try await workflows(window: window) }
     }
 
     func printMachine() {

@@ -1,0 +1,150 @@
+import Foundation
+import PlexExamples
+import PlexSpaces
+import Synchronization
+
+/// Three no-op activities: the shape of the throughput target.
+struct ThreeSteps: Workflow {
+    static let typeName = "bench-three-steps"
+    func run(_ input: Int, context: WorkflowContext) async throws -> Int {
+        var total = input
+        for name in ["a", "b", "c"] { total += try await context.run(name) { _ in 1 } }
+        return total
+    }
+}
+
+/// Sleeps an hour: the shape of the memory figure (instances blocked on a timer).
+struct SleepsLong: Workflow {
+    static let typeName = "bench-sleeps-long"
+    func run(_ input: Int, context: WorkflowContext) async throws -> Int {
+        try await context.sleep(for: .seconds(3_600))
+        return input
+    }
+}
+
+/// Waits for instances to close: each caller registers before it starts its instance.
+final class Completions: Sendable {
+    private let waiters = Mutex<[String: CheckedContinuation<Void, Never>]>([:])
+    private let closed = Mutex<Set<String>>([])
+
+    func closed(_ id: String, _ status: WorkflowStatus) {
+        let waiter = waiters.withLock { $0.removeValue(forKey: id) }
+        if let waiter { waiter.resume() } else { _ = closed.withLock { $0.insert(id) } }
+    }
+
+    func wait(for id: String) async {
+        await withCheckedContinuation { continuation in
+            let done = closed.withLock { $0.remove(id) != nil }
+            if done { return continuation.resume() }
+            waiters.withLock { $0[id] = continuation }
+            // Closed between the check and the registration: the closing side found no waiter.
+            if closed.withLock({ $0.remove(id) != nil }), let waiter = waiters.withLock({ $0.removeValue(forKey: id) })
+            {
+                waiter.resume()
+            }
+        }
+    }
+}
+
+extension All {
+    /// Workflows of three no-op activities on one node and on three (in-memory network, synchronous=FULL):
+    /// completed instances per second with 256 in flight, start-to-completion latency, one at a time; and the
+    /// resident memory of 10,000 instances blocked on a timer.
+    func workflows(window: Duration) async throws {
+        for nodes in [1, 3] {
+            var rates: [Double] = []
+            var p50s: [Double] = []
+            var p99s: [Double] = []
+            var singles: [Double] = []
+            for run in 0..<runs {
+                let completions = Completions()
+                let engine = WorkflowEngine(options: .init(onClose: { id, status in completions.closed(id, status) }))
+                engine.register(ThreeSteps.self)
+                let network = InMemoryNetwork()
+                var started: [PlexNode] = []
+                defer {
+                    for node in started {
+                        try? FileManager.default.removeItem(atPath: node.configuration.dataDirectory)
+                    }
+                }
+                for index in 0..<nodes {
+                    var configuration = NodeConfiguration(
+                        nodeID: try NodeID("w\(index)"), dataDirectory: temporaryDirectory("workflows-\(run)-\(index)"),
+                        secret: benchSecret)
+                    configuration.listenAddress = PeerAddress(host: "w\(index)", port: 1)
+                    if index > 0 { configuration.seeds = [started[0].address] }
+                    started.append(
+                        try await PlexNode.start(configuration, transport: .inMemory(network), logger: quietLogger()) {
+                            engine.install(on: $0)
+                        })
+                }
+                let members = started
+                while !members.allSatisfy({ $0.connectedMembers.count == nodes - 1 }) {
+                    try await Task.sleep(for: .milliseconds(20))
+                }
+                let clients = members.map { WorkflowClient(node: $0) }
+                let clock = ContinuousClock()
+                let latencies = LatencyBox()
+                let rate = try await throughput(callers: 256, duration: window) { caller, n in
+                    let id = "r\(run)-c\(caller)-\(n)"
+                    let t0 = clock.now
+                    _ = try await clients[(caller + n) % nodes].start(ThreeSteps.self, id: id, input: n)
+                    await completions.wait(for: id)
+                    latencies.add(Bench_seconds(clock.now - t0) * 1e6)
+                }
+                rates.append(rate)
+                p50s.append(latencies.percentile(0.5))
+                p99s.append(latencies.percentile(0.99))
+                var serial = 0
+                singles.append(
+                    try await medianLatency(of: 200) {
+                        serial += 1
+                        let id = "single-\(run)-\(serial)"
+                        _ = try await clients[serial % nodes].start(ThreeSteps.self, id: id, input: 0)
+                        await completions.wait(for: id)
+                    })
+                for node in members { await node.shutdown() }
+            }
+            let prefix = nodes == 1 ? "workflow_3_activities" : "workflow_3_activities_3_nodes"
+            report("\(prefix)_256_in_flight", median(rates), "workflows/s")
+            report("\(prefix)_p50", median(p50s), "us")
+            report("\(prefix)_p99", median(p99s), "us")
+            report("\(prefix)_single_p50", median(singles), "us")
+        }
+        try await timerBlockedMemory()
+    }
+
+    /// Resident bytes per instance of 10,000 blocked on a timer (active, their code suspended).
+    func timerBlockedMemory() async throws {
+        let directory = temporaryDirectory("workflow-memory")
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let engine = WorkflowEngine()
+        engine.register(SleepsLong.self)
+        let node = try await PlexNode.start(
+            NodeConfiguration(dataDirectory: directory, secret: benchSecret), transport: .inMemory(InMemoryNetwork()),
+            logger: quietLogger()
+        ) { engine.install(on: $0) }
+        let client = WorkflowClient(node: node)
+        let count = 10_000
+        let before = residentBytes()
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for worker in 0..<64 {
+                group.addTask {
+                    for i in stride(from: worker, to: count, by: 64) {
+                        _ = try await client.start(SleepsLong.self, id: "sleeper-\(i)", input: i)
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+        // Every instance has journaled its timer (so its code is suspended on it).
+        for i in stride(from: 0, to: count, by: 97) {
+            while try await client.describe(id: "sleeper-\(i)").nextDueAt == nil {
+                try await Task.sleep(for: .milliseconds(10))
+            }
+        }
+        let after = residentBytes()
+        report("workflow_timer_blocked_bytes_each", Double(after - before) / Double(count), "bytes")
+        await node.shutdown()
+    }
+}
