@@ -26,7 +26,7 @@ final class InstanceRun: Sendable {
         let driver = InstanceDriver(ref: ref, run: self, onClose: engine.options.onClose)
         let executor = WorkflowExecutor(
             driver: driver, history: record.steps, clock: engine.options.clock, activities: engine.activities,
-            logger: engine.logger)
+            logger: engine.logger, batchWindow: engine.options.batchWindow.milliseconds)
         let input = record.input
         state.withLock { state in
             guard state.task == nil, !state.ended else { return }
@@ -66,9 +66,9 @@ struct InstanceDriver: WorkflowDriver {
     var cancelRequested: Bool { run.cancelRequested }
     var changes: Notifier { run.changes }
 
-    func record(_ step: WorkflowStep, now: Int64) async throws -> WorkflowStep {
-        guard case .step(let stored?) = try await ask(.record(step, now: now)) else {
-            throw WorkflowError(.invalidArgument, "the instance answered a step with something else")
+    func record(_ steps: [WorkflowStep], now: Int64) async throws -> [WorkflowStep] {
+        guard case .steps(let stored) = try await ask(.record(steps, now: now)) else {
+            throw WorkflowError(.invalidArgument, "the instance answered steps with something else")
         }
         return stored
     }
@@ -81,8 +81,11 @@ struct InstanceDriver: WorkflowDriver {
         return step
     }
 
-    func finish(_ ending: WorkflowRecord.Ending, now: Int64) async throws {
-        _ = try await ask(.finish(ending, now: now))
+    func finish(_ ending: WorkflowRecord.Ending, steps: [WorkflowStep], now: Int64) async throws {
+        // Not cancelled with the executor: the finished instance deactivates itself, which ends its executor,
+        // possibly before this reply arrives.
+        let request = WorkflowInstance.Request.finish(ending, steps: steps, now: now)
+        _ = try await Task { [self] in try await ask(request) }.value
         guard let onClose else { return }
         switch ending {
         case .completed: onClose(instanceID, .completed)

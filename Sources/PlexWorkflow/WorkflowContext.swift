@@ -81,14 +81,24 @@ public struct WorkflowContext: Sendable {
             let attempt = step.attempts + 1
             let context = ActivityContext(
                 instanceID: executor.instanceID, position: position, attempt: attempt, name: name)
+            // Steps waiting to be journaled are written once their window passes, even while this attempt runs.
+            let flusher = executor.flushDue.map { due in
+                Task { [executor] in
+                    do { try await clock.sleep(until: due) } catch { return }
+                    // A write under way is not cancelled with the wait (an unstructured task of its own).
+                    await Task { try? await executor.flush() }.value
+                }
+            }
             let result: Result<[UInt8], any Error>
             do {
                 result = .success(
                     try await Self.attempt(body, context, timeout: policy.startToCloseTimeout, clock: clock))
             } catch {
-                if Task.isCancelled { throw executor.stop(because: "its task was cancelled") }
                 result = .failure(error)
             }
+            flusher?.cancel()
+            await flusher?.value
+            if case .failure = result, Task.isCancelled { throw executor.stop(because: "its task was cancelled") }
             let now = clock.now()
             step.attempts = attempt
             step.dueAt = nil

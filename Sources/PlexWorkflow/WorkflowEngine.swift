@@ -28,15 +28,22 @@ public final class WorkflowEngine: Sendable {
         public var clock: any WorkflowClock
         /// Called on the owning node once an instance's ending is durable (with its id and final status).
         public var onClose: (@Sendable (String, WorkflowStatus) -> Void)?
+        /// How long a completed activity (or a recorded `now`, `random`, `uuid`) may wait to be journaled together
+        /// with the steps after it: a run of fast steps costs one journal entry instead of one each. The
+        /// price: a crash within this window of a completion runs that activity again (activities run at
+        /// least once in any case). A pending timer, retry or event wait, and the ending, are journaled at once
+        /// with whatever waits. `.zero` journals every completion before the code goes on. Default: 2 ms.
+        public var batchWindow: Duration
 
         /// Creates settings.
         public init(
             resumeInterval: Duration = .seconds(5), clock: any WorkflowClock = SystemWorkflowClock(),
-            onClose: (@Sendable (String, WorkflowStatus) -> Void)? = nil
+            onClose: (@Sendable (String, WorkflowStatus) -> Void)? = nil, batchWindow: Duration = .milliseconds(2)
         ) {
             self.resumeInterval = resumeInterval
             self.clock = clock
             self.onClose = onClose
+            self.batchWindow = batchWindow
         }
     }
 

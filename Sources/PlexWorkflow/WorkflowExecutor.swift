@@ -17,7 +17,7 @@ final class WorkflowExecutor: Sendable {
         var description: String { "the workflow executor stopped: \(reason)" }
     }
 
-    private struct State {
+    fileprivate struct State {
         var history: [WorkflowStep]
         var next = 0
         /// Why the executor stopped, or the non-determinism it found: every later step throws it.
@@ -27,22 +27,30 @@ final class WorkflowExecutor: Sendable {
         var compensating = false
         /// The step the code is on, for status.
         var current: String?
+        /// Resolved steps applied to the history here and not yet written (see ``batchWindow``), oldest first.
+        var unflushed: [WorkflowStep] = []
+        /// When the oldest of them was taken.
+        var oldestUnflushed: Int64?
     }
 
     let driver: any WorkflowDriver
     let clock: any WorkflowClock
     let activities: ActivityRegistry
     let baseLogger: Logger
+    /// How long (milliseconds) a completed activity or recorded value may wait to be written with the steps
+    /// after it, so a run of fast steps costs one journal entry; 0 writes each before the code goes on.
+    let batchWindow: Int64
     private let state: Mutex<State>
 
     init(
         driver: any WorkflowDriver, history: [WorkflowStep], clock: any WorkflowClock, activities: ActivityRegistry,
-        logger: Logger
+        logger: Logger, batchWindow: Int64 = 0
     ) {
         self.driver = driver
         self.clock = clock
         self.activities = activities
         self.baseLogger = logger
+        self.batchWindow = batchWindow
         self.state = Mutex(State(history: history))
     }
 
@@ -68,12 +76,13 @@ final class WorkflowExecutor: Sendable {
         }
         // A non-determinism the code caught still fails the instance.
         let found = state.withLock { $0.broken }
+        let steps = takeUnflushed()
         if let found = found as? WorkflowError, found.code == .nonDeterminism {
-            try? await driver.finish(.failed(EffectLog.Failure(found)), now: clock.now())
+            try? await driver.finish(.failed(EffectLog.Failure(found)), steps: steps, now: clock.now())
             return
         }
         guard found == nil, !Task.isCancelled else { return }
-        try? await driver.finish(ending, now: clock.now())
+        try? await driver.finish(ending, steps: steps, now: clock.now())
     }
 
     /// How the instance ends after `error`, compensations run; `nil` when the executor stopped.
@@ -146,20 +155,50 @@ final class WorkflowExecutor: Sendable {
         }
     }
 
-    /// Records `step` through the driver; a failed write stops the executor.
+    /// Records `step`: a resolved activity or value waits (up to ``batchWindow``) to be written with the steps
+    /// after it; any other step is written now, with the waiting ones before it. A failed write stops the
+    /// executor.
     func record(_ step: WorkflowStep) async throws -> WorkflowStep {
-        let recorded: WorkflowStep
+        if batchWindow > 0, step.isResolved, step.kind == .activity || step.kind == .value {
+            let now = clock.now()
+            state.withLock { state in
+                state.apply(step)
+                state.unflushed.append(step)
+                if state.oldestUnflushed == nil { state.oldestUnflushed = now }
+            }
+            return step
+        }
+        return try await write(takeUnflushed() + [step]).last ?? step
+    }
+
+    /// Writes the steps waiting to be written, if any.
+    func flush() async throws {
+        let steps = takeUnflushed()
+        if !steps.isEmpty { _ = try await write(steps) }
+    }
+
+    /// When the steps waiting to be written are due to be (`nil` when none wait).
+    var flushDue: Int64? { state.withLock { $0.oldestUnflushed.map { $0 + batchWindow } } }
+
+    private func takeUnflushed() -> [WorkflowStep] {
+        state.withLock { state in
+            defer {
+                state.unflushed = []
+                state.oldestUnflushed = nil
+            }
+            return state.unflushed
+        }
+    }
+
+    private func write(_ steps: [WorkflowStep]) async throws -> [WorkflowStep] {
+        let recorded: [WorkflowStep]
         do {
-            recorded = try await driver.record(step, now: clock.now())
+            recorded = try await driver.record(steps, now: clock.now())
         } catch {
-            throw stop(because: "recording step \(step.position) failed: \(error)")
+            throw stop(because: "recording step \(steps.first?.position ?? 0) failed: \(error)")
         }
         state.withLock { state in
-            if step.position < state.history.count {
-                state.history[step.position] = recorded
-            } else if step.position == state.history.count {
-                state.history.append(recorded)
-            }
+            for step in recorded { state.apply(step) }
         }
         return recorded
     }
@@ -201,6 +240,17 @@ final class WorkflowExecutor: Sendable {
         let compensating = state.withLock { $0.compensating }
         if driver.cancelRequested && !compensating {
             throw WorkflowError(.cancelled, "the instance was asked to cancel")
+        }
+    }
+}
+
+extension WorkflowExecutor.State {
+    /// Puts `step` into the history here (appending it, or updating its position).
+    fileprivate mutating func apply(_ step: WorkflowStep) {
+        if step.position < history.count {
+            history[step.position] = step
+        } else if step.position == history.count {
+            history.append(step)
         }
     }
 }

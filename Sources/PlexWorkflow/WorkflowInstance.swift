@@ -18,9 +18,9 @@ struct WorkflowInstance: VirtualActor {
         case start(type: String, input: [UInt8], now: Int64)
         /// A start whose input is JSON (converted by the owner's registered type).
         case startJSON(type: String, json: [UInt8], now: Int64)
-        case record(WorkflowStep, now: Int64)
+        case record([WorkflowStep], now: Int64)
         case takeEvent(position: Int, name: String, deadlineReached: Bool, now: Int64)
-        case finish(WorkflowRecord.Ending, now: Int64)
+        case finish(WorkflowRecord.Ending, steps: [WorkflowStep], now: Int64)
         case signal(name: String, payload: [UInt8])
         case cancel
         case terminate(reason: String, now: Int64)
@@ -32,6 +32,7 @@ struct WorkflowInstance: VirtualActor {
     enum Response: Codable, Sendable {
         case description(WorkflowDescription)
         case step(WorkflowStep?)
+        case steps([WorkflowStep])
         case done
     }
 
@@ -98,17 +99,21 @@ struct WorkflowInstance: VirtualActor {
                 if live { run.begin(state, ref: context.actor(Self.self, key: context.id.key), engine: engine) }
             }
             return .description(describe(state, id: context.id.key, history: false))
-        case .record(let step, let now):
-            let stored = try state.record(step)
+        case .record(let steps, let now):
+            var stored: [WorkflowStep] = []
+            for step in steps { stored.append(try state.record(step)) }
             try await rearm(&state, now: now, context: context)
-            return .step(stored)
+            return .steps(stored)
         case .takeEvent(let position, let name, let reached, let now):
             let taken = try state.takeEvent(position: position, name: name, deadlineReached: reached, now: now)
             if taken != nil { try await rearm(&state, now: now, context: context) }
             return .step(taken)
-        case .finish(let ending, let now):
+        case .finish(let ending, let steps, let now):
+            for step in steps { _ = try state.record(step) }
             state.finish(ending, now: now)
             try await rearm(&state, now: now, context: context)
+            // A finished instance is read rarely: its activation need not wait for the idle timeout.
+            context.deactivateOnIdle()
             return .done
         case .signal(let name, let payload):
             try state.signal(name, payload: payload)
@@ -121,6 +126,7 @@ struct WorkflowInstance: VirtualActor {
             if state.terminate(reason: reason, now: now) {
                 try await rearm(&state, now: now, context: context)
                 if live { run.end() }
+                context.deactivateOnIdle()
             }
             return .description(describe(state, id: context.id.key, history: false))
         case .describe(let history, let json):

@@ -16,6 +16,7 @@ struct Peekable: VirtualActor {
         case add(Int)
         case peek
         case keepReference
+        case retire
     }
 
     static func isReadOnly(_ request: Request) -> Bool {
@@ -28,6 +29,7 @@ struct Peekable: VirtualActor {
         case .add(let amount): state.total += amount
         case .peek: state.total += 1_000  // dropped: the handler runs on a copy
         case .keepReference: Self.kept.withLock { $0 = context.actor(Peekable.self, key: context.id.key) }
+        case .retire: context.deactivateOnIdle()
         }
         return state.total
     }
@@ -62,6 +64,19 @@ struct ReadOnlyMessageTests {
             } catch let error as CallError {
                 #expect(error.code == .nodeUnavailable)
             }
+        }
+    }
+
+    @Test("an actor that asks to end once idle is deactivated within a second, long before the idle timeout")
+    func deactivateOnIdle() async throws {
+        try await withTestCluster(nodes: 1, transport: .inMemory, register: { $0.register(Peekable.self) }) { cluster in
+            let node = cluster.node(0)
+            let peekable = node.actor(Peekable.self, key: "r")
+            _ = try await peekable.ask(.add(5))
+            _ = try await peekable.ask(.retire)
+            #expect(node.configuration.activation.idleTimeout >= .seconds(60))
+            try await eventually("deactivated", within: .seconds(5)) { !node.isActive(peekable.id) }
+            #expect(try await peekable.ask(.add(1)) == 6, "the next message recovers it from the journal")
         }
     }
 }

@@ -34,7 +34,7 @@ struct ExecutorTests {
         clock.advance(by: 5_000)
         let replayed = Counter()
         let again = try MemoryDriver()
-        for step in driver.record.steps { _ = try await again.record(step, now: 0) }
+        for step in driver.record.steps { _ = try await again.record([step], now: 0) }
         let writesBefore = again.writes
         await launch(again, clock: clock) { context in
             try #require(context.isReplaying)
@@ -48,7 +48,7 @@ struct ExecutorTests {
             return try encoded("\(values.reduce(0, +))@\(stamp.timeIntervalSince1970)")
         }.value
         #expect(replayed.log.isEmpty, "no activity ran during replay")
-        #expect(again.writes == writesBefore, "replay writes nothing but the ending")
+        #expect(again.writes == writesBefore + 1, "replay writes nothing but the ending")
         #expect(try decoded(String.self, again.record.output) == first)
     }
 
@@ -234,7 +234,7 @@ struct ExecutorTests {
             return []
         }.value
         let changed = try MemoryDriver()
-        for step in driver.record.steps { _ = try await changed.record(step, now: 0) }
+        for step in driver.record.steps { _ = try await changed.record([step], now: 0) }
         let ran = Counter()
         await launch(changed, clock: clock) { context in
             _ = try await context.run("reserve") { _ in 1 }
@@ -302,5 +302,40 @@ struct ExecutorTests {
         #expect(ran.log == ["a": 1])
         #expect(driver.record.status == .running)
         #expect(driver.record.steps.isEmpty)
+    }
+
+    @Test("fast completions are journaled together with what follows them; none waits longer than the window")
+    func batching() async throws {
+        let fast = try MemoryDriver()
+        await launch(fast, clock: clock, batchWindow: 100) { context in
+            for name in ["a", "b", "c"] { _ = try await context.run(name) { _ in 1 } }
+            _ = try await context.uuid()
+            return []
+        }.value
+        #expect(fast.writes == 1, "three activities, a UUID and the ending in one write")
+        #expect(fast.record.steps.map(\.name) == ["a", "b", "c", "uuid"])
+        #expect(fast.record.status == .completed)
+
+        // A completion waits for the window, not for the slow attempt after it.
+        let slow = try MemoryDriver(id: "wf-slow")
+        let clock = self.clock
+        let task = launch(slow, clock: clock, batchWindow: 100) { context in
+            _ = try await context.run("quick") { _ in 1 }
+            _ = try await context.run("slow") { _ in
+                try await clock.sleep(until: clock.now() + 10_000)
+                return 2
+            }
+            return []
+        }
+        try await eventually("the slow attempt and the window wait on the clock") { clock.sleepers == 2 }
+        #expect(slow.writes == 0)
+        clock.advance(by: 100)
+        try await eventually("the quick completion is journaled within the window") {
+            slow.record.steps.map(\.name) == ["quick"]
+        }
+        clock.advance(by: 10_000)
+        await task.value
+        #expect(slow.record.steps.map(\.name) == ["quick", "slow"])
+        #expect(slow.writes == 2)
     }
 }

@@ -74,11 +74,11 @@ final class MemoryDriver: WorkflowDriver {
 
     func failWrites(_ failing: Bool) { state.withLock { $0.failing = failing } }
 
-    func record(_ step: WorkflowStep, now: Int64) async throws -> WorkflowStep {
+    func record(_ steps: [WorkflowStep], now: Int64) async throws -> [WorkflowStep] {
         try state.withLock { state in
             if state.failing { throw CallError(.storageFailure, "writes fail in this test") }
             state.writes += 1
-            return try state.record.record(step)
+            return try steps.map { try state.record.record($0) }
         }
     }
 
@@ -88,8 +88,13 @@ final class MemoryDriver: WorkflowDriver {
         }
     }
 
-    func finish(_ ending: WorkflowRecord.Ending, now: Int64) async throws {
-        state.withLock { $0.record.finish(ending, now: now) }
+    func finish(_ ending: WorkflowRecord.Ending, steps: [WorkflowStep], now: Int64) async throws {
+        try state.withLock { state in
+            if state.failing { throw CallError(.storageFailure, "writes fail in this test") }
+            state.writes += 1
+            for step in steps { _ = try state.record.record(step) }
+            state.record.finish(ending, now: now)
+        }
     }
 
     func signal<T: Codable>(_ name: String, _ payload: T) throws {
@@ -119,11 +124,11 @@ final class Counter: Sendable {
 /// Runs workflow code on an executor over `driver`, as the durable actor does after an activation begins.
 func launch(
     _ driver: MemoryDriver, clock: ManualClock, activities: ActivityRegistry = ActivityRegistry(),
-    _ body: @escaping @Sendable (WorkflowContext) async throws -> [UInt8]
+    batchWindow: Int64 = 0, _ body: @escaping @Sendable (WorkflowContext) async throws -> [UInt8]
 ) -> Task<Void, Never> {
     let executor = WorkflowExecutor(
         driver: driver, history: driver.record.steps, clock: clock, activities: activities,
-        logger: Logger(label: "test"))
+        logger: Logger(label: "test"), batchWindow: batchWindow)
     return Task { await executor.run(body) }
 }
 

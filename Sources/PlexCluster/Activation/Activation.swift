@@ -27,7 +27,7 @@ enum ActivationFailure: Error {
 }
 
 /// One live instance of a virtual actor: its behaviour, its state and its turn.
-final class Activation<A: VirtualActor>: AnyActivation, @unchecked Sendable {
+final class Activation<A: VirtualActor>: AnyActivation, ActivationControl, @unchecked Sendable {
     // Everything mutable is guarded by `mailbox`: only the holder of the turn touches it.
     enum Phase { case new, active, deactivated }
 
@@ -77,6 +77,11 @@ final class Activation<A: VirtualActor>: AnyActivation, @unchecked Sendable {
 
     var lastUsed: UInt64 { lastUsedStorage.load(ordering: .relaxed) }
 
+    /// Marks the activation idle since ever: the next idle sweep ends it, unless a message comes first.
+    func deactivateOnIdle() {
+        lastUsedStorage.store(0, ordering: .relaxed)
+    }
+
     /// Runs one message in this activation's turn; the caller holds the turn. The one place a message meets
     /// its handler, whatever brought it (a local or remote call, a tell, a reminder): the deadline and the
     /// caller's cancellation are checked, the actor activated (a durable one recovered), a repeated
@@ -125,6 +130,7 @@ final class Activation<A: VirtualActor>: AnyActivation, @unchecked Sendable {
         let effects = journal == nil ? nil : EffectLog(after: lastWrite)
         context.effects = effects
         context.requestType = A.Request.self
+        context.activation = self
         let response: A.Response
         do {
             response = try await behaviour.handle(request, state: &state, context: context)

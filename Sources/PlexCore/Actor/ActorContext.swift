@@ -18,6 +18,8 @@ public struct ActorContext: Sendable {
     package var effects: EffectLog?
     /// The actor type's request type, which reminders must carry.
     package var requestType: Any.Type?
+    /// The activation, to end it early (``deactivateOnIdle()``).
+    package var activation: (any ActivationControl)?
 
     /// Creates a context; the node runtime does this.
     public init(
@@ -65,6 +67,14 @@ public struct ActorContext: Sendable {
     public func run<T: Codable & Sendable>(_ name: String, _ body: () async throws -> T) async throws -> T {
         guard let effects else { return try await body() }
         return try await effects.run(name, body)
+    }
+
+    /// Ends this activation once it is idle: after this message, when no other is waiting (the node checks
+    /// at least once a second), instead of after the node's idle timeout. The next message activates it again
+    /// (a durable actor recovers from its journal). For an actor that knows it is done for a while, such as a
+    /// finished workflow instance.
+    public func deactivateOnIdle() {
+        activation?.deactivateOnIdle()
     }
 
     /// The current time, journaled in durable actors so replay sees the same value. It does not wait for
@@ -123,4 +133,10 @@ public struct ActorContext: Sendable {
         }
         return effects
     }
+}
+
+/// What an actor's context can ask of its activation (the node runtime implements it).
+package protocol ActivationControl: AnyObject, Sendable {
+    /// Ends the activation once it is idle.
+    func deactivateOnIdle()
 }
