@@ -8,6 +8,8 @@ final class Notifier: Sendable {
         var generation: UInt64 = 0
         var waiters: [UInt64: CheckedContinuation<Void, Never>] = [:]
         var nextWaiter: UInt64 = 0
+        /// Waiters whose deadline passed (or whose task was cancelled) before they were registered.
+        var expired: Set<UInt64> = []
     }
 
     private let state = Mutex(State())
@@ -26,31 +28,45 @@ final class Notifier: Sendable {
     }
 
     /// Returns once the generation is past `seen`, `deadline` (on `clock`) has passed, or the task is cancelled.
+    /// One continuation, and one timer task only when there is a deadline (no task group: a suspended instance
+    /// should cost little).
     func wait(after seen: UInt64, until deadline: Int64?, clock: any WorkflowClock) async {
-        await withTaskGroup(of: Void.self) { group in
-            group.addTask { await self.wait(after: seen) }
-            if let deadline { group.addTask { try? await clock.sleep(until: deadline) } }
-            await group.next()
-            group.cancelAll()
-        }
-    }
-
-    private func wait(after seen: UInt64) async {
         let id = state.withLock { state in
             defer { state.nextWaiter &+= 1 }
             return state.nextWaiter
         }
+        let timer = deadline.map { deadline in
+            Task { [self] in
+                guard (try? await clock.sleep(until: deadline)) != nil else { return }
+                expire(id)
+            }
+        }
         await withTaskCancellationHandler {
             await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
                 let now = state.withLock { state -> Bool in
-                    if state.generation != seen || Task.isCancelled { return true }
+                    if state.generation != seen || Task.isCancelled || state.expired.remove(id) != nil { return true }
                     state.waiters[id] = continuation
                     return false
                 }
                 if now { continuation.resume() }
             }
         } onCancel: {
-            state.withLock { $0.waiters.removeValue(forKey: id) }?.resume()
+            expire(id)
         }
+        timer?.cancel()
+        await timer?.value  // so a timer that fired cannot mark the id after the cleanup below
+        state.withLock { _ = $0.expired.remove(id) }
+    }
+
+    /// Wakes waiter `id`, or marks it so it does not wait once it registers.
+    private func expire(_ id: UInt64) {
+        let waiter = state.withLock { state in
+            guard let waiter = state.waiters.removeValue(forKey: id) else {
+                state.expired.insert(id)
+                return nil as CheckedContinuation<Void, Never>?
+            }
+            return waiter
+        }
+        waiter?.resume()
     }
 }
