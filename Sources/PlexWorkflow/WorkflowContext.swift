@@ -211,6 +211,51 @@ public struct WorkflowContext: Sendable {
         }
     }
 
+    // MARK: Versioning
+
+    /// The version of change `changeID` this instance runs, so code can change the sequence of its steps
+    /// without breaking instances that started before (Temporal's `GetVersion`):
+    ///
+    /// ```swift
+    /// if try await context.version("express-shipping", supported: 0...1) == 1 {
+    ///     _ = try await context.activity(ExpressShip.self, order)   // new instances
+    /// } else {
+    ///     _ = try await context.activity(Ship.self, order)          // instances started before the change
+    /// }
+    /// ```
+    ///
+    /// An instance that reaches this point for the first time records `supported.upperBound` (a step in its
+    /// history) and gets it on every replay; an instance whose history was written before the call existed gets
+    /// 0 (and no step is taken). Once no running instance needs an old version, raise `supported.lowerBound`.
+    /// - Throws: ``WorkflowError`` `nonDeterminism` (failing the instance) when its version is outside `supported`.
+    public func version(_ changeID: String, supported: ClosedRange<Int>) async throws -> Int {
+        switch try executor.claimVersion(changeID) {
+        case .predates:
+            return try check(0, changeID, supported)
+        case .recorded(let step):
+            guard case .value(let bytes)? = step.outcome else { return try check(0, changeID, supported) }
+            return try check(try BinaryMessageCodec().decode(Int.self, from: bytes), changeID, supported)
+        case .new(let position):
+            let now = executor.clock.now()
+            let step = WorkflowStep(
+                position: position, kind: .value, name: "version:\(changeID)",
+                outcome: .value(try BinaryMessageCodec().encode(supported.upperBound)), startedAt: now, completedAt: now
+            )
+            _ = try await executor.record(step)
+            return supported.upperBound
+        }
+    }
+
+    private func check(_ version: Int, _ changeID: String, _ supported: ClosedRange<Int>) throws -> Int {
+        guard supported.contains(version) else {
+            throw executor.breakWith(
+                WorkflowError(
+                    .nonDeterminism,
+                    "change '\(changeID)': the instance runs version \(version), the code supports \(supported)"))
+        }
+        return version
+    }
+
     // MARK: Recorded values
 
     /// The current time, journaled: a replay sees the same value.

@@ -155,6 +155,38 @@ final class WorkflowExecutor: Sendable {
         }
     }
 
+    /// What the history holds where the code asks for the version of change `changeID`.
+    enum VersionClaim {
+        /// The recorded marker (replay).
+        case recorded(WorkflowStep)
+        /// The history holds another step here: it was written by code from before the change (no position taken).
+        case predates
+        /// A new position (the code runs this point for the first time).
+        case new(Int)
+    }
+
+    func claimVersion(_ changeID: String) throws -> VersionClaim {
+        try Task.checkCancellation()
+        return try state.withLock { state throws -> VersionClaim in
+            if let broken = state.broken { throw broken }
+            let position = state.next
+            guard position < state.history.count else {
+                state.next += 1
+                return .new(position)
+            }
+            let recorded = state.history[position]
+            guard recorded.kind == .value, recorded.name == "version:\(changeID)" else { return .predates }
+            state.next += 1
+            return .recorded(recorded)
+        }
+    }
+
+    /// Fails the instance's code for good with `error` (a non-determinism).
+    func breakWith(_ error: WorkflowError) -> WorkflowError {
+        state.withLock { $0.broken = error }
+        return error
+    }
+
     /// Records `step`: a resolved activity or value waits (up to ``batchWindow``) to be written with the steps
     /// after it; any other step is written now, with the waiting ones before it. A failed write stops the
     /// executor.

@@ -338,4 +338,50 @@ struct ExecutorTests {
         #expect(slow.record.steps.map(\.name) == ["quick", "slow"])
         #expect(slow.writes == 2)
     }
+
+    @Test("version: an instance started before a change keeps the old branch, a new one takes the new branch")
+    func versioning() async throws {
+        // Code before the change: reserve, then ship.
+        let old = try MemoryDriver(id: "old")
+        let first = launch(old, clock: clock) { context in
+            _ = try await context.run("reserve") { _ in 1 }
+            _ = try await context.waitForEvent("go", as: Bool.self)
+            _ = try await context.run("ship") { _ in 2 }
+            return []
+        }
+        try await eventually("the old instance waits") { old.record.steps.count == 2 }
+        first.cancel()
+        await first.value
+        // The new code inserts a change after reserve; the old instance replays reserve and its wait, then ships.
+        let changed: @Sendable (WorkflowContext) async throws -> [UInt8] = { context in
+            _ = try await context.run("reserve") { _ in 1 }
+            let version = try await context.version("express", supported: 0...1)
+            if version == 1 { _ = try await context.run("express") { _ in 3 } }
+            _ = try await context.waitForEvent("go", as: Bool.self)
+            _ = try await context.run("ship") { _ in 2 }
+            return try encoded(version)
+        }
+        try old.signal("go", true)
+        await launch(old, clock: clock, changed).value
+        #expect(old.record.status == .completed)
+        #expect(try decoded(Int.self, old.record.output) == 0)
+        #expect(old.record.steps.map(\.name) == ["reserve", "go", "ship"])
+
+        let new = try MemoryDriver(id: "new")
+        try new.signal("go", true)
+        await launch(new, clock: clock, changed).value
+        #expect(try decoded(Int.self, new.record.output) == 1)
+        #expect(new.record.steps.map(\.name) == ["reserve", "version:express", "express", "go", "ship"])
+
+        // Replaying the new instance returns the recorded version; dropping support for it fails the instance.
+        let replay = try MemoryDriver(id: "replay")
+        for step in new.record.steps.prefix(3) { _ = try await replay.record([step], now: 0) }
+        await launch(replay, clock: clock) { context in
+            _ = try await context.run("reserve") { _ in 1 }
+            _ = try await context.version("express", supported: 2...3)
+            return []
+        }.value
+        #expect(replay.record.status == .failed)
+        #expect(replay.record.failure?.message.contains("version 1") == true)
+    }
 }
