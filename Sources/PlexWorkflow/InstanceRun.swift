@@ -98,12 +98,7 @@ struct InstanceDriver: WorkflowDriver {
         do {
             return try await ref.ask(request, timeout: .seconds(30))
         } catch let error as CallError {
-            if let code = error.remoteCode, code.hasPrefix("workflow."),
-                let workflowCode = WorkflowError.Code(rawValue: String(code.dropFirst("workflow.".count)))
-            {
-                throw WorkflowError(workflowCode, error.message)
-            }
-            throw error
+            throw WorkflowError(remote: error) ?? error
         }
     }
 }

@@ -95,11 +95,8 @@ public struct RetryPolicy: Sendable, Hashable, Codable {
 }
 
 extension Duration {
-    /// Whole milliseconds (rounded down).
-    var milliseconds: Int64 {
-        let (seconds, attoseconds) = components
-        return seconds * 1000 + attoseconds / 1_000_000_000_000_000
-    }
+    /// Whole milliseconds (rounded down; 0 for a negative duration).
+    var milliseconds: Int64 { Int64(clamping: clampedNanoseconds / 1_000_000) }
 }
 
 private func pow(_ base: Double, _ exponent: Double) -> Double {

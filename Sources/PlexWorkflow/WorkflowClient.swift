@@ -114,12 +114,7 @@ public struct WorkflowClient: Sendable {
         do {
             return try await call(id, request, timeout)
         } catch let error as CallError {
-            if let code = error.remoteCode, code.hasPrefix("workflow."),
-                let workflowCode = WorkflowError.Code(rawValue: String(code.dropFirst("workflow.".count)))
-            {
-                throw WorkflowError(workflowCode, error.message)
-            }
-            throw error
+            throw WorkflowError(remote: error) ?? error
         }
     }
 

@@ -1,7 +1,6 @@
 public import FoundationEssentials
 public import Logging
 internal import PlexCore
-internal import Synchronization
 
 /// What a workflow's code reaches the world through. Every step it offers is journaled, so a replay after a
 /// restart takes the same path: activities, timers, events, the clock, random numbers and UUIDs.
@@ -285,18 +284,5 @@ public struct WorkflowContext: Sendable {
         let stored = try await executor.record(step)
         guard case .value(let bytes)? = stored.outcome else { return value }
         return try BinaryMessageCodec().decode(T.self, from: bytes)
-    }
-}
-
-/// The activities a node can run, by name.
-final class ActivityRegistry: Sendable {
-    private let activities = Mutex<[String: any Activity]>([:])
-
-    func register(_ activity: any Activity) {
-        activities.withLock { $0[type(of: activity).name] = activity }
-    }
-
-    func activity(named name: String) -> (any Activity)? {
-        activities.withLock { $0[name] }
     }
 }

@@ -51,6 +51,17 @@ public struct WorkflowError: Error, Sendable, Hashable, Codable, CustomStringCon
     /// The type name a journaled non-retryable error carries.
     static let nonRetryableTypeName = "WorkflowError.nonRetryable"
 
+    /// How the error crosses the wire: an ``PlexCore/ActorFailure`` whose code is `workflow.<code>`.
+    var actorFailure: ActorFailure { ActorFailure(code: "workflow.\(code.rawValue)", message: message) }
+
+    /// The error an instance threw, from the ``PlexCore/CallError`` its caller received; `nil` for any other.
+    init?(remote error: CallError) {
+        guard let remote = error.remoteCode, remote.hasPrefix("workflow."),
+            let code = Code(rawValue: String(remote.dropFirst("workflow.".count)))
+        else { return nil }
+        self.init(code, error.message)
+    }
+
     public var description: String { "\(code.rawValue): \(message)" }
 }
 

@@ -7,7 +7,8 @@ internal import Synchronization
 /// The code runs from the start each time an executor starts (after a restart, a handoff or a deactivation).
 /// Each step it asks for gets the next position; a position the history holds returns the recorded outcome
 /// (or resumes a pending step at its journaled state: a retry or a timer keeps its journaled due time), and a
-/// new one runs and is recorded through the driver before the code goes on. Once a driver write fails or the
+/// new one runs and is recorded through the driver: a completed activity or recorded value within
+/// ``batchWindow`` together with the steps after it, anything else before the code goes on. Once a driver write fails or the
 /// task is cancelled, the executor stops: every later step throws and nothing more is recorded, so code that
 /// catches the error cannot take a path that replay would not take.
 final class WorkflowExecutor: Sendable {

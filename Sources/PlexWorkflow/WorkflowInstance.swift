@@ -67,7 +67,7 @@ struct WorkflowInstance: VirtualActor {
         do {
             return try await handleOrThrow(request, state: &state, context: context)
         } catch let error as WorkflowError {
-            throw ActorFailure(code: "workflow.\(error.code.rawValue)", message: error.message)
+            throw error.actorFailure
         }
     }
 
@@ -86,9 +86,7 @@ struct WorkflowInstance: VirtualActor {
                 do {
                     return try entry?.inputFromJSON(json) ?? []
                 } catch {
-                    throw ActorFailure(
-                        code: "workflow.\(WorkflowError.Code.invalidArgument.rawValue)",
-                        message: "the input is not a '\(type)' input: \(error)")
+                    throw WorkflowError(.invalidArgument, "the input is not a '\(type)' input: \(error)").actorFailure
                 }
             }
             return try await handleOrThrow(.start(type: type, input: input, now: now), state: &state, context: context)

@@ -128,7 +128,6 @@ struct WorkflowClusterTests {
             let id = instance(ownedBy: cluster.node(1).nodeID, on: caller, prefix: "timer")
             let handle = try await WorkflowClient(node: caller).start(
                 ShipOrder.self, id: id, input: .init(order: "o3", pause: 1_500))
-            let actor = ActorID(typeName: WorkflowInstance.typeName, key: id)
             try await eventually("the timer is journaled") {
                 try await handle.describe().currentStep?.contains("sleep") == true
             }
@@ -142,7 +141,6 @@ struct WorkflowClusterTests {
             #expect(try #require(history[1].completedAt) >= due)
             #expect(ledger.count("reserve/o3") == 1, "the journaled activity did not run again")
             #expect(ledger.count("label/R-o3") == 1)
-            _ = actor
         }
     }
 
@@ -195,6 +193,20 @@ struct WorkflowClusterTests {
                 _ = try await client.start(Unregistered.self, id: "u1", input: 1)
                 Issue.record("an unregistered type is refused")
             } catch let error as WorkflowError { #expect(error.code == .unknownWorkflowType) }
+            do {
+                _ = try await client.start(
+                    typeName: ShipOrder.typeName, id: "j1", jsonInput: Array(#"{"order":1}"#.utf8))
+                Issue.record("an input that does not decode is refused")
+            } catch let error as WorkflowError {
+                #expect(error.code == .invalidArgument)
+                #expect(error.message.contains("order"))
+            }
+            let fromJSON = try await client.start(
+                typeName: ShipOrder.typeName, id: "j2",
+                jsonInput: Array(#"{"order":"j2","approval":false,"pause":0}"#.utf8))
+            #expect(fromJSON.status == .running)
+            let done = try await client.awaitCompletion(id: "j2", json: true, timeout: .seconds(10))
+            #expect(done.outputJSON.map { String(decoding: $0, as: UTF8.self) } == #""L-R-j2""#)
             do {
                 _ = try await client.start(Unregistered.self, id: "c1", input: 1)
                 Issue.record("an id taken by another type is refused")
