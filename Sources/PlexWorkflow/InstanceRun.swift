@@ -16,17 +16,20 @@ final class InstanceRun: Sendable {
     let changes = Notifier()
 
     /// Starts the code of running instance `record`, unless it runs already or the activation ended.
-    func begin(_ record: WorkflowRecord, ref: ActorRef<WorkflowInstance>, engine: WorkflowEngine) {
+    func begin(_ record: WorkflowRecord, context: ActorContext, engine: WorkflowEngine) {
         guard let workflow = engine.workflow(named: record.type) else {
             engine.logger.error(
                 "a running workflow instance's type is not registered on this node; it waits until it is",
-                metadata: ["workflow.id": "\(ref.id.key)", "workflow.type": "\(record.type)"])
+                metadata: ["workflow.id": "\(context.id.key)", "workflow.type": "\(record.type)"])
             return
         }
-        let driver = InstanceDriver(ref: ref, run: self, onClose: engine.options.onClose)
+        let driver = InstanceDriver(
+            ref: context.actor(WorkflowInstance.self, key: context.id.key), run: self,
+            instances: { context.actor(WorkflowInstance.self, key: $0) }, onClose: engine.options.onClose)
         let executor = WorkflowExecutor(
             driver: driver, history: record.steps, clock: engine.options.clock, activities: engine.activities,
-            logger: engine.logger, batchWindow: engine.options.batchWindow.milliseconds)
+            logger: engine.logger, batchWindow: engine.options.batchWindow.milliseconds,
+            pollInterval: engine.options.resumeInterval.milliseconds)
         let input = record.input
         state.withLock { state in
             guard state.task == nil, !state.ended else { return }
@@ -34,6 +37,27 @@ final class InstanceRun: Sendable {
             state.executor = executor
             state.task = Task { await executor.run { context in try await workflow.run(input, context) } }
         }
+    }
+
+    /// The instance continued as new: the code of its previous run (which is ending) is replaced by its next.
+    func restart(_ record: WorkflowRecord, context: ActorContext, engine: WorkflowEngine) {
+        let previous = state.withLock { state in
+            defer {
+                state.task = nil
+                state.executor = nil
+            }
+            return state.task
+        }
+        previous?.cancel()
+        begin(record, context: context, engine: engine)
+    }
+
+    /// Answers query `name` (see ``WorkflowExecutor/query(_:deadline:)``).
+    func query(_ name: String, deadline: Int64) async throws -> [UInt8] {
+        guard let executor = state.withLock({ $0.executor }) else {
+            throw WorkflowError(.unknownQuery, "the instance's code is not running on this node")
+        }
+        return try await executor.query(name, deadline: deadline)
     }
 
     /// The activation ended (or the instance was terminated): the code is cancelled.
@@ -60,6 +84,8 @@ final class InstanceRun: Sendable {
 struct InstanceDriver: WorkflowDriver {
     let ref: ActorRef<WorkflowInstance>
     let run: InstanceRun
+    /// A reference to another instance (a child).
+    let instances: @Sendable (String) -> ActorRef<WorkflowInstance>
     let onClose: (@Sendable (String, WorkflowStatus) -> Void)?
 
     var instanceID: String { ref.id.key }
@@ -91,12 +117,31 @@ struct InstanceDriver: WorkflowDriver {
         case .completed: onClose(instanceID, .completed)
         case .failed: onClose(instanceID, .failed)
         case .cancelled: onClose(instanceID, .cancelled)
+        case .continuedAsNew: break
         }
     }
 
-    private func ask(_ request: WorkflowInstance.Request) async throws -> WorkflowInstance.Response {
+    func startChild(id: String, type: String, input: [UInt8], now: Int64) async throws {
+        _ = try await ask(.start(type: type, input: input, now: now, parent: instanceID), of: instances(id))
+    }
+
+    func describeChild(id: String) async throws -> WorkflowDescription {
+        guard
+            case .description(let description) = try await ask(
+                .describe(history: false, json: false), of: instances(id))
+        else { throw WorkflowError(.invalidArgument, "the child answered with something else than its description") }
+        return description
+    }
+
+    func cancelChild(id: String) async throws {
+        _ = try await ask(.cancel, of: instances(id))
+    }
+
+    private func ask(_ request: WorkflowInstance.Request, of instance: ActorRef<WorkflowInstance>? = nil)
+        async throws -> WorkflowInstance.Response
+    {
         do {
-            return try await ref.ask(request, timeout: .seconds(30))
+            return try await (instance ?? ref).ask(request, timeout: .seconds(30))
         } catch let error as CallError {
             throw WorkflowError(remote: error) ?? error
         }

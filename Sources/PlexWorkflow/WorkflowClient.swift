@@ -93,6 +93,18 @@ public struct WorkflowClient: Sendable {
         _ = try await send(id, .signal(name: name, payload: jsonPayload), timeout)
     }
 
+    /// Asks running instance `id` the query `name` (see ``WorkflowContext/onQuery(_:_:)``) and returns the
+    /// handler's answer as JSON. Nothing is journaled.
+    /// - Throws: ``WorkflowError`` `unknownQuery` when the code has no handler of that name or the instance is
+    ///   not running, `timedOut` when its code has not caught up with its history within `timeout`.
+    public func query(id: String, name: String, timeout: Duration = .seconds(10)) async throws -> [UInt8] {
+        let budget = max(1, timeout.milliseconds - 100)
+        guard case .json(let json) = try await send(id, .query(name: name, timeout: budget), timeout) else {
+            throw WorkflowError(.invalidArgument, "the instance answered a query with something else")
+        }
+        return json
+    }
+
     /// Asks instance `id` to cancel (see ``WorkflowHandle/cancel(timeout:)``).
     public func cancel(id: String, timeout: Duration = .seconds(10)) async throws -> WorkflowDescription {
         try description(from: try await send(id, .cancel, timeout))
@@ -172,6 +184,16 @@ public struct WorkflowHandle<W: Workflow>: Sendable {
     {
         try await client.signal(
             id: id, name: name, jsonPayload: try JSONMessageCodec().encode(payload), timeout: timeout)
+    }
+
+    /// Asks the running instance the query `name` (see ``WorkflowContext/onQuery(_:_:)``); nothing is journaled.
+    /// - Throws: ``WorkflowError`` `unknownQuery` when its code has no handler of that name or it is not running.
+    public func query<T: Decodable & Sendable>(
+        _ name: String, as type: T.Type = T.self, timeout: Duration = .seconds(10)
+    )
+        async throws -> T
+    {
+        try JSONMessageCodec().decode(T.self, from: try await client.query(id: id, name: name, timeout: timeout))
     }
 
     /// Asks the instance to cancel: its code sees ``WorkflowError`` `cancelled` at its next step, its

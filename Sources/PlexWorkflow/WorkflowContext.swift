@@ -62,8 +62,16 @@ public struct WorkflowContext: Sendable {
         attempt body: @escaping @Sendable (ActivityContext) async throws -> [UInt8]
     ) async throws -> [UInt8] {
         try policy.validate()
-        let clock = executor.clock
         let (position, recorded) = try executor.claim(.activity, name)
+        return try await perform(position, recorded, name, retry: policy, attempt: body)
+    }
+
+    /// Runs (or replays) the activity claimed at `position`.
+    func perform(
+        _ position: Int, _ recorded: WorkflowStep?, _ name: String, retry policy: RetryPolicy,
+        attempt body: @escaping @Sendable (ActivityContext) async throws -> [UInt8]
+    ) async throws -> [UInt8] {
+        let clock = executor.clock
         var step = recorded ?? WorkflowStep(position: position, kind: .activity, name: name, startedAt: clock.now())
         while true {
             switch step.outcome {
@@ -97,7 +105,10 @@ public struct WorkflowContext: Sendable {
             }
             flusher?.cancel()
             await flusher?.value
-            if case .failure = result, Task.isCancelled { throw executor.stop(because: "its task was cancelled") }
+            if case .failure = result, Task.isCancelled {
+                if executor.isAbandoned(position) { throw CancellationError() }
+                throw executor.stop(because: "its task was cancelled")
+            }
             let now = clock.now()
             step.attempts = attempt
             step.dueAt = nil
@@ -158,8 +169,13 @@ public struct WorkflowContext: Sendable {
     }
 
     private func sleep(untilMilliseconds due: Int64) async throws {
-        let clock = executor.clock
         let (position, recorded) = try executor.claim(.timer, "sleep")
+        try await sleep(position, recorded, until: due)
+    }
+
+    /// Sets (or replays) the timer claimed at `position` and waits for it.
+    func sleep(_ position: Int, _ recorded: WorkflowStep?, until due: Int64) async throws {
+        let clock = executor.clock
         var step =
             recorded
             ?? WorkflowStep(position: position, kind: .timer, name: "sleep", startedAt: clock.now(), dueAt: due)

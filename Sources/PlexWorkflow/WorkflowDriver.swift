@@ -11,6 +11,13 @@ protocol WorkflowDriver: Sendable {
     func finish(_ ending: WorkflowRecord.Ending, steps: [WorkflowStep], now: Int64) async throws
     /// Whether cancellation was requested.
     var cancelRequested: Bool { get }
-    /// Notified when an event arrives or cancellation is requested.
+    /// Notified when an event arrives, cancellation is requested or a child workflow closes.
     var changes: Notifier { get }
+    /// Starts child instance `id` of workflow type `type` (idempotent: an instance started already is left
+    /// as it is).
+    func startChild(id: String, type: String, input: [UInt8], now: Int64) async throws
+    /// Child instance `id` as its owner sees it.
+    func describeChild(id: String) async throws -> WorkflowDescription
+    /// Asks child instance `id` to cancel.
+    func cancelChild(id: String) async throws
 }

@@ -29,6 +29,11 @@ public struct WorkflowError: Error, Sendable, Hashable, Codable, CustomStringCon
         case invalidArgument
         /// An error thrown as ``WorkflowError/nonRetryable(_:)``: no retry policy retries it.
         case nonRetryable
+        /// A child workflow failed, was cancelled or was terminated; ``WorkflowError/failure`` says how.
+        case childFailed
+        /// The instance's code has registered no query handler of this name
+        /// (``WorkflowContext/onQuery(_:_:)``), or it is not running.
+        case unknownQuery
     }
 
     /// What went wrong.

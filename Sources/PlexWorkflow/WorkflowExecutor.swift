@@ -30,8 +30,20 @@ final class WorkflowExecutor: Sendable {
         var current: String?
         /// Resolved steps applied to the history here and not yet written (see ``batchWindow``), oldest first.
         var unflushed: [WorkflowStep] = []
-        /// When the oldest of them was taken.
+        /// When the oldest resolved one was taken (steps claimed and not yet resolved wait without a deadline).
         var oldestUnflushed: Int64?
+        /// Whether a write is under way, and the writers waiting for their turn (writes go one at a time, so
+        /// concurrent steps reach the instance in the order of their positions).
+        var writing = false
+        var writeWaiters: [CheckedContinuation<Void, Never>] = []
+        /// The tasks of steps started concurrently (``WorkflowFuture``), by position.
+        var futures: [Int: Task<[UInt8], any Error>] = [:]
+        /// Positions given up by ``WorkflowContext/first(_:)``: their late results are not recorded.
+        var abandoned: Set<Int> = []
+        /// The code's query handlers, by name.
+        var queries: [String: @Sendable () throws -> [UInt8]] = [:]
+        /// Whether the code has claimed every step the history holds (or ended): queries are answered then.
+        var caughtUp = false
     }
 
     let driver: any WorkflowDriver
@@ -41,12 +53,16 @@ final class WorkflowExecutor: Sendable {
     /// How long (milliseconds) a completed activity or recorded value may wait to be written with the steps
     /// after it, so a run of fast steps costs one journal entry; 0 writes each before the code goes on.
     let batchWindow: Int64
+    /// How often (milliseconds) a wait for a child workflow asks the child again, in case word of its end
+    /// was lost.
+    let pollInterval: Int64
     private let state: Mutex<State>
 
     init(
         driver: any WorkflowDriver, history: [WorkflowStep], clock: any WorkflowClock, activities: ActivityRegistry,
-        logger: Logger, batchWindow: Int64 = 0
+        logger: Logger, batchWindow: Int64 = 0, pollInterval: Int64 = 5_000
     ) {
+        self.pollInterval = pollInterval
         self.driver = driver
         self.clock = clock
         self.activities = activities
@@ -67,23 +83,45 @@ final class WorkflowExecutor: Sendable {
 
     /// Runs `body` to its end and records how it ended, unless the executor stopped first.
     func run(_ body: @Sendable (WorkflowContext) async throws -> [UInt8]) async {
-        let context = WorkflowContext(executor: self)
-        let ending: WorkflowRecord.Ending
-        do {
-            ending = .completed(try await body(context))
-        } catch {
-            guard let settled = await settle(error) else { return }
-            ending = settled
+        if state.withLock({ $0.history.isEmpty }) { markCaughtUp() }
+        let ending = await withTaskCancellationHandler {
+            await outcome(of: body)
+        } onCancel: {
+            cancelFutures()
         }
+        markCaughtUp()
+        cancelFutures()
+        guard var ending else { return }
         // A non-determinism the code caught still fails the instance.
         let found = state.withLock { $0.broken }
-        let steps = takeUnflushed()
         if let found = found as? WorkflowError, found.code == .nonDeterminism {
-            try? await driver.finish(.failed(EffectLog.Failure(found)), steps: steps, now: clock.now())
+            ending = .failed(EffectLog.Failure(found))
+        } else if found != nil || Task.isCancelled {
             return
         }
-        guard found == nil, !Task.isCancelled else { return }
-        try? await driver.finish(ending, steps: steps, now: clock.now())
+        await takeWriteTurn()
+        defer { releaseWriteTurn() }
+        try? await driver.finish(ending, steps: takeUnflushed(), now: clock.now())
+    }
+
+    private func outcome(of body: @Sendable (WorkflowContext) async throws -> [UInt8]) async
+        -> WorkflowRecord.Ending?
+    {
+        do {
+            return .completed(try await body(WorkflowContext(executor: self)))
+        } catch let next as ContinueAsNew {
+            return state.withLock { $0.broken } == nil ? .continuedAsNew(next.input) : nil
+        } catch {
+            return await settle(error)
+        }
+    }
+
+    private func cancelFutures() {
+        let tasks = state.withLock { state in
+            defer { state.futures = [:] }
+            return state.futures.values
+        }
+        for task in tasks { task.cancel() }
     }
 
     /// How the instance ends after `error`, compensations run; `nil` when the executor stopped.
@@ -134,7 +172,8 @@ final class WorkflowExecutor: Sendable {
     func claim(_ kind: WorkflowStep.Kind, _ name: String) throws -> (position: Int, recorded: WorkflowStep?) {
         try Task.checkCancellation()
         let cancelRequested = driver.cancelRequested
-        return try state.withLock { state throws -> (Int, WorkflowStep?) in
+        let now = clock.now()
+        let claimed = try state.withLock { state throws -> (Int, WorkflowStep?) in
             if let broken = state.broken { throw broken }
             if cancelRequested && !state.compensating {
                 throw WorkflowError(.cancelled, "the instance was asked to cancel")
@@ -142,7 +181,10 @@ final class WorkflowExecutor: Sendable {
             let position = state.next
             state.next += 1
             state.current = "\(kind.rawValue) '\(name)' (step \(position))"
-            guard position < state.history.count else { return (position, nil) }
+            guard position < state.history.count else {
+                state.addPlaceholder(WorkflowStep(position: position, kind: kind, name: name, startedAt: now))
+                return (position, nil)
+            }
             let recorded = state.history[position]
             guard recorded.kind == kind, recorded.name == name else {
                 let error = WorkflowError(
@@ -154,6 +196,8 @@ final class WorkflowExecutor: Sendable {
             }
             return (position, recorded)
         }
+        if claimed.1 == nil || claimed.0 + 1 == state.withLock({ $0.history.count }) { markCaughtUp() }
+        return claimed
     }
 
     /// What the history holds where the code asks for the version of change `changeID`.
@@ -168,17 +212,101 @@ final class WorkflowExecutor: Sendable {
 
     func claimVersion(_ changeID: String) throws -> VersionClaim {
         try Task.checkCancellation()
+        let now = clock.now()
         return try state.withLock { state throws -> VersionClaim in
             if let broken = state.broken { throw broken }
             let position = state.next
             guard position < state.history.count else {
                 state.next += 1
+                state.addPlaceholder(
+                    WorkflowStep(position: position, kind: .value, name: "version:\(changeID)", startedAt: now))
                 return .new(position)
             }
             let recorded = state.history[position]
             guard recorded.kind == .value, recorded.name == "version:\(changeID)" else { return .predates }
             state.next += 1
             return .recorded(recorded)
+        }
+    }
+
+    // MARK: Concurrent steps
+
+    /// Runs a step whose position was claimed as a task of its own (a ``WorkflowFuture``); the executor cancels
+    /// it when its code ends or its activation does.
+    func startFuture(at position: Int, _ body: @escaping @Sendable () async throws -> [UInt8])
+        -> Task<[UInt8], any Error>
+    {
+        let task = Task { try await body() }
+        state.withLock { $0.futures[position] = task }
+        return task
+    }
+
+    /// Gives up the steps at `losers` (``WorkflowContext/first(_:)``): each unresolved one is recorded as
+    /// cancelled with the next write, and a late result of its task is not recorded.
+    func abandon(_ losers: [Int]) -> [Task<[UInt8], any Error>] {
+        let now = clock.now()
+        return state.withLock { state in
+            var tasks: [Task<[UInt8], any Error>] = []
+            for position in losers where state.history.indices.contains(position) {
+                if let task = state.futures.removeValue(forKey: position) { tasks.append(task) }
+                var step = state.history[position]
+                guard !step.isResolved else { continue }
+                step.outcome = .failure(.activity(WorkflowError(.cancelled, "another step finished first")))
+                step.completedAt = now
+                step.dueAt = nil
+                state.apply(step)
+                state.upsertUnflushed(step)
+                state.abandoned.insert(position)
+            }
+            return tasks
+        }
+    }
+
+    /// The index in `positions` of the first step already resolved here.
+    func lowestResolved(_ positions: [Int]) -> Int? {
+        state.withLock { state in
+            positions.firstIndex { state.history.indices.contains($0) && state.history[$0].isResolved }
+        }
+    }
+
+    /// Whether the step at `position` was given up.
+    func isAbandoned(_ position: Int) -> Bool { state.withLock { $0.abandoned.contains(position) } }
+
+    // MARK: Queries
+
+    /// Notified when the code catches up with its history (or ends).
+    let progress = Notifier()
+
+    private func markCaughtUp() {
+        let first = state.withLock { state in
+            defer { state.caughtUp = true }
+            return !state.caughtUp
+        }
+        if first { progress.notify() }
+    }
+
+    func setQueryHandler(_ name: String, _ handler: @escaping @Sendable () throws -> [UInt8]) {
+        state.withLock { $0.queries[name] = handler }
+    }
+
+    /// Answers query `name` with its handler's JSON, once the code has caught up with its history (so it has
+    /// registered the handlers a live run would have), waiting up to `deadline`.
+    /// - Throws: ``WorkflowError`` `unknownQuery` when no handler has that name, `timedOut` when the code has
+    ///   not caught up in time.
+    func query(_ name: String, deadline: Int64) async throws -> [UInt8] {
+        while true {
+            let seen = progress.generation
+            let (ready, handler) = state.withLock { ($0.caughtUp, $0.queries[name]) }
+            if ready {
+                guard let handler else {
+                    throw WorkflowError(.unknownQuery, "the instance's code answers no query '\(name)'")
+                }
+                return try handler()
+            }
+            guard clock.now() < deadline else {
+                throw WorkflowError(.timedOut, "the instance's code had not caught up with its history in time")
+            }
+            await progress.wait(after: seen, until: deadline, clock: clock)
         }
     }
 
@@ -189,25 +317,37 @@ final class WorkflowExecutor: Sendable {
     }
 
     /// Records `step`: a resolved activity or value waits (up to ``batchWindow``) to be written with the steps
-    /// after it; any other step is written now, with the waiting ones before it. A failed write stops the
-    /// executor.
+    /// after it; any other step is written now, with the waiting ones before it. Returns the step as the
+    /// history holds it (a step already resolved stays as it was). A failed write stops the executor.
     func record(_ step: WorkflowStep) async throws -> WorkflowStep {
-        if batchWindow > 0, step.isResolved, step.kind == .activity || step.kind == .value {
-            let now = clock.now()
-            state.withLock { state in
+        try await record([step]).first ?? step
+    }
+
+    /// Records `steps` (see ``record(_:)-(WorkflowStep)``), written together.
+    func record(_ steps: [WorkflowStep]) async throws -> [WorkflowStep] {
+        let batched =
+            batchWindow > 0 && steps.allSatisfy { $0.isResolved && ($0.kind == .activity || $0.kind == .value) }
+        let now = clock.now()
+        let kept = state.withLock { state in
+            steps.map { step in
+                if state.history.indices.contains(step.position), state.history[step.position].isResolved {
+                    return state.history[step.position]
+                }
+                if state.abandoned.contains(step.position) { return step }
                 state.apply(step)
-                state.unflushed.append(step)
-                if state.oldestUnflushed == nil { state.oldestUnflushed = now }
+                state.upsertUnflushed(step)
+                if batched, state.oldestUnflushed == nil { state.oldestUnflushed = now }
+                return step
             }
-            return step
         }
-        return try await write(takeUnflushed() + [step]).last ?? step
+        if batched { return kept }
+        let written = try await write()
+        return kept.map { step in written.last { $0.position == step.position } ?? step }
     }
 
     /// Writes the steps waiting to be written, if any.
     func flush() async throws {
-        let steps = takeUnflushed()
-        if !steps.isEmpty { _ = try await write(steps) }
+        _ = try await write()
     }
 
     /// When the steps waiting to be written are due to be (`nil` when none wait).
@@ -223,7 +363,12 @@ final class WorkflowExecutor: Sendable {
         }
     }
 
-    private func write(_ steps: [WorkflowStep]) async throws -> [WorkflowStep] {
+    /// Writes what waits to be written, in its turn.
+    private func write() async throws -> [WorkflowStep] {
+        await takeWriteTurn()
+        defer { releaseWriteTurn() }
+        let steps = takeUnflushed()
+        guard !steps.isEmpty else { return [] }
         let recorded: [WorkflowStep]
         do {
             recorded = try await driver.record(steps, now: clock.now())
@@ -234,6 +379,39 @@ final class WorkflowExecutor: Sendable {
             for step in recorded { state.apply(step) }
         }
         return recorded
+    }
+
+    private func takeWriteTurn() async {
+        let mine = state.withLock { state in
+            guard state.writing else {
+                state.writing = true
+                return true
+            }
+            return false
+        }
+        if mine { return }
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let now = state.withLock { state in
+                guard state.writing else {
+                    state.writing = true
+                    return true
+                }
+                state.writeWaiters.append(continuation)
+                return false
+            }
+            if now { continuation.resume() }
+        }
+    }
+
+    private func releaseWriteTurn() {
+        let next = state.withLock { state in
+            guard !state.writeWaiters.isEmpty else {
+                state.writing = false
+                return nil as CheckedContinuation<Void, Never>?
+            }
+            return state.writeWaiters.removeFirst()
+        }
+        next?.resume()
     }
 
     /// Takes an event into wait `position`; a failed call stops the executor.
@@ -284,6 +462,22 @@ extension WorkflowExecutor.State {
             history[step.position] = step
         } else if step.position == history.count {
             history.append(step)
+        }
+    }
+
+    /// A step claimed for the first time: in the history here at once, and written with the next write, so
+    /// steps that run concurrently reach the instance in the order of their positions.
+    fileprivate mutating func addPlaceholder(_ step: WorkflowStep) {
+        apply(step)
+        unflushed.append(step)
+    }
+
+    /// Queues `step` for the next write, in place of an earlier state of it.
+    fileprivate mutating func upsertUnflushed(_ step: WorkflowStep) {
+        if let index = unflushed.lastIndex(where: { $0.position == step.position }) {
+            unflushed[index] = step
+        } else {
+            unflushed.append(step)
         }
     }
 }

@@ -15,7 +15,7 @@ struct WorkflowInstance: VirtualActor {
     static let durability = Durability.durable(checkpointEvery: 64)
 
     enum Request: Codable, Sendable {
-        case start(type: String, input: [UInt8], now: Int64)
+        case start(type: String, input: [UInt8], now: Int64, parent: String? = nil)
         /// A start whose input is JSON (converted by the owner's registered type).
         case startJSON(type: String, json: [UInt8], now: Int64)
         case record([WorkflowStep], now: Int64)
@@ -27,19 +27,26 @@ struct WorkflowInstance: VirtualActor {
         case describe(history: Bool, json: Bool)
         /// The wake-up reminder (its due time).
         case wake(due: Int64)
+        /// A child instance closed (its parent's wait for it looks again).
+        case childClosed(id: String)
+        /// A query for the code's handler `name`, answered within `timeout` milliseconds.
+        case query(name: String, timeout: Int64)
     }
 
     enum Response: Codable, Sendable {
         case description(WorkflowDescription)
         case step(WorkflowStep?)
         case steps([WorkflowStep])
+        case json([UInt8])
         case done
     }
 
-    /// A status read is not journaled.
+    /// Reads and word of a child's end are not journaled.
     static func isReadOnly(_ request: Request) -> Bool {
-        if case .describe = request { return true }
-        return false
+        switch request {
+        case .describe, .query, .childClosed: true
+        default: false
+        }
     }
 
     let engine: WorkflowEngine
@@ -56,7 +63,7 @@ struct WorkflowInstance: VirtualActor {
 
     func activate(state: inout WorkflowRecord, context: ActorContext) async throws {
         guard state.status == .running else { return }
-        run.begin(state, ref: context.actor(Self.self, key: context.id.key), engine: engine)
+        run.begin(state, context: context, engine: engine)
     }
 
     func deactivate(state: inout WorkflowRecord, context: ActorContext) async {
@@ -78,7 +85,8 @@ struct WorkflowInstance: VirtualActor {
         switch request {
         case .startJSON(let type, let json, let now):
             guard state.status == .pending else {
-                return try await handleOrThrow(.start(type: type, input: [], now: now), state: &state, context: context)
+                return try await handleOrThrow(
+                    .start(type: type, input: [], now: now), state: &state, context: context)
             }
             let entry = try registered(type, live: live, on: context)
             // Converted once and journaled: a replay does not depend on the type still being registered.
@@ -90,11 +98,11 @@ struct WorkflowInstance: VirtualActor {
                 }
             }
             return try await handleOrThrow(.start(type: type, input: input, now: now), state: &state, context: context)
-        case .start(let type, let input, let now):
+        case .start(let type, let input, let now, let parent):
             if state.status == .pending { _ = try registered(type, live: live, on: context) }
-            if try state.start(type: type, input: input, now: now) == .started {
+            if try state.start(type: type, input: input, now: now, parent: parent) == .started {
                 try await rearm(&state, now: now, context: context)
-                if live { run.begin(state, ref: context.actor(Self.self, key: context.id.key), engine: engine) }
+                if live { run.begin(state, context: context, engine: engine) }
             }
             return .description(describe(state, id: context.id.key, history: false))
         case .record(let steps, let now):
@@ -110,6 +118,12 @@ struct WorkflowInstance: VirtualActor {
             for step in steps { _ = try state.record(step) }
             state.finish(ending, now: now)
             try await rearm(&state, now: now, context: context)
+            if state.status == .running {
+                // Continued as new: the next run starts from an empty history.
+                if live { run.restart(state, context: context, engine: engine) }
+                return .done
+            }
+            if live { tellParent(of: state, context: context) }
             // A finished instance is read rarely: its activation need not wait for the idle timeout.
             context.deactivateOnIdle()
             return .done
@@ -123,7 +137,10 @@ struct WorkflowInstance: VirtualActor {
         case .terminate(let reason, let now):
             if state.terminate(reason: reason, now: now) {
                 try await rearm(&state, now: now, context: context)
-                if live { run.end() }
+                if live {
+                    run.end()
+                    tellParent(of: state, context: context)
+                }
                 context.deactivateOnIdle()
             }
             return .description(describe(state, id: context.id.key, history: false))
@@ -133,12 +150,29 @@ struct WorkflowInstance: VirtualActor {
                 description.outputJSON = try? engine.workflow(named: state.type).map { try $0.outputToJSON(output) }
             }
             return .description(description)
+        case .childClosed:
+            run.changes.notify()
+            return .done
+        case .query(let name, let timeout):
+            guard state.status == .running else {
+                throw WorkflowError(.unknownQuery, "the instance is not running (\(state.status.rawValue))")
+            }
+            return .json(try await run.query(name, deadline: engine.options.clock.now() + timeout))
         case .wake(let due):
             // Arriving here activated the instance (and so started its code, if it runs); set the next one.
             state.wakeDue = nil
             try await rearm(&state, now: due, context: context)
             return .done
         }
+    }
+
+    /// Tells the instance's parent, if it has one, that it closed (at most once per closing: the parent also
+    /// asks again now and then, so word lost in a crash costs only time).
+    private func tellParent(of state: WorkflowRecord, context: ActorContext) {
+        guard let parent = state.parent else { return }
+        let ref = context.actor(Self.self, key: parent)
+        let id = context.id.key
+        Task { try? await ref.tell(.childClosed(id: id)) }
     }
 
     /// The registered entry of `type` (`nil` during a replay, which needs none).
@@ -168,8 +202,9 @@ struct WorkflowInstance: VirtualActor {
         return WorkflowDescription(
             id: id, type: state.type, status: state.status, startedAt: state.startedAt, closedAt: state.closedAt,
             currentStep: state.status == .running ? (run.currentStep ?? waiting.map(\.label)) : nil,
-            nextDueAt: state.status == .running ? waiting?.dueAt : nil, stepCount: state.steps.count,
-            output: state.output, failure: state.failure, history: history ? state.steps : nil)
+            nextDueAt: state.status == .running ? state.nextDue : nil, stepCount: state.steps.count,
+            output: state.output, failure: state.failure, history: history ? state.steps : nil,
+            parent: state.parent, continuedAsNew: state.continuedAsNew)
     }
 }
 
@@ -198,4 +233,8 @@ public struct WorkflowDescription: Sendable, Hashable, Codable {
     public var history: [WorkflowStep]?
     /// The result as JSON, when asked for (clients without the Swift types).
     public var outputJSON: [UInt8]?
+    /// The instance that started this one as its child.
+    public var parent: String?
+    /// How many times the instance continued as new (the history holds its current run).
+    public var continuedAsNew = 0
 }

@@ -38,6 +38,11 @@ public struct WorkflowRecord: Sendable, Hashable, Codable {
     public var closedAt: Int64?
     /// When the instance's wake-up reminder is due (``wakePlan(now:resumeAfter:)``); `nil` when none is set.
     public var wakeDue: Int64?
+    /// The instance that started this one as its child (told when this one closes).
+    public var parent: String?
+    /// How many times the instance continued as new (``WorkflowContext/continueAsNew(with:)``): its history
+    /// holds the steps of the current run only.
+    public var continuedAsNew = 0
 
     /// Creates the state of an instance that was never started.
     public init() {}
@@ -52,7 +57,9 @@ public struct WorkflowRecord: Sendable, Hashable, Codable {
 
     /// Starts the instance, or finds it started.
     /// - Throws: ``WorkflowError`` `typeMismatch` when the id is taken by another workflow type.
-    public mutating func start(type: String, input: [UInt8], now: Int64) throws(WorkflowError) -> StartOutcome {
+    public mutating func start(type: String, input: [UInt8], now: Int64, parent: String? = nil)
+        throws(WorkflowError) -> StartOutcome
+    {
         guard status == .pending else {
             guard self.type == type else {
                 throw WorkflowError(.typeMismatch, "the instance runs workflow type '\(self.type)', not '\(type)'")
@@ -61,6 +68,7 @@ public struct WorkflowRecord: Sendable, Hashable, Codable {
         }
         self.type = type
         self.input = input
+        self.parent = parent
         status = .running
         startedAt = now
         return .started
@@ -137,12 +145,20 @@ public struct WorkflowRecord: Sendable, Hashable, Codable {
         case failed(EffectLog.Failure)
         /// It stopped after a cancellation request (its compensation ran).
         case cancelled
+        /// It continues as a new run with this (encoded) input: the history starts empty, events waiting in
+        /// the inbox stay.
+        case continuedAsNew([UInt8])
     }
 
-    /// Records how the instance ended (once; later endings are ignored).
+    /// Records how the instance ended (once; later endings are ignored), or starts its next run.
     public mutating func finish(_ ending: Ending, now: Int64) {
         guard status == .running else { return }
         switch ending {
+        case .continuedAsNew(let input):
+            self.input = input
+            steps = []
+            continuedAsNew += 1
+            return
         case .completed(let output):
             status = .completed
             self.output = output
@@ -185,19 +201,27 @@ public struct WorkflowRecord: Sendable, Hashable, Codable {
     }
 
     /// Decides the wake-up reminder, which brings the instance back after a crash, a restart or a handoff,
-    /// and wakes a deactivated one for its timers: none once it finished; at the due time of a pending timer,
-    /// retry or event deadline; none while it waits for an event without a deadline (the event wakes it); and
-    /// otherwise (it is running steps) every `resumeAfter` milliseconds, a watchdog that costs nothing while it
-    /// is not yet due. Records the decision in ``wakeDue``.
+    /// and wakes a deactivated one for its timers: none once it finished; while a step runs (an activity
+    /// attempt, a child workflow) or the code is between steps, every `resumeAfter` milliseconds, a watchdog
+    /// that costs nothing while it is not yet due; otherwise at the earliest due time of its pending timers,
+    /// retries and event deadlines; and none while it only waits for events without a deadline (an event wakes
+    /// it). Records the decision in ``wakeDue``.
     public mutating func wakePlan(now: Int64, resumeAfter: Int64) -> WakeAction {
         let wanted: Int64?
-        let waiting = steps.last.flatMap { $0.isResolved ? nil : $0 }
+        var earliest: Int64?
+        var busy = steps.last?.isResolved ?? true
+        for step in steps where !step.isResolved {
+            if let due = step.dueAt {
+                if due <= now { busy = true }
+                earliest = min(earliest ?? due, due)
+            } else if step.kind != .event {
+                busy = true
+            }
+        }
         if status != .running {
             wanted = nil
-        } else if let waiting, let due = waiting.dueAt, due > now {
-            wanted = due
-        } else if let waiting, waiting.kind == .event, waiting.dueAt == nil {
-            wanted = nil
+        } else if !busy {
+            wanted = earliest
         } else if let due = wakeDue, due > now, due <= now + resumeAfter {
             return .keep
         } else {
@@ -206,5 +230,10 @@ public struct WorkflowRecord: Sendable, Hashable, Codable {
         guard wanted != wakeDue else { return .keep }
         wakeDue = wanted
         return wanted.map { .arm($0) } ?? .cancel
+    }
+
+    /// The earliest due time of a pending step (a timer, a retry, an event deadline).
+    public var nextDue: Int64? {
+        steps.lazy.filter { !$0.isResolved }.compactMap(\.dueAt).min()
     }
 }

@@ -14,8 +14,11 @@ public struct WorkflowStep: Sendable, Hashable, Codable {
         case timer
         /// An awaited external event (``WorkflowContext/waitForEvent(_:as:timeout:)``).
         case event
-        /// A recorded value: the clock, a random number or a UUID.
+        /// A recorded value: the clock, a random number, a UUID, a version marker or the winner of
+        /// ``WorkflowContext/first(_:)``.
         case value
+        /// A child workflow (``WorkflowContext/child(_:id:input:)``); ``WorkflowStep/target`` is its instance id.
+        case child
     }
 
     /// How a resolved step ended.
@@ -46,11 +49,13 @@ public struct WorkflowStep: Sendable, Hashable, Codable {
     public var lastFailure: EffectLog.Failure?
     /// When it was resolved.
     public var completedAt: Int64?
+    /// The child instance's id (child steps).
+    public var target: String?
 
     /// Creates a step.
     public init(
         position: Int, kind: Kind, name: String, outcome: Outcome? = nil, attempts: Int = 0, startedAt: Int64,
-        dueAt: Int64? = nil, lastFailure: EffectLog.Failure? = nil, completedAt: Int64? = nil
+        dueAt: Int64? = nil, lastFailure: EffectLog.Failure? = nil, completedAt: Int64? = nil, target: String? = nil
     ) {
         self.position = position
         self.kind = kind
@@ -61,6 +66,7 @@ public struct WorkflowStep: Sendable, Hashable, Codable {
         self.dueAt = dueAt
         self.lastFailure = lastFailure
         self.completedAt = completedAt
+        self.target = target
     }
 
     /// Whether the step has its outcome.

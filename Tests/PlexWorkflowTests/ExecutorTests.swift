@@ -330,8 +330,9 @@ struct ExecutorTests {
         try await eventually("the slow attempt and the window wait on the clock") { clock.sleepers == 2 }
         #expect(slow.writes == 0)
         clock.advance(by: 100)
-        try await eventually("the quick completion is journaled within the window") {
-            slow.record.steps.map(\.name) == ["quick"]
+        try await eventually("the quick completion is journaled within the window, with the running step after it") {
+            let steps = slow.record.steps
+            return steps.map(\.name) == ["quick", "slow"] && steps[0].isResolved && !steps[1].isResolved
         }
         clock.advance(by: 10_000)
         await task.value

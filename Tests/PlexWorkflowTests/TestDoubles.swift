@@ -136,3 +136,15 @@ func encoded<T: Codable>(_ value: T) throws -> [UInt8] { try BinaryMessageCodec(
 func decoded<T: Codable>(_ type: T.Type, _ bytes: [UInt8]?) throws -> T {
     try BinaryMessageCodec().decode(T.self, from: bytes ?? [])
 }
+
+extension MemoryDriver {
+    func startChild(id: String, type: String, input: [UInt8], now: Int64) async throws {
+        throw WorkflowError(.invalidArgument, "the memory driver runs no child workflows")
+    }
+
+    func describeChild(id: String) async throws -> WorkflowDescription {
+        throw WorkflowError(.invalidArgument, "the memory driver runs no child workflows")
+    }
+
+    func cancelChild(id: String) async throws {}
+}
