@@ -39,12 +39,15 @@ final class InstanceRun: Sendable {
         }
     }
 
-    /// The instance continued as new: the code of its previous run (which is ending) is replaced by its next.
+    /// Starts the code of a new run in this activation, in place of the previous run's (which has ended or is
+    /// ending): the instance continued as new, or was purged and started again.
     func restart(_ record: WorkflowRecord, context: ActorContext, engine: WorkflowEngine) {
         let previous = state.withLock { state in
             defer {
                 state.task = nil
                 state.executor = nil
+                state.ended = false
+                state.cancelRequested = false
             }
             return state.task
         }

@@ -9,12 +9,17 @@ internal import PlexCore
 /// input and results) serves clients without the Swift types, such as `plex workflow`.
 public struct WorkflowClient: Sendable {
     typealias Call = @Sendable (String, WorkflowInstance.Request, Duration) async throws -> WorkflowInstance.Response
+    typealias IndexCall = @Sendable (String, WorkflowIndex.Request, Duration) async throws -> WorkflowIndex.Response
     let call: Call
+    let callIndex: IndexCall
 
     /// A client on a node of the cluster.
     public init(node: PlexNode) {
         call = { id, request, timeout in
             try await node.actor(WorkflowInstance.self, key: id).ask(request, timeout: timeout)
+        }
+        callIndex = { shard, request, timeout in
+            try await node.actor(WorkflowIndex.self, key: shard).ask(request, timeout: timeout)
         }
     }
 
@@ -22,6 +27,9 @@ public struct WorkflowClient: Sendable {
     public init(client: PlexClient) {
         call = { id, request, timeout in
             try await client.ask(WorkflowInstance.self, key: id, request, timeout: timeout)
+        }
+        callIndex = { shard, request, timeout in
+            try await client.ask(WorkflowIndex.self, key: shard, request, timeout: timeout)
         }
     }
 
@@ -116,6 +124,40 @@ public struct WorkflowClient: Sendable {
     {
         try description(
             from: try await send(id, .terminate(reason: reason, now: SystemWorkflowClock().now()), timeout))
+    }
+
+    /// Forgets finished instance `id` (its history and result); the id can be started again. Its journal rows
+    /// go with the instance's next checkpoint.
+    /// - Throws: ``WorkflowError`` `notFound` when no instance has the id, `invalidArgument` while it runs.
+    public func purge(id: String, timeout: Duration = .seconds(10)) async throws {
+        _ = try await send(id, .purge, timeout)
+    }
+
+    /// The instances of the cluster, newest first, from the index shards (eventually consistent: an instance's
+    /// ``describe(id:history:json:timeout:)`` is the truth).
+    /// - Parameters:
+    ///   - type: Only instances of this workflow type.
+    ///   - status: Only instances with this status.
+    ///   - limit: At most this many.
+    public func list(
+        type: String? = nil, status: WorkflowStatus? = nil, limit: Int = 1_000, timeout: Duration = .seconds(10)
+    ) async throws -> [WorkflowSummary] {
+        let request = WorkflowIndex.Request.list(type: type, status: status, limit: limit)
+        let callIndex = self.callIndex
+        let found = try await withThrowingTaskGroup(of: [WorkflowSummary].self) { group in
+            for shard in WorkflowIndex.allShards {
+                group.addTask {
+                    guard case .summaries(let summaries) = try await callIndex(shard, request, timeout) else {
+                        throw WorkflowError(.invalidArgument, "an index shard answered with something else")
+                    }
+                    return summaries
+                }
+            }
+            var all: [WorkflowSummary] = []
+            for try await summaries in group { all += summaries }
+            return all
+        }
+        return Array(found.sorted(by: WorkflowSummary.newestFirst).prefix(limit))
     }
 
     // MARK: Calls

@@ -99,5 +99,6 @@ public final class WorkflowEngine: Sendable {
     /// Lets `node` host workflow instances; call it where the node's actor types are registered.
     public func install(on node: PlexNode) {
         node.register(WorkflowInstance.self) { WorkflowInstance(engine: self) }
+        node.register(WorkflowIndex.self)
     }
 }

@@ -31,6 +31,8 @@ struct WorkflowInstance: VirtualActor {
         case childClosed(id: String)
         /// A query for the code's handler `name`, answered within `timeout` milliseconds.
         case query(name: String, timeout: Int64)
+        /// Forget a finished instance: its id can be started again.
+        case purge
     }
 
     enum Response: Codable, Sendable {
@@ -64,6 +66,7 @@ struct WorkflowInstance: VirtualActor {
     func activate(state: inout WorkflowRecord, context: ActorContext) async throws {
         guard state.status == .running else { return }
         run.begin(state, context: context, engine: engine)
+        index(state, context: context)
     }
 
     func deactivate(state: inout WorkflowRecord, context: ActorContext) async {
@@ -102,7 +105,10 @@ struct WorkflowInstance: VirtualActor {
             if state.status == .pending { _ = try registered(type, live: live, on: context) }
             if try state.start(type: type, input: input, now: now, parent: parent) == .started {
                 try await rearm(&state, now: now, context: context)
-                if live { run.begin(state, context: context, engine: engine) }
+                if live {
+                    run.restart(state, context: context, engine: engine)
+                    index(state, context: context)
+                }
             }
             return .description(describe(state, id: context.id.key, history: false))
         case .record(let steps, let now):
@@ -123,7 +129,10 @@ struct WorkflowInstance: VirtualActor {
                 if live { run.restart(state, context: context, engine: engine) }
                 return .done
             }
-            if live { tellParent(of: state, context: context) }
+            if live {
+                tellParent(of: state, context: context)
+                index(state, context: context)
+            }
             // A finished instance is read rarely: its activation need not wait for the idle timeout.
             context.deactivateOnIdle()
             return .done
@@ -140,6 +149,7 @@ struct WorkflowInstance: VirtualActor {
                 if live {
                     run.end()
                     tellParent(of: state, context: context)
+                    index(state, context: context)
                 }
                 context.deactivateOnIdle()
             }
@@ -150,6 +160,21 @@ struct WorkflowInstance: VirtualActor {
                 description.outputJSON = try? engine.workflow(named: state.type).map { try $0.outputToJSON(output) }
             }
             return .description(description)
+        case .purge:
+            switch state.status {
+            case .pending: throw WorkflowError(.notFound, "no workflow instance has been started with this id")
+            case .running:
+                throw WorkflowError(.invalidArgument, "the instance is running: cancel or terminate it first")
+            default: break
+            }
+            state = WorkflowRecord()
+            if live {
+                let shard = context.actor(WorkflowIndex.self, key: WorkflowIndex.shard(of: context.id.key))
+                let id = context.id.key
+                Task { try? await shard.tell(.remove(id: id)) }
+            }
+            context.deactivateOnIdle()
+            return .done
         case .childClosed:
             run.changes.notify()
             return .done
@@ -173,6 +198,15 @@ struct WorkflowInstance: VirtualActor {
         let ref = context.actor(Self.self, key: parent)
         let id = context.id.key
         Task { try? await ref.tell(.childClosed(id: id)) }
+    }
+
+    /// Tells the instance's index shard where it is (in the background: the list is eventually consistent).
+    private func index(_ state: WorkflowRecord, context: ActorContext) {
+        let shard = context.actor(WorkflowIndex.self, key: WorkflowIndex.shard(of: context.id.key))
+        let summary = WorkflowSummary(
+            id: context.id.key, type: state.type, status: state.status, startedAt: state.startedAt,
+            closedAt: state.closedAt)
+        Task { try? await shard.tell(.update(summary)) }
     }
 
     /// The registered entry of `type` (`nil` during a replay, which needs none).

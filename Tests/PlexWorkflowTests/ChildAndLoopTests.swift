@@ -110,7 +110,9 @@ struct ChildAndLoopTests {
         }
     }
 
-    @Test("a parent waiting for a slow child learns of its end from the child; cancelling a parent cancels the child it awaits")
+    @Test(
+        "a parent waiting for a slow child learns of its end from the child; cancelling a parent cancels the child it awaits"
+    )
     func slowChild() async throws {
         let engine = engine()
         engine.register(WaitsForChild.self)
@@ -136,7 +138,9 @@ struct ChildAndLoopTests {
         }
     }
 
-    @Test("continue-as-new keeps the history bounded; events wait in the inbox across runs; queries read progress without a write")
+    @Test(
+        "continue-as-new keeps the history bounded; events wait in the inbox across runs; queries read progress without a write"
+    )
     func continueAsNewAndQuery() async throws {
         let engine = engine()
         try await withTestCluster(nodes: 2, transport: .inMemory, register: { engine.install(on: $0) }) { cluster in
