@@ -30,7 +30,7 @@ for amount in 10 20 30; do
     --idempotency-key "demo-deposit-$amount-$(date +%s%N)"
 done
 echo
-echo "== a durable workflow: an order above 1,000 waits for a manager's approval =="
+echo "== a durable workflow: an order above 1,000 waits for a manager's approval, then ships in a child workflow =="
 order="order-$(date +%s)"
 "$plex" workflow start order "$order" --input "{\"order\":\"$order\",\"amount\":1500}" --node 127.0.0.1:7101 --config "$cfg" >/dev/null
 for attempt in $(seq 1 50); do
@@ -38,11 +38,19 @@ for attempt in $(seq 1 50); do
   sleep 0.1
 done
 "$plex" workflow status "$order" --node 127.0.0.1:7102 --config "$cfg"
+printf 'plex workflow query %s progress -> ' "$order"
+"$plex" workflow query "$order" progress --node 127.0.0.1:7102 --config "$cfg"
 echo "plex workflow signal $order approval --payload true"
 "$plex" workflow signal "$order" approval --payload true --node 127.0.0.1:7103 --config "$cfg"
 printf 'result -> '
 "$plex" workflow result "$order" --node 127.0.0.1:7101 --config "$cfg"
 "$plex" workflow history "$order" --node 127.0.0.1:7101 --config "$cfg"
+echo "plex workflow list --limit 5"
+for attempt in $(seq 1 50); do
+  "$plex" workflow list --status completed --node 127.0.0.1:7102 --config "$cfg" | grep -q "$order-shipping" && break
+  sleep 0.1
+done
+"$plex" workflow list --limit 5 --node 127.0.0.1:7102 --config "$cfg"
 echo
 "$plex" cluster status --node 127.0.0.1:7101 --config "$cfg"
 echo

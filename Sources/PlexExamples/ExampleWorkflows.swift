@@ -4,11 +4,13 @@ public import PlexSpaces
     import Glibc
 #endif
 
-/// An order: reserve stock, charge, wait for a manager's approval above 1,000, then ship. A declined or
-/// expired approval refunds the charge and releases the stock (compensation).
+/// An order: reserve stock, charge, wait for a manager's approval above 1,000, then ship (a child workflow).
+/// A declined or expired approval refunds the charge and releases the stock (compensation). The query
+/// `progress` tells where it is.
 ///
 /// ```sh
 /// plex workflow start order o-17 --input '{"order":"o-17","amount":1500}'
+/// plex workflow query o-17 progress
 /// plex workflow signal o-17 approval --payload true
 /// plex workflow result o-17
 /// ```
@@ -27,19 +29,40 @@ public struct OrderWorkflow: Workflow {
     public init() {}
 
     public func run(_ input: Input, context: WorkflowContext) async throws -> String {
+        let progress = WorkflowVariable("reserving")
+        context.onQuery("progress") { progress.value }
         let reservation = try await context.run("reserve") { _ in "stock-\(input.order)" }
         context.addCompensation { _ = try await context.run("release") { _ in reservation } }
         let charge = try await context.run("charge") { activity in "charge-\(activity.idempotencyKey)" }
         context.addCompensation { _ = try await context.run("refund") { _ in charge } }
         if input.amount >= 1_000 {
+            progress.value = "waiting for approval"
             context.logger.info("order waits for approval", metadata: ["order": "\(input.order)"])
             let approved = try await context.waitForEvent("approval", as: Bool.self, timeout: .seconds(3_600))
             guard approved == true else {
                 throw WorkflowError.nonRetryable(approved == nil ? "approval expired" : "approval declined")
             }
         }
+        progress.value = "shipping"
         try await context.sleep(for: .seconds(1))
-        return try await context.run("ship") { _ in "shipped \(input.order) (\(reservation), \(charge))" }
+        let shipment = try await context.child(
+            ShippingWorkflow.self, id: "\(context.instanceID)-shipping", input: input.order)
+        progress.value = "done"
+        return "\(shipment) (\(reservation), \(charge))"
+    }
+}
+
+/// Ships an order: packs it and prints its label at the same time, then dispatches it.
+public struct ShippingWorkflow: Workflow {
+    public static let typeName = "shipping"
+
+    public init() {}
+
+    public func run(_ order: String, context: WorkflowContext) async throws -> String {
+        let pack = try context.startRun("pack") { _ in "packed" }
+        let label = try context.startRun("label") { activity in "label-\(activity.idempotencyKey)" }
+        let done = try await context.all([pack, label])
+        return try await context.run("dispatch") { _ in "shipped \(order) (\(done.joined(separator: ", ")))" }
     }
 }
 
@@ -105,10 +128,11 @@ public struct AppendLine: Activity {
 }
 
 extension WorkflowEngine {
-    /// An engine with the bundled example workflows (``OrderWorkflow``, ``StepsWorkflow``).
+    /// An engine with the bundled example workflows (``OrderWorkflow``, ``ShippingWorkflow``, ``StepsWorkflow``).
     public static func examples(options: Options = Options()) -> WorkflowEngine {
         let engine = WorkflowEngine(options: options)
         engine.register(OrderWorkflow.self)
+        engine.register(ShippingWorkflow.self)
         engine.register(StepsWorkflow.self)
         engine.register(activity: AppendLine())
         return engine

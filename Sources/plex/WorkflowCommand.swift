@@ -7,7 +7,8 @@ struct WorkflowCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "workflow", abstract: "Start durable workflow instances, follow them, signal and stop them.",
         subcommands: [
-            Start.self, Status.self, Result.self, Signal.self, Cancel.self, Terminate.self, History.self,
+            Start.self, Status.self, Result.self, Signal.self, Query.self, Cancel.self, Terminate.self,
+            History.self, List.self, Purge.self,
         ])
 
     /// Options every workflow command shares.
@@ -63,7 +64,11 @@ struct WorkflowCommand: AsyncParsableCommand {
 
         func run() async throws {
             try await common.run { workflows in
-                common.print(try await workflows.describe(id: id, json: true, timeout: common.timeout))
+                let description = try await workflows.describe(id: id, json: true, timeout: common.timeout)
+                guard description.status != .pending else {
+                    throw WorkflowError(.notFound, "no workflow instance has been started with id '\(id)'")
+                }
+                common.print(description)
             }
         }
     }
@@ -148,95 +153,84 @@ struct WorkflowCommand: AsyncParsableCommand {
             }
         }
     }
-}
 
-/// How `plex workflow` prints instances.
-enum WorkflowView {
-    static func time(_ milliseconds: Int64?) -> String {
-        guard let milliseconds else { return "-" }
-        return Date(timeIntervalSince1970: Double(milliseconds) / 1000).formatted(
-            .iso8601.year().month().day().time(includingFractionalSeconds: true))
-    }
+    struct Query: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Ask a running instance's query handler (nothing is journaled); prints its JSON answer.")
+        @Argument(help: "The instance id.") var id: String
+        @Argument(help: "The query's name.") var name: String
+        @OptionGroup var common: Common
 
-    static func table(_ description: WorkflowDescription) -> String {
-        var rows: [(String, String)] = [
-            ("id", description.id), ("type", description.type.isEmpty ? "-" : description.type),
-            ("status", description.status.rawValue), ("steps", "\(description.stepCount)"),
-            ("started", time(description.status == .pending ? nil : description.startedAt)),
-        ]
-        if let step = description.currentStep { rows.append(("step", step)) }
-        if let due = description.nextDueAt { rows.append(("next due", time(due))) }
-        if let closed = description.closedAt { rows.append(("finished", time(closed))) }
-        if let output = description.outputJSON { rows.append(("result", String(decoding: output, as: UTF8.self))) }
-        if let failure = description.failure { rows.append(("error", "\(failure.typeName): \(failure.message)")) }
-        return rows.map { $0.0.padding(toLength: 10, withPad: " ", startingAt: 0) + $0.1 }.joined(separator: "\n")
-    }
-
-    static func outcome(_ step: WorkflowStep) -> String {
-        switch step.outcome {
-        case .value(let bytes)?: return "ok (\(bytes.count) B)"
-        case .failure(let failure)?: return "failed: \(failure.message)"
-        case .timedOut?: return "timed out"
-        case nil:
-            if let failure = step.lastFailure { return "retrying (\(failure.message))" }
-            return "pending"
+        func run() async throws {
+            try await common.run { workflows in
+                let answer = try await workflows.query(id: id, name: name, timeout: common.timeout)
+                Swift.print(String(decoding: answer, as: UTF8.self))
+            }
         }
     }
 
-    static func historyTable(_ description: WorkflowDescription) -> String {
-        let header = ["#", "kind", "name", "attempts", "started", "due", "completed", "outcome"]
-        let rows = (description.history ?? []).map { step in
-            [
-                "\(step.position)", step.kind.rawValue, step.name, "\(step.attempts)", time(step.startedAt),
-                time(step.dueAt), time(step.completedAt), outcome(step),
-            ]
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "List the cluster's instances, newest first (from the index kept in the nodes' journals).")
+        @Option(name: .long, help: "Only instances of this workflow type.") var type: String?
+        @Option(
+            name: .long,
+            help:
+                "Only instances with this status (\(WorkflowStatus.allCases.map(\.rawValue).joined(separator: ", "))).")
+        var status: String?
+        @Option(name: .long, help: "At most this many.") var limit: Int = 100
+        @OptionGroup var common: Common
+
+        func validate() throws {
+            if let status, WorkflowStatus(rawValue: status) == nil {
+                throw ValidationError("unknown status '\(status)'")
+            }
+            if limit < 1 { throw ValidationError("--limit must be at least 1") }
         }
-        let all = [header] + rows
-        let widths = header.indices.map { column in all.map { $0[column].count }.max() ?? 0 }
-        return all.map { row in
-            row.indices.map { row[$0].padding(toLength: widths[$0] + 2, withPad: " ", startingAt: 0) }.joined()
-        }.joined(separator: "\n")
+
+        func run() async throws {
+            try await common.run { workflows in
+                let found = try await workflows.list(
+                    type: type, status: status.flatMap(WorkflowStatus.init), limit: limit, timeout: common.timeout)
+                Swift.print(common.json ? WorkflowView.listJSON(found) : WorkflowView.listTable(found))
+            }
+        }
     }
 
-    static func object(_ description: WorkflowDescription) -> [String: Any] {
-        var object: [String: Any] = [
-            "id": description.id, "type": description.type, "status": description.status.rawValue,
-            "steps": description.stepCount, "startedAt": description.startedAt,
-        ]
-        object["currentStep"] = description.currentStep
-        object["nextDueAt"] = description.nextDueAt
-        object["closedAt"] = description.closedAt
-        if let output = description.outputJSON {
-            object["result"] = try? JSONSerialization.jsonObject(with: Data(output), options: [.fragmentsAllowed])
-        }
-        if let failure = description.failure {
-            object["error"] = ["type": failure.typeName, "message": failure.message, "code": failure.code as Any]
-        }
-        return object
-    }
+    struct Purge: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Forget finished instances (their history and result); their ids can be started again.",
+            discussion:
+                "Give instance ids, or --status (and optionally --type) to purge every finished instance listed.")
+        @Argument(help: "The instance ids.") var ids: [String] = []
+        @Option(name: .long, help: "Purge every instance of this type (with --status).") var type: String?
+        @Option(name: .long, help: "Purge every instance with this status: completed, failed, cancelled or terminated.")
+        var status: String?
+        @OptionGroup var common: Common
 
-    static func json(_ description: WorkflowDescription) -> String {
-        render(object(description))
-    }
-
-    static func historyJSON(_ description: WorkflowDescription) -> String {
-        var object = object(description)
-        object["history"] = (description.history ?? []).map { step -> [String: Any] in
-            var row: [String: Any] = [
-                "position": step.position, "kind": step.kind.rawValue, "name": step.name, "attempts": step.attempts,
-                "startedAt": step.startedAt, "outcome": outcome(step),
-            ]
-            row["dueAt"] = step.dueAt
-            row["completedAt"] = step.completedAt
-            return row
+        func validate() throws {
+            if let status {
+                guard let parsed = WorkflowStatus(rawValue: status), parsed.isClosed else {
+                    throw ValidationError("--status must be completed, failed, cancelled or terminated")
+                }
+            }
+            if ids.isEmpty && status == nil { throw ValidationError("give instance ids or --status") }
+            if !ids.isEmpty && (status != nil || type != nil) {
+                throw ValidationError("give instance ids or --status/--type, not both")
+            }
         }
-        return render(object)
-    }
 
-    static func render(_ object: [String: Any]) -> String {
-        guard let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]) else {
-            return "{}"
+        func run() async throws {
+            try await common.run { workflows in
+                var targets = ids
+                if let status = status.flatMap(WorkflowStatus.init) {
+                    targets = try await workflows.list(
+                        type: type, status: status, limit: .max, timeout: common.timeout
+                    ).map(\.id)
+                }
+                for id in targets { try await workflows.purge(id: id, timeout: common.timeout) }
+                Swift.print(common.json ? #"{"purged":\#(targets.count)}"# : "purged \(targets.count) instance(s)")
+            }
         }
-        return String(decoding: data, as: UTF8.self)
     }
 }
