@@ -113,4 +113,56 @@ struct WorkflowIntegrationTests {
             throw error
         }
     }
+
+    /// Runs `plex workflow …` against `address`; returns the exit code, standard output and standard error.
+    func cli(_ arguments: [String], _ address: String) async throws -> (code: Int32, out: String, err: String) {
+        let process = try NodeProcess.launch(
+            binary, ["workflow"] + arguments + ["--node", address, "--cluster-name", "wf"],
+            environment: ["PLEX_CLUSTER_SECRET": Self.secret])
+        let code = try await process.waitForExit()
+        return (code, process.standardOutput, process.standardError)
+    }
+
+    @Test("plex workflow start, status, query, signal, result, list and purge drive an order from the command line")
+    func commandLine() async throws {
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let (process, ready) = try await startNode()
+        defer { process.kill9() }
+        let node = ready.address
+        let start = try await cli(["start", "order", "o1", "--input", #"{"order":"o1","amount":1500}"#], node)
+        #expect(start.code == 0, "\(start.err)")
+        try await eventually("the order waits for approval", within: .seconds(20)) {
+            try await cli(["status", "o1"], node).out.contains("approval")
+        }
+        let progress = try await cli(["query", "o1", "progress"], node)
+        #expect(progress.out.trimmingCharacters(in: .whitespacesAndNewlines) == #""waiting for approval""#)
+        let unknownQuery = try await cli(["query", "o1", "nope"], node)
+        #expect(unknownQuery.code == 1)
+        #expect(unknownQuery.err.contains("unknownQuery"))
+        let running = try await cli(["purge", "o1"], node)
+        #expect(running.code == 1, "a running instance is not purged")
+
+        #expect(try await cli(["signal", "o1", "approval", "--payload", "true"], node).code == 0)
+        let result = try await cli(["result", "o1", "--wait", "30"], node)
+        #expect(result.code == 0)
+        #expect(result.out.contains("shipped o1"))
+        try await eventually("the order and its shipping child are listed as completed", within: .seconds(20)) {
+            let listed = try await cli(["list", "--status", "completed", "--json"], node)
+            let rows = try JSONSerialization.jsonObject(with: Data(listed.out.utf8)) as? [[String: Any]] ?? []
+            return Set(rows.compactMap { $0["id"] as? String }) == ["o1", "o1-shipping"]
+        }
+        let history = try await cli(["history", "o1"], node)
+        #expect(history.out.contains("child") && history.out.contains("o1-shipping"))
+
+        let purged = try await cli(["purge", "--status", "completed", "--type", "order"], node)
+        #expect(purged.out.contains("purged 1"), "\(purged.out) \(purged.err)")
+        let gone = try await cli(["status", "o1"], node)
+        #expect(gone.code == 1)
+        #expect(gone.err.contains("notFound"))
+        #expect(try await cli(["status", "o1-shipping"], node).code == 0, "only the order was purged")
+        let bad = try await cli(["list", "--status", "sleeping"], node)
+        #expect(bad.code != 0)
+        #expect(bad.err.contains("unknown status"))
+    }
 }
