@@ -25,7 +25,8 @@ final class InstanceRun: Sendable {
         }
         let driver = InstanceDriver(
             ref: context.actor(WorkflowInstance.self, key: context.id.key), run: self,
-            instances: { context.actor(WorkflowInstance.self, key: $0) }, onClose: engine.options.onClose)
+            instances: { context.actor(WorkflowInstance.self, key: $0) },
+            workers: { context.actor(ActivityWorker.self, key: $0) }, onClose: engine.options.onClose)
         let executor = WorkflowExecutor(
             driver: driver, history: record.steps, clock: engine.options.clock, activities: engine.activities,
             logger: engine.logger, batchWindow: engine.options.batchWindow.milliseconds,
@@ -89,6 +90,8 @@ struct InstanceDriver: WorkflowDriver {
     let run: InstanceRun
     /// A reference to another instance (a child).
     let instances: @Sendable (String) -> ActorRef<WorkflowInstance>
+    /// A reference to the worker of an activity attempt.
+    let workers: @Sendable (String) -> ActorRef<ActivityWorker>
     let onClose: (@Sendable (String, WorkflowStatus) -> Void)?
 
     var instanceID: String { ref.id.key }
@@ -138,6 +141,20 @@ struct InstanceDriver: WorkflowDriver {
 
     func cancelChild(id: String) async throws {
         _ = try await ask(.cancel, of: instances(id))
+    }
+
+    func runOnWorker(input: [UInt8], context: ActivityContext, timeout: Duration) async throws -> [UInt8] {
+        let request = ActivityWorker.Request(
+            name: context.name, input: input, instanceID: context.instanceID, position: context.position,
+            attempt: context.attempt)
+        do {
+            return try await workers(ActivityWorker.key(context)).ask(request, timeout: timeout).output
+        } catch let error as CallError {
+            if let error = WorkflowError(remote: error) { throw error }
+            // The activity's own typed error reads as it would have on this node.
+            if let code = error.remoteCode { throw ActorFailure(code: code, message: error.message) }
+            throw error
+        }
     }
 
     private func ask(_ request: WorkflowInstance.Request, of instance: ActorRef<WorkflowInstance>? = nil)

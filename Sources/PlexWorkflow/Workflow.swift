@@ -49,12 +49,27 @@ public protocol Activity: Sendable {
     /// The retry policy when the workflow gives none. Defaults to ``RetryPolicy/default``.
     static var retryPolicy: RetryPolicy { get }
 
+    /// Where its attempts run. Defaults to ``ActivityPlacement/instanceNode``.
+    static var placement: ActivityPlacement { get }
+
     /// Runs one attempt.
     func run(_ input: Input, context: ActivityContext) async throws -> Output
 }
 
 extension Activity {
     public static var retryPolicy: RetryPolicy { .default }
+    public static var placement: ActivityPlacement { .instanceNode }
+}
+
+/// Where an activity's attempts run.
+public enum ActivityPlacement: Sendable, Hashable {
+    /// On the node that hosts the workflow instance (no network hop).
+    case instanceNode
+    /// On the nodes of the cluster that register the activity, spread across them: each attempt goes to the
+    /// owner of a key of its own among the reachable nodes, and an attempt whose node dies or cannot be
+    /// reached fails and is retried (under the retry policy) on another. Register the activity on every node
+    /// that runs workflow engines; an attempt has the activity's start-to-close timeout, or 5 minutes.
+    case workerPool
 }
 
 /// What an activity attempt knows about itself.

@@ -30,14 +30,28 @@ public struct WorkflowContext: Sendable {
     public func activity<A: Activity>(_ type: A.Type, _ input: A.Input, retry: RetryPolicy? = nil)
         async throws -> A.Output
     {
+        let policy = retry ?? A.retryPolicy
+        let bytes = try await perform(A.name, retry: policy, attempt: try attempt(A.self, input, policy: policy))
+        return try BinaryMessageCodec().decode(A.Output.self, from: bytes)
+    }
+
+    /// How one attempt of registered activity `A` runs: on this node, or on a worker node of its pool.
+    func attempt<A: Activity>(_ type: A.Type, _ input: A.Input, policy: RetryPolicy) throws
+        -> @Sendable (ActivityContext) async throws -> [UInt8]
+    {
+        if A.placement == .workerPool {
+            let bytes = try BinaryMessageCodec().encode(input)
+            let driver = executor.driver
+            let timeout = policy.startToCloseTimeout ?? .seconds(300)
+            return { context in try await driver.runOnWorker(input: bytes, context: context, timeout: timeout) }
+        }
         let registry = executor.activities
-        let bytes = try await perform(A.name, retry: retry ?? A.retryPolicy) { context in
+        return { context in
             guard let activity = registry.activity(named: A.name) as? A else {
                 throw WorkflowError(.unknownActivity, "activity '\(A.name)' is not registered on this node")
             }
             return try BinaryMessageCodec().encode(try await activity.run(input, context: context))
         }
-        return try BinaryMessageCodec().decode(A.Output.self, from: bytes)
     }
 
     /// Runs `body` as an activity named `name`, with retries under `retry`; a replay returns the journaled

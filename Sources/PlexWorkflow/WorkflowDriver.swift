@@ -20,4 +20,6 @@ protocol WorkflowDriver: Sendable {
     func describeChild(id: String) async throws -> WorkflowDescription
     /// Asks child instance `id` to cancel.
     func cancelChild(id: String) async throws
+    /// Runs an attempt of pooled activity `context.name` on a worker node (``ActivityPlacement/workerPool``).
+    func runOnWorker(input: [UInt8], context: ActivityContext, timeout: Duration) async throws -> [UInt8]
 }

@@ -100,5 +100,6 @@ public final class WorkflowEngine: Sendable {
     public func install(on node: PlexNode) {
         node.register(WorkflowInstance.self) { WorkflowInstance(engine: self) }
         node.register(WorkflowIndex.self)
+        node.register(ActivityWorker.self) { ActivityWorker(engine: self) }
     }
 }

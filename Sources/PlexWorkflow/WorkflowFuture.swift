@@ -40,13 +40,9 @@ extension WorkflowContext {
     public func startActivity<A: Activity>(_ type: A.Type, _ input: A.Input, retry: RetryPolicy? = nil) throws
         -> WorkflowFuture<A.Output>
     {
-        let registry = executor.activities
-        return try startActivity(A.name, retry: retry ?? A.retryPolicy, as: A.Output.self) { context in
-            guard let activity = registry.activity(named: A.name) as? A else {
-                throw WorkflowError(.unknownActivity, "activity '\(A.name)' is not registered on this node")
-            }
-            return try BinaryMessageCodec().encode(try await activity.run(input, context: context))
-        }
+        let policy = retry ?? A.retryPolicy
+        return try startActivity(
+            A.name, retry: policy, as: A.Output.self, attempt: try attempt(A.self, input, policy: policy))
     }
 
     /// Starts `body` as an activity named `name` without waiting for it (see ``run(_:retry:_:)``).

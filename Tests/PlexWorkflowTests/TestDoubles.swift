@@ -148,3 +148,9 @@ extension MemoryDriver {
 
     func cancelChild(id: String) async throws {}
 }
+
+extension MemoryDriver {
+    func runOnWorker(input: [UInt8], context: ActivityContext, timeout: Duration) async throws -> [UInt8] {
+        throw WorkflowError(.invalidArgument, "the memory driver has no worker pool")
+    }
+}
