@@ -73,7 +73,7 @@ let package = Package(
             swiftSettings: strict),
         .target(
             name: "PlexWorkflow",
-            dependencies: ["PlexCluster", "PlexCore", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["PlexCluster", "PlexCore", "PlexJournal", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict
         ),
         .target(name: "PlexExamples", dependencies: ["PlexSpaces"], swiftSettings: strict),

@@ -3,8 +3,9 @@
 # injected at random moments (kill -9, SIGSTOP/SIGCONT, whole-cluster restarts, a node restarted while its
 # seeds are down, partitions through TCP proxies with `plex cluster remove` tried during them). At the end it
 # heals, completes every key and checks that nothing acknowledged was lost, nothing applied twice and no
-# ledger forked. Prints one line, `chaos: seconds=S faults=F acked=N lost=L doubled=D forks=K`; exits 0 only
-# if L, D and K are 0. Progress and findings go to stderr.
+# ledger forked; beside them it starts `steps` workflows and checks that each completes once. Prints one line,
+# `chaos: seconds=S faults=F acked=N lost=L doubled=D forks=K workflows=W wf-lost=X wf-unfinished=Y`; exits 0 only
+# if L, D, K, X and Y are 0. Progress and findings go to stderr.
 #
 #   scripts/chaos.sh --short            a short run (90 s of faults, seed 1; under 3 minutes in all)
 #   scripts/chaos.sh                    a long run (30 minutes, seed 1)

@@ -57,9 +57,12 @@ public struct ChaosAudit: Sendable, Hashable {
     public private(set) var unfinished: [String] = []
     /// What was found, one sentence each, in ledger order.
     public private(set) var findings: [String] = []
+    /// What became of the workflows started under the faults.
+    public private(set) var workflows: WorkflowVerdict
 
-    /// Judges `book` against `observations` (by ledger).
-    public init(book: DepositBook, observations: [String: LedgerObservation]) {
+    /// Judges `book` against `observations` (by ledger), with the `workflows` verdict.
+    public init(book: DepositBook, observations: [String: LedgerObservation], workflows: WorkflowVerdict = .init()) {
+        self.workflows = workflows
         acknowledged = book.acknowledgedCount
         unfinished = book.pending
         for ledger in Set(book.ledgers).union(observations.keys).sorted() {
@@ -72,13 +75,18 @@ public struct ChaosAudit: Sendable, Hashable {
         }
     }
 
-    /// Whether nothing was lost, doubled or forked, and every key was completed.
-    public var passed: Bool { lost.isEmpty && doubled.isEmpty && forks.isEmpty && unfinished.isEmpty }
+    /// Whether nothing was lost, doubled or forked, every key was completed, and every workflow completed.
+    public var passed: Bool {
+        lost.isEmpty && doubled.isEmpty && forks.isEmpty && unfinished.isEmpty && workflows.passed
+    }
 
-    /// The run's one line: `chaos: seconds=S faults=F acked=N lost=L doubled=D forks=K`.
+    /// The run's one line: `chaos: seconds=S faults=F acked=N lost=L doubled=D forks=K workflows=W
+    /// wf-lost=X wf-unfinished=Y` (the workflows: acknowledged starts, instances lost, instances that did not
+    /// complete right or left a step without a trace).
     public func summary(seconds: Int, faults: Int) -> String {
         "chaos: seconds=\(seconds) faults=\(faults) acked=\(acknowledged) lost=\(lost.count) "
-            + "doubled=\(doubled.count) forks=\(forks.count)"
+            + "doubled=\(doubled.count) forks=\(forks.count) workflows=\(workflows.started) "
+            + "wf-lost=\(workflows.lost.count) wf-unfinished=\(workflows.unfinished.count + workflows.missingSteps.count)"
     }
 
     private mutating func judge(_ ledger: String, deposits: [String: Deposit], observation: LedgerObservation) {

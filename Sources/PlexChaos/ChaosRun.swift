@@ -33,6 +33,8 @@ public final class ChaosRun: Sendable {
     let stopping = Atomic<Bool>(false)
     /// Faults injected, by kind, and what each `plex cluster remove` attempt came to.
     let record = Mutex<(faults: [FaultKind: Int], removals: [String])>(([:], []))
+    /// The workflows started under the faults.
+    let workflows: WorkflowLoad
 
     /// Prepares a run: checks the binary, picks addresses, starts the proxies if the nodes can use them.
     /// - Throws: ``ChaosSetupFailure`` when the binary is missing or a partition is asked for that the binary
@@ -58,6 +60,7 @@ public final class ChaosRun: Sendable {
             }
         }
         self.configuration = configuration
+        workflows = WorkflowLoad(directory: configuration.directory)
         try FileManager.default.createDirectory(atPath: configuration.directory, withIntermediateDirectories: true)
         cluster = try ChaosCluster(configuration: configuration, log: log, usesProxies: advertises)
         callers = cluster.addresses.map {
@@ -86,6 +89,9 @@ public final class ChaosRun: Sendable {
         }
         await withTaskGroup(of: Void.self) { group in
             group.addTask { await self.runCallers() }
+            group.addTask {
+                await self.workflows.run(callers: self.callers) { self.stopping.load(ordering: .relaxed) }
+            }
             group.addTask { await self.reportProgress() }
             group.addTask {
                 await self.runFaults()
@@ -113,6 +119,7 @@ public final class ChaosRun: Sendable {
             log("the nodes do not all see each other up; completing and reading anyway")
         }
         await completePending(until: deadline)
+        let workflowVerdict = await workflows.settle(callers: callers, until: deadline, log: log)
         var observations: [String: LedgerObservation] = [:]
         for ledger in configuration.ledgerKeys {
             observations[ledger] = LedgerObservation(readings: await readings(of: ledger, until: deadline))
@@ -127,7 +134,7 @@ public final class ChaosRun: Sendable {
         for (ledger, copies) in inspection.keptAside { observations[ledger, default: .init()].keptAside = copies }
         let removals = record.withLock { $0.removals }
         for removal in removals { log("plex cluster remove: \(removal)") }
-        let audit = ChaosAudit(book: book.snapshot, observations: observations)
+        let audit = ChaosAudit(book: book.snapshot, observations: observations, workflows: workflowVerdict)
         for finding in audit.findings { log(finding) }
         return audit
     }

@@ -1,5 +1,6 @@
 import Foundation
 import PlexExamples
+import PlexJournal
 import PlexSpaces
 import Synchronization
 
@@ -18,6 +19,21 @@ struct SleepsLong: Workflow {
     static let typeName = "bench-sleeps-long"
     func run(_ input: Int, context: WorkflowContext) async throws -> Int {
         try await context.sleep(for: .seconds(3_600))
+        return input
+    }
+}
+
+/// Runs `input` quick steps, then waits for an event: an instance with a long history, for the recovery figure.
+struct LongHistory: Workflow {
+    static let typeName = "bench-long-history"
+    func run(_ input: Int, context: WorkflowContext) async throws -> Int {
+        let done = WorkflowVariable(0)
+        context.onQuery("done") { done.value }
+        for step in 0..<input {
+            _ = try await context.run("step") { _ in step }
+            done.value = step + 1
+        }
+        _ = try await context.waitForEvent("finish", as: Bool.self)
         return input
     }
 }
@@ -112,6 +128,66 @@ extension All {
             report("\(prefix)_single_p50", median(singles), "us")
         }
         try await timerBlockedMemory()
+        try await workflowRecovery()
+    }
+
+    /// An instance with 10,000 completed steps (each journaled on its own): the time from a node's restart to its
+    /// code having caught up (a query answered), and the time to rebuild its state from its checkpoint against
+    /// replaying every journaled message.
+    func workflowRecovery() async throws {
+        let steps = 10_000
+        let directory = temporaryDirectory("workflow-recovery")
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let engine = WorkflowEngine(options: .init(batchWindow: .zero))
+        engine.register(LongHistory.self)
+        var configuration = NodeConfiguration(dataDirectory: directory, secret: benchSecret)
+        configuration.journal.keepHistory = true
+        let network = InMemoryNetwork()
+        func start() async throws -> PlexNode {
+            try await PlexNode.start(configuration, transport: .inMemory(network), logger: quietLogger()) {
+                engine.install(on: $0)
+            }
+        }
+        var node = try await start()
+        let handle = try await WorkflowClient(node: node).start(LongHistory.self, id: "long", input: steps)
+        while try await handle.query("done", as: Int.self, timeout: .seconds(30)) < steps {
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        await node.shutdown()
+        var restarts: [Double] = []
+        for _ in 0..<runs {
+            let clock = ContinuousClock()
+            let t0 = clock.now
+            node = try await start()
+            let caughtUp = try await WorkflowClient(node: node).handle(LongHistory.self, id: "long")
+                .query("done", as: Int.self, timeout: .seconds(60))
+            restarts.append(Bench_seconds(clock.now - t0) * 1e3)
+            precondition(caughtUp == steps, "the replayed code reports \(caughtUp) steps")
+            await node.shutdown()
+        }
+        let journal = try await Journal.open(path: "\(directory)/journal.sqlite", configuration: configuration.journal)
+        guard let checkpoint = try await WorkflowInspector.checkpointSequence(of: "long", in: journal) else {
+            fatalError("the instance has no checkpoint")
+        }
+        var fromCheckpoint: [Double] = []
+        var fullReplay: [Double] = []
+        var replayed: UInt64 = 0
+        for _ in 0..<runs {
+            let clock = ContinuousClock()
+            var t0 = clock.now
+            let latest = try await WorkflowInspector.record(of: "long", in: journal)
+            fromCheckpoint.append(Bench_seconds(clock.now - t0) * 1e3)
+            precondition(latest.record.steps.count == steps + 1, "\(latest.record.steps.count) steps recovered")
+            t0 = clock.now
+            // Just before the checkpoint: every message from the first one is replayed.
+            let early = try await WorkflowInspector.record(of: "long", at: checkpoint - 1, in: journal)
+            fullReplay.append(Bench_seconds(clock.now - t0) * 1e3)
+            replayed = early.sequence
+        }
+        await journal.close()
+        report("workflow_10k_steps_restart_to_caught_up", median(restarts), "ms")
+        report("workflow_10k_steps_state_from_checkpoint", median(fromCheckpoint), "ms")
+        report("workflow_10k_steps_state_full_replay_\(replayed)_messages", median(fullReplay), "ms")
     }
 
     /// Resident bytes per instance of 10,000 blocked on a timer (active, their code suspended).

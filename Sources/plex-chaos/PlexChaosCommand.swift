@@ -12,9 +12,11 @@ struct PlexChaosCommand: AsyncParsableCommand {
             Starts --nodes `plex node` processes on loopback with fresh data directories, runs deposits with \
             unique idempotency keys through every node, and injects faults drawn from --seed. At the end it \
             heals every fault, retries every unacknowledged key to completion, reads every ledger through every \
-            node, stops the nodes and reads their journals. It prints one line, \
-            `chaos: seconds=S faults=F acked=N lost=L doubled=D forks=K`, and exits 0 only if L, D and K are 0 \
-            and every key completed (1 otherwise; 2 when the run could not start). Progress goes to stderr.
+            node, stops the nodes and reads their journals. Beside the deposits it starts `steps` workflows \
+            (a retried activity and a timer per step) and waits for each to complete. It prints one line, \
+            `chaos: seconds=S faults=F acked=N lost=L doubled=D forks=K workflows=W wf-lost=X wf-unfinished=Y`, \
+            and exits 0 only if L, D, K, X and Y are 0 and every key completed (1 otherwise; 2 when the run \
+            could not start). Progress goes to stderr.
             """)
 
     @Option(help: "Seconds of load and faults (the end checks come after).")
