@@ -30,7 +30,8 @@ final class InstanceRun: Sendable {
         let executor = WorkflowExecutor(
             driver: driver, history: record.steps, clock: engine.options.clock, activities: engine.activities,
             logger: engine.logger, batchWindow: engine.options.batchWindow.milliseconds,
-            pollInterval: engine.options.resumeInterval.milliseconds)
+            pollInterval: engine.options.resumeInterval.milliseconds,
+            unloadAfter: engine.options.unloadAfter?.milliseconds)
         let input = record.input
         state.withLock { state in
             guard state.task == nil, !state.ended else { return }
@@ -141,6 +142,10 @@ struct InstanceDriver: WorkflowDriver {
 
     func cancelChild(id: String) async throws {
         _ = try await ask(.cancel, of: instances(id))
+    }
+
+    func unload() async {
+        try? await ref.tell(.unload)
     }
 
     func runOnWorker(input: [UInt8], context: ActivityContext, timeout: Duration) async throws -> [UInt8] {

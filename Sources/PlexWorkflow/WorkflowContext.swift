@@ -113,7 +113,9 @@ public struct WorkflowContext: Sendable {
             let result: Result<[UInt8], any Error>
             do {
                 result = .success(
-                    try await Self.attempt(body, context, timeout: policy.startToCloseTimeout, clock: clock))
+                    try await executor.attempting {
+                        try await Self.attempt(body, context, timeout: policy.startToCloseTimeout, clock: clock)
+                    })
             } catch {
                 result = .failure(error)
             }
@@ -235,6 +237,7 @@ public struct WorkflowContext: Sendable {
                 step = taken
                 continue
             }
+            await executor.waiting(until: step.dueAt)
             await executor.driver.changes.wait(after: seen, until: step.dueAt, clock: clock)
             try Task.checkCancellation()
         }

@@ -44,6 +44,8 @@ final class WorkflowExecutor: Sendable {
         var queries: [String: @Sendable () throws -> [UInt8]] = [:]
         /// Whether the code has claimed every step the history holds (or ended): queries are answered then.
         var caughtUp = false
+        /// Activity attempts running now (the instance does not unload while one runs).
+        var attempts = 0
     }
 
     let driver: any WorkflowDriver
@@ -56,13 +58,16 @@ final class WorkflowExecutor: Sendable {
     /// How often (milliseconds) a wait for a child workflow asks the child again, in case word of its end
     /// was lost.
     let pollInterval: Int64
+    /// A wait longer than this (milliseconds) with no attempt running unloads the instance; `nil`: never.
+    let unloadAfter: Int64?
     private let state: Mutex<State>
 
     init(
         driver: any WorkflowDriver, history: [WorkflowStep], clock: any WorkflowClock, activities: ActivityRegistry,
-        logger: Logger, batchWindow: Int64 = 0, pollInterval: Int64 = 5_000
+        logger: Logger, batchWindow: Int64 = 0, pollInterval: Int64 = 5_000, unloadAfter: Int64? = nil
     ) {
         self.pollInterval = pollInterval
+        self.unloadAfter = unloadAfter
         self.driver = driver
         self.clock = clock
         self.activities = activities
@@ -439,12 +444,30 @@ final class WorkflowExecutor: Sendable {
 
     /// Waits until `deadline`, or until the instance is asked to cancel (then throws it, unless compensating).
     func pause(until deadline: Int64) async throws {
+        await waiting(until: deadline)
         while clock.now() < deadline {
             let seen = driver.changes.generation
             try checkCancelRequest()
             await driver.changes.wait(after: seen, until: deadline, clock: clock)
             try Task.checkCancellation()
         }
+    }
+
+    /// The code is about to wait until `due` (`nil`: for an event): a long wait with no attempt running
+    /// unloads the instance (see ``WorkflowEngine/Options/unloadAfter``). Pending writes go first.
+    func waiting(until due: Int64?) async {
+        guard let unloadAfter else { return }
+        if let due, due - clock.now() <= unloadAfter { return }
+        guard state.withLock({ $0.attempts == 0 && $0.broken == nil }) else { return }
+        guard (try? await flush()) != nil else { return }
+        await driver.unload()
+    }
+
+    /// Counts an activity attempt running while `body` runs.
+    func attempting<T>(_ body: () async throws -> T) async throws -> T {
+        state.withLock { $0.attempts += 1 }
+        defer { state.withLock { $0.attempts -= 1 } }
+        return try await body()
     }
 
     func checkCancelRequest() throws {

@@ -1,6 +1,6 @@
 internal import PlexCluster
-public import PlexJournal
 internal import PlexCore
+public import PlexJournal
 
 /// Reads workflow instances from a journal without a node (a stopped node's, or a copy): the offline side of
 /// ``WorkflowClient/describe(id:history:json:timeout:)``.

@@ -33,6 +33,8 @@ struct WorkflowInstance: VirtualActor {
         case query(name: String, timeout: Int64)
         /// Forget a finished instance: its id can be started again.
         case purge
+        /// The code waits with nothing running: end the activation once it is idle.
+        case unload
     }
 
     enum Response: Codable, Sendable {
@@ -46,7 +48,7 @@ struct WorkflowInstance: VirtualActor {
     /// Reads and word of a child's end are not journaled.
     static func isReadOnly(_ request: Request) -> Bool {
         switch request {
-        case .describe, .query, .childClosed: true
+        case .describe, .query, .childClosed, .unload: true
         default: false
         }
     }
@@ -177,6 +179,9 @@ struct WorkflowInstance: VirtualActor {
             return .done
         case .childClosed:
             run.changes.notify()
+            return .done
+        case .unload:
+            context.deactivateOnIdle()
             return .done
         case .query(let name, let timeout):
             guard state.status == .running else {

@@ -40,7 +40,9 @@ struct ChaosAuditTests {
         #expect(audit.passed)
         #expect(audit.acknowledged == 4)
         #expect(audit.lost.isEmpty && audit.doubled.isEmpty && audit.forks.isEmpty && audit.unfinished.isEmpty)
-        #expect(audit.summary(seconds: 12, faults: 3) == "chaos: seconds=12 faults=3 acked=4 lost=0 doubled=0 forks=0 workflows=0 wf-lost=0 wf-unfinished=0")
+        #expect(
+            audit.summary(seconds: 12, faults: 3)
+                == "chaos: seconds=12 faults=3 acked=4 lost=0 doubled=0 forks=0 workflows=0 wf-lost=0 wf-unfinished=0")
     }
 
     @Test("an acknowledged deposit missing from the owner's history is lost; an unacknowledged one may be missing")

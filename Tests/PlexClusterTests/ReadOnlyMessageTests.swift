@@ -17,11 +17,15 @@ struct Peekable: VirtualActor {
         case peek
         case keepReference
         case retire
+        /// A read-only message that asks to end the activation once idle.
+        case retireQuietly
     }
 
     static func isReadOnly(_ request: Request) -> Bool {
-        if case .peek = request { return true }
-        return false
+        switch request {
+        case .peek, .retireQuietly: true
+        default: false
+        }
     }
 
     func handle(_ request: Request, state: inout State, context: ActorContext) async throws -> Int {
@@ -29,7 +33,7 @@ struct Peekable: VirtualActor {
         case .add(let amount): state.total += amount
         case .peek: state.total += 1_000  // dropped: the handler runs on a copy
         case .keepReference: Self.kept.withLock { $0 = context.actor(Peekable.self, key: context.id.key) }
-        case .retire: context.deactivateOnIdle()
+        case .retire, .retireQuietly: context.deactivateOnIdle()
         }
         return state.total
     }
@@ -77,6 +81,20 @@ struct ReadOnlyMessageTests {
             #expect(node.configuration.activation.idleTimeout >= .seconds(60))
             try await eventually("deactivated", within: .seconds(5)) { !node.isActive(peekable.id) }
             #expect(try await peekable.ask(.add(1)) == 6, "the next message recovers it from the journal")
+            // A read-only message can ask it too (and is still not journaled).
+            // The last sequence, in the entries or (after the deactivation's checkpoint pruned them) the checkpoint.
+            func last() async throws -> UInt64 {
+                max(
+                    try await node.journal.lastSequence(for: peekable.id),
+                    try await node.journal.latestCheckpoint(for: peekable.id)?.sequence ?? 0)
+            }
+            let sequence = try await last()
+            _ = try await peekable.ask(.retireQuietly)
+            try await eventually("deactivated by a read-only message", within: .seconds(5)) {
+                !node.isActive(peekable.id)
+            }
+            let after = try await last()
+            #expect(after == sequence, "\(sequence) -> \(after)")
         }
     }
 }

@@ -154,3 +154,7 @@ extension MemoryDriver {
         throw WorkflowError(.invalidArgument, "the memory driver has no worker pool")
     }
 }
+
+extension MemoryDriver {
+    func unload() async {}
+}

@@ -160,7 +160,8 @@ final class Activation<A: VirtualActor>: AnyActivation, ActivationControl, @unch
         _ request: A.Request, callID: CallID, idempotencyKey: String?, write: inout PendingWrite?
     ) async throws -> A.Response {
         var copy = state
-        let context = makeContext(callID, idempotencyKey, false)
+        var context = makeContext(callID, idempotencyKey, false)
+        context.activation = self
         do {
             let response = try await behaviour.handle(request, state: &copy, context: context)
             write = lastWrite

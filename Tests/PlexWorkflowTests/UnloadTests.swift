@@ -1,0 +1,46 @@
+import PlexCore
+import PlexSpaces
+import PlexTestKit
+import Testing
+
+@testable import PlexWorkflow
+
+/// Sleeps, then waits for an event, then runs one activity.
+struct SleepThenWait: Workflow {
+    static let typeName = "sleep-then-wait"
+    func run(_ milliseconds: Int, context: WorkflowContext) async throws -> String {
+        try await context.sleep(for: .milliseconds(milliseconds))
+        let word = try await context.waitForEvent("word", as: String.self) ?? "none"
+        return try await context.run("echo") { _ in "heard \(word)" }
+    }
+}
+
+@Suite("Waiting instances unload", .timeLimit(.minutes(2)))
+struct UnloadTests {
+    @Test("an instance waiting on a timer or an event unloads; its reminder or the event brings it back")
+    func unloads() async throws {
+        let engine = WorkflowEngine(options: .init(unloadAfter: .milliseconds(100)))
+        engine.register(SleepThenWait.self)
+        try await withTestCluster(
+            nodes: 1, transport: .inMemory,
+            setup: { $0.activation.idleTimeout = .seconds(60) },
+            register: { engine.install(on: $0) }
+        ) { cluster in
+            let node = cluster.node(0)
+            let client = WorkflowClient(node: node)
+            let id = ActorID(typeName: WorkflowInstance.typeName, key: "u1")
+            let handle = try await client.start(SleepThenWait.self, id: "u1", input: 1_500)
+            try await eventually("the timer-blocked instance unloads (long before the 60 s idle timeout)") {
+                !node.isActive(id)
+            }
+            try await eventually("its reminder brings it back at the timer, and it waits for the event, unloaded") {
+                let history = try await WorkflowInspector.record(of: "u1", in: node.journal).record.steps
+                return history.count == 2 && history[0].isResolved && !node.isActive(id)
+            }
+            let timer = try await WorkflowInspector.record(of: "u1", in: node.journal).record.steps[0]
+            #expect(try #require(timer.completedAt) >= (timer.dueAt ?? .max), "the timer fired at its time")
+            try await handle.signal("word", "hello")
+            #expect(try await handle.result(timeout: .seconds(10)) == "heard hello")
+        }
+    }
+}
