@@ -190,37 +190,50 @@ extension All {
         report("workflow_10k_steps_state_full_replay_\(replayed)_messages", median(fullReplay), "ms")
     }
 
-    /// Resident bytes per instance of 10,000 blocked on a timer (active, their code suspended).
+    /// Resident bytes per instance of 10,000 blocked on an hour's timer: kept in memory (their code suspended),
+    /// and unloaded (the default: each waits as a journaled reminder).
     func timerBlockedMemory() async throws {
-        let directory = temporaryDirectory("workflow-memory")
-        defer { try? FileManager.default.removeItem(atPath: directory) }
-        let engine = WorkflowEngine()
-        engine.register(SleepsLong.self)
-        let node = try await PlexNode.start(
-            NodeConfiguration(dataDirectory: directory, secret: benchSecret), transport: .inMemory(InMemoryNetwork()),
-            logger: quietLogger()
-        ) { engine.install(on: $0) }
-        let client = WorkflowClient(node: node)
-        let count = 10_000
-        let before = residentBytes()
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            for worker in 0..<64 {
-                group.addTask {
-                    for i in stride(from: worker, to: count, by: 64) {
-                        _ = try await client.start(SleepsLong.self, id: "sleeper-\(i)", input: i)
+        for unload in [false, true] {
+            let directory = temporaryDirectory("workflow-memory")
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            let engine = WorkflowEngine(options: .init(unloadAfter: unload ? .seconds(1) : nil))
+            engine.register(SleepsLong.self)
+            let node = try await PlexNode.start(
+                NodeConfiguration(dataDirectory: directory, secret: benchSecret),
+                transport: .inMemory(InMemoryNetwork()), logger: quietLogger()
+            ) { engine.install(on: $0) }
+            let client = WorkflowClient(node: node)
+            let count = 10_000
+            let before = residentBytes()
+            let activationsBefore = node.activationCount
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for worker in 0..<64 {
+                    group.addTask {
+                        for i in stride(from: worker, to: count, by: 64) {
+                            _ = try await client.start(SleepsLong.self, id: "sleeper-\(i)", input: i)
+                        }
+                    }
+                }
+                try await group.waitForAll()
+            }
+            if unload {
+                // Every instance has journaled its timer and unloaded (the 16 index shards stay active).
+                while node.activationCount > activationsBefore + 32 {
+                    try await Task.sleep(for: .milliseconds(100))
+                }
+            } else {
+                // Every instance has journaled its timer (so its code is suspended on it).
+                for i in stride(from: 0, to: count, by: 97) {
+                    while try await client.describe(id: "sleeper-\(i)").nextDueAt == nil {
+                        try await Task.sleep(for: .milliseconds(10))
                     }
                 }
             }
-            try await group.waitForAll()
+            let after = residentBytes()
+            report(
+                "workflow_timer_blocked_bytes_each_\(unload ? "unloaded" : "in_memory")",
+                Double(after - before) / Double(count), "bytes")
+            await node.shutdown()
         }
-        // Every instance has journaled its timer (so its code is suspended on it).
-        for i in stride(from: 0, to: count, by: 97) {
-            while try await client.describe(id: "sleeper-\(i)").nextDueAt == nil {
-                try await Task.sleep(for: .milliseconds(10))
-            }
-        }
-        let after = residentBytes()
-        report("workflow_timer_blocked_bytes_each", Double(after - before) / Double(count), "bytes")
-        await node.shutdown()
     }
 }
