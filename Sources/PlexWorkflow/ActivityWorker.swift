@@ -14,6 +14,7 @@ struct ActivityWorker: VirtualActor {
         var instanceID: String
         var position: Int
         var attempt: Int
+        var run: Int
     }
 
     struct Response: Codable, Sendable {
@@ -45,7 +46,8 @@ struct ActivityWorker: VirtualActor {
                 .actorFailure
         }
         let attempt = ActivityContext(
-            instanceID: request.instanceID, position: request.position, attempt: request.attempt, name: request.name)
+            instanceID: request.instanceID, position: request.position, attempt: request.attempt, name: request.name,
+            run: request.run)
         do {
             return Response(output: try await entry.runEncoded(request.input, attempt), node: "\(context.nodeID)")
         } catch let error as WorkflowError {

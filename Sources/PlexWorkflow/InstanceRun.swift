@@ -31,7 +31,7 @@ final class InstanceRun: Sendable {
             driver: driver, history: record.steps, clock: engine.options.clock, activities: engine.activities,
             logger: engine.logger, batchWindow: engine.options.batchWindow.milliseconds,
             pollInterval: engine.options.resumeInterval.milliseconds,
-            unloadAfter: engine.options.unloadAfter?.milliseconds)
+            unloadAfter: engine.options.unloadAfter?.milliseconds, run: record.continuedAsNew)
         let input = record.input
         state.withLock { state in
             guard state.task == nil, !state.ended else { return }
@@ -144,14 +144,14 @@ struct InstanceDriver: WorkflowDriver {
         _ = try await ask(.cancel, of: instances(id))
     }
 
-    func unload() async {
-        try? await ref.tell(.unload)
+    func unload(_ unload: Bool) async {
+        try? await ref.tell(unload ? .unload : .stay)
     }
 
     func runOnWorker(input: [UInt8], context: ActivityContext, timeout: Duration) async throws -> [UInt8] {
         let request = ActivityWorker.Request(
             name: context.name, input: input, instanceID: context.instanceID, position: context.position,
-            attempt: context.attempt)
+            attempt: context.attempt, run: context.run)
         do {
             return try await workers(ActivityWorker.key(context)).ask(request, timeout: timeout).output
         } catch let error as CallError {

@@ -82,8 +82,19 @@ public struct ActivityContext: Sendable {
     public let attempt: Int
     /// The activity's name.
     public let name: String
+    /// Which run of the instance (how many times it continued as new before).
+    public let run: Int
 
-    /// The same for every attempt of this activity in this instance, and unique across instances: pass it to
-    /// services that deduplicate requests, so an attempt repeated after a crash takes effect once.
-    public var idempotencyKey: String { "\(instanceID)/\(position)" }
+    init(instanceID: String, position: Int, attempt: Int, name: String, run: Int = 0) {
+        self.instanceID = instanceID
+        self.position = position
+        self.attempt = attempt
+        self.name = name
+        self.run = run
+    }
+
+    /// The same for every attempt of this activity in this run of this instance, and unique across instances
+    /// and runs: pass it to services that deduplicate requests, so an attempt repeated after a crash takes
+    /// effect once. `<instance>/<position>`, or `<instance>@<run>/<position>` after a continue-as-new.
+    public var idempotencyKey: String { run == 0 ? "\(instanceID)/\(position)" : "\(instanceID)@\(run)/\(position)" }
 }

@@ -7,7 +7,8 @@ extension WorkflowContext {
     /// status and handle); the parent's history records its id when it starts and its outcome when it ends,
     /// so a replay neither starts it again nor waits for it again.
     /// - Parameter id: The child's instance id; by default the parent's id and the step's position
-    ///   (`order-7/3`), the same on every replay. Starting is idempotent by id.
+    ///   (`order-7/3`; after a continue-as-new, with the run: `order-7@2/3`), the same on every replay.
+    ///   Starting is idempotent by id.
     /// - Throws: ``WorkflowError`` `childFailed` (with the child's failure) when it failed, was cancelled or was
     ///   terminated; `cancelled` when this instance is asked to cancel (the child is asked too).
     public func child<W: Workflow>(_ type: W.Type, id: String? = nil, input: W.Input) async throws -> W.Output {
@@ -19,8 +20,9 @@ extension WorkflowContext {
     public func startChild<W: Workflow>(_ type: W.Type, id: String? = nil, input: W.Input) async throws
         -> WorkflowFuture<W.Output>
     {
-        let (position, recorded) = try executor.claim(.child, W.typeName)
-        let childID = recorded?.target ?? id ?? "\(instanceID)/\(position)"
+        let runID = executor.runID
+        let (position, recorded) = try executor.claim(.child, W.typeName) { id ?? "\(runID)/\($0)" }
+        let childID = recorded?.target ?? id ?? "\(runID)/\(position)"
         var step =
             recorded
             ?? WorkflowStep(

@@ -101,7 +101,7 @@ public struct WorkflowContext: Sendable {
             try executor.checkCancelRequest()
             let attempt = step.attempts + 1
             let context = ActivityContext(
-                instanceID: executor.instanceID, position: position, attempt: attempt, name: name)
+                instanceID: executor.instanceID, position: position, attempt: attempt, name: name, run: executor.run)
             // Steps waiting to be journaled are written once their window passes, even while this attempt runs.
             let flusher = executor.flushDue.map { due in
                 Task { [executor] in

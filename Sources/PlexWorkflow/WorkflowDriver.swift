@@ -20,9 +20,9 @@ protocol WorkflowDriver: Sendable {
     func describeChild(id: String) async throws -> WorkflowDescription
     /// Asks child instance `id` to cancel.
     func cancelChild(id: String) async throws
-    /// The code waits with nothing running: the instance may unload (end its activation) until its wake-up
-    /// reminder or an event brings it back.
-    func unload() async
+    /// With `true`, the code waits with nothing running (or stopped): the instance may unload (end its
+    /// activation) until its wake-up reminder or an event brings it back; with `false`, it is busy again.
+    func unload(_ unload: Bool) async
     /// Runs an attempt of pooled activity `context.name` on a worker node (``ActivityPlacement/workerPool``).
     func runOnWorker(input: [UInt8], context: ActivityContext, timeout: Duration) async throws -> [UInt8]
 }

@@ -46,6 +46,10 @@ final class WorkflowExecutor: Sendable {
         var caughtUp = false
         /// Activity attempts running now (the instance does not unload while one runs).
         var attempts = 0
+        /// Whether the instance was asked to unload (and nothing has asked it to stay since).
+        var unloadRequested = false
+        /// Whether the code ended (or its activation did): a future started later is cancelled at once.
+        var ended = false
     }
 
     let driver: any WorkflowDriver
@@ -60,12 +64,16 @@ final class WorkflowExecutor: Sendable {
     let pollInterval: Int64
     /// A wait longer than this (milliseconds) with no attempt running unloads the instance; `nil`: never.
     let unloadAfter: Int64?
+    /// Which run of the instance this is (``WorkflowRecord/continuedAsNew``): part of its steps' idempotency
+    /// keys and default child ids, which must differ between runs.
+    let run: Int
     private let state: Mutex<State>
 
     init(
         driver: any WorkflowDriver, history: [WorkflowStep], clock: any WorkflowClock, activities: ActivityRegistry,
-        logger: Logger, batchWindow: Int64 = 0, pollInterval: Int64 = 5_000, unloadAfter: Int64? = nil
+        logger: Logger, batchWindow: Int64 = 0, pollInterval: Int64 = 5_000, unloadAfter: Int64? = nil, run: Int = 0
     ) {
+        self.run = run
         self.pollInterval = pollInterval
         self.unloadAfter = unloadAfter
         self.driver = driver
@@ -77,6 +85,9 @@ final class WorkflowExecutor: Sendable {
     }
 
     var instanceID: String { driver.instanceID }
+
+    /// The instance id, with the run when it continued as new: `order-7`, `order-7@2`.
+    var runID: String { run == 0 ? driver.instanceID : "\(driver.instanceID)@\(run)" }
 
     /// Whether the code is re-running steps the history holds.
     var isReplaying: Bool { state.withLock { $0.next < $0.history.count } }
@@ -102,6 +113,9 @@ final class WorkflowExecutor: Sendable {
         if let found = found as? WorkflowError, found.code == .nonDeterminism {
             ending = .failed(EffectLog.Failure(found))
         } else if found != nil || Task.isCancelled {
+            // A write failed (not the activation's end): end the activation, so the wake-up reminder brings the
+            // instance back and its code starts again from the journal.
+            if found is Stopped, !Task.isCancelled { await driver.unload(true) }
             return
         }
         await takeWriteTurn()
@@ -123,6 +137,7 @@ final class WorkflowExecutor: Sendable {
 
     private func cancelFutures() {
         let tasks = state.withLock { state in
+            state.ended = true
             defer { state.futures = [:] }
             return state.futures.values
         }
@@ -174,7 +189,9 @@ final class WorkflowExecutor: Sendable {
 
     /// Claims the next position for a step of `kind` named `name`: its recorded state, if the history has it.
     /// - Throws: what stopped the executor, a cancellation request, or ``WorkflowError`` `nonDeterminism`.
-    func claim(_ kind: WorkflowStep.Kind, _ name: String) throws -> (position: Int, recorded: WorkflowStep?) {
+    func claim(_ kind: WorkflowStep.Kind, _ name: String, target: ((Int) -> String)? = nil) throws
+        -> (position: Int, recorded: WorkflowStep?)
+    {
         try Task.checkCancellation()
         let cancelRequested = driver.cancelRequested
         let now = clock.now()
@@ -187,7 +204,9 @@ final class WorkflowExecutor: Sendable {
             state.next += 1
             state.current = "\(kind.rawValue) '\(name)' (step \(position))"
             guard position < state.history.count else {
-                state.addPlaceholder(WorkflowStep(position: position, kind: kind, name: name, startedAt: now))
+                state.addPlaceholder(
+                    WorkflowStep(
+                        position: position, kind: kind, name: name, startedAt: now, target: target?(position)))
                 return (position, nil)
             }
             let recorded = state.history[position]
@@ -201,7 +220,11 @@ final class WorkflowExecutor: Sendable {
             }
             return (position, recorded)
         }
-        if claimed.1 == nil || claimed.0 + 1 == state.withLock({ $0.history.count }) { markCaughtUp() }
+        // Caught up: a new step, or the last recorded one still pending (the code waits on it).
+        if claimed.1 == nil || (claimed.1?.isResolved == false && claimed.0 + 1 == state.withLock({ $0.history.count }))
+        {
+            markCaughtUp()
+        }
         return claimed
     }
 
@@ -230,6 +253,7 @@ final class WorkflowExecutor: Sendable {
             let recorded = state.history[position]
             guard recorded.kind == .value, recorded.name == "version:\(changeID)" else { return .predates }
             state.next += 1
+            if state.next == state.history.count, !recorded.isResolved { state.caughtUp = true }
             return .recorded(recorded)
         }
     }
@@ -242,19 +266,31 @@ final class WorkflowExecutor: Sendable {
         -> Task<[UInt8], any Error>
     {
         let task = Task { try await body() }
-        state.withLock { $0.futures[position] = task }
+        let ended = state.withLock { state in
+            if !state.ended { state.futures[position] = task }
+            return state.ended
+        }
+        if ended { task.cancel() }
         return task
     }
 
-    /// Gives up the steps at `losers` (``WorkflowContext/first(_:)``): each unresolved one is recorded as
-    /// cancelled with the next write, and a late result of its task is not recorded.
-    func abandon(_ losers: [Int]) -> [Task<[UInt8], any Error>] {
+    /// Settles a race (``WorkflowContext/first(_:)``): in one step, records `marker` (the winner) and gives up
+    /// the steps at `losers` (each unresolved one recorded as cancelled; a late result of its task is not
+    /// recorded), then writes them together. Returns the marker as the history holds it, the losers' tasks and
+    /// the ids of losing children, for the caller to cancel once the outcome is durable.
+    func settleRace(losers: [Int], marker: WorkflowStep) async throws
+        -> (marker: WorkflowStep, tasks: [Task<[UInt8], any Error>], children: [String])
+    {
         let now = clock.now()
-        return state.withLock { state in
+        let (tasks, children) = state.withLock { state in
             var tasks: [Task<[UInt8], any Error>] = []
+            var children: [String] = []
+            state.apply(marker)
+            state.upsertUnflushed(marker)
             for position in losers where state.history.indices.contains(position) {
                 if let task = state.futures.removeValue(forKey: position) { tasks.append(task) }
                 var step = state.history[position]
+                if step.kind == .child, let target = step.target { children.append(target) }
                 guard !step.isResolved else { continue }
                 step.outcome = .failure(.activity(WorkflowError(.cancelled, "another step finished first")))
                 step.completedAt = now
@@ -263,7 +299,21 @@ final class WorkflowExecutor: Sendable {
                 state.upsertUnflushed(step)
                 state.abandoned.insert(position)
             }
-            return tasks
+            return (tasks, children)
+        }
+        let written = try await write()
+        return (written.last { $0.position == marker.position } ?? marker, tasks, children)
+    }
+
+    /// The ids of the children at `positions` (for a replayed race: its losers).
+    func children(at positions: [Int]) -> [String] {
+        state.withLock { state in
+            positions.compactMap { position in
+                guard state.history.indices.contains(position), state.history[position].kind == .child else {
+                    return nil
+                }
+                return state.history[position].target
+            }
         }
     }
 
@@ -376,7 +426,11 @@ final class WorkflowExecutor: Sendable {
         guard !steps.isEmpty else { return [] }
         let recorded: [WorkflowStep]
         do {
-            recorded = try await driver.record(steps, now: clock.now())
+            // Not cancelled with the task that writes (a future that lost a race, say): a write under way
+            // finishes, so the history stays contiguous and the executor goes on.
+            let driver = self.driver
+            let now = clock.now()
+            recorded = try await Task { try await driver.record(steps, now: now) }.value
         } catch {
             throw stop(because: "recording step \(steps.first?.position ?? 0) failed: \(error)")
         }
@@ -456,16 +510,23 @@ final class WorkflowExecutor: Sendable {
     /// The code is about to wait until `due` (`nil`: for an event): a long wait with no attempt running
     /// unloads the instance (see ``WorkflowEngine/Options/unloadAfter``). Pending writes go first.
     func waiting(until due: Int64?) async {
+        markCaughtUp()
         guard let unloadAfter else { return }
         if let due, due - clock.now() <= unloadAfter { return }
         guard state.withLock({ $0.attempts == 0 && $0.broken == nil }) else { return }
         guard (try? await flush()) != nil else { return }
-        await driver.unload()
+        state.withLock { $0.unloadRequested = true }
+        await driver.unload(true)
     }
 
-    /// Counts an activity attempt running while `body` runs.
+    /// Counts an activity attempt running while `body` runs; an unload asked for earlier is called off.
     func attempting<T>(_ body: () async throws -> T) async throws -> T {
-        state.withLock { $0.attempts += 1 }
+        let recall = state.withLock { state in
+            state.attempts += 1
+            defer { state.unloadRequested = false }
+            return state.unloadRequested
+        }
+        if recall { await driver.unload(false) }
         defer { state.withLock { $0.attempts -= 1 } }
         return try await body()
     }

@@ -105,30 +105,48 @@ extension WorkflowContext {
         guard !futures.isEmpty else { throw WorkflowError(.invalidArgument, "first(_:) needs at least one step") }
         let (position, recorded) = try executor.claim(.value, "first")
         if case .value(let bytes)? = recorded?.outcome {
-            let winner = try BinaryMessageCodec().decode(Int.self, from: bytes)
-            guard futures.indices.contains(winner) else {
-                throw executor.breakWith(
-                    WorkflowError(
-                        .nonDeterminism,
-                        "step \(position): the history holds the winner \(winner) of a race of \(futures.count)"))
-            }
+            let winner = try recordedWinner(bytes, position: position, of: futures.count)
+            // Asked again on every replay, in case the node died before the losing children heard it.
+            cancel(executor.children(at: losers(of: futures, winner: winner)))
             return winner
         }
-        let winner: Int
+        let chosen: Int
         if let resolved = executor.lowestResolved(futures.map(\.step.position)) {
-            winner = resolved
+            chosen = resolved
         } else {
-            winner = await Self.race(futures.map(\.step.task))
+            chosen = await Self.race(futures.map(\.step.task))
         }
-        let losers = futures.indices.filter { $0 != winner }.map { futures[$0].step.position }
-        for task in executor.abandon(losers) { task.cancel() }
         let now = executor.clock.now()
-        _ = try await executor.record(
-            WorkflowStep(
-                position: position, kind: .value, name: "first",
-                outcome: .value(try BinaryMessageCodec().encode(winner)),
-                startedAt: now, completedAt: now))
+        let marker = WorkflowStep(
+            position: position, kind: .value, name: "first", outcome: .value(try BinaryMessageCodec().encode(chosen)),
+            startedAt: now, completedAt: now)
+        // The winner and the losers' cancellation are journaled together before any loser is cancelled.
+        let settled = try await executor.settleRace(losers: losers(of: futures, winner: chosen), marker: marker)
+        for task in settled.tasks { task.cancel() }
+        cancel(settled.children)
+        guard case .value(let bytes)? = settled.marker.outcome else { return chosen }
+        return try recordedWinner(bytes, position: position, of: futures.count)
+    }
+
+    private func losers(of futures: [any AnyWorkflowFuture], winner: Int) -> [Int] {
+        futures.indices.filter { $0 != winner }.map { futures[$0].step.position }
+    }
+
+    private func recordedWinner(_ bytes: [UInt8], position: Int, of count: Int) throws -> Int {
+        let winner = try BinaryMessageCodec().decode(Int.self, from: bytes)
+        guard (0..<count).contains(winner) else {
+            throw executor.breakWith(
+                WorkflowError(
+                    .nonDeterminism, "step \(position): the history holds the winner \(winner) of a race of \(count)"))
+        }
         return winner
+    }
+
+    /// Asks the children `ids` to cancel, in the background.
+    private func cancel(_ ids: [String]) {
+        guard !ids.isEmpty else { return }
+        let driver = executor.driver
+        Task { for id in ids { try? await driver.cancelChild(id: id) } }
     }
 
     /// The index of the first of `tasks` to finish.

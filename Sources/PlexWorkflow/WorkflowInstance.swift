@@ -35,6 +35,8 @@ struct WorkflowInstance: VirtualActor {
         case purge
         /// The code waits with nothing running: end the activation once it is idle.
         case unload
+        /// The code is busy again: an unload asked for earlier is called off.
+        case stay
     }
 
     enum Response: Codable, Sendable {
@@ -48,7 +50,7 @@ struct WorkflowInstance: VirtualActor {
     /// Reads and word of a child's end are not journaled.
     static func isReadOnly(_ request: Request) -> Bool {
         switch request {
-        case .describe, .query, .childClosed, .unload: true
+        case .describe, .query, .childClosed, .unload, .stay: true
         default: false
         }
     }
@@ -66,9 +68,12 @@ struct WorkflowInstance: VirtualActor {
     }
 
     func activate(state: inout WorkflowRecord, context: ActorContext) async throws {
+        guard state.status != .pending else { return }
+        // Each activation repeats the instance's word to its index shard (a closed one's too: a close whose word
+        // was lost in a crash is repaired when the instance is next read).
+        index(state, context: context)
         guard state.status == .running else { return }
         run.begin(state, context: context, engine: engine)
-        index(state, context: context)
     }
 
     func deactivate(state: inout WorkflowRecord, context: ActorContext) async {
@@ -182,6 +187,9 @@ struct WorkflowInstance: VirtualActor {
             return .done
         case .unload:
             context.deactivateOnIdle()
+            return .done
+        case .stay:
+            // Arriving here marked the activation used just now.
             return .done
         case .query(let name, let timeout):
             guard state.status == .running else {

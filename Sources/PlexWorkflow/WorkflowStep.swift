@@ -79,6 +79,7 @@ public struct WorkflowStep: Sendable, Hashable, Codable {
     func isSuperseded(by newer: WorkflowStep) -> Bool {
         guard !isResolved else { return false }
         return newer.isResolved || newer.attempts > attempts || (newer.dueAt != nil && dueAt == nil)
+            || (newer.target != nil && target == nil)
     }
 }
 

@@ -62,6 +62,32 @@ struct WaitsForChild: Workflow {
     }
 }
 
+/// Returns its input and its instance id.
+struct Echo: Workflow {
+    static let typeName = "echo"
+    func run(_ input: String, context: WorkflowContext) async throws -> String {
+        let key = try await context.run("key") { activity in activity.idempotencyKey }
+        return "\(input)@\(context.instanceID) key \(key)"
+    }
+}
+
+/// Runs a child (with its default id) in each of three runs, continuing as new between them.
+struct Relay: Workflow {
+    static let typeName = "relay"
+    struct State: Codable, Sendable {
+        var run = 0
+        var results: [String] = []
+    }
+
+    func run(_ state: State, context: WorkflowContext) async throws -> [String] {
+        var state = state
+        state.results.append(try await context.child(Echo.self, input: "run\(state.run)"))
+        state.run += 1
+        if state.run < 3 { try context.continueAsNew(with: state) }
+        return state.results
+    }
+}
+
 @Suite("Child workflows, continue-as-new and queries on a cluster", .timeLimit(.minutes(2)))
 struct ChildAndLoopTests {
     let ledger = Counter()
@@ -72,6 +98,8 @@ struct ChildAndLoopTests {
         engine.register(ShipChild.self)
         engine.register(ParentOrder.self)
         engine.register(Tally.self)
+        engine.register(Echo.self)
+        engine.register(Relay.self)
         engine.register(activity: Reserve(ledger: ledger))
         engine.register(activity: Label(ledger: ledger, failures: 0))
         return engine
@@ -173,6 +201,18 @@ struct ChildAndLoopTests {
                 _ = try await tally.query("seen", as: Int.self)
                 Issue.record("a finished instance answers no query")
             } catch let error as WorkflowError { #expect(error.code == .unknownQuery) }
+        }
+    }
+
+    @Test("each run after continue-as-new gets children and idempotency keys of its own")
+    func runsDoNotShareIDs() async throws {
+        let engine = engine()
+        try await withTestCluster(nodes: 2, transport: .inMemory, register: { engine.install(on: $0) }) { cluster in
+            let relay = try await WorkflowClient(node: cluster.node(0)).start(Relay.self, id: "relay", input: .init())
+            #expect(
+                try await relay.result(timeout: .seconds(20)) == [
+                    "run0@relay/0 key relay/0/0", "run1@relay@1/0 key relay@1/0/0", "run2@relay@2/0 key relay@2/0/0",
+                ])
         }
     }
 }

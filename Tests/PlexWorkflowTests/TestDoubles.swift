@@ -156,5 +156,5 @@ extension MemoryDriver {
 }
 
 extension MemoryDriver {
-    func unload() async {}
+    func unload(_ unload: Bool) async {}
 }
