@@ -67,6 +67,8 @@ public final class WorkflowEngine: Sendable {
     public let options: Options
     let logger: Logger
     let activities = ActivityRegistry()
+    /// The index changes of this engine's instances, sent in batches.
+    let index = IndexBatcher()
     private let workflows = Mutex<[String: Entry]>([:])
 
     /// An engine with nothing registered (what an instance made without one sees).

@@ -1,4 +1,5 @@
 internal import PlexCore
+internal import Synchronization
 
 /// One instance as the index lists it.
 public struct WorkflowSummary: Sendable, Hashable, Codable {
@@ -40,9 +41,15 @@ struct WorkflowIndex: VirtualActor {
         var instances: [String: WorkflowSummary] = [:]
     }
 
-    enum Request: Codable, Sendable {
+    /// A change to the list.
+    enum Change: Codable, Sendable {
         case update(WorkflowSummary)
         case remove(id: String)
+    }
+
+    enum Request: Codable, Sendable {
+        /// Changes gathered on one node, in the order they were made.
+        case apply([Change])
         case list(type: String?, status: WorkflowStatus?, limit: Int)
     }
 
@@ -66,23 +73,90 @@ struct WorkflowIndex: VirtualActor {
 
     func handle(_ request: Request, state: inout State, context: ActorContext) async throws -> Response {
         switch request {
-        case .update(let summary):
-            // A closed instance's summary is final: a late "running" from a stale activation does not undo it.
-            if let known = state.instances[summary.id], known.status.isClosed, !summary.status.isClosed,
-                known.startedAt == summary.startedAt
-            {
-                return .done
-            }
-            state.instances[summary.id] = summary
-            return .done
-        case .remove(let id):
-            state.instances[id] = nil
+        case .apply(let changes):
+            for change in changes { state.apply(change) }
             return .done
         case .list(let type, let status, let limit):
             let matching = state.instances.values.filter { summary in
                 (type == nil || summary.type == type) && (status == nil || summary.status == status)
             }
             return .summaries(Array(matching.sorted(by: WorkflowSummary.newestFirst).prefix(limit)))
+        }
+    }
+}
+
+extension WorkflowIndex.State {
+    mutating func apply(_ change: WorkflowIndex.Change) {
+        switch change {
+        case .update(let summary):
+            // A closed instance's summary is final: a late "running" from a stale activation does not undo it.
+            if let known = instances[summary.id], known.status.isClosed, !summary.status.isClosed,
+                known.startedAt == summary.startedAt
+            {
+                return
+            }
+            instances[summary.id] = summary
+        case .remove(let id):
+            instances[id] = nil
+        }
+    }
+}
+
+/// Gathers a node's index changes and sends each shard its changes together, at most every `interval`: one
+/// journaled message per shard and interval instead of one per change (an instance changes its entry when it
+/// starts and when it closes). A batch goes through the reference of its latest change, so it leaves once
+/// that change's message is durable.
+final class IndexBatcher: Sendable {
+    private struct Pending {
+        var shard: ActorRef<WorkflowIndex>
+        var changes: [WorkflowIndex.Change]
+    }
+
+    private struct State {
+        var pending: [String: Pending] = [:]
+        var scheduled = false
+    }
+
+    private let state = Mutex(State())
+    let interval: Duration
+
+    init(interval: Duration = .milliseconds(10)) {
+        self.interval = interval
+    }
+
+    /// Queues `change` for the shard `shard` refers to.
+    func add(_ change: WorkflowIndex.Change, to shard: ActorRef<WorkflowIndex>) {
+        let schedule = state.withLock { state in
+            if state.pending[shard.id.key] == nil {
+                state.pending[shard.id.key] = Pending(shard: shard, changes: [change])
+            } else {
+                state.pending[shard.id.key]!.shard = shard
+                state.pending[shard.id.key]!.changes.append(change)
+            }
+            defer { state.scheduled = true }
+            return !state.scheduled
+        }
+        guard schedule else { return }
+        let interval = self.interval
+        Task {
+            try? await Task.sleep(for: interval)
+            await self.flush()
+        }
+    }
+
+    /// Sends what is queued.
+    func flush() async {
+        let batches = state.withLock { state in
+            defer {
+                state.pending = [:]
+                state.scheduled = false
+            }
+            return Array(state.pending.values)
+        }
+        await withTaskGroup(of: Void.self) { group in
+            for batch in batches {
+                group.addTask { try? await batch.shard.tell(.apply(batch.changes)) }
+            }
         }
     }
 }

@@ -177,8 +177,7 @@ struct WorkflowInstance: VirtualActor {
             state = WorkflowRecord()
             if live {
                 let shard = context.actor(WorkflowIndex.self, key: WorkflowIndex.shard(of: context.id.key))
-                let id = context.id.key
-                Task { try? await shard.tell(.remove(id: id)) }
+                engine.index.add(.remove(id: context.id.key), to: shard)
             }
             context.deactivateOnIdle()
             return .done
@@ -219,7 +218,7 @@ struct WorkflowInstance: VirtualActor {
         let summary = WorkflowSummary(
             id: context.id.key, type: state.type, status: state.status, startedAt: state.startedAt,
             closedAt: state.closedAt)
-        Task { try? await shard.tell(.update(summary)) }
+        engine.index.add(.update(summary), to: shard)
     }
 
     /// The registered entry of `type` (`nil` during a replay, which needs none).

@@ -434,7 +434,14 @@ struct All: AsyncParsableCommand {
 }
 
 /// Resident set size in bytes, from /proc/self/statm.
+/// glibc's `malloc_trim` (not in the Glibc module): hands freed heap memory back to the system.
+@_silgen_name("malloc_trim")
+func mallocTrim(_ pad: Int) -> Int32
+
+/// Resident bytes of this process, after handing memory freed back to the system (so a figure taken after
+/// objects were released does not count the allocator's high-water mark).
 func residentBytes() -> Int {
+    _ = mallocTrim(0)
     guard let text = try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8) else { return 0 }
     let fields = text.split(separator: " ")
     return (Int(fields[1]) ?? 0) * Int(sysconf(Int32(_SC_PAGESIZE)))
