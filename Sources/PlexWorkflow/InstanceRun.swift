@@ -23,10 +23,17 @@ final class InstanceRun: Sendable {
                 metadata: ["workflow.id": "\(context.id.key)", "workflow.type": "\(record.type)"])
             return
         }
+        // The executor outlives the turn: it keeps a context without the activation (which holds this run,
+        // so keeping it would make a cycle that outlives the activation) and without the turn's output gate
+        // (the executor calls out only after its own writes are durable).
+        var plain = context
+        plain.activation = nil
+        plain.effects = nil
+        let detached = plain
         let driver = InstanceDriver(
-            ref: context.actor(WorkflowInstance.self, key: context.id.key), run: self,
-            instances: { context.actor(WorkflowInstance.self, key: $0) },
-            workers: { context.actor(ActivityWorker.self, key: $0) }, onClose: engine.options.onClose)
+            ref: detached.actor(WorkflowInstance.self, key: context.id.key), run: self,
+            instances: { detached.actor(WorkflowInstance.self, key: $0) },
+            workers: { detached.actor(ActivityWorker.self, key: $0) }, onClose: engine.options.onClose)
         let executor = WorkflowExecutor(
             driver: driver, history: record.steps, clock: engine.options.clock, activities: engine.activities,
             logger: engine.logger, batchWindow: engine.options.batchWindow.milliseconds,
@@ -69,6 +76,9 @@ final class InstanceRun: Sendable {
     func end() {
         let task = state.withLock { state in
             state.ended = true
+            // The executor (and what it holds) goes with its task, not with this run.
+            state.executor = nil
+            defer { state.task = nil }
             return state.task
         }
         task?.cancel()
