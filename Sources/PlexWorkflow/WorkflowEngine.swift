@@ -34,8 +34,9 @@ public final class WorkflowEngine: Sendable {
         /// least once in any case). A pending timer, retry or event wait, and the ending, are journaled at once
         /// with whatever waits. `.zero` journals every completion before the code goes on. Default: 2 ms.
         public var batchWindow: Duration
-        /// When the instance's code waits longer than this (a timer, a retry's backoff, an event) with no
-        /// activity attempt running, the instance unloads: its activation ends, so it costs nothing but its
+        /// When the instance's code waits longer than this (a timer, a retry's backoff, an event deadline; a
+        /// wait for an event without a deadline counts as long) with no activity attempt running, the instance
+        /// unloads: its activation ends, so it costs nothing but its
         /// journal rows, and its wake-up reminder (at the due time) or the event brings it back, replaying its
         /// code from the journal. `nil` keeps waiting instances in memory. Default: 1 s.
         public var unloadAfter: Duration?

@@ -54,7 +54,7 @@ struct ChaosAuditTests {
         #expect(audit.doubled.isEmpty)
         #expect(audit.unfinished == ["k3"])
         #expect(!audit.passed)
-        #expect(audit.summary(seconds: 1, faults: 0).hasSuffix("acked=3 lost=1 doubled=0 forks=0"))
+        #expect(audit.summary(seconds: 1, faults: 0).contains("acked=3 lost=1 doubled=0 forks=0 workflows=0"))
     }
 
     @Test("a key the history holds twice is doubled, acknowledged or not")
