@@ -96,5 +96,11 @@ public struct ActivityContext: Sendable {
     /// The same for every attempt of this activity in this run of this instance, and unique across instances
     /// and runs: pass it to services that deduplicate requests, so an attempt repeated after a crash takes
     /// effect once. `<instance>/<position>`, or `<instance>@<run>/<position>` after a continue-as-new.
-    public var idempotencyKey: String { run == 0 ? "\(instanceID)/\(position)" : "\(instanceID)@\(run)/\(position)" }
+    public var idempotencyKey: String { stepKey(instanceID, run: run, position: position) }
+}
+
+/// The key of step `position` of run `run` of an instance, unique across instances and runs: `order-7/3`, or
+/// `order-7@2/3` after two continue-as-new. An activity's idempotency key, and a child's default id.
+func stepKey(_ instanceID: String, run: Int, position: Int) -> String {
+    run == 0 ? "\(instanceID)/\(position)" : "\(instanceID)@\(run)/\(position)"
 }

@@ -20,9 +20,10 @@ extension WorkflowContext {
     public func startChild<W: Workflow>(_ type: W.Type, id: String? = nil, input: W.Input) async throws
         -> WorkflowFuture<W.Output>
     {
-        let runID = executor.runID
-        let (position, recorded) = try executor.claim(.child, W.typeName) { id ?? "\(runID)/\($0)" }
-        let childID = recorded?.target ?? id ?? "\(runID)/\(position)"
+        let (instanceID, run) = (instanceID, executor.run)
+        let defaultID: (Int) -> String = { id ?? stepKey(instanceID, run: run, position: $0) }
+        let (position, recorded) = try executor.claim(.child, W.typeName, target: defaultID)
+        let childID = recorded?.target ?? defaultID(position)
         var step =
             recorded
             ?? WorkflowStep(
@@ -92,11 +93,14 @@ extension WorkflowContext {
             .activity(WorkflowError(.childFailed, "child workflow \(child.id) \(child.status.rawValue): \(reason)")))
     }
 
+    /// How calls to a child that fail with something else than a ``WorkflowError`` are retried.
+    private static let callRetry = RetryPolicy(initialInterval: .milliseconds(100), maximumInterval: .seconds(5))
+
     /// Runs `body` until it succeeds or throws a ``WorkflowError``: other errors (a node that cannot be
-    /// reached, a timeout) are retried with a growing pause, 100 ms doubling up to 5 s, until the executor
-    /// stops.
+    /// reached, a timeout) are retried with ``callRetry``'s growing pause, 100 ms doubling up to 5 s, until the
+    /// executor stops.
     private func retrying<T>(_ body: () async throws -> T) async throws -> T {
-        var pause: Int64 = 100
+        var failures = 0
         while true {
             do {
                 return try await body()
@@ -107,8 +111,9 @@ extension WorkflowContext {
                 executor.logger.debug(
                     "a child workflow call failed; trying again",
                     metadata: ["workflow.id": "\(instanceID)", "error": "\(error)"])
+                failures += 1
+                let pause = Self.callRetry.baseDelayMilliseconds(afterAttempt: failures)
                 try await executor.clock.sleep(until: executor.clock.now() + pause)
-                pause = min(pause * 2, 5_000)
             }
         }
     }

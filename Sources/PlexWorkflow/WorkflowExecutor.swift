@@ -86,9 +86,6 @@ final class WorkflowExecutor: Sendable {
 
     var instanceID: String { driver.instanceID }
 
-    /// The instance id, with the run when it continued as new: `order-7`, `order-7@2`.
-    var runID: String { run == 0 ? driver.instanceID : "\(driver.instanceID)@\(run)" }
-
     /// Whether the code is re-running steps the history holds.
     var isReplaying: Bool { state.withLock { $0.next < $0.history.count } }
 

@@ -27,8 +27,9 @@ public struct WorkflowSummary: Sendable, Hashable, Codable {
 /// of the shard's owner, handed off and recovered like any durable state) holding a summary per instance whose
 /// id hashes to it.
 ///
-/// Instances tell their shard when they start, when they close, on each activation while they run (so word
-/// lost in a crash is repaired the next time the instance wakes) and when they are purged. The list is
+/// Instances tell their shard when they start, when they close, on each activation (so word lost in a crash
+/// is repaired the next time the instance is activated) and when they are purged, in batches per node
+/// (``IndexBatcher``). The list is
 /// therefore eventually consistent: an instance's own status (``WorkflowClient/describe(id:history:json:timeout:)``)
 /// is the truth; `plex workflow list` gathers every shard.
 struct WorkflowIndex: VirtualActor {

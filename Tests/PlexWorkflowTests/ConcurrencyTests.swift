@@ -106,25 +106,21 @@ struct ConcurrencyTests {
 
     @Test("a replay that finds a race's winner out of range fails the instance as non-deterministic")
     func firstOfNonDeterminism() async throws {
-        let driver = try MemoryDriver()
-        await launch(driver, clock: clock) { context in
+        let body: @Sendable (WorkflowContext) async throws -> [UInt8] = { context in
             let a = try context.startRun("a") { _ in 1 }
             let b = try context.startRun("b") { _ in 2 }
             _ = try await context.first(a, b)
             return []
-        }.value
+        }
+        let driver = try MemoryDriver()
+        await launch(driver, clock: clock, body).value
         let again = try MemoryDriver()
         for step in driver.record.steps {
             var step = step
             if step.name == "first" { step.outcome = .value(try encoded(5)) }
             _ = try await again.record([step], now: 0)
         }
-        await launch(again, clock: clock) { context in
-            let a = try context.startRun("a") { _ in 1 }
-            let b = try context.startRun("b") { _ in 2 }
-            _ = try await context.first(a, b)
-            return []
-        }.value
+        await launch(again, clock: clock, body).value
         #expect(again.record.status == .failed)
         #expect(again.record.failure?.message.contains("winner 5") == true)
     }
