@@ -146,7 +146,11 @@ struct TCPProxyTests {
         proxy.cut()
         let socket = try TestSocket(connectingTo: proxy.address)
         defer { socket.close() }
-        try socket.send(Array("hi".utf8))
+        do {
+            try socket.send(Array("hi".utf8))
+        } catch let error as POSIXError where error.code == .EPIPE || error.code == .ECONNRESET {
+            // The proxy closed the cut connection before the bytes left: it has ended already.
+        }
         try await socket.expectEnd()
         proxy.heal(from: "y")
         #expect(proxy.isCut, "the cut of every connection stays")
