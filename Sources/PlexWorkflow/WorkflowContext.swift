@@ -238,7 +238,7 @@ public struct WorkflowContext: Sendable {
                 continue
             }
             await executor.waiting(until: step.dueAt)
-            await executor.driver.changes.wait(after: seen, until: step.dueAt, clock: clock)
+            await executor.waitForChange(after: seen, until: step.dueAt)
             try Task.checkCancellation()
         }
     }

@@ -499,9 +499,18 @@ final class WorkflowExecutor: Sendable {
         while clock.now() < deadline {
             let seen = driver.changes.generation
             try checkCancelRequest()
-            await driver.changes.wait(after: seen, until: deadline, clock: clock)
+            await waitForChange(after: seen, until: deadline)
             try Task.checkCancellation()
         }
+    }
+
+    /// Waits until the instance changes after generation `seen` (see ``Notifier``) or `deadline` passes. While
+    /// an unload is pending the wait sets no timer: the activation is about to end (which cancels the wait),
+    /// and the wake-up reminder fires at the deadline in any case. (A cancelled `Task.sleep` keeps its timer's
+    /// memory until the time it was set for: an hour's timer per unloaded instance would stay in memory.)
+    func waitForChange(after seen: UInt64, until deadline: Int64?) async {
+        let unloading = state.withLock { $0.unloadRequested }
+        await driver.changes.wait(after: seen, until: unloading ? nil : deadline, clock: clock)
     }
 
     /// The code is about to wait until `due` (`nil`: for an event): a long wait with no attempt running
@@ -523,7 +532,11 @@ final class WorkflowExecutor: Sendable {
             defer { state.unloadRequested = false }
             return state.unloadRequested
         }
-        if recall { await driver.unload(false) }
+        if recall {
+            await driver.unload(false)
+            // A wait that set no timer because of the unload sets one now.
+            driver.changes.notify()
+        }
         defer { state.withLock { $0.attempts -= 1 } }
         return try await body()
     }

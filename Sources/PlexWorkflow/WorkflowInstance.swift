@@ -199,6 +199,8 @@ struct WorkflowInstance: VirtualActor {
             // Arriving here activated the instance (and so started its code, if it runs); set the next one.
             state.wakeDue = nil
             try await rearm(&state, now: due, context: context)
+            // Code already running may wait without a timer of its own (an unload was pending): this is its time.
+            if live { run.changes.notify() }
             return .done
         }
     }

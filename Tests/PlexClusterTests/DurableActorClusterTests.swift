@@ -85,6 +85,28 @@ struct DurableActorClusterTests {
         }
     }
 
+    @Test(
+        "an idle deactivation leaves a checkpoint only when many messages would replay; the state comes back either way"
+    )
+    func checkpointAtDeactivation() async throws {
+        try await withTestCluster(
+            nodes: 1, transport: .inMemory,
+            setup: { $0.activation.idleTimeout = .milliseconds(100) },
+            register: { $0.registerExamples() }
+        ) { cluster in
+            let node = cluster.node(0)
+            let few = node.actor(Ledger.self, key: "few")
+            let many = node.actor(Ledger.self, key: "many")
+            for i in 1...3 { _ = try await few.ask(.deposit(i)) }
+            for i in 1...12 { _ = try await many.ask(.deposit(i)) }
+            try await eventually("both deactivated") { !node.isActive(few.id) && !node.isActive(many.id) }
+            #expect(try await node.journal.latestCheckpoint(for: few.id) == nil, "three messages replay cheaply")
+            #expect(try await node.journal.latestCheckpoint(for: many.id)?.sequence == 12)
+            #expect(try await few.ask(.balance).balance == 6)
+            #expect(try await many.ask(.balance).balance == 78)
+        }
+    }
+
     @Test("ephemeral actors write nothing to the journal")
     func ephemeralWritesNothing() async throws {
         try await withTestCluster(nodes: 1, transport: .inMemory, register: { $0.registerExamples() }) { cluster in

@@ -230,6 +230,24 @@ struct VirtualActorClusterTests {
         }
     }
 
+    @Test("an idle sweep ends activations side by side, not one after another")
+    func idleSweepOverlaps() async throws {
+        // Each deactivation hook waits (up to 5 s) for another to be under way: one after another, no two
+        // overlap. (A durable actor's deactivation waits for a checkpoint's commit; one at a time, a sweep of
+        // thousands of finished workflow instances fell behind the rate they finished at.)
+        let overlap = Overlap()
+        try await withTestCluster(
+            nodes: 1, transport: .inMemory,
+            setup: { $0.activation.idleTimeout = .milliseconds(100) },
+            register: { $0.register(SlowToLeave.self) { SlowToLeave(overlap: overlap) } }
+        ) { cluster in
+            let node = cluster.node(0)
+            for k in 0..<4 { _ = try await node.actor(SlowToLeave.self, key: "s\(k)").ask(k) }
+            try await eventually("all deactivated", within: .seconds(30)) { node.activationCount == 0 }
+            #expect(overlap.most >= 2, "deactivations overlapped")
+        }
+    }
+
     @Test("beyond the activation limit the least recently used are deactivated")
     func activationLimit() async throws {
         try await withTestCluster(
@@ -265,6 +283,35 @@ struct Hooked: VirtualActor {
         log.append("handle \(context.id.key) \(request)")
         return request
     }
+}
+
+/// How many deactivation hooks run at once, and the most that did.
+final class Overlap: Sendable {
+    private let counts = Mutex((inside: 0, most: 0))
+    func enter() {
+        counts.withLock {
+            $0.inside += 1; $0.most = max($0.most, $0.inside)
+        }
+    }
+    func leave() { counts.withLock { $0.inside -= 1 } }
+    var most: Int { counts.withLock { $0.most } }
+}
+
+/// Its deactivation hook waits up to 5 s for another deactivation to be under way at the same time.
+struct SlowToLeave: VirtualActor {
+    static let typeName = "slow-to-leave"
+    let overlap: Overlap
+    init() { self.overlap = Overlap() }
+    init(overlap: Overlap) { self.overlap = overlap }
+
+    func deactivate(state: inout NoState, context: ActorContext) async {
+        overlap.enter()
+        defer { overlap.leave() }
+        let deadline = ContinuousClock.now + .seconds(5)
+        while overlap.most < 2, ContinuousClock.now < deadline { try? await Task.sleep(for: .milliseconds(5)) }
+    }
+
+    func handle(_ request: Int, state: inout NoState, context: ActorContext) async throws -> Int { request }
 }
 
 /// Counts how many handlers run at once; awaits inside the handler to invite interleaving.

@@ -43,4 +43,37 @@ struct UnloadTests {
             #expect(try await handle.result(timeout: .seconds(10)) == "heard hello")
         }
     }
+
+    @Test("a timer still fires when the instance's unload never happens (reads keep it active)")
+    func unloadThatNeverHappens() async throws {
+        // While an unload is pending the code waits without a timer of its own; the wake-up reminder is what
+        // ends the wait if the activation stays.
+        let engine = WorkflowEngine(options: .init(unloadAfter: .milliseconds(100)))
+        engine.register(SleepThenWait.self)
+        try await withTestCluster(
+            nodes: 1, transport: .inMemory,
+            setup: { $0.activation.idleTimeout = .seconds(60) },
+            register: { engine.install(on: $0) }
+        ) { cluster in
+            let node = cluster.node(0)
+            let client = WorkflowClient(node: node)
+            let id = ActorID(typeName: WorkflowInstance.typeName, key: "kept")
+            let handle = try await client.start(SleepThenWait.self, id: "kept", input: 1_500)
+            // A read every few milliseconds marks the activation used, so the idle sweep never ends it.
+            let reader = Task {
+                while !Task.isCancelled {
+                    _ = try? await client.describe(id: "kept")
+                    try? await Task.sleep(for: .milliseconds(5))
+                }
+            }
+            defer { reader.cancel() }
+            try await eventually("the timer fires although the instance stayed active", within: .seconds(20)) {
+                let history = try await WorkflowInspector.record(of: "kept", in: node.journal).record.steps
+                return history.first?.isResolved == true
+            }
+            #expect(node.isActive(id), "the reads kept the instance active")
+            try await handle.signal("word", "again")
+            #expect(try await handle.result(timeout: .seconds(10)) == "heard again")
+        }
+    }
 }

@@ -11,7 +11,19 @@ protocol AnyActivation: AnyObject, Sendable {
     /// When the activation last started a message (monotonic nanoseconds).
     var lastUsed: UInt64 { get }
     /// Runs the deactivation hook and marks the activation finished; the caller holds the turn.
-    func deactivateLocked() async
+    func deactivateLocked(checkpoint: DeactivationCheckpoint) async
+}
+
+/// Whether a deactivating durable actor writes a checkpoint (so its next activation, here or at a new owner,
+/// replays little). Failing to write one loses nothing: the entries are in the journal.
+enum DeactivationCheckpoint: Sendable {
+    /// When any message was journaled since its last one: the node stops or the actor moves to another node,
+    /// where a compact journal and a short transfer matter.
+    case ifBehind
+    /// Only when many were (``Activation/checkpointAtDeactivationAfter``): an idle or evicted activation. A few
+    /// messages replay as fast as a checkpoint loads, and a node that finishes thousands of short-lived actors
+    /// a second (workflow instances) would otherwise spend a commit on each as its idle sweep ends them.
+    case ifFarBehind
 }
 
 /// What an activation needs from the node that hosts it.
@@ -203,14 +215,19 @@ final class Activation<A: VirtualActor>: AnyActivation, ActivationControl, @unch
         return CallError(.cancelled, "\(id): the call was cancelled while its handler ran; it was not kept")
     }
 
-    func deactivateLocked() async {
+    func deactivateLocked(checkpoint: DeactivationCheckpoint) async {
         guard phase != .deactivated else { return }
         let wasActive = phase == .active
         phase = .deactivated
         guard wasActive else { return }
         await behaviour.deactivate(state: &state, context: makeContext(nil, nil, false))
-        // A durable actor leaves a checkpoint, so its next activation (here or at a new owner) replays little.
-        // Failing to write one loses nothing: the entries are in the journal.
-        try? await checkpointIfBehind()
+        switch checkpoint {
+        case .ifBehind: try? await checkpointIfBehind()
+        case .ifFarBehind:
+            if sinceCheckpoint >= Self.checkpointAtDeactivationAfter { try? await checkpointIfBehind() }
+        }
     }
+
+    /// How many messages past its checkpoint an idle durable actor must be to write one when it deactivates.
+    static var checkpointAtDeactivationAfter: Int { 8 }
 }

@@ -133,11 +133,31 @@ final class ActivationDirectory: Sendable {
     }
 
     /// Deactivates `activation` in its turn, after the messages queued before.
-    func deactivate(_ activation: any AnyActivation) async {
+    func deactivate(_ activation: any AnyActivation, checkpoint: DeactivationCheckpoint = .ifBehind) async {
         await activation.mailbox.acquire()
-        await activation.deactivateLocked()
+        await activation.deactivateLocked(checkpoint: checkpoint)
         table.remove(activation)
         activation.mailbox.release()
+    }
+
+    /// How many activations ``deactivate(_:checkpoint:)-([any AnyActivation],_)`` ends at a time.
+    static var deactivationWidth: Int { 64 }
+
+    /// Deactivates `activations`, up to ``deactivationWidth`` at a time: the checkpoints durable ones write then
+    /// share the journal's commits. (One at a time, a sweep of thousands of finished activations waited for a
+    /// commit each and fell behind the rate they finished at.)
+    func deactivate(_ activations: [any AnyActivation], checkpoint: DeactivationCheckpoint = .ifBehind) async {
+        await withTaskGroup(of: Void.self) { group in
+            var next = activations.makeIterator()
+            for _ in 0..<Self.deactivationWidth {
+                guard let activation = next.next() else { break }
+                group.addTask { await self.deactivate(activation, checkpoint: checkpoint) }
+            }
+            while await group.next() != nil {
+                guard let activation = next.next() else { continue }
+                group.addTask { await self.deactivate(activation, checkpoint: checkpoint) }
+            }
+        }
     }
 
     /// Deactivates `id` in its turn, runs `body` while it still holds the turn (the activation leaves the table
@@ -153,7 +173,7 @@ final class ActivationDirectory: Sendable {
             defer { activation.mailbox.release() }
             // Only the activation in the table excludes others; one that was replaced while this waited does not.
             guard table.existing(id) === activation else { continue }
-            await activation.deactivateLocked()
+            await activation.deactivateLocked(checkpoint: .ifBehind)
             defer { table.remove(activation) }
             return try await body()
         }
@@ -166,7 +186,7 @@ final class ActivationDirectory: Sendable {
 
     /// Deactivates every activation (the node stops gracefully).
     func deactivateAll() async {
-        for activation in table.all() { await deactivate(activation) }
+        await deactivate(table.all())
     }
 
     /// Deactivates the activations `isOwnedElsewhere` names (after a ring change), so an actor is never
@@ -175,17 +195,13 @@ final class ActivationDirectory: Sendable {
         let types = allTypes
         let moved = table.all().filter { isOwnedElsewhere($0.id, types[$0.id.typeName]?.placement ?? .pinned) }
         guard !moved.isEmpty else { return }
-        runtime.tasks.start {
-            for activation in moved { await self.deactivate(activation) }
-        }
+        runtime.tasks.start { await self.deactivate(moved) }
     }
 
     private func evictExcess() {
         let limit = runtime.configuration.activation.maximumActivations
         let victims = table.leastRecentlyUsed(table.count - limit + max(1, limit / 10))
-        runtime.tasks.start {
-            for victim in victims { await self.deactivate(victim) }
-        }
+        runtime.tasks.start { await self.deactivate(victims, checkpoint: .ifFarBehind) }
     }
 
     /// Deactivates activations idle for longer than ``ActivationConfiguration/idleTimeout``.
@@ -197,9 +213,7 @@ final class ActivationDirectory: Sendable {
             try? await Task.sleep(for: period)
             let now = NodeRuntime.now()
             guard now > idleNanoseconds else { continue }
-            for activation in table.idle(since: now - idleNanoseconds) {
-                await deactivate(activation)
-            }
+            await deactivate(table.idle(since: now - idleNanoseconds), checkpoint: .ifFarBehind)
         }
     }
 
