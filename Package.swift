@@ -172,6 +172,11 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(
+            name: "PlexExamplesTests",
+            dependencies: ["PlexExamples", "PlexTestKit", "PlexSpaces"],
+            swiftSettings: strict
+        ),
+        .testTarget(
             name: "PlexIntegrationTests",
             dependencies: ["PlexTestKit", "PlexExamples", "PlexSpaces"],
             swiftSettings: strict

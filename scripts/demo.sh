@@ -26,8 +26,33 @@ echo
 echo "== a durable ledger survives a restart of the whole cluster =="
 for amount in 10 20 30; do
   printf 'ledger/acct-1 deposit %s -> ' "$amount"
-  "$plex" call ledger/acct-1 "{\"deposit\":{\"_0\":$amount}}" --node 127.0.0.1:7101 --config "$cfg" \
+  "$plex" call ledger/acct-1 "{\"deposit\":{\"amount\":$amount}}" --node 127.0.0.1:7101 --config "$cfg" \
     --idempotency-key "demo-deposit-$amount-$(date +%s%N)"
+done
+echo
+echo "== scenario 4: a counter durable object (durable, an alarm resets it) =="
+for port in 7101 7102 7103; do
+  printf 'via 127.0.0.1:%s  durable-counter/visits increment by 2 -> ' "$port"
+  "$plex" call durable-counter/visits '{"increment":{"by":2}}' --node "127.0.0.1:$port" --config "$cfg"
+done
+printf 'durable-counter/visits decrement by 100 -> '
+"$plex" call durable-counter/visits '{"decrement":{"by":100}}' --node 127.0.0.1:7102 --config "$cfg" 2>&1 || true
+printf 'durable-counter/visits resetAfter 1 s -> '
+"$plex" call durable-counter/visits '{"resetAfter":{"seconds":1}}' --node 127.0.0.1:7103 --config "$cfg" |
+  sed 's/"resetAt":[0-9]*/"resetAt":…/'
+for attempt in $(seq 1 50); do
+  reply=$("$plex" call durable-counter/visits '{"get":{}}' --node 127.0.0.1:7101 --config "$cfg")
+  case "$reply" in *'"value":0'*) break ;; esac
+  sleep 0.2
+done
+printf 'durable-counter/visits after the alarm -> %s\n' "$reply"
+echo
+echo "== scenario 3: an idempotent payment processor (a repeated order is not charged again) =="
+payment_order="o-$(date +%s)"
+for port in 7101 7102; do
+  printf 'via 127.0.0.1:%s  payment-processor/shop-1 process %s 25 -> ' "$port" "$payment_order"
+  "$plex" call payment-processor/shop-1 "{\"process\":{\"order\":\"$payment_order\",\"amount\":25}}" \
+    --node "127.0.0.1:$port" --config "$cfg"
 done
 echo
 echo "== a durable workflow: an order above 1,000 waits for a manager's approval, then ships in a child workflow =="

@@ -42,7 +42,8 @@ public actor NodeCaller {
         guard let client = await connected() else {
             throw CallError(.nodeUnavailable, "cannot connect to \(address)")
         }
-        _ = try await client.ask(Ledger.self, key: ledger, .deposit(amount), timeout: timeout, idempotencyKey: key)
+        _ = try await client.ask(
+            Ledger.self, key: ledger, .deposit(amount: amount), timeout: timeout, idempotencyKey: key)
     }
 
     /// Reads `ledger`'s balance: the owner that answered, and the balance.

@@ -11,7 +11,7 @@ public struct Counter: VirtualActor {
 
     public enum Request: Codable, Sendable {
         case increment
-        case add(Int)
+        case add(amount: Int)
         case get
     }
 

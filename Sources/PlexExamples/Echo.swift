@@ -25,12 +25,14 @@ public struct Echo: VirtualActor {
 }
 
 extension PlexNode {
-    /// Registers the bundled example actors (``Counter``, ``Echo``, ``Ledger``) and workflows
-    /// (``OrderWorkflow``, ``StepsWorkflow``).
+    /// Registers the bundled example actors (``Counter``, ``Echo``, ``Ledger``, ``DurableCounter``,
+    /// ``PaymentProcessor``) and workflows (``OrderWorkflow``, ``StepsWorkflow``).
     public func registerExamples(workflows: WorkflowEngine = .examples()) {
         register(Counter.self)
         register(Echo.self)
         register(Ledger.self)
+        register(DurableCounter.self)
+        register(PaymentProcessor.self)
         workflows.install(on: self)
     }
 }

@@ -13,8 +13,8 @@ public struct Ledger: VirtualActor {
     }
 
     public enum Request: Codable, Sendable {
-        case deposit(Int)
-        case withdraw(Int)
+        case deposit(amount: Int)
+        case withdraw(amount: Int)
         case balance
     }
 

@@ -79,7 +79,7 @@ struct All: AsyncParsableCommand {
 
     @Option(
         help:
-            "Run only these groups (comma-separated: codec, local, cross, memory, journal, durable, recovery, limits, restart, workflows)."
+            "Run only these groups (comma-separated: codec, local, cross, memory, journal, durable, recovery, limits, restart, workflows, scenarios)."
     )
     var only: String?
 
@@ -87,9 +87,11 @@ struct All: AsyncParsableCommand {
         printMachine()
         let window = Duration.milliseconds(Int(seconds * 1000))
         let groups = Set(
-            (only ?? "codec,local,cross,memory,journal,durable,recovery,limits,restart,workflows").split(separator: ",")
-                .map(
-                    String.init))
+            (only ?? "codec,local,cross,memory,journal,durable,recovery,limits,restart,workflows,scenarios").split(
+                separator: ","
+            )
+            .map(
+                String.init))
         if groups.contains("codec") { try await codec() }
         if groups.contains("local") { try await local(window: window) }
         if groups.contains("cross") { try await crossNode(window: window) }
@@ -100,6 +102,7 @@ struct All: AsyncParsableCommand {
         if groups.contains("limits") { try await limits() }
         if groups.contains("restart") { try await coldRestart() }
         if groups.contains("workflows") { try await workflows(window: window) }
+        if groups.contains("scenarios") { try await scenarios(window: window) }
     }
 
     func printMachine() {
@@ -144,9 +147,11 @@ struct All: AsyncParsableCommand {
         for (name, codec) in [("binary", binary as any MessageCodec), ("json", json)] {
             report("codec_\(name)_order_roundtrip", try measure(order, codec), "ops/s")
             report("codec_\(name)_order_size", Double(try codec.encode(order).count), "bytes")
-            report("codec_\(name)_counter_request_roundtrip", try measure(Counter.Request.add(5), codec), "ops/s")
             report(
-                "codec_\(name)_counter_request_size", Double(try codec.encode(Counter.Request.add(5)).count), "bytes")
+                "codec_\(name)_counter_request_roundtrip", try measure(Counter.Request.add(amount: 5), codec), "ops/s")
+            report(
+                "codec_\(name)_counter_request_size", Double(try codec.encode(Counter.Request.add(amount: 5)).count),
+                "bytes")
         }
     }
 
@@ -350,7 +355,7 @@ struct All: AsyncParsableCommand {
             let latencies = LatencyBox()
             let rate = try await throughput(callers: 256, duration: window) { caller, n in
                 let t0 = clock.now
-                _ = try await ledgers[(caller &* 7 &+ n &* 13) % 1000].ask(.deposit(1))
+                _ = try await ledgers[(caller &* 7 &+ n &* 13) % 1000].ask(.deposit(amount: 1))
                 latencies.add(Bench_seconds(clock.now - t0) * 1e6)
             }
             rates.append(rate)
@@ -359,9 +364,9 @@ struct All: AsyncParsableCommand {
             // One hot actor: its messages pipeline through the group commit while their replies wait.
             hotRates.append(
                 try await throughput(callers: 64, duration: window) { _, _ in
-                    _ = try await ledgers[1].ask(.deposit(1))
+                    _ = try await ledgers[1].ask(.deposit(amount: 1))
                 })
-            singles.append(try await medianLatency(of: 300) { _ = try await ledgers[0].ask(.deposit(1)) })
+            singles.append(try await medianLatency(of: 300) { _ = try await ledgers[0].ask(.deposit(amount: 1)) })
             await node.shutdown()
         }
         report("durable_ask_256_callers_1000_actors", median(rates), "calls/s")
@@ -380,7 +385,7 @@ struct All: AsyncParsableCommand {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let codec = BinaryMessageCodec()
-        let deposit = try codec.encode(Ledger.Request.deposit(1))
+        let deposit = try codec.encode(Ledger.Request.deposit(amount: 1))
         func fill(_ journal: Journal, key: String) async throws {
             let actor = ActorID(typeName: Ledger.typeName, key: key)
             for start in stride(from: 1, through: messages, by: 5_000) {

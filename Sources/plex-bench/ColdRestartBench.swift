@@ -41,7 +41,7 @@ extension All {
             try await eventually("the cluster formed", within: .seconds(60)) {
                 nodes.allSatisfy { node in node.members.filter { $0.status == .up && $0.reachable }.count == 3 }
             }
-            for key in keys { _ = try await nodes[0].actor(Ledger.self, key: key).ask(.deposit(7)) }
+            for key in keys { _ = try await nodes[0].actor(Ledger.self, key: key).ask(.deposit(amount: 7)) }
             for node in nodes { await node.halt() }
             let clock = ContinuousClock()
             let started = clock.now

@@ -39,7 +39,7 @@ extension All {
             let latencies = LatencyBox()
             let rate = try await throughput(callers: 256, duration: window) { caller, n in
                 let t0 = clock.now
-                _ = try await ledgers[(caller &* 7 &+ n &* 13) % 1000].ask(.deposit(1))
+                _ = try await ledgers[(caller &* 7 &+ n &* 13) % 1000].ask(.deposit(amount: 1))
                 latencies.add(Bench_seconds(clock.now - t0) * 1e6)
             }
             rates.append(rate)

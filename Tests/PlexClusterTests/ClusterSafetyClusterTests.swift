@@ -34,7 +34,7 @@ struct ClusterSafetyClusterTests {
 
     func expectUnavailable(_ node: PlexNode, _ key: String, _ comment: Comment? = nil) async {
         let error = await #expect(throws: CallError.self, comment) {
-            try await node.actor(Ledger.self, key: key).ask(.deposit(1), timeout: .seconds(2))
+            try await node.actor(Ledger.self, key: key).ask(.deposit(amount: 1), timeout: .seconds(2))
         }
         #expect(error?.code == .nodeUnavailable, comment)
     }
@@ -48,7 +48,7 @@ struct ClusterSafetyClusterTests {
             let key = ledger(ownedBy: ids[1], among: ids)
             for deposit in 1...2 {
                 _ = try await cluster.node(0).actor(Ledger.self, key: key).ask(
-                    .deposit(100), idempotencyKey: "d-\(deposit)")
+                    .deposit(amount: 100), idempotencyKey: "d-\(deposit)")
             }
             for index in [0, 1, 2] { await cluster.crash(index) }
             // Only node 2 comes back (the others stay down): it knows the ring, so it neither founds a
@@ -144,7 +144,7 @@ struct ClusterSafetyClusterTests {
             waiter.isJoined && waiter.clusterID == seed.clusterID
                 && waiter.members.filter { $0.status == .up && $0.reachable }.count == 2
         }
-        _ = try await waiter.actor(Ledger.self, key: "acct-1").ask(.deposit(5))
+        _ = try await waiter.actor(Ledger.self, key: "acct-1").ask(.deposit(amount: 5))
         #expect(try await seed.actor(Ledger.self, key: "acct-1").ask(.balance).balance == 5)
     }
 
@@ -253,7 +253,7 @@ struct ClusterSafetyClusterTests {
         try await withTestCluster(nodes: 3, transport: .inMemory, register: { $0.register(Ledger.self) }) { cluster in
             let (a, b, c) = (cluster.node(0), cluster.node(1), cluster.node(2))
             let key = ledger(ownedBy: c.nodeID, among: [a.nodeID, b.nodeID, c.nodeID])
-            #expect(try await a.actor(Ledger.self, key: key).ask(.deposit(100)).balance == 100)
+            #expect(try await a.actor(Ledger.self, key: key).ask(.deposit(amount: 100)).balance == 100)
             await cluster.crash(2)
             try await eventually("both survivors see the crash", within: .seconds(10)) {
                 [a, b].allSatisfy { $0.members.first { $0.nodeID == c.nodeID }?.reachable == false }
@@ -261,7 +261,7 @@ struct ClusterSafetyClusterTests {
             let removed = await a.admin.remove(c.nodeID)
             #expect(removed.hasPrefix("removed"), "\(removed)")
             // As removal says: the ledger starts again on a survivor; what is acknowledged there must stay.
-            #expect(try await a.actor(Ledger.self, key: key).ask(.deposit(5)).balance == 5)
+            #expect(try await a.actor(Ledger.self, key: key).ask(.deposit(amount: 5)).balance == 5)
             try await eventually("b learned of the removal", within: .seconds(10)) {
                 b.members.first { $0.nodeID == c.nodeID }?.status == .removed
             }
@@ -273,7 +273,7 @@ struct ClusterSafetyClusterTests {
             #expect(a.members.first { $0.nodeID == c.nodeID }?.status == .removed)
             #expect(b.members.first { $0.nodeID == c.nodeID }?.status == .removed)
             // The old copy (100) never serves again; the survivors' history is the live one, through either.
-            #expect(try await a.actor(Ledger.self, key: key).ask(.deposit(1)).balance == 6)
+            #expect(try await a.actor(Ledger.self, key: key).ask(.deposit(amount: 1)).balance == 6)
             #expect(try await b.actor(Ledger.self, key: key).ask(.balance).balance == 6)
             await #expect(throws: CallError.self) { try await back.actor(Ledger.self, key: key).ask(.balance) }
         }
@@ -294,7 +294,7 @@ struct ClusterSafetyClusterTests {
                 return Placement.owner(of: id, among: [heir.nodeID, leaver.nodeID, observer.nodeID]) == leaver.nodeID
                     && Placement.owner(of: id, among: [heir.nodeID, observer.nodeID]) == heir.nodeID
             }!
-            _ = try await observer.actor(Ledger.self, key: key).ask(.deposit(42), idempotencyKey: "first")
+            _ = try await observer.actor(Ledger.self, key: key).ask(.deposit(amount: 42), idempotencyKey: "first")
             // The leaver cannot reach the heir while it drains, so its push never lands; the heir still learns
             // of the leave through the observer's gossip.
             cluster.network.partition(heir.address, leaver.address)
@@ -316,7 +316,8 @@ struct ClusterSafetyClusterTests {
             try await eventually("the ledger answers again with its balance", within: .seconds(10)) {
                 (try? await back.actor(Ledger.self, key: key).ask(.balance, timeout: .seconds(1)))?.balance == 42
             }
-            let retried = try await observer.actor(Ledger.self, key: key).ask(.deposit(42), idempotencyKey: "first")
+            let retried = try await observer.actor(Ledger.self, key: key).ask(
+                .deposit(amount: 42), idempotencyKey: "first")
             #expect(retried.balance == 42, "the retried key is answered from the journal")
         }
     }

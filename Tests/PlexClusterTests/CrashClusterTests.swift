@@ -61,10 +61,12 @@ struct CrashClusterTests {
                                     // Ledger checkpoints every 100 messages, ShortLedger every 5 (pruning).
                                     if worker % 2 == 0 {
                                         _ = try await caller.actor(Ledger.self, key: key).ask(
-                                            .deposit(1), timeout: .seconds(2), idempotencyKey: "w\(worker)-\(n)")
+                                            .deposit(amount: 1), timeout: .seconds(2), idempotencyKey: "w\(worker)-\(n)"
+                                        )
                                     } else {
                                         _ = try await caller.actor(ShortLedger.self, key: key).ask(
-                                            .deposit(1), timeout: .seconds(2), idempotencyKey: "w\(worker)-\(n)")
+                                            .deposit(amount: 1), timeout: .seconds(2), idempotencyKey: "w\(worker)-\(n)"
+                                        )
                                     }
                                     acknowledged.add()
                                     break

@@ -40,11 +40,11 @@ struct DurableActorClusterTests {
             let ledger = caller.actor(Ledger.self, key: key(Ledger.self, ownedBy: owner, on: caller))
             let short = caller.actor(ShortLedger.self, key: key(ShortLedger.self, ownedBy: owner, on: caller))
             for i in 1...12 {
-                _ = try await ledger.ask(.deposit(i))
-                _ = try await short.ask(.deposit(i))
+                _ = try await ledger.ask(.deposit(amount: i))
+                _ = try await short.ask(.deposit(amount: i))
             }
-            _ = try await ledger.ask(.withdraw(3))
-            let failed = await #expect(throws: CallError.self) { try await ledger.ask(.withdraw(1_000)) }
+            _ = try await ledger.ask(.withdraw(amount: 3))
+            let failed = await #expect(throws: CallError.self) { try await ledger.ask(.withdraw(amount: 1_000)) }
             #expect(failed?.remoteCode == "insufficient-funds")
             // ShortLedger checkpointed after 5 and 10 operations: sequence 10 (one entry per operation).
             let checkpoint = try await cluster.node(2).journal.latestCheckpoint(for: short.id)
@@ -61,7 +61,7 @@ struct DurableActorClusterTests {
             let shortAfter = try await short.ask(.balance)
             #expect(shortAfter.balance == 78)  // checkpoint (10 operations) + 2 replayed
             #expect(shortAfter.operations == 12)
-            #expect(try await short.ask(.deposit(1)).balance == 79)
+            #expect(try await short.ask(.deposit(amount: 1)).balance == 79)
         }
     }
 
@@ -75,13 +75,13 @@ struct DurableActorClusterTests {
                 JournalEntry(actor: ledger.id, sequence: 1, kind: .message, time: 0, payload: [0xFF, 0x00, 0x13])
             ])
             for _ in 0..<2 {
-                let error = await #expect(throws: CallError.self) { try await ledger.ask(.deposit(1)) }
+                let error = await #expect(throws: CallError.self) { try await ledger.ask(.deposit(amount: 1)) }
                 #expect(error?.code == .storageFailure)
                 #expect(error?.message.contains("entry 1") == true)
                 #expect(error?.message.contains("journal.sqlite") == true)
             }
             // Other actors are unaffected.
-            #expect(try await node.actor(Ledger.self, key: "fine").ask(.deposit(2)).balance == 2)
+            #expect(try await node.actor(Ledger.self, key: "fine").ask(.deposit(amount: 2)).balance == 2)
         }
     }
 
@@ -97,8 +97,8 @@ struct DurableActorClusterTests {
             let node = cluster.node(0)
             let few = node.actor(Ledger.self, key: "few")
             let many = node.actor(Ledger.self, key: "many")
-            for i in 1...3 { _ = try await few.ask(.deposit(i)) }
-            for i in 1...12 { _ = try await many.ask(.deposit(i)) }
+            for i in 1...3 { _ = try await few.ask(.deposit(amount: i)) }
+            for i in 1...12 { _ = try await many.ask(.deposit(amount: i)) }
             try await eventually("both deactivated") { !node.isActive(few.id) && !node.isActive(many.id) }
             #expect(try await node.journal.latestCheckpoint(for: few.id) == nil, "three messages replay cheaply")
             #expect(try await node.journal.latestCheckpoint(for: many.id)?.sequence == 12)
@@ -113,7 +113,7 @@ struct DurableActorClusterTests {
             let node = cluster.node(0)
             for _ in 0..<10 { _ = try await node.actor(Counter.self, key: "c").ask(.increment) }
             #expect(try await node.journal.statistics().entries == 0)
-            _ = try await node.actor(Ledger.self, key: "l").ask(.deposit(1))
+            _ = try await node.actor(Ledger.self, key: "l").ask(.deposit(amount: 1))
             #expect(try await node.journal.statistics().entries == 1)
         }
     }
@@ -157,10 +157,10 @@ struct IdempotencyClusterTests {
         try await withTestCluster(nodes: 2, transport: transport, register: { $0.registerExamples() }) { cluster in
             let caller = cluster.node(0)
             let ledger = caller.actor(Ledger.self, key: key(Ledger.self, ownedBy: cluster.node(1).nodeID, on: caller))
-            let first = try await ledger.ask(.deposit(5), idempotencyKey: "k1")
-            let again = try await ledger.ask(.deposit(5), idempotencyKey: "k1")
+            let first = try await ledger.ask(.deposit(amount: 5), idempotencyKey: "k1")
+            let again = try await ledger.ask(.deposit(amount: 5), idempotencyKey: "k1")
             #expect(again == first)
-            #expect(try await ledger.ask(.deposit(5), idempotencyKey: "k2").balance == 10)
+            #expect(try await ledger.ask(.deposit(amount: 5), idempotencyKey: "k2").balance == 10)
             #expect(try await ledger.ask(.balance).operations == 2)
             // Ephemeral actors honour keys for the life of their activation.
             let counter = caller.actor(Counter.self, key: "idem")
@@ -176,7 +176,7 @@ struct IdempotencyClusterTests {
             let caller = cluster.node(0)
             let ledger = caller.actor(Ledger.self, key: key(Ledger.self, ownedBy: cluster.node(1).nodeID, on: caller))
             let replies = try await withThrowingTaskGroup(of: Ledger.Reply.self) { group in
-                for _ in 0..<20 { group.addTask { try await ledger.ask(.deposit(1), idempotencyKey: "same") } }
+                for _ in 0..<20 { group.addTask { try await ledger.ask(.deposit(amount: 1), idempotencyKey: "same") } }
                 return try await group.reduce(into: [Ledger.Reply]()) { $0.append($1) }
             }
             #expect(Set(replies).count == 1)
@@ -197,8 +197,8 @@ struct IdempotencyClusterTests {
             let caller = cluster.node(0)
             let owner = cluster.node(1).nodeID
             let short = caller.actor(ShortLedger.self, key: key(ShortLedger.self, ownedBy: owner, on: caller))
-            let early = try await short.ask(.deposit(100), idempotencyKey: "early")
-            for i in 1...6 { _ = try await short.ask(.deposit(1), idempotencyKey: "later-\(i)") }
+            let early = try await short.ask(.deposit(amount: 100), idempotencyKey: "early")
+            for i in 1...6 { _ = try await short.ask(.deposit(amount: 1), idempotencyKey: "later-\(i)") }
             let fickle = caller.actor(Fickle.self, key: key(Fickle.self, ownedBy: owner, on: caller))
             await #expect(throws: CallError.self) { try await fickle.ask(true, idempotencyKey: "boom") }
 
@@ -206,8 +206,8 @@ struct IdempotencyClusterTests {
             let restarted = try await cluster.restart(1)
             try await cluster.waitUntil(caller, isConnectedTo: restarted)
             // "early" precedes the checkpoint (after 5 operations), so only the journal knows it now.
-            #expect(try await short.ask(.deposit(100), idempotencyKey: "early") == early)
-            #expect(try await short.ask(.deposit(1), idempotencyKey: "later-6").balance == 106)
+            #expect(try await short.ask(.deposit(amount: 100), idempotencyKey: "early") == early)
+            #expect(try await short.ask(.deposit(amount: 1), idempotencyKey: "later-6").balance == 106)
             #expect(try await short.ask(.balance).balance == 106)
             let error = await #expect(throws: CallError.self) { try await fickle.ask(true, idempotencyKey: "boom") }
             #expect(error?.message.contains("earlier call") == true)
@@ -317,7 +317,7 @@ struct TimeTravelTests {
         ) { cluster in
             let node = cluster.node(0)
             let ledger = node.actor(ShortLedger.self, key: "tt")
-            for amount in 1...7 { _ = try await ledger.ask(.deposit(amount)) }  // checkpoint after 5
+            for amount in 1...7 { _ = try await ledger.ask(.deposit(amount: amount)) }  // checkpoint after 5
             for (sequence, balance) in [(1, 1), (3, 6), (5, 15), (6, 21), (7, 28)] {
                 let (state, reached) = try await StateInspector.state(
                     of: ShortLedger.self, key: "tt", at: UInt64(sequence), in: node.journal)
@@ -340,11 +340,11 @@ struct TimeTravelTests {
             let node = cluster.node(0)
             let ledger = node.actor(ShortLedger.self, key: "pruned")
             for amount in 1...7 {
-                _ = try await ledger.ask(.deposit(amount), idempotencyKey: amount == 2 ? "two" : nil)
+                _ = try await ledger.ask(.deposit(amount: amount), idempotencyKey: amount == 2 ? "two" : nil)
             }
             // The checkpoint at 5 covers 1...5; only the keyed entry 2 stays before it.
             #expect(try await node.journal.entries(for: ledger.id).map(\.sequence) == [2, 6, 7])
-            #expect(try await ledger.ask(.deposit(2), idempotencyKey: "two").balance == 3)  // still answered
+            #expect(try await ledger.ask(.deposit(amount: 2), idempotencyKey: "two").balance == 3)  // still answered
             #expect(
                 try await StateInspector.state(of: ShortLedger.self, key: "pruned", in: node.journal).state.balance
                     == 28)
@@ -389,7 +389,7 @@ struct FullDiskClusterTests {
                             let ledger = (caller + i) % 2
                             do {
                                 _ = try await node.actor(Ledger.self, key: "p\(ledger)").ask(
-                                    .deposit(1), idempotencyKey: "\(padding)-\(caller)-\(i)")
+                                    .deposit(amount: 1), idempotencyKey: "\(padding)-\(caller)-\(i)")
                                 counts[ledger] += 1
                             } catch let error as CallError {
                                 #expect(error.code == .storageFailure, "\(error)")
@@ -437,7 +437,7 @@ struct FullDiskClusterTests {
                 // Keys make the rows large, so the cap is reached after a few hundred deposits.
                 let ledger = node.actor(Ledger.self, key: "l\(i % 8)")
                 do {
-                    _ = try await ledger.ask(.deposit(1), idempotencyKey: "\(padding)-\(i)")
+                    _ = try await ledger.ask(.deposit(amount: 1), idempotencyKey: "\(padding)-\(i)")
                     acknowledged[i % 8, default: 0] += 1
                 } catch let error as CallError {
                     failure = error

@@ -24,7 +24,7 @@ final class Depositor: Sendable {
                 while true {
                     do {
                         _ = try await node.actor(Ledger.self, key: account).ask(
-                            .deposit(1), timeout: .seconds(5), idempotencyKey: key)
+                            .deposit(amount: 1), timeout: .seconds(5), idempotencyKey: key)
                         acknowledged.withLock { $0[account, default: 0] += 1 }
                         keys.withLock { $0[account, default: []].append(key) }
                         break
@@ -45,7 +45,7 @@ struct HandoffClusterTests {
     func seed(through node: PlexNode) async throws {
         for (index, account) in Self.accounts.enumerated() {
             _ = try await node.actor(Ledger.self, key: account).ask(
-                .deposit(index + 1), idempotencyKey: "first-\(account)")
+                .deposit(amount: index + 1), idempotencyKey: "first-\(account)")
         }
     }
 
@@ -58,7 +58,7 @@ struct HandoffClusterTests {
             let ledger = node.actor(Ledger.self, key: account)
             let balance = try await ledger.ask(.balance)
             #expect(balance.balance == index + 1 + extra[account, default: 0], "\(account)")
-            let retried = try await ledger.ask(.deposit(index + 1), idempotencyKey: "first-\(account)")
+            let retried = try await ledger.ask(.deposit(amount: index + 1), idempotencyKey: "first-\(account)")
             #expect(retried.node == firstRanOn[account], "\(account): the retry ran again")
             #expect(retried.balance == index + 1, "\(account)")
         }
@@ -141,7 +141,7 @@ struct HandoffClusterTests {
             try await expectSeeded(through: caller, firstRanOn: firstOwners)
             // The actors it owns run there again, on the state that came back.
             for account in Self.accounts where firstOwners[account] == leftNode.rawValue {
-                let reply = try await caller.actor(Ledger.self, key: account).ask(.deposit(100))
+                let reply = try await caller.actor(Ledger.self, key: account).ask(.deposit(amount: 100))
                 #expect(reply.node == leftNode.rawValue)
             }
             let held = try await back.journal.heldActors().map(\.key)
@@ -157,7 +157,8 @@ struct HandoffClusterTests {
             try await expectSeeded(through: caller, firstRanOn: firstOwners)
             for account in moved {
                 #expect(
-                    try await caller.actor(Ledger.self, key: account).ask(.deposit(1)).node == joined.nodeID.rawValue)
+                    try await caller.actor(Ledger.self, key: account).ask(.deposit(amount: 1)).node
+                        == joined.nodeID.rawValue)
                 // The previous owner keeps a tombstone and never activates its stale copy.
                 let previous = cluster.nodes.first { $0.nodeID.rawValue == firstOwners[account] }!
                 let holding = try await previous.journal.holding(of: ActorID(typeName: Ledger.typeName, key: account))
@@ -203,7 +204,8 @@ struct HandoffClusterTests {
             let (firstOwners, joined, moved) = try await seedAndJoin(cluster)
             for account in moved {  // they run on the new node, after the handoff
                 #expect(
-                    try await caller.actor(Ledger.self, key: account).ask(.deposit(1)).node == joined.nodeID.rawValue)
+                    try await caller.actor(Ledger.self, key: account).ask(.deposit(amount: 1)).node
+                        == joined.nodeID.rawValue)
             }
             await cluster.crash(2)
             try await eventually("the crash is noticed by both survivors (removal needs their agreement)") {
@@ -234,7 +236,8 @@ struct HandoffClusterTests {
             let (_, joined, moved) = try await seedAndJoin(cluster)
             for account in moved {
                 #expect(
-                    try await caller.actor(Ledger.self, key: account).ask(.deposit(1)).node == joined.nodeID.rawValue)
+                    try await caller.actor(Ledger.self, key: account).ask(.deposit(amount: 1)).node
+                        == joined.nodeID.rawValue)
             }
             await cluster.crash(2)
             try await eventually("the crash is noticed by both survivors (removal needs their agreement)") {

@@ -327,7 +327,7 @@ struct LimitsClusterTests {
             let big = moving(Hoard.typeName)
             let small = moving(Ledger.typeName)
             #expect(try await first.actor(Hoard.self, key: big).ask(2 * maximum) == 2 * maximum)
-            _ = try await first.actor(Ledger.self, key: small).ask(.deposit(5))
+            _ = try await first.actor(Ledger.self, key: small).ask(.deposit(amount: 5))
 
             let joined = try await cluster.addNode()
             try await cluster.waitForConvergence()

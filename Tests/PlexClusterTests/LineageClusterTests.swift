@@ -21,8 +21,8 @@ struct LineageClusterTests {
             let account = key(Ledger.self, ownedBy: owner.nodeID, on: caller)
             let id = ActorID(typeName: Ledger.typeName, key: account)
             let ledger = caller.actor(Ledger.self, key: account)
-            _ = try await ledger.ask(.deposit(100))
-            #expect(try await ledger.ask(.deposit(100)).balance == 200)
+            _ = try await ledger.ask(.deposit(amount: 100))
+            #expect(try await ledger.ask(.deposit(amount: 100)).balance == 200)
             let history = try #require(try await owner.journal.lineage(of: id))
 
             // node-3 ran the actor alone, from nothing: one deposit of 1, acknowledged there (its reply encoded
@@ -35,7 +35,7 @@ struct LineageClusterTests {
             let codec = BinaryMessageCodec()
             let started = JournalEntry(
                 actor: id, sequence: 1, kind: .message, time: Int64(Date().timeIntervalSince1970 * 1000),
-                callID: CallID(origin: 3, sequence: 1), payload: try codec.encode(Ledger.Request.deposit(1)),
+                callID: CallID(origin: 3, sequence: 1), payload: try codec.encode(Ledger.Request.deposit(amount: 1)),
                 reply: try codec.encode(Reply(balance: 1, operations: 1, node: impostor.nodeID.rawValue)))
             try await impostor.journal.append([started])
             let forked = try #require(try await impostor.journal.lineage(of: id))
@@ -66,7 +66,7 @@ struct LineageClusterTests {
             // A repeat (the next handoff round) changes nothing and keeps nothing twice.
             #expect(await impostor.handoff.push(id, to: owner.nodeID))
             #expect(try await owner.journal.divergedCopies(of: id).count == 1)
-            #expect(try await ledger.ask(.deposit(1)).balance == 201)
+            #expect(try await ledger.ask(.deposit(amount: 1)).balance == 201)
         }
     }
 

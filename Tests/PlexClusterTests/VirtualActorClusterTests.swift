@@ -50,8 +50,8 @@ struct VirtualActorClusterTests {
             let caller = cluster.node(0)
             let key = keys(ownedBy: cluster.node(1).nodeID, on: caller, count: 1)[0]
             let ref = caller.actor(Counter.self, key: key)
-            _ = try await ref.ask(.add(5))
-            let error = await #expect(throws: CallError.self) { try await ref.ask(.add(-1)) }
+            _ = try await ref.ask(.add(amount: 5))
+            let error = await #expect(throws: CallError.self) { try await ref.ask(.add(amount: -1)) }
             #expect(error?.code == .remoteFailure)
             #expect(error?.remoteCode == "negative")
             #expect(try await ref.ask(.increment).count == 6)

@@ -204,7 +204,7 @@ struct ClusterIntegrationTests {
                             while true {
                                 do {
                                     _ = try await client.ask(
-                                        Ledger.self, key: ledger, .deposit(1), timeout: .seconds(2),
+                                        Ledger.self, key: ledger, .deposit(amount: 1), timeout: .seconds(2),
                                         idempotencyKey: "w\(worker)-\(n)")
                                     acknowledged.add()
                                     break
@@ -279,7 +279,7 @@ struct ClusterIntegrationTests {
             for (index, ledger) in ledgers.enumerated() {
                 for n in 0...index {
                     let reply = try await client.ask(
-                        Ledger.self, key: ledger, .deposit(10), idempotencyKey: "\(ledger)-\(n)")
+                        Ledger.self, key: ledger, .deposit(amount: 10), idempotencyKey: "\(ledger)-\(n)")
                     #expect(reply.node == "n3")
                 }
             }
@@ -293,7 +293,7 @@ struct ClusterIntegrationTests {
                 let balance = try await client.ask(Ledger.self, key: ledger, .balance)
                 #expect(balance.balance == 10 * (index + 1) && balance.node != "n3")
                 let retried = try await client.ask(
-                    Ledger.self, key: ledger, .deposit(10), idempotencyKey: "\(ledger)-0")
+                    Ledger.self, key: ledger, .deposit(amount: 10), idempotencyKey: "\(ledger)-0")
                 #expect(retried.node == "n3" && retried.balance == 10, "answered from the moved record")
             }
 
@@ -307,7 +307,7 @@ struct ClusterIntegrationTests {
             }
             for (index, ledger) in ledgers.enumerated() {
                 let reply = try await client.ask(
-                    Ledger.self, key: ledger, .deposit(1), idempotencyKey: "\(ledger)-after")
+                    Ledger.self, key: ledger, .deposit(amount: 1), idempotencyKey: "\(ledger)-after")
                 #expect(reply.node == "n3" && reply.balance == 10 * (index + 1) + 1)
             }
 
@@ -333,7 +333,7 @@ struct ClusterIntegrationTests {
             // from the copy the survivor handed to n3 (before the "-after" deposit).
             for (index, ledger) in ledgers.enumerated() {
                 let reply = try await client.ask(
-                    Ledger.self, key: ledger, .deposit(5), idempotencyKey: "\(ledger)-gone")
+                    Ledger.self, key: ledger, .deposit(amount: 5), idempotencyKey: "\(ledger)-gone")
                 #expect(reply.balance == 10 * (index + 1) + 5, "\(ledger)")
             }
 
@@ -412,9 +412,9 @@ struct ClusterIntegrationTests {
         let (node, ready) = try await startNode("j1", extra: ["--keep-history"])
         defer { node.kill9() }
         let client = try await client(ready.address)
-        for amount in [5, 7] { _ = try await client.ask(Ledger.self, key: "inspected", .deposit(amount)) }
+        for amount in [5, 7] { _ = try await client.ask(Ledger.self, key: "inspected", .deposit(amount: amount)) }
         await #expect(throws: CallError.self) {
-            try await client.ask(Ledger.self, key: "inspected", .withdraw(1_000))
+            try await client.ask(Ledger.self, key: "inspected", .withdraw(amount: 1_000))
         }
         await client.close()
         node.terminate()
@@ -441,7 +441,7 @@ struct ClusterIntegrationTests {
         let (pruning, pruningReady) = try await startNode("j2")
         defer { pruning.kill9() }
         let second = try await self.client(pruningReady.address)
-        for amount in [5, 7] { _ = try await second.ask(Ledger.self, key: "pruned", .deposit(amount)) }
+        for amount in [5, 7] { _ = try await second.ask(Ledger.self, key: "pruned", .deposit(amount: amount)) }
         await second.close()
         pruning.terminate()
         #expect(try await pruning.waitForExit() == 0)

@@ -64,7 +64,7 @@ struct ColdRestartIntegrationTests {
                 Placement.owner(of: ActorID(typeName: Ledger.typeName, key: $0), among: ring)?.rawValue == "n1"
             }!
             for n in 1...2 {
-                let reply = try await c3.ask(Ledger.self, key: key, .deposit(100), idempotencyKey: "d\(n)")
+                let reply = try await c3.ask(Ledger.self, key: key, .deposit(amount: 100), idempotencyKey: "d\(n)")
                 #expect(reply.node == "n1")
             }
             await c3.close()
@@ -80,7 +80,8 @@ struct ColdRestartIntegrationTests {
             #expect(status.members.count == 3)
             #expect(clusterIDs.contains(status.clusterID))
             let error = await #expect(throws: CallError.self) {
-                try await lone.ask(Ledger.self, key: key, .deposit(1), timeout: .seconds(2), idempotencyKey: "lone")
+                try await lone.ask(
+                    Ledger.self, key: key, .deposit(amount: 1), timeout: .seconds(2), idempotencyKey: "lone")
             }
             #expect(error?.code == .nodeUnavailable)
             // n2, then the owner n1 (the first seed, last): the balance is all there.
@@ -89,7 +90,7 @@ struct ColdRestartIntegrationTests {
             try await eventually("the ledger answers again on its owner", within: .seconds(20)) {
                 (try? await lone.ask(Ledger.self, key: key, .balance, timeout: .seconds(2)))?.node == "n1"
             }
-            let reply = try await lone.ask(Ledger.self, key: key, .deposit(1), idempotencyKey: "lone")
+            let reply = try await lone.ask(Ledger.self, key: key, .deposit(amount: 1), idempotencyKey: "lone")
             #expect(reply.balance == 201)
             #expect(reply.node == "n1")
             for id in ["n1", "n2"] {

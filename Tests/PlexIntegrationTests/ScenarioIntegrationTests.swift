@@ -1,0 +1,94 @@
+import Foundation
+import PlexExamples
+import PlexSpaces
+import PlexTestKit
+import Testing
+
+/// The reference scenarios on three real `plex node` processes, with the crash each original advertises:
+/// `kill -9` of the node hosting the actor, a restart, and the work done exactly once.
+/// Enabled by `PLEX_INTEGRATION=1` and `PLEX_BIN` (scripts/test.sh sets both).
+@Suite(
+    "Reference scenarios across kill -9", .serialized, .enabled(if: NodeProcess.binary != nil), .timeLimit(.minutes(3)))
+struct ScenarioIntegrationTests {
+    let binary = NodeProcess.binary ?? ""
+
+    @Test("counter durable object: the count and its alarm survive kill -9 of its node; the alarm fires at its time")
+    func counterObject() async throws {
+        let cluster = ProcessCluster(name: "counter", nodes: 3, binary: binary)
+        try await cluster.run {
+            try await cluster.start()
+            // A counter the third node owns, called through the first and second.
+            let key = (0..<1000).map { "c\($0)" }.first {
+                (try? cluster.owner(of: ActorID(typeName: DurableCounter.typeName, key: $0))) == "n3"
+            }!
+            let c1 = try await cluster.client("n1")
+            let c2 = try await cluster.client("n2")
+            for client in [c1, c2, c1, c2, c1] {
+                _ = try await client.ask(DurableCounter.self, key: key, .increment(by: 2), timeout: .seconds(5))
+            }
+            let below = await #expect(throws: CallError.self) {
+                try await c2.ask(DurableCounter.self, key: key, .decrement(by: 11), timeout: .seconds(5))
+            }
+            #expect(below?.remoteCode == DurableCounter.belowZero)
+            let armed = try await c1.ask(DurableCounter.self, key: key, .resetAfter(seconds: 4), timeout: .seconds(5))
+            #expect(armed.value == 10 && armed.node == "n3")
+            let resetAt = try #require(armed.resetAt)
+
+            try await cluster.kill9("n3")
+            try await cluster.start("n3")
+            try await eventually("the restarted owner answers with the count", within: .seconds(20)) {
+                let reply = try? await c1.ask(DurableCounter.self, key: key, .get, timeout: .seconds(2))
+                return reply?.node == "n3"
+            }
+            let now = { Int64(Date().timeIntervalSince1970 * 1000) }
+            let early = try await c2.ask(DurableCounter.self, key: key, .get, timeout: .seconds(5))
+            if now() < resetAt - 200 { #expect(early.value == 10, "the count survived the crash") }
+            try await eventually("the alarm resets the count", within: .seconds(20)) {
+                try await c2.ask(DurableCounter.self, key: key, .get, timeout: .seconds(5)).value == 0
+            }
+            #expect(now() >= resetAt, "not before its time")
+            #expect(try await c1.ask(DurableCounter.self, key: key, .increment(by: 1), timeout: .seconds(5)).value == 1)
+            await c1.close()
+            await c2.close()
+        }
+    }
+
+    @Test(
+        "idempotent payment processor: a payment in flight when its node is killed is made once, with one transaction")
+    func paymentProcessor() async throws {
+        let cluster = ProcessCluster(name: "payments", nodes: 3, binary: binary)
+        try await cluster.run {
+            try await cluster.start()
+            let key = (0..<1000).map { "shop-\($0)" }.first {
+                (try? cluster.owner(of: ActorID(typeName: PaymentProcessor.typeName, key: $0))) == "n2"
+            }!
+            let client = try await cluster.client("n1")
+            let first = try #require(
+                try await client.ask(
+                    PaymentProcessor.self, key: key, .process(order: "o-1", amount: 25), timeout: .seconds(5)
+                ).payment)
+            // A second order sent as the owner is killed: its reply may or may not arrive.
+            async let inFlight = try? client.ask(
+                PaymentProcessor.self, key: key, .process(order: "o-2", amount: 40), timeout: .seconds(3))
+            try await cluster.kill9("n2")
+            let lost = await inFlight
+            try await cluster.start("n2")
+            // The caller retries until the restarted owner answers.
+            var retried: PaymentProcessor.Reply?
+            try await eventually("the retried payment is answered", within: .seconds(20)) {
+                retried = try? await client.ask(
+                    PaymentProcessor.self, key: key, .process(order: "o-2", amount: 40), timeout: .seconds(2))
+                return retried != nil
+            }
+            let second = try #require(retried?.payment)
+            if let before = lost?.payment { #expect(before.transaction == second.transaction) }
+            // The first order, asked again, is the payment made before the crash.
+            let again = try await client.ask(
+                PaymentProcessor.self, key: key, .process(order: "o-1", amount: 25), timeout: .seconds(5))
+            #expect(again == .init(payment: first, repeated: true))
+            let o2 = try await client.ask(PaymentProcessor.self, key: key, .lookup(order: "o-2"), timeout: .seconds(5))
+            #expect(o2.payment == second)
+            await client.close()
+        }
+    }
+}
