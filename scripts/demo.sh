@@ -5,6 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 trap 'scripts/cluster-down.sh local' EXIT
+# The payment scenario's stand-in card processor keeps its state here (outside the nodes, so it counts across them).
+export PLEX_EXAMPLE_PAYMENT_API="$PWD/cluster/local/.data/payment-api"
 scripts/cluster-up.sh local
 plex="$(swift build --show-bin-path)/plex"
 cfg=cluster/local/node-1.toml
@@ -54,6 +56,19 @@ for port in 7101 7102; do
   "$plex" call payment-processor/shop-1 "{\"process\":{\"order\":\"$payment_order\",\"amount\":25}}" \
     --node "127.0.0.1:$port" --config "$cfg"
 done
+echo
+echo "== scenario 2: a payment with journaled side effects (validate, charge with an idempotency key, record) =="
+payment="pay-$(date +%s)"
+for port in 7101 7102; do
+  echo "via 127.0.0.1:$port  plex workflow start payment $payment --input '{\"account\":\"acct-7\",\"amount\":25}'"
+  "$plex" workflow start payment "$payment" --input '{"account":"acct-7","amount":25}' \
+    --node "127.0.0.1:$port" --config "$cfg" >/dev/null
+  printf 'result -> '
+  "$plex" workflow result "$payment" --node "127.0.0.1:$port" --config "$cfg"
+done
+printf 'charge requests the payment API received for %s: %s\n' "$payment" \
+  "$(grep -c "^$payment/" "$PLEX_EXAMPLE_PAYMENT_API/received.log")"
+"$plex" workflow history "$payment" --node 127.0.0.1:7103 --config "$cfg"
 echo
 echo "== a durable workflow: an order above 1,000 waits for a manager's approval, then ships in a child workflow =="
 order="order-$(date +%s)"

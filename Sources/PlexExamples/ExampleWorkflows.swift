@@ -128,13 +128,18 @@ public struct AppendLine: Activity {
 }
 
 extension WorkflowEngine {
-    /// An engine with the bundled example workflows (``OrderWorkflow``, ``ShippingWorkflow``, ``StepsWorkflow``).
-    public static func examples(options: Options = Options()) -> WorkflowEngine {
+    /// An engine with the bundled example workflows (``OrderWorkflow``, ``ShippingWorkflow``, ``StepsWorkflow``,
+    /// ``PaymentWorkflow``), whose payments go to `paymentAPI`.
+    public static func examples(options: Options = Options(), paymentAPI: FakePaymentAPI = .examples) -> WorkflowEngine
+    {
         let engine = WorkflowEngine(options: options)
         engine.register(OrderWorkflow.self)
         engine.register(ShippingWorkflow.self)
         engine.register(StepsWorkflow.self)
+        engine.register(PaymentWorkflow.self)
         engine.register(activity: AppendLine())
+        engine.register(activity: ChargeCard(api: paymentAPI))
+        engine.register(activity: RecordPayment(api: paymentAPI))
         return engine
     }
 }

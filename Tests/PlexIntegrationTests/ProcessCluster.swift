@@ -12,6 +12,8 @@ final class ProcessCluster {
     let ids: [String]
     private(set) var processes: [String: NodeProcess] = [:]
     private(set) var addresses: [String: String] = [:]
+    /// Environment variables for the node processes, besides the cluster secret.
+    var environment: [String: String] = [:]
     /// Processes killed and replaced, kept for their logs.
     private var earlier: [(String, NodeProcess)] = []
 
@@ -43,7 +45,8 @@ final class ProcessCluster {
         if let seed = ids.lazy.filter({ $0 != id }).compactMap({ self.addresses[$0] }).first {
             arguments += ["--seed", seed]
         }
-        let process = try NodeProcess.launch(binary, arguments, environment: ["PLEX_CLUSTER_SECRET": secret])
+        let process = try NodeProcess.launch(
+            binary, arguments, environment: environment.merging(["PLEX_CLUSTER_SECRET": secret]) { $1 })
         processes[id] = process
         addresses[id] = try await process.waitUntilReady().address
     }

@@ -91,4 +91,60 @@ struct ScenarioIntegrationTests {
             await client.close()
         }
     }
+
+    @Test(
+        "payment with journaled side effects: kill -9 between charge and record, and during a charge: one charge each")
+    func paymentService() async throws {
+        let cluster = ProcessCluster(name: "pay", nodes: 3, binary: binary)
+        let api = FakePaymentAPI(directory: cluster.directory + "/api")
+        cluster.environment = ["PLEX_EXAMPLE_PAYMENT_API": api.directory]
+        try await cluster.run {
+            try await cluster.start()
+            let c1 = try await cluster.client("n1")
+            let workflows = WorkflowClient(client: c1)
+            // Ids whose instances the third node owns.
+            let ids = (0..<1000).map { "pay-\($0)" }.filter {
+                (try? cluster.owner(of: ActorID(typeName: "plex.workflow", key: $0))) == "n3"
+            }
+            // Killed during the charge (it reached the API, its completion is not journaled), then restarted.
+            api.hold("after-charge", true)
+            _ = try await workflows.start(PaymentWorkflow.self, id: ids[0], input: .init(account: "acct-1", amount: 30))
+            try await eventually("the charge reached the API", within: .seconds(20)) { api.received.count == 1 }
+            try await cluster.kill9("n3")
+            api.hold("after-charge", false)
+            try await cluster.start("n3")
+            var transaction: String?
+            try await eventually("the payment completes after the restart", within: .seconds(40)) {
+                transaction = try? await workflows.handle(PaymentWorkflow.self, id: ids[0]).result(timeout: .seconds(2))
+                return transaction != nil
+            }
+            #expect(api.received.count == 2 && Set(api.received).count == 1, "charged again with the same key")
+            #expect(api.applied == 1, "applied once")
+            #expect(api.recorded(ids[0]) == "\(transaction ?? "") 30")
+            // Killed between the charge (journaled) and the record: the charge does not run again.
+            api.hold("before-record", true)
+            let second = try await workflows.start(
+                PaymentWorkflow.self, id: ids[1], input: .init(account: "acct-2", amount: 50))
+            try await eventually("the charge is journaled", within: .seconds(20)) {
+                try await second.history().contains { $0.name == ChargeCard.name && $0.outcome != nil }
+            }
+            try await cluster.kill9("n3")
+            api.hold("before-record", false)
+            try await cluster.start("n3")
+            var recorded: String?
+            try await eventually("the second payment completes after the restart", within: .seconds(40)) {
+                recorded = try? await workflows.handle(PaymentWorkflow.self, id: ids[1]).result(timeout: .seconds(2))
+                return recorded != nil
+            }
+            #expect(api.received.filter { $0.hasPrefix("\(ids[1])/") }.count == 1, "charged once")
+            #expect(api.applied == 2)
+            #expect(api.recorded(ids[1]) == "\(recorded ?? "") 50")
+            // The same request sent again: the same transaction, no new charge.
+            let again = try await workflows.start(
+                PaymentWorkflow.self, id: ids[0], input: .init(account: "acct-1", amount: 30))
+            #expect(try await again.result(timeout: .seconds(10)) == transaction)
+            #expect(api.received.count == 3, "no new charge")
+            await c1.close()
+        }
+    }
 }
