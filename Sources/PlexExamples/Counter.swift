@@ -29,12 +29,19 @@ public struct Counter: VirtualActor {
 
     public func handle(_ request: Request, state: inout State, context: ActorContext) async throws -> Reply {
         switch request {
-        case .increment: state.count += 1
+        case .increment: try add(1, to: &state)
         case .add(let amount):
             guard amount >= 0 else { throw ActorFailure(code: "negative", message: "cannot add \(amount)") }
-            state.count += amount
+            try add(amount, to: &state)
         case .get: break
         }
         return Reply(count: state.count, node: context.nodeID.rawValue)
+    }
+
+    /// Adds `amount`; a count that would overflow is refused (an overflow would trap and take the node down).
+    private func add(_ amount: Int, to state: inout State) throws {
+        let (sum, overflow) = state.count.addingReportingOverflow(amount)
+        guard !overflow else { throw ActorFailure(code: "overflow", message: "cannot add \(amount) to \(state.count)") }
+        state.count = sum
     }
 }

@@ -19,6 +19,8 @@ public struct DurableCounter: VirtualActor {
     public static let durability = Durability.durable(checkpointEvery: 100)
     /// The error code of a decrement that would take the count below zero.
     public static let belowZero = "below-zero"
+    /// The furthest ahead an alarm can be set: ten years, in seconds.
+    public static let longestAlarm = 315_360_000
 
     public struct State: ActorState {
         public var value = 0
@@ -58,7 +60,11 @@ public struct DurableCounter: VirtualActor {
             guard amount >= 0 else {
                 throw ActorFailure(code: "invalid-amount", message: "cannot increment by \(amount)")
             }
-            state.value += amount
+            let (sum, overflow) = state.value.addingReportingOverflow(amount)
+            guard !overflow else {
+                throw ActorFailure(code: "overflow", message: "cannot increment \(state.value) by \(amount)")
+            }
+            state.value = sum
         case .decrement(let amount):
             guard amount >= 0 else {
                 throw ActorFailure(code: "invalid-amount", message: "cannot decrement by \(amount)")
@@ -70,8 +76,10 @@ public struct DurableCounter: VirtualActor {
             state.value -= amount
         case .get: break
         case .resetAfter(let seconds):
-            guard seconds >= 0 else {
-                throw ActorFailure(code: "invalid-amount", message: "cannot reset in \(seconds) s")
+            guard (0...Self.longestAlarm).contains(seconds) else {
+                throw ActorFailure(
+                    code: "invalid-amount", message: "an alarm is set 0 to \(Self.longestAlarm) s ahead, not \(seconds)"
+                )
             }
             try await context.schedule(Request.reset, after: .seconds(seconds), name: "reset")
             let now = try await context.now()

@@ -30,7 +30,11 @@ public struct Ledger: VirtualActor {
         switch request {
         case .deposit(let amount):
             guard amount > 0 else { throw ActorFailure(code: "invalid-amount", message: "deposit \(amount)") }
-            state.balance += amount
+            let (sum, overflow) = state.balance.addingReportingOverflow(amount)
+            guard !overflow else {
+                throw ActorFailure(code: "overflow", message: "deposit \(amount) to \(state.balance)")
+            }
+            state.balance = sum
             state.operations += 1
         case .withdraw(let amount):
             guard amount > 0, amount <= state.balance else {

@@ -67,6 +67,31 @@ struct CounterObjectTests {
         }
     }
 
+    @Test("bad requests get typed errors and change nothing: overflow, negative amounts, an alarm too far ahead")
+    func badRequests() async throws {
+        try await withTestCluster(nodes: 1, transport: .inMemory, register: { $0.registerExamples() }) { cluster in
+            let ref = cluster.node(0).actor(DurableCounter.self, key: "bad")
+            _ = try await ref.ask(.increment(by: 1))
+            for (request, code) in [
+                (DurableCounter.Request.increment(by: .max), "overflow"), (.increment(by: -1), "invalid-amount"),
+                (.decrement(by: -1), "invalid-amount"), (.resetAfter(seconds: -1), "invalid-amount"),
+                (.resetAfter(seconds: .max), "invalid-amount"),
+            ] {
+                let error = await #expect(throws: CallError.self) { try await ref.ask(request) }
+                #expect(error?.remoteCode == code, "\(request)")
+            }
+            #expect(try await ref.ask(.get) == .init(value: 1, node: cluster.node(0).nodeID.rawValue))
+            let ledger = cluster.node(0).actor(Ledger.self, key: "bad")
+            _ = try await ledger.ask(.deposit(amount: 1))
+            let overflow = await #expect(throws: CallError.self) { try await ledger.ask(.deposit(amount: .max)) }
+            #expect(overflow?.remoteCode == "overflow")
+            let counter = cluster.node(0).actor(Counter.self, key: "bad")
+            _ = try await counter.ask(.increment)
+            let added = await #expect(throws: CallError.self) { try await counter.ask(.add(amount: .max)) }
+            #expect(added?.remoteCode == "overflow")
+        }
+    }
+
     @Test("requests read naturally as JSON: labelled associated values")
     func json() throws {
         let codec = JSONMessageCodec()
