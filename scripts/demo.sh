@@ -70,9 +70,12 @@ printf 'charge requests the payment API received for %s: %s\n' "$payment" \
   "$(grep -c "^$payment/" "$PLEX_EXAMPLE_PAYMENT_API/received.log")"
 "$plex" workflow history "$payment" --node 127.0.0.1:7103 --config "$cfg"
 echo
-echo "== a durable workflow: an order above 1,000 waits for a manager's approval, then ships in a child workflow =="
+echo "== scenario 1: order orchestration: steps retried against services that fail 30 % of calls; an order above"
+echo "   1,000 waits for a manager's approval, then ships in a child workflow (reserve, label, dispatch) =="
 order="order-$(date +%s)"
-"$plex" workflow start order "$order" --input "{\"order\":\"$order\",\"amount\":1500}" --node 127.0.0.1:7101 --config "$cfg" >/dev/null
+echo "plex workflow start order $order --input '{\"order\":\"$order\",\"amount\":1500,\"failureRate\":0.3}'"
+"$plex" workflow start order "$order" --input "{\"order\":\"$order\",\"amount\":1500,\"failureRate\":0.3}" \
+  --node 127.0.0.1:7101 --config "$cfg" >/dev/null
 for attempt in $(seq 1 50); do
   "$plex" workflow status "$order" --node 127.0.0.1:7102 --config "$cfg" | grep -q approval && break
   sleep 0.1
@@ -85,6 +88,7 @@ echo "plex workflow signal $order approval --payload true"
 printf 'result -> '
 "$plex" workflow result "$order" --node 127.0.0.1:7101 --config "$cfg"
 "$plex" workflow history "$order" --node 127.0.0.1:7101 --config "$cfg"
+"$plex" workflow history "$order-shipping" --node 127.0.0.1:7101 --config "$cfg"
 echo "plex workflow list --limit 5"
 for attempt in $(seq 1 50); do
   "$plex" workflow list --status completed --node 127.0.0.1:7102 --config "$cfg" | grep -q "$order-shipping" && break

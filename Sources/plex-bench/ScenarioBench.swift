@@ -3,10 +3,12 @@ import PlexExamples
 import PlexSpaces
 
 extension All {
-    /// The reference scenarios' figures, one node (in-memory network, `synchronous=FULL`): counter increments
+    /// The reference scenarios' figures, one node (in-memory network, `synchronous=FULL`): order orchestrations
+    /// per second (256 in flight, each an order and its shipping child, six activities), counter increments
     /// per second (256 callers over 1,000 durable counters, and 64 callers on one), and payments per second
     /// (256 callers making new payments over 100 processors, and repeating paid orders).
     func scenarios(window: Duration) async throws {
+        var orders: [Double] = []
         var counters: [Double] = []
         var hot: [Double] = []
         var payments: [Double] = []
@@ -14,10 +16,23 @@ extension All {
         for run in 0..<runs {
             let directory = temporaryDirectory("scenarios-\(run)")
             defer { try? FileManager.default.removeItem(atPath: directory) }
+            let completions = Completions()
+            let engine = WorkflowEngine.examples(
+                options: .init(onClose: { id, status in completions.closed(id, status) }),
+                paymentAPI: FakePaymentAPI(directory: directory + "-payment-api"))
+            defer { try? FileManager.default.removeItem(atPath: directory + "-payment-api") }
             let node = try await PlexNode.start(
                 NodeConfiguration(dataDirectory: directory, secret: benchSecret),
                 transport: .inMemory(InMemoryNetwork()), logger: quietLogger()
-            ) { $0.registerExamples() }
+            ) { $0.registerExamples(workflows: engine) }
+            // Orders below the approval amount: validate, charge, then a shipping child (reserve, label, dispatch).
+            let workflows = WorkflowClient(node: node)
+            orders.append(
+                try await throughput(callers: 256, duration: window) { caller, n in
+                    let id = "o-\(run)-\(caller)-\(n)"
+                    _ = try await workflows.start(OrderWorkflow.self, id: id, input: .init(order: id, amount: 10))
+                    await completions.wait(for: id)
+                })
             let refs = (0..<1000).map { node.actor(DurableCounter.self, key: "c\($0)") }
             counters.append(
                 try await throughput(callers: 256, duration: window) { caller, n in
@@ -39,6 +54,7 @@ extension All {
                 })
             await node.shutdown()
         }
+        report("scenario_orders_256_in_flight", median(orders), "orchestrations/s")
         report("scenario_counter_increments_256_callers_1000_counters", median(counters), "increments/s")
         report("scenario_counter_increments_64_callers_1_counter", median(hot), "increments/s")
         report("scenario_payments_256_callers_100_processors", median(payments), "payments/s")

@@ -147,4 +147,42 @@ struct ScenarioIntegrationTests {
             await c1.close()
         }
     }
+
+    @Test(
+        "order orchestration: kill -9 of the order's node while it waits for approval; after the restart it ships once")
+    func orderOrchestration() async throws {
+        let cluster = ProcessCluster(name: "orders", nodes: 3, binary: binary)
+        try await cluster.run {
+            try await cluster.start()
+            let id = (0..<1000).map { "o-\($0)" }.first {
+                (try? cluster.owner(of: ActorID(typeName: "plex.workflow", key: $0))) == "n3"
+            }!
+            let c1 = try await cluster.client("n1")
+            let c2 = try await cluster.client("n2")
+            let order = try await WorkflowClient(client: c1).start(
+                OrderWorkflow.self, id: id, input: .init(order: id, amount: 5_000, failureRate: 0.3))
+            try await eventually("the order waits for approval", within: .seconds(30)) {
+                try await order.query("progress", as: String.self) == "waiting for approval"
+            }
+            try await cluster.kill9("n3")
+            try await cluster.start("n3")
+            let approval = WorkflowClient(client: c2).handle(OrderWorkflow.self, id: id)
+            try await eventually("the restarted owner takes the approval", within: .seconds(30)) {
+                (try? await approval.signal("approval", true)) != nil
+            }
+            let shipped = try await order.result(timeout: .seconds(60))
+            #expect(shipped.hasPrefix("shipped \(id)"))
+            // Exactly once: one charge step, one shipping child, each activity journaled complete once.
+            let history = try await order.history()
+            #expect(history.filter { $0.name == "charge" }.count == 1)
+            #expect(history.filter { $0.kind == .child }.count == 1)
+            #expect(history.allSatisfy { $0.isResolved })
+            #expect(
+                try await WorkflowClient(client: c2).start(
+                    OrderWorkflow.self, id: id, input: .init(order: id, amount: 5_000)
+                ).result(timeout: .seconds(10)) == shipped)
+            await c1.close()
+            await c2.close()
+        }
+    }
 }
