@@ -76,7 +76,11 @@ let package = Package(
             dependencies: ["PlexCluster", "PlexCore", "PlexJournal", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict
         ),
-        .target(name: "PlexExamples", dependencies: ["PlexSpaces"], swiftSettings: strict),
+        .target(
+            name: "PlexExamples",
+            dependencies: ["PlexSpaces", .product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: strict
+        ),
         .target(name: "CSpawn"),
         .target(
             name: "PlexTestKit",

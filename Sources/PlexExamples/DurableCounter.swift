@@ -36,7 +36,7 @@ public struct DurableCounter: VirtualActor {
         /// Sets the alarm: the count goes back to zero `seconds` from now (replacing an alarm set before).
         case resetAfter(seconds: Int)
         case cancelReset
-        /// The alarm firing (sent by the counter's own reminder).
+        /// The alarm firing (sent by the counter's own reminder only; refused from a client).
         case reset
     }
 
@@ -88,6 +88,10 @@ public struct DurableCounter: VirtualActor {
             try context.cancelReminder("reset")
             state.resetAt = nil
         case .reset:
+            // The alarm's own message (its reminder's delivery), not a client's: clients set an alarm.
+            guard context.idempotencyKey?.hasPrefix("plex.reminder/reset/") == true else {
+                throw ActorFailure(code: "invalid-request", message: "reset is sent by the alarm: use resetAfter")
+            }
             state.value = 0
             state.resetAt = nil
         }

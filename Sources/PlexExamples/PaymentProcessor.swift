@@ -84,6 +84,7 @@ public struct PaymentProcessor: VirtualActor {
         switch request {
         case .process(let order, let amount):
             guard amount > 0 else { throw ActorFailure(code: "invalid-amount", message: "cannot charge \(amount)") }
+            guard !order.isEmpty else { throw ActorFailure(code: "invalid-order", message: "an order needs an id") }
             if let earlier = live(order) {
                 guard earlier.amount == amount else {
                     throw ActorFailure(
@@ -97,7 +98,8 @@ public struct PaymentProcessor: VirtualActor {
             state.payments[order] = payment
             return Reply(payment: payment, repeated: false)
         case .lookup(let order):
-            return Reply(payment: live(order), repeated: true)
+            let kept = live(order)
+            return Reply(payment: kept, repeated: kept != nil)
         }
     }
 }

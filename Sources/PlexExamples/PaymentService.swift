@@ -1,3 +1,4 @@
+internal import Crypto
 internal import FoundationEssentials
 public import PlexSpaces
 
@@ -116,14 +117,23 @@ public struct FakePaymentAPI: Sendable {
         return FakePaymentAPI(directory: directory)
     }
 
-    /// Charges `amount` to `account` once per `key`, and returns the transaction id.
+    /// Charges `amount` to `account` once per `key`, and returns the transaction id. A repeated key returns the
+    /// transaction it made; with another account or amount it is refused (as card processors refuse a reused
+    /// idempotency key with other parameters).
     public func charge(account: String, amount: Int, key: String) throws -> String {
         try locked {
             append("\(key) \(account) \(amount)\n", to: "received.log")
             let path = "\(directory)/charges/\(Self.fileName(key))"
-            if let earlier = try? String(contentsOfFile: path, encoding: .utf8) { return earlier }
+            if let earlier = try? String(contentsOfFile: path, encoding: .utf8) {
+                let fields = earlier.split(separator: " ").map(String.init)
+                guard fields.count == 3, fields[1] == account, fields[2] == "\(amount)" else {
+                    throw WorkflowError.nonRetryable(
+                        "idempotency key \(key) was used for another charge (\(earlier)), not \(account) \(amount)")
+                }
+                return fields[0]
+            }
             let transaction = "tx-" + UUID().uuidString.lowercased().prefix(13)
-            try write(transaction, to: path)
+            try write("\(transaction) \(account) \(amount)", to: path)
             return String(transaction)
         }
     }
@@ -166,10 +176,12 @@ public struct FakePaymentAPI: Sendable {
 
     // MARK: Files
 
-    /// A file name for any key: its UTF-8 bytes in hex.
+    /// A file name for any key, of a fixed length: the SHA-256 of its UTF-8 bytes, in hex.
     private static func fileName(_ key: String) -> String {
-        key.utf8.map { String($0, radix: 16).count == 1 ? "0" + String($0, radix: 16) : String($0, radix: 16) }
-            .joined()
+        SHA256.hash(data: Array(key.utf8)).map { byte in
+            let text = String(byte, radix: 16)
+            return text.count == 1 ? "0" + text : text
+        }.joined()
     }
 
     /// Runs `body` holding an exclusive lock on the directory (across processes).

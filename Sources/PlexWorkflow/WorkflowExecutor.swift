@@ -511,6 +511,15 @@ final class WorkflowExecutor: Sendable {
     func waitForChange(after seen: UInt64, until deadline: Int64?) async {
         let unloading = state.withLock { $0.unloadRequested }
         await driver.changes.wait(after: seen, until: unloading ? nil : deadline, clock: clock)
+        // Woken with the activation still there (a wake-up, an event, a read that kept it in use): the unload
+        // did not happen. It is called off, and every wait sets its timer again (or the code's next steps,
+        // a child's say, would wait on the reminder's coarser plan).
+        guard unloading, !Task.isCancelled else { return }
+        let calledOff = state.withLock { state in
+            defer { state.unloadRequested = false }
+            return state.unloadRequested
+        }
+        if calledOff { driver.changes.notify() }
     }
 
     /// The code is about to wait until `due` (`nil`: for an event): a long wait with no attempt running
@@ -521,7 +530,13 @@ final class WorkflowExecutor: Sendable {
         if let due, due - clock.now() <= unloadAfter { return }
         guard state.withLock({ $0.attempts == 0 && $0.broken == nil }) else { return }
         guard (try? await flush()) != nil else { return }
-        state.withLock { $0.unloadRequested = true }
+        // Checked again: an attempt may have started during the flush (it must not be unloaded under it).
+        let unload = state.withLock { state in
+            guard state.attempts == 0, state.broken == nil else { return false }
+            state.unloadRequested = true
+            return true
+        }
+        guard unload else { return }
         await driver.unload(true)
     }
 

@@ -174,7 +174,11 @@ struct WorkflowInstance: VirtualActor {
                 throw WorkflowError(.invalidArgument, "the instance is running: cancel or terminate it first")
             default: break
             }
+            // A later start under this id is a new run: its steps' idempotency keys and its children's ids
+            // differ from the purged instance's (a service that deduplicates must not answer it from the old one).
+            let runs = state.continuedAsNew + 1
             state = WorkflowRecord()
+            state.continuedAsNew = runs
             if live {
                 let shard = context.actor(WorkflowIndex.self, key: WorkflowIndex.shard(of: context.id.key))
                 engine.index.add(.remove(id: context.id.key), to: shard)
@@ -283,6 +287,6 @@ public struct WorkflowDescription: Sendable, Hashable, Codable {
     public var outputJSON: [UInt8]?
     /// The instance that started this one as its child.
     public var parent: String?
-    /// How many times the instance continued as new (the history holds its current run).
+    /// How many runs came before this one under this id (continued as new, or purged and started again).
     public var continuedAsNew = 0
 }

@@ -40,8 +40,9 @@ public struct WorkflowRecord: Sendable, Hashable, Codable {
     public var wakeDue: Int64?
     /// The instance that started this one as its child (told when this one closes).
     public var parent: String?
-    /// How many times the instance continued as new (``WorkflowContext/continueAsNew(with:)``): its history
-    /// holds the steps of the current run only.
+    /// How many runs came before this one under this id: each continue-as-new
+    /// (``WorkflowContext/continueAsNew(with:)``) and each purge followed by a new start. Its history holds the
+    /// steps of the current run only; the run number is part of its steps' idempotency keys.
     public var continuedAsNew = 0
 
     /// Creates the state of an instance that was never started.
@@ -202,8 +203,8 @@ public struct WorkflowRecord: Sendable, Hashable, Codable {
 
     /// Decides the wake-up reminder, which brings the instance back after a crash, a restart or a handoff,
     /// and wakes a deactivated one for its timers: none once it finished; while a step runs (an activity
-    /// attempt, a child workflow) or the code is between steps, every `resumeAfter` milliseconds, a watchdog
-    /// that costs nothing while it is not yet due; otherwise at the earliest due time of its pending timers,
+    /// attempt, a child workflow) or the code is between steps, every `resumeAfter` milliseconds (a watchdog
+    /// that costs nothing while it is not yet due), or sooner at a pending timer, retry or deadline; otherwise at the earliest due time of its pending timers,
     /// retries and event deadlines; and none while it only waits for events without a deadline (an event wakes
     /// it). Records the decision in ``wakeDue``.
     public mutating func wakePlan(now: Int64, resumeAfter: Int64) -> WakeAction {
@@ -222,10 +223,13 @@ public struct WorkflowRecord: Sendable, Hashable, Codable {
             wanted = nil
         } else if !busy {
             wanted = earliest
-        } else if let due = wakeDue, due > now, due <= now + resumeAfter {
-            return .keep
         } else {
-            wanted = now + resumeAfter
+            // Running steps (an attempt, a child): every `resumeAfter` as a watchdog, or sooner for a timer,
+            // retry or deadline of its own (a timer raced against a child fires at its time after an unload).
+            let watchdog = now + resumeAfter
+            let target = earliest.map { $0 > now ? min($0, watchdog) : watchdog } ?? watchdog
+            if let due = wakeDue, due > now, due <= target { return .keep }
+            wanted = target
         }
         guard wanted != wakeDue else { return .keep }
         wakeDue = wanted

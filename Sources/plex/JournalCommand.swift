@@ -89,7 +89,11 @@ struct JournalCommand: AsyncParsableCommand {
                 print(row(fields))
                 for line in failedEffects(of: entry) { print(line) }
             }
-            print("\(entries.count) entries after the checkpoint's sequence \(checkpoint?.sequence ?? 0)")
+            if let checkpoint {
+                print("\(entries.count) entries after the checkpoint's sequence \(checkpoint.sequence)")
+            } else {
+                print("\(entries.count) entries (no checkpoint yet)")
+            }
             for copy in diverged {
                 print("kept aside: \(describe(copy)), \(copy.transfer.entries.count) entries")
             }

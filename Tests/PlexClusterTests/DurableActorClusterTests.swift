@@ -104,6 +104,16 @@ struct DurableActorClusterTests {
             #expect(try await node.journal.latestCheckpoint(for: many.id)?.sequence == 12)
             #expect(try await few.ask(.balance).balance == 6)
             #expect(try await many.ask(.balance).balance == 78)
+            // Used a few messages at a time, it checkpoints once the entries past its checkpoint add up to 8,
+            // though no activation handled that many.
+            for round in 0..<2 {
+                try await eventually("deactivated again") { !node.isActive(few.id) }
+                #expect(try await node.journal.latestCheckpoint(for: few.id) == nil, "round \(round)")
+                for i in 1...3 { _ = try await few.ask(.deposit(amount: i)) }
+            }
+            try await eventually("deactivated with a checkpoint") {
+                try await node.journal.latestCheckpoint(for: few.id)?.sequence == 10
+            }
         }
     }
 

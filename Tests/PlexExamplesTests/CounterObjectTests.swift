@@ -75,7 +75,7 @@ struct CounterObjectTests {
             for (request, code) in [
                 (DurableCounter.Request.increment(by: .max), "overflow"), (.increment(by: -1), "invalid-amount"),
                 (.decrement(by: -1), "invalid-amount"), (.resetAfter(seconds: -1), "invalid-amount"),
-                (.resetAfter(seconds: .max), "invalid-amount"),
+                (.resetAfter(seconds: .max), "invalid-amount"), (.reset, "invalid-request"),
             ] {
                 let error = await #expect(throws: CallError.self) { try await ref.ask(request) }
                 #expect(error?.remoteCode == code, "\(request)")

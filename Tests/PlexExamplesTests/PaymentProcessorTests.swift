@@ -30,6 +30,11 @@ struct PaymentProcessorTests {
             #expect(mismatch?.remoteCode == "order-mismatch")
             let other = try #require(try await refs[2].ask(.process(order: "o-2", amount: 25)).payment)
             #expect(other.transaction != paid.transaction)
+            let unnamed = await #expect(throws: CallError.self) {
+                try await refs[0].ask(.process(order: "", amount: 5))
+            }
+            #expect(unnamed?.remoteCode == "invalid-order")
+            #expect(try await refs[0].ask(.lookup(order: "never")) == .init(payment: nil, repeated: false))
 
             let owner = cluster.node(0).owner(of: refs[0].id)
             let index = try #require((0..<3).first { cluster.node($0).nodeID == owner })

@@ -65,4 +65,19 @@ struct PaymentServiceTests {
             #expect(api.recorded("pay-2") == "\(transaction ?? "") 40")
         }
     }
+
+    @Test("the payment API refuses a reused key with other parameters, and takes keys of any length")
+    func apiKeys() throws {
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let api = FakePaymentAPI(directory: directory)
+        let transaction = try api.charge(account: "a", amount: 5, key: "k")
+        #expect(try api.charge(account: "a", amount: 5, key: "k") == transaction)
+        #expect(throws: WorkflowError.self) { try api.charge(account: "b", amount: 5, key: "k") }
+        #expect(throws: WorkflowError.self) { try api.charge(account: "a", amount: 6, key: "k") }
+        let long = String(repeating: "x", count: 300)
+        let other = try api.charge(account: "a", amount: 5, key: long)
+        #expect(other != transaction && api.applied == 2)
+        try api.record(request: long, transaction: other, amount: 5)
+        #expect(api.recorded(long) == "\(other) 5")
+    }
 }

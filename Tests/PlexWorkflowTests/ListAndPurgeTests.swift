@@ -55,6 +55,7 @@ struct ListAndPurgeTests {
             // The id can be started again, and runs anew.
             let again = try await client.start(ShipOrder.self, id: "done-0", input: .init(order: "again"))
             #expect(try await again.result(timeout: .seconds(10)) == "L-R-again")
+            #expect(try await again.describe().continuedAsNew == 1, "a new run: its steps' keys are new")
             try await eventually("the new run is listed") {
                 try await other.list(status: .completed).contains { $0.id == "done-0" }
             }

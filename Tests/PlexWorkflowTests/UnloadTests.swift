@@ -15,6 +15,26 @@ struct SleepThenWait: Workflow {
     }
 }
 
+/// Sleeps for `milliseconds`.
+struct SleepsFor: Workflow {
+    static let typeName = "sleeps-for"
+    func run(_ milliseconds: Int, context: WorkflowContext) async throws -> Int {
+        try await context.sleep(for: .milliseconds(milliseconds))
+        return milliseconds
+    }
+}
+
+/// Sleeps past the unload time, then races a 20 s child against a timer of `input` ms.
+struct SleepThenRace: Workflow {
+    static let typeName = "sleep-then-race"
+    func run(_ input: Int, context: WorkflowContext) async throws -> Int {
+        try await context.sleep(for: .milliseconds(300))
+        let child = try await context.startChild(SleepsFor.self, input: 20_000)
+        let timer = try context.startTimer(for: .milliseconds(input))
+        return try await context.first(child, timer)
+    }
+}
+
 @Suite("Waiting instances unload", .timeLimit(.minutes(2)))
 struct UnloadTests {
     @Test("an instance waiting on a timer or an event unloads; its reminder or the event brings it back")
@@ -74,6 +94,29 @@ struct UnloadTests {
             #expect(node.isActive(id), "the reads kept the instance active")
             try await handle.signal("word", "again")
             #expect(try await handle.result(timeout: .seconds(10)) == "heard again")
+        }
+    }
+
+    @Test("after an unload that did not happen, a timer raced against a child still fires at its time")
+    func unloadCalledOff() async throws {
+        // The wake-up at the first timer keeps the activation (its message marks it used), so the unload asked
+        // for at the first sleep never happens; later waits must set their timers again. (Before, the raced
+        // timer waited for the reminder's plan while the child ran: resumeInterval late.)
+        let engine = WorkflowEngine(options: .init(unloadAfter: .milliseconds(100)))
+        engine.register(SleepThenRace.self)
+        engine.register(SleepsFor.self)
+        try await withTestCluster(
+            nodes: 1, transport: .inMemory,
+            setup: { $0.activation.idleTimeout = .seconds(60) },
+            register: { engine.install(on: $0) }
+        ) { cluster in
+            let node = cluster.node(0)
+            let handle = try await WorkflowClient(node: node).start(SleepThenRace.self, id: "race", input: 1_000)
+            #expect(try await handle.result(timeout: .seconds(30)) == 1, "the timer won")
+            let steps = try await WorkflowInspector.record(of: "race", in: node.journal).record.steps
+            let timer = try #require(steps.first { $0.kind == .timer && $0.position > 0 })
+            let late = try #require(timer.completedAt) - (timer.dueAt ?? 0)
+            #expect(late < 1_000, "the raced timer fired \(late) ms late")
         }
     }
 }

@@ -30,9 +30,16 @@ extension Activation {
             sequence = 0
             remembered = [:]
             rememberedOrder = []
+            var checkpointed: UInt64 = 0
             if let checkpoint = try await journal.latestCheckpoint(for: id), checkpoint.sequence <= target ?? .max {
                 state = try journalCodec.decode(A.State.self, from: checkpoint.state)
                 sequence = checkpoint.sequence
+                checkpointed = checkpoint.sequence
+            }
+            defer {
+                // Entries past the checkpoint count toward the next one, whichever activation journaled them:
+                // an actor used a few messages at a time still checkpoints once enough have piled up.
+                sinceCheckpoint = Int(sequence - checkpointed)
             }
             for entry in try await journal.entries(for: id, after: sequence) where entry.sequence <= target ?? .max {
                 guard entry.sequence == sequence + 1 else {
