@@ -70,11 +70,11 @@ printf 'charge requests the payment API received for %s: %s\n' "$payment" \
   "$(grep -c "^$payment/" "$PLEX_EXAMPLE_PAYMENT_API/received.log")"
 "$plex" workflow history "$payment" --node 127.0.0.1:7103 --config "$cfg"
 echo
-echo "== scenario 1: order orchestration: steps retried against services that fail 30 % of calls; an order above"
+echo "== scenario 1: order orchestration: steps retried against services that fail half of all calls; an order above"
 echo "   1,000 waits for a manager's approval, then ships in a child workflow (reserve, label, dispatch) =="
 order="order-$(date +%s)"
-echo "plex workflow start order $order --input '{\"order\":\"$order\",\"amount\":1500,\"failureRate\":0.3}'"
-"$plex" workflow start order "$order" --input "{\"order\":\"$order\",\"amount\":1500,\"failureRate\":0.3}" \
+echo "plex workflow start order $order --input '{\"order\":\"$order\",\"amount\":1500,\"failureRate\":0.5}'"
+"$plex" workflow start order "$order" --input "{\"order\":\"$order\",\"amount\":1500,\"failureRate\":0.5}" \
   --node 127.0.0.1:7101 --config "$cfg" >/dev/null
 for attempt in $(seq 1 50); do
   "$plex" workflow status "$order" --node 127.0.0.1:7102 --config "$cfg" | grep -q approval && break
@@ -95,6 +95,19 @@ for attempt in $(seq 1 50); do
   sleep 0.1
 done
 "$plex" workflow list --limit 5 --node 127.0.0.1:7102 --config "$cfg"
+echo
+echo "== scenario 5: an OCFL object update (a durable workflow in its own process, journal beside the object) =="
+ocfl=cluster/local/.data/ocfl-demo
+rm -rf "$ocfl" && mkdir -p "$ocfl/source/data"
+printf 'the first file\n' >"$ocfl/source/data/file1.txt"
+printf 'the second file\n' >"$ocfl/source/file2.txt"
+echo "plex ocfl update $ocfl/source $ocfl/object"
+"$plex" ocfl update "$ocfl/source" "$ocfl/object" --id urn:example:demo
+echo "plex ocfl update $ocfl/source $ocfl/object   (again)"
+"$plex" ocfl update "$ocfl/source" "$ocfl/object" --id urn:example:demo
+printf 'the second file, changed\n' >"$ocfl/source/file2.txt"
+echo "plex ocfl update $ocfl/source $ocfl/object   (file2.txt changed)"
+"$plex" ocfl update "$ocfl/source" "$ocfl/object" --id urn:example:demo
 echo
 "$plex" cluster status --node 127.0.0.1:7101 --config "$cfg"
 echo

@@ -18,6 +18,13 @@ python3 scripts/check-imports.py
 swift build --product plex
 export PLEX_BIN="$(swift build --show-bin-path)/plex"
 export PLEX_INTEGRATION=1
+# The OCFL scenario's objects are checked by an independent validator: ocfl-py (PyPI), in a venv of our own.
+if [ ! -x .build/ocfl-venv/bin/ocfl-validate.py ]; then
+  echo "installing ocfl-py (the OCFL validator the tests use)" >&2
+  python3 -m venv .build/ocfl-venv
+  .build/ocfl-venv/bin/pip install -q ocfl-py==2.1.0 >&2
+fi
+export PLEX_OCFL_VALIDATE="$PWD/.build/ocfl-venv/bin/ocfl-validate.py"
 # One test at a time (about 2 minutes): on a 2-core machine, 200 tests at once starve the nodes' heartbeats and
 # turn the failure detector's judgement (1.5 s in tests) and every deadline into noise. (A width of 4 was not
 # honoured by swift-testing 6.3: every test still started at once.)
