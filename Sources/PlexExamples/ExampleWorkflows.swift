@@ -200,7 +200,7 @@ public struct AppendLine: Activity {
 
 extension WorkflowEngine {
     /// An engine with the bundled example workflows (``OrderWorkflow``, ``ShippingWorkflow``, ``StepsWorkflow``,
-    /// ``PaymentWorkflow``), whose payments go to `paymentAPI`.
+    /// ``PaymentWorkflow``, ``OCFLUpdateWorkflow``), whose payments go to `paymentAPI`.
     public static func examples(options: Options = Options(), paymentAPI: FakePaymentAPI = .examples) -> WorkflowEngine
     {
         let engine = WorkflowEngine(options: options)
@@ -209,6 +209,10 @@ extension WorkflowEngine {
         engine.register(StepsWorkflow.self)
         engine.register(PaymentWorkflow.self)
         engine.register(activity: AppendLine())
+        engine.register(OCFLUpdateWorkflow.self)
+        engine.register(activity: OCFLStage())
+        engine.register(activity: OCFLReadInventory())
+        engine.register(activity: OCFLApplyStep())
         engine.register(activity: ChargeCard(api: paymentAPI))
         engine.register(activity: RecordPayment(api: paymentAPI))
         return engine

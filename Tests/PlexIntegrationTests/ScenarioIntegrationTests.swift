@@ -185,4 +185,45 @@ struct ScenarioIntegrationTests {
             await c2.close()
         }
     }
+
+    @Test("OCFL update on a 3-node cluster: kill -9 of the instance's node midway; after the restart a valid object")
+    func ocflOnCluster() async throws {
+        let validator = try #require(
+            ProcessInfo.processInfo.environment["PLEX_OCFL_VALIDATE"], "scripts/test.sh installs ocfl-py")
+        let cluster = ProcessCluster(name: "ocfl", nodes: 3, binary: binary)
+        try await cluster.run {
+            let source = cluster.directory + "/source"
+            try FileManager.default.createDirectory(atPath: source + "/data", withIntermediateDirectories: true)
+            for i in 1...5 { try Data("file \(i)\n".utf8).write(to: URL(fileURLWithPath: "\(source)/data/f\(i).txt")) }
+            try await cluster.start()
+            let id = (0..<1000).map { "ocfl-\($0)" }.first {
+                (try? cluster.owner(of: ActorID(typeName: "plex.workflow", key: $0))) == "n3"
+            }!
+            let client = try await cluster.client("n1")
+            let workflows = WorkflowClient(client: client)
+            let input = OCFLUpdateWorkflow.Input(
+                source: source, object: cluster.directory + "/object", id: "urn:test:cluster",
+                stepDelayMilliseconds: 200)
+            let update = try await workflows.start(OCFLUpdateWorkflow.self, id: id, input: input)
+            try await eventually("three steps done", within: .seconds(30)) {
+                try await update.history().filter { $0.name == OCFLApplyStep.name && $0.outcome != nil }.count >= 3
+            }
+            try await cluster.kill9("n3")
+            try await cluster.start("n3")
+            var output: OCFLUpdateWorkflow.Output?
+            try await eventually("the update completes after the restart", within: .seconds(60)) {
+                output = try? await workflows.handle(OCFLUpdateWorkflow.self, id: id).result(timeout: .seconds(2))
+                return output != nil
+            }
+            #expect(output?.version == "v1" && output?.steps == 9)
+            let check = try NodeProcess.launch(validator, [cluster.directory + "/object"])
+            #expect(
+                try await check.waitForExit() == 0 && check.standardOutput.contains("is VALID"),
+                "\(check.standardOutput)")
+            // Steps journaled before the kill ran once.
+            let history = try await update.history().filter { $0.name == OCFLApplyStep.name }
+            #expect(history.count == 9 && history.prefix(3).allSatisfy { $0.attempts == 1 })
+            await client.close()
+        }
+    }
 }

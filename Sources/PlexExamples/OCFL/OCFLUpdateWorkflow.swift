@@ -25,11 +25,17 @@ public struct OCFLUpdateWorkflow: Workflow {
         /// The object's identifier (in its inventory).
         public var id: String
         public var message: String
-        public init(source: String, object: String, id: String, message: String = "deposited by plex") {
+        /// Milliseconds each step waits before it starts (to watch an update, or interrupt it). Default: none.
+        public var stepDelayMilliseconds: Int?
+        public init(
+            source: String, object: String, id: String, message: String = "deposited by plex",
+            stepDelayMilliseconds: Int? = nil
+        ) {
             self.source = source
             self.object = object
             self.id = id
             self.message = message
+            self.stepDelayMilliseconds = stepDelayMilliseconds
         }
     }
 
@@ -56,7 +62,7 @@ public struct OCFLUpdateWorkflow: Workflow {
         for (index, step) in plan.steps.enumerated() {
             let work = OCFLApplyStep.Input(
                 step: step, index: index + 1, total: plan.steps.count, source: input.source, object: input.object,
-                inventory: plan.inventory)
+                inventory: plan.inventory, delayMilliseconds: input.stepDelayMilliseconds)
             _ = try await context.activity(OCFLApplyStep.self, work, retry: Self.retry)
         }
         return Output(version: plan.inventory.head, steps: plan.steps.count)
@@ -124,6 +130,8 @@ public struct OCFLApplyStep: Activity {
         public var object: String
         /// The inventory after the update (what an inventory step writes).
         public var inventory: OCFLInventory
+        /// Milliseconds to wait before the step.
+        public var delayMilliseconds: Int?
     }
 
     let progress: @Sendable (String) -> Void
@@ -136,6 +144,7 @@ public struct OCFLApplyStep: Activity {
     }
 
     public func run(_ input: Input, context: ActivityContext) async throws -> Bool {
+        let delay = max(self.delay, .milliseconds(input.delayMilliseconds ?? 0))
         if delay > .zero { try await Task.sleep(for: delay) }
         let object = input.object
         switch input.step {
