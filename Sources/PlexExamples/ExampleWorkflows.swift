@@ -53,10 +53,13 @@ public struct OrderWorkflow: Workflow {
         context.onQuery("progress") { progress.value }
         let service = FlakyService(failureRate: input.failureRate ?? 0)
         _ = try await context.run("validate", retry: Self.retry) { activity in
-            try service.call(activity)
             guard input.amount > 0, !input.order.isEmpty else {
                 throw WorkflowError.nonRetryable("invalid order '\(input.order)' of \(input.amount)")
             }
+            guard (0...1).contains(input.failureRate ?? 0) else {
+                throw WorkflowError.nonRetryable("failureRate is a fraction from 0 to 1, not \(input.failureRate ?? 0)")
+            }
+            try service.call(activity)
             return true
         }
         progress.value = "charging"

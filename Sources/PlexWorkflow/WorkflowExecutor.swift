@@ -194,10 +194,16 @@ final class WorkflowExecutor: Sendable {
         let now = clock.now()
         let claimed = try state.withLock { state throws -> (Int, WorkflowStep?) in
             if let broken = state.broken { throw broken }
-            if cancelRequested && !state.compensating {
+            let position = state.next
+            // A cancellation takes effect where the code is, not while it replays what it did: the steps it
+            // replays register their compensations, which the cancellation then runs.
+            let inHistory = position < state.history.count
+            if cancelRequested && !state.compensating && !(inHistory && state.history[position].isResolved) {
+                // A recorded step still pending (the one it waited on) keeps its position: the compensations'
+                // steps come after it.
+                if inHistory { state.next += 1 }
                 throw WorkflowError(.cancelled, "the instance was asked to cancel")
             }
-            let position = state.next
             state.next += 1
             state.current = "\(kind.rawValue) '\(name)' (step \(position))"
             guard position < state.history.count else {

@@ -39,10 +39,21 @@ struct OCFLCommand: AsyncParsableCommand {
         var stepDelayMs = 0
 
         func run() async throws {
-            let source = URL(fileURLWithPath: self.source).standardizedFileURL.path
-            let object = URL(fileURLWithPath: self.object).standardizedFileURL.path
+            // Canonical paths (symbolic links resolved): the journal's lock then keeps two updates of one object
+            // apart whichever path names it.
+            let source = URL(fileURLWithPath: self.source).resolvingSymlinksInPath().standardizedFileURL.path
+            let object = URL(fileURLWithPath: self.object).resolvingSymlinksInPath().standardizedFileURL.path
+            let journal = dataDir.map { URL(fileURLWithPath: $0).resolvingSymlinksInPath().path } ?? object + ".plex"
             guard FileManager.default.fileExists(atPath: source) else {
                 throw ConfigurationFailure(message: "no source directory \(source)")
+            }
+            func inside(_ path: String, _ directory: String) -> Bool {
+                path == directory || path.hasPrefix(directory + "/")
+            }
+            guard !inside(object, source), !inside(source, object), !inside(journal, source) else {
+                throw ConfigurationFailure(
+                    message: "the object (\(object)) and its journal (\(journal)) must be outside the source "
+                        + "(\(source)), and the source outside the object")
             }
             let engine = WorkflowEngine()
             engine.register(OCFLUpdateWorkflow.self)

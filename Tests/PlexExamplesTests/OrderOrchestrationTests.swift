@@ -62,4 +62,30 @@ struct OrderOrchestrationTests {
             #expect(!names.contains { $0 == "shipping" })
         }
     }
+
+    @Test("an order cancelled while it waits for approval is refunded (compensation), unloaded or not")
+    func cancelRefunds() async throws {
+        try await withTestCluster(nodes: 2, transport: .inMemory, register: { $0.registerExamples() }) { cluster in
+            let client = WorkflowClient(node: cluster.node(0))
+            for (id, unload) in [("o-cancel-now", false), ("o-cancel-unloaded", true)] {
+                let order = try await client.start(OrderWorkflow.self, id: id, input: .init(order: id, amount: 1_500))
+                let instance = ActorID(typeName: "plex.workflow", key: id)
+                let owner = try #require(
+                    (0..<2).first { cluster.node($0).nodeID == cluster.node(0).owner(of: instance) })
+                // Read from the owner's journal: a message (a query, a status) would keep the instance in memory.
+                try await eventually("it waits for approval") {
+                    let steps = try await WorkflowInspector.record(of: id, in: cluster.node(owner).journal).record.steps
+                    return steps.last?.name == "approval"
+                }
+                if unload {
+                    try await eventually("the waiting instance unloads") { !cluster.node(owner).isActive(instance) }
+                }
+                _ = try await WorkflowClient(node: cluster.node(1)).handle(OrderWorkflow.self, id: id).cancel()
+                let error = await #expect(throws: WorkflowError.self) { try await order.result(timeout: .seconds(30)) }
+                #expect(error?.code == .cancelled, "\(id)")
+                let names = try await order.history().map(\.name)
+                #expect(names.contains("refund"), "\(id): the charge was refunded: \(names)")
+            }
+        }
+    }
 }

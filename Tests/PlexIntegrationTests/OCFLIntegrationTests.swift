@@ -78,4 +78,42 @@ struct OCFLIntegrationTests {
         #expect(v2Paths.contains("copy-a.txt") && !v2Paths.contains("copy-b.txt") && v2Paths.count == 8)
         #expect(inventory.versions["v1"]?.state.values.flatMap { $0 }.count == 8, "v1's state is kept")
     }
+
+    @Test("a resume that fails on a changed file, then a rerun, gives a valid object; bad targets are refused")
+    func failedResumeAndBadTargets() async throws {
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        for i in 1...4 { try write("file \(i)\n", to: "f\(i).txt") }
+        let first = try update(["--step-delay-ms", "300"])
+        try await eventually("two files copied", within: .seconds(30)) { first.standardOutput.contains("[4/8]") }
+        first.kill9()
+        _ = try await first.waitForExit()
+        // The source changes under the unfinished update: its resume fails on the changed file...
+        try FileManager.default.removeItem(atPath: "\(directory)/source/f3.txt")
+        try write("file 4, changed\n", to: "f4.txt")
+        let resumed = try update()
+        #expect(try await resumed.waitForExit() != 0)
+        #expect(resumed.standardError.contains("changed since it was staged"), "\(resumed.standardError)")
+        // ...and the next run plans again from what is there, clearing the unfinished version.
+        let rerun = try update()
+        #expect(try await rerun.waitForExit() == 0, "\(rerun.standardError)")
+        let (valid, report) = try await validate()
+        #expect(valid, "\(report)")
+        #expect(
+            OCFLInventory.read(rootOf: "\(directory)/object")?.headFiles.keys.sorted() == [
+                "f1.txt", "f2.txt", "f4.txt",
+            ])
+
+        // A directory that is not an OCFL object is not written into; overlapping paths are refused.
+        let foreign = "\(directory)/foreign"
+        try FileManager.default.createDirectory(atPath: foreign, withIntermediateDirectories: true)
+        try Data("mine\n".utf8).write(to: URL(fileURLWithPath: "\(foreign)/readme"))
+        let refused = try NodeProcess.launch(binary, ["ocfl", "update", "\(directory)/source", foreign])
+        #expect(try await refused.waitForExit() != 0)
+        #expect(refused.standardError.contains("not an OCFL object"), "\(refused.standardError)")
+        #expect(try String(contentsOfFile: "\(foreign)/readme", encoding: .utf8) == "mine\n")
+        let nested = try NodeProcess.launch(
+            binary, ["ocfl", "update", "\(directory)/source", "\(directory)/source/object"])
+        #expect(try await nested.waitForExit() != 0)
+        #expect(nested.standardError.contains("outside the source"), "\(nested.standardError)")
+    }
 }

@@ -29,10 +29,13 @@ final class ProcessCluster {
     /// Starts every node, the first as the seed, and waits until the first sees them all up.
     func start() async throws {
         for id in ids { try await start(id) }
-        let client = try await client(ids[0])
-        defer { Task { await client.close() } }
-        try await eventually("\(ids.count) members up", within: .seconds(20)) {
-            try await client.status().members.filter { $0.state == "up" }.count == self.ids.count
+        // Every node sees every member up (so each can route to every other).
+        for id in ids {
+            let client = try await client(id)
+            defer { Task { await client.close() } }
+            try await eventually("\(id) sees \(ids.count) members up", within: .seconds(20)) {
+                try await client.status().members.filter { $0.state == "up" }.count == self.ids.count
+            }
         }
     }
 

@@ -36,9 +36,12 @@ struct ScenarioIntegrationTests {
 
             try await cluster.kill9("n3")
             try await cluster.start("n3")
-            try await eventually("the restarted owner answers with the count", within: .seconds(20)) {
-                let reply = try? await c1.ask(DurableCounter.self, key: key, .get, timeout: .seconds(2))
-                return reply?.node == "n3"
+            try await eventually("the restarted owner answers through both nodes", within: .seconds(20)) {
+                let replies = [
+                    try? await c1.ask(DurableCounter.self, key: key, .get, timeout: .seconds(2)),
+                    try? await c2.ask(DurableCounter.self, key: key, .get, timeout: .seconds(2)),
+                ]
+                return replies.allSatisfy { $0?.node == "n3" }
             }
             let now = { Int64(Date().timeIntervalSince1970 * 1000) }
             let early = try await c2.ask(DurableCounter.self, key: key, .get, timeout: .seconds(5))

@@ -287,6 +287,21 @@ struct ExecutorTests {
         await second.value
         #expect(cancelled.record.status == .cancelled)
         #expect(order.withLock { $0 } == ["undo-charge", "undo-reserve"])
+
+        // Cancelled before its code starts again (after an unload or a restart): the code replays its history
+        // first, registering the compensations it did, and only then sees the request.
+        order.withLock { $0 = [] }
+        let replayed = try MemoryDriver(id: "wf-3")
+        for step in failing.record.steps.prefix(3) {
+            var pending = step
+            if step.kind == .timer { pending.outcome = nil; pending.completedAt = nil }
+            _ = try await replayed.record([pending], now: 0)
+        }
+        replayed.requestCancel()
+        await launch(replayed, clock: clock, body).value
+        #expect(replayed.record.status == .cancelled)
+        #expect(order.withLock { $0 } == ["undo-charge", "undo-reserve"], "the replayed steps were compensated")
+        #expect(replayed.record.steps.map(\.name) == ["reserve", "charge", "sleep", "undo-charge", "undo-reserve"])
     }
 
     @Test("a failed write stops the executor: nothing more runs or is recorded, and the instance stays running")

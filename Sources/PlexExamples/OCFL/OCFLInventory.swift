@@ -11,6 +11,10 @@ public struct OCFLInventory: Codable, Sendable, Hashable {
     /// Content paths (relative to the object root) by digest.
     public var manifest: [String: [String]]
     public var versions: [String: Version]
+    /// Other digests of content files, by algorithm (kept as found).
+    public var fixity: [String: [String: [String]]]?
+    /// Where content goes in a version directory (`content` when absent; the only one this example writes).
+    public var contentDirectory: String?
 
     public struct Version: Codable, Sendable, Hashable {
         /// When the version was made (RFC 3339).

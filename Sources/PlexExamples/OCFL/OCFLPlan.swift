@@ -33,14 +33,18 @@ public struct OCFLPlan: Codable, Sendable, Hashable {
         inventory.head = version
         var state: [String: [String]] = [:]
         var steps: [Step] = current == nil ? [.declare] : []
-        steps.append(.makeDirectory(path: "\(version)/content"))
+        var copies: [Step] = []
         for file in staged.sorted(by: { $0.path < $1.path }) {
             state[file.digest, default: []].append(file.path)
             guard inventory.manifest[file.digest] == nil else { continue }
             let contentPath = "\(version)/content/\(file.path)"
             inventory.manifest[file.digest] = [contentPath]
-            steps.append(.copy(source: file.path, to: contentPath, size: file.size))
+            copies.append(.copy(source: file.path, to: contentPath, size: file.size))
         }
+        // The version directory is made afresh (whatever an unfinished earlier attempt left there goes); its
+        // content directory only when there is content to copy (an empty one draws a validator's warning).
+        steps.append(.makeDirectory(path: copies.isEmpty ? version : "\(version)/content"))
+        steps += copies
         inventory.versions[version] = .init(
             created: created, state: state, message: message,
             user: .init(name: "plex", address: "mailto:plex@localhost"))

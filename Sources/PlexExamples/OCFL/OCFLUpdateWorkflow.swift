@@ -81,7 +81,13 @@ public struct OCFLStage: Activity {
         var files: [OCFLStagedFile] = []
         for path in paths.sorted() {
             let attributes = try? FileManager.default.attributesOfItem(atPath: "\(source)/\(path)")
-            guard attributes?[.type] as? FileAttributeType == .typeRegular else { continue }
+            let type = attributes?[.type] as? FileAttributeType
+            if type == .typeDirectory { continue }
+            guard type == .typeRegular else {
+                throw WorkflowError.nonRetryable(
+                    "\(source)/\(path) is not a regular file (a symbolic link, say): OCFL content is files; "
+                        + "replace it with what it points to, or remove it")
+            }
             let (digest, size) = try OCFLFiles.sha512(of: "\(source)/\(path)")
             files.append(OCFLStagedFile(path: path, digest: digest, size: size))
         }
@@ -100,20 +106,38 @@ public struct OCFLReadInventory: Activity {
 
     public func run(_ object: String, context: ActivityContext) async throws -> Output {
         let path = "\(object)/inventory.json"
-        guard FileManager.default.fileExists(atPath: path) else { return Output(inventory: nil) }
+        guard FileManager.default.fileExists(atPath: path) else {
+            // A new object: the directory is missing, empty, or holds what an unfinished first update left.
+            let entries = Set((try? FileManager.default.contentsOfDirectory(atPath: object)) ?? [])
+            guard entries.isSubset(of: ["0=ocfl_object_1.1", "v1"]) else {
+                throw WorkflowError.nonRetryable(
+                    "\(object) is not an OCFL object (no inventory.json) and not empty: refusing to write into it")
+            }
+            return Output(inventory: nil)
+        }
         let (digest, _) = try OCFLFiles.sha512(of: path)
         let sidecar = (try? String(contentsOfFile: path + ".sha512", encoding: .utf8)) ?? ""
-        guard sidecar.split(separator: " ").first.map(String.init) == digest else {
+        guard sidecar.split(whereSeparator: \.isWhitespace).first.map(String.init) == digest else {
             throw WorkflowError.nonRetryable("\(path) does not match its sidecar inventory.json.sha512")
         }
         guard let data = FileManager.default.contents(atPath: path) else {
             throw ActorFailure(code: "io", message: "cannot read \(path)")
         }
+        let inventory: OCFLInventory
         do {
-            return Output(inventory: try JSONDecoder().decode(OCFLInventory.self, from: data))
+            inventory = try JSONDecoder().decode(OCFLInventory.self, from: data)
         } catch {
             throw WorkflowError.nonRetryable("\(path) is not an OCFL inventory: \(error)")
         }
+        guard inventory.digestAlgorithm == "sha512", (inventory.contentDirectory ?? "content") == "content",
+            inventory.head == "v\(inventory.headNumber)"
+        else {
+            throw WorkflowError.nonRetryable(
+                "\(object) uses \(inventory.digestAlgorithm) digests, content directory "
+                    + "'\(inventory.contentDirectory ?? "content")' and head \(inventory.head): this example updates "
+                    + "only sha512 objects with the default content directory and unpadded version numbers")
+        }
+        return Output(inventory: inventory)
     }
 }
 
@@ -152,13 +176,21 @@ public struct OCFLApplyStep: Activity {
             try FileManager.default.createDirectory(atPath: object, withIntermediateDirectories: true)
             try OCFLFiles.write(Array("ocfl_object_1.1\n".utf8), to: "\(object)/0=ocfl_object_1.1")
         case .makeDirectory(let path):
+            // The version is not the head yet (the root inventory is written last), so anything in its directory
+            // is an unfinished attempt's: start from an empty one.
+            let version = "\(object)/\(path.split(separator: "/").first ?? "")"
+            try? FileManager.default.removeItem(atPath: version)
             try FileManager.default.createDirectory(atPath: "\(object)/\(path)", withIntermediateDirectories: true)
         case .copy(let source, let to, _):
             let bytes = FileManager.default.contents(atPath: "\(input.source)/\(source)").map(Array.init)
-            guard let bytes else { throw ActorFailure(code: "io", message: "cannot read \(input.source)/\(source)") }
+            guard let bytes else {
+                throw WorkflowError.nonRetryable(
+                    "\(input.source)/\(source) changed since it was staged (it is gone); run the update again")
+            }
             let expected = input.inventory.manifest.first { $0.value.contains(to) }?.key
             guard OCFLFiles.hex(SHA512.hash(data: bytes)) == expected else {
-                throw WorkflowError.nonRetryable("\(input.source)/\(source) changed since it was staged")
+                throw WorkflowError.nonRetryable(
+                    "\(input.source)/\(source) changed since it was staged; run the update again")
             }
             let target = "\(object)/\(to)"
             try FileManager.default.createDirectory(
