@@ -192,6 +192,24 @@ struct EffectLogNonDeterminismTests {
         #expect(throws: CallError.self) { try other.finishReplay() }
     }
 
+    @Test("reminders' due times are lenient: recorded ones not asked for are passed over, new ones computed again")
+    func reminders() async throws {
+        // Recorded a wake-up that this replay's plan does not ask for, among other effects.
+        let skipped = EffectLog(replaying: try await recorded(["a", "plex.reminder.wake", "b", "plex.reminder.wake"]))
+        #expect(try await context(skipped).run("a") { 0 } == 1)
+        #expect(try await context(skipped).run("b") { 0 } == 1)
+        try skipped.finishReplay()
+        // Asks for one the journal does not have: computed again; the recorded effects still match.
+        let added = EffectLog(replaying: try await recorded(["a"]))
+        #expect(try await context(added).run("plex.reminder.wake") { 7 } == 7)
+        #expect(try await context(added).run("a") { 0 } == 1)
+        try added.finishReplay()
+        // A recorded one asked for again returns its recorded due time; other effects stay strict.
+        let same = EffectLog(replaying: try await recorded(["plex.reminder.wake", "a"]))
+        #expect(try await context(same).run("plex.reminder.wake") { 7 } == 1)
+        await #expect(throws: CallError.self) { try await context(same).run("b") { 0 } }
+    }
+
     @Test("a recorded result that does not decode as the type asked for is non-determinism too")
     func otherType() async throws {
         let log = EffectLog(replaying: try await recorded(["a"]))

@@ -35,6 +35,20 @@ struct SleepThenRace: Workflow {
     }
 }
 
+/// Runs `input` steps of 150 ms each.
+struct SlowSteps: Workflow {
+    static let typeName = "slow-steps"
+    func run(_ input: Int, context: WorkflowContext) async throws -> Int {
+        for step in 0..<input {
+            _ = try await context.run("step") { _ in
+                try await Task.sleep(for: .milliseconds(150))
+                return step
+            }
+        }
+        return input
+    }
+}
+
 @Suite("Waiting instances unload", .timeLimit(.minutes(2)))
 struct UnloadTests {
     @Test("an instance waiting on a timer or an event unloads; its reminder or the event brings it back")
@@ -117,6 +131,26 @@ struct UnloadTests {
             let timer = try #require(steps.first { $0.kind == .timer && $0.position > 0 })
             let late = try #require(timer.completedAt) - (timer.dueAt ?? 0)
             #expect(late < 1_000, "the raced timer fired \(late) ms late")
+        }
+    }
+
+    @Test("a journal written with one resume interval replays under another (the wake-up plan is not history)")
+    func replayUnderOtherSettings() async throws {
+        // Written with a 100 ms resume interval, so each slow step's record re-arms the wake-up; WorkflowInspector
+        // replays with the default 5 s, as a node restarted with other settings would, and its plan keeps the
+        // first one. (Before, the recorded reminders it did not ask for were non-determinism.)
+        let engine = WorkflowEngine(options: .init(resumeInterval: .milliseconds(100), unloadAfter: nil))
+        engine.register(SlowSteps.self)
+        try await withTestCluster(
+            nodes: 1, transport: .inMemory,
+            setup: { $0.activation.idleTimeout = .seconds(60) },
+            register: { engine.install(on: $0) }
+        ) { cluster in
+            let node = cluster.node(0)
+            let handle = try await WorkflowClient(node: node).start(SlowSteps.self, id: "settings", input: 4)
+            #expect(try await handle.result(timeout: .seconds(30)) == 4)
+            let replayed = try await WorkflowInspector.record(of: "settings", in: node.journal)
+            #expect(replayed.record.status == .completed)
         }
     }
 }

@@ -140,7 +140,9 @@ public final class EffectLog: @unchecked Sendable {
     {
         switch mode {
         case .replaying:
-            return try replay(name)
+            if let value: T = try replay(name) { return value }
+            // A reminder's due time the original run did not record: computed now (it reaches nothing).
+            return try await body()
         case .recording:
             if gated, let earlier { try await Self.waitUntilDurable(earlier, before: "this effect did not start") }
             let value: T
@@ -158,8 +160,21 @@ public final class EffectLog: @unchecked Sendable {
         }
     }
 
-    private func replay<T: Codable & Sendable>(_ name: String) throws -> T {
+    /// Whether `name` is a reminder's due time (``ActorContext/schedule(_:after:name:)``).
+    ///
+    /// Replay is lenient with these: whether a handler sets a reminder can depend on settings (a workflow's
+    /// wake-up plan on its resume interval), the reminder itself is already in the journal, and its due time
+    /// never reaches the state. So a recorded one that replay does not ask for is passed over, and one it asks
+    /// for that was not recorded is computed again; only the other effects must match.
+    static func isReminder(_ name: String) -> Bool { name.hasPrefix("plex.reminder.") }
+
+    /// The recorded result of effect `name` (`nil`: a reminder's due time the journal does not have).
+    private func replay<T: Codable & Sendable>(_ name: String) throws -> T? {
         if let divergence { throw divergence }
+        while cursor < effects.count, Self.isReminder(effects[cursor].name), effects[cursor].name != name {
+            cursor += 1
+        }
+        if Self.isReminder(name), cursor >= effects.count || effects[cursor].name != name { return nil }
         let position = cursor + 1
         guard cursor < effects.count else {
             throw diverge(
@@ -193,6 +208,7 @@ public final class EffectLog: @unchecked Sendable {
     ///   departed from the journal, including effects the journal has and the replay never asked for.
     package func finishReplay() throws {
         if let divergence { throw divergence }
+        while cursor < effects.count, Self.isReminder(effects[cursor].name) { cursor += 1 }
         guard cursor == effects.count else {
             throw diverge(
                 "replay asked for \(cursor) effect\(cursor == 1 ? "" : "s"), but the journal recorded "
