@@ -1,9 +1,5 @@
 public import PlexSpaces
 
-#if canImport(Glibc)
-    import Glibc
-#endif
-
 /// Scenario 1, the order orchestration of Azure Durable Functions: validate, charge, wait for a manager's
 /// approval above a set amount, then ship through a child workflow (reserve, label, dispatch). Every step is
 /// an activity with retries and exponential backoff against a stand-in service that fails a set fraction of
@@ -189,14 +185,7 @@ public struct AppendLine: Activity {
         guard context.attempt > input.failFirstAttempts else {
             throw ActorFailure(code: "not-yet", message: "attempt \(context.attempt) fails on purpose")
         }
-        let line = "\(context.instanceID) \(context.position) \(context.attempt)\n"
-        guard let handle = fopen(input.file, "a") else {
-            throw ActorFailure(code: "io", message: "cannot open \(input.file)")
-        }
-        defer { fclose(handle) }
-        fputs(line, handle)
-        fflush(handle)
-        fsync(fileno(handle))
+        try DurableFiles.append("\(context.instanceID) \(context.position) \(context.attempt)\n", to: input.file)
         return context.attempt
     }
 }

@@ -122,7 +122,7 @@ public struct FakePaymentAPI: Sendable {
     /// idempotency key with other parameters).
     public func charge(account: String, amount: Int, key: String) throws -> String {
         try locked {
-            append("\(key) \(account) \(amount)\n", to: "received.log")
+            try DurableFiles.append("\(key) \(account) \(amount)\n", to: "\(directory)/received.log")
             let path = "\(directory)/charges/\(Self.fileName(key))"
             if let earlier = try? String(contentsOfFile: path, encoding: .utf8) {
                 let fields = earlier.split(separator: " ").map(String.init)
@@ -133,14 +133,17 @@ public struct FakePaymentAPI: Sendable {
                 return fields[0]
             }
             let transaction = "tx-" + UUID().uuidString.lowercased().prefix(13)
-            try write("\(transaction) \(account) \(amount)", to: path)
+            try DurableFiles.write(Array("\(transaction) \(account) \(amount)".utf8), to: path)
             return String(transaction)
         }
     }
 
     /// Records the payment of request `request` (again: the same record).
     public func record(request: String, transaction: String, amount: Int) throws {
-        try locked { try write("\(transaction) \(amount)", to: "\(directory)/records/\(Self.fileName(request))") }
+        try locked {
+            try DurableFiles.write(
+                Array("\(transaction) \(amount)".utf8), to: "\(directory)/records/\(Self.fileName(request))")
+        }
     }
 
     /// The idempotency keys of every charge request received, in order (repeats included).
@@ -178,10 +181,7 @@ public struct FakePaymentAPI: Sendable {
 
     /// A file name for any key, of a fixed length: the SHA-256 of its UTF-8 bytes, in hex.
     private static func fileName(_ key: String) -> String {
-        SHA256.hash(data: Array(key.utf8)).map { byte in
-            let text = String(byte, radix: 16)
-            return text.count == 1 ? "0" + text : text
-        }.joined()
+        DurableFiles.hex(SHA256.hash(data: Array(key.utf8)))
     }
 
     /// Runs `body` holding an exclusive lock on the directory (across processes).
@@ -192,28 +192,5 @@ public struct FakePaymentAPI: Sendable {
         flock(fd, LOCK_EX)
         defer { flock(fd, LOCK_UN) }
         return try body()
-    }
-
-    private func append(_ line: String, to name: String) {
-        guard let handle = fopen("\(directory)/\(name)", "a") else { return }
-        defer { fclose(handle) }
-        fputs(line, handle)
-        fflush(handle)
-        fsync(fileno(handle))
-    }
-
-    /// Writes `text` to `path` durably: a temporary file renamed over it.
-    private func write(_ text: String, to path: String) throws {
-        let temporary = path + ".tmp"
-        guard let handle = fopen(temporary, "w") else {
-            throw ActorFailure(code: "io", message: "cannot write \(temporary)")
-        }
-        fputs(text, handle)
-        fflush(handle)
-        fsync(fileno(handle))
-        fclose(handle)
-        guard rename(temporary, path) == 0 else {
-            throw ActorFailure(code: "io", message: "cannot rename \(temporary)")
-        }
     }
 }

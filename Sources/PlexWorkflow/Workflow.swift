@@ -95,7 +95,8 @@ public struct ActivityContext: Sendable {
 
     /// The same for every attempt of this activity in this run of this instance, and unique across instances
     /// and runs: pass it to services that deduplicate requests, so an attempt repeated after a crash takes
-    /// effect once. `<instance>/<position>`, or `<instance>@<run>/<position>` after a continue-as-new.
+    /// effect once. `<instance>/<position>`, or `<instance>@<run>/<position>` after a continue-as-new (or a
+    /// purge and a new start under the same id).
     public var idempotencyKey: String { stepKey(instanceID, run: run, position: position) }
 }
 

@@ -521,11 +521,18 @@ final class WorkflowExecutor: Sendable {
         // did not happen. It is called off, and every wait sets its timer again (or the code's next steps,
         // a child's say, would wait on the reminder's coarser plan).
         guard unloading, !Task.isCancelled else { return }
-        let calledOff = state.withLock { state in
+        _ = callOffUnload()
+    }
+
+    /// Takes back a pending unload, if there is one, and wakes the waits that set no timer because of it (they
+    /// set one now). Returns whether there was one.
+    private func callOffUnload() -> Bool {
+        let pending = state.withLock { state in
             defer { state.unloadRequested = false }
             return state.unloadRequested
         }
-        if calledOff { driver.changes.notify() }
+        if pending { driver.changes.notify() }
+        return pending
     }
 
     /// The code is about to wait until `due` (`nil`: for an event): a long wait with no attempt running
@@ -548,16 +555,9 @@ final class WorkflowExecutor: Sendable {
 
     /// Counts an activity attempt running while `body` runs; an unload asked for earlier is called off.
     func attempting<T>(_ body: () async throws -> T) async throws -> T {
-        let recall = state.withLock { state in
-            state.attempts += 1
-            defer { state.unloadRequested = false }
-            return state.unloadRequested
-        }
-        if recall {
-            await driver.unload(false)
-            // A wait that set no timer because of the unload sets one now.
-            driver.changes.notify()
-        }
+        // Counted first: an unload asked for from now on sees the attempt (``waiting(until:)`` checks again).
+        state.withLock { $0.attempts += 1 }
+        if callOffUnload() { await driver.unload(false) }
         defer { state.withLock { $0.attempts -= 1 } }
         return try await body()
     }

@@ -8,14 +8,21 @@ import Testing
 struct PaymentServiceTests {
     let directory = FileManager.default.temporaryDirectory.path + "/plex-pay-\(UInt32.random(in: 0...UInt32.max))"
 
-    @Test("the same request twice charges once and returns one transaction; an invalid one charges nothing")
-    func sameRequestTwice() async throws {
+    /// Three nodes hosting the example workflows, their payments going to a stand-in API of this test's own.
+    func withPaymentCluster(_ body: @escaping @Sendable (FakePaymentAPI, TestCluster) async throws -> Void)
+        async throws
+    {
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let api = FakePaymentAPI(directory: directory)
         let engine = WorkflowEngine.examples(paymentAPI: api)
         try await withTestCluster(
             nodes: 3, transport: .inMemory, register: { $0.registerExamples(workflows: engine) }
-        ) { cluster in
+        ) { cluster in try await body(api, cluster) }
+    }
+
+    @Test("the same request twice charges once and returns one transaction; an invalid one charges nothing")
+    func sameRequestTwice() async throws {
+        try await withPaymentCluster { api, cluster in
             let input = PaymentWorkflow.Input(account: "acct-7", amount: 25)
             let first = try await WorkflowClient(node: cluster.node(0)).start(
                 PaymentWorkflow.self, id: "pay-1", input: input)
@@ -36,12 +43,7 @@ struct PaymentServiceTests {
 
     @Test("a charge under way when its node crashes runs again with the same key: the API applies it once")
     func crashDuringCharge() async throws {
-        defer { try? FileManager.default.removeItem(atPath: directory) }
-        let api = FakePaymentAPI(directory: directory)
-        let engine = WorkflowEngine.examples(paymentAPI: api)
-        try await withTestCluster(
-            nodes: 3, transport: .inMemory, register: { $0.registerExamples(workflows: engine) }
-        ) { cluster in
+        try await withPaymentCluster { api, cluster in
             api.hold("after-charge", true)
             let instance = ActorID(typeName: "plex.workflow", key: "pay-2")
             let owner = cluster.node(0).owner(of: instance)

@@ -51,16 +51,23 @@ struct SlowSteps: Workflow {
 
 @Suite("Waiting instances unload", .timeLimit(.minutes(2)))
 struct UnloadTests {
-    @Test("an instance waiting on a timer or an event unloads; its reminder or the event brings it back")
-    func unloads() async throws {
-        let engine = WorkflowEngine(options: .init(unloadAfter: .milliseconds(100)))
-        engine.register(SleepThenWait.self)
+    /// One node hosting `engine`'s workflows, whose idle timeout (60 s) never ends an activation during a test:
+    /// only an unload does.
+    func withNode(hosting engine: WorkflowEngine, _ body: @escaping @Sendable (PlexNode) async throws -> Void)
+        async throws
+    {
         try await withTestCluster(
             nodes: 1, transport: .inMemory,
             setup: { $0.activation.idleTimeout = .seconds(60) },
             register: { engine.install(on: $0) }
-        ) { cluster in
-            let node = cluster.node(0)
+        ) { cluster in try await body(cluster.node(0)) }
+    }
+
+    @Test("an instance waiting on a timer or an event unloads; its reminder or the event brings it back")
+    func unloads() async throws {
+        let engine = WorkflowEngine(options: .init(unloadAfter: .milliseconds(100)))
+        engine.register(SleepThenWait.self)
+        try await withNode(hosting: engine) { node in
             let client = WorkflowClient(node: node)
             let id = ActorID(typeName: WorkflowInstance.typeName, key: "u1")
             let handle = try await client.start(SleepThenWait.self, id: "u1", input: 1_500)
@@ -84,12 +91,7 @@ struct UnloadTests {
         // ends the wait if the activation stays.
         let engine = WorkflowEngine(options: .init(unloadAfter: .milliseconds(100)))
         engine.register(SleepThenWait.self)
-        try await withTestCluster(
-            nodes: 1, transport: .inMemory,
-            setup: { $0.activation.idleTimeout = .seconds(60) },
-            register: { engine.install(on: $0) }
-        ) { cluster in
-            let node = cluster.node(0)
+        try await withNode(hosting: engine) { node in
             let client = WorkflowClient(node: node)
             let id = ActorID(typeName: WorkflowInstance.typeName, key: "kept")
             let handle = try await client.start(SleepThenWait.self, id: "kept", input: 1_500)
@@ -119,12 +121,7 @@ struct UnloadTests {
         let engine = WorkflowEngine(options: .init(unloadAfter: .milliseconds(100)))
         engine.register(SleepThenRace.self)
         engine.register(SleepsFor.self)
-        try await withTestCluster(
-            nodes: 1, transport: .inMemory,
-            setup: { $0.activation.idleTimeout = .seconds(60) },
-            register: { engine.install(on: $0) }
-        ) { cluster in
-            let node = cluster.node(0)
+        try await withNode(hosting: engine) { node in
             let handle = try await WorkflowClient(node: node).start(SleepThenRace.self, id: "race", input: 1_000)
             #expect(try await handle.result(timeout: .seconds(30)) == 1, "the timer won")
             let steps = try await WorkflowInspector.record(of: "race", in: node.journal).record.steps
@@ -141,12 +138,7 @@ struct UnloadTests {
         // first one. (Before, the recorded reminders it did not ask for were non-determinism.)
         let engine = WorkflowEngine(options: .init(resumeInterval: .milliseconds(100), unloadAfter: nil))
         engine.register(SlowSteps.self)
-        try await withTestCluster(
-            nodes: 1, transport: .inMemory,
-            setup: { $0.activation.idleTimeout = .seconds(60) },
-            register: { engine.install(on: $0) }
-        ) { cluster in
-            let node = cluster.node(0)
+        try await withNode(hosting: engine) { node in
             let handle = try await WorkflowClient(node: node).start(SlowSteps.self, id: "settings", input: 4)
             #expect(try await handle.result(timeout: .seconds(30)) == 4)
             let replayed = try await WorkflowInspector.record(of: "settings", in: node.journal)

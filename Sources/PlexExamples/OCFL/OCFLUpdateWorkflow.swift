@@ -2,10 +2,6 @@ internal import Crypto
 internal import FoundationEssentials
 public import PlexSpaces
 
-#if canImport(Glibc)
-    import Glibc
-#endif
-
 /// Scenario 5, an OCFL object update (the Durable Task Framework's long-running file job): stage a directory
 /// (SHA-512 of every file), plan the next version of an OCFL 1.1 object with a timestamp from the workflow
 /// clock, and run one activity per plan step: the conformance declaration, the version's content directory,
@@ -174,7 +170,7 @@ public struct OCFLApplyStep: Activity {
         switch input.step {
         case .declare:
             try FileManager.default.createDirectory(atPath: object, withIntermediateDirectories: true)
-            try OCFLFiles.write(Array("ocfl_object_1.1\n".utf8), to: "\(object)/0=ocfl_object_1.1")
+            try DurableFiles.write(Array("ocfl_object_1.1\n".utf8), to: "\(object)/0=ocfl_object_1.1")
         case .makeDirectory(let path):
             // The version is not the head yet (the root inventory is written last), so anything in its directory
             // is an unfinished attempt's: start from an empty one.
@@ -188,7 +184,7 @@ public struct OCFLApplyStep: Activity {
                     "\(input.source)/\(source) changed since it was staged (it is gone); run the update again")
             }
             let expected = input.inventory.manifest.first { $0.value.contains(to) }?.key
-            guard OCFLFiles.hex(SHA512.hash(data: bytes)) == expected else {
+            guard DurableFiles.hex(SHA512.hash(data: bytes)) == expected else {
                 throw WorkflowError.nonRetryable(
                     "\(input.source)/\(source) changed since it was staged; run the update again")
             }
@@ -196,48 +192,26 @@ public struct OCFLApplyStep: Activity {
             try FileManager.default.createDirectory(
                 atPath: String(target[..<(target.lastIndex(of: "/") ?? target.endIndex)]),
                 withIntermediateDirectories: true)
-            try OCFLFiles.write(bytes, to: target)
+            try DurableFiles.write(bytes, to: target)
         case .writeInventory(let directory):
             let base = directory.isEmpty ? object : "\(object)/\(directory)"
             let bytes = try input.inventory.encoded()
-            try OCFLFiles.write(bytes, to: "\(base)/inventory.json")
-            let sidecar = "\(OCFLFiles.hex(SHA512.hash(data: bytes))) inventory.json\n"
-            try OCFLFiles.write(Array(sidecar.utf8), to: "\(base)/inventory.json.sha512")
+            try DurableFiles.write(bytes, to: "\(base)/inventory.json")
+            let sidecar = "\(DurableFiles.hex(SHA512.hash(data: bytes))) inventory.json\n"
+            try DurableFiles.write(Array(sidecar.utf8), to: "\(base)/inventory.json.sha512")
         }
         progress("[\(input.index)/\(input.total)] \(input.step.summary)")
         return true
     }
 }
 
-/// Durable file writes and digests.
+/// File digests.
 enum OCFLFiles {
-    /// Writes `bytes` to `path` durably: a temporary file, flushed, renamed over it.
-    static func write(_ bytes: [UInt8], to path: String) throws {
-        let temporary = path + ".plex-tmp"
-        guard let handle = fopen(temporary, "w") else {
-            throw ActorFailure(code: "io", message: "cannot write \(path)")
-        }
-        let written = bytes.withUnsafeBytes { fwrite($0.baseAddress, 1, $0.count, handle) }
-        fflush(handle)
-        fsync(fileno(handle))
-        fclose(handle)
-        guard written == bytes.count, rename(temporary, path) == 0 else {
-            throw ActorFailure(code: "io", message: "cannot write \(path)")
-        }
-    }
-
     /// The SHA-512 (lower-case hex) and size of the file at `path`.
     static func sha512(of path: String) throws -> (String, Int) {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw ActorFailure(code: "io", message: "cannot read \(path)")
         }
-        return (hex(SHA512.hash(data: data)), data.count)
-    }
-
-    static func hex(_ digest: SHA512.Digest) -> String {
-        digest.map { byte in
-            let text = String(byte, radix: 16)
-            return text.count == 1 ? "0" + text : text
-        }.joined()
+        return (DurableFiles.hex(SHA512.hash(data: data)), data.count)
     }
 }
