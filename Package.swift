@@ -25,6 +25,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-protobuf.git", from: "1.39.0"),
         .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.3"),
         .package(url: "https://github.com/apple/swift-collections.git", from: "1.6.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1", traits: []),
+        .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
     ],
     targets: [
         .target(name: "PlexCore", swiftSettings: strict),
@@ -77,6 +79,17 @@ let package = Package(
             swiftSettings: strict
         ),
         .target(
+            name: "PlexGateway",
+            dependencies: [
+                "PlexSpaces", "PlexWorkflow", "PlexCluster", "PlexCore",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+        .target(
             name: "PlexExamples",
             dependencies: ["PlexSpaces", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: strict
@@ -95,7 +108,7 @@ let package = Package(
         .executableTarget(
             name: "plex",
             dependencies: [
-                "PlexSpaces", "PlexExamples", "PlexJournal",
+                "PlexSpaces", "PlexExamples", "PlexJournal", "PlexGateway",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
@@ -178,6 +191,15 @@ let package = Package(
         .testTarget(
             name: "PlexExamplesTests",
             dependencies: ["PlexExamples", "PlexTestKit", "PlexSpaces"],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "PlexGatewayTests",
+            dependencies: [
+                "PlexGateway", "PlexExamples", "PlexTestKit", "PlexSpaces",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ],
             swiftSettings: strict
         ),
         .testTarget(

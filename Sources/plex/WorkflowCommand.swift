@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import PlexGateway
 import PlexSpaces
 
 /// `plex workflow …`: start instances and reach them from the command line (JSON in, tables or JSON out).
@@ -35,7 +36,7 @@ struct WorkflowCommand: AsyncParsableCommand {
         }
 
         func print(_ description: WorkflowDescription) {
-            Swift.print(json ? WorkflowView.json(description) : WorkflowView.table(description))
+            Swift.print(json ? WorkflowJSON.description(description) : WorkflowView.table(description))
         }
     }
 
@@ -90,7 +91,7 @@ struct WorkflowCommand: AsyncParsableCommand {
                 }
                 Swift.print(
                     common.json
-                        ? WorkflowView.json(description)
+                        ? WorkflowJSON.description(description)
                         : String(decoding: description.outputJSON ?? Array("null".utf8), as: UTF8.self))
             }
         }
@@ -149,7 +150,7 @@ struct WorkflowCommand: AsyncParsableCommand {
             try await common.run { workflows in
                 let description = try await workflows.describe(id: id, history: true, timeout: common.timeout)
                 Swift.print(
-                    common.json ? WorkflowView.historyJSON(description) : WorkflowView.historyTable(description))
+                    common.json ? WorkflowJSON.history(description) : WorkflowView.historyTable(description))
             }
         }
     }
@@ -192,7 +193,7 @@ struct WorkflowCommand: AsyncParsableCommand {
             try await common.run { workflows in
                 let found = try await workflows.list(
                     type: type, status: status.flatMap(WorkflowStatus.init), limit: limit, timeout: common.timeout)
-                Swift.print(common.json ? WorkflowView.listJSON(found) : WorkflowView.listTable(found))
+                Swift.print(common.json ? WorkflowJSON.list(found) : WorkflowView.listTable(found))
             }
         }
     }

@@ -1,4 +1,5 @@
 import Foundation
+import PlexGateway
 import PlexSpaces
 
 /// How `plex workflow` prints instances.
@@ -23,23 +24,12 @@ enum WorkflowView {
         return rows.map { $0.0.padding(toLength: 10, withPad: " ", startingAt: 0) + $0.1 }.joined(separator: "\n")
     }
 
-    static func outcome(_ step: WorkflowStep) -> String {
-        switch step.outcome {
-        case .value(let bytes)?: return "ok (\(bytes.count) B)"
-        case .failure(let failure)?: return "failed: \(failure.message)"
-        case .timedOut?: return "timed out"
-        case nil:
-            if let failure = step.lastFailure { return "retrying (\(failure.message))" }
-            return "pending"
-        }
-    }
-
     static func historyTable(_ description: WorkflowDescription) -> String {
         let header = ["#", "kind", "name", "attempts", "started", "due", "completed", "outcome"]
         let rows = (description.history ?? []).map { step in
             [
                 "\(step.position)", step.kind.rawValue, step.target.map { "\(step.name) \($0)" } ?? step.name,
-                "\(step.attempts)", time(step.startedAt), time(step.dueAt), time(step.completedAt), outcome(step),
+                "\(step.attempts)", time(step.startedAt), time(step.dueAt), time(step.completedAt), WorkflowJSON.outcome(step),
             ]
         }
         return grid([header] + rows)
@@ -52,19 +42,6 @@ enum WorkflowView {
                 + summaries.map { [$0.id, $0.type, $0.status.rawValue, time($0.startedAt), time($0.closedAt)] })
     }
 
-    static func listJSON(_ summaries: [WorkflowSummary]) -> String {
-        let rows = summaries.map { summary -> [String: Any] in
-            var row: [String: Any] = [
-                "id": summary.id, "type": summary.type, "status": summary.status.rawValue,
-                "startedAt": summary.startedAt,
-            ]
-            row["closedAt"] = summary.closedAt
-            return row
-        }
-        guard let data = try? JSONSerialization.data(withJSONObject: rows, options: [.sortedKeys]) else { return "[]" }
-        return String(decoding: data, as: UTF8.self)
-    }
-
     /// Rows as columns padded to their widest cell.
     static func grid(_ all: [[String]]) -> String {
         guard let header = all.first else { return "" }
@@ -74,48 +51,4 @@ enum WorkflowView {
         }.joined(separator: "\n")
     }
 
-    static func object(_ description: WorkflowDescription) -> [String: Any] {
-        var object: [String: Any] = [
-            "id": description.id, "type": description.type, "status": description.status.rawValue,
-            "steps": description.stepCount, "startedAt": description.startedAt,
-        ]
-        object["currentStep"] = description.currentStep
-        object["nextDueAt"] = description.nextDueAt
-        object["closedAt"] = description.closedAt
-        object["parent"] = description.parent
-        if description.continuedAsNew > 0 { object["continuedAsNew"] = description.continuedAsNew }
-        if let output = description.outputJSON {
-            object["result"] = try? JSONSerialization.jsonObject(with: Data(output), options: [.fragmentsAllowed])
-        }
-        if let failure = description.failure {
-            object["error"] = ["type": failure.typeName, "message": failure.message, "code": failure.code as Any]
-        }
-        return object
-    }
-
-    static func json(_ description: WorkflowDescription) -> String {
-        render(object(description))
-    }
-
-    static func historyJSON(_ description: WorkflowDescription) -> String {
-        var object = object(description)
-        object["history"] = (description.history ?? []).map { step -> [String: Any] in
-            var row: [String: Any] = [
-                "position": step.position, "kind": step.kind.rawValue, "name": step.name, "attempts": step.attempts,
-                "startedAt": step.startedAt, "outcome": outcome(step),
-            ]
-            row["dueAt"] = step.dueAt
-            row["completedAt"] = step.completedAt
-            row["target"] = step.target
-            return row
-        }
-        return render(object)
-    }
-
-    static func render(_ object: [String: Any]) -> String {
-        guard let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]) else {
-            return "{}"
-        }
-        return String(decoding: data, as: UTF8.self)
-    }
 }

@@ -298,4 +298,19 @@ extension PlexNode: ActorCallRouter {
     public func tell<A: VirtualActor>(_ type: A.Type, _ id: ActorID, _ request: A.Request) async throws {
         try await dispatcher.tell(type, id, request)
     }
+
+    /// Calls `id` with a request in JSON, wherever it lives, and returns its reply in JSON: for callers that do
+    /// not link the actor's Swift types, such as the HTTP gateway. The owner decodes the request as the
+    /// actor's `Request` (the shape `JSONEncoder` gives it), so this node need not register the type.
+    ///
+    /// - Throws: ``CallError``: `unknownActorType` when the owner does not register the type, `invalidRequest`
+    ///   when the JSON does not decode as its request, and the errors of any call.
+    public func ask(_ id: ActorID, json: [UInt8], options: CallOptions = CallOptions()) async throws(CallError)
+        -> [UInt8]
+    {
+        try await dispatcher.askJSON(id, json: json, options: options)
+    }
+
+    /// The cluster as this node sees it: what `plex cluster status` prints.
+    public var clusterStatus: ClusterStatus { admin.status().status }
 }

@@ -1,0 +1,144 @@
+internal import HTTPTypes
+public import Hummingbird
+public import Logging
+internal import NIOCore
+public import PlexCluster
+internal import PlexCore
+internal import PlexWorkflow
+
+/// A node's HTTP gateway: JSON over HTTP to any actor or workflow of the cluster, through whichever node
+/// receives the request (it routes the call to the owner), and the cluster's status and health.
+///
+/// ```swift
+/// let gateway = try Gateway(node: node, configuration: GatewayConfiguration(port: 8080))
+/// try await gateway.application().run()
+/// ```
+///
+/// Routes are listed in ``GatewayRoute`` and described by the OpenAPI document at `/openapi.json`. Errors
+/// answer with a JSON body `{"error":{"code":…,"message":…}}` and the status users expect: 400 for a request
+/// that does not decode, 404 for an unknown actor type or workflow, 413 for a body over the limit, 429 when
+/// overloaded, 503 with `Retry-After` when the owner is unreachable, 504 on timeout, 500 when the actor's
+/// handler failed (with its own code as `actorCode`).
+public struct Gateway: Sendable {
+    public let node: PlexNode
+    public let configuration: GatewayConfiguration
+    let workflows: WorkflowClient
+    let logger: Logger
+
+    /// A gateway for `node`.
+    /// - Throws: ``GatewayConfigurationError`` when `configuration` does not validate.
+    public init(node: PlexNode, configuration: GatewayConfiguration, logger: Logger = Logger(label: "plex.gateway"))
+        throws(GatewayConfigurationError)
+    {
+        try configuration.validate()
+        self.node = node
+        self.configuration = configuration
+        self.workflows = WorkflowClient(node: node)
+        var logger = logger
+        logger[metadataKey: "node.id"] = "\(node.nodeID)"
+        self.logger = logger
+    }
+
+    /// The gateway's routes and middleware.
+    public func router() -> Router<BasicRequestContext> {
+        let router = Router(context: BasicRequestContext.self)
+        router.add(middleware: GatewayMiddleware(token: configuration.bearerToken, metricsOpen: configuration.metricsWithoutToken))
+        for route in GatewayRoute.allCases {
+            router.on(RouterPath(route.routerPath), method: route.method) { request, context in
+                do {
+                    return try await respond(to: route, request, context)
+                } catch {
+                    return GatewayError.from(error).response
+                }
+            }
+        }
+        return router
+    }
+
+    /// The HTTP/1.1 server, to run (it is a swift-service-lifecycle `Service`).
+    /// - Parameter onRunning: Called with the bound port once the server listens.
+    public func application(onRunning: @escaping @Sendable (Int) async -> Void = { _ in })
+        -> some ApplicationProtocol
+    {
+        Application(
+            router: router(),
+            configuration: ApplicationConfiguration(
+                address: .hostname(configuration.host, port: configuration.port), serverName: nil),
+            onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? 0) },
+            logger: logger)
+    }
+
+    func respond(to route: GatewayRoute, _ request: Request, _ context: BasicRequestContext) async throws -> Response {
+        switch route {
+        case .callActor: return try await callActor(request, context)
+        case .startWorkflow, .listWorkflows, .describeWorkflow, .purgeWorkflow, .workflowResult, .workflowHistory,
+            .signalWorkflow, .queryWorkflow, .cancelWorkflow, .terminateWorkflow:
+            return try await workflow(route, request, context)
+        case .cluster: return try json(JSONOutput.encode(node.clusterStatus))
+        case .health: return json(Array(#"{"status":"alive"}"#.utf8))
+        case .ready:
+            guard node.isJoined, node.stoppedBecause == nil else {
+                throw GatewayError(
+                    .serviceUnavailable, code: "notReady", "\(node.nodeID) has not joined its cluster", retryAfter: 1)
+            }
+            return json(Array(#"{"status":"ready"}"#.utf8))
+        case .openAPI: return json(OpenAPIDocument.bytes)
+        }
+    }
+
+    // MARK: Actors
+
+    /// `POST /v1/actors/{type}/{key}`: the body is the actor's request in JSON; the answer its reply.
+    func callActor(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
+        let id = ActorID(typeName: try parameter("type", context), key: try parameter("key", context))
+        let body = try await self.body(of: request)
+        let options = CallOptions(timeout: try timeout(of: request), idempotencyKey: request.headers[.idempotencyKey])
+        do {
+            return json(try await node.ask(id, json: body, options: options))
+        } catch let error as CallError where error.code == .invalidRequest {
+            // Say where JSON that does not parse goes wrong, rather than which type it did not decode as.
+            if let syntax = JSONSyntax.error(in: body) {
+                throw GatewayError(.badRequest, code: "invalidRequest", "the request body is not JSON: \(syntax)")
+            }
+            throw error
+        }
+    }
+
+    // MARK: Helpers
+
+    func json(_ bytes: [UInt8], status: HTTPResponse.Status = .ok) -> Response {
+        Response(
+            status: status, headers: [.contentType: "application/json"],
+            body: ResponseBody(byteBuffer: ByteBuffer(bytes: bytes)))
+    }
+
+    /// The request's body, up to the configured limit.
+    func body(of request: Request) async throws -> [UInt8] {
+        var request = request
+        let buffer = try await request.collectBody(upTo: configuration.maximumBodySize)
+        return Array(buffer.readableBytesView)
+    }
+
+    /// Path parameter `name`, percent-decoded.
+    func parameter(_ name: String, _ context: BasicRequestContext) throws -> String {
+        guard let raw = context.parameters.get(name), let value = raw[...].percentDecoded else {
+            throw GatewayError(.badRequest, code: "badRequest", "the path parameter '\(name)' is missing or malformed")
+        }
+        return value
+    }
+
+    /// The call's timeout: `timeout_ms` in the query or the `Plex-Timeout-Ms` header, else the default.
+    func timeout(of request: Request) throws -> Duration {
+        guard let text = request.uri.queryParameters["timeout_ms"].map { String($0) } ?? request.headers[.plexTimeout]
+        else { return configuration.defaultTimeout }
+        guard let milliseconds = Int(text), milliseconds > 0 else {
+            throw GatewayError(.badRequest, code: "badRequest", "timeout_ms '\(text)' is not a positive integer")
+        }
+        return min(.milliseconds(milliseconds), configuration.maximumTimeout)
+    }
+}
+
+extension HTTPField.Name {
+    static let idempotencyKey = HTTPField.Name("Idempotency-Key")!
+    static let plexTimeout = HTTPField.Name("Plex-Timeout-Ms")!
+}

@@ -1,0 +1,65 @@
+/// Settings of a node's HTTP gateway (``Gateway``).
+///
+/// The gateway listens on loopback by default. Listening on any other address requires a bearer token, so a
+/// node never exposes its actors to the network without one.
+public struct GatewayConfiguration: Sendable, Hashable {
+    /// The address to listen on; `127.0.0.1` by default.
+    public var host: String
+    /// The port; 0 picks a free one (the bound port is reported once the gateway runs).
+    public var port: Int
+    /// The token every request must carry as `Authorization: Bearer TOKEN`; required unless ``host`` is a
+    /// loopback address. Never logged.
+    public var bearerToken: String?
+    /// Whether `/metrics` answers without the token (for a Prometheus scraper on a trusted network).
+    public var metricsWithoutToken: Bool
+    /// The largest request body accepted; a larger one is answered 413.
+    public var maximumBodySize: Int
+    /// How long a call waits when the request names no timeout.
+    public var defaultTimeout: Duration
+    /// The longest timeout a request may ask for (`timeout_ms` or `Plex-Timeout-Ms`).
+    public var maximumTimeout: Duration
+
+    /// Creates gateway settings.
+    public init(
+        host: String = "127.0.0.1", port: Int = 0, bearerToken: String? = nil, metricsWithoutToken: Bool = false,
+        maximumBodySize: Int = 1 << 20, defaultTimeout: Duration = .seconds(5), maximumTimeout: Duration = .seconds(300)
+    ) {
+        self.host = host
+        self.port = port
+        self.bearerToken = bearerToken
+        self.metricsWithoutToken = metricsWithoutToken
+        self.maximumBodySize = maximumBodySize
+        self.defaultTimeout = defaultTimeout
+        self.maximumTimeout = maximumTimeout
+    }
+
+    /// Whether ``host`` reaches this machine only.
+    public var isLoopback: Bool {
+        host == "localhost" || host == "::1" || host.hasPrefix("127.")
+    }
+
+    /// Checks the settings.
+    /// - Throws: ``GatewayConfigurationError`` when the gateway would listen beyond loopback without a token,
+    ///   or a limit is out of range.
+    public func validate() throws(GatewayConfigurationError) {
+        guard (0...65_535).contains(port) else {
+            throw GatewayConfigurationError("http port \(port) is not 0...65535")
+        }
+        guard maximumBodySize > 0 else { throw GatewayConfigurationError("the largest request body must be positive") }
+        if let bearerToken, bearerToken.isEmpty || bearerToken.contains(where: \.isWhitespace) {
+            throw GatewayConfigurationError("the HTTP bearer token must be non-empty and without whitespace")
+        }
+        if !isLoopback && bearerToken == nil {
+            throw GatewayConfigurationError(
+                "the HTTP gateway listens on \(host), beyond loopback: it needs a bearer token "
+                    + "(http_token_file or PLEX_HTTP_TOKEN), or listen on 127.0.0.1")
+        }
+    }
+}
+
+/// Gateway settings that cannot work; the message says which and why.
+public struct GatewayConfigurationError: Error, Sendable, Hashable, CustomStringConvertible {
+    public var message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+}
