@@ -25,6 +25,30 @@ for key in alpha gamma delta; do
   "$plex" call "echo/$key" "{\"text\":\"hello $key\"}" --node 127.0.0.1:7102 --config "$cfg"
 done
 echo
+echo "== the HTTP gateway: every node answers JSON over HTTP (ports 7181-7183) and routes to the owner =="
+if command -v curl >/dev/null; then
+  for port in 7181 7182 7183; do
+    echo "curl -X POST 127.0.0.1:$port/v1/actors/counter/web -d '{\"increment\":{}}'"
+    curl -sS -X POST "127.0.0.1:$port/v1/actors/counter/web" -d '{"increment":{}}'
+    echo
+  done
+  echo "curl -X POST 127.0.0.1:7181/v1/actors/durable-counter/web -H 'Idempotency-Key: visit-1' -d '{\"increment\":{\"by\":1}}'   (twice)"
+  for attempt in 1 2; do
+    curl -sS -X POST 127.0.0.1:7181/v1/actors/durable-counter/web -H 'Idempotency-Key: visit-1' \
+      -d '{"increment":{"by":1}}'
+    echo
+  done
+  echo "curl -X POST 127.0.0.1:7182/v1/actors/counter/web -d '{\"increment\": }'   (malformed: 400)"
+  curl -sS -w '  [HTTP %{http_code}]\n' -X POST 127.0.0.1:7182/v1/actors/counter/web -d '{"increment": }'
+  echo "curl -X POST 127.0.0.1:7183/v1/actors/ledger/web -d '{\"withdraw\":{\"amount\":5}}'   (actor failure: 500)"
+  curl -sS -w '  [HTTP %{http_code}]\n' -X POST 127.0.0.1:7183/v1/actors/ledger/web -d '{"withdraw":{"amount":5}}'
+  echo "curl 127.0.0.1:7181/readyz"
+  curl -sS 127.0.0.1:7181/readyz
+  echo
+else
+  echo "(curl is not installed: skipped; apt-get install curl to see it)"
+fi
+echo
 echo "== a durable ledger survives a restart of the whole cluster =="
 for amount in 10 20 30; do
   printf 'ledger/acct-1 deposit %s -> ' "$amount"

@@ -10,12 +10,13 @@ extension Gateway {
     {
         let timeout = try self.timeout(of: request)
         if route == .listWorkflows { return try await list(request, timeout: timeout) }
-        let id = try parameter("id", context)
+        let id = try parameter("id", of: route, context)
         switch route {
         case .startWorkflow:
             let input = try await body(of: request)
             let description = try await workflows.start(
-                typeName: try parameter("type", context), id: id, jsonInput: input.isEmpty ? Array("null".utf8) : input,
+                typeName: try parameter("type", of: route, context), id: id,
+                jsonInput: input.isEmpty ? Array("null".utf8) : input,
                 timeout: timeout)
             return text(WorkflowJSON.description(description))
         case .describeWorkflow:
@@ -55,11 +56,13 @@ extension Gateway {
         case .signalWorkflow:
             let payload = try await body(of: request)
             try await workflows.signal(
-                id: id, name: try parameter("name", context), jsonPayload: payload.isEmpty ? Array("null".utf8) : payload,
+                id: id, name: try parameter("name", of: route, context),
+                jsonPayload: payload.isEmpty ? Array("null".utf8) : payload,
                 timeout: timeout)
             return json(Array(#"{"delivered":true}"#.utf8))
         case .queryWorkflow:
-            return json(try await workflows.query(id: id, name: try parameter("name", context), timeout: timeout))
+            return json(
+                try await workflows.query(id: id, name: try parameter("name", of: route, context), timeout: timeout))
         case .cancelWorkflow:
             return text(WorkflowJSON.description(try await workflows.cancel(id: id, timeout: timeout)))
         case .terminateWorkflow:

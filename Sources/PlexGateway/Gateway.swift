@@ -42,9 +42,11 @@ public struct Gateway: Sendable {
     /// The gateway's routes and middleware.
     public func router() -> Router<BasicRequestContext> {
         let router = Router(context: BasicRequestContext.self)
-        router.add(middleware: GatewayMiddleware(token: configuration.bearerToken, metricsOpen: configuration.metricsWithoutToken))
+        router.add(
+            middleware: GatewayMiddleware(
+                token: configuration.bearerToken, metricsOpen: configuration.metricsWithoutToken))
         for route in GatewayRoute.allCases {
-            router.on(RouterPath(route.routerPath), method: route.method) { request, context in
+            router.on(RouterPath(route.routerPath), method: route.method) { request, context -> Response in
                 do {
                     return try await respond(to: route, request, context)
                 } catch {
@@ -90,18 +92,22 @@ public struct Gateway: Sendable {
 
     /// `POST /v1/actors/{type}/{key}`: the body is the actor's request in JSON; the answer its reply.
     func callActor(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
-        let id = ActorID(typeName: try parameter("type", context), key: try parameter("key", context))
+        let id = ActorID(
+            typeName: try parameter("type", of: .callActor, context), key: try parameter("key", of: .callActor, context)
+        )
         let body = try await self.body(of: request)
         let options = CallOptions(timeout: try timeout(of: request), idempotencyKey: request.headers[.idempotencyKey])
+        let reply: [UInt8]
         do {
-            return json(try await node.ask(id, json: body, options: options))
-        } catch let error as CallError where error.code == .invalidRequest {
+            reply = try await node.ask(id, json: body, options: options)
+        } catch {
             // Say where JSON that does not parse goes wrong, rather than which type it did not decode as.
-            if let syntax = JSONSyntax.error(in: body) {
+            if error.code == .invalidRequest, let syntax = JSONSyntax.error(in: body) {
                 throw GatewayError(.badRequest, code: "invalidRequest", "the request body is not JSON: \(syntax)")
             }
             throw error
         }
+        return json(reply)
     }
 
     // MARK: Helpers
@@ -119,9 +125,11 @@ public struct Gateway: Sendable {
         return Array(buffer.readableBytesView)
     }
 
-    /// Path parameter `name`, percent-decoded.
-    func parameter(_ name: String, _ context: BasicRequestContext) throws -> String {
-        guard let raw = context.parameters.get(name), let value = raw[...].percentDecoded else {
+    /// Path parameter `name` of `route`, percent-decoded.
+    func parameter(_ name: String, of route: GatewayRoute, _ context: BasicRequestContext) throws -> String {
+        guard let routerName = route.routerParameter(name), let raw = context.parameters.get(routerName),
+            let value = raw[...].percentDecoded
+        else {
             throw GatewayError(.badRequest, code: "badRequest", "the path parameter '\(name)' is missing or malformed")
         }
         return value
@@ -129,8 +137,14 @@ public struct Gateway: Sendable {
 
     /// The call's timeout: `timeout_ms` in the query or the `Plex-Timeout-Ms` header, else the default.
     func timeout(of request: Request) throws -> Duration {
-        guard let text = request.uri.queryParameters["timeout_ms"].map { String($0) } ?? request.headers[.plexTimeout]
-        else { return configuration.defaultTimeout }
+        let text: String
+        if let query = request.uri.queryParameters["timeout_ms"] {
+            text = String(query)
+        } else if let header = request.headers[.plexTimeout] {
+            text = header
+        } else {
+            return configuration.defaultTimeout
+        }
         guard let milliseconds = Int(text), milliseconds > 0 else {
             throw GatewayError(.badRequest, code: "badRequest", "timeout_ms '\(text)' is not a positive integer")
         }

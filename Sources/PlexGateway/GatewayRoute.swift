@@ -51,11 +51,22 @@ public enum GatewayRoute: String, CaseIterable, Sendable {
     /// Whether the route answers without the bearer token (the probes of a process supervisor).
     var isOpen: Bool { self == .health || self == .ready }
 
-    /// The path as the router writes it (`:name` for a parameter).
+    /// The path as the router writes it: a parameter is named by its position (`:p2`), because the router's
+    /// tree holds one name per position and `/v1/workflows/{type}/{id}` shares a position with
+    /// `/v1/workflows/{id}/result`. A constant segment wins over a parameter, so a workflow started over HTTP
+    /// cannot have the id `cancel` or `terminate` (``startWorkflow``'s second segment).
     var routerPath: String {
-        path.split(separator: "/").map { segment in
-            segment.hasPrefix("{") ? ":" + segment.dropFirst().dropLast() : String(segment)
-        }.reduce("") { $0 + "/" + $1 }
+        var result = ""
+        for (index, segment) in path.split(separator: "/").enumerated() {
+            result += "/"
+            result += segment.hasPrefix("{") ? ":p\(index)" : String(segment)
+        }
+        return result
+    }
+
+    /// The router's name (``routerPath``) for the parameter OpenAPI calls `name`.
+    func routerParameter(_ name: String) -> String? {
+        path.split(separator: "/").firstIndex(of: "{\(name)}"[...]).map { "p\($0)" }
     }
 
     /// Whether `path` (split in segments) has this route's shape.

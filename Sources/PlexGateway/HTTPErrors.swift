@@ -62,7 +62,8 @@ public struct GatewayError: Error, Sendable, Hashable {
         case let error as CallError: return GatewayError(error)
         case let error as WorkflowError: return GatewayError(error)
         case is NIOTooManyBytesError:
-            return GatewayError(.contentTooLarge, code: "payloadTooLarge", "the request body is over the gateway's limit")
+            return GatewayError(
+                .contentTooLarge, code: "payloadTooLarge", "the request body is over the gateway's limit")
         case let error as HTTPError:
             return GatewayError(error.status, code: "http", error.body ?? error.status.reasonPhrase)
         default: return GatewayError(.internalServerError, code: "internal", "\(error)")
@@ -81,7 +82,8 @@ public struct GatewayError: Error, Sendable, Hashable {
         }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        let data = (try? encoder.encode(Body(error: .init(code: code, message: message, actorCode: actorCode)))) ?? Data()
+        let data =
+            (try? encoder.encode(Body(error: .init(code: code, message: message, actorCode: actorCode)))) ?? Data()
         return Array(data)
     }
 

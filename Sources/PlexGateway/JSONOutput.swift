@@ -10,7 +10,9 @@ enum JSONOutput {
 
     /// `object` (built of dictionaries, arrays, strings and numbers) as JSON.
     static func render(_ object: Any) -> [UInt8] {
-        guard let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .fragmentsAllowed, .withoutEscapingSlashes])
+        guard
+            let data = try? JSONSerialization.data(
+                withJSONObject: object, options: [.sortedKeys, .fragmentsAllowed, .withoutEscapingSlashes])
         else { return Array("{}".utf8) }
         return Array(data)
     }
@@ -24,8 +26,9 @@ enum JSONSyntax {
             _ = try JSONSerialization.jsonObject(with: Data(bytes), options: [.fragmentsAllowed])
             return nil
         } catch {
-            let described = (error as NSError).userInfo[NSDebugDescriptionErrorKey] as? String
-            return described ?? "\(error)"
+            let described = (error as NSError).userInfo[NSDebugDescriptionErrorKey] as? String ?? "\(error)"
+            // Foundation names the character where a value goes wrong, but not where the body ended too soon.
+            return described.contains("character") ? described : "\(described) (at byte \(bytes.count), its end)"
         }
     }
 }

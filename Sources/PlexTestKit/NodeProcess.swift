@@ -26,6 +26,8 @@ public final class NodeProcess: Sendable {
         public var address: String
         public var incarnation: UInt64
         public var pid: Int32
+        /// The HTTP gateway's `host:port`, unless it runs without one.
+        public var http: String?
     }
 
     private let output = Mutex<[UInt8]>([])

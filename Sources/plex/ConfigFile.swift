@@ -29,7 +29,8 @@ struct ConfigFile {
         "bootstrap": "boolean", "join_timeout_ms": "integer", "advertise": "string",
         "journal_shards": "integer",
         "journal_unfiled_bytes": "integer", "mailbox_limit": "integer", "max_connections": "integer",
-        "handshake_timeout_ms": "integer",
+        "handshake_timeout_ms": "integer", "http": "boolean", "http_listen": "string", "http_token_file": "string",
+        "http_max_body_bytes": "integer",
     ]
 
     var values: [String: Value] = [:]

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Logging
 import PlexExamples
+import PlexGateway
 import PlexSpaces
 import ServiceLifecycle
 
@@ -65,6 +66,14 @@ struct RunNode: AsyncParsableCommand {
     var unreachableAfterMs: Int?
     @Option(name: .long, help: "Milliseconds between heartbeats.")
     var heartbeatMs: Int?
+    @Option(name: .long, help: "HTTP gateway address host:port (default 127.0.0.1:0; port 0 picks one).")
+    var httpListen: String?
+    @Flag(name: .long, help: "Run without the HTTP gateway.")
+    var noHttp = false
+    @Option(
+        name: .long,
+        help: "File holding the HTTP gateway's bearer token (or set PLEX_HTTP_TOKEN); required beyond loopback.")
+    var httpTokenFile: String?
     @Flag(name: .long, help: "Keep journal entries that checkpoints cover, for plex journal inspect --state-at.")
     var keepHistory = false
     @Flag(
@@ -76,22 +85,31 @@ struct RunNode: AsyncParsableCommand {
     var bootstrap = false
 
     func run() async throws {
-        let (configuration, level) = try await exitingOnBadConfiguration { try makeConfiguration() }
+        let (configuration, level, http) = try await exitingOnBadConfiguration { try makeConfiguration() }
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
             handler.logLevel = level
             return handler
         }
         let logger = Logger(label: "plex.node")
-        let service = NodeService(configuration: configuration, logger: logger)
+        // The gateway runs beside the node: on SIGTERM the group stops it first (in-flight requests finish), then
+        // the node leaves; when the node stops on its own (plex node stop), the group stops the gateway.
+        let startup = NodeStartup()
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
+            .init(
+                service: NodeService(
+                    configuration: configuration, gatewayHost: http?.host, startup: startup, logger: logger),
+                successTerminationBehavior: .gracefullyShutdownGroup)
+        ]
+        if let http {
+            services.append(.init(service: GatewayService(configuration: http, startup: startup)))
+        }
         let group = ServiceGroup(
-            configuration: .init(
-                services: [.init(service: service, successTerminationBehavior: .gracefullyShutdownGroup)],
-                gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+            configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await exitingOnBadConfiguration { try await group.run() }
     }
 
-    func makeConfiguration() throws -> (NodeConfiguration, Logger.Level) {
+    func makeConfiguration() throws -> (NodeConfiguration, Logger.Level, GatewayConfiguration?) {
         let file = try config.map(loadConfig) ?? ConfigFile()
         func string(_ key: String) -> String? {
             if case .string(let s)? = file.values[key] { return s }
@@ -176,43 +194,26 @@ struct RunNode: AsyncParsableCommand {
         } catch let error as NodeError {
             throw ConfigurationFailure(message: error.message)
         }
-        return (configuration, level)
+        return (configuration, level, try gatewayConfiguration(file))
     }
-}
 
-/// Runs a node inside a `ServiceGroup`: starts it, prints the ready line, and leaves on graceful shutdown.
-struct NodeService: Service {
-    let configuration: NodeConfiguration
-    let logger: Logger
-
-    func run() async throws {
-        let node: PlexNode
+    /// The HTTP gateway's settings, or `nil` with `--no-http` (or `http = false`).
+    func gatewayConfiguration(_ file: ConfigFile) throws -> GatewayConfiguration? {
+        if noHttp { return nil }
+        if case .boolean(false)? = file.values["http"] { return nil }
+        var text = httpListen ?? "127.0.0.1:0"
+        if httpListen == nil, case .string(let value)? = file.values["http_listen"] { text = value }
+        guard let address = PeerAddress(parsing: text) else {
+            throw ConfigurationFailure(message: "http_listen: '\(text)' is not host:port")
+        }
+        var gateway = GatewayConfiguration(host: address.host, port: Int(address.port))
+        gateway.bearerToken = try readHTTPToken(file: httpTokenFile ?? file.path("http_token_file"))
+        if case .integer(let bytes)? = file.values["http_max_body_bytes"] { gateway.maximumBodySize = bytes }
         do {
-            node = try await PlexNode.start(configuration, logger: logger) { $0.registerExamples() }
-        } catch let error as NodeError where error.code == .removed {
-            FileHandle.standardError.write(Data("plex: \(error.message)\n".utf8))
-            throw ExitCode(3)
+            try gateway.validate()
+        } catch {
+            throw ConfigurationFailure(message: error.message)
         }
-        let ready: [String: Any] = [
-            "event": "ready", "node_id": node.nodeID.rawValue, "address": node.address.description,
-            "incarnation": node.incarnation, "pid": Int(ProcessInfo.processInfo.processIdentifier),
-            "joined": node.isJoined, "cluster_id": node.clusterID ?? "",
-            "advertised": node.advertisedAddress.description,
-        ]
-        let line = try JSONSerialization.data(withJSONObject: ready, options: [.sortedKeys])
-        FileHandle.standardOutput.write(line + Data("\n".utf8))
-        // Stop on SIGTERM/SIGINT (the service group's graceful shutdown) or when an operator stopped the node.
-        await withTaskGroup(of: Void.self) { group in
-            group.addTask { try? await gracefulShutdown() }
-            group.addTask { await node.waitUntilStopped() }
-            await group.next()
-            logger.info("leaving the cluster")
-            await node.leave()  // a no-op if an operator's stop already did; ends waitUntilStopped
-            group.cancelAll()  // ends gracefulShutdown()
-        }
-        if let removed = node.stoppedBecause {
-            FileHandle.standardError.write(Data("plex: \(removed.message)\n".utf8))
-            throw ExitCode(3)
-        }
+        return gateway
     }
 }

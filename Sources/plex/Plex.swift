@@ -65,6 +65,19 @@ func loadConfig(_ path: String) throws -> ConfigFile {
     }
 }
 
+/// The HTTP gateway's bearer token: `PLEX_HTTP_TOKEN` if set, else the file's contents (trailing newline
+/// dropped), else none.
+func readHTTPToken(file: String?) throws -> String? {
+    if let value = ProcessInfo.processInfo.environment["PLEX_HTTP_TOKEN"], !value.isEmpty { return value }
+    guard let file else { return nil }
+    guard let data = FileManager.default.contents(atPath: file) else {
+        throw ConfigurationFailure(message: "http_token_file: cannot read '\(file)'")
+    }
+    var text = String(decoding: data, as: UTF8.self)
+    while text.hasSuffix("\n") || text.hasSuffix("\r") { text.removeLast() }
+    return text
+}
+
 /// The cluster secret: `PLEX_CLUSTER_SECRET` if set, else the file's contents (trailing newline dropped).
 func readSecret(file: String?) throws -> [UInt8] {
     if let value = ProcessInfo.processInfo.environment["PLEX_CLUSTER_SECRET"], !value.isEmpty {

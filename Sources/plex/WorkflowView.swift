@@ -29,7 +29,8 @@ enum WorkflowView {
         let rows = (description.history ?? []).map { step in
             [
                 "\(step.position)", step.kind.rawValue, step.target.map { "\(step.name) \($0)" } ?? step.name,
-                "\(step.attempts)", time(step.startedAt), time(step.dueAt), time(step.completedAt), WorkflowJSON.outcome(step),
+                "\(step.attempts)", time(step.startedAt), time(step.dueAt), time(step.completedAt),
+                WorkflowJSON.outcome(step),
             ]
         }
         return grid([header] + rows)

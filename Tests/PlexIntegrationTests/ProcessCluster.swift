@@ -12,6 +12,8 @@ final class ProcessCluster {
     let ids: [String]
     private(set) var processes: [String: NodeProcess] = [:]
     private(set) var addresses: [String: String] = [:]
+    /// Each node's HTTP gateway, `host:port`.
+    private(set) var gateways: [String: String] = [:]
     /// Environment variables for the node processes, besides the cluster secret.
     var environment: [String: String] = [:]
     /// Processes killed and replaced, kept for their logs.
@@ -51,7 +53,9 @@ final class ProcessCluster {
         let process = try NodeProcess.launch(
             binary, arguments, environment: environment.merging(["PLEX_CLUSTER_SECRET": secret]) { $1 })
         processes[id] = process
-        addresses[id] = try await process.waitUntilReady().address
+        let ready = try await process.waitUntilReady()
+        addresses[id] = ready.address
+        gateways[id] = ready.http
     }
 
     /// `kill -9` of node `id`'s process, and waits for it to exit.

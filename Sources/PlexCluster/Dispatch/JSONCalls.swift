@@ -30,7 +30,8 @@ extension CallDispatcher {
             } catch {
                 throw CallError.wrapping(error, as: .invalidRequest)
             }
-            let result = await withCheckedContinuation { (continuation: CheckedContinuation<Result<ByteBuffer, CallError>, Never>) in
+            let result = await withCheckedContinuation {
+                (continuation: CheckedContinuation<Result<ByteBuffer, CallError>, Never>) in
                 do throws(CallError) {
                     let admission = try entry.enqueueEncoded(
                         call, json: true, deadline: deadline, in: self, on: nil, call: nil, admitting: mailboxLimit

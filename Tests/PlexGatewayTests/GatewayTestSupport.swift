@@ -1,0 +1,79 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import PlexExamples
+import PlexGateway
+import PlexSpaces
+import PlexTestKit
+import Testing
+
+/// Sleeps as long as it is asked to: for timeouts.
+struct Sleeper: VirtualActor {
+    static let typeName = "sleeper"
+    struct Request: Codable, Sendable { var milliseconds: Int }
+    init() {}
+    func handle(_ request: Request, state: inout NoState, context: ActorContext) async throws -> Int {
+        try await Task.sleep(for: .milliseconds(request.milliseconds))
+        return request.milliseconds
+    }
+}
+
+/// One answer of the gateway, with its body parsed as JSON.
+struct Answer: Sendable {
+    var status: HTTPResponse.Status
+    var headers: HTTPFields
+    var text: String
+
+    /// The body as a JSON object.
+    var object: [String: any Sendable] {
+        get throws {
+            let parsed = try JSONSerialization.jsonObject(with: Data(text.utf8), options: [.fragmentsAllowed])
+            return try #require(parsed as? [String: any Sendable], "not a JSON object: \(text)")
+        }
+    }
+
+    /// The body as a JSON array.
+    var array: [[String: any Sendable]] {
+        get throws {
+            let parsed = try JSONSerialization.jsonObject(with: Data(text.utf8))
+            return try #require(parsed as? [[String: any Sendable]], "not a JSON array: \(text)")
+        }
+    }
+
+    /// `error.code` of an error answer.
+    var errorCode: String? { (try? object["error"] as? [String: any Sendable])?["code"] as? String }
+    /// `error.message` of an error answer.
+    var errorMessage: String { ((try? object["error"] as? [String: any Sendable])?["message"] as? String) ?? "" }
+}
+
+extension TestClientProtocol {
+    /// Sends a request and returns the answer.
+    func send(
+        _ method: HTTPRequest.Method, _ uri: String, body: String? = nil, headers: HTTPFields = [:]
+    ) async throws -> Answer {
+        try await execute(uri: uri, method: method, headers: headers, body: body.map { ByteBuffer(string: $0) }) {
+            Answer(status: $0.status, headers: $0.headers, text: String(buffer: $0.body))
+        }
+    }
+}
+
+/// A cluster of `nodes` in-process nodes running the examples and ``Sleeper``, with a gateway on node 0 under
+/// HummingbirdTesting (`.router` unless `live`: a real HTTP server on 127.0.0.1 and a port the system picks).
+func withGateway(
+    nodes: Int = 2, transport: TestTransport = .loopbackTCP,
+    setup: @escaping @Sendable (inout NodeConfiguration) -> Void = { _ in },
+    configuration: GatewayConfiguration = GatewayConfiguration(), live: Bool = false,
+    _ body: @Sendable @escaping (TestCluster, any TestClientProtocol) async throws -> Void
+) async throws {
+    try await withTestCluster(
+        nodes: nodes, transport: transport, setup: setup,
+        register: { node in
+            node.registerExamples()
+            node.register(Sleeper.self)
+        }
+    ) { cluster in
+        let gateway = try Gateway(node: cluster.node(0), configuration: configuration)
+        try await gateway.application().test(live ? .live : .router) { client in try await body(cluster, client) }
+    }
+}
