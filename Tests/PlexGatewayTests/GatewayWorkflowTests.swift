@@ -37,10 +37,13 @@ struct GatewayWorkflowTests {
             let steps = try #require(try history.object["history"] as? [[String: any Sendable]])
             #expect(steps.compactMap { $0["name"] as? String } == ["validate", "charge", "shipping"])
 
-            let completed = try await client.send(.get, "/v1/workflows?status=completed&type=order")
-            #expect(try completed.array.contains { $0["id"] as? String == id })
-            let running = try await client.send(.get, "/v1/workflows?status=running")
-            #expect(try !running.array.contains { $0["id"] as? String == id })
+            // The index is written after the instance closes (a one-way message): it catches up.
+            try await eventually("the list shows it completed, not running") {
+                let completed = try await client.send(.get, "/v1/workflows?status=completed&type=order")
+                let running = try await client.send(.get, "/v1/workflows?status=running")
+                return try completed.array.contains { $0["id"] as? String == id }
+                    && !running.array.contains { $0["id"] as? String == id }
+            }
             let badStatus = try await client.send(.get, "/v1/workflows?status=sleepy")
             #expect(badStatus.status == .badRequest)
 

@@ -173,6 +173,10 @@ struct ScenarioIntegrationTests {
             try await eventually("the restarted owner takes the approval", within: .seconds(30)) {
                 (try? await approval.signal("approval", true)) != nil
             }
+            // n1 redials the restarted n3 on its own schedule; until then a call through it is nodeUnavailable.
+            try await eventually("n1 reaches the restarted owner", within: .seconds(30)) {
+                (try? await order.describe()) != nil
+            }
             let shipped = try await order.result(timeout: .seconds(60))
             #expect(shipped.hasPrefix("shipped \(id)"))
             // Exactly once: one charge step, one shipping child, each activity journaled complete once.
