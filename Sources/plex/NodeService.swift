@@ -88,7 +88,11 @@ struct GatewayService: Service {
     func run() async throws {
         defer { startup.bound.finish() }
         var nodes = startup.nodes.makeAsyncIterator()
-        guard let node = await nodes.next() else { return }  // the node did not start
+        guard let node = await nodes.next() else {
+            // The node did not start: its error ends the group (and its exit code must win), so wait for that.
+            try? await gracefulShutdown()
+            return
+        }
         let gateway = try Gateway(node: node, configuration: configuration, logger: Logger(label: "plex.http"))
         let listening = Mutex(false)
         do {
