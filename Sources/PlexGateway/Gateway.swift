@@ -5,6 +5,7 @@ internal import NIOCore
 public import PlexCluster
 internal import PlexCore
 internal import PlexWorkflow
+public import Prometheus
 
 /// A node's HTTP gateway: JSON over HTTP to any actor or workflow of the cluster, through whichever node
 /// receives the request (it routes the call to the owner), and the cluster's status and health.
@@ -24,12 +25,20 @@ public struct Gateway: Sendable {
     public let configuration: GatewayConfiguration
     let workflows: WorkflowClient
     let logger: Logger
+    /// Where `/metrics` reads the process's instruments from; `nil`: the route answers 404.
+    let metrics: PrometheusCollectorRegistry?
+    let gauges: ScrapedGauges
 
     /// A gateway for `node`.
+    /// - Parameter metrics: The registry the process's `MetricsSystem` reports to (see
+    ///   `PrometheusMetricsFactory.plex(registry:)`), served at `/metrics`.
     /// - Throws: ``GatewayConfigurationError`` when `configuration` does not validate.
-    public init(node: PlexNode, configuration: GatewayConfiguration, logger: Logger = Logger(label: "plex.gateway"))
-        throws(GatewayConfigurationError)
-    {
+    public init(
+        node: PlexNode, configuration: GatewayConfiguration, metrics: PrometheusCollectorRegistry? = nil,
+        logger: Logger = Logger(label: "plex.gateway")
+    ) throws(GatewayConfigurationError) {
+        self.metrics = metrics
+        self.gauges = ScrapedGauges()
         try configuration.validate()
         self.node = node
         self.configuration = configuration
@@ -85,6 +94,7 @@ public struct Gateway: Sendable {
             }
             return json(Array(#"{"status":"ready"}"#.utf8))
         case .openAPI: return json(OpenAPIDocument.bytes)
+        case .metrics: return try metricsResponse()
         }
     }
 

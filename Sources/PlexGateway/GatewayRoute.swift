@@ -18,6 +18,7 @@ public enum GatewayRoute: String, CaseIterable, Sendable {
     case health
     case ready
     case openAPI
+    case metrics
 
     /// The route's method.
     public var method: HTTPRequest.Method {
@@ -45,6 +46,7 @@ public enum GatewayRoute: String, CaseIterable, Sendable {
         case .health: "/healthz"
         case .ready: "/readyz"
         case .openAPI: "/openapi.json"
+        case .metrics: "/metrics"
         }
     }
 

@@ -870,6 +870,27 @@ enum OpenAPIDocument {
                 }
               }
             },
+            "/metrics": {
+              "get": {
+                "operationId": "metrics",
+                "summary": "Every instrument of the process in the Prometheus text format (calls, latencies, activations, mailboxes, journal commits, members, workflows). Open without the token when so configured.",
+                "responses": {
+                  "200": {
+                    "description": "Prometheus text format 0.0.4",
+                    "content": {
+                      "text/plain": {
+                        "schema": {
+                          "type": "string"
+                        }
+                      }
+                    }
+                  },
+                  "404": {
+                    "$ref": "#/components/responses/Error"
+                  }
+                }
+              }
+            },
             "/openapi.json": {
               "get": {
                 "operationId": "openAPI",

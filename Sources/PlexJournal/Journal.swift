@@ -359,6 +359,16 @@ public final class Journal: Sendable {
             state: statement.blob(2))
     }
 
+    /// The size of the journal's files (every shard's database and write-ahead log), in bytes. Read from the
+    /// file system, without the writers: cheap enough for every metrics scrape.
+    public var bytesOnDisk: Int {
+        shards.reduce(0) { total, shard in
+            [shard.path, shard.path + "-wal"].reduce(total) { total, file in
+                total + ((try? FileManager.default.attributesOfItem(atPath: file)[.size] as? Int) ?? 0)
+            }
+        }
+    }
+
     /// Entry, actor and checkpoint counts, file sizes, and commit counters, over every shard.
     public func statistics() async throws -> JournalStatistics {
         var total = JournalStatistics(

@@ -46,6 +46,7 @@ final class JournalWriter: @unchecked Sendable {
     private(set) var synchronous = JournalConfiguration.Synchronous.full
     private(set) var keepsHistory = false
     let path: String
+    private let metrics = JournalMetrics()
 
     init(path: String) {
         self.path = path
@@ -291,7 +292,10 @@ final class JournalWriter: @unchecked Sendable {
         }
         guard !ready.isEmpty else { return }
         do throws(JournalError) {
+            let started = ContinuousClock.now
             let (rows, prunes) = try insert(ready, starting: starting, into: connection)
+            metrics.committed(
+                entries: ready.reduce(0) { $0 + $1.entries.count }, elapsed: ContinuousClock.now - started)
             for (row, entry) in rows {
                 unfiled.add(
                     row: row, actor: entry.actor, sequence: entry.sequence,

@@ -38,7 +38,8 @@ final class InstanceRun: Sendable {
             driver: driver, history: record.steps, clock: engine.options.clock, activities: engine.activities,
             logger: engine.logger, batchWindow: engine.options.batchWindow.milliseconds,
             pollInterval: engine.options.resumeInterval.milliseconds,
-            unloadAfter: engine.options.unloadAfter?.milliseconds, run: record.continuedAsNew)
+            unloadAfter: engine.options.unloadAfter?.milliseconds, run: record.continuedAsNew,
+            retried: { [metrics = engine.metrics, type = record.type] in metrics.retried(type) })
         let input = record.input
         state.withLock { state in
             guard state.task == nil, !state.ended else { return }

@@ -143,6 +143,7 @@ public struct WorkflowContext: Sendable {
                     step.completedAt = now
                 } else {
                     step.dueAt = now + delay
+                    executor.retried()
                 }
             }
             step = try await executor.record(step)

@@ -70,6 +70,7 @@ public final class WorkflowEngine: Sendable {
     let activities = ActivityRegistry()
     /// The index changes of this engine's instances, sent in batches.
     let index = IndexBatcher()
+    let metrics = WorkflowMetrics()
     private let workflows = Mutex<[String: Entry]>([:])
 
     /// An engine with nothing registered (what an instance made without one sees).

@@ -67,13 +67,17 @@ final class WorkflowExecutor: Sendable {
     /// Which run of the instance this is (``WorkflowRecord/continuedAsNew``): part of its steps' idempotency
     /// keys and default child ids, which must differ between runs.
     let run: Int
+    /// Counts a failed activity attempt that will be tried again (``WorkflowMetrics``).
+    let retried: @Sendable () -> Void
     private let state: Mutex<State>
 
     init(
         driver: any WorkflowDriver, history: [WorkflowStep], clock: any WorkflowClock, activities: ActivityRegistry,
-        logger: Logger, batchWindow: Int64 = 0, pollInterval: Int64 = 5_000, unloadAfter: Int64? = nil, run: Int = 0
+        logger: Logger, batchWindow: Int64 = 0, pollInterval: Int64 = 5_000, unloadAfter: Int64? = nil, run: Int = 0,
+        retried: @escaping @Sendable () -> Void = {}
     ) {
         self.run = run
+        self.retried = retried
         self.pollInterval = pollInterval
         self.unloadAfter = unloadAfter
         self.driver = driver

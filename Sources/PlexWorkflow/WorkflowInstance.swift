@@ -113,6 +113,7 @@ struct WorkflowInstance: VirtualActor {
             if try state.start(type: type, input: input, now: now, parent: parent) == .started {
                 try await rearm(&state, now: now, context: context)
                 if live {
+                    engine.metrics.started(type)
                     run.restart(state, context: context, engine: engine)
                     index(state, context: context)
                 }
@@ -137,6 +138,7 @@ struct WorkflowInstance: VirtualActor {
                 return .done
             }
             if live {
+                engine.metrics.closed(state.type, status: state.status)
                 tellParent(of: state, context: context)
                 index(state, context: context)
             }
@@ -154,6 +156,7 @@ struct WorkflowInstance: VirtualActor {
             if state.terminate(reason: reason, now: now) {
                 try await rearm(&state, now: now, context: context)
                 if live {
+                    engine.metrics.closed(state.type, status: state.status)
                     run.end()
                     tellParent(of: state, context: context)
                     index(state, context: context)

@@ -1,9 +1,11 @@
 import ArgumentParser
 import Foundation
 import Logging
+import Metrics
 import PlexExamples
 import PlexGateway
 import PlexSpaces
+import Prometheus
 import ServiceLifecycle
 
 struct NodeCommand: AsyncParsableCommand {
@@ -92,6 +94,9 @@ struct RunNode: AsyncParsableCommand {
             return handler
         }
         let logger = Logger(label: "plex.node")
+        // Every instrument of the process reports to one Prometheus registry, served by the gateway at /metrics.
+        let registry = PrometheusCollectorRegistry()
+        MetricsSystem.bootstrap(PrometheusMetricsFactory.plex(registry: registry))
         // The gateway runs beside the node: on SIGTERM the group stops it first (in-flight requests finish), then
         // the node leaves; when the node stops on its own (plex node stop), the group stops the gateway.
         let startup = NodeStartup()
@@ -102,7 +107,7 @@ struct RunNode: AsyncParsableCommand {
                 successTerminationBehavior: .gracefullyShutdownGroup)
         ]
         if let http {
-            services.append(.init(service: GatewayService(configuration: http, startup: startup)))
+            services.append(.init(service: GatewayService(configuration: http, metrics: registry, startup: startup)))
         }
         let group = ServiceGroup(
             configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
@@ -209,6 +214,7 @@ struct RunNode: AsyncParsableCommand {
         var gateway = GatewayConfiguration(host: address.host, port: Int(address.port))
         gateway.bearerToken = try readHTTPToken(file: httpTokenFile ?? file.path("http_token_file"))
         if case .integer(let bytes)? = file.values["http_max_body_bytes"] { gateway.maximumBodySize = bytes }
+        if case .boolean(let open)? = file.values["http_metrics_open"] { gateway.metricsWithoutToken = open }
         do {
             try gateway.validate()
         } catch {

@@ -4,6 +4,7 @@ import Logging
 import PlexExamples
 import PlexGateway
 import PlexSpaces
+import Prometheus
 import ServiceLifecycle
 import Synchronization
 
@@ -83,6 +84,7 @@ struct NodeService: Service {
 /// The node's HTTP gateway, once the node has started; stops gracefully with the group.
 struct GatewayService: Service {
     let configuration: GatewayConfiguration
+    let metrics: PrometheusCollectorRegistry
     let startup: NodeStartup
 
     func run() async throws {
@@ -93,7 +95,8 @@ struct GatewayService: Service {
             try? await gracefulShutdown()
             return
         }
-        let gateway = try Gateway(node: node, configuration: configuration, logger: Logger(label: "plex.http"))
+        let gateway = try Gateway(
+            node: node, configuration: configuration, metrics: metrics, logger: Logger(label: "plex.http"))
         let listening = Mutex(false)
         do {
             try await gateway.application(onRunning: { port in

@@ -6,6 +6,7 @@ import PlexExamples
 import PlexGateway
 import PlexSpaces
 import PlexTestKit
+import Prometheus
 import Testing
 
 /// Sleeps as long as it is asked to: for timeouts.
@@ -63,7 +64,8 @@ extension TestClientProtocol {
 func withGateway(
     nodes: Int = 2, transport: TestTransport = .loopbackTCP,
     setup: @escaping @Sendable (inout NodeConfiguration) -> Void = { _ in },
-    configuration: GatewayConfiguration = GatewayConfiguration(), live: Bool = false,
+    configuration: GatewayConfiguration = GatewayConfiguration(), metrics: PrometheusCollectorRegistry? = nil,
+    live: Bool = false,
     _ body: @Sendable @escaping (TestCluster, any TestClientProtocol) async throws -> Void
 ) async throws {
     try await withTestCluster(
@@ -73,7 +75,7 @@ func withGateway(
             node.register(Sleeper.self)
         }
     ) { cluster in
-        let gateway = try Gateway(node: cluster.node(0), configuration: configuration)
+        let gateway = try Gateway(node: cluster.node(0), configuration: configuration, metrics: metrics)
         try await gateway.application().test(live ? .live : .router) { client in try await body(cluster, client) }
     }
 }

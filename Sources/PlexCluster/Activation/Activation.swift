@@ -70,13 +70,16 @@ final class Activation<A: VirtualActor>: AnyActivation, ActivationControl, @unch
     /// moved here pulls it from its previous owner); `nil` outside a cluster. Unowned: the node outlives its
     /// activations, and a reference costs no allocation per activation, where a closure would.
     unowned let host: (any ActivationHost)?
+    /// The type's instruments; `nil` for an offline replay.
+    let metrics: ActorMetrics?
 
     init(
         id: ActorID, behaviour: A, now: UInt64, journal: Journal?, retentionMilliseconds: Int64,
-        turns: TurnTasks, host: (any ActivationHost)? = nil,
+        turns: TurnTasks, host: (any ActivationHost)? = nil, metrics: ActorMetrics? = nil,
         makeContext: @escaping @Sendable (CallID?, String?, Bool) -> ActorContext
     ) {
         self.host = host
+        self.metrics = metrics
         self.mailbox = Mailbox(turns: turns)
         self.retentionMilliseconds = retentionMilliseconds
         self.id = id
@@ -117,6 +120,30 @@ final class Activation<A: VirtualActor>: AnyActivation, ActivationControl, @unch
         write: inout PendingWrite?
     ) async throws -> A.Response {
         let now = NodeRuntime.now()
+        guard let metrics else {
+            return try await turn(
+                request, callID: callID, idempotencyKey: idempotencyKey, deadline: deadline, now: now, write: &write)
+        }
+        metrics.turnStarted(waiting: mailbox.waiting)
+        do {
+            let response = try await turn(
+                request, callID: callID, idempotencyKey: idempotencyKey, deadline: deadline, now: now, write: &write)
+            metrics.turnEnded(since: now, now: NodeRuntime.now(), error: nil)
+            return response
+        } catch let error as CallError {
+            metrics.turnEnded(since: now, now: NodeRuntime.now(), error: error)
+            throw error
+        } catch {
+            metrics.turnRetried()
+            throw error
+        }
+    }
+
+    /// ``run(_:callID:idempotencyKey:deadline:write:)`` without its instruments.
+    private func turn(
+        _ request: A.Request, callID: CallID, idempotencyKey: String?, deadline: Deadline, now: UInt64,
+        write: inout PendingWrite?
+    ) async throws -> A.Response {
         guard !deadline.hasPassed(at: now) else {
             throw CallError(.timeout, "\(id) did not start the call before its deadline")
         }
@@ -206,6 +233,7 @@ final class Activation<A: VirtualActor>: AnyActivation, ActivationControl, @unch
             throw CallError.from(handlerError: error, actor: id)
         }
         phase = .active
+        metrics?.activated.increment()
     }
 
     /// The error of a message whose caller was cancelled before its handler finished; a durable actor
@@ -220,6 +248,7 @@ final class Activation<A: VirtualActor>: AnyActivation, ActivationControl, @unch
         let wasActive = phase == .active
         phase = .deactivated
         guard wasActive else { return }
+        metrics?.deactivated.increment()
         await behaviour.deactivate(state: &state, context: makeContext(nil, nil, false))
         switch checkpoint {
         case .ifBehind: try? await checkpointIfBehind()

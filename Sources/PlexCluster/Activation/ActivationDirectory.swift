@@ -54,7 +54,9 @@ final class ActivationDirectory: Sendable {
             registry.withLock { $0.refused.append(error) }
             return
         }
-        registry.withLock { $0.types[A.typeName] = ActorTypeEntry<A>(make: make) }
+        registry.withLock {
+            $0.types[A.typeName] = ActorTypeEntry<A>(make: make, metrics: ActorMetrics(typeName: A.typeName))
+        }
     }
 
     /// The types refused at registration.

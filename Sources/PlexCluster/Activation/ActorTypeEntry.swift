@@ -32,6 +32,7 @@ protocol AnyActorType: Sendable {
 
 struct ActorTypeEntry<A: VirtualActor>: AnyActorType {
     let make: @Sendable () -> A
+    let metrics: ActorMetrics
     var typeName: String { A.typeName }
     var placement: PlacementStrategy { A.placement }
     var isDurable: Bool { if case .durable = A.durability { true } else { false } }
@@ -43,7 +44,7 @@ struct ActorTypeEntry<A: VirtualActor>: AnyActorType {
         let durable: Journal? = if case .durable = A.durability { journal } else { nil }
         return Activation<A>(
             id: id, behaviour: make(), now: now, journal: durable, retentionMilliseconds: retentionMilliseconds,
-            turns: turns, host: host, makeContext: makeContext)
+            turns: turns, host: host, metrics: metrics, makeContext: makeContext)
     }
 
     func enqueueEncoded(

@@ -1,0 +1,56 @@
+internal import CoreMetrics
+internal import PlexCore
+
+/// The swift-metrics instruments of one actor type on this node, made when the type is registered so that a
+/// message only updates them (no lookup by label on its path). Labels are the type and the outcome, never an
+/// actor's key: their number stays bounded by the registered types. They report to the process's
+/// `MetricsSystem` (the `plex` binary bootstraps Prometheus; a library user picks any backend, or none).
+///
+/// | metric | kind | what |
+/// |---|---|---|
+/// | `plex_actor_calls_total{type,outcome}` | counter | messages handled, by outcome (`ok` or a ``CallError`` code) |
+/// | `plex_actor_call_duration_seconds{type}` | histogram | a message's turn: activation, replay and handler |
+/// | `plex_actor_calls_in_flight{type}` | gauge | messages whose turn runs now |
+/// | `plex_actor_mailbox_depth{type}` | histogram | messages waiting behind one as its turn starts |
+/// | `plex_actor_activations_total{type}`, `plex_actor_deactivations_total{type}` | counter | activations begun and ended |
+final class ActorMetrics: Sendable {
+    /// Index 0 counts `ok`; index *n* the messages that failed with the code whose wire number is *n*.
+    private let calls: [Counter]
+    private let duration: Timer
+    private let inFlight: Meter
+    private let mailboxDepth: Recorder
+    let activated: Counter
+    let deactivated: Counter
+
+    init(typeName: String) {
+        let type = [("type", typeName)]
+        var calls = [Counter(label: "plex_actor_calls_total", dimensions: type + [("outcome", "ok")])]
+        for raw in UInt16(1)...10 {
+            let outcome = CallError.Code(rawValue: raw).description
+            calls.append(Counter(label: "plex_actor_calls_total", dimensions: type + [("outcome", outcome)]))
+        }
+        self.calls = calls
+        duration = Timer(label: "plex_actor_call_duration_seconds", dimensions: type, preferredDisplayUnit: .seconds)
+        inFlight = Meter(label: "plex_actor_calls_in_flight", dimensions: type)
+        mailboxDepth = Recorder(label: "plex_actor_mailbox_depth", dimensions: type)
+        activated = Counter(label: "plex_actor_activations_total", dimensions: type)
+        deactivated = Counter(label: "plex_actor_deactivations_total", dimensions: type)
+    }
+
+    /// A message's turn starts, with `waiting` messages queued behind it.
+    func turnStarted(waiting: Int) {
+        inFlight.increment()
+        mailboxDepth.record(waiting)
+    }
+
+    /// The turn that started at `start` (monotonic nanoseconds) ended with `error`, or none for a reply.
+    func turnEnded(since start: UInt64, now: UInt64, error: CallError?) {
+        inFlight.decrement()
+        let index = error.map { Int($0.code.rawValue) } ?? 0
+        calls[index < calls.count ? index : Int(CallError.Code.remoteFailure.rawValue)].increment()
+        duration.recordNanoseconds(Int64(truncatingIfNeeded: now &- start))
+    }
+
+    /// The turn that started ended without an outcome: the activation went away and the message is tried again.
+    func turnRetried() { inFlight.decrement() }
+}
