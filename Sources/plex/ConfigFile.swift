@@ -31,6 +31,7 @@ struct ConfigFile {
         "journal_unfiled_bytes": "integer", "mailbox_limit": "integer", "max_connections": "integer",
         "handshake_timeout_ms": "integer", "http": "boolean", "http_listen": "string", "http_token_file": "string",
         "http_max_body_bytes": "integer", "http_metrics_open": "boolean",
+        "log_format": "string",
     ]
 
     var values: [String: Value] = [:]

@@ -64,6 +64,8 @@ struct RunNode: AsyncParsableCommand {
     var secretFile: String?
     @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: String?
+    @Option(name: .long, help: "Log format on stderr: text (default) or json (one object per line).")
+    var logFormat: String?
     @Option(name: .long, help: "Failure detector: milliseconds of silence before a peer is unreachable.")
     var unreachableAfterMs: Int?
     @Option(name: .long, help: "Milliseconds between heartbeats.")
@@ -88,7 +90,13 @@ struct RunNode: AsyncParsableCommand {
 
     func run() async throws {
         let (configuration, level, http) = try await exitingOnBadConfiguration { try makeConfiguration() }
+        let format = try await exitingOnBadConfiguration { try logFormatSetting() }
         LoggingSystem.bootstrap { label in
+            if format == "json" {
+                var handler = JSONLogHandler(label: label)
+                handler.logLevel = level
+                return handler
+            }
             var handler = StreamLogHandler.standardError(label: label)
             handler.logLevel = level
             return handler
@@ -200,6 +208,18 @@ struct RunNode: AsyncParsableCommand {
             throw ConfigurationFailure(message: error.message)
         }
         return (configuration, level, try gatewayConfiguration(file))
+    }
+
+    /// `text` or `json`, from `--log-format` or `log_format`.
+    func logFormatSetting() throws -> String {
+        var format = logFormat ?? "text"
+        if logFormat == nil, let config, case .string(let value)? = try loadConfig(config).values["log_format"] {
+            format = value
+        }
+        guard format == "text" || format == "json" else {
+            throw ConfigurationFailure(message: "log_format: '\(format)' is not text or json")
+        }
+        return format
     }
 
     /// The HTTP gateway's settings, or `nil` with `--no-http` (or `http = false`).

@@ -80,7 +80,7 @@ struct GatewayIntegrationTests {
 
         // With a token, a gateway on loopback asks for it too.
         let node = try NodeProcess.launch(
-            binary, base + ["--http-listen", "127.0.0.1:0"],
+            binary, base + ["--http-listen", "127.0.0.1:0", "--log-format", "json"],
             environment: secret.merging(["PLEX_HTTP_TOKEN": "tok-123"]) { $1 })
         defer { node.kill9() }
         let ready = try await node.waitUntilReady()
@@ -91,6 +91,14 @@ struct GatewayIntegrationTests {
                 == 200)
         #expect(try await request(.GET, gateway, "/healthz").status == 200)
         #expect(!node.standardError.contains("tok-123"), "the token is never logged")
+        // --log-format json: every line on stderr is one JSON object with the node's id.
+        let lines = node.standardError.split(separator: "\n")
+        #expect(!lines.isEmpty)
+        for line in lines {
+            let object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]
+            #expect(object?["level"] != nil && object?["message"] != nil, "\(line)")
+        }
+        #expect(lines.contains { $0.contains(#""node.id":"#) })
         // A second node whose gateway port is taken exits with one clear line.
         let taken = try NodeProcess.launch(
             binary,
