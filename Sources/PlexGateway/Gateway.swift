@@ -71,8 +71,12 @@ public struct Gateway: Sendable {
     public func application(onRunning: @escaping @Sendable (Int) async -> Void = { _ in })
         -> some ApplicationProtocol
     {
-        Application(
+        let idle = configuration.idleTimeout.components
+        return Application(
             router: router(),
+            server: .http1(
+                configuration: .init(
+                    idleTimeout: .nanoseconds(idle.seconds * 1_000_000_000 + idle.attoseconds / 1_000_000_000))),
             configuration: ApplicationConfiguration(
                 address: .hostname(configuration.host, port: configuration.port), serverName: nil),
             onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? 0) },
@@ -105,6 +109,13 @@ public struct Gateway: Sendable {
         let id = ActorID(
             typeName: try parameter("type", of: .callActor, context), key: try parameter("key", of: .callActor, context)
         )
+        // The runtime's own types (workflow instances, activities, the index) change state only through their
+        // APIs: a raw message could finish a workflow with any output, or run an activity with any input.
+        guard !id.typeName.hasPrefix("plex.") else {
+            throw GatewayError(
+                .notFound, code: "unknownActorType",
+                "actor type '\(id.typeName)' is internal; use the /v1/workflows routes")
+        }
         let body = try await self.body(of: request)
         let options = CallOptions(timeout: try timeout(of: request), idempotencyKey: request.headers[.idempotencyKey])
         let reply: [UInt8]

@@ -18,6 +18,9 @@ public struct GatewayConfiguration: Sendable, Hashable {
     public var defaultTimeout: Duration
     /// The longest timeout a request may ask for (`timeout_ms` or `Plex-Timeout-Ms`).
     public var maximumTimeout: Duration
+    /// How long a connection may stay silent before the gateway closes it (a stalled client must not hold a
+    /// connection, or a graceful stop, for ever).
+    public var idleTimeout: Duration = .seconds(60)
 
     /// Creates gateway settings.
     public init(
@@ -46,6 +49,9 @@ public struct GatewayConfiguration: Sendable, Hashable {
             throw GatewayConfigurationError("http port \(port) is not 0...65535")
         }
         guard maximumBodySize > 0 else { throw GatewayConfigurationError("the largest request body must be positive") }
+        guard defaultTimeout > .zero, maximumTimeout >= defaultTimeout else {
+            throw GatewayConfigurationError("the default timeout must be positive and at most the longest timeout")
+        }
         if let bearerToken, bearerToken.isEmpty || bearerToken.contains(where: \.isWhitespace) {
             throw GatewayConfigurationError("the HTTP bearer token must be non-empty and without whitespace")
         }

@@ -130,6 +130,7 @@ struct WorkflowInstance: VirtualActor {
             return .step(taken)
         case .finish(let ending, let steps, let now):
             for step in steps { _ = try state.record(step) }
+            let wasRunning = state.status == .running
             state.finish(ending, now: now)
             try await rearm(&state, now: now, context: context)
             if state.status == .running {
@@ -138,7 +139,7 @@ struct WorkflowInstance: VirtualActor {
                 return .done
             }
             if live {
-                engine.metrics.closed(state.type, status: state.status)
+                if wasRunning { engine.metrics.closed(state.type, status: state.status) }
                 tellParent(of: state, context: context)
                 index(state, context: context)
             }

@@ -33,6 +33,7 @@ struct JSONLogHandler: LogHandler {
         fields["label"] = label
         fields["message"] = "\(event.message)"
         fields["source"] = event.source
+        if let error = event.error { fields["error"] = "\(error)" }
         guard var line = try? JSONSerialization.data(withJSONObject: fields, options: [.sortedKeys]) else { return }
         line.append(UInt8(ascii: "\n"))
         Self.output.withLock { _ in FileHandle.standardError.write(line) }

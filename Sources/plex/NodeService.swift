@@ -83,6 +83,9 @@ struct NodeService: Service {
 
 /// The node's HTTP gateway, once the node has started; stops gracefully with the group.
 struct GatewayService: Service {
+    /// How long a graceful stop waits for requests in progress.
+    static let drain = Duration.seconds(5)
+
     let configuration: GatewayConfiguration
     let metrics: PrometheusCollectorRegistry
     let startup: NodeStartup
@@ -98,11 +101,24 @@ struct GatewayService: Service {
         let gateway = try Gateway(
             node: node, configuration: configuration, metrics: metrics, logger: Logger(label: "plex.http"))
         let listening = Mutex(false)
+        let application = gateway.application(onRunning: { port in
+            listening.withLock { $0 = true }
+            startup.bound.yield(port)
+        })
         do {
-            try await gateway.application(onRunning: { port in
-                listening.withLock { $0 = true }
-                startup.bound.yield(port)
-            }).run()
+            // A graceful stop lets requests in progress finish, up to `Self.drain`; then they are cut, so that a
+            // long poll (a workflow result with wait_ms) cannot keep the node from leaving the cluster.
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await application.run() }
+                group.addTask {
+                    try await gracefulShutdown()
+                    try await Task.sleep(for: Self.drain)
+                }
+                defer { group.cancelAll() }
+                try await group.next()
+            }
+        } catch is CancellationError {
+            return
         } catch  where !listening.withLock({ $0 }) {
             throw ConfigurationFailure(
                 message: "http_listen: cannot listen on \(configuration.host):\(configuration.port): \(error)")

@@ -60,6 +60,9 @@ struct GatewayAccessTests {
         }
         #expect(throws: GatewayConfigurationError.self) { try GatewayConfiguration(port: 70_000).validate() }
         #expect(throws: GatewayConfigurationError.self) { try GatewayConfiguration(maximumBodySize: 0).validate() }
+        #expect(throws: GatewayConfigurationError.self) {
+            try GatewayConfiguration(defaultTimeout: .seconds(10), maximumTimeout: .seconds(1)).validate()
+        }
         try GatewayConfiguration(host: "0.0.0.0", bearerToken: Self.token).validate()
         try GatewayConfiguration(host: "127.0.0.1").validate()
         try GatewayConfiguration(host: "::1").validate()

@@ -47,6 +47,15 @@ struct GatewayActorTests {
             let unknown = try await client.send(.post, "/v1/actors/nope/k", body: "{}")
             #expect(unknown.status == .notFound)
             #expect(unknown.errorCode == "unknownActorType")
+            // The runtime's own types are reached through their routes only.
+            let internalType = try await client.send(
+                .post, "/v1/actors/plex.workflow/w1", body: #"{"cancel":{}}"#)
+            #expect(internalType.status == .notFound)
+            #expect(internalType.errorCode == "unknownActorType")
+            // A key the wire cannot carry whole is refused, not cut short into another actor's key.
+            let longKey = String(repeating: "a", count: 70_000)
+            let tooLong = try await client.send(.post, "/v1/actors/counter/\(longKey)", body: #"{"increment":{}}"#)
+            #expect(tooLong.status == .badRequest, "\(tooLong.text.prefix(200))")
 
             let malformed = try await client.send(.post, "/v1/actors/counter/k", body: #"{"increment": }"#)
             #expect(malformed.status == .badRequest)

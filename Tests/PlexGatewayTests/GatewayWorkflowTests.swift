@@ -97,6 +97,8 @@ struct GatewayWorkflowTests {
             #expect(try terminated.object["status"] as? String == "terminated")
 
             #expect(try await client.send(.get, "/v1/workflows/never-started").status == .notFound)
+            #expect(try await client.send(.post, "/v1/workflows/never-started/cancel").status == .notFound)
+            #expect(try await client.send(.post, "/v1/workflows/never-started/terminate").status == .notFound)
             #expect(try await client.send(.get, "/v1/workflows/never-started/history").status == .notFound)
             let unknownType = try await client.send(.post, "/v1/workflows/nope/x1", body: "{}")
             #expect(unknownType.status == .notFound)

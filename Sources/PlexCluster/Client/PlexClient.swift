@@ -65,6 +65,7 @@ public final class PlexClient: Sendable {
     public func call(
         _ actor: ActorID, json: [UInt8], timeout: Duration = .seconds(5), idempotencyKey: String? = nil
     ) async throws -> [UInt8] {
+        try CallDispatcher.requireWireStrings(actor, idempotencyKey)
         let now = Deadline.now()
         let deadline = Deadline.after(timeout, now: now)
         let body = Wire.callBody(
@@ -80,6 +81,7 @@ public final class PlexClient: Sendable {
         _ type: A.Type, key: String, _ request: A.Request, timeout: Duration = .seconds(5),
         idempotencyKey: String? = nil
     ) async throws -> A.Response {
+        try CallDispatcher.requireWireStrings(ActorID(typeName: A.typeName, key: key), idempotencyKey)
         let now = Deadline.now()
         let deadline = Deadline.after(timeout, now: now)
         let body = try Wire.callBody(

@@ -130,6 +130,7 @@ final class CallDispatcher: Sendable {
     private func encode<Request: Encodable>(
         _ request: Request, to id: ActorID, idempotencyKey: String?, deadline: Deadline, now: UInt64
     ) throws(CallError) -> ByteBuffer {
+        try Self.requireWireStrings(id, idempotencyKey)
         let body: ByteBuffer
         do {
             body = try Wire.callBody(
@@ -143,6 +144,17 @@ final class CallDispatcher: Sendable {
     }
 
     // MARK: Limits
+
+    /// Refuses an actor type, key or idempotency key longer than the wire's `u16` length: cut short, it would
+    /// name another actor (activated where the whole id is not owned) or another key.
+    static func requireWireStrings(_ id: ActorID, _ idempotencyKey: String?) throws(CallError) {
+        let limit = Int(UInt16.max)
+        guard id.typeName.utf8.count <= limit, id.key.utf8.count <= limit, (idempotencyKey?.utf8.count ?? 0) <= limit
+        else {
+            throw CallError(
+                .invalidRequest, "an actor type, key or idempotency key is over \(limit) bytes (\(id.typeName))")
+        }
+    }
 
     /// The error for a message refused because `id`'s mailbox is full; logs a warning on the first refusal
     /// since the mailbox was last empty.

@@ -12,6 +12,7 @@ extension CallDispatcher {
     ///   `invalidRequest` when the JSON does not decode as its request, and the errors of any call.
     func askJSON(_ id: ActorID, json: [UInt8], options: CallOptions) async throws(CallError) -> [UInt8] {
         guard runtime.isRunning else { throw CallError(.shuttingDown, "\(nodeID) is stopped") }
+        try Self.requireWireStrings(id, options.idempotencyKey)
         let now = NodeRuntime.now()
         let deadline = runtime.deadline(after: options.timeout, now: now)
         let entry = directory.entry(named: id.typeName)
