@@ -23,6 +23,14 @@ struct GatewayMiddleware<Context: RequestContext>: RouterMiddleware {
             return try await next(request, context)
         } catch let error as HTTPError where error.status == .notFound {
             let allowed = GatewayRoute.allCases.filter { $0.matches(segments) }.map(\.method)
+            if allowed.contains(request.method) {
+                // A route with this method matches the path's shape, but a constant segment of another route
+                // took it first (`POST /v1/workflows/order/result`): the id is one of the routes' own words.
+                return GatewayError(
+                    .badRequest, code: "badRequest",
+                    "\(request.uri.path): a workflow id cannot be result, history, events, queries, cancel or terminate"
+                ).response
+            }
             guard !allowed.isEmpty else {
                 return GatewayError(.notFound, code: "notFound", "no route for \(request.method) \(request.uri.path)")
                     .response

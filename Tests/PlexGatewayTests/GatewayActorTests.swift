@@ -129,6 +129,9 @@ struct GatewayActorTests {
             let wrongMethod = try await client.send(.get, "/v1/actors/counter/c1")
             #expect(wrongMethod.status == .methodNotAllowed)
             #expect(wrongMethod.headers[.allow] == "POST")
+            // A start whose id is one of the workflow routes' own words is refused, not answered 405.
+            let reserved = try await client.send(.post, "/v1/workflows/order/result", body: "{}")
+            #expect(reserved.status == .badRequest, "\(reserved.text)")
             let workflow = try await client.send(.put, "/v1/workflows/w1")
             #expect(workflow.status == .methodNotAllowed)
             #expect(workflow.headers[.allow] == "GET, DELETE")
