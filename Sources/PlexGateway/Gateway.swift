@@ -71,12 +71,11 @@ public struct Gateway: Sendable {
     public func application(onRunning: @escaping @Sendable (Int) async -> Void = { _ in })
         -> some ApplicationProtocol
     {
-        let idle = configuration.idleTimeout.components
-        return Application(
+        Application(
             router: router(),
             server: .http1(
                 configuration: .init(
-                    idleTimeout: .nanoseconds(idle.seconds * 1_000_000_000 + idle.attoseconds / 1_000_000_000))),
+                    idleTimeout: .nanoseconds(Int64(clamping: configuration.idleTimeout.clampedNanoseconds)))),
             configuration: ApplicationConfiguration(
                 address: .hostname(configuration.host, port: configuration.port), serverName: nil),
             onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? 0) },
@@ -104,20 +103,29 @@ public struct Gateway: Sendable {
 
     // MARK: Actors
 
+    /// The runtime's namespace: its actor types and the idempotency keys of its own messages.
+    static let reservedPrefix = "plex."
+
     /// `POST /v1/actors/{type}/{key}`: the body is the actor's request in JSON; the answer its reply.
     func callActor(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
         let id = ActorID(
             typeName: try parameter("type", of: .callActor, context), key: try parameter("key", of: .callActor, context)
         )
-        // The runtime's own types (workflow instances, activities, the index) change state only through their
-        // APIs: a raw message could finish a workflow with any output, or run an activity with any input.
-        guard !id.typeName.hasPrefix("plex.") else {
+        // The runtime's own names are not for HTTP callers. Its types (workflow instances, activities, the index)
+        // change state only through their APIs: a raw message could finish a workflow with any output, or run an
+        // activity with any input. Its idempotency keys mark its own messages (a reminder's delivery).
+        guard !id.typeName.hasPrefix(Self.reservedPrefix) else {
             throw GatewayError(
                 .notFound, code: "unknownActorType",
                 "actor type '\(id.typeName)' is internal; use the /v1/workflows routes")
         }
+        let idempotencyKey = request.headers[.idempotencyKey]
+        if let idempotencyKey, idempotencyKey.hasPrefix(Self.reservedPrefix) {
+            throw GatewayError(
+                .badRequest, code: "badRequest", "idempotency keys starting '\(Self.reservedPrefix)' are the runtime's")
+        }
         let body = try await self.body(of: request)
-        let options = CallOptions(timeout: try timeout(of: request), idempotencyKey: request.headers[.idempotencyKey])
+        let options = CallOptions(timeout: try timeout(of: request), idempotencyKey: idempotencyKey)
         let reply: [UInt8]
         do {
             reply = try await node.ask(id, json: body, options: options)

@@ -361,13 +361,7 @@ public final class Journal: Sendable {
 
     /// The size of the journal's files (every shard's database and write-ahead log), in bytes. Read from the
     /// file system, without the writers: cheap enough for every metrics scrape.
-    public var bytesOnDisk: Int {
-        shards.reduce(0) { total, shard in
-            [shard.path, shard.path + "-wal"].reduce(total) { total, file in
-                total + ((try? FileManager.default.attributesOfItem(atPath: file)[.size] as? Int) ?? 0)
-            }
-        }
-    }
+    public var bytesOnDisk: Int { shards.reduce(0) { $0 + $1.bytesOnDisk } }
 
     /// Entry, actor and checkpoint counts, file sizes, and commit counters, over every shard.
     public func statistics() async throws -> JournalStatistics {
@@ -414,10 +408,7 @@ public final class Journal: Sendable {
             let times = try connection.statement("SELECT MIN(time), MAX(time) FROM checkpoints")
             let checkpointTimes: ClosedRange<Int64>? =
                 try times.step() && !times.isNull(0) ? times.int64(0)...times.int64(1) : nil
-            let fm = FileManager.default
-            let bytes = [connection.path, connection.path + "-wal"].reduce(0) { total, file in
-                total + ((try? fm.attributesOfItem(atPath: file)[.size] as? Int) ?? 0)
-            }
+            let bytes = shard.bytesOnDisk
             return JournalStatistics(
                 entries: entries, actors: actors, checkpoints: checkpoints, bytes: bytes, commits: commits,
                 appended: appended, checkpointTimes: checkpointTimes, divergedCopies: try divergedCount(connection))

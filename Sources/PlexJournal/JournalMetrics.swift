@@ -1,4 +1,5 @@
 internal import CoreMetrics
+internal import PlexCore
 
 /// A journal shard's swift-metrics instruments: how long a group commit takes (fsync included) and how many
 /// entries it carries.
@@ -13,8 +14,7 @@ struct JournalMetrics: Sendable {
 
     /// A group of `entries` committed in `elapsed`.
     func committed(entries: Int, elapsed: Duration) {
-        let (seconds, attoseconds) = elapsed.components
-        commitDuration.recordNanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
+        commitDuration.recordNanoseconds(Int64(clamping: elapsed.clampedNanoseconds))
         commitEntries.record(entries)
     }
 }

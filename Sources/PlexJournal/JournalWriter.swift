@@ -48,6 +48,13 @@ final class JournalWriter: @unchecked Sendable {
     let path: String
     private let metrics = JournalMetrics()
 
+    /// The size of this shard's database and write-ahead log files, in bytes (from the file system).
+    var bytesOnDisk: Int {
+        [path, path + "-wal"].reduce(0) { total, file in
+            total + ((try? FileManager.default.attributesOfItem(atPath: file)[.size] as? Int) ?? 0)
+        }
+    }
+
     init(path: String) {
         self.path = path
         let thread = Thread { [self] in run() }

@@ -3,7 +3,7 @@ import Logging
 import Synchronization
 
 /// A swift-log handler that writes one JSON object per line to stderr (`--log-format json`): `time`, `level`,
-/// `label`, `message`, `source`, and the metadata (`node.id`, `actor.id`, `workflow.id`, …) as string fields,
+/// `label`, `message`, `source`, `error`, and the metadata (`node.id`, `workflow.id`, …) as string fields,
 /// for log shippers that read JSON.
 struct JSONLogHandler: LogHandler {
     let label: String

@@ -89,10 +89,9 @@ struct RunNode: AsyncParsableCommand {
     var bootstrap = false
 
     func run() async throws {
-        let (configuration, level, http) = try await exitingOnBadConfiguration { try makeConfiguration() }
-        let format = try await exitingOnBadConfiguration { try logFormatSetting() }
+        let (configuration, level, json, http) = try await exitingOnBadConfiguration { try makeConfiguration() }
         LoggingSystem.bootstrap { label in
-            if format == "json" {
+            if json {
                 var handler = JSONLogHandler(label: label)
                 handler.logLevel = level
                 return handler
@@ -122,7 +121,9 @@ struct RunNode: AsyncParsableCommand {
         try await exitingOnBadConfiguration { try await group.run() }
     }
 
-    func makeConfiguration() throws -> (NodeConfiguration, Logger.Level, GatewayConfiguration?) {
+    /// The node's settings, the log level, whether logs are JSON, and the gateway's settings (none with
+    /// `--no-http`), from the flags over the config file.
+    func makeConfiguration() throws -> (NodeConfiguration, Logger.Level, jsonLogs: Bool, GatewayConfiguration?) {
         let file = try config.map(loadConfig) ?? ConfigFile()
         func string(_ key: String) -> String? {
             if case .string(let s)? = file.values[key] { return s }
@@ -207,19 +208,11 @@ struct RunNode: AsyncParsableCommand {
         } catch let error as NodeError {
             throw ConfigurationFailure(message: error.message)
         }
-        return (configuration, level, try gatewayConfiguration(file))
-    }
-
-    /// `text` or `json`, from `--log-format` or `log_format`.
-    func logFormatSetting() throws -> String {
-        var format = logFormat ?? "text"
-        if logFormat == nil, let config, case .string(let value)? = try loadConfig(config).values["log_format"] {
-            format = value
-        }
+        let format = logFormat ?? string("log_format") ?? "text"
         guard format == "text" || format == "json" else {
             throw ConfigurationFailure(message: "log_format: '\(format)' is not text or json")
         }
-        return format
+        return (configuration, level, format == "json", try gatewayConfiguration(file))
     }
 
     /// The HTTP gateway's settings, or `nil` with `--no-http` (or `http = false`).

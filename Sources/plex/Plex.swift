@@ -65,34 +65,31 @@ func loadConfig(_ path: String) throws -> ConfigFile {
     }
 }
 
-/// The HTTP gateway's bearer token: `PLEX_HTTP_TOKEN` if set, else the file's contents (trailing newline
-/// dropped), else none.
-func readHTTPToken(file: String?) throws -> String? {
-    if let value = ProcessInfo.processInfo.environment["PLEX_HTTP_TOKEN"], !value.isEmpty { return value }
+/// A credential: the environment variable `variable` if set, else the contents of `file` (trailing newline
+/// dropped), else none. `key` names the config key in errors.
+func readCredential(variable: String, file: String?, key: String) throws -> String? {
+    if let value = ProcessInfo.processInfo.environment[variable], !value.isEmpty { return value }
     guard let file else { return nil }
     guard let data = FileManager.default.contents(atPath: file) else {
-        throw ConfigurationFailure(message: "http_token_file: cannot read '\(file)'")
+        throw ConfigurationFailure(message: "\(key): cannot read '\(file)'")
     }
     var text = String(decoding: data, as: UTF8.self)
     while text.hasSuffix("\n") || text.hasSuffix("\r") { text.removeLast() }
     return text
 }
 
+/// The HTTP gateway's bearer token: `PLEX_HTTP_TOKEN` if set, else `http_token_file`'s contents, else none.
+func readHTTPToken(file: String?) throws -> String? {
+    try readCredential(variable: "PLEX_HTTP_TOKEN", file: file, key: "http_token_file")
+}
+
 /// The cluster secret: `PLEX_CLUSTER_SECRET` if set, else the file's contents (trailing newline dropped).
 func readSecret(file: String?) throws -> [UInt8] {
-    if let value = ProcessInfo.processInfo.environment["PLEX_CLUSTER_SECRET"], !value.isEmpty {
-        return Array(value.utf8)
-    }
-    guard let file else {
+    guard let secret = try readCredential(variable: "PLEX_CLUSTER_SECRET", file: file, key: "secret_file") else {
         throw ConfigurationFailure(
             message: "secret_file: no cluster secret (set secret_file, --secret-file or PLEX_CLUSTER_SECRET)")
     }
-    guard let data = FileManager.default.contents(atPath: file) else {
-        throw ConfigurationFailure(message: "secret_file: cannot read '\(file)'")
-    }
-    var text = String(decoding: data, as: UTF8.self)
-    while text.hasSuffix("\n") || text.hasSuffix("\r") { text.removeLast() }
-    return Array(text.utf8)
+    return Array(secret.utf8)
 }
 
 /// Runs `body`; a configuration failure prints its message and exits with code 2.

@@ -19,9 +19,7 @@ struct ShortLedger: VirtualActor {
 }
 
 func key<A: VirtualActor>(_ type: A.Type, ownedBy owner: NodeID, on node: PlexNode) -> String {
-    var i = 0
-    while node.owner(of: ActorID(typeName: A.typeName, key: "d\(i)")) != owner { i += 1 }
-    return "d\(i)"
+    key(ofType: A.typeName, ownedBy: owner, on: node, prefix: "d")
 }
 
 @Suite("Durable actors", .timeLimit(.minutes(2)))

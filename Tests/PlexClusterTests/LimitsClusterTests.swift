@@ -87,9 +87,7 @@ struct Hoard: VirtualActor {
 func ownedKey<A: VirtualActor>(of type: A.Type, ownedBy owner: NodeID, on node: PlexNode, prefix: String = "k")
     -> String
 {
-    var i = 0
-    while node.owner(of: ActorID(typeName: A.typeName, key: "\(prefix)\(i)")) != owner { i += 1 }
-    return "\(prefix)\(i)"
+    key(ofType: A.typeName, ownedBy: owner, on: node, prefix: prefix)
 }
 
 /// The outcome of one call, for bookkeeping across tasks.

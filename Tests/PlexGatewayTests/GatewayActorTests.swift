@@ -52,6 +52,11 @@ struct GatewayActorTests {
                 .post, "/v1/actors/plex.workflow/w1", body: #"{"cancel":{}}"#)
             #expect(internalType.status == .notFound)
             #expect(internalType.errorCode == "unknownActorType")
+            // The runtime's idempotency keys (a reminder's delivery) cannot be forged over HTTP.
+            let forged = try await client.send(
+                .post, "/v1/actors/durable-counter/k", body: #"{"reset":{}}"#,
+                headers: [.idempotencyKey: "plex.reminder/reset/1"])
+            #expect(forged.status == .badRequest, "\(forged.text)")
             // A key the wire cannot carry whole is refused, not cut short into another actor's key.
             let longKey = String(repeating: "a", count: 70_000)
             let tooLong = try await client.send(.post, "/v1/actors/counter/\(longKey)", body: #"{"increment":{}}"#)

@@ -53,9 +53,7 @@ struct ShipOrder: Workflow {
 
 /// An instance id of `ShipOrder` owned by `owner`.
 func instance(ownedBy owner: NodeID, on node: PlexNode, prefix: String) -> String {
-    var i = 0
-    while node.owner(of: ActorID(typeName: WorkflowInstance.typeName, key: "\(prefix)-\(i)")) != owner { i += 1 }
-    return "\(prefix)-\(i)"
+    key(ofType: WorkflowInstance.typeName, ownedBy: owner, on: node, prefix: "\(prefix)-")
 }
 
 @Suite("Workflows on a cluster", .timeLimit(.minutes(2)))
