@@ -1,17 +1,17 @@
 #!/usr/bin/env bash
-# The HTTP gateway benchmark: one release-built node, 64 connections from wrk (HTTP/1.1) calling the counter
-# (ephemeral) and the durable counter over POST /v1/actors/{type}/{key}, spread over 64 keys. Prints
-# `name value unit` lines: requests/s and p50/p99 latency, the median of 3 runs each. Installs wrk
-# (Debian's package) if it is missing. Not part of CI; run it on a quiet machine and quote
-# ../shared/limits/run.sh beside it.
+# The HTTP gateway benchmark: one release-built node, 64 connections calling the counter (ephemeral) and the
+# durable counter over POST /v1/actors/{type}/{key}, spread over 64 keys: wrk over HTTP/1.1, then h2load over
+# HTTP/2 (h2c, one stream at a time per connection). Prints `name value unit` lines: requests/s and p50/p99
+# latency, the median of 3 runs each. Installs wrk and h2load (Debian's wrk and nghttp2-client) if they are
+# missing. Not part of CI; run it on a quiet machine and quote ../shared/limits/run.sh beside it.
 #
 #   scripts/bench-http.sh [SECONDS]      # default 10 s per run
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds="${1:-10}"
-if ! command -v wrk >/dev/null; then
-  echo "installing wrk" >&2
-  apt-get install -y -qq wrk >&2 || { apt-get update -qq && apt-get install -y -qq wrk >&2; }
+if ! command -v wrk >/dev/null || ! command -v h2load >/dev/null; then
+  echo "installing wrk and h2load" >&2
+  apt-get install -y -qq wrk nghttp2-client >&2 || { apt-get update -qq && apt-get install -y -qq wrk nghttp2-client >&2; }
 fi
 swift build -c release --product plex >&2
 plex="$(swift build -c release --show-bin-path)/plex"
@@ -24,10 +24,11 @@ cleanup() {
 trap cleanup EXIT
 
 PLEX_CLUSTER_SECRET="bench-secret-0123456789" "$plex" node --data-dir "$work/node" --bootstrap \
-  --listen 127.0.0.1:0 --http-listen 127.0.0.1:0 --log-level warning >"$work/out" 2>"$work/err" &
+  --listen 127.0.0.1:0 --http-listen 127.0.0.1:0 --http2-listen 127.0.0.1:0 --log-level warning >"$work/out" 2>"$work/err" &
 pid=$!
 for _ in $(seq 1 100); do grep -q '"event":"ready"' "$work/out" 2>/dev/null && break; sleep 0.1; done
 http=$(sed -n 's/.*"http":"\([^"]*\)".*/\1/p' "$work/out")
+http2=$(sed -n 's/.*"http2":"\([^"]*\)".*/\1/p' "$work/out")
 [ -n "$http" ] || { cat "$work/err" >&2; echo "the node did not start" >&2; exit 1; }
 
 echo "machine $(nproc) cores, $(uname -r); wrk 2 threads, 64 connections, ${seconds}s per run" >&2
@@ -61,5 +62,35 @@ LUA
     echo "http_${type//-/_}_p50 $p50 us"
     echo "http_${type//-/_}_p99 $p99 us"
     echo "http_${type//-/_}_errors $errors count"
+  done
+done
+
+# HTTP/2: h2load cycles through the 64 URIs; its log has each request's latency in microseconds.
+for type in counter durable-counter; do
+  case "$type" in
+  counter) printf '%s' '{"increment":{}}' >"$work/body" ;;
+  *) printf '%s' '{"increment":{"by":1}}' >"$work/body" ;;
+  esac
+  uris=()
+  for i in $(seq 0 63); do uris+=("http://$http2/v1/actors/$type/bench-$i"); done
+  run_h2load() {
+    h2load -c64 -m1 -t2 -D "$1" -d "$work/body" -H 'content-type: application/json' --log-file="$work/h2.log" \
+      "${uris[@]}" >"$work/h2.out"
+  }
+  run_h2load 2
+  : >"$work/$type.h2results"
+  for _ in 1 2 3; do
+    run_h2load "$seconds"
+    rate=$(sed -n 's/^finished in .*, \([0-9.]*\) req\/s.*/\1/p' "$work/h2.out")
+    failed=$(sed -n 's/^requests: .* \([0-9]*\) failed, \([0-9]*\) errored.*/\1 \2/p' "$work/h2.out" | awk '{print $1+$2}')
+    non2xx=$(awk -F'\t' '$2 != 200' "$work/h2.log" | wc -l)
+    read -r p50 p99 < <(cut -f3 "$work/h2.log" | sort -n | awk '{a[NR]=$1} END {print a[int(NR*0.5)+1], a[int(NR*0.99)+1]}')
+    echo "${rate%.*} $p50 $p99 $((failed + non2xx))" >>"$work/$type.h2results"
+  done
+  sort -n "$work/$type.h2results" | sed -n 2p | while read -r rate p50 p99 errors; do
+    echo "http2_${type//-/_}_requests_per_second $rate req/s"
+    echo "http2_${type//-/_}_p50 $p50 us"
+    echo "http2_${type//-/_}_p99 $p99 us"
+    echo "http2_${type//-/_}_errors $errors count"
   done
 done

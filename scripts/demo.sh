@@ -45,6 +45,11 @@ if command -v curl >/dev/null; then
   echo "curl 127.0.0.1:7181/readyz"
   curl -sS 127.0.0.1:7181/readyz
   echo
+  if curl -V | grep -q HTTP2; then
+    echo "curl --http2-prior-knowledge -X POST 127.0.0.1:7191/v1/actors/counter/web -d '{\"increment\":{}}'   (HTTP/2, h2c)"
+    curl -sS --http2-prior-knowledge -X POST 127.0.0.1:7191/v1/actors/counter/web -d '{"increment":{}}'
+    echo
+  fi
 else
   echo "(curl is not installed: skipped; apt-get install curl to see it)"
 fi

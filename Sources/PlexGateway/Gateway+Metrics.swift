@@ -1,5 +1,5 @@
 internal import HTTPTypes
-public import Hummingbird
+internal import Hummingbird
 internal import Metrics
 internal import NIOCore
 internal import PlexCluster

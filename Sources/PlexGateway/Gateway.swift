@@ -56,30 +56,20 @@ public struct Gateway: Sendable {
                 token: configuration.bearerToken, metricsOpen: configuration.metricsWithoutToken))
         for route in GatewayRoute.allCases {
             router.on(RouterPath(route.routerPath), method: route.method) { request, context -> Response in
-                do {
-                    return try await respond(to: route, request, context)
-                } catch {
-                    return GatewayError.from(error).response
-                }
+                guard let tracer = node.tracer else { return await answer(route, request, context) }
+                return await traced(route, request, tracer: tracer) { await answer(route, request, context) }
             }
         }
         return router
     }
 
-    /// The HTTP/1.1 server, to run (it is a swift-service-lifecycle `Service`).
-    /// - Parameter onRunning: Called with the bound port once the server listens.
-    public func application(onRunning: @escaping @Sendable (Int) async -> Void = { _ in })
-        -> some ApplicationProtocol
-    {
-        Application(
-            router: router(),
-            server: .http1(
-                configuration: .init(
-                    idleTimeout: .nanoseconds(Int64(clamping: configuration.idleTimeout.clampedNanoseconds)))),
-            configuration: ApplicationConfiguration(
-                address: .hostname(configuration.host, port: configuration.port), serverName: nil),
-            onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? 0) },
-            logger: logger)
+    /// The answer to a request on `route`: its response, or its error's.
+    func answer(_ route: GatewayRoute, _ request: Request, _ context: BasicRequestContext) async -> Response {
+        do {
+            return try await respond(to: route, request, context)
+        } catch {
+            return GatewayError.from(error).response
+        }
     }
 
     func respond(to route: GatewayRoute, _ request: Request, _ context: BasicRequestContext) async throws -> Response {

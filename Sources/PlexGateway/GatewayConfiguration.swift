@@ -21,6 +21,13 @@ public struct GatewayConfiguration: Sendable, Hashable {
     /// How long a connection may stay silent before the gateway closes it (a stalled client must not hold a
     /// connection, or a graceful stop, for ever).
     public var idleTimeout: Duration = .seconds(60)
+    /// A second listener speaking HTTP/2 without TLS ("h2c", prior knowledge: the client starts with HTTP/2's
+    /// preface, as `curl --http2-prior-knowledge`, `h2load` and gRPC-style clients do); `nil`: none. It serves
+    /// the same routes under the same token.
+    public var plaintextHTTP2: GatewayListener?
+    /// TLS for the main listener, which then speaks HTTP/1.1 and HTTP/2, chosen per connection by ALPN;
+    /// `nil`: plain HTTP/1.1.
+    public var tls: GatewayTLSFiles?
 
     /// Creates gateway settings.
     public init(
@@ -36,9 +43,9 @@ public struct GatewayConfiguration: Sendable, Hashable {
         self.maximumTimeout = maximumTimeout
     }
 
-    /// Whether ``host`` reaches this machine only.
+    /// Whether ``host`` (and the h2c listener's host) reach this machine only.
     public var isLoopback: Bool {
-        host == "localhost" || host == "::1" || host.hasPrefix("127.")
+        GatewayListener(host: host, port: port).isLoopback && (plaintextHTTP2?.isLoopback ?? true)
     }
 
     /// Checks the settings.
@@ -48,6 +55,12 @@ public struct GatewayConfiguration: Sendable, Hashable {
         guard (0...65_535).contains(port) else {
             throw GatewayConfigurationError("http port \(port) is not 0...65535")
         }
+        if let plaintextHTTP2, !(0...65_535).contains(plaintextHTTP2.port) {
+            throw GatewayConfigurationError("http2 port \(plaintextHTTP2.port) is not 0...65535")
+        }
+        if let tls, tls.certificateChainFile.isEmpty || tls.privateKeyFile.isEmpty {
+            throw GatewayConfigurationError("HTTP TLS needs both a certificate file and a private key file")
+        }
         guard maximumBodySize > 0 else { throw GatewayConfigurationError("the largest request body must be positive") }
         guard defaultTimeout > .zero, maximumTimeout >= defaultTimeout else {
             throw GatewayConfigurationError("the default timeout must be positive and at most the longest timeout")
@@ -56,10 +69,44 @@ public struct GatewayConfiguration: Sendable, Hashable {
             throw GatewayConfigurationError("the HTTP bearer token must be non-empty and without whitespace")
         }
         if !isLoopback && bearerToken == nil {
+            let beyond = GatewayListener(host: host, port: port).isLoopback ? plaintextHTTP2?.host ?? host : host
             throw GatewayConfigurationError(
-                "the HTTP gateway listens on \(host), beyond loopback: it needs a bearer token "
+                "the HTTP gateway listens on \(beyond), beyond loopback: it needs a bearer token "
                     + "(http_token_file or PLEX_HTTP_TOKEN), or listen on 127.0.0.1")
         }
+    }
+}
+
+/// An address a gateway listens on.
+public struct GatewayListener: Sendable, Hashable {
+    /// The address to listen on.
+    public var host: String
+    /// The port; 0 picks a free one.
+    public var port: Int
+
+    /// Creates a listener address.
+    public init(host: String = "127.0.0.1", port: Int = 0) {
+        self.host = host
+        self.port = port
+    }
+
+    /// Whether ``host`` reaches this machine only.
+    public var isLoopback: Bool {
+        host == "localhost" || host == "::1" || host.hasPrefix("127.")
+    }
+}
+
+/// The PEM files of a gateway's TLS identity.
+public struct GatewayTLSFiles: Sendable, Hashable {
+    /// The certificate, then any intermediates, in PEM.
+    public var certificateChainFile: String
+    /// The certificate's private key in PEM. Never logged.
+    public var privateKeyFile: String
+
+    /// Names the two files.
+    public init(certificateChainFile: String, privateKeyFile: String) {
+        self.certificateChainFile = certificateChainFile
+        self.privateKeyFile = privateKeyFile
     }
 }
 

@@ -28,6 +28,10 @@ public final class NodeProcess: Sendable {
         public var pid: Int32
         /// The HTTP gateway's `host:port`, unless it runs without one.
         public var http: String?
+        /// The gateway's h2c (HTTP/2 without TLS) `host:port`, if it has that listener.
+        public var http2: String?
+        /// Whether the gateway's main listener speaks TLS.
+        public var http_tls: Bool?
     }
 
     private let output = Mutex<[UInt8]>([])

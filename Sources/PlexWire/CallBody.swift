@@ -11,9 +11,13 @@ extension Wire {
     /// u16 idempotency key length | idempotency key (UTF-8; length 0 = none)
     /// u64 deadline: nanoseconds the caller still waits, 0 = none
     /// u64 call id origin | u64 call id sequence
+    /// with the frame flag `traceContext` only:
+    ///   u8 field count | per field: u16 name length | name | u16 value length | value (UTF-8)
     /// payload: the rest of the frame, encoded by the node's codec (or JSON, per the frame's flags)
     /// ```
-    /// All integers are big-endian.
+    /// All integers are big-endian. The trace fields are what the tracer injects (for OpenTelemetry, W3C's
+    /// `traceparent` and `tracestate`); a frame without the flag has none, so a node that does not trace pays
+    /// nothing.
     public struct CallBody: Sendable, Hashable {
         /// The target actor.
         public var actor: ActorID
@@ -25,34 +29,41 @@ extension Wire {
         public var timeoutNanoseconds: UInt64
         /// The call's identity.
         public var callID: CallID
+        /// The caller's trace context (empty: none); sent with the frame flag ``FrameFlags/traceContext``.
+        public var trace: [String: String]
         /// The encoded request.
         public var payload: ByteBuffer
 
         /// Creates a call body.
         public init(
             actor: ActorID, messageType: String, idempotencyKey: String? = nil, timeoutNanoseconds: UInt64,
-            callID: CallID, payload: ByteBuffer
+            callID: CallID, trace: [String: String] = [:], payload: ByteBuffer
         ) {
             self.actor = actor
             self.messageType = messageType
             self.idempotencyKey = idempotencyKey
             self.timeoutNanoseconds = timeoutNanoseconds
             self.callID = callID
+            self.trace = trace
             self.payload = payload
         }
 
-        /// Writes the body into `buffer`.
+        /// The frame flags this body needs: ``FrameFlags/traceContext`` when it carries a trace.
+        public var flags: FrameFlags { trace.isEmpty ? [] : .traceContext }
+
+        /// Writes the body into `buffer` (send it with ``flags``).
         public func write(to buffer: inout ByteBuffer) {
             Self.writeHeader(
                 actor: actor, messageType: messageType, idempotencyKey: idempotencyKey,
-                timeoutNanoseconds: timeoutNanoseconds, callID: callID, to: &buffer)
+                timeoutNanoseconds: timeoutNanoseconds, callID: callID, trace: trace, to: &buffer)
             buffer.writeImmutableBuffer(payload)
         }
 
-        /// Writes everything but the payload, which the caller appends.
+        /// Writes everything but the payload, which the caller appends. A non-empty `trace` needs the frame
+        /// flag ``FrameFlags/traceContext``; at most 255 fields are written.
         public static func writeHeader(
             actor: ActorID, messageType: String, idempotencyKey: String?, timeoutNanoseconds: UInt64,
-            callID: CallID, to buffer: inout ByteBuffer
+            callID: CallID, trace: [String: String] = [:], to buffer: inout ByteBuffer
         ) {
             buffer.writeShortString(actor.typeName)
             buffer.writeShortString(actor.key)
@@ -61,11 +72,20 @@ extension Wire {
             buffer.writeInteger(timeoutNanoseconds)
             buffer.writeInteger(callID.origin)
             buffer.writeInteger(callID.sequence)
+            if !trace.isEmpty {
+                let fields = trace.sorted { $0.key < $1.key }.prefix(Int(UInt8.max))
+                buffer.writeInteger(UInt8(fields.count))
+                for (name, value) in fields {
+                    buffer.writeShortString(name)
+                    buffer.writeShortString(value)
+                }
+            }
         }
 
-        /// Reads a call body.
+        /// Reads a call body; `flags` are its frame's (``FrameFlags/traceContext`` says a trace follows the
+        /// call id).
         /// - Throws: ``FrameError`` with code `malformedBody` when a field is missing or not UTF-8.
-        public init(reading buffer: ByteBuffer) throws {
+        public init(reading buffer: ByteBuffer, flags: FrameFlags = []) throws {
             var buffer = buffer
             guard let type = buffer.readShortString(), !type.isEmpty,
                 let key = buffer.readShortString(),
@@ -82,6 +102,19 @@ extension Wire {
             self.idempotencyKey = idempotencyKey.isEmpty ? nil : idempotencyKey
             self.timeoutNanoseconds = timeout
             self.callID = CallID(origin: origin, sequence: sequence)
+            var trace: [String: String] = [:]
+            if flags.contains(.traceContext) {
+                guard let count = buffer.readInteger(as: UInt8.self) else {
+                    throw FrameError(.malformedBody, "call body: the trace context is truncated")
+                }
+                for _ in 0..<count {
+                    guard let name = buffer.readShortString(), let value = buffer.readShortString() else {
+                        throw FrameError(.malformedBody, "call body: the trace context is truncated or malformed")
+                    }
+                    trace[name] = value
+                }
+            }
+            self.trace = trace
             self.payload = buffer
         }
     }

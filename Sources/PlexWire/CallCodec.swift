@@ -10,24 +10,26 @@ extension Wire {
     @inlinable
     public static func callBody<Request: Encodable>(
         to actor: ActorID, _ request: Request, codec: any MessageCodec, idempotencyKey: String?,
-        deadline: Deadline, now: UInt64, callID: CallID
+        deadline: Deadline, now: UInt64, callID: CallID, trace: [String: String] = [:]
     ) throws -> ByteBuffer {
         var payload: [UInt8] = []
         try codec.encode(request, into: &payload)
         return callBody(
-            to: actor, payload: payload, idempotencyKey: idempotencyKey, deadline: deadline, now: now, callID: callID)
+            to: actor, payload: payload, idempotencyKey: idempotencyKey, deadline: deadline, now: now, callID: callID,
+            trace: trace)
     }
 
     /// Encodes the body of a `call` or `tell` frame around a request encoded already (JSON from a client).
     @inlinable
     public static func callBody(
-        to actor: ActorID, payload: [UInt8], idempotencyKey: String?, deadline: Deadline, now: UInt64, callID: CallID
+        to actor: ActorID, payload: [UInt8], idempotencyKey: String?, deadline: Deadline, now: UInt64, callID: CallID,
+        trace: [String: String] = [:]
     ) -> ByteBuffer {
         var body = ByteBuffer()
         body.reserveCapacity(actor.typeName.utf8.count + actor.key.utf8.count + payload.count + 48)
         CallBody.writeHeader(
             actor: actor, messageType: "", idempotencyKey: idempotencyKey,
-            timeoutNanoseconds: deadline.wireTimeout(now: now), callID: callID, to: &body)
+            timeoutNanoseconds: deadline.wireTimeout(now: now), callID: callID, trace: trace, to: &body)
         body.writeBytes(payload)
         return body
     }

@@ -37,6 +37,9 @@ extension Wire {
         public static let forwarded = FrameFlags(rawValue: 1 << 0)
         /// The payload is JSON instead of the node's binary codec (calls from the CLI and the gateway).
         public static let jsonPayload = FrameFlags(rawValue: 1 << 1)
+        /// The call body carries the caller's trace context (``CallBody/trace``) between its call id and its
+        /// payload, so that one trace spans the nodes a call crosses.
+        public static let traceContext = FrameFlags(rawValue: 1 << 2)
     }
 
     /// One frame: the fixed header and the body.

@@ -39,7 +39,8 @@ final class InstanceRun: Sendable {
             logger: engine.logger, batchWindow: engine.options.batchWindow.milliseconds,
             pollInterval: engine.options.resumeInterval.milliseconds,
             unloadAfter: engine.options.unloadAfter?.milliseconds, run: record.continuedAsNew,
-            retried: { [metrics = engine.metrics, type = record.type] in metrics.retried(type) })
+            retried: { [metrics = engine.metrics, type = record.type] in metrics.retried(type) },
+            tracer: engine.tracer, workflowType: record.type)
         let input = record.input
         state.withLock { state in
             guard state.task == nil, !state.ended else { return }

@@ -114,7 +114,9 @@ public struct WorkflowContext: Sendable {
             do {
                 result = .success(
                     try await executor.attempting {
-                        try await Self.attempt(body, context, timeout: policy.startToCloseTimeout, clock: clock)
+                        try await executor.traced(context) {
+                            try await Self.attempt(body, context, timeout: policy.startToCloseTimeout, clock: clock)
+                        }
                     })
             } catch {
                 result = .failure(error)

@@ -2,6 +2,7 @@ public import Logging
 public import PlexCluster
 internal import PlexCore
 internal import Synchronization
+internal import Tracing
 
 /// Hosts durable workflows on a node: the workflow types and activities it can run, and the settings of their
 /// instances.
@@ -71,6 +72,9 @@ public final class WorkflowEngine: Sendable {
     /// The index changes of this engine's instances, sent in batches.
     let index = IndexBatcher()
     let metrics = WorkflowMetrics()
+    /// The tracer of the nodes it is installed on (their activity attempts are spans), if they trace.
+    private let tracers = Mutex<(any Tracer)?>(nil)
+    var tracer: (any Tracer)? { tracers.withLock { $0 } }
     private let workflows = Mutex<[String: Entry]>([:])
 
     /// An engine with nothing registered (what an instance made without one sees).
@@ -109,6 +113,7 @@ public final class WorkflowEngine: Sendable {
 
     /// Lets `node` host workflow instances; call it where the node's actor types are registered.
     public func install(on node: PlexNode) {
+        if let tracer = node.tracer { tracers.withLock { $0 = tracer } }
         node.register(WorkflowInstance.self) { WorkflowInstance(engine: self) }
         node.register(WorkflowIndex.self)
         node.register(ActivityWorker.self) { ActivityWorker(engine: self) }

@@ -1,6 +1,7 @@
 internal import Logging
 internal import PlexCore
 internal import Synchronization
+internal import Tracing
 
 /// Runs one instance's workflow code: replays the steps its history holds and performs the new ones.
 ///
@@ -69,13 +70,18 @@ final class WorkflowExecutor: Sendable {
     let run: Int
     /// Counts a failed activity attempt that will be tried again (``WorkflowMetrics``).
     let retried: @Sendable () -> Void
+    /// Where activity attempts are reported as spans; `nil`: nowhere.
+    let tracer: (any Tracer)?
+    let workflowType: String
     private let state: Mutex<State>
 
     init(
         driver: any WorkflowDriver, history: [WorkflowStep], clock: any WorkflowClock, activities: ActivityRegistry,
         logger: Logger, batchWindow: Int64 = 0, pollInterval: Int64 = 5_000, unloadAfter: Int64? = nil, run: Int = 0,
-        retried: @escaping @Sendable () -> Void = {}
+        retried: @escaping @Sendable () -> Void = {}, tracer: (any Tracer)? = nil, workflowType: String = ""
     ) {
+        self.tracer = tracer
+        self.workflowType = workflowType
         self.run = run
         self.retried = retried
         self.pollInterval = pollInterval
@@ -597,6 +603,28 @@ extension WorkflowExecutor.State {
             unflushed[index] = step
         } else {
             unflushed.append(step)
+        }
+    }
+}
+
+extension WorkflowExecutor {
+    /// Runs one attempt of an activity in a span (`activity NAME`) of the workflow's trace, when tracing.
+    func traced<T>(
+        _ context: ActivityContext, isolation: isolated (any Actor)? = #isolation, _ attempt: () async throws -> T
+    ) async throws -> T {
+        guard let tracer else { return try await attempt() }
+        let span = tracer.startAnySpan("activity \(context.name)", ofKind: .internal)
+        span.attributes["plex.workflow.id"] = instanceID
+        span.attributes["plex.workflow.type"] = workflowType
+        span.attributes["plex.workflow.position"] = context.position
+        span.attributes["plex.activity.attempt"] = context.attempt
+        defer { span.end() }
+        do {
+            return try await ServiceContext.withValue(span.context) { try await attempt() }
+        } catch {
+            span.recordError(error)
+            span.setStatus(SpanStatus(code: .error))
+            throw error
         }
     }
 }

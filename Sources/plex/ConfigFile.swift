@@ -30,7 +30,8 @@ struct ConfigFile {
         "journal_shards": "integer",
         "journal_unfiled_bytes": "integer", "mailbox_limit": "integer", "max_connections": "integer",
         "handshake_timeout_ms": "integer", "http": "boolean", "http_listen": "string", "http_token_file": "string",
-        "http_max_body_bytes": "integer", "http_metrics_open": "boolean",
+        "http_max_body_bytes": "integer", "http_metrics_open": "boolean", "http2_listen": "string",
+        "http_tls_cert_file": "string", "http_tls_key_file": "string",
         "log_format": "string",
     ]
 

@@ -74,6 +74,12 @@ struct RunNode: AsyncParsableCommand {
     var httpListen: String?
     @Flag(name: .long, help: "Run without the HTTP gateway.")
     var noHttp = false
+    @Option(name: .long, help: "Also serve HTTP/2 without TLS (h2c, prior knowledge) on host:port.")
+    var http2Listen: String?
+    @Option(name: .long, help: "PEM certificate chain: the gateway serves HTTPS, HTTP/1.1 and HTTP/2 by ALPN.")
+    var httpTlsCertFile: String?
+    @Option(name: .long, help: "PEM private key of --http-tls-cert-file.")
+    var httpTlsKeyFile: String?
     @Option(
         name: .long,
         help: "File holding the HTTP gateway's bearer token (or set PLEX_HTTP_TOKEN); required beyond loopback.")
@@ -110,7 +116,7 @@ struct RunNode: AsyncParsableCommand {
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
             .init(
                 service: NodeService(
-                    configuration: configuration, gatewayHost: http?.host, startup: startup, logger: logger),
+                    configuration: configuration, gateway: http, startup: startup, logger: logger),
                 successTerminationBehavior: .gracefullyShutdownGroup)
         ]
         if let http {
@@ -225,6 +231,21 @@ struct RunNode: AsyncParsableCommand {
             throw ConfigurationFailure(message: "http_listen: '\(text)' is not host:port")
         }
         var gateway = GatewayConfiguration(host: address.host, port: Int(address.port))
+        var http2 = http2Listen
+        if http2 == nil, case .string(let value)? = file.values["http2_listen"] { http2 = value }
+        if let http2 {
+            guard let address = PeerAddress(parsing: http2) else {
+                throw ConfigurationFailure(message: "http2_listen: '\(http2)' is not host:port")
+            }
+            gateway.plaintextHTTP2 = GatewayListener(host: address.host, port: Int(address.port))
+        }
+        switch (httpTlsCertFile ?? file.path("http_tls_cert_file"), httpTlsKeyFile ?? file.path("http_tls_key_file")) {
+        case (nil, nil): break
+        case (let certificate?, let key?):
+            gateway.tls = GatewayTLSFiles(certificateChainFile: certificate, privateKeyFile: key)
+        default:
+            throw ConfigurationFailure(message: "http_tls_cert_file and http_tls_key_file go together: name both")
+        }
         gateway.bearerToken = try readHTTPToken(file: httpTokenFile ?? file.path("http_token_file"))
         if case .integer(let bytes)? = file.values["http_max_body_bytes"] { gateway.maximumBodySize = bytes }
         if case .boolean(let open)? = file.values["http_metrics_open"] { gateway.metricsWithoutToken = open }

@@ -8,13 +8,20 @@ import Prometheus
 import ServiceLifecycle
 import Synchronization
 
-/// How the node and its gateway, two services of one group, meet: the node once it started, the gateway's port
+/// The ports a node's gateway listens on.
+struct GatewayPorts: Sendable {
+    var http: Int?
+    /// The h2c listener's, if it has one.
+    var http2: Int?
+}
+
+/// How the node and its gateway, two services of one group, meet: the node once it started, the gateway's ports
 /// once it listens. Each stream ends empty if its side fails (or the group is cancelled) first.
 struct NodeStartup: Sendable {
     let nodes: AsyncStream<PlexNode>
     let started: AsyncStream<PlexNode>.Continuation
-    let ports: AsyncStream<Int>
-    let bound: AsyncStream<Int>.Continuation
+    let ports: AsyncStream<GatewayPorts>
+    let bound: AsyncStream<GatewayPorts>.Continuation
 
     init() {
         (nodes, started) = AsyncStream.makeStream(bufferingPolicy: .bufferingNewest(1))
@@ -26,8 +33,8 @@ struct NodeStartup: Sendable {
 /// one), and leaves on graceful shutdown.
 struct NodeService: Service {
     let configuration: NodeConfiguration
-    /// The gateway's host, when a ``GatewayService`` runs beside this one.
-    let gatewayHost: String?
+    /// The gateway's settings, when a ``GatewayService`` runs beside this one.
+    let gateway: GatewayConfiguration?
     let startup: NodeStartup
     let logger: Logger
 
@@ -41,17 +48,21 @@ struct NodeService: Service {
             FileHandle.standardError.write(Data("plex: \(error.message)\n".utf8))
             throw ExitCode(3)
         }
-        var http: String?
-        if let gatewayHost {
+        var http: [String: Any] = [:]
+        if let gateway {
             var ports = startup.ports.makeAsyncIterator()
-            guard let port = await ports.next() else {
+            guard let bound = await ports.next(), let port = bound.http else {
                 // The gateway did not start (its error ends the group), or the group is stopping.
                 await node.leave()
                 return
             }
-            http = "\(gatewayHost):\(port)"
+            http["http"] = "\(gateway.host):\(port)"
+            if gateway.tls != nil { http["http_tls"] = true }
+            if let listener = gateway.plaintextHTTP2, let port = bound.http2 {
+                http["http2"] = "\(listener.host):\(port)"
+            }
         }
-        try printReadyLine(node, http: http)
+        try printReadyLine(node, gateway: http)
         // Stop on SIGTERM/SIGINT (the service group's graceful shutdown) or when an operator stopped the node.
         await withTaskGroup(of: Void.self) { group in
             group.addTask { try? await gracefulShutdown() }
@@ -68,14 +79,14 @@ struct NodeService: Service {
     }
 
     /// One JSON line on stdout that scripts wait for: the node has joined and listens.
-    private func printReadyLine(_ node: PlexNode, http: String?) throws {
+    private func printReadyLine(_ node: PlexNode, gateway: [String: Any]) throws {
         var ready: [String: Any] = [
             "event": "ready", "node_id": node.nodeID.rawValue, "address": node.address.description,
             "incarnation": node.incarnation, "pid": Int(ProcessInfo.processInfo.processIdentifier),
             "joined": node.isJoined, "cluster_id": node.clusterID ?? "",
             "advertised": node.advertisedAddress.description,
         ]
-        if let http { ready["http"] = http }
+        ready.merge(gateway) { _, new in new }
         let line = try JSONSerialization.data(withJSONObject: ready, options: [.sortedKeys])
         FileHandle.standardOutput.write(line + Data("\n".utf8))
     }
@@ -100,28 +111,56 @@ struct GatewayService: Service {
         }
         let gateway = try Gateway(
             node: node, configuration: configuration, metrics: metrics, logger: Logger(label: "plex.http"))
+        // The ready line waits for every listener; an error before then is a listener that could not start.
+        let bound = Mutex(GatewayPorts())
         let listening = Mutex(false)
-        let application = gateway.application(onRunning: { port in
-            listening.withLock { $0 = true }
-            startup.bound.yield(port)
-        })
+        let wantsHTTP2 = configuration.plaintextHTTP2 != nil
+        @Sendable func record(_ update: (inout GatewayPorts) -> Void) {
+            let ports = bound.withLock { ports in
+                update(&ports)
+                return ports
+            }
+            if ports.http != nil, ports.http2 != nil || !wantsHTTP2 {
+                listening.withLock { $0 = true }
+                startup.bound.yield(ports)
+            }
+        }
         do {
+            let main = try gateway.application(onRunning: { port in record { $0.http = port } })
+            let http2 = gateway.plaintextHTTP2Application(onRunning: { port in record { $0.http2 = port } })
             // A graceful stop lets requests in progress finish, up to `Self.drain`; then they are cut, so that a
             // long poll (a workflow result with wait_ms) cannot keep the node from leaving the cluster.
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                group.addTask { try await application.run() }
+            try await withThrowingTaskGroup(of: Bool.self) { group in
+                group.addTask {
+                    try await main.run(); return true
+                }
+                if let http2 {
+                    group.addTask {
+                        try await http2.run(); return true
+                    }
+                }
                 group.addTask {
                     try await gracefulShutdown()
                     try await Task.sleep(for: Self.drain)
+                    return false
                 }
                 defer { group.cancelAll() }
-                try await group.next()
+                var running = http2 == nil ? 1 : 2
+                while let server = try await group.next(), server {
+                    running -= 1
+                    if running == 0 { break }
+                }
             }
         } catch is CancellationError {
             return
+        } catch let error as GatewayConfigurationError {
+            throw ConfigurationFailure(message: error.message)
         } catch  where !listening.withLock({ $0 }) {
-            throw ConfigurationFailure(
-                message: "http_listen: cannot listen on \(configuration.host):\(configuration.port): \(error)")
+            let (key, host, port) =
+                bound.withLock({ $0.http }) == nil
+                ? ("http_listen", configuration.host, configuration.port)
+                : ("http2_listen", configuration.plaintextHTTP2?.host ?? "", configuration.plaintextHTTP2?.port ?? 0)
+            throw ConfigurationFailure(message: "\(key): cannot listen on \(host):\(port): \(error)")
         }
     }
 }

@@ -113,4 +113,36 @@ struct GatewayIntegrationTests {
         node.terminate()
         #expect(try await node.waitForExit() == 0, "SIGTERM stops the node and its gateway")
     }
+
+    @Test("--http2-listen adds an h2c listener named in the ready line; a taken h2c port or half a TLS pair exits 2")
+    func http2Listener() async throws {
+        let directory = FileManager.default.temporaryDirectory.path + "/plex-h2-\(UInt32.random(in: 0...UInt32.max))"
+        defer {
+            for suffix in ["", "-2", "-3"] { try? FileManager.default.removeItem(atPath: directory + suffix) }
+        }
+        func arguments(_ suffix: String, _ extra: [String]) -> [String] {
+            ["node", "--data-dir", directory + suffix, "--bootstrap", "--listen", "127.0.0.1:0"] + extra
+        }
+        let secret = ["PLEX_CLUSTER_SECRET": "http-secret-0123456789"]
+        let node = try NodeProcess.launch(
+            binary, arguments("", ["--http-listen", "127.0.0.1:0", "--http2-listen", "127.0.0.1:0"]),
+            environment: secret)
+        defer { node.kill9() }
+        let ready = try await node.waitUntilReady()
+        let http2 = try #require(ready.http2, "the ready line names the h2c listener")
+        #expect(ready.http != nil && ready.http != http2 && ready.http_tls == nil)
+        #expect(try await request(.GET, try #require(ready.http), "/healthz").status == 200)
+
+        let taken = try NodeProcess.launch(
+            binary, arguments("-2", ["--http-listen", "127.0.0.1:0", "--http2-listen", http2]), environment: secret)
+        #expect(try await taken.waitForExit() == 2)
+        #expect(taken.standardError.contains("http2_listen: cannot listen on \(http2)"), "\(taken.standardError)")
+
+        let half = try NodeProcess.launch(
+            binary, arguments("-3", ["--http-tls-cert-file", directory + "/cert.pem"]), environment: secret)
+        #expect(try await half.waitForExit() == 2)
+        #expect(half.standardError.contains("http_tls_cert_file and http_tls_key_file"), "\(half.standardError)")
+        node.terminate()
+        #expect(try await node.waitForExit() == 0, "SIGTERM stops both listeners and the node")
+    }
 }

@@ -3,6 +3,7 @@ internal import PlexCore
 internal import PlexJournal
 internal import PlexWire
 internal import Synchronization
+internal import Tracing
 
 /// What the activation table holds, without the actor's type.
 protocol AnyActivation: AnyObject, Sendable {
@@ -72,14 +73,17 @@ final class Activation<A: VirtualActor>: AnyActivation, ActivationControl, @unch
     unowned let host: (any ActivationHost)?
     /// The type's instruments; `nil` for an offline replay.
     let metrics: ActorMetrics?
+    /// The node's spans; `nil` when nothing traces (and for an offline replay).
+    let tracing: CallTracing?
 
     init(
         id: ActorID, behaviour: A, now: UInt64, journal: Journal?, retentionMilliseconds: Int64,
         turns: TurnTasks, host: (any ActivationHost)? = nil, metrics: ActorMetrics? = nil,
-        makeContext: @escaping @Sendable (CallID?, String?, Bool) -> ActorContext
+        tracing: CallTracing? = nil, makeContext: @escaping @Sendable (CallID?, String?, Bool) -> ActorContext
     ) {
         self.host = host
         self.metrics = metrics
+        self.tracing = tracing
         self.mailbox = Mailbox(turns: turns)
         self.retentionMilliseconds = retentionMilliseconds
         self.id = id
@@ -115,8 +119,40 @@ final class Activation<A: VirtualActor>: AnyActivation, ActivationControl, @unch
     ///   the turn came), `cancelled`, `remoteFailure` for what the actor threw, `nodeUnavailable` when a
     ///   durable actor's state cannot be fetched from its previous owner yet, `storageFailure` when it cannot
     ///   recover or journal.
+    ///
+    /// - Parameter trace: The caller's trace context when it came over the wire; otherwise the task's own is
+    ///   the turn span's parent.
     func run(
         _ request: A.Request, callID: CallID, idempotencyKey: String? = nil, deadline: Deadline,
+        trace: ServiceContext? = nil, write: inout PendingWrite?
+    ) async throws -> A.Response {
+        guard let tracing else {
+            return try await measured(
+                request, callID: callID, idempotencyKey: idempotencyKey, deadline: deadline, write: &write)
+        }
+        let span = tracing.startTurn(id, callID: callID, parent: trace)
+        defer { span.end() }
+        do {
+            // The handler's own calls (through its context) are children of this turn.
+            let response = try await ServiceContext.withValue(span.context) {
+                try await measured(
+                    request, callID: callID, idempotencyKey: idempotencyKey, deadline: deadline, write: &write)
+            }
+            if let write { tracing.commit(write, of: id, context: span.context) }
+            return response
+        } catch ActivationFailure.deactivated {
+            span.attributes["plex.turn.retried"] = true  // it runs again, in a span of its own
+            throw ActivationFailure.deactivated
+        } catch {
+            span.recordError(error)
+            span.setStatus(SpanStatus(code: .error))
+            throw error
+        }
+    }
+
+    /// ``run(_:callID:idempotencyKey:deadline:trace:write:)`` without its span.
+    private func measured(
+        _ request: A.Request, callID: CallID, idempotencyKey: String?, deadline: Deadline,
         write: inout PendingWrite?
     ) async throws -> A.Response {
         let now = NodeRuntime.now()

@@ -104,6 +104,7 @@ final class ActivationDirectory: Sendable {
             return entry.makeActivation(
                 id: id, now: NodeRuntime.now(), journal: runtime.journal,
                 retentionMilliseconds: runtime.retentionMilliseconds, turns: runtime.turns, host: bound?.host,
+                tracing: runtime.tracing,
                 makeContext: Self.context(for: id, nodeID: runtime.nodeID, router: bound?.router))
         }
         if created && table.count > runtime.configuration.activation.maximumActivations { evictExcess() }

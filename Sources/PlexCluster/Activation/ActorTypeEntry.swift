@@ -2,6 +2,7 @@ internal import NIOCore
 internal import PlexCore
 internal import PlexJournal
 internal import PlexWire
+internal import Tracing
 
 /// A registered actor type, without its static type: makes activations, and opens an encoded message (an
 /// inbound frame, a reminder) into a typed one for ``CallDispatcher``'s turn.
@@ -12,13 +13,14 @@ protocol AnyActorType: Sendable {
     var isDurable: Bool { get }
     func makeActivation(
         id: ActorID, now: UInt64, journal: Journal, retentionMilliseconds: Int64, turns: TurnTasks,
-        host: (any ActivationHost)?, makeContext: @escaping @Sendable (CallID?, String?, Bool) -> ActorContext
+        host: (any ActivationHost)?, tracing: CallTracing?,
+        makeContext: @escaping @Sendable (CallID?, String?, Bool) -> ActorContext
     ) -> any AnyActivation
     /// Queues the request in `body` for its actor's turn (an inbound call or tell), where it is decoded, run
     /// (``Activation/run``) and its reply encoded; `completion` gets the encoded reply (or the error, such as
     /// `invalidRequest` for a request that does not decode) once it may leave.
     func enqueueEncoded(
-        _ body: Wire.CallBody, json: Bool, deadline: Deadline, in dispatcher: CallDispatcher,
+        _ body: Wire.CallBody, json: Bool, deadline: Deadline, trace: ServiceContext?, in dispatcher: CallDispatcher,
         on executor: (any TaskExecutor)?, call: InboundCall?, admitting limit: Int,
         completion: @escaping @Sendable (Result<ByteBuffer, CallError>) -> Void
     ) throws(CallError) -> Mailbox.Admission
@@ -39,16 +41,17 @@ struct ActorTypeEntry<A: VirtualActor>: AnyActorType {
 
     func makeActivation(
         id: ActorID, now: UInt64, journal: Journal, retentionMilliseconds: Int64, turns: TurnTasks,
-        host: (any ActivationHost)?, makeContext: @escaping @Sendable (CallID?, String?, Bool) -> ActorContext
+        host: (any ActivationHost)?, tracing: CallTracing?,
+        makeContext: @escaping @Sendable (CallID?, String?, Bool) -> ActorContext
     ) -> any AnyActivation {
         let durable: Journal? = if case .durable = A.durability { journal } else { nil }
         return Activation<A>(
             id: id, behaviour: make(), now: now, journal: durable, retentionMilliseconds: retentionMilliseconds,
-            turns: turns, host: host, metrics: metrics, makeContext: makeContext)
+            turns: turns, host: host, metrics: metrics, tracing: tracing, makeContext: makeContext)
     }
 
     func enqueueEncoded(
-        _ body: Wire.CallBody, json: Bool, deadline: Deadline, in dispatcher: CallDispatcher,
+        _ body: Wire.CallBody, json: Bool, deadline: Deadline, trace: ServiceContext?, in dispatcher: CallDispatcher,
         on executor: (any TaskExecutor)?, call: InboundCall?, admitting limit: Int,
         completion: @escaping @Sendable (Result<ByteBuffer, CallError>) -> Void
     ) throws(CallError) -> Mailbox.Admission {
@@ -69,7 +72,7 @@ struct ActorTypeEntry<A: VirtualActor>: AnyActorType {
                     let request = try decode(body.payload, codec: codec)
                     let response = try await activation.run(
                         request, callID: body.callID, idempotencyKey: body.idempotencyKey, deadline: deadline,
-                        write: &write)
+                        trace: trace, write: &write)
                     var bytes: [UInt8] = []
                     try codec.encode(response, into: &bytes)
                     reply = .success(ByteBuffer(bytes: bytes))
@@ -80,8 +83,8 @@ struct ActorTypeEntry<A: VirtualActor>: AnyActorType {
                     do throws(CallError) {
                         try dispatcher.requireStillHere(body.actor, placement: A.placement)
                         _ = try enqueueEncoded(
-                            body, json: json, deadline: deadline, in: dispatcher, on: executor, call: call,
-                            admitting: .max, completion: completion)
+                            body, json: json, deadline: deadline, trace: trace, in: dispatcher, on: executor,
+                            call: call, admitting: .max, completion: completion)
                     } catch {
                         completion(.failure(error))
                     }

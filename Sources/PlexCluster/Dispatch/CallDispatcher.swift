@@ -93,9 +93,20 @@ final class CallDispatcher: Sendable {
                 try directory.entry(for: type), id, request, callID: nextCallID(),
                 idempotencyKey: options.idempotencyKey, deadline: deadline, admitting: mailboxLimit)
         case .remote(let link):
-            let body = try encode(request, to: id, idempotencyKey: options.idempotencyKey, deadline: deadline, now: now)
-            let reply = try await link.call(kind: .call, flags: [], body: body, deadline: deadline)
-            return try Wire.response(A.Response.self, from: reply, codec: codec)
+            guard let tracing = runtime.tracing else {
+                let body = try encode(
+                    request, to: id, idempotencyKey: options.idempotencyKey, deadline: deadline, now: now)
+                let reply = try await link.call(kind: .call, flags: [], body: body, deadline: deadline)
+                return try Wire.response(A.Response.self, from: reply, codec: codec)
+            }
+            return try await tracing.hop(to: id, peer: link.peer) { trace in
+                let body = try encode(
+                    request, to: id, idempotencyKey: options.idempotencyKey, deadline: deadline, now: now,
+                    trace: trace)
+                let reply = try await link.call(
+                    kind: .call, flags: trace.isEmpty ? [] : .traceContext, body: body, deadline: deadline)
+                return try Wire.response(A.Response.self, from: reply, codec: codec)
+            }
         }
     }
 
@@ -121,21 +132,30 @@ final class CallDispatcher: Sendable {
             if case .full(let first) = admission { throw mailboxFull(id, first: first) }
         case .remote(let link):
             // A tell carries no deadline to the owner; here it waits for a window slot until `deadline`.
-            let body = try encode(request, to: id, idempotencyKey: nil, deadline: .never, now: now)
             let grace = runtime.configuration.calls.defaultTimeout
-            try await link.tell(flags: [], body: body, deadline: deadline, holdUntil: deadline.adding(grace))
+            guard let tracing = runtime.tracing else {
+                let body = try encode(request, to: id, idempotencyKey: nil, deadline: .never, now: now)
+                return try await link.tell(flags: [], body: body, deadline: deadline, holdUntil: deadline.adding(grace))
+            }
+            try await tracing.hop(to: id, peer: link.peer) { trace in
+                let body = try encode(request, to: id, idempotencyKey: nil, deadline: .never, now: now, trace: trace)
+                try await link.tell(
+                    flags: trace.isEmpty ? [] : .traceContext, body: body, deadline: deadline,
+                    holdUntil: deadline.adding(grace))
+            }
         }
     }
 
     private func encode<Request: Encodable>(
-        _ request: Request, to id: ActorID, idempotencyKey: String?, deadline: Deadline, now: UInt64
+        _ request: Request, to id: ActorID, idempotencyKey: String?, deadline: Deadline, now: UInt64,
+        trace: [String: String] = [:]
     ) throws(CallError) -> ByteBuffer {
         try Self.requireWireStrings(id, idempotencyKey)
         let body: ByteBuffer
         do {
             body = try Wire.callBody(
                 to: id, request, codec: codec, idempotencyKey: idempotencyKey, deadline: deadline, now: now,
-                callID: nextCallID())
+                callID: nextCallID(), trace: trace)
         } catch {
             throw CallError.wrapping(error)
         }

@@ -47,7 +47,7 @@ extension CallDispatcher: NodeEvents {
     func receivedCall(_ frame: Wire.Frame, on connection: any Connection) {
         let body: Wire.CallBody
         do {
-            body = try Wire.CallBody(reading: frame.body)
+            body = try Wire.CallBody(reading: frame.body, flags: frame.flags)
         } catch {
             logger.error(
                 "closing connection after a malformed call body",
@@ -98,7 +98,8 @@ extension CallDispatcher: NodeEvents {
             let admission: Mailbox.Admission
             do {
                 admission = try entry.enqueueEncoded(
-                    body, json: frame.flags.contains(.jsonPayload), deadline: deadline, in: self,
+                    body, json: frame.flags.contains(.jsonPayload), deadline: deadline,
+                    trace: runtime.tracing?.context(from: body.trace), in: self,
                     on: connection.taskExecutor, call: call, admitting: mailboxLimit
                 ) { [runtime, inbound] result in
                     guard expectsReply else { return }

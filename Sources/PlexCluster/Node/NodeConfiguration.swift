@@ -2,11 +2,16 @@ public import PlexCore
 public import PlexJournal
 public import PlexTransport
 public import PlexWire
+public import Tracing
 
 /// Everything a node needs to start. Only the CLI turns flags, files and environment into this.
 public struct NodeConfiguration: Sendable {
     /// This node's id. `nil` reads it from the data directory, or makes and stores a new one there.
     public var nodeID: NodeID?
+    /// Where the node's spans go (actor turns, remote hops, journal commits, workflow steps; see
+    /// <doc:Tracing>). `nil`: the process's `InstrumentationSystem.tracer` if one was bootstrapped before the
+    /// node started, else none, at no cost on the call path.
+    public var tracer: (any Tracer)?
     /// Where the node accepts connections. Port 0 picks a free port. Default: `127.0.0.1:0`.
     public var listenAddress: PeerAddress
     /// The address other members dial to reach this node, when it is not ``listenAddress`` (the node sits

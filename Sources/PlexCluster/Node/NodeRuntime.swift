@@ -5,6 +5,7 @@ internal import PlexJournal
 internal import PlexTransport
 internal import PlexWire
 internal import Synchronization
+internal import Tracing
 
 /// What every role of a node shares, handed to each when the node starts: the node's identity and settings,
 /// its journal, transport and logger, the tasks it owns, and whether it still runs.
@@ -24,6 +25,8 @@ final class NodeRuntime: Sendable {
     /// Actors' turns (mailbox drains): they run until the node stops, and are cancelled then.
     let turns = TurnTasks()
     private let runningFlag = Atomic<Bool>(true)
+    /// The node's spans; `nil` when nothing traces.
+    let tracing: CallTracing?
 
     init(
         nodeID: NodeID, incarnation: Incarnation, address: PeerAddress, configuration: NodeConfiguration,
@@ -36,6 +39,7 @@ final class NodeRuntime: Sendable {
         self.logger = logger
         self.journal = journal
         self.transport = transport
+        self.tracing = CallTracing(tracer: configuration.tracer, nodeID: nodeID)
     }
 
     /// Whether the node runs (it has not begun to stop).

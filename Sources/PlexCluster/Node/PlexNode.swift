@@ -4,6 +4,7 @@ public import PlexJournal
 public import PlexTransport
 internal import PlexWire
 internal import Synchronization
+package import Tracing
 
 /// How a node reaches its peers.
 public enum TransportChoice: Sendable {
@@ -285,6 +286,9 @@ public final class PlexNode: Sendable {
 
     /// How many tasks the node started still run (its loops and background work, and actors' turns): none
     /// once it stopped.
+    /// The tracer of this node's spans, if it traces (``NodeConfiguration/tracer``, or the process's).
+    package var tracer: (any Tracer)? { runtime.tracing?.tracer }
+
     package var runningTasks: Int { runtime.loops.count + runtime.tasks.count + runtime.turns.count }
 }
 

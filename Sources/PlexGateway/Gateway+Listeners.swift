@@ -1,0 +1,90 @@
+public import Hummingbird
+internal import HummingbirdCore
+internal import HummingbirdHTTP2
+internal import NIOCore
+internal import NIOSSL
+internal import PlexCore
+
+extension Gateway {
+    /// The main listener's server, to run (it is a swift-service-lifecycle `Service`): HTTP/1.1, or with
+    /// ``GatewayConfiguration/tls`` HTTP/1.1 and HTTP/2 over TLS, chosen per connection by ALPN.
+    /// - Parameter onRunning: Called with the bound port once the server listens.
+    /// - Throws: ``GatewayConfigurationError`` when the TLS files do not load.
+    public func application(onRunning: @escaping @Sendable (Int) async -> Void = { _ in })
+        throws(GatewayConfigurationError) -> some ApplicationProtocol
+    {
+        let server: HTTPServerBuilder
+        if let files = configuration.tls {
+            let tls = try Self.tlsConfiguration(files)
+            do {
+                server = try .http2Upgrade(
+                    tlsConfiguration: tls, configuration: .init(idleTimeout: idleTimeout, streamConfiguration: stream))
+            } catch {
+                throw GatewayConfigurationError("http TLS: \(error)")
+            }
+        } else {
+            server = .http1(configuration: stream)
+        }
+        return application(
+            server, listener: GatewayListener(host: configuration.host, port: configuration.port),
+            onRunning: onRunning)
+    }
+
+    /// The h2c listener's server (HTTP/2 without TLS, prior knowledge), or `nil` without
+    /// ``GatewayConfiguration/plaintextHTTP2``.
+    /// - Parameter onRunning: Called with the bound port once the server listens.
+    public func plaintextHTTP2Application(onRunning: @escaping @Sendable (Int) async -> Void = { _ in })
+        -> (some ApplicationProtocol)?
+    {
+        configuration.plaintextHTTP2.map { listener in
+            application(
+                .plaintextHTTP2(configuration: .init(idleTimeout: idleTimeout, streamConfiguration: stream)),
+                listener: listener, onRunning: onRunning)
+        }
+    }
+
+    private var idleTimeout: Duration {
+        .nanoseconds(Int64(clamping: configuration.idleTimeout.clampedNanoseconds))
+    }
+
+    /// One request's (or HTTP/2 stream's) settings.
+    private var stream: HTTP1Channel.Configuration {
+        .init(idleTimeout: .nanoseconds(Int64(clamping: configuration.idleTimeout.clampedNanoseconds)))
+    }
+
+    private func application(
+        _ server: HTTPServerBuilder, listener: GatewayListener, onRunning: @escaping @Sendable (Int) async -> Void
+    ) -> Application<RouterResponder<BasicRequestContext>> {
+        Application(
+            router: router(), server: server,
+            configuration: ApplicationConfiguration(
+                address: .hostname(listener.host, port: listener.port), serverName: nil),
+            onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? 0) },
+            logger: logger)
+    }
+
+    /// The server side of TLS from the PEM files (TLS 1.2 or later).
+    static func tlsConfiguration(_ files: GatewayTLSFiles) throws(GatewayConfigurationError) -> TLSConfiguration {
+        let chain: [NIOSSLCertificate]
+        do {
+            chain = try NIOSSLCertificate.fromPEMFile(files.certificateChainFile)
+        } catch {
+            throw GatewayConfigurationError(
+                "http_tls_cert_file: cannot read a PEM certificate from \(files.certificateChainFile): \(error)")
+        }
+        guard !chain.isEmpty else {
+            throw GatewayConfigurationError("http_tls_cert_file: \(files.certificateChainFile) holds no certificate")
+        }
+        let key: NIOSSLPrivateKey
+        do {
+            key = try NIOSSLPrivateKey(file: files.privateKeyFile, format: .pem)
+        } catch {
+            throw GatewayConfigurationError(
+                "http_tls_key_file: cannot read a PEM private key from \(files.privateKeyFile): \(error)")
+        }
+        var tls = TLSConfiguration.makeServerConfiguration(
+            certificateChain: chain.map { .certificate($0) }, privateKey: .privateKey(key))
+        tls.minimumTLSVersion = .tlsv12
+        return tls
+    }
+}

@@ -1,0 +1,152 @@
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+import NIOSSL
+import PlexExamples
+import PlexGateway
+import PlexSpaces
+import PlexTestKit
+import Testing
+
+/// The ports a live gateway listens on.
+struct LivePorts: Sendable {
+    var http: Int
+    var http2: Int?
+}
+
+/// A two-node cluster with a gateway on node 0 serving on real sockets (its main listener, and its h2c listener
+/// when configured), until `body` returns.
+func withLiveGateway(
+    configuration: GatewayConfiguration, _ body: @Sendable @escaping (TestCluster, LivePorts) async throws -> Void
+) async throws {
+    try await withTestCluster(nodes: 2, transport: .loopbackTCP, register: { $0.registerExamples() }) { cluster in
+        let gateway = try Gateway(node: cluster.node(0), configuration: configuration)
+        let (ports, bound) = AsyncStream.makeStream(of: (Bool, Int).self)
+        let main = try gateway.application(onRunning: { bound.yield((false, $0)) })
+        let http2 = gateway.plaintextHTTP2Application(onRunning: { bound.yield((true, $0)) })
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await main.run() }
+            if let http2 { group.addTask { try await http2.run() } }
+            var live = LivePorts(http: 0)
+            var waiting = http2 == nil ? 1 : 2
+            for await (isHTTP2, port) in ports {
+                if isHTTP2 { live.http2 = port } else { live.http = port }
+                waiting -= 1
+                if waiting == 0 { break }
+            }
+            defer { group.cancelAll() }
+            try await body(cluster, live)
+        }
+    }
+}
+
+@Suite("HTTP gateway: HTTP/2 (h2c and TLS with ALPN)", .timeLimit(.minutes(2)))
+struct GatewayHTTP2Tests {
+    @Test("the h2c listener serves the routes, many requests at once on one connection, routed to the owner")
+    func plaintextHTTP2() async throws {
+        var configuration = GatewayConfiguration()
+        configuration.plaintextHTTP2 = GatewayListener(port: 0)
+        try await withLiveGateway(configuration: configuration) { cluster, ports in
+            let http2 = try #require(ports.http2)
+            let key = key(ofType: Counter.typeName, ownedBy: cluster.node(1).nodeID, on: cluster.node(0), prefix: "h")
+            try await H2CConnection.with(port: http2) { connection in
+                let health = try await connection.send(.GET, "/healthz")
+                #expect(health.status == 200)
+                #expect(health.body.contains("alive"))
+                // Twenty streams at once on the one connection, each an increment on the other node.
+                let replies = try await withThrowingTaskGroup(of: (status: Int, body: String).self) { group in
+                    for _ in 0..<20 {
+                        group.addTask {
+                            try await connection.send(.POST, "/v1/actors/counter/\(key)", body: #"{"increment":{}}"#)
+                        }
+                    }
+                    return try await group.reduce(into: []) { $0.append($1) }
+                }
+                #expect(replies.allSatisfy { $0.status == 200 }, "\(replies)")
+                let counts = Set(
+                    replies.compactMap { reply -> Int? in
+                        let object = try? JSONSerialization.jsonObject(with: Data(reply.body.utf8)) as? [String: Any]
+                        return object?["count"] as? Int
+                    })
+                #expect(counts == Set(1...20), "each increment answered its own count")
+                let unknown = try await connection.send(.POST, "/v1/actors/nope/k", body: "{}")
+                #expect(unknown.status == 404)
+                #expect(unknown.body.contains("unknownActorType"))
+            }
+            // The HTTP/1.1 listener is still there beside it.
+            let response = try await HTTPClient.shared.get(url: "http://127.0.0.1:\(ports.http)/healthz").get()
+            #expect(response.status == .ok)
+        }
+    }
+
+    @Test("the h2c listener asks for the same bearer token")
+    func plaintextHTTP2Token() async throws {
+        var configuration = GatewayConfiguration(bearerToken: "s3cret")
+        configuration.plaintextHTTP2 = GatewayListener(port: 0)
+        try await withLiveGateway(configuration: configuration) { _, ports in
+            try await H2CConnection.with(port: try #require(ports.http2)) { connection in
+                #expect(try await connection.send(.GET, "/healthz").status == 200, "health is open")
+                let refused = try await connection.send(.GET, "/v1/cluster")
+                #expect(refused.status == 401, "\(refused.body)")
+            }
+        }
+    }
+
+    @Test("with TLS the gateway speaks HTTP/2 to a client that offers it by ALPN, and HTTP/1.1 to one that does not")
+    func tlsWithALPN() async throws {
+        let files = try TestCertificate.write()
+        var configuration = GatewayConfiguration()
+        configuration.tls = GatewayTLSFiles(certificateChainFile: files.certificate, privateKeyFile: files.key)
+        try await withLiveGateway(configuration: configuration) { cluster, ports in
+            var tls = TLSConfiguration.makeClientConfiguration()
+            tls.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(files.certificate))
+            let key = key(ofType: Counter.typeName, ownedBy: cluster.node(1).nodeID, on: cluster.node(0), prefix: "t")
+            for version in [HTTPClient.Configuration.HTTPVersion.automatic, .http1Only] {
+                var settings = HTTPClient.Configuration(tlsConfiguration: tls)
+                settings.httpVersion = version
+                let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: settings)
+                do {
+                    var request = HTTPClientRequest(url: "https://localhost:\(ports.http)/v1/actors/counter/\(key)")
+                    request.method = .POST
+                    request.body = .bytes(ByteBuffer(string: #"{"increment":{}}"#))
+                    let response = try await client.execute(request, timeout: .seconds(10))
+                    let body = String(buffer: try await response.body.collect(upTo: 1 << 16))
+                    #expect(response.status == .ok, "\(body)")
+                    #expect(response.version == (version == .http1Only ? .http1_1 : .http2))
+                    #expect(body.contains(#""node":"\#(cluster.node(1).nodeID.rawValue)""#), "\(body)")
+                } catch {
+                    try await client.shutdown()
+                    throw error
+                }
+                try await client.shutdown()
+            }
+            // A client speaking plain HTTP to the TLS port gets no answer it could mistake for one.
+            let plain = try? await HTTPClient.shared.get(url: "http://127.0.0.1:\(ports.http)/healthz").get()
+            #expect(plain?.status != .ok)
+        }
+    }
+
+    @Test("TLS files that do not load are a configuration error naming the file")
+    func badTLSFiles() async throws {
+        let files = try TestCertificate.write()
+        try await withTestCluster(nodes: 1, transport: .inMemory, register: { _ in }) { cluster in
+            for (tls, named) in [
+                (
+                    GatewayTLSFiles(certificateChainFile: files.certificate + ".missing", privateKeyFile: files.key),
+                    "http_tls_cert_file"
+                ),
+                (
+                    GatewayTLSFiles(certificateChainFile: files.certificate, privateKeyFile: files.certificate),
+                    "http_tls_key_file"
+                ),
+                (GatewayTLSFiles(certificateChainFile: files.key, privateKeyFile: files.key), "http_tls_cert_file"),
+            ] {
+                var configuration = GatewayConfiguration()
+                configuration.tls = tls
+                let gateway = try Gateway(node: cluster.node(0), configuration: configuration)
+                let error = #expect(throws: GatewayConfigurationError.self) { _ = try gateway.application() }
+                #expect(error?.message.contains(named) == true, "\(String(describing: error))")
+            }
+        }
+    }
+}
