@@ -84,6 +84,11 @@ struct RunNode: AsyncParsableCommand {
         name: .long,
         help: "File holding the HTTP gateway's bearer token (or set PLEX_HTTP_TOKEN); required beyond loopback.")
     var httpTokenFile: String?
+    @Flag(name: .long, help: "Export spans to an OpenTelemetry collector over OTLP/HTTP (OTEL_* variables apply).")
+    var otel = false
+    @Option(
+        name: .long, help: "The OpenTelemetry collector's base URL (implies --otel; default http://localhost:4318).")
+    var otelEndpoint: String?
     @Flag(name: .long, help: "Keep journal entries that checkpoints cover, for plex journal inspect --state-at.")
     var keepHistory = false
     @Flag(
@@ -95,7 +100,8 @@ struct RunNode: AsyncParsableCommand {
     var bootstrap = false
 
     func run() async throws {
-        let (configuration, level, json, http) = try await exitingOnBadConfiguration { try makeConfiguration() }
+        let settings = try await exitingOnBadConfiguration { try makeConfiguration() }
+        let (configuration, level, json, http) = (settings.node, settings.level, settings.jsonLogs, settings.gateway)
         LoggingSystem.bootstrap { label in
             if json {
                 var handler = JSONLogHandler(label: label)
@@ -113,7 +119,20 @@ struct RunNode: AsyncParsableCommand {
         // The gateway runs beside the node: on SIGTERM the group stops it first (in-flight requests finish), then
         // the node leaves; when the node stops on its own (plex node stop), the group stops the gateway.
         let startup = NodeStartup()
-        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
+        if let tracing = settings.tracing {
+            // Before the node starts (it takes the process's tracer then); first in the group, so it stops last
+            // and flushes the node's final spans.
+            let exporter = try await exitingOnBadConfiguration {
+                do {
+                    return try NodeTracing.bootstrap(endpoint: tracing.endpoint, nodeID: configuration.nodeID?.rawValue)
+                } catch {
+                    throw ConfigurationFailure(message: "otel: \(error)")
+                }
+            }
+            services.append(.init(service: exporter))
+        }
+        services += [
             .init(
                 service: NodeService(
                     configuration: configuration, gateway: http, startup: startup, logger: logger),
@@ -127,9 +146,8 @@ struct RunNode: AsyncParsableCommand {
         try await exitingOnBadConfiguration { try await group.run() }
     }
 
-    /// The node's settings, the log level, whether logs are JSON, and the gateway's settings (none with
-    /// `--no-http`), from the flags over the config file.
-    func makeConfiguration() throws -> (NodeConfiguration, Logger.Level, jsonLogs: Bool, GatewayConfiguration?) {
+    /// What `plex node` runs with, from the flags over the config file.
+    func makeConfiguration() throws -> NodeSettings {
         let file = try config.map(loadConfig) ?? ConfigFile()
         func string(_ key: String) -> String? {
             if case .string(let s)? = file.values[key] { return s }
@@ -218,7 +236,14 @@ struct RunNode: AsyncParsableCommand {
         guard format == "text" || format == "json" else {
             throw ConfigurationFailure(message: "log_format: '\(format)' is not text or json")
         }
-        return (configuration, level, format == "json", try gatewayConfiguration(file))
+        var tracing: NodeSettings.Tracing?
+        let endpoint = otelEndpoint ?? string("otel_endpoint")
+        var enabled = otel || endpoint != nil
+        if !otel, case .boolean(let on)? = file.values["otel"] { enabled = on || endpoint != nil }
+        if enabled { tracing = NodeSettings.Tracing(endpoint: endpoint) }
+        return NodeSettings(
+            node: configuration, level: level, jsonLogs: format == "json", gateway: try gatewayConfiguration(file),
+            tracing: tracing)
     }
 
     /// The HTTP gateway's settings, or `nil` with `--no-http` (or `http = false`).
@@ -256,4 +281,21 @@ struct RunNode: AsyncParsableCommand {
         }
         return gateway
     }
+}
+
+/// What `plex node` runs with.
+struct NodeSettings {
+    /// The collector spans go to.
+    struct Tracing {
+        /// The collector's base URL; `nil`: the `OTEL_*` variables' (or OTLP's default).
+        var endpoint: String?
+    }
+
+    var node: NodeConfiguration
+    var level: Logger.Level
+    var jsonLogs: Bool
+    /// `nil` with `--no-http`.
+    var gateway: GatewayConfiguration?
+    /// `nil` unless `--otel` (or `otel = true`, or an `otel_endpoint`).
+    var tracing: Tracing?
 }

@@ -7,24 +7,24 @@ import PlexSpaces
 import PlexTestKit
 import Testing
 
+/// `method` to `http://ADDRESS/path`; the status and the body.
+func request(
+    _ method: HTTPMethod, _ address: String, _ path: String, body: String? = nil, headers: [(String, String)] = []
+) async throws -> (status: Int, body: String) {
+    var request = HTTPClientRequest(url: "http://\(address)\(path)")
+    request.method = method
+    for (name, value) in headers { request.headers.add(name: name, value: value) }
+    if let body { request.body = .bytes(ByteBuffer(string: body)) }
+    let response = try await HTTPClient.shared.execute(request, timeout: .seconds(10))
+    let bytes = try await response.body.collect(upTo: 1 << 20)
+    return (Int(response.status.code), String(buffer: bytes))
+}
+
 /// The HTTP gateway of real `plex node` processes.
 /// Enabled by `PLEX_INTEGRATION=1` and `PLEX_BIN` (scripts/test.sh sets both).
 @Suite("HTTP gateway across processes", .serialized, .enabled(if: NodeProcess.binary != nil), .timeLimit(.minutes(3)))
 struct GatewayIntegrationTests {
     let binary = NodeProcess.binary ?? ""
-
-    /// `method` to `http://ADDRESS/path`; the status and the body.
-    func request(
-        _ method: HTTPMethod, _ address: String, _ path: String, body: String? = nil, headers: [(String, String)] = []
-    ) async throws -> (status: Int, body: String) {
-        var request = HTTPClientRequest(url: "http://\(address)\(path)")
-        request.method = method
-        for (name, value) in headers { request.headers.add(name: name, value: value) }
-        if let body { request.body = .bytes(ByteBuffer(string: body)) }
-        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(10))
-        let bytes = try await response.body.collect(upTo: 1 << 20)
-        return (Int(response.status.code), String(buffer: bytes))
-    }
 
     @Test(
         "calls over HTTP through a node that does not own a durable counter: acknowledged increments survive kill -9 of the owner"

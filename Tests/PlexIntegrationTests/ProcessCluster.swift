@@ -16,6 +16,8 @@ final class ProcessCluster {
     private(set) var gateways: [String: String] = [:]
     /// Environment variables for the node processes, besides the cluster secret.
     var environment: [String: String] = [:]
+    /// Flags every node gets besides the cluster's own.
+    var arguments: [String] = []
     /// Processes killed and replaced, kept for their logs.
     private var earlier: [(String, NodeProcess)] = []
 
@@ -50,6 +52,7 @@ final class ProcessCluster {
         if let seed = ids.lazy.filter({ $0 != id }).compactMap({ self.addresses[$0] }).first {
             arguments += ["--seed", seed]
         }
+        arguments += self.arguments
         let process = try NodeProcess.launch(
             binary, arguments, environment: environment.merging(["PLEX_CLUSTER_SECRET": secret]) { $1 })
         processes[id] = process
