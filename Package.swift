@@ -37,7 +37,8 @@ let package = Package(
         .package(url: "https://github.com/swift-otel/swift-otel.git", from: "1.6.0", traits: ["OTLPHTTP"]),
     ],
     targets: [
-        .target(name: "PlexCore", swiftSettings: strict),
+        .target(
+            name: "PlexCore", dependencies: [.product(name: "Logging", package: "swift-log")], swiftSettings: strict),
         .target(
             name: "PlexWire",
             dependencies: [

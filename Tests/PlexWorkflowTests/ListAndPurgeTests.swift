@@ -62,3 +62,32 @@ struct ListAndPurgeTests {
         }
     }
 }
+
+/// Logs through its context.
+struct LogsHello: Workflow {
+    static let typeName = "logs-hello"
+    init() {}
+    func run(_ input: String, context: WorkflowContext) async throws -> String {
+        context.logger.info("hello from the workflow")
+        return input
+    }
+}
+
+@Suite("The workflow's logger", .timeLimit(.minutes(1)))
+struct WorkflowLoggerTests {
+    @Test("a workflow's log lines carry workflow.id, workflow.type and node.id")
+    func metadata() async throws {
+        let logs = LogCapture()
+        let engine = WorkflowEngine(logger: logs.logger(label: "plex.workflow"))
+        engine.register(LogsHello.self)
+        try await withTestCluster(nodes: 1, transport: .inMemory, register: { engine.install(on: $0) }) { cluster in
+            let handle = try await WorkflowClient(node: cluster.node(0)).start(LogsHello.self, id: "hi-1", input: "x")
+            #expect(try await handle.result(timeout: .seconds(10)) == "x")
+            let lines = logs.lines(containing: "hello from the workflow")
+            #expect(lines.count == 1, "\(lines)")
+            #expect(lines.first?.contains("workflow.id=hi-1") == true, "\(lines)")
+            #expect(lines.first?.contains("workflow.type=logs-hello") == true, "\(lines)")
+            #expect(lines.first?.contains("node.id=node-0") == true, "\(lines)")
+        }
+    }
+}

@@ -33,7 +33,9 @@ final class ActivationDirectory: Sendable {
     /// Binds what activations need: `host` makes sure a durable actor's latest state is here before it
     /// recovers (handoff), `router` carries the calls actors make through their context.
     func bind(host: any ActivationHost, router: any ActorCallRouter & AnyObject) {
-        registry.withLock { $0.bindings = Bindings(host: host, router: ContextRouter(router: router)) }
+        registry.withLock {
+            $0.bindings = Bindings(host: host, router: ContextRouter(router: router, logger: runtime.logger))
+        }
     }
 
     /// The node stopped: references actors kept from their contexts fail their calls from now on.
@@ -232,9 +234,12 @@ final class ActivationDirectory: Sendable {
 /// instead of reaching a node that is gone.
 final class ContextRouter: ActorCallRouter, Sendable {
     private let target: Mutex<(any ActorCallRouter & AnyObject)?>
+    /// The node's logger (with its `node.id`), for ``ActorContext/logger``.
+    let logger: Logger?
 
-    init(router: any ActorCallRouter & AnyObject) {
+    init(router: any ActorCallRouter & AnyObject, logger: Logger) {
         self.target = Mutex(router)
+        self.logger = logger
     }
 
     /// The node stopped: calls fail from now on (and the dispatcher is no longer kept alive from here).

@@ -1,4 +1,5 @@
 public import FoundationEssentials
+public import Logging
 
 /// What a handler knows about the message it handles and the node it runs on, and its deterministic tools.
 public struct ActorContext: Sendable {
@@ -32,6 +33,17 @@ public struct ActorContext: Sendable {
         self.callID = callID
         self.isReplaying = isReplaying
         self.router = router
+    }
+
+    /// A logger for the handler: the node's, with `actor.id` and `call.id` (and the node's `node.id`) as
+    /// metadata; silent while the handler replays a journaled message, so a recovery does not log twice.
+    public var logger: Logger {
+        guard !isReplaying, var logger = router.logger else {
+            return Logger(label: "plex.actor", factory: { _ in SwiftLogNoOpLogHandler() })
+        }
+        logger[metadataKey: "actor.id"] = "\(id)"
+        if let callID { logger[metadataKey: "call.id"] = "\(callID)" }
+        return logger
     }
 
     /// A reference to another actor (or to this one).

@@ -1,3 +1,5 @@
+public import Logging
+
 /// Options for one call.
 public struct CallOptions: Sendable, Hashable {
     /// How long the caller waits for a reply; `nil` uses the node's default (``CallOptions/defaultTimeout``).
@@ -26,6 +28,13 @@ public protocol ActorCallRouter: Sendable {
         async throws -> A.Response
     /// Sends a request to an actor without waiting for it to run.
     func tell<A: VirtualActor>(_ type: A.Type, _ id: ActorID, _ request: A.Request) async throws
+    /// The node's logger, for ``ActorContext/logger``; `nil` where there is no node (an offline replay).
+    var logger: Logger? { get }
+}
+
+extension ActorCallRouter {
+    /// No logger: ``ActorContext/logger`` is silent.
+    public var logger: Logger? { nil }
 }
 
 /// A location-transparent reference to a virtual actor: a plain value, valid on every node.

@@ -1,3 +1,5 @@
+internal import Logging
+
 /// A journal write that a durable actor's outward effects wait for: the entry of its earlier messages.
 ///
 /// The node's journal provides it; an ``EffectLog`` holds the one of the messages before its own.
@@ -14,6 +16,7 @@ package protocol DurabilityBarrier: AnyObject, Sendable {
 struct DurabilityGatedRouter: ActorCallRouter {
     let router: any ActorCallRouter
     let earlier: any DurabilityBarrier
+    var logger: Logger? { router.logger }
 
     func ask<A: VirtualActor>(_ type: A.Type, _ id: ActorID, _ request: A.Request, options: CallOptions)
         async throws -> A.Response
