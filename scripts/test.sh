@@ -25,6 +25,12 @@ if [ ! -x .build/ocfl-venv/bin/ocfl-validate.py ]; then
   .build/ocfl-venv/bin/pip install -q ocfl-py==2.1.0 >&2
 fi
 export PLEX_OCFL_VALIDATE="$PWD/.build/ocfl-venv/bin/ocfl-validate.py"
+# The dashboard is checked in a real headless browser: Debian's Chromium, driven by scripts/browser-check.py.
+if ! command -v chromium >/dev/null; then
+  echo "installing chromium (the dashboard's browser test)" >&2
+  apt-get install -y -qq chromium >&2 || { apt-get update -qq && apt-get install -y -qq chromium >&2; }
+fi
+export PLEX_BROWSER_CHECK=1
 # One test at a time (about 2 minutes): on a 2-core machine, 200 tests at once starve the nodes' heartbeats and
 # turn the failure detector's judgement (1.5 s in tests) and every deadline into noise. (A width of 4 was not
 # honoured by swift-testing 6.3: every test still started at once.)

@@ -88,6 +88,7 @@ public struct Gateway: Sendable {
             return json(Array(#"{"status":"ready"}"#.utf8))
         case .openAPI: return json(OpenAPIDocument.bytes)
         case .metrics: return try metricsResponse()
+        case .dashboard, .dashboardWorkflow: return try await dashboard(route, request, context)
         }
     }
 

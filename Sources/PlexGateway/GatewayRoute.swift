@@ -19,6 +19,8 @@ public enum GatewayRoute: String, CaseIterable, Sendable {
     case ready
     case openAPI
     case metrics
+    case dashboard
+    case dashboardWorkflow
 
     /// The route's method.
     public var method: HTTPRequest.Method {
@@ -47,6 +49,8 @@ public enum GatewayRoute: String, CaseIterable, Sendable {
         case .ready: "/readyz"
         case .openAPI: "/openapi.json"
         case .metrics: "/metrics"
+        case .dashboard: "/dashboard"
+        case .dashboardWorkflow: "/dashboard/workflows/{id}"
         }
     }
 

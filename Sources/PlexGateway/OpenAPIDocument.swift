@@ -870,6 +870,55 @@ enum OpenAPIDocument {
                 }
               }
             },
+            "/dashboard": {
+              "get": {
+                "operationId": "dashboard",
+                "summary": "The operator's dashboard (HTML): members and their states, activations per node and by type on this node, this node's slowest and failed calls, workflows by status.",
+                "responses": {
+                  "200": {
+                    "description": "An HTML page",
+                    "content": {
+                      "text/html": {
+                        "schema": {
+                          "type": "string"
+                        }
+                      }
+                    }
+                  }
+                }
+              }
+            },
+            "/dashboard/workflows/{id}": {
+              "get": {
+                "operationId": "dashboardWorkflow",
+                "summary": "One workflow instance's history as a timeline (HTML).",
+                "parameters": [
+                  {
+                    "name": "id",
+                    "in": "path",
+                    "required": true,
+                    "schema": {
+                      "type": "string"
+                    }
+                  }
+                ],
+                "responses": {
+                  "200": {
+                    "description": "An HTML page",
+                    "content": {
+                      "text/html": {
+                        "schema": {
+                          "type": "string"
+                        }
+                      }
+                    }
+                  },
+                  "404": {
+                    "$ref": "#/components/responses/Error"
+                  }
+                }
+              }
+            },
             "/metrics": {
               "get": {
                 "operationId": "metrics",

@@ -164,10 +164,10 @@ final class Activation<A: VirtualActor>: AnyActivation, ActivationControl, @unch
         do {
             let response = try await turn(
                 request, callID: callID, idempotencyKey: idempotencyKey, deadline: deadline, now: now, write: &write)
-            metrics.turnEnded(since: now, now: NodeRuntime.now(), error: nil)
+            metrics.turnEnded(id, since: now, now: NodeRuntime.now(), error: nil)
             return response
         } catch let error as CallError {
-            metrics.turnEnded(since: now, now: NodeRuntime.now(), error: error)
+            metrics.turnEnded(id, since: now, now: NodeRuntime.now(), error: error)
             throw error
         } catch {
             metrics.turnRetried()

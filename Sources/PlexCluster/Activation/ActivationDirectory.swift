@@ -57,7 +57,8 @@ final class ActivationDirectory: Sendable {
             return
         }
         registry.withLock {
-            $0.types[A.typeName] = ActorTypeEntry<A>(make: make, metrics: ActorMetrics(typeName: A.typeName))
+            $0.types[A.typeName] = ActorTypeEntry<A>(
+                make: make, metrics: ActorMetrics(typeName: A.typeName, callLog: runtime.callLog))
         }
     }
 

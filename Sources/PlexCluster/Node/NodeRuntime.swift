@@ -25,6 +25,8 @@ final class NodeRuntime: Sendable {
     /// Actors' turns (mailbox drains): they run until the node stops, and are cancelled then.
     let turns = TurnTasks()
     private let runningFlag = Atomic<Bool>(true)
+    /// The slowest and failed turns, for the dashboard.
+    let callLog = CallLog()
     /// The node's spans; `nil` when nothing traces.
     let tracing: CallTracing?
 

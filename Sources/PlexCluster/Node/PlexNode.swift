@@ -286,6 +286,16 @@ public final class PlexNode: Sendable {
 
     /// How many tasks the node started still run (its loops and background work, and actors' turns): none
     /// once it stopped.
+    /// This node's slowest turns of the last minute (slowest first) and its latest failed turns (newest first).
+    package var recentCalls: (slowest: [RecentCall], failed: [RecentCall]) {
+        (runtime.callLog.slowest(now: NodeRuntime.now()), runtime.callLog.failed)
+    }
+
+    /// This node's live activations by actor type.
+    package var activationsByType: [String: Int] {
+        directory.all().reduce(into: [:]) { counts, activation in counts[activation.id.typeName, default: 0] += 1 }
+    }
+
     /// The tracer of this node's spans, if it traces (``NodeConfiguration/tracer``, or the process's).
     package var tracer: (any Tracer)? { runtime.tracing?.tracer }
 

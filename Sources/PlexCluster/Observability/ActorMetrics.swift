@@ -21,8 +21,11 @@ final class ActorMetrics: Sendable {
     private let mailboxDepth: Recorder
     let activated: Counter
     let deactivated: Counter
+    /// The node's slowest and failed turns, for the dashboard.
+    let callLog: CallLog?
 
-    init(typeName: String) {
+    init(typeName: String, callLog: CallLog? = nil) {
+        self.callLog = callLog
         let type = [("type", typeName)]
         var calls = [Counter(label: "plex_actor_calls_total", dimensions: type + [("outcome", "ok")])]
         for raw in UInt16(1)...10 {
@@ -43,12 +46,14 @@ final class ActorMetrics: Sendable {
         mailboxDepth.record(waiting)
     }
 
-    /// The turn that started at `start` (monotonic nanoseconds) ended with `error`, or none for a reply.
-    func turnEnded(since start: UInt64, now: UInt64, error: CallError?) {
+    /// The turn of `actor` that started at `start` (monotonic nanoseconds) ended with `error`, or none for a
+    /// reply.
+    func turnEnded(_ actor: ActorID, since start: UInt64, now: UInt64, error: CallError?) {
         inFlight.decrement()
         let index = error.map { Int($0.code.rawValue) } ?? 0
         calls[index < calls.count ? index : Int(CallError.Code.remoteFailure.rawValue)].increment()
         duration.recordNanoseconds(Int64(truncatingIfNeeded: now &- start))
+        callLog?.record(actor, nanoseconds: now &- start, now: now, error: error)
     }
 
     /// The turn that started ended without an outcome: the activation went away and the message is tried again.
