@@ -118,11 +118,36 @@ struct CallCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Idempotency key: retrying with the same key returns the stored reply.")
     var idempotencyKey: String?
 
+    @Option(
+        name: .long,
+        help: "Send the request this many times (a bulk call; '{n}' in the actor's key becomes 0, 1, 2, …).")
+    var `repeat`: Int = 1
+
+    @Option(name: .long, help: "With --repeat: how many calls are in flight at once.")
+    var concurrency: Int = 16
+
+    @Flag(name: .long, help: "Show progress on stderr even when it is not a terminal.")
+    var progress = false
+
     @OptionGroup var client: ClientOptions
+
+    func validate() throws {
+        guard `repeat` >= 1 else { throw ValidationError("--repeat must be at least 1") }
+        guard concurrency >= 1 else { throw ValidationError("--concurrency must be at least 1") }
+        if `repeat` > 1 && idempotencyKey != nil {
+            throw ValidationError("--idempotency-key with --repeat would make every call after the first a retry")
+        }
+    }
 
     func run() async throws {
         let client = try await exitingOnBadConfiguration { try await self.client.connect() }
         defer { Task { await client.close() } }
+        if `repeat` > 1 || actor.contains("{n}") {
+            return try await BulkCall(
+                actor: actor, json: Array(json.utf8), count: `repeat`, concurrency: concurrency,
+                timeout: .milliseconds(Int(self.client.timeout * 1000)), progress: Progress(forced: progress)
+            ).run(client)
+        }
         let id = try ActorID(parsing: actor)
         do {
             let reply = try await client.call(

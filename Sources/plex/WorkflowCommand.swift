@@ -79,12 +79,15 @@ struct WorkflowCommand: AsyncParsableCommand {
             abstract: "Wait for an instance to finish and print its result (exit 1 if it did not complete).")
         @Argument(help: "The instance id.") var id: String
         @Option(name: .long, help: "Seconds to wait for it to finish.") var wait: Double = 60
+        @Flag(name: .long, help: "Show the instance's progress on stderr even when it is not a terminal.")
+        var progress = false
         @OptionGroup var common: Common
 
         func run() async throws {
             try await common.run { workflows in
-                let description = try await workflows.awaitCompletion(
-                    id: id, json: true, timeout: .milliseconds(Int(wait * 1000)))
+                let description = try await Self.await(
+                    id, workflows: workflows, wait: .milliseconds(Int(wait * 1000)), timeout: common.timeout,
+                    progress: Progress(forced: progress))
                 guard description.status == .completed else {
                     common.print(description)
                     throw ExitCode(1)
@@ -232,6 +235,38 @@ struct WorkflowCommand: AsyncParsableCommand {
                 for id in targets { try await workflows.purge(id: id, timeout: common.timeout) }
                 Swift.print(common.json ? #"{"purged":\#(targets.count)}"# : "purged \(targets.count) instance(s)")
             }
+        }
+    }
+}
+
+extension WorkflowCommand.Result {
+    /// Waits for `id` to finish, showing its status, step and elapsed time meanwhile.
+    static func await(
+        _ id: String, workflows: WorkflowClient, wait: Duration, timeout: Duration, progress: Progress
+    ) async throws -> WorkflowDescription {
+        let started = ContinuousClock.now
+        return try await withThrowingTaskGroup(of: WorkflowDescription?.self) { group in
+            group.addTask { try await workflows.awaitCompletion(id: id, json: true, timeout: wait) }
+            group.addTask {
+                while !Task.isCancelled {
+                    if let now = try? await workflows.describe(id: id, timeout: timeout) {
+                        let elapsed = Int((ContinuousClock.now - started) / .seconds(1))
+                        progress.update(
+                            "waiting for \(id): \(now.status.rawValue), \(now.stepCount) step(s)"
+                                + (now.currentStep.map { ", at \($0)" } ?? "") + ", \(elapsed) s", force: true)
+                    }
+                    try? await Task.sleep(for: .seconds(1))
+                }
+                return nil
+            }
+            defer {
+                group.cancelAll()
+                progress.finish()
+            }
+            while let result = try await group.next() {
+                if let result { return result }
+            }
+            throw CancellationError()
         }
     }
 }

@@ -116,8 +116,13 @@ struct WorkflowIntegrationTests {
 
     /// Runs `plex workflow …` against `address`; returns the exit code, standard output and standard error.
     func cli(_ arguments: [String], _ address: String) async throws -> (code: Int32, out: String, err: String) {
+        try await plex(["workflow"] + arguments, address)
+    }
+
+    /// Runs `plex …` against `address`.
+    func plex(_ arguments: [String], _ address: String) async throws -> (code: Int32, out: String, err: String) {
         let process = try NodeProcess.launch(
-            binary, ["workflow"] + arguments + ["--node", address, "--cluster-name", "wf"],
+            binary, arguments + ["--node", address, "--cluster-name", "wf"],
             environment: ["PLEX_CLUSTER_SECRET": Self.secret])
         let code = try await process.waitForExit()
         return (code, process.standardOutput, process.standardError)
@@ -164,5 +169,41 @@ struct WorkflowIntegrationTests {
         let bad = try await cli(["list", "--status", "sleeping"], node)
         #expect(bad.code != 0)
         #expect(bad.err.contains("unknown status"))
+    }
+
+    @Test("long commands show progress: a workflow result that waits, and a bulk call")
+    func progress() async throws {
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let (process, ready) = try await startNode()
+        defer { process.kill9() }
+        let node = ready.address
+        #expect(try await cli(["start", "order", "p1", "--input", #"{"order":"p1","amount":1500}"#], node).code == 0)
+        // The order waits for approval: `result` waits too, and says so on stderr while it does.
+        let waiting = try NodeProcess.launch(
+            binary,
+            ["workflow", "result", "p1", "--wait", "30", "--progress", "--node", node, "--cluster-name", "wf"],
+            environment: ["PLEX_CLUSTER_SECRET": Self.secret])
+        defer { waiting.kill9() }
+        try await eventually("result shows that it waits", within: .seconds(20)) {
+            waiting.standardError.contains("waiting for p1: running")
+        }
+        #expect(try await cli(["signal", "p1", "approval", "--payload", "true"], node).code == 0)
+        #expect(try await waiting.waitForExit() == 0, "\(waiting.standardError)")
+        #expect(waiting.standardOutput.contains("shipped p1"), "the result alone is on stdout")
+        #expect(!waiting.standardOutput.contains("waiting"))
+
+        let bulk = try await plex(
+            ["call", "counter/bulk-{n}", #"{"increment":{}}"#, "--repeat", "40", "--concurrency", "8", "--progress"],
+            node)
+        #expect(bulk.code == 0, "\(bulk.err)")
+        #expect(bulk.out.contains("40 calls to counter/bulk-{n}: 40 ok, 0 failed"), "\(bulk.out)")
+        #expect(bulk.out.contains("p50") && bulk.out.contains("last reply: {"), "\(bulk.out)")
+        #expect(bulk.err.contains("40/40 calls, 0 failed"), "\(bulk.err)")
+        let failing = try await plex(["call", "ledger/bulk", #"{"withdraw":{"amount":5}}"#, "--repeat", "5"], node)
+        #expect(failing.code == 1)
+        #expect(failing.err.contains("5 call(s) failed (5 remoteFailure)"), "\(failing.err)")
+        let refused = try await plex(["call", "counter/x", "{}", "--repeat", "0"], node)
+        #expect(refused.code != 0 && refused.err.contains("--repeat must be at least 1"), "\(refused.err)")
     }
 }
