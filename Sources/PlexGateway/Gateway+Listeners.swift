@@ -58,7 +58,8 @@ extension Gateway {
         Application(
             router: router(), server: server,
             configuration: ApplicationConfiguration(
-                address: .hostname(listener.host, port: listener.port), serverName: nil),
+                address: .hostname(listener.host, port: listener.port), serverName: nil,
+                availableConnectionsDelegate: MaximumAvailableConnections(configuration.maximumConnections)),
             onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? 0) },
             logger: logger)
     }

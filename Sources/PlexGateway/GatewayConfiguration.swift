@@ -21,6 +21,9 @@ public struct GatewayConfiguration: Sendable, Hashable {
     /// How long a connection may stay silent before the gateway closes it (a stalled client must not hold a
     /// connection, or a graceful stop, for ever).
     public var idleTimeout: Duration = .seconds(60)
+    /// How many connections each listener holds open at once; beyond that it stops accepting until one closes
+    /// (new ones wait in the system's backlog), so a flood of idle connections cannot use up the process's files.
+    public var maximumConnections: Int = 1_024
     /// A second listener speaking HTTP/2 without TLS ("h2c", prior knowledge: the client starts with HTTP/2's
     /// preface, as `curl --http2-prior-knowledge`, `h2load` and gRPC-style clients do); `nil`: none. It serves
     /// the same routes under the same token.
@@ -60,6 +63,9 @@ public struct GatewayConfiguration: Sendable, Hashable {
         }
         if let tls, tls.certificateChainFile.isEmpty || tls.privateKeyFile.isEmpty {
             throw GatewayConfigurationError("HTTP TLS needs both a certificate file and a private key file")
+        }
+        guard maximumConnections > 0 else {
+            throw GatewayConfigurationError("the most connections per listener must be positive")
         }
         guard maximumBodySize > 0 else { throw GatewayConfigurationError("the largest request body must be positive") }
         guard defaultTimeout > .zero, maximumTimeout >= defaultTimeout else {

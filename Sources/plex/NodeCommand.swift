@@ -274,6 +274,7 @@ struct RunNode: AsyncParsableCommand {
         gateway.bearerToken = try readHTTPToken(file: httpTokenFile ?? file.path("http_token_file"))
         if case .integer(let bytes)? = file.values["http_max_body_bytes"] { gateway.maximumBodySize = bytes }
         if case .boolean(let open)? = file.values["http_metrics_open"] { gateway.metricsWithoutToken = open }
+        if case .integer(let count)? = file.values["http_max_connections"] { gateway.maximumConnections = count }
         do {
             try gateway.validate()
         } catch {

@@ -1,5 +1,6 @@
 import AsyncHTTPClient
 import Foundation
+import Glibc
 import NIOCore
 import NIOSSL
 import PlexExamples
@@ -149,4 +150,57 @@ struct GatewayHTTP2Tests {
             }
         }
     }
+
+    @Test("a listener holds at most maximumConnections: one more waits until another closes")
+    func connectionCap() async throws {
+        var configuration = GatewayConfiguration()
+        configuration.maximumConnections = 2
+        try await withLiveGateway(configuration: configuration) { _, ports in
+            // Two connections each keep their slot after a first answer (keep-alive): both slots taken.
+            let held = try (0..<2).map { _ in try RawConnection(port: ports.http) }
+            for connection in held { #expect(try connection.get("/healthz").hasPrefix("HTTP/1.1 200")) }
+            let third = try RawConnection(port: ports.http)
+            #expect(try third.get("/healthz", timeout: .milliseconds(500)).isEmpty, "served beyond the cap")
+            held[0].close()
+            // The waiting connection is accepted once a slot frees, and its request answered.
+            #expect(try third.get(nil, timeout: .seconds(10)).hasPrefix("HTTP/1.1 200"))
+            held[1].close()
+            third.close()
+        }
+    }
+}
+
+/// A blocking HTTP/1.1 connection on a plain socket, so a test controls exactly when it connects and reads.
+final class RawConnection: Sendable {
+    let descriptor: Int32
+
+    init(port: Int) throws {
+        descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
+        }
+        guard connected == 0 else { throw POSIXError(.ECONNREFUSED) }
+    }
+
+    /// Sends `GET path` (unless `nil`: only reads) and returns what arrives before `timeout` ("" if nothing).
+    func get(_ path: String?, timeout: Duration = .seconds(5)) throws -> String {
+        if let path {
+            let request = Array("GET \(path) HTTP/1.1\r\nHost: test\r\n\r\n".utf8)
+            _ = request.withUnsafeBytes { send(descriptor, $0.baseAddress, $0.count, 0) }
+        }
+        let milliseconds = Int(timeout / .milliseconds(1))
+        var wait = timeval(tv_sec: milliseconds / 1000, tv_usec: (milliseconds % 1000) * 1000)
+        setsockopt(descriptor, SOL_SOCKET, SO_RCVTIMEO, &wait, socklen_t(MemoryLayout<timeval>.size))
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        let count = buffer.withUnsafeMutableBytes { recv(descriptor, $0.baseAddress, $0.count, 0) }
+        return count > 0 ? String(decoding: buffer[..<count], as: UTF8.self) : ""
+    }
+
+    func close() { _ = Glibc.close(descriptor) }
 }
