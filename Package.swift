@@ -74,6 +74,7 @@ let package = Package(
             dependencies: [
                 "PlexCore", "PlexWire", "PlexTransport", "PlexJournal",
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "DequeModule", package: "swift-collections"),

@@ -90,6 +90,14 @@ struct GatewayActorTests {
             let header = try await client.send(
                 .post, "/v1/actors/sleeper/\(key)x", body: #"{"milliseconds":3000}"#, headers: [.plexTimeout: "100"])
             #expect(header.status == .gatewayTimeout)
+            // On the gateway's own node too: the deadline bounds the wait even while the handler still runs.
+            let local = PlexTestKit.key(ofType: Sleeper.typeName, ownedBy: cluster.node(0).nodeID, on: cluster.node(0))
+            let clock = ContinuousClock()
+            let started = clock.now
+            let here = try await client.send(
+                .post, "/v1/actors/sleeper/\(local)?timeout_ms=100", body: #"{"milliseconds":3000}"#)
+            #expect(here.status == .gatewayTimeout, "\(here.text)")
+            #expect(clock.now - started < .seconds(2), "answered at the deadline, not when the handler ended")
             let badTimeout = try await client.send(.post, "/v1/actors/counter/k?timeout_ms=soon", body: "{}")
             #expect(badTimeout.status == .badRequest)
         }

@@ -1,7 +1,9 @@
 internal import NIOCore
+internal import NIOPosix
 internal import PlexCore
 internal import PlexJournal
 internal import PlexWire
+internal import Synchronization
 
 extension CallDispatcher {
     /// Calls `id` with a request in JSON, wherever it lives, and returns its reply in JSON: the path of callers
@@ -48,20 +50,28 @@ extension CallDispatcher {
             } catch {
                 throw CallError.wrapping(error, as: .invalidRequest)
             }
-            let result = await withCheckedContinuation {
-                (continuation: CheckedContinuation<Result<ByteBuffer, CallError>, Never>) in
-                do throws(CallError) {
-                    let admission = try entry.enqueueEncoded(
-                        call, json: true, deadline: deadline, trace: runtime.tracing == nil ? nil : .current, in: self,
-                        on: nil, call: nil, admitting: mailboxLimit
-                    ) { continuation.resume(returning: $0) }
-                    if case .full(let first) = admission {
-                        continuation.resume(returning: .failure(mailboxFull(id, first: first)))
-                    }
-                } catch {
-                    continuation.resume(returning: .failure(error))
-                }
+            // The caller hears at its deadline even if the turn has not ended (it waits behind a slow message, or
+            // its handler hangs); the call may still take effect later, as any timed-out call may.
+            let answer = FirstAnswer<Result<ByteBuffer, CallError>>()
+            do throws(CallError) {
+                let admission = try entry.enqueueEncoded(
+                    call, json: true, deadline: deadline, trace: runtime.tracing == nil ? nil : .current, in: self,
+                    on: nil, call: nil, admitting: mailboxLimit
+                ) { answer.give($0) }
+                if case .full(let first) = admission { answer.give(.failure(mailboxFull(id, first: first))) }
+            } catch {
+                answer.give(.failure(error))
             }
+            let timer =
+                deadline == .never
+                ? nil
+                : MultiThreadedEventLoopGroup.singleton.any().scheduleTask(
+                    deadline: NIODeadline.uptimeNanoseconds(deadline.uptimeNanoseconds)
+                ) {
+                    answer.give(.failure(CallError(.timeout, "\(id) did not answer before the call's deadline")))
+                }
+            let result = await answer.value
+            timer?.cancel()
             return Array(try result.get().readableBytesView)
         case .remote(let link):
             do {
@@ -71,6 +81,36 @@ extension CallDispatcher {
                 return try Wire.responseBytes(from: reply)
             } catch {
                 throw CallError.wrapping(error, as: .nodeUnavailable)
+            }
+        }
+    }
+}
+
+/// The first of several possible answers (a reply, a deadline), handed to one waiter; later ones are dropped.
+final class FirstAnswer<Value: Sendable>: Sendable {
+    private let state = Mutex<(value: Value?, waiter: CheckedContinuation<Value, Never>?)>((nil, nil))
+
+    /// Gives an answer; ignored if one was given before.
+    func give(_ value: Value) {
+        let waiter = state.withLock { state -> CheckedContinuation<Value, Never>? in
+            guard state.value == nil else { return nil }
+            state.value = value
+            defer { state.waiter = nil }
+            return state.waiter
+        }
+        waiter?.resume(returning: value)
+    }
+
+    /// The first answer, once there is one (one waiter only).
+    var value: Value {
+        get async {
+            await withCheckedContinuation { continuation in
+                let ready = state.withLock { state -> Value? in
+                    if let value = state.value { return value }
+                    state.waiter = continuation
+                    return nil
+                }
+                if let ready { continuation.resume(returning: ready) }
             }
         }
     }
