@@ -105,4 +105,29 @@ struct GatewayMetricsTests {
             #expect(try await client.send(.get, "/v1/cluster").status == .unauthorized)
         }
     }
+
+    @Test("a call refused because the mailbox is full answers 429 and is counted as overloaded")
+    func overloadedCounted() async throws {
+        let registry = TestMetrics.registry
+        try await withGateway(
+            nodes: 1, setup: { $0.activation.maximumMailboxDepth = 1 }, metrics: registry
+        ) { cluster, client in
+            let series = #"plex_actor_calls_total{type="sleeper",outcome="overloaded"}"#
+            let before = Scrape(try await client.send(.get, "/metrics").text)[series]
+            // One sleeps, one waits behind it (the limit), the rest are refused.
+            let statuses = try await withThrowingTaskGroup(of: HTTPResponse.Status.self) { group in
+                for _ in 0..<6 {
+                    group.addTask {
+                        try await client.send(.post, "/v1/actors/sleeper/full", body: #"{"milliseconds":300}"#).status
+                    }
+                }
+                return try await group.reduce(into: []) { $0.append($1) }
+            }
+            let refused = statuses.filter { $0 == .tooManyRequests }.count
+            #expect(refused >= 1, "\(statuses)")
+            #expect(statuses.allSatisfy { $0 == .ok || $0 == .tooManyRequests }, "\(statuses)")
+            let after = Scrape(try await client.send(.get, "/metrics").text)[series]
+            #expect(after - before == Double(refused), "every refusal counted once")
+        }
+    }
 }

@@ -8,6 +8,8 @@ internal import Tracing
 /// inbound frame, a reminder) into a typed one for ``CallDispatcher``'s turn.
 protocol AnyActorType: Sendable {
     var typeName: String { get }
+    /// The type's instruments.
+    var metrics: ActorMetrics { get }
     var placement: PlacementStrategy { get }
     /// Whether the type journals its messages (and so moves with handoffs).
     var isDurable: Bool { get }

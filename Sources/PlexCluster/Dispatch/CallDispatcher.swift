@@ -179,6 +179,7 @@ final class CallDispatcher: Sendable {
     /// The error for a message refused because `id`'s mailbox is full; logs a warning on the first refusal
     /// since the mailbox was last empty.
     func mailboxFull(_ id: ActorID, first: Bool) -> CallError {
+        directory.entry(named: id.typeName)?.metrics.refused()
         if first {
             logger.warning(
                 "mailbox full; refusing messages with overloaded until it drains",

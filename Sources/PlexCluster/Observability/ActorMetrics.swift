@@ -56,6 +56,9 @@ final class ActorMetrics: Sendable {
         callLog?.record(actor, nanoseconds: now &- start, now: now, error: error)
     }
 
+    /// A message refused before its turn because the mailbox was full: counted as `overloaded`.
+    func refused() { calls[Int(CallError.Code.overloaded.rawValue)].increment() }
+
     /// The turn that started ended without an outcome: the activation went away and the message is tried again.
     func turnRetried() { inFlight.decrement() }
 }
