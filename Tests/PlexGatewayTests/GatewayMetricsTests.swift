@@ -130,4 +130,29 @@ struct GatewayMetricsTests {
             #expect(after - before == Double(refused), "every refusal counted once")
         }
     }
+
+    @Test("a durable call whose entry cannot be kept is counted as storageFailure, not ok")
+    func storageFailureCounted() async throws {
+        let registry = TestMetrics.registry
+        try await withGateway(nodes: 1, setup: { $0.journal.maximumBytes = 256 * 1024 }, metrics: registry) {
+            _, client in
+            let ok = #"plex_actor_calls_total{type="ledger",outcome="ok"}"#
+            let failed = #"plex_actor_calls_total{type="ledger",outcome="storageFailure"}"#
+            let before = Scrape(try await client.send(.get, "/metrics").text)
+            var acknowledged = 0
+            var refusal: Answer?
+            let padding = String(repeating: "x", count: 900)
+            for i in 0..<10_000 where refusal == nil {
+                // Large idempotency keys make large rows, so the journal's cap is reached after a few hundred.
+                let answer = try await client.send(
+                    .post, "/v1/actors/ledger/full-\(i % 8)", body: #"{"deposit":{"amount":1}}"#,
+                    headers: [.idempotencyKey: "\(padding)-\(i)"])
+                if answer.status == .ok { acknowledged += 1 } else { refusal = answer }
+            }
+            #expect(refusal?.errorCode == "storageFailure", "\(refusal?.text ?? "")")
+            let after = Scrape(try await client.send(.get, "/metrics").text)
+            #expect(after[ok] - before[ok] == Double(acknowledged), "only the kept calls count as ok")
+            #expect(after[failed] - before[failed] >= 1)
+        }
+    }
 }

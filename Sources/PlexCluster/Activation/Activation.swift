@@ -164,7 +164,7 @@ final class Activation<A: VirtualActor>: AnyActivation, ActivationControl, @unch
         do {
             let response = try await turn(
                 request, callID: callID, idempotencyKey: idempotencyKey, deadline: deadline, now: now, write: &write)
-            metrics.turnEnded(id, since: now, now: NodeRuntime.now(), error: nil)
+            metrics.turnEnded(id, since: now, now: NodeRuntime.now(), error: nil, committing: write)
             return response
         } catch let error as CallError {
             metrics.turnEnded(id, since: now, now: NodeRuntime.now(), error: error)

@@ -1,5 +1,6 @@
 internal import CoreMetrics
 internal import PlexCore
+internal import PlexJournal
 
 /// The swift-metrics instruments of one actor type on this node, made when the type is registered so that a
 /// message only updates them (no lookup by label on its path). Labels are the type and the outcome, never an
@@ -47,12 +48,23 @@ final class ActorMetrics: Sendable {
     }
 
     /// The turn of `actor` that started at `start` (monotonic nanoseconds) ended with `error`, or none for a
-    /// reply.
-    func turnEnded(_ actor: ActorID, since start: UInt64, now: UInt64, error: CallError?) {
+    /// reply. A reply that waits for `write` (a durable actor's entry) is counted once the entry is durable:
+    /// `ok`, or `storageFailure` if it could not be kept (its caller hears that, not the reply).
+    func turnEnded(
+        _ actor: ActorID, since start: UInt64, now: UInt64, error: CallError?, committing write: PendingWrite? = nil
+    ) {
         inFlight.decrement()
+        duration.recordNanoseconds(Int64(truncatingIfNeeded: now &- start))
+        guard error == nil, let write else { return outcome(actor, since: start, now: now, error: error) }
+        write.onComplete { [self] result in
+            guard case .failure(let failure) = result else { return outcome(actor, since: start, now: now, error: nil) }
+            outcome(actor, since: start, now: now, error: OutputGate.notJournaled(actor, failure))
+        }
+    }
+
+    private func outcome(_ actor: ActorID, since start: UInt64, now: UInt64, error: CallError?) {
         let index = error.map { Int($0.code.rawValue) } ?? 0
         calls[index < calls.count ? index : Int(CallError.Code.remoteFailure.rawValue)].increment()
-        duration.recordNanoseconds(Int64(truncatingIfNeeded: now &- start))
         callLog?.record(actor, nanoseconds: now &- start, now: now, error: error)
     }
 
