@@ -16,11 +16,13 @@ extension Gateway {
         let server: HTTPServerBuilder
         if let files = configuration.tls {
             let tls = try Self.tlsConfiguration(files)
-            do {
-                server = try .http2Upgrade(
-                    tlsConfiguration: tls, configuration: .init(idleTimeout: idleTimeout, streamConfiguration: stream))
-            } catch {
-                throw GatewayConfigurationError("http TLS: \(error)")
+            let configuration = HTTP2UpgradeChannel.Configuration(idleTimeout: idleTimeout, streamConfiguration: stream)
+            let timeout = silenceTimeout
+            server = HTTPServerBuilder { responder in
+                SilentConnectionGuard(
+                    inner: try HTTP2UpgradeChannel(
+                        tlsConfiguration: tls, configuration: configuration, responder: responder),
+                    timeout: timeout)
             }
         } else {
             server = .http1(configuration: stream)
@@ -37,10 +39,19 @@ extension Gateway {
         -> (some ApplicationProtocol)?
     {
         configuration.plaintextHTTP2.map { listener in
-            application(
-                .plaintextHTTP2(configuration: .init(idleTimeout: idleTimeout, streamConfiguration: stream)),
-                listener: listener, onRunning: onRunning)
+            let configuration = HTTP2Channel.Configuration(idleTimeout: idleTimeout, streamConfiguration: stream)
+            let timeout = silenceTimeout
+            let server = HTTPServerBuilder { responder in
+                SilentConnectionGuard(
+                    inner: HTTP2Channel(responder: responder, configuration: configuration), timeout: timeout)
+            }
+            return application(server, listener: listener, onRunning: onRunning)
         }
+    }
+
+    /// How long an HTTP/2 or TLS connection may send nothing (``SilentConnectionGuard``).
+    private var silenceTimeout: TimeAmount {
+        .nanoseconds(Int64(clamping: configuration.idleTimeout.clampedNanoseconds))
     }
 
     private var idleTimeout: Duration {
@@ -86,6 +97,13 @@ extension Gateway {
         var tls = TLSConfiguration.makeServerConfiguration(
             certificateChain: chain.map { .certificate($0) }, privateKey: .privateKey(key))
         tls.minimumTLSVersion = .tlsv12
+        do {
+            _ = try NIOSSLContext(configuration: tls)
+        } catch {
+            throw GatewayConfigurationError(
+                "http_tls_key_file: \(files.privateKeyFile) and http_tls_cert_file: \(files.certificateChainFile) do not "
+                    + "make a TLS server (does the key belong to the certificate?): \(error)")
+        }
         return tls
     }
 }

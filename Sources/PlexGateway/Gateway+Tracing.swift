@@ -10,7 +10,13 @@ extension Gateway {
         _ route: GatewayRoute, _ request: Request, tracer: any Tracer, _ answer: () async -> Response
     ) async -> Response {
         var parent = ServiceContext.current ?? .topLevel
-        tracer.extract(request.headers, into: &parent, using: HeaderExtractor())
+        // The tracer sees the headers without credentials: a propagator may log its carrier (swift-otel does, when
+        // a traceparent does not parse), and the bearer token must never reach a log.
+        var carrier = request.headers
+        carrier[.authorization] = nil
+        carrier[.proxyAuthorization] = nil
+        carrier[.cookie] = nil
+        tracer.extract(carrier, into: &parent, using: HeaderExtractor())
         let span = tracer.startAnySpan("\(route.method.rawValue) \(route.path)", context: parent, ofKind: .server)
         defer { span.end() }
         span.attributes["http.request.method"] = route.method.rawValue

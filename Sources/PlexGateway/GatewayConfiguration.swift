@@ -46,6 +46,13 @@ public struct GatewayConfiguration: Sendable, Hashable {
         self.maximumTimeout = maximumTimeout
     }
 
+    /// Loads the TLS files, if any, and checks that they make a TLS server (the key belongs to the certificate),
+    /// so that a node can refuse bad files before it joins its cluster.
+    /// - Throws: ``GatewayConfigurationError`` naming the file at fault.
+    public func checkTLSFiles() throws(GatewayConfigurationError) {
+        if let tls { _ = try Gateway.tlsConfiguration(tls) }
+    }
+
     /// Whether ``host`` (and the h2c listener's host) reach this machine only.
     public var isLoopback: Bool {
         GatewayListener(host: host, port: port).isLoopback && (plaintextHTTP2?.isLoopback ?? true)
@@ -96,9 +103,13 @@ public struct GatewayListener: Sendable, Hashable {
         self.port = port
     }
 
-    /// Whether ``host`` reaches this machine only.
+    /// Whether ``host`` reaches this machine only: `localhost`, `::1`, or an IPv4 address in 127.0.0.0/8 (a
+    /// name that merely starts with "127." is not: it could resolve anywhere).
     public var isLoopback: Bool {
-        host == "localhost" || host == "::1" || host.hasPrefix("127.")
+        if host == "localhost" || host == "::1" || host == "[::1]" { return true }
+        let parts = host.split(separator: ".", omittingEmptySubsequences: false)
+        guard parts.count == 4, parts.allSatisfy({ UInt8($0) != nil && !$0.isEmpty }) else { return false }
+        return parts[0] == "127"
     }
 }
 

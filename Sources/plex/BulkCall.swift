@@ -20,11 +20,12 @@ struct BulkCall {
     func run(_ client: PlexClient) async throws {
         _ = try id(0)  // a malformed actor fails before any call
         let started = ContinuousClock.now
-        var latencies: [Duration] = []
+        var latencies: [Duration] = []  // of the calls that succeeded
+        latencies.reserveCapacity(min(count, 1 << 20))
         var failures: [String: Int] = [:]
         var firstFailure: String?
         var lastReply: [UInt8]?
-        latencies.reserveCapacity(count)
+        var lost = false
         try await withThrowingTaskGroup(of: (Duration, Result<[UInt8], CallError>).self) { group in
             var next = 0
             func launch() throws {
@@ -41,37 +42,48 @@ struct BulkCall {
                 }
             }
             while next < min(concurrency, count) { try launch() }
+            var done = 0
             while let (latency, result) = try await group.next() {
-                latencies.append(latency)
+                done += 1
                 switch result {
-                case .success(let reply): lastReply = reply
+                case .success(let reply):
+                    latencies.append(latency)
+                    lastReply = reply
                 case .failure(let error):
                     failures["\(error.code)", default: 0] += 1
                     if firstFailure == nil { firstFailure = "\(error)" }
                 }
-                let done = latencies.count
-                let failed = failures.values.reduce(0, +)
                 progress.update(
-                    "\(done)/\(count) calls, \(failed) failed, \(Self.rate(done, since: started))/s",
+                    "\(done)/\(count) calls, \(done - latencies.count) failed, "
+                        + "\(Self.rate(latencies.count, since: started)) ok/s",
                     force: done == count)
-                if next < count { try launch() }
+                // The node went away: every call left would fail at once; stop and say so.
+                if !client.isConnected { lost = true }
+                if next < count && !lost { try launch() }
             }
         }
         progress.finish()
         let failed = failures.values.reduce(0, +)
+        let sent = latencies.count + failed
         latencies.sort()
         let elapsed = ContinuousClock.now - started
+        // The rate and the latencies are the successful calls'.
         print(
-            "\(count) calls to \(actor): \(count - failed) ok, \(failed) failed in \(Self.seconds(elapsed)) "
-                + "(\(Self.rate(count, since: started))/s), p50 \(Self.milliseconds(Self.percentile(latencies, 0.5))), "
+            "\(sent) calls to \(actor): \(latencies.count) ok, \(failed) failed in \(Self.seconds(elapsed)) "
+                + "(\(Self.rate(latencies.count, since: started)) ok/s), "
+                + "p50 \(Self.milliseconds(Self.percentile(latencies, 0.5))), "
                 + "p99 \(Self.milliseconds(Self.percentile(latencies, 0.99)))")
         if let lastReply { print("last reply: \(String(decoding: lastReply, as: UTF8.self))") }
+        if lost {
+            FileHandle.standardError.write(
+                Data("plex: the connection to the node was lost; \(count - sent) call(s) were not sent\n".utf8))
+        }
         if failed > 0 {
             let kinds = failures.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key)" }.joined(separator: ", ")
             FileHandle.standardError.write(
                 Data("plex: \(failed) call(s) failed (\(kinds)); first: \(firstFailure ?? "")\n".utf8))
-            throw ExitCode(1)
         }
+        if lost || failed > 0 { throw ExitCode(1) }
     }
 
     static func percentile(_ sorted: [Duration], _ fraction: Double) -> Duration {

@@ -248,7 +248,14 @@ struct RunNode: AsyncParsableCommand {
 
     /// The HTTP gateway's settings, or `nil` with `--no-http` (or `http = false`).
     func gatewayConfiguration(_ file: ConfigFile) throws -> GatewayConfiguration? {
-        if noHttp { return nil }
+        if noHttp {
+            guard http2Listen == nil, httpListen == nil, httpTlsCertFile == nil, httpTlsKeyFile == nil else {
+                throw ConfigurationFailure(
+                    message:
+                        "--no-http turns the gateway off: --http-listen, --http2-listen and the TLS files do not apply")
+            }
+            return nil
+        }
         if case .boolean(false)? = file.values["http"] { return nil }
         var text = httpListen ?? "127.0.0.1:0"
         if httpListen == nil, case .string(let value)? = file.values["http_listen"] { text = value }
@@ -277,6 +284,7 @@ struct RunNode: AsyncParsableCommand {
         if case .integer(let count)? = file.values["http_max_connections"] { gateway.maximumConnections = count }
         do {
             try gateway.validate()
+            try gateway.checkTLSFiles()  // before the node joins: bad files must not cost a membership change
         } catch {
             throw ConfigurationFailure(message: error.message)
         }

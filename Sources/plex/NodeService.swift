@@ -92,6 +92,16 @@ struct NodeService: Service {
     }
 }
 
+/// How the service group names the services in its logs: by what they are, never by their settings, which
+/// hold the cluster secret and the gateway's token (swift-service-lifecycle logs a service's description).
+extension NodeService: CustomStringConvertible {
+    var description: String { "NodeService(\(configuration.nodeID?.rawValue ?? "node"))" }
+}
+
+extension GatewayService: CustomStringConvertible {
+    var description: String { "GatewayService(\(configuration.host):\(configuration.port))" }
+}
+
 /// The node's HTTP gateway, once the node has started; stops gracefully with the group.
 struct GatewayService: Service {
     /// How long a graceful stop waits for requests in progress.

@@ -33,6 +33,12 @@ struct ClientOptions: ParsableArguments {
     @Option(name: .long, help: "Seconds to wait for the reply.")
     var timeout: Double = 5
 
+    func validate() throws {
+        guard timeout.isFinite, timeout > 0, timeout <= 86_400 else {
+            throw ValidationError("--timeout must be a number of seconds in (0, 86400]")
+        }
+    }
+
     func connect() async throws -> PlexClient {
         var clusterName = self.clusterName
         var secretFile = self.secretFile
@@ -133,7 +139,8 @@ struct CallCommand: AsyncParsableCommand {
 
     func validate() throws {
         guard `repeat` >= 1 else { throw ValidationError("--repeat must be at least 1") }
-        guard concurrency >= 1 else { throw ValidationError("--concurrency must be at least 1") }
+        guard `repeat` <= 10_000_000 else { throw ValidationError("--repeat is at most 10,000,000") }
+        guard (1...4096).contains(concurrency) else { throw ValidationError("--concurrency must be 1...4096") }
         if `repeat` > 1 && idempotencyKey != nil {
             throw ValidationError("--idempotency-key with --repeat would make every call after the first a retry")
         }

@@ -83,6 +83,12 @@ struct WorkflowCommand: AsyncParsableCommand {
         var progress = false
         @OptionGroup var common: Common
 
+        func validate() throws {
+            guard wait.isFinite, wait >= 0, wait <= 86_400 else {
+                throw ValidationError("--wait must be a number of seconds in [0, 86400]")
+            }
+        }
+
         func run() async throws {
             try await common.run { workflows in
                 let description = try await Self.await(

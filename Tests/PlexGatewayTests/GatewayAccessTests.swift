@@ -66,6 +66,21 @@ struct GatewayAccessTests {
         try GatewayConfiguration(host: "0.0.0.0", bearerToken: Self.token).validate()
         try GatewayConfiguration(host: "127.0.0.1").validate()
         try GatewayConfiguration(host: "::1").validate()
+        try GatewayConfiguration(host: "127.8.9.10").validate()
+        // A name that starts like a loopback address may resolve anywhere: it needs the token.
+        for host in ["127.example.com", "127.0.0.1.nip.io", "1270.0.0.1", "127.0.0"] {
+            #expect(throws: GatewayConfigurationError.self, "\(host)") {
+                try GatewayConfiguration(host: host).validate()
+            }
+        }
+        var h2c = GatewayConfiguration()
+        h2c.plaintextHTTP2 = GatewayListener(host: "0.0.0.0", port: 0)
+        #expect(throws: GatewayConfigurationError.self, "an h2c listener beyond loopback needs the token too") {
+            try h2c.validate()
+        }
+        var noConnections = GatewayConfiguration()
+        noConnections.maximumConnections = 0
+        #expect(throws: GatewayConfigurationError.self) { try noConnections.validate() }
     }
 
     @Test("the token compare accepts exactly the token")

@@ -141,11 +141,18 @@ struct GatewayHTTP2Tests {
                     "http_tls_key_file"
                 ),
                 (GatewayTLSFiles(certificateChainFile: files.key, privateKeyFile: files.key), "http_tls_cert_file"),
+                (
+                    GatewayTLSFiles(certificateChainFile: files.certificate, privateKeyFile: files.key + ".other"),
+                    "does the key belong to the certificate"
+                ),
             ] {
                 var configuration = GatewayConfiguration()
                 configuration.tls = tls
                 let gateway = try Gateway(node: cluster.node(0), configuration: configuration)
                 let error = #expect(throws: GatewayConfigurationError.self) { _ = try gateway.application() }
+                #expect(throws: GatewayConfigurationError.self, "checked before a node starts, too") {
+                    try configuration.checkTLSFiles()
+                }
                 #expect(error?.message.contains(named) == true, "\(String(describing: error))")
             }
         }
@@ -166,6 +173,28 @@ struct GatewayHTTP2Tests {
             #expect(try third.get(nil, timeout: .seconds(10)).hasPrefix("HTTP/1.1 200"))
             held[1].close()
             third.close()
+        }
+    }
+
+    @Test("an h2c or TLS connection that sends nothing (or only the HTTP/2 preface) is closed after the idle timeout")
+    func silentConnections() async throws {
+        let files = try TestCertificate.write()
+        var configuration = GatewayConfiguration()
+        configuration.idleTimeout = .milliseconds(500)
+        configuration.plaintextHTTP2 = GatewayListener(port: 0)
+        configuration.tls = GatewayTLSFiles(certificateChainFile: files.certificate, privateKeyFile: files.key)
+        try await withLiveGateway(configuration: configuration) { _, ports in
+            // Connected, never a byte: no TLS hello on the TLS port, no preface on the h2c port.
+            let silentTLS = try RawConnection(port: ports.http)
+            let silentH2C = try RawConnection(port: try #require(ports.http2))
+            // The HTTP/2 preface and settings, then silence: no stream ever opens.
+            let prefaceOnly = try RawConnection(port: try #require(ports.http2))
+            let preface = Array("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".utf8) + [0, 0, 0, 4, 0, 0, 0, 0, 0]
+            _ = preface.withUnsafeBytes { send(prefaceOnly.descriptor, $0.baseAddress, $0.count, 0) }
+            #expect(silentTLS.closedByServer(within: .seconds(10)))
+            #expect(silentH2C.closedByServer(within: .seconds(10)))
+            #expect(prefaceOnly.closedByServer(within: .seconds(10)))
+            for connection in [silentTLS, silentH2C, prefaceOnly] { connection.close() }
         }
     }
 }
@@ -200,6 +229,19 @@ final class RawConnection: Sendable {
         var buffer = [UInt8](repeating: 0, count: 4096)
         let count = buffer.withUnsafeMutableBytes { recv(descriptor, $0.baseAddress, $0.count, 0) }
         return count > 0 ? String(decoding: buffer[..<count], as: UTF8.self) : ""
+    }
+
+    /// Whether the server closes the connection within `timeout` (reading and dropping what it sends first).
+    func closedByServer(within timeout: Duration) -> Bool {
+        let milliseconds = Int(timeout / .milliseconds(1))
+        var wait = timeval(tv_sec: milliseconds / 1000, tv_usec: (milliseconds % 1000) * 1000)
+        setsockopt(descriptor, SOL_SOCKET, SO_RCVTIMEO, &wait, socklen_t(MemoryLayout<timeval>.size))
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let count = buffer.withUnsafeMutableBytes { recv(descriptor, $0.baseAddress, $0.count, 0) }
+            if count == 0 { return true }  // end of stream: closed
+            if count < 0 { return errno == ECONNRESET }  // timed out (still open), or reset
+        }
     }
 
     func close() { _ = Glibc.close(descriptor) }

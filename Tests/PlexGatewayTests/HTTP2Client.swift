@@ -87,6 +87,15 @@ enum TestCertificate {
         -----END PRIVATE KEY-----
         """
 
+    /// A key that belongs to no certificate here.
+    static let otherPrivateKeyPEM = """
+        -----BEGIN PRIVATE KEY-----
+        MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgmBRAUxY1Vuzy2fhy
+        IOkIct+5MwGVUIVu5kXAIcru6yyhRANCAARns1hWdeuc5lz3fxTc8cNDYI1xGkq1
+        P+LxAOE1tEB5bzl2od5vqQvU9WexJvZndWwtt6ZEo7Q6hg0ztu7s90fH
+        -----END PRIVATE KEY-----
+        """
+
     /// Writes both to a new directory; returns the files.
     static func write() throws -> (certificate: String, key: String) {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("plex-tls-\(UUID())")
@@ -95,6 +104,7 @@ enum TestCertificate {
         let key = directory.appendingPathComponent("key.pem").path
         try certificatePEM.write(toFile: certificate, atomically: true, encoding: .utf8)
         try privateKeyPEM.write(toFile: key, atomically: true, encoding: .utf8)
+        try otherPrivateKeyPEM.write(toFile: key + ".other", atomically: true, encoding: .utf8)
         return (certificate, key)
     }
 }

@@ -81,4 +81,40 @@ struct TracingIntegrationTests {
             }
         }
     }
+
+    @Test("the bearer token and the cluster secret reach no log: debug level, JSON, a traceparent that does not parse")
+    func secretsStayOutOfLogs() async throws {
+        let directory =
+            FileManager.default.temporaryDirectory.path + "/plex-secret-\(UInt32.random(in: 0...UInt32.max))"
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let secret = "never-log-this-secret-42"
+        let token = "never-log-this-token-42"
+        let node = try NodeProcess.launch(
+            binary,
+            [
+                "node", "--data-dir", directory, "--bootstrap", "--listen", "127.0.0.1:0", "--http-listen",
+                "127.0.0.1:0", "--log-level", "debug", "--log-format", "json",
+                // A collector that is not there: the exporter fails and says so, in the log.
+                "--otel-endpoint", "http://127.0.0.1:9",
+            ],
+            environment: ["PLEX_CLUSTER_SECRET": secret, "PLEX_HTTP_TOKEN": token])
+        defer { node.kill9() }
+        let ready = try await node.waitUntilReady()
+        let gateway = try #require(ready.http)
+        let answer = try await request(
+            .POST, gateway, "/v1/actors/counter/s", body: #"{"increment":{}}"#,
+            headers: [("Authorization", "Bearer \(token)"), ("traceparent", "bogus")])
+        #expect(answer.status == 200, "\(answer.body)")
+        node.terminate()
+        #expect(try await node.waitForExit() == 0)
+        let log = node.standardError
+        #expect(!log.isEmpty)
+        #expect(!log.contains(token), "the token was logged")
+        #expect(!log.contains(secret), "the secret was logged")
+        let bytes = Array(secret.utf8).prefix(6).map(String.init).joined(separator: ", ")
+        #expect(!log.contains(bytes), "the secret was logged as bytes")
+        for line in log.split(separator: "\n") {
+            #expect((try? JSONSerialization.jsonObject(with: Data(line.utf8))) != nil, "not JSON: \(line)")
+        }
+    }
 }

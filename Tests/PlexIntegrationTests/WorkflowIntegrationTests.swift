@@ -203,7 +203,27 @@ struct WorkflowIntegrationTests {
         let failing = try await plex(["call", "ledger/bulk", #"{"withdraw":{"amount":5}}"#, "--repeat", "5"], node)
         #expect(failing.code == 1)
         #expect(failing.err.contains("5 call(s) failed (5 remoteFailure)"), "\(failing.err)")
+        let nan = try await plex(["call", "counter/x", "{}", "--timeout", "nan"], node)
+        #expect(nan.code != 0 && nan.err.contains("--timeout must be"), "\(nan.err)")
+        let wide = try await plex(["call", "counter/x", "{}", "--repeat", "5", "--concurrency", "100000"], node)
+        #expect(wide.code != 0 && wide.err.contains("--concurrency must be"), "\(wide.err)")
         let refused = try await plex(["call", "counter/x", "{}", "--repeat", "0"], node)
         #expect(refused.code != 0 && refused.err.contains("--repeat must be at least 1"), "\(refused.err)")
+
+        // A bulk call whose node dies stops, says how many calls it did not send, and exits 1.
+        let long = try NodeProcess.launch(
+            binary,
+            [
+                "call", "counter/long-{n}", #"{"increment":{}}"#, "--repeat", "5000000", "--progress", "--node", node,
+                "--cluster-name", "wf",
+            ],
+            environment: ["PLEX_CLUSTER_SECRET": Self.secret])
+        defer { long.kill9() }
+        try await eventually("the bulk call is under way", within: .seconds(20)) {
+            long.standardError.contains(" calls, 0 failed")
+        }
+        process.kill9()
+        #expect(try await long.waitForExit() == 1)
+        #expect(long.standardError.contains("the connection to the node was lost"), "\(long.standardError.suffix(500))")
     }
 }
