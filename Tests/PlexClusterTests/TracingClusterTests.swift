@@ -5,7 +5,7 @@ import PlexTestKit
 import Testing
 import Tracing
 
-/// Counts, durably.
+/// Counts, durably, and logs each message it handles.
 struct TracedTally: VirtualActor {
     static let typeName = "traced-tally"
     static let durability = Durability.durable(checkpointEvery: 1000)
@@ -14,6 +14,7 @@ struct TracedTally: VirtualActor {
     static func initialState(for id: ActorID) -> Int { 0 }
     func handle(_ request: Int, state: inout Int, context: ActorContext) async throws -> Int {
         state += request
+        context.logger.info("tally now \(state)")
         return state
     }
 }
