@@ -135,6 +135,13 @@ enum DashboardPage {
         return html + foot()
     }
 
+    /// `GET /dashboard/workflows/{id}` for an id no instance has.
+    static func notFound(workflow id: String) -> String {
+        head(title: "not found — PlexSpaces", refresh: false)
+            + "<p><a href=\"/dashboard\">← cluster</a></p>\n<h1>No workflow <code>\(escape(id))</code></h1>\n"
+            + "<p class=\"sub\">No instance has this id (or it was purged).</p>\n" + foot()
+    }
+
     // MARK: Pieces
 
     private static func calls(_ calls: [RecentCall], id: String, now: Int64) -> String {

@@ -16,7 +16,7 @@ extension Gateway {
             let id = try parameter("id", of: route, context)
             let description = try await workflows.describe(id: id, history: true, timeout: timeout)
             guard description.status != .pending else {
-                throw GatewayError(.notFound, code: "notFound", "no workflow instance '\(id)'")
+                return html(DashboardPage.notFound(workflow: id), status: .notFound)
             }
             return html(DashboardPage.workflow(description, now: now))
         }
@@ -33,9 +33,9 @@ extension Gateway {
         return html(DashboardPage.overview(page))
     }
 
-    private func html(_ text: String) -> Response {
+    private func html(_ text: String, status: HTTPResponse.Status = .ok) -> Response {
         Response(
-            status: .ok, headers: [.contentType: "text/html; charset=utf-8", .cacheControl: "no-store"],
+            status: status, headers: [.contentType: "text/html; charset=utf-8", .cacheControl: "no-store"],
             body: ResponseBody(byteBuffer: ByteBuffer(string: text)))
     }
 }

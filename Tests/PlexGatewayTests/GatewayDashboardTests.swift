@@ -39,7 +39,10 @@ struct GatewayDashboardTests {
             #expect(timeline.text.contains(#"<div id="timeline">"#))
             #expect(timeline.text.contains(#"data-kind="activity""#), "\(timeline.text)")
             #expect(timeline.text.contains("completed"))
-            #expect(try await client.send(.get, "/dashboard/workflows/never-was").status == .notFound)
+            let missing = try await client.send(.get, "/dashboard/workflows/<never-was>")
+            #expect(missing.status == .notFound)
+            #expect(missing.headers[.contentType] == "text/html; charset=utf-8", "a page, for a browser")
+            #expect(missing.text.contains("&lt;never-was&gt;") && !missing.text.contains("<never-was>"))
         }
     }
 
