@@ -49,7 +49,7 @@ extension Wire {
         }
 
         /// The frame flags this body needs: ``FrameFlags/traceContext`` when it carries a trace.
-        public var flags: FrameFlags { trace.isEmpty ? [] : .traceContext }
+        public var flags: FrameFlags { FrameFlags(carrying: trace) }
 
         /// Writes the body into `buffer` (send it with ``flags``).
         public func write(to buffer: inout ByteBuffer) {

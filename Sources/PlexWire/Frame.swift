@@ -40,6 +40,9 @@ extension Wire {
         /// The call body carries the caller's trace context (``CallBody/trace``) between its call id and its
         /// payload, so that one trace spans the nodes a call crosses.
         public static let traceContext = FrameFlags(rawValue: 1 << 2)
+
+        /// ``traceContext`` for a call body that carries `trace` fields; none for one that carries none.
+        public init(carrying trace: [String: String]) { self = trace.isEmpty ? [] : .traceContext }
     }
 
     /// One frame: the fixed header and the body.

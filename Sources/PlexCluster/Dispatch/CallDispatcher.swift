@@ -93,18 +93,12 @@ final class CallDispatcher: Sendable {
                 try directory.entry(for: type), id, request, callID: nextCallID(),
                 idempotencyKey: options.idempotencyKey, deadline: deadline, admitting: mailboxLimit)
         case .remote(let link):
-            guard let tracing = runtime.tracing else {
-                let body = try encode(
-                    request, to: id, idempotencyKey: options.idempotencyKey, deadline: deadline, now: now)
-                let reply = try await link.call(kind: .call, flags: [], body: body, deadline: deadline)
-                return try Wire.response(A.Response.self, from: reply, codec: codec)
-            }
-            return try await tracing.hop(to: id, peer: link.peer) { trace in
+            return try await hop(to: id, via: link) { trace in
                 let body = try encode(
                     request, to: id, idempotencyKey: options.idempotencyKey, deadline: deadline, now: now,
                     trace: trace)
                 let reply = try await link.call(
-                    kind: .call, flags: trace.isEmpty ? [] : .traceContext, body: body, deadline: deadline)
+                    kind: .call, flags: Wire.FrameFlags(carrying: trace), body: body, deadline: deadline)
                 return try Wire.response(A.Response.self, from: reply, codec: codec)
             }
         }
@@ -133,17 +127,23 @@ final class CallDispatcher: Sendable {
         case .remote(let link):
             // A tell carries no deadline to the owner; here it waits for a window slot until `deadline`.
             let grace = runtime.configuration.calls.defaultTimeout
-            guard let tracing = runtime.tracing else {
-                let body = try encode(request, to: id, idempotencyKey: nil, deadline: .never, now: now)
-                return try await link.tell(flags: [], body: body, deadline: deadline, holdUntil: deadline.adding(grace))
-            }
-            try await tracing.hop(to: id, peer: link.peer) { trace in
+            try await hop(to: id, via: link) { trace in
                 let body = try encode(request, to: id, idempotencyKey: nil, deadline: .never, now: now, trace: trace)
                 try await link.tell(
-                    flags: trace.isEmpty ? [] : .traceContext, body: body, deadline: deadline,
+                    flags: Wire.FrameFlags(carrying: trace), body: body, deadline: deadline,
                     holdUntil: deadline.adding(grace))
             }
         }
+    }
+
+    /// Sends a call to `id` over `link` with `send`, in a client span when the node traces; `send` gets the
+    /// trace fields its frame carries (none when the node does not trace).
+    func hop<T>(
+        to id: ActorID, via link: PeerLink, isolation: isolated (any Actor)? = #isolation,
+        _ send: ([String: String]) async throws -> T
+    ) async rethrows -> T {
+        guard let tracing = runtime.tracing else { return try await send([:]) }
+        return try await tracing.hop(to: id, peer: link.peer, send)
     }
 
     private func encode<Request: Encodable>(

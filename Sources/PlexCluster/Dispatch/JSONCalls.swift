@@ -17,11 +17,11 @@ extension CallDispatcher {
         try Self.requireWireStrings(id, options.idempotencyKey)
         let entry = directory.entry(named: id.typeName)
         let route = try route(id, placement: entry?.placement ?? .pinned)
-        guard case .remote(let link) = route, let tracing = runtime.tracing else {
+        guard case .remote(let link) = route else {
             return try await askJSON(id, json: json, options: options, entry: entry, route: route, trace: [:])
         }
         do {
-            return try await tracing.hop(to: id, peer: link.peer) { trace throws(CallError) in
+            return try await hop(to: id, via: link) { trace throws(CallError) in
                 try await askJSON(id, json: json, options: options, entry: entry, route: route, trace: trace)
             }
         } catch {
@@ -76,7 +76,7 @@ extension CallDispatcher {
         case .remote(let link):
             do {
                 let reply = try await link.call(
-                    kind: .call, flags: Wire.FrameFlags.jsonPayload.union(trace.isEmpty ? [] : .traceContext),
+                    kind: .call, flags: Wire.FrameFlags.jsonPayload.union(Wire.FrameFlags(carrying: trace)),
                     body: body, deadline: deadline)
                 return try Wire.responseBytes(from: reply)
             } catch {

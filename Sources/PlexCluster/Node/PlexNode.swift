@@ -284,8 +284,6 @@ public final class PlexNode: Sendable {
         directory.queuedMessages(for: id)
     }
 
-    /// How many tasks the node started still run (its loops and background work, and actors' turns): none
-    /// once it stopped.
     /// This node's slowest turns of the last minute (slowest first) and its latest failed turns (newest first).
     package var recentCalls: (slowest: [RecentCall], failed: [RecentCall]) {
         (runtime.callLog.slowest(now: NodeRuntime.now()), runtime.callLog.failed)
@@ -299,6 +297,8 @@ public final class PlexNode: Sendable {
     /// The tracer of this node's spans, if it traces (``NodeConfiguration/tracer``, or the process's).
     package var tracer: (any Tracer)? { runtime.tracing?.tracer }
 
+    /// How many tasks the node started still run (its loops and background work, and actors' turns): none
+    /// once it stopped.
     package var runningTasks: Int { runtime.loops.count + runtime.tasks.count + runtime.turns.count }
 }
 

@@ -15,8 +15,8 @@ public struct RecentCall: Sendable, Hashable {
 }
 
 /// The slowest turns of the last minute and the latest failed turns on one node, for the operator's
-/// dashboard. A turn that is neither slower than the slowest kept ones nor failed costs one relaxed atomic
-/// load.
+/// dashboard. A turn that is neither slower than the slowest kept ones nor failed costs two relaxed atomic
+/// loads.
 final class CallLog: Sendable {
     /// How many of each are kept.
     static let kept = 10
@@ -31,13 +31,17 @@ final class CallLog: Sendable {
     private let state = Mutex(State())
     /// The shortest duration (nanoseconds) a turn needs to enter the slowest kept ones; 0 while there is room.
     private let threshold = Atomic<UInt64>(0)
+    /// When (monotonic nanoseconds) the oldest kept slow turn leaves the window: from then any turn may get in.
+    private let oldestLeaves = Atomic<UInt64>(0)
 
     /// A turn of `actor` that took `nanoseconds` ended at `now` (monotonic) with `error`.
     func record(_ actor: ActorID, nanoseconds: UInt64, now: UInt64, error: CallError?) {
-        guard error != nil || nanoseconds > threshold.load(ordering: .relaxed) else { return }
         // The runtime's own turns (workflow steps, the workflow index the dashboard itself asks) are not the
         // slow calls an operator looks for; their failures are still listed.
-        if error == nil && actor.typeName.hasPrefix("plex.") { return }
+        let slow =
+            (nanoseconds > threshold.load(ordering: .relaxed) || now >= oldestLeaves.load(ordering: .relaxed))
+            && !actor.typeName.hasPrefix("plex.")
+        guard slow || error != nil else { return }
         let call = RecentCall(
             actor: actor, duration: .nanoseconds(Int64(clamping: nanoseconds)),
             error: error.map { "\($0.code): \($0.message)" }, endedAt: Self.wallClockMilliseconds())
@@ -46,6 +50,7 @@ final class CallLog: Sendable {
                 state.failed.append(call)
                 if state.failed.count > Self.kept { state.failed.removeFirst() }
             }
+            guard slow else { return }
             state.slowest.removeAll { now &- $0.at > Self.window }
             state.slowest.append((call, now))
             state.slowest.sort { $0.call.duration > $1.call.duration }
@@ -54,6 +59,7 @@ final class CallLog: Sendable {
             let full = state.slowest.count == Self.kept
             let shortest = state.slowest.last.map { UInt64(clamping: $0.call.duration.clampedNanoseconds) } ?? 0
             threshold.store(full ? shortest : 0, ordering: .relaxed)
+            oldestLeaves.store((state.slowest.map(\.at).min() ?? 0) &+ Self.window, ordering: .relaxed)
         }
     }
 
