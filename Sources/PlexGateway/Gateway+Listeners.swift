@@ -16,12 +16,13 @@ extension Gateway {
         let server: HTTPServerBuilder
         if let files = configuration.tls {
             let tls = try Self.tlsConfiguration(files)
-            let configuration = HTTP2UpgradeChannel.Configuration(idleTimeout: idleTimeout, streamConfiguration: stream)
+            let settings = HTTP2UpgradeChannel.Configuration(
+                idleTimeout: configuration.idleTimeout, streamConfiguration: stream)
             let timeout = silenceTimeout
             server = HTTPServerBuilder { responder in
                 SilentConnectionGuard(
                     inner: try HTTP2UpgradeChannel(
-                        tlsConfiguration: tls, configuration: configuration, responder: responder),
+                        tlsConfiguration: tls, configuration: settings, responder: responder),
                     timeout: timeout)
             }
         } else {
@@ -39,29 +40,25 @@ extension Gateway {
         -> (some ApplicationProtocol)?
     {
         configuration.plaintextHTTP2.map { listener in
-            let configuration = HTTP2Channel.Configuration(idleTimeout: idleTimeout, streamConfiguration: stream)
+            let settings = HTTP2Channel.Configuration(
+                idleTimeout: configuration.idleTimeout, streamConfiguration: stream)
             let timeout = silenceTimeout
             let server = HTTPServerBuilder { responder in
                 SilentConnectionGuard(
-                    inner: HTTP2Channel(responder: responder, configuration: configuration), timeout: timeout)
+                    inner: HTTP2Channel(responder: responder, configuration: settings), timeout: timeout)
             }
             return application(server, listener: listener, onRunning: onRunning)
         }
     }
 
-    /// How long an HTTP/2 or TLS connection may send nothing (``SilentConnectionGuard``).
+    /// The idle timeout as NIO counts time: how long an HTTP/1.1 connection may wait between requests, and an
+    /// HTTP/2 or TLS connection may send nothing (``SilentConnectionGuard``).
     private var silenceTimeout: TimeAmount {
         .nanoseconds(Int64(clamping: configuration.idleTimeout.clampedNanoseconds))
     }
 
-    private var idleTimeout: Duration {
-        .nanoseconds(Int64(clamping: configuration.idleTimeout.clampedNanoseconds))
-    }
-
     /// One request's (or HTTP/2 stream's) settings.
-    private var stream: HTTP1Channel.Configuration {
-        .init(idleTimeout: .nanoseconds(Int64(clamping: configuration.idleTimeout.clampedNanoseconds)))
-    }
+    private var stream: HTTP1Channel.Configuration { .init(idleTimeout: silenceTimeout) }
 
     private func application(
         _ server: HTTPServerBuilder, listener: GatewayListener, onRunning: @escaping @Sendable (Int) async -> Void

@@ -239,7 +239,7 @@ struct RunNode: AsyncParsableCommand {
         var tracing: NodeSettings.Tracing?
         let endpoint = otelEndpoint ?? string("otel_endpoint")
         var enabled = otel || endpoint != nil
-        if !otel, case .boolean(let on)? = file.values["otel"] { enabled = on || endpoint != nil }
+        if case .boolean(true)? = file.values["otel"] { enabled = true }
         if enabled { tracing = NodeSettings.Tracing(endpoint: endpoint) }
         return NodeSettings(
             node: configuration, level: level, jsonLogs: format == "json", gateway: try gatewayConfiguration(file),
