@@ -130,6 +130,13 @@ struct InstanceDriver: WorkflowDriver {
         return step
     }
 
+    func hasEvent(_ name: String) async throws -> Bool {
+        guard case .flag(let waiting) = try await ask(.hasEvent(name: name)) else {
+            throw WorkflowError(.invalidArgument, "the instance answered an inbox read with something else")
+        }
+        return waiting
+    }
+
     func finish(_ ending: WorkflowRecord.Ending, steps: [WorkflowStep], now: Int64) async throws {
         // Not cancelled with the executor: the finished instance deactivates itself, which ends its executor,
         // possibly before this reply arrives.

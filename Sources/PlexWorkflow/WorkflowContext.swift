@@ -236,7 +236,13 @@ public struct WorkflowContext: Sendable {
             let seen = executor.driver.changes.generation
             try executor.checkCancelRequest()
             let reached = step.dueAt.map { clock.now() >= $0 } ?? false
-            if let taken = try await executor.takeEvent(position: position, name: name, deadlineReached: reached) {
+            // Taking is journaled, looking is not: a wait that finds no event (a wake-up, a cancellation that
+            // came to nothing, another event's arrival) writes nothing.
+            var look = reached
+            if !look { look = try await executor.hasEvent(name) }
+            if look,
+                let taken = try await executor.takeEvent(position: position, name: name, deadlineReached: reached)
+            {
                 step = taken
                 continue
             }

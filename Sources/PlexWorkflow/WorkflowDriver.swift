@@ -7,6 +7,8 @@ protocol WorkflowDriver: Sendable {
     func record(_ steps: [WorkflowStep], now: Int64) async throws -> [WorkflowStep]
     /// Takes an event into wait `position` (see ``WorkflowRecord/takeEvent(position:name:deadlineReached:now:)``).
     func takeEvent(position: Int, name: String, deadlineReached: Bool, now: Int64) async throws -> WorkflowStep?
+    /// Whether an event `name` waits in the instance's inbox (a read: nothing is journaled).
+    func hasEvent(_ name: String) async throws -> Bool
     /// Records the last steps and how the instance ended.
     func finish(_ ending: WorkflowRecord.Ending, steps: [WorkflowStep], now: Int64) async throws
     /// Whether cancellation was requested.

@@ -499,6 +499,15 @@ final class WorkflowExecutor: Sendable {
         }
     }
 
+    /// Whether an event `name` waits in the inbox; a failed call stops the executor.
+    func hasEvent(_ name: String) async throws -> Bool {
+        do {
+            return try await driver.hasEvent(name)
+        } catch {
+            throw stop(because: "reading the inbox for event '\(name)' failed: \(error)")
+        }
+    }
+
     /// Marks the executor stopped; returns the error every later step throws.
     func stop(because reason: String) -> any Error {
         state.withLock { state in

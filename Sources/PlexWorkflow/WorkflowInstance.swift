@@ -37,6 +37,9 @@ struct WorkflowInstance: VirtualActor {
         case unload
         /// The code is busy again: an unload asked for earlier is called off.
         case stay
+        /// Whether an event `name` waits in the inbox (read before a `takeEvent`, so a wait that finds nothing
+        /// journals nothing).
+        case hasEvent(name: String)
     }
 
     enum Response: Codable, Sendable {
@@ -45,12 +48,13 @@ struct WorkflowInstance: VirtualActor {
         case steps([WorkflowStep])
         case json([UInt8])
         case done
+        case flag(Bool)
     }
 
     /// Reads and word of a child's end are not journaled.
     static func isReadOnly(_ request: Request) -> Bool {
         switch request {
-        case .describe, .query, .childClosed, .unload, .stay: true
+        case .describe, .query, .childClosed, .unload, .stay, .hasEvent: true
         default: false
         }
     }
@@ -198,6 +202,8 @@ struct WorkflowInstance: VirtualActor {
         case .stay:
             // Arriving here marked the activation used just now.
             return .done
+        case .hasEvent(let name):
+            return .flag(state.inbox.contains { $0.name == name })
         case .query(let name, let timeout):
             guard state.status == .running else {
                 throw WorkflowError(.unknownQuery, "the instance is not running (\(state.status.rawValue))")

@@ -214,6 +214,12 @@ struct ExecutorTests {
         try await eventually("it waits for approval") { driver.record.steps.count == 2 }
         #expect(driver.record.steps[0].outcome == .value(try JSONMessageCodec().encode("first")))
         #expect(driver.record.steps[1].outcome == nil)
+        // Wake-ups that bring no approval (another event, a reminder) journal nothing.
+        let writes = driver.writes
+        let reads = driver.inboxReads
+        try driver.signal("other", 1)
+        try await eventually("the code looked and found nothing") { driver.inboxReads > reads }
+        #expect(driver.writes == writes, "a wait that finds no event writes nothing")
         try driver.signal("approval", true)
         try await eventually("it waits for the last event, on the clock") {
             driver.record.steps.count == 3 && clock.sleepers == 1

@@ -60,6 +60,7 @@ final class MemoryDriver: WorkflowDriver {
     let instanceID: String
     let changes = Notifier()
     private let state: Mutex<(record: WorkflowRecord, writes: Int, failing: Bool)>
+    private let reads = Mutex(0)
 
     init(id: String = "wf-1", type: String = "test") throws {
         instanceID = id
@@ -84,9 +85,20 @@ final class MemoryDriver: WorkflowDriver {
 
     func takeEvent(position: Int, name: String, deadlineReached: Bool, now: Int64) async throws -> WorkflowStep? {
         try state.withLock { state in
-            try state.record.takeEvent(position: position, name: name, deadlineReached: deadlineReached, now: now)
+            // A message to the durable actor, journaled whether or not it takes an event.
+            state.writes += 1
+            return try state.record.takeEvent(
+                position: position, name: name, deadlineReached: deadlineReached, now: now)
         }
     }
+
+    func hasEvent(_ name: String) async throws -> Bool {
+        reads.withLock { $0 += 1 }
+        return state.withLock { state in state.record.inbox.contains { $0.name == name } }
+    }
+
+    /// How often the code looked into the inbox.
+    var inboxReads: Int { reads.withLock { $0 } }
 
     func finish(_ ending: WorkflowRecord.Ending, steps: [WorkflowStep], now: Int64) async throws {
         try state.withLock { state in
