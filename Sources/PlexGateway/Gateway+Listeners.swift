@@ -20,13 +20,20 @@ extension Gateway {
                 idleTimeout: configuration.idleTimeout, streamConfiguration: stream)
             let timeout = silenceTimeout
             server = HTTPServerBuilder { responder in
-                SilentConnectionGuard(
-                    inner: try HTTP2UpgradeChannel(
-                        tlsConfiguration: tls, configuration: settings, responder: responder),
-                    timeout: timeout)
+                ConnectionLoop(
+                    inner: SilentConnectionGuard(
+                        inner: try HTTP2UpgradeChannel(
+                            tlsConfiguration: tls, configuration: settings, responder: responder),
+                        timeout: timeout))
             }
         } else {
-            server = .http1(configuration: stream)
+            let stream = self.stream
+            let gateway = self
+            server = HTTPServerBuilder { responder in
+                ConnectionLoop(inner: HTTP1Channel(responder: responder, configuration: stream)) { eventLoop in
+                    ShortcutHandler(gateway: gateway, eventLoop: eventLoop)
+                }
+            }
         }
         return application(
             server, listener: GatewayListener(host: configuration.host, port: configuration.port),
@@ -44,8 +51,9 @@ extension Gateway {
                 idleTimeout: configuration.idleTimeout, streamConfiguration: stream)
             let timeout = silenceTimeout
             let server = HTTPServerBuilder { responder in
-                SilentConnectionGuard(
-                    inner: HTTP2Channel(responder: responder, configuration: settings), timeout: timeout)
+                ConnectionLoop(
+                    inner: SilentConnectionGuard(
+                        inner: HTTP2Channel(responder: responder, configuration: settings), timeout: timeout))
             }
             return application(server, listener: listener, onRunning: onRunning)
         }

@@ -99,35 +99,48 @@ public struct Gateway: Sendable {
 
     /// `POST /v1/actors/{type}/{key}`: the body is the actor's request in JSON; the answer its reply.
     func callActor(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
-        let id = ActorID(
-            typeName: try parameter("type", of: .callActor, context), key: try parameter("key", of: .callActor, context)
-        )
+        let call = try actorCall(
+            type: try parameter("type", of: .callActor, context), key: try parameter("key", of: .callActor, context),
+            idempotencyKey: request.headers[.idempotencyKey],
+            timeout: request.uri.queryParameters["timeout_ms"].map(String.init), request.headers[.plexTimeout])
+        return json(try await perform(call, body: try await self.body(of: request)))
+    }
+
+    /// The call a `POST /v1/actors/{type}/{key}` asks for, from its (decoded) path parameters and headers.
+    /// - Throws: ``GatewayError`` for an internal type, a reserved idempotency key or a bad timeout.
+    func actorCall(type: String, key: String, idempotencyKey: String?, timeout query: String?, _ header: String?)
+        throws(GatewayError) -> ActorCall
+    {
         // The runtime's own names are not for HTTP callers. Its types (workflow instances, activities, the index)
         // change state only through their APIs: a raw message could finish a workflow with any output, or run an
         // activity with any input. Its idempotency keys mark its own messages (a reminder's delivery).
-        guard !id.typeName.hasPrefix(Self.reservedPrefix) else {
+        guard !type.hasPrefix(Self.reservedPrefix) else {
             throw GatewayError(
-                .notFound, code: "unknownActorType",
-                "actor type '\(id.typeName)' is internal; use the /v1/workflows routes")
+                .notFound, code: "unknownActorType", "actor type '\(type)' is internal; use the /v1/workflows routes")
         }
-        let idempotencyKey = request.headers[.idempotencyKey]
         if let idempotencyKey, idempotencyKey.hasPrefix(Self.reservedPrefix) {
             throw GatewayError(
                 .badRequest, code: "badRequest", "idempotency keys starting '\(Self.reservedPrefix)' are the runtime's")
         }
-        let body = try await self.body(of: request)
-        let options = CallOptions(timeout: try timeout(of: request), idempotencyKey: idempotencyKey)
-        let reply: [UInt8]
+        return ActorCall(
+            id: ActorID(typeName: type, key: key),
+            options: CallOptions(timeout: try timeout(query: query, header: header), idempotencyKey: idempotencyKey))
+    }
+
+    /// Runs `call` with the JSON request `body`; returns the actor's JSON reply.
+    /// - Parameter executor: Where a local turn runs (the connection's event loop, if the request came on one).
+    func perform(_ call: ActorCall, body: [UInt8], on executor: (any TaskExecutor)? = ConnectionExecutor.current)
+        async throws(GatewayError) -> [UInt8]
+    {
         do {
-            reply = try await node.ask(id, json: body, options: options)
+            return try await node.ask(call.id, json: body, options: call.options, on: executor)
         } catch {
             // Say where JSON that does not parse goes wrong, rather than which type it did not decode as.
             if error.code == .invalidRequest, let syntax = JSONSyntax.error(in: body) {
                 throw GatewayError(.badRequest, code: "invalidRequest", "the request body is not JSON: \(syntax)")
             }
-            throw error
+            throw GatewayError(error)
         }
-        return json(reply)
     }
 
     // MARK: Helpers
@@ -156,20 +169,25 @@ public struct Gateway: Sendable {
     }
 
     /// The call's timeout: `timeout_ms` in the query or the `Plex-Timeout-Ms` header, else the default.
-    func timeout(of request: Request) throws -> Duration {
-        let text: String
-        if let query = request.uri.queryParameters["timeout_ms"] {
-            text = String(query)
-        } else if let header = request.headers[.plexTimeout] {
-            text = header
-        } else {
-            return configuration.defaultTimeout
-        }
+    func timeout(of request: Request) throws(GatewayError) -> Duration {
+        try timeout(
+            query: request.uri.queryParameters["timeout_ms"].map(String.init), header: request.headers[.plexTimeout])
+    }
+
+    /// The timeout `query` (`timeout_ms`) or else `header` (`Plex-Timeout-Ms`) asks for, else the default.
+    func timeout(query: String?, header: String?) throws(GatewayError) -> Duration {
+        guard let text = query ?? header else { return configuration.defaultTimeout }
         guard let milliseconds = Int(text), milliseconds > 0 else {
             throw GatewayError(.badRequest, code: "badRequest", "timeout_ms '\(text)' is not a positive integer")
         }
         return min(.milliseconds(milliseconds), configuration.maximumTimeout)
     }
+}
+
+/// An actor call taken from an HTTP request.
+struct ActorCall: Sendable {
+    var id: ActorID
+    var options: CallOptions
 }
 
 extension HTTPField.Name {

@@ -12,17 +12,22 @@ extension CallDispatcher {
     ///
     /// - Throws: ``CallError``: `unknownActorType` when the owner does not register `id`'s type,
     ///   `invalidRequest` when the JSON does not decode as its request, and the errors of any call.
-    func askJSON(_ id: ActorID, json: [UInt8], options: CallOptions) async throws(CallError) -> [UInt8] {
+    /// - Parameter executor: Where a local turn runs (`nil`: the global pool).
+    func askJSON(_ id: ActorID, json: [UInt8], options: CallOptions, on executor: (any TaskExecutor)?)
+        async throws(CallError) -> [UInt8]
+    {
         guard runtime.isRunning else { throw CallError(.shuttingDown, "\(nodeID) is stopped") }
         try Self.requireWireStrings(id, options.idempotencyKey)
         let entry = directory.entry(named: id.typeName)
         let route = try route(id, placement: entry?.placement ?? .pinned)
         guard case .remote(let link) = route else {
-            return try await askJSON(id, json: json, options: options, entry: entry, route: route, trace: [:])
+            return try await askJSON(
+                id, json: json, options: options, entry: entry, route: route, trace: [:], on: executor)
         }
         do {
             return try await hop(to: id, via: link) { trace throws(CallError) in
-                try await askJSON(id, json: json, options: options, entry: entry, route: route, trace: trace)
+                try await askJSON(
+                    id, json: json, options: options, entry: entry, route: route, trace: trace, on: executor)
             }
         } catch {
             throw CallError.wrapping(error)
@@ -31,7 +36,7 @@ extension CallDispatcher {
 
     private func askJSON(
         _ id: ActorID, json: [UInt8], options: CallOptions, entry: (any AnyActorType)?, route: Route,
-        trace: [String: String]
+        trace: [String: String], on executor: (any TaskExecutor)?
     ) async throws(CallError) -> [UInt8] {
         let now = NodeRuntime.now()
         let deadline = runtime.deadline(after: options.timeout, now: now)
@@ -56,7 +61,7 @@ extension CallDispatcher {
             do throws(CallError) {
                 let admission = try entry.enqueueEncoded(
                     call, json: true, deadline: deadline, trace: runtime.tracing == nil ? nil : .current, in: self,
-                    on: nil, call: nil, admitting: mailboxLimit
+                    on: executor, call: nil, admitting: mailboxLimit
                 ) { answer.give($0) }
                 if case .full(let first) = admission { answer.give(.failure(mailboxFull(id, first: first))) }
             } catch {

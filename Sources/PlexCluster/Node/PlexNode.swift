@@ -317,12 +317,15 @@ extension PlexNode: ActorCallRouter {
     /// not link the actor's Swift types, such as the HTTP gateway. The owner decodes the request as the
     /// actor's `Request` (the shape `JSONEncoder` gives it), so this node need not register the type.
     ///
+    /// - Parameter executor: Where the actor's turn runs when this node owns it; `nil`: a task on the global
+    ///   pool. A caller that runs on an event loop's executor (the gateway's connections do) passes it, so a
+    ///   local call is read, run and answered without waking another thread.
     /// - Throws: ``CallError``: `unknownActorType` when the owner does not register the type, `invalidRequest`
     ///   when the JSON does not decode as its request, and the errors of any call.
-    public func ask(_ id: ActorID, json: [UInt8], options: CallOptions = CallOptions()) async throws(CallError)
-        -> [UInt8]
-    {
-        try await dispatcher.askJSON(id, json: json, options: options)
+    public func ask(
+        _ id: ActorID, json: [UInt8], options: CallOptions = CallOptions(), on executor: (any TaskExecutor)? = nil
+    ) async throws(CallError) -> [UInt8] {
+        try await dispatcher.askJSON(id, json: json, options: options, on: executor)
     }
 
     /// The cluster as this node sees it: what `plex cluster status` prints.

@@ -1,0 +1,142 @@
+internal import HTTPTypes
+internal import Hummingbird
+internal import NIOCore
+internal import NIOHTTPTypes
+internal import PlexTransport
+
+/// The plain HTTP/1.1 listener's shortcut for `POST /v1/actors/{type}/{key}`: it answers the call on the
+/// connection's event loop, without Hummingbird's per-request work (its async request and response streams, its
+/// router and middleware), which costs more than the call itself. Everything else passes on to Hummingbird.
+///
+/// It takes only a request whose answer it gives exactly as the router would: a POST to that route with a
+/// `Content-Length` within the limit, no query but `timeout_ms`, no `Expect` or `Connection: close`, the token
+/// (if one is configured) right, and no tracer. Any other request (a wrong token, an internal type, a bad
+/// timeout, a chunked body) passes on, and the router gives its error. The call's own outcome (the reply, or a
+/// call error with its status) is rendered from the same ``Gateway`` functions as the router's route.
+///
+/// Measured with `scripts/bench-http.sh`: see the README's gateway figures.
+final class ShortcutHandler: ChannelDuplexHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPRequestPart
+    typealias InboundOut = HTTPRequestPart
+    typealias OutboundIn = HTTPResponsePart
+    typealias OutboundOut = HTTPResponsePart
+
+    private let gateway: Gateway
+    private let executor: EventLoopTaskExecutor
+    private var state = ShortcutState<ActorCall>()
+    /// A read the channel asked for while a call ran, made once it is answered.
+    private var readPending = false
+    private var date = HTTPDate()
+
+    init(gateway: Gateway, eventLoop: any EventLoop) {
+        self.gateway = gateway
+        self.executor = EventLoopTaskExecutor(eventLoop: eventLoop)
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        handle(unwrapInboundIn(data), context: context)
+    }
+
+    private func handle(_ part: HTTPRequestPart, context: ChannelHandlerContext) {
+        switch state.read(part, decide: gateway.shortcut) {
+        case .pass(let part): context.fireChannelRead(wrapInboundOut(part))
+        case .wait: break
+        case .call(let call, let body): run(call, body: body, context: context)
+        }
+    }
+
+    private func run(_ call: ActorCall, body: ByteBuffer, context: ChannelHandlerContext) {
+        let promise = context.eventLoop.makePromise(of: Result<[UInt8], GatewayError>.self)
+        let gateway = self.gateway
+        let executor = self.executor
+        Task(executorPreference: executor) {
+            do throws(GatewayError) {
+                promise.succeed(
+                    .success(try await gateway.perform(call, body: Array(body.readableBytesView), on: executor)))
+            } catch {
+                promise.succeed(.failure(error))
+            }
+        }
+        promise.futureResult.assumeIsolated().whenSuccess { result in
+            self.respond(result, context: context)
+        }
+    }
+
+    private func respond(_ result: Result<[UInt8], GatewayError>, context: ChannelHandlerContext) {
+        var fields = HTTPFields()
+        fields[.contentType] = "application/json"
+        let status: HTTPResponse.Status
+        let body: [UInt8]
+        switch result {
+        case .success(let reply):
+            status = .ok
+            body = reply
+        case .failure(let error):
+            status = error.status
+            body = error.body
+            if let retryAfter = error.retryAfter { fields[.retryAfter] = "\(retryAfter)" }
+        }
+        fields[.contentLength] = "\(body.count)"
+        fields[.date] = date.now()
+        context.write(wrapOutboundOut(.head(HTTPResponse(status: status, headerFields: fields))), promise: nil)
+        context.write(wrapOutboundOut(.body(context.channel.allocator.buffer(bytes: body))), promise: nil)
+        context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+        let held = state.answered()
+        for part in held { handle(part, context: context) }
+        // Parts passed on outside a read need their read-complete too (Hummingbird's stream yields on it).
+        if !held.isEmpty { context.fireChannelReadComplete() }
+        if readPending, !state.isCalling {
+            readPending = false
+            context.read()
+        }
+    }
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        if case .end = unwrapOutboundIn(data) { state.responseEnded() }
+        context.write(data, promise: promise)
+    }
+
+    func read(context: ChannelHandlerContext) {
+        // No more bytes while a call runs: a client that pipelines waits in its socket, not in memory here.
+        guard !state.isCalling else {
+            readPending = true
+            return
+        }
+        context.read()
+    }
+}
+
+extension Gateway {
+    /// The call `head` asks for if the shortcut may answer it as the router would, else `nil` (the router then
+    /// answers it, or its error).
+    func shortcut(_ head: HTTPRequest) -> ActorCall? {
+        guard head.method == .post, node.tracer == nil, let path = head.path,
+            head.headerFields[.expect] == nil, head.headerFields[.transferEncoding] == nil,
+            let length = head.headerFields[.contentLength].flatMap(Int.init), length <= configuration.maximumBodySize,
+            head.headerFields[.connection]?.lowercased() != "close"
+        else { return nil }
+        if let token = configuration.bearerToken,
+            !GatewayMiddleware<BasicRequestContext>.authorized(head.headerFields[.authorization], token: token)
+        {
+            return nil
+        }
+        var timeout: String?
+        var route = path[...]
+        if let question = path.firstIndex(of: "?") {
+            route = path[..<question]
+            let query = path[path.index(after: question)...]
+            let value = query.dropFirst("timeout_ms=".count)
+            guard query.hasPrefix("timeout_ms="), !value.isEmpty, value.utf8.allSatisfy({ (48...57).contains($0) })
+            else { return nil }
+            timeout = String(value)
+        }
+        let segments = route.split(separator: "/", omittingEmptySubsequences: false)
+        guard segments.count == 5, segments[0].isEmpty, segments[1] == "v1", segments[2] == "actors",
+            !segments[3].isEmpty, !segments[4].isEmpty,
+            let type = segments[3].percentDecoded, let key = segments[4].percentDecoded
+        else { return nil }
+        return try? actorCall(
+            type: type, key: key, idempotencyKey: head.headerFields[.idempotencyKey], timeout: timeout,
+            head.headerFields[.plexTimeout])
+    }
+}
