@@ -2,7 +2,7 @@ extension Substring {
     /// The segment with `%XX` escapes decoded (a path parameter such as a child workflow's id `parent%2F3`);
     /// `nil` when an escape is malformed or the bytes are not UTF-8.
     var percentDecoded: String? {
-        guard contains("%") else { return String(self) }
+        guard utf8.contains(UInt8(ascii: "%")) else { return String(self) }
         var bytes: [UInt8] = []
         bytes.reserveCapacity(utf8.count)
         var iterator = utf8.makeIterator()

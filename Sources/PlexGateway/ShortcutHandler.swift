@@ -120,20 +120,23 @@ extension Gateway {
         {
             return nil
         }
+        // On the UTF-8 view: Character-wise search and comparison would cost more than the rest of the decision.
+        let utf8 = path.utf8
         var timeout: String?
-        var route = path[...]
-        if let question = path.firstIndex(of: "?") {
-            route = path[..<question]
-            let query = path[path.index(after: question)...]
-            let value = query.dropFirst("timeout_ms=".count)
-            guard query.hasPrefix("timeout_ms="), !value.isEmpty, value.utf8.allSatisfy({ (48...57).contains($0) })
-            else { return nil }
-            timeout = String(value)
+        var route = utf8[...]
+        if let question = utf8.firstIndex(of: UInt8(ascii: "?")) {
+            route = utf8[..<question]
+            let query = utf8[utf8.index(after: question)...]
+            let name = "timeout_ms=".utf8
+            guard query.starts(with: name) else { return nil }
+            let value = query.dropFirst(name.count)
+            guard !value.isEmpty, value.allSatisfy({ (48...57).contains($0) }) else { return nil }
+            timeout = String(Substring(value))
         }
-        let segments = route.split(separator: "/", omittingEmptySubsequences: false)
-        guard segments.count == 5, segments[0].isEmpty, segments[1] == "v1", segments[2] == "actors",
-            !segments[3].isEmpty, !segments[4].isEmpty,
-            let type = segments[3].percentDecoded, let key = segments[4].percentDecoded
+        let segments = route.split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: false)
+        guard segments.count == 5, segments[0].isEmpty, segments[1].elementsEqual("v1".utf8),
+            segments[2].elementsEqual("actors".utf8), !segments[3].isEmpty, !segments[4].isEmpty,
+            let type = Substring(segments[3]).percentDecoded, let key = Substring(segments[4]).percentDecoded
         else { return nil }
         return try? actorCall(
             type: type, key: key, idempotencyKey: head.headerFields[.idempotencyKey], timeout: timeout,
