@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The HTTP gateway benchmark: one release-built node, 64 connections calling the counter (ephemeral) and the
 # durable counter over POST /v1/actors/{type}/{key}, spread over 64 keys: wrk over HTTP/1.1, then h2load over
-# HTTP/2 (h2c, one stream at a time per connection). Prints `name value unit` lines: requests/s and p50/p99
+# HTTP/2 (h2c, one stream at a time per connection), and GET /healthz as the HTTP server's own ceiling. Prints `name value unit` lines: requests/s and p50/p99
 # latency, the median of 3 runs each. Installs wrk and h2load (Debian's wrk and nghttp2-client) if they are
 # missing. Not part of CI; run it on a quiet machine and quote ../shared/limits/run.sh beside it.
 #
@@ -64,6 +64,19 @@ LUA
     echo "http_${type//-/_}_errors $errors count"
   done
 done
+
+# The HTTP server's own ceiling on this machine in this sitting: GET /healthz through Hummingbird's router and
+# the gateway's middleware, no actor. Quote the counter's rate beside it (their ratio compares across days).
+cat >"$work/healthz.lua" <<'LUA'
+done = function(summary, latency, requests)
+  io.write(string.format("RESULT %.0f\n", summary.requests / (summary.duration / 1e6)))
+end
+LUA
+: >"$work/healthz.results"
+for _ in 1 2 3; do
+  wrk -t2 -c64 -d"${seconds}s" -s "$work/healthz.lua" "http://$http/healthz" | sed -n 's/^RESULT //p' >>"$work/healthz.results"
+done
+echo "http_healthz_requests_per_second $(sort -n "$work/healthz.results" | sed -n 2p) req/s"
 
 # HTTP/2: h2load cycles through the 64 URIs; its log has each request's latency in microseconds.
 for type in counter durable-counter; do
