@@ -33,6 +33,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
         .package(url: "https://github.com/apple/swift-nio-http2.git", from: "1.46.0"),
         .package(url: "https://github.com/apple/swift-nio-extras.git", from: "1.33.0"),
+        .package(url: "https://github.com/apple/swift-certificates.git", from: "1.21.0"),
+        .package(url: "https://github.com/apple/swift-asn1.git", from: "1.7.0"),
         .package(url: "https://github.com/apple/swift-distributed-tracing.git", from: "1.7.3"),
         // OTLP over HTTP only: the gRPC exporter's dependencies (grpc-swift) would double the build.
         .package(url: "https://github.com/swift-otel/swift-otel.git", from: "1.6.0", traits: ["OTLPHTTP"]),
@@ -96,6 +98,15 @@ let package = Package(
             swiftSettings: strict
         ),
         .target(
+            name: "PlexCertificates",
+            dependencies: [
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: strict
+        ),
+        .target(
             name: "PlexGateway",
             dependencies: [
                 "PlexSpaces", "PlexWorkflow", "PlexCluster", "PlexCore", "PlexTransport",
@@ -132,7 +143,8 @@ let package = Package(
         .executableTarget(
             name: "plex",
             dependencies: [
-                "PlexSpaces", "PlexExamples", "PlexJournal", "PlexGateway",
+                "PlexSpaces", "PlexExamples", "PlexJournal", "PlexGateway", "PlexCertificates",
+                .product(name: "X509", package: "swift-certificates"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
@@ -166,6 +178,15 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(name: "PlexCoreTests", dependencies: ["PlexCore"], swiftSettings: strict),
+        .testTarget(
+            name: "PlexCertificatesTests",
+            dependencies: [
+                "PlexCertificates",
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ],
+            swiftSettings: strict
+        ),
         .testTarget(
             name: "PlexWireTests",
             dependencies: [

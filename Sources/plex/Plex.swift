@@ -12,7 +12,7 @@ struct Plex: AsyncParsableCommand {
         abstract: "PlexSpaces: durable virtual actors on a cluster of nodes.",
         subcommands: [
             NodeCommand.self, CallCommand.self, ClusterCommand.self, WorkflowCommand.self, JournalCommand.self,
-            OCFLCommand.self,
+            OCFLCommand.self, CertsCommand.self,
         ])
 }
 
