@@ -110,6 +110,7 @@ let package = Package(
             name: "PlexGateway",
             dependencies: [
                 "PlexSpaces", "PlexWorkflow", "PlexCluster", "PlexCore", "PlexTransport",
+                .product(name: "DequeModule", package: "swift-collections"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "HummingbirdHTTP2", package: "hummingbird"),

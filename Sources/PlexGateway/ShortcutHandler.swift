@@ -21,27 +21,67 @@ final class ShortcutHandler: ChannelDuplexHandler, RemovableChannelHandler {
     typealias OutboundIn = HTTPResponsePart
     typealias OutboundOut = HTTPResponsePart
 
+    /// What arrives besides parts, held in its place while a call runs.
+    enum Inbound {
+        case error(any Error)
+        case event(Any)
+    }
+
     private let gateway: Gateway
+    /// The gateway's decision, made once (a partial application per part would copy the gateway each time).
+    private let decide: (HTTPRequest) -> ActorCall?
     private let executor: EventLoopTaskExecutor
-    private var state = ShortcutState<ActorCall>()
+    private var state = ShortcutState<ActorCall, Inbound>()
     /// A read the channel asked for while a call ran, made once it is answered.
     private var readPending = false
     private var date = HTTPDate()
 
     init(gateway: Gateway, eventLoop: any EventLoop) {
         self.gateway = gateway
+        self.decide = gateway.shortcut
         self.executor = EventLoopTaskExecutor(eventLoop: eventLoop)
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        handle(unwrapInboundIn(data), context: context)
+        perform(state.read(unwrapInboundIn(data), decide: decide), context: context)
     }
 
-    private func handle(_ part: HTTPRequestPart, context: ChannelHandlerContext) {
-        switch state.read(part, decide: gateway.shortcut) {
-        case .pass(let part): context.fireChannelRead(wrapInboundOut(part))
-        case .wait: break
-        case .call(let call, let body): run(call, body: body, context: context)
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        // A parse error behind a running call waits for its answer: passed on now, the router would answer
+        // 400 and close before the call's reply went out.
+        pass(.error(error), context: context)
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        // The client's half-close likewise: passed on now, the router would end the connection unanswered.
+        pass(.event(event), context: context)
+    }
+
+    private func pass(_ inbound: Inbound, context: ChannelHandlerContext) {
+        let (now, before) = state.other(inbound)
+        guard now else { return }
+        deliver(inbound, after: before, context: context)
+    }
+
+    private func deliver(_ inbound: Inbound, after parts: [HTTPRequestPart], context: ChannelHandlerContext) {
+        for part in parts { context.fireChannelRead(wrapInboundOut(part)) }
+        switch inbound {
+        case .error(let error): context.fireErrorCaught(error)
+        case .event(let event): context.fireUserInboundEventTriggered(event)
+        }
+    }
+
+    /// Returns whether a part was passed on.
+    @discardableResult
+    private func perform(_ action: ShortcutState<ActorCall, Inbound>.Action, context: ChannelHandlerContext) -> Bool {
+        switch action {
+        case .pass(let part):
+            context.fireChannelRead(wrapInboundOut(part))
+            return true
+        case .wait: return false
+        case .call(let call, let body):
+            run(call, body: body, context: context)
+            return false
         }
     }
 
@@ -81,10 +121,24 @@ final class ShortcutHandler: ChannelDuplexHandler, RemovableChannelHandler {
         context.write(wrapOutboundOut(.head(HTTPResponse(status: status, headerFields: fields))), promise: nil)
         context.write(wrapOutboundOut(.body(context.channel.allocator.buffer(bytes: body))), promise: nil)
         context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
-        let held = state.answered()
-        for part in held { handle(part, context: context) }
+        state.answered()
+        guard context.channel.isActive else {
+            // The client is gone: what it sent behind the call is never answered, so it never runs either.
+            state.dropHeld()
+            return
+        }
+        // Take up what arrived meanwhile, one at a time, until it is all done or a held request starts a call.
+        var passed = false
+        while let next = state.next(decide: decide) {
+            switch next {
+            case .part(let action): passed = perform(action, context: context) || passed
+            case .other(let inbound, let before):
+                deliver(inbound, after: before, context: context)
+                passed = true
+            }
+        }
         // Parts passed on outside a read need their read-complete too (Hummingbird's stream yields on it).
-        if !held.isEmpty { context.fireChannelReadComplete() }
+        if passed { context.fireChannelReadComplete() }
         if readPending, !state.isCalling {
             readPending = false
             context.read()
