@@ -91,7 +91,7 @@ public struct CertificateAuthority: Sendable {
                 issuer: self.certificate.subject,
                 subject: try DistinguishedName {
                     OrganizationName("PlexSpaces")
-                    CommonName(identity.commonName)
+                    CommonName(identity.name)
                 },
                 signatureAlgorithm: .ecdsaWithSHA256,
                 extensions: try Certificate.Extensions {

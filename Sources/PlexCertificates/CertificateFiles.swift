@@ -39,11 +39,7 @@ public struct CertificateFiles: Sendable {
     /// Writes `issued` as `NAME.pem` and `NAME-key.pem` here (creating the directory).
     /// - Throws: ``PlexCertificateError`` when either file exists already or cannot be written.
     public func store(_ issued: IssuedCertificate) throws(PlexCertificateError) {
-        let name: String
-        switch issued.identity {
-        case .node(let id): name = id
-        case .client(let client, _): name = client
-        }
+        let name = issued.identity.name
         try Self.createDirectory(directory)
         try Self.refuseExisting([certificate(of: name), key(of: name)])
         try Self.write(issued.keyPEM, to: key(of: name), mode: 0o600)

@@ -40,8 +40,8 @@ public enum PlexIdentity: Sendable, Hashable, CustomStringConvertible {
         }
     }
 
-    /// The name for the certificate's subject (its common name).
-    var commonName: String {
+    /// The node id or the client's name: the certificate's common name, and its files' name.
+    public var name: String {
         switch self {
         case .node(let id): id
         case .client(let name, _): name

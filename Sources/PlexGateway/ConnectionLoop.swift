@@ -12,7 +12,6 @@ internal import PlexTransport
 /// must not block (they never may: actor handlers are `async`), as a blocked handler stalls every connection on
 /// its loop.
 struct ConnectionLoop<Inner: ServerChildChannel>: ServerChildChannel {
-
     typealias Value = Inner.Value
     let inner: Inner
     /// A handler to put right after Hummingbird's connection state handler (so that one still sees every request

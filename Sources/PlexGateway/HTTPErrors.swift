@@ -87,10 +87,15 @@ public struct GatewayError: Error, Sendable, Hashable {
         return Array(data)
     }
 
-    /// The error as an HTTP response.
-    var response: Response {
+    /// The error response's header fields: its content type, and `Retry-After` when a retry may succeed.
+    var headers: HTTPFields {
         var headers: HTTPFields = [.contentType: "application/json"]
         if let retryAfter { headers[.retryAfter] = "\(retryAfter)" }
-        return Response(status: status, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: body)))
+        return headers
+    }
+
+    /// The error as an HTTP response.
+    var response: Response {
+        Response(status: status, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: body)))
     }
 }

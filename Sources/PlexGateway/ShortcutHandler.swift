@@ -14,6 +14,9 @@ internal import PlexTransport
 /// timeout, a chunked body) passes on, and the router gives its error. The call's own outcome (the reply, or a
 /// call error with its status) is rendered from the same ``Gateway`` functions as the router's route.
 ///
+/// Whatever arrives while its call runs (pipelined requests, a parse error, the client's half-close) waits
+/// behind the call's answer and is taken up in order afterwards (``ShortcutState``); reads stop meanwhile.
+///
 /// Measured with `scripts/bench-http.sh`: see the README's gateway figures.
 final class ShortcutHandler: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPRequestPart
@@ -103,18 +106,19 @@ final class ShortcutHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     private func respond(_ result: Result<[UInt8], GatewayError>, context: ChannelHandlerContext) {
-        var fields = HTTPFields()
-        fields[.contentType] = "application/json"
+        var fields: HTTPFields
         let status: HTTPResponse.Status
         let body: [UInt8]
         switch result {
         case .success(let reply):
+            fields = [.contentType: "application/json"]
             status = .ok
             body = reply
         case .failure(let error):
+            // The router's error response, field for field.
+            fields = error.headers
             status = error.status
             body = error.body
-            if let retryAfter = error.retryAfter { fields[.retryAfter] = "\(retryAfter)" }
         }
         fields[.contentLength] = "\(body.count)"
         fields[.date] = date.now()

@@ -47,17 +47,19 @@ struct CertsCommand: AsyncParsableCommand {
         @Argument(help: "The client's name.")
         var name: String
         @Option(
-            name: .long, help: "caller (call actors, run workflows, read status) or admin (also stop and remove nodes)."
-        )
-        var role: Role
+            name: .long,
+            help: "caller (call actors, run workflows, read status) or admin (also stop and remove nodes).",
+            transform: { text in
+                guard let role = PlexIdentity.ClientRole(rawValue: text) else {
+                    throw ValidationError("--role must be caller or admin, not '\(text)'")
+                }
+                return role
+            })
+        var role: PlexIdentity.ClientRole
         @OptionGroup var options: IssueOptions
 
-        enum Role: String, ExpressibleByArgument, CaseIterable {
-            case caller, admin
-        }
-
         func run() throws {
-            try options.issue(.client(name, role: role == .admin ? .admin : .caller))
+            try options.issue(.client(name, role: role))
         }
     }
 
@@ -80,11 +82,7 @@ struct CertsCommand: AsyncParsableCommand {
             }
             let files = CertificateFiles(directory: out ?? ca)
             try exitingOnCertificateError { try files.store(issued) }
-            let name: String
-            switch identity {
-            case .node(let id): name = id
-            case .client(let client, _): name = client
-            }
+            let name = identity.name
             print(
                 "issued \(files.certificate(of: name)) and its key \(files.key(of: name)) (mode 0600) for \(identity)")
             print("valid until \(issued.certificate.notValidAfter)")
