@@ -54,9 +54,12 @@ let package = Package(
         .target(
             name: "PlexTransport",
             dependencies: [
-                "PlexCore", "PlexWire",
+                "PlexCore", "PlexWire", "PlexCertificates",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOTLS", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "X509", package: "swift-certificates"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -206,6 +209,8 @@ let package = Package(
             name: "PlexTransportTests",
             dependencies: [
                 "PlexTransport", "PlexWire", "PlexCore", "PlexTestKit", "PlexExamples", "PlexCluster", "PlexSpaces",
+                "PlexCertificates",
+                .product(name: "X509", package: "swift-certificates"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),

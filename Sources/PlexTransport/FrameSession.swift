@@ -1,4 +1,5 @@
 internal import Logging
+internal import PlexCertificates
 internal import PlexCore
 internal import PlexWire
 internal import Synchronization
@@ -30,13 +31,16 @@ final class FrameSession: Connection {
     private let logger: Logger
     private let phase: Mutex<Phase>
     private let onEstablished: Mutex<(@Sendable (Result<any Connection, TransportError>) -> Void)?>
+    /// The peer's address, for logs.
+    let remote: @Sendable () -> String
 
     private static let nextID = Atomic<UInt64>(1)
 
     init(
         side: HandshakeStateMachine.Side, configuration: HandshakeConfiguration, local: PeerIdentity,
         sink: any FrameSink, delegate: any ConnectionDelegate, logger: Logger,
-        maximumFrameSize: Int = Wire.defaultMaximumFrameSize,
+        maximumFrameSize: Int = Wire.defaultMaximumFrameSize, requiresCertificate: Bool = false,
+        remote: @escaping @Sendable () -> String = { "unknown" },
         onEstablished: (@Sendable (Result<any Connection, TransportError>) -> Void)? = nil
     ) {
         self.connectionID = Self.nextID.add(1, ordering: .relaxed).oldValue
@@ -45,8 +49,12 @@ final class FrameSession: Connection {
         self.sink = sink
         self.delegate = delegate
         self.logger = logger
-        self.phase = Mutex(.handshaking(HandshakeStateMachine(side: side, configuration: configuration, local: local)))
+        self.phase = Mutex(
+            .handshaking(
+                HandshakeStateMachine(
+                    side: side, configuration: configuration, local: local, requiresCertificate: requiresCertificate)))
         self.onEstablished = Mutex(onEstablished)
+        self.remote = remote
     }
 
     /// Sets the callback that hears once whether the handshake succeeded.
@@ -86,6 +94,26 @@ final class FrameSession: Connection {
         let actions = phase.withLock { phase -> [HandshakeStateMachine.Action] in
             guard case .handshaking(var machine) = phase else { return [] }
             let actions = machine.start()
+            phase = .handshaking(machine)
+            return actions
+        }
+        perform(actions)
+    }
+
+    /// Records who the peer's verified TLS certificate speaks for (before its first handshake frame).
+    func certify(_ identity: PlexIdentity) {
+        phase.withLock { phase in
+            guard case .handshaking(var machine) = phase else { return }
+            machine.certify(identity)
+            phase = .handshaking(machine)
+        }
+    }
+
+    /// Refuses the peer before the handshake has finished: tells it `reason` in an error frame, then closes.
+    func refuse(_ reason: String) {
+        let actions = phase.withLock { phase -> [HandshakeStateMachine.Action] in
+            guard case .handshaking(var machine) = phase else { return [] }
+            let actions = machine.refuse(reason)
             phase = .handshaking(machine)
             return actions
         }
@@ -134,7 +162,7 @@ final class FrameSession: Connection {
                 onEstablished.withLock { $0.take() }?(.success(self))
             case .refuse(let frame, let error):
                 if let frame { sink.write(frame) }
-                logger.warning("handshake refused", metadata: ["error": "\(error)"])
+                logger.warning("handshake refused", metadata: ["error": "\(error)", "remote": "\(remote())"])
                 fail(error)
             }
         }

@@ -1,5 +1,7 @@
 internal import Logging
 internal import NIOCore
+internal import NIOSSL
+internal import NIOTLS
 internal import PlexWire
 
 /// Cuts the byte stream into frames and hands each straight to its ``FrameSession``; enforces the
@@ -20,9 +22,13 @@ final class FrameSessionHandler: ChannelInboundHandler {
         /// The largest frame accepted before the handshake has finished (length prefix excluded); also the
         /// most a connection buffers before then.
         var handshakeBufferLimit: Int
-        /// How long the handshake may take, from the moment the connection is open.
+        /// How long the handshake may take, from the moment the connection is open (TLS included).
         var handshakeTimeout: Duration
     }
+
+    /// Whether the connection runs over TLS: the handler then sits behind the TLS handler and reads the
+    /// peer's certificate when TLS has verified it.
+    let tls: Bool
 
     let session: FrameSession
     let side: HandshakeStateMachine.Side
@@ -40,8 +46,9 @@ final class FrameSessionHandler: ChannelInboundHandler {
 
     init(
         session: FrameSession, side: HandshakeStateMachine.Side, logger: Logger, counters: TrafficCounters,
-        limits: Limits
+        limits: Limits, tls: Bool = false
     ) {
+        self.tls = tls
         self.session = session
         self.side = side
         self.logger = logger
@@ -78,6 +85,15 @@ final class FrameSessionHandler: ChannelInboundHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         var incoming = Self.unwrapInboundIn(data)
+        if !established && !tls && side == .acceptor && pending == nil && Self.startsTLSRecord(incoming) {
+            // A TLS client at a node without TLS: say so in a plain frame its TLS guard can read.
+            logger.warning(
+                "refusing a TLS peer: this node runs without TLS",
+                metadata: ["remote": "\(remote)"])
+            session.refuse(
+                "this node runs without TLS, and the peer started a TLS handshake (a cluster is all TLS or all plain)")
+            return
+        }
         if var buffer = pending.take() {
             // `take()` leaves `buffer` the only reference to its storage: this appends without copying it.
             buffer.writeBuffer(&incoming)
@@ -164,8 +180,36 @@ final class FrameSessionHandler: ChannelInboundHandler {
         buffer.getInteger(at: buffer.readerIndex, as: UInt32.self).map { Wire.lengthPrefixSize + Int($0) }
     }
 
+    /// Whether `buffer` starts like a TLS record: a handshake (22) or alert (21) record of TLS 1.x.
+    static func startsTLSRecord(_ buffer: ByteBuffer) -> Bool {
+        guard let type = buffer.getInteger(at: buffer.readerIndex, as: UInt8.self) else { return false }
+        let version = buffer.getInteger(at: buffer.readerIndex + 1, as: UInt8.self)
+        return (type == 22 || type == 21) && (version == nil || version == 3)
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if tls, let event = event as? TLSUserEvent, case .handshakeCompleted = event {
+            // Before any application byte: the peer's first handshake frame is checked against its certificate.
+            switch TransportTLS.peerIdentity(on: context.channel) {
+            case .success(let identity): session.certify(identity)
+            case .failure(let error):
+                logger.warning(
+                    "refusing a peer's certificate", metadata: ["error": "\(error)", "remote": "\(remote)"])
+                session.refuse(error.message)
+            }
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        logger.debug("connection error", metadata: ["error": "\(error)"])
+        if tls, session.isHandshaking, error is NIOSSLError || error is BoringSSLError {
+            let refusal = TransportError(
+                .handshakeRefused, "the TLS handshake with \(remote) failed: \(TransportTLS.explain(error))")
+            logger.warning("TLS handshake failed", metadata: ["error": "\(refusal)", "remote": "\(remote)"])
+            session.fail(refusal)
+        } else {
+            logger.debug("connection error", metadata: ["error": "\(error)"])
+        }
         context.close(promise: nil)
     }
 

@@ -1,4 +1,5 @@
 internal import FoundationEssentials
+public import PlexCertificates
 internal import PlexCore
 public import PlexWire
 
@@ -9,6 +10,10 @@ public import PlexWire
 /// direction (see ``HandshakeProof``), so a proof made for another connection, or relayed through a
 /// man in the middle that changed who either side claims to be, is refused. See
 /// `proto/plexspaces/v1/handshake.proto`.
+///
+/// Over TLS (``requiresCertificate``) the connection's TLS layer tells the machine who the peer's certificate
+/// speaks for (``certify(_:)``) before the peer's first handshake frame; a peer that claims a node id other
+/// than its certificate's is refused, so one node's certificate cannot speak for another.
 public struct HandshakeStateMachine: Sendable {
     /// Which side of the connection this machine runs on.
     public enum Side: Sendable { case initiator, acceptor }
@@ -35,13 +40,26 @@ public struct HandshakeStateMachine: Sendable {
     let side: Side
     let configuration: HandshakeConfiguration
     let local: PeerIdentity
+    /// Whether the peer must have shown a certificate (the connection runs over TLS).
+    public let requiresCertificate: Bool
+    /// Who the peer's certificate speaks for, once TLS has verified it.
+    private(set) var peerCertificate: PlexIdentity?
     var state: State = .initial
 
-    /// Creates a machine.
-    public init(side: Side, configuration: HandshakeConfiguration, local: PeerIdentity) {
+    /// Creates a machine; with `requiresCertificate`, a peer is refused unless ``certify(_:)`` named who its
+    /// certificate speaks for, and that agrees with who it claims to be.
+    public init(
+        side: Side, configuration: HandshakeConfiguration, local: PeerIdentity, requiresCertificate: Bool = false
+    ) {
         self.side = side
         self.configuration = configuration
         self.local = local
+        self.requiresCertificate = requiresCertificate
+    }
+
+    /// Records who the peer's verified TLS certificate speaks for.
+    public mutating func certify(_ identity: PlexIdentity) {
+        peerCertificate = identity
     }
 
     /// Whether the handshake has finished successfully.
@@ -110,9 +128,11 @@ public struct HandshakeStateMachine: Sendable {
         guard NodeID.isValid(hello.nodeID), hello.nonce.count == 32 else {
             return refuse("hello has an invalid node id or nonce")
         }
+        let role: PeerRole = hello.role == .client ? .client : .node
+        if let reason = certificateRefusal(claimedRole: role, nodeID: hello.nodeID) { return refuse(reason) }
         let peer = PeerIdentity(
-            role: hello.role == .client ? .client : .node, nodeID: NodeID(unchecked: hello.nodeID),
-            incarnation: hello.incarnation, listenAddress: hello.listenAddress)
+            role: role, nodeID: NodeID(unchecked: hello.nodeID), incarnation: hello.incarnation,
+            listenAddress: hello.listenAddress, certified: peerCertificate)
         let initiator = HandshakeProof.Party(peer, nonce: Array(hello.nonce))
         var challenge = Plexspaces_V1_Challenge()
         challenge.protocolVersion = UInt32(Wire.protocolVersion)
@@ -143,9 +163,10 @@ public struct HandshakeStateMachine: Sendable {
         guard NodeID.isValid(challenge.nodeID), challenge.nonce.count == 32 else {
             return refuse("challenge has an invalid node id or nonce")
         }
+        if let reason = certificateRefusal(claimedRole: .node, nodeID: challenge.nodeID) { return refuse(reason) }
         let peer = PeerIdentity(
             role: .node, nodeID: NodeID(unchecked: challenge.nodeID), incarnation: challenge.incarnation,
-            listenAddress: challenge.listenAddress)
+            listenAddress: challenge.listenAddress, certified: peerCertificate)
         let initiator = HandshakeProof.Party(local, nonce: myNonce)
         let acceptor = HandshakeProof.Party(peer, nonce: Array(challenge.nonce))
         guard verify(challenge.proof, madeBy: .acceptor, initiator: initiator, acceptor: acceptor) else {
@@ -182,16 +203,31 @@ public struct HandshakeStateMachine: Sendable {
         return [.refuse(nil, TransportError(code, message))]
     }
 
-    private mutating func refuse(_ reason: String) -> [Action] {
+    /// Why a peer claiming `claimedRole` and `nodeID` is refused over TLS, or `nil`. A node must hold a
+    /// certificate for its own node id; a client may show a client certificate (its role decides what it may
+    /// do) or a node's (a tool running with a node's credentials has a node's rights).
+    private func certificateRefusal(claimedRole: PeerRole, nodeID: String) -> String? {
+        guard requiresCertificate else { return nil }
+        guard let certificate = peerCertificate else { return "the peer showed no verified TLS certificate" }
+        switch (claimedRole, certificate) {
+        case (.node, .node(let id)) where id == nodeID: return nil
+        case (.client, _): return nil
+        default: return "the peer claims to be node \(nodeID), but its certificate is for \(certificate)"
+        }
+    }
+
+    /// Ends the handshake now: tells the peer `reason` in an error frame, then closes.
+    mutating func refuse(_ reason: String) -> [Action] {
         state = .failed
+        return [.refuse(Self.refusal(reason), TransportError(.handshakeRefused, reason))]
+    }
+
+    /// The error frame that tells a peer why its handshake is refused.
+    static func refusal(_ reason: String) -> Wire.Frame {
         var body = Plexspaces_V1_ErrorBody()
         body.message = reason
         body.remoteCode = "handshake-refused"
-        return [
-            .refuse(
-                Wire.Frame(kind: .errorReply, body: Wire.body(body)),
-                TransportError(.handshakeRefused, reason))
-        ]
+        return Wire.Frame(kind: .errorReply, body: Wire.body(body))
     }
 
     /// The proof `side` makes (or must have made) on this connection.

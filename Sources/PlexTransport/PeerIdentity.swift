@@ -1,3 +1,4 @@
+public import PlexCertificates
 public import PlexCore
 
 /// What the connecting side of a connection is.
@@ -18,13 +19,21 @@ public struct PeerIdentity: Sendable, Hashable, CustomStringConvertible {
     public var incarnation: Incarnation
     /// Where the member accepts connections (`host:port`); empty for a client.
     public var listenAddress: String
+    /// Who the peer's TLS certificate, signed by the cluster's CA, says it is; `nil` without TLS. For a node
+    /// it names ``nodeID`` (the handshake refuses a peer whose certificate names another node); for a client
+    /// it carries the client's name and role.
+    public var certified: PlexIdentity?
 
     /// Creates an identity.
-    public init(role: PeerRole, nodeID: NodeID, incarnation: Incarnation, listenAddress: String) {
+    public init(
+        role: PeerRole, nodeID: NodeID, incarnation: Incarnation, listenAddress: String,
+        certified: PlexIdentity? = nil
+    ) {
         self.role = role
         self.nodeID = nodeID
         self.incarnation = incarnation
         self.listenAddress = listenAddress
+        self.certified = certified
     }
 
     public var description: String { "\(nodeID)#\(incarnation)@\(listenAddress)" }

@@ -1,11 +1,13 @@
 public import Logging
 internal import NIOCore
 internal import NIOPosix
+internal import NIOSSL
 internal import PlexCore
 public import PlexWire
 internal import Synchronization
 
-/// Frames over TCP with SwiftNIO: length-prefixed frames, TCP_NODELAY, batched writes, HMAC handshake.
+/// Frames over TCP with SwiftNIO: length-prefixed frames, TCP_NODELAY, batched writes, HMAC handshake; with
+/// ``Configuration/tls``, all of it inside mutual TLS 1.3.
 public final class TCPTransport: Transport {
     /// Settings for the TCP transport.
     public struct Configuration: Sendable {
@@ -23,13 +25,17 @@ public final class TCPTransport: Transport {
         /// past it is closed at once, logged with ``TransportError/Code/limitExceeded``. Connections this
         /// transport opens are not counted. Default: 1,024.
         public var maximumConnections: Int
+        /// Mutual TLS for every connection, or `nil` for plain TCP. A TLS end and a plain one refuse each
+        /// other, each saying why. The HMAC handshake runs inside TLS as well. Default: `nil`.
+        public var tls: TransportTLS?
 
         /// Creates a configuration.
         public init(
             handshake: HandshakeConfiguration, maximumFrameSize: Int = Wire.defaultMaximumFrameSize,
             connectTimeout: Duration = .seconds(2), handshakeBufferLimit: Int = 64 * 1024,
-            maximumConnections: Int = 1024
+            maximumConnections: Int = 1024, tls: TransportTLS? = nil
         ) {
+            self.tls = tls
             self.handshake = handshake
             self.maximumFrameSize = maximumFrameSize
             self.connectTimeout = connectTimeout
@@ -141,16 +147,29 @@ public final class TCPTransport: Transport {
         let executor =
             channel.eventLoop === clientLoop ? clientExecutor : EventLoopTaskExecutor(eventLoop: channel.eventLoop)
         let sink = TCPFrameSink(channel: channel, counters: counters, executor: executor)
+        let tls = configuration.tls?.current
         let session = FrameSession(
             side: side, configuration: configuration.handshake, local: localIdentity, sink: sink,
             delegate: delegate, logger: logger, maximumFrameSize: configuration.maximumFrameSize,
+            requiresCertificate: tls != nil, remote: { channel.remoteAddress.map { "\($0)" } ?? "unknown" },
             onEstablished: onEstablished)
         let handler = FrameSessionHandler(
             session: session, side: side, logger: logger, counters: counters,
             limits: .init(
                 maximumFrameSize: configuration.maximumFrameSize,
                 handshakeBufferLimit: min(configuration.handshakeBufferLimit, configuration.maximumFrameSize),
-                handshakeTimeout: configuration.handshake.timeout))
+                handshakeTimeout: configuration.handshake.timeout),
+            tls: tls != nil)
+        if let tls {
+            // Each connection takes the context current when it opens: a reload applies to new connections.
+            let handlers: [any ChannelHandler] = [
+                PlainPeerGuard(session: session, side: side, logger: logger),
+                side == .acceptor
+                    ? NIOSSLServerHandler(context: tls.server)
+                    : try NIOSSLClientHandler(context: tls.client, serverHostname: nil),
+            ]
+            try channel.pipeline.syncOperations.addHandlers(handlers)
+        }
         try channel.pipeline.syncOperations.addHandler(handler)
         let key = ObjectIdentifier(channel)
         channels.withLock { $0.children[key] = channel }

@@ -4,7 +4,7 @@ public struct TransportError: Error, Hashable, Sendable, CustomStringConvertible
     public struct Code: Hashable, Sendable, CustomStringConvertible {
         enum Wrapped: Sendable {
             case handshakeRefused, connectFailed, connectionClosed, protocolViolation, timeout, frameTooLarge
-            case limitExceeded
+            case limitExceeded, invalidConfiguration
         }
         let wrapped: Wrapped
         /// The peer speaks another protocol version, belongs to another cluster, or did not prove the cluster
@@ -24,6 +24,9 @@ public struct TransportError: Error, Hashable, Sendable, CustomStringConvertible
         /// before its handshake, or it arrived when the transport already had its maximum number of
         /// connections. That connection is closed.
         public static let limitExceeded = Code(wrapped: .limitExceeded)
+        /// The transport's own settings are unusable: TLS files that cannot be read, do not parse, do not
+        /// belong together, or hold an expired certificate.
+        public static let invalidConfiguration = Code(wrapped: .invalidConfiguration)
         public var description: String { String(describing: wrapped) }
     }
 
