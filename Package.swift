@@ -151,6 +151,7 @@ let package = Package(
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -222,7 +223,7 @@ let package = Package(
             name: "PlexClusterTests",
             dependencies: [
                 "PlexTestKit", "PlexExamples", "PlexTransport", "PlexCluster", "PlexWire", "PlexCore", "PlexJournal",
-                "PlexSpaces",
+                "PlexSpaces", "PlexCertificates",
                 .product(name: "Tracing", package: "swift-distributed-tracing"),
                 .product(name: "InMemoryTracing", package: "swift-distributed-tracing"),
             ],

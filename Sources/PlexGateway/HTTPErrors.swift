@@ -35,6 +35,7 @@ public struct GatewayError: Error, Sendable, Hashable {
         switch error.code {
         case .unknownActorType: self.init(.notFound, code: code, error.message)
         case .invalidRequest: self.init(.badRequest, code: code, error.message)
+        case .permissionDenied: self.init(.forbidden, code: code, error.message)
         case .nodeUnavailable, .shuttingDown, .storageFailure, .cancelled:
             self.init(.serviceUnavailable, code: code, error.message, retryAfter: 1)
         case .overloaded: self.init(.tooManyRequests, code: code, error.message, retryAfter: 1)

@@ -995,7 +995,7 @@ enum OpenAPIDocument {
                     "properties": {
                       "code": {
                         "type": "string",
-                        "description": "timeout, nodeUnavailable, unknownActorType, remoteFailure, overloaded, invalidRequest, cancelled, codecFailure, shuttingDown, storageFailure; a workflow error code; or unauthorized, notFound, methodNotAllowed, payloadTooLarge, badRequest."
+                        "description": "timeout, nodeUnavailable, unknownActorType, remoteFailure, overloaded, invalidRequest, cancelled, codecFailure, shuttingDown, storageFailure, permissionDenied; a workflow error code; or unauthorized, notFound, methodNotAllowed, payloadTooLarge, badRequest."
                       },
                       "message": {
                         "type": "string"

@@ -166,6 +166,9 @@ public final class NodeProcess: Sendable {
     /// Sends SIGTERM: a graceful stop.
     public func terminate() { signal(SIGTERM) }
 
+    /// Sends SIGHUP: a node reloads its TLS certificate files.
+    public func hangUp() { signal(SIGHUP) }
+
     /// Sends SIGSTOP: the process freezes (its sockets stay open, nothing answers) until ``resume()``.
     public func suspend() { signal(SIGSTOP) }
 

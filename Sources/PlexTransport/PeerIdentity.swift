@@ -36,7 +36,10 @@ public struct PeerIdentity: Sendable, Hashable, CustomStringConvertible {
         self.certified = certified
     }
 
-    public var description: String { "\(nodeID)#\(incarnation)@\(listenAddress)" }
+    public var description: String {
+        let base = "\(nodeID)#\(incarnation)@\(listenAddress)"
+        return certified.map { "\(base) [\($0)]" } ?? base
+    }
 }
 
 /// What both sides of a handshake must agree on.

@@ -81,6 +81,21 @@ public final class TransportTLS: Sendable {
 
     var current: Material { material.withLock { $0 } }
 
+    /// How long before its end a certificate is warned about: 14 days.
+    public static let expiryWarningWindow: TimeInterval = 14 * 86_400
+
+    /// A warning for the operator when this end's certificate expires within ``expiryWarningWindow`` (or has
+    /// expired), else `nil`.
+    public func expiryWarning(now: Date = Date()) -> String? {
+        let (end, identity) = material.withLock { ($0.notValidAfter, $0.identity) }
+        let left = end.timeIntervalSince(now)
+        guard left < Self.expiryWarningWindow else { return nil }
+        let renew = "issue a new one (plex certs issue) and send the process SIGHUP to load it"
+        guard left > 0 else { return "the TLS certificate of \(identity) expired at \(end): \(renew)" }
+        let days = Int(left / 86_400)
+        return "the TLS certificate of \(identity) expires at \(end), in \(days) days: \(renew)"
+    }
+
     private static func load(_ files: Files, now: Date) throws(TransportError) -> Material {
         func read(_ path: String, _ what: String) throws(TransportError) -> (String, String) {
             do {

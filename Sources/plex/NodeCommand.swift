@@ -62,6 +62,8 @@ struct RunNode: AsyncParsableCommand {
     var clusterName: String?
     @Option(name: .long, help: "File holding the cluster secret (or set PLEX_CLUSTER_SECRET).")
     var secretFile: String?
+    @OptionGroup(title: "Mutual TLS between nodes")
+    var tls: TLSOptions
     @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: String?
     @Option(name: .long, help: "Log format on stderr: text (default) or json (one object per line).")
@@ -226,6 +228,15 @@ struct RunNode: AsyncParsableCommand {
         if let ms = integer("drain_timeout_ms") { configuration.membership.drainTimeout = .milliseconds(ms) }
         if let hours = integer("idempotency_retention_hours") {
             configuration.idempotencyRetention = .seconds(hours * 3600)
+        }
+        configuration.tls = try tls.load(file)
+        if let certified = configuration.tls?.identity {
+            guard case .node(let id) = certified, let nodeID, id == nodeID.rawValue else {
+                throw ConfigurationFailure(
+                    message:
+                        "tls_cert_file: the certificate is for \(certified); a TLS node needs node_id set to the id "
+                        + "its certificate names")
+            }
         }
         do {
             try configuration.validate()

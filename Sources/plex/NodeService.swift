@@ -62,12 +62,25 @@ struct NodeService: Service {
                 http["http2"] = "\(listener.host):\(port)"
             }
         }
+        if configuration.tls != nil { http["tls"] = true }
         try printReadyLine(node, gateway: http)
         // Stop on SIGTERM/SIGINT (the service group's graceful shutdown) or when an operator stopped the node.
-        await withTaskGroup(of: Void.self) { group in
-            group.addTask { try? await gracefulShutdown() }
-            group.addTask { await node.waitUntilStopped() }
-            await group.next()
+        await withTaskGroup(of: Bool.self) { group in
+            group.addTask {
+                try? await gracefulShutdown()
+                return true
+            }
+            group.addTask {
+                await node.waitUntilStopped()
+                return true
+            }
+            if let tls = configuration.tls {
+                group.addTask {
+                    await CertificateWatch(tls: tls, logger: logger).run()
+                    return false
+                }
+            }
+            while let stop = await group.next(), !stop {}
             logger.info("leaving the cluster")
             await node.leave()  // a no-op if an operator's stop already did; ends waitUntilStopped
             group.cancelAll()  // ends gracefulShutdown()

@@ -33,6 +33,9 @@ struct ClientOptions: ParsableArguments {
     @Option(name: .long, help: "Seconds to wait for the reply.")
     var timeout: Double = 5
 
+    @OptionGroup(title: "Mutual TLS (a cluster that runs with TLS)")
+    var tls: TLSOptions
+
     func validate() throws {
         guard timeout.isFinite, timeout > 0, timeout <= 86_400 else {
             throw ValidationError("--timeout must be a number of seconds in (0, 86400]")
@@ -42,11 +45,14 @@ struct ClientOptions: ParsableArguments {
     func connect() async throws -> PlexClient {
         var clusterName = self.clusterName
         var secretFile = self.secretFile
+        var file: ConfigFile?
         if let config {
-            let file = try loadConfig(config)
-            if clusterName == nil, case .string(let name)? = file.values["cluster_name"] { clusterName = name }
-            if secretFile == nil { secretFile = file.path("secret_file") }
+            let loaded = try loadConfig(config)
+            if clusterName == nil, case .string(let name)? = loaded.values["cluster_name"] { clusterName = name }
+            if secretFile == nil { secretFile = loaded.path("secret_file") }
+            file = loaded
         }
+        let tls = try self.tls.load(file)
         let secret = try readSecret(file: secretFile)
         guard let address = PeerAddress(parsing: node) else {
             throw ConfigurationFailure(message: "--node: '\(node)' is not host:port")
@@ -54,7 +60,7 @@ struct ClientOptions: ParsableArguments {
         var logger = Logger(label: "plex.client")
         logger.logLevel = .warning
         return try await PlexClient.connect(
-            to: address, clusterName: clusterName ?? "plex", secret: secret, logger: logger)
+            to: address, clusterName: clusterName ?? "plex", secret: secret, tls: tls, logger: logger)
     }
 }
 
@@ -235,6 +241,7 @@ struct ClusterCommand: AsyncParsableCommand {
                         + String(m.activations))
             }
             for (name, target) in status.named.sorted(by: { $0.key < $1.key }) { print("named \(name) -> \(target)") }
+            for warning in status.warnings { print("warning (\(status.answeredBy)): \(warning)") }
         }
     }
 }

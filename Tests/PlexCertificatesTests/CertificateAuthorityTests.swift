@@ -2,13 +2,15 @@ import Foundation
 import NIOSSL
 import PlexCertificates
 import Testing
-import X509
+@_spi(FixedExpiryValidationTime) import X509
 
 @Suite("Certificates: the cluster's authority, node and client certificates, their files")
 struct CertificateAuthorityTests {
     func verify(_ leaf: Certificate, against root: Certificate, at time: Date = Date()) async -> Bool {
-        var verifier = Verifier(rootCertificates: CertificateStore([root])) { RFC5280Policy(validationTime: time) }
-        if case .validCertificate = await verifier.validate(leafCertificate: leaf, intermediates: CertificateStore()) {
+        var verifier = Verifier(rootCertificates: CertificateStore([root])) {
+            RFC5280Policy(fixedExpiryValidationTime: time)
+        }
+        if case .validCertificate = await verifier.validate(leaf: leaf, intermediates: CertificateStore()) {
             return true
         }
         return false

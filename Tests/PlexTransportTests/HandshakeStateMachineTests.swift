@@ -1,5 +1,6 @@
 import Foundation
 import NIOCore
+import PlexCertificates
 import PlexCore
 import PlexWire
 import Testing
@@ -280,5 +281,70 @@ struct HandshakeBindingTests {
         message.proof = proof
         let actions = server.receive(Wire.Frame(kind: .handshake, body: Wire.body(message)))
         #expect(actions.compactMap(\.refusal).first?.code == .handshakeRefused)
+    }
+}
+
+/// Over TLS the machine checks the peer's claimed node id against the id its certificate names.
+@Suite("Handshake over TLS: claimed identity against the certificate")
+struct HandshakeCertificateTests {
+    static let configuration = HandshakeBindingTests.configuration
+    static let a = HandshakeBindingTests.a
+    static let b = HandshakeBindingTests.b
+
+    static func machine(_ side: HandshakeStateMachine.Side, _ local: PeerIdentity) -> HandshakeStateMachine {
+        HandshakeStateMachine(side: side, configuration: configuration, local: local, requiresCertificate: true)
+    }
+
+    /// The acceptor's answer to a hello from `claimed`, after TLS told it about `certificate`.
+    static func acceptorAnswer(claimed: PeerIdentity, certificate: PlexIdentity?) throws
+        -> [HandshakeStateMachine.Action]
+    {
+        var client = machine(.initiator, claimed)
+        var server = machine(.acceptor, b)
+        if let certificate { server.certify(certificate) }
+        return server.receive(try HandshakeBindingTests.sent(client.start()))
+    }
+
+    @Test("a hello whose node id matches the certificate is challenged; the established peer carries it")
+    func matching() throws {
+        var client = Self.machine(.initiator, Self.a)
+        var server = Self.machine(.acceptor, Self.b)
+        client.certify(.node("b"))
+        server.certify(.node("a"))
+        let challenge = try HandshakeBindingTests.sent(server.receive(try HandshakeBindingTests.sent(client.start())))
+        let proof = try HandshakeBindingTests.sent(client.receive(challenge))
+        let established = server.receive(proof).compactMap { if case .established(let p) = $0 { p } else { nil } }
+        #expect(established.first?.certified == .node("a"))
+    }
+
+    @Test(
+        "refused: another node's certificate, a client certificate claiming to be a node, no certificate at all",
+        arguments: [PlexIdentity.node("c"), .client("a", role: .admin), nil] as [PlexIdentity?])
+    func mismatch(certificate: PlexIdentity?) throws {
+        let actions = try Self.acceptorAnswer(claimed: Self.a, certificate: certificate)
+        let refusal = try #require(actions.compactMap(\.refusal).first)
+        #expect(refusal.code == .handshakeRefused)
+        #expect(refusal.message.contains(certificate == nil ? "no verified TLS certificate" : "claims to be node a"))
+        #expect(actions.contains { if case .refuse(let frame?, _) = $0 { frame.kind == .errorReply } else { false } })
+    }
+
+    @Test("a client may show a client certificate or a node's")
+    func clients() throws {
+        let tool = PeerIdentity(role: .client, nodeID: NodeID(unchecked: "cli"), incarnation: 0, listenAddress: "")
+        for certificate in [PlexIdentity.client("script", role: .caller), .node("n1")] {
+            let actions = try Self.acceptorAnswer(claimed: tool, certificate: certificate)
+            #expect(actions.compactMap(\.refusal).isEmpty, "\(certificate)")
+        }
+    }
+
+    @Test("the dialler refuses an acceptor whose certificate names another node than its challenge")
+    func acceptorMismatch() throws {
+        var client = Self.machine(.initiator, Self.a)
+        var server = Self.machine(.acceptor, Self.b)
+        client.certify(.node("mallory"))
+        server.certify(.node("a"))
+        let challenge = try HandshakeBindingTests.sent(server.receive(try HandshakeBindingTests.sent(client.start())))
+        let refusal = try #require(client.receive(challenge).compactMap(\.refusal).first)
+        #expect(refusal.message.contains("claims to be node b, but its certificate is for node mallory"))
     }
 }

@@ -44,6 +44,12 @@ final class AdminCommands: Sendable {
             connection.send(Wire.Frame(kind: .adminReply, correlationID: correlation, body: reply.body))
         }
         guard let request = runtime.decodeOrClose(frame, on: connection, AdminRequest.init(frame:)) else { return }
+        if let refusal = Self.refusal(of: request, from: connection.peer) {
+            logger.warning(
+                "refusing an admin request", metadata: ["peer": "\(connection.peer)", "error": "\(refusal)"])
+            connection.send(Wire.errorFrame(refusal, correlationID: correlation))
+            return
+        }
         switch request {
         case .status:
             answer(status())
@@ -72,6 +78,20 @@ final class AdminCommands: Sendable {
         }
     }
 
+    /// Why `peer` may not make `request`, or `nil`: over TLS a client whose certificate gives it the `caller` role
+    /// may read the status, and may not stop or remove nodes.
+    static func refusal(of request: AdminRequest, from peer: PeerIdentity) -> CallError? {
+        guard case .client(let name, role: .caller)? = peer.certified else { return nil }
+        switch request {
+        case .status: return nil
+        case .leave, .remove:
+            return CallError(
+                .permissionDenied,
+                "client \(name) has the caller role: stopping or removing a node needs a client certificate with the "
+                    + "admin role (plex certs client NAME --role admin)")
+        }
+    }
+
     /// The cluster as this node sees it (`plex cluster status`).
     func status() -> AdminReply {
         let count = directory.count
@@ -90,6 +110,6 @@ final class AdminCommands: Sendable {
         return AdminReply(
             nodeID: nodeID.rawValue, clusterName: runtime.configuration.clusterName,
             clusterID: membership.clusterID ?? "", membership: membership.joinDescription, members: members,
-            registry: gossip.registry)
+            registry: gossip.registry, warnings: [runtime.configuration.tls?.expiryWarning()].compactMap { $0 })
     }
 }

@@ -46,6 +46,7 @@ extension AdminReply {
         reply.outcome = outcome
         reply.moved = UInt32(clamping: moved)
         reply.notMoved = UInt32(clamping: notMoved)
+        reply.warnings = warnings
         return Wire.body(reply)
     }
 
@@ -61,6 +62,7 @@ extension AdminReply {
             nodeID: reply.nodeID, clusterName: reply.clusterName, clusterID: reply.clusterID,
             membership: reply.membership,
             members: zip(known.members, reply.members).map { MemberView(member: $0, reachability: $1.reachability) },
-            registry: known.registry, outcome: reply.outcome, moved: Int(reply.moved), notMoved: Int(reply.notMoved))
+            registry: known.registry, outcome: reply.outcome, moved: Int(reply.moved), notMoved: Int(reply.notMoved),
+            warnings: reply.warnings)
     }
 }

@@ -33,6 +33,8 @@ struct AdminReply: Sendable {
     var moved: Int = 0
     /// For `leave`: durable actors that stayed in the node's journal.
     var notMoved: Int = 0
+    /// What the answering node's operator should act on (its TLS certificate expiring soon).
+    var warnings: [String] = []
 
     /// The answer as ``PlexClient/status(timeout:)`` reports it.
     var status: ClusterStatus {
@@ -44,6 +46,7 @@ struct AdminReply: Sendable {
                     state: $0.reachability, activations: $0.member.activations)
             },
             named: Dictionary(
-                registry.map { ($0.name, "\($0.actor)@\($0.nodeID)") }, uniquingKeysWith: { a, _ in a }))
+                registry.map { ($0.name, "\($0.actor)@\($0.nodeID)") }, uniquingKeysWith: { a, _ in a }),
+            warnings: warnings)
     }
 }

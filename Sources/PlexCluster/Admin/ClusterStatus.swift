@@ -20,4 +20,6 @@ public struct ClusterStatus: Codable, Sendable, Hashable {
     public var members: [MemberStatusView]
     /// Named actors: name → `type/key@node`.
     public var named: [String: String]
+    /// What the answering node's operator should act on, such as its TLS certificate expiring within 14 days.
+    public var warnings: [String]
 }

@@ -27,14 +27,15 @@ public final class PlexClient: Sendable {
         self.codec = codec
     }
 
-    /// Connects to the node at `address`.
+    /// Connects to the node at `address`; with `tls`, over mutual TLS with a client certificate (its role
+    /// decides what the client may do) or a node's.
     /// - Throws: ``TransportError`` when the node cannot be reached or refuses the handshake.
     public static func connect(
         to address: PeerAddress, clusterName: String, secret: [UInt8], codec: any MessageCodec = BinaryMessageCodec(),
-        logger: Logger = Logger(label: "plex.client")
+        tls: TransportTLS? = nil, logger: Logger = Logger(label: "plex.client")
     ) async throws -> PlexClient {
         let transport = TCPTransport(
-            configuration: .init(handshake: HandshakeConfiguration(clusterName: clusterName, secret: secret)),
+            configuration: .init(handshake: HandshakeConfiguration(clusterName: clusterName, secret: secret), tls: tls),
             logger: logger)
         transport.setLocalIdentity(
             PeerIdentity(role: .client, nodeID: NodeID(unchecked: "client"), incarnation: 0, listenAddress: ""))

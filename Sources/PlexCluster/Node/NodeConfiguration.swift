@@ -55,6 +55,11 @@ public struct NodeConfiguration: Sendable {
     public var journal: JournalConfiguration
     /// How long a durable actor answers a retried idempotency key with the stored reply. Default: 24 hours.
     public var idempotencyRetention: Duration
+    /// Mutual TLS on every cluster connection (TCP transport), or `nil` for plain TCP on a trusted network.
+    /// The certificate must be issued for this node's id (``nodeID`` must then be set); every member of the
+    /// cluster, and every client, must use TLS with the same CA. The cluster secret is still proved inside
+    /// TLS. Default: `nil`.
+    public var tls: TransportTLS?
 
     /// Creates a configuration.
     public init(

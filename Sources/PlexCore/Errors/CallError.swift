@@ -17,6 +17,7 @@ public struct CallError: Error, Hashable, Sendable, CustomStringConvertible {
             case codecFailure = 8
             case shuttingDown = 9
             case storageFailure = 10
+            case permissionDenied = 11
         }
         let wrapped: Wrapped
 
@@ -44,6 +45,9 @@ public struct CallError: Error, Hashable, Sendable, CustomStringConvertible {
         public static let shuttingDown = Code(wrapped: .shuttingDown)
         /// The owner could not make the call durable (journal error, full disk): its effect was not kept.
         public static let storageFailure = Code(wrapped: .storageFailure)
+        /// The caller's credentials do not allow the request (a client whose certificate gives it the `caller`
+        /// role asked to stop or remove a node). Nothing was done.
+        public static let permissionDenied = Code(wrapped: .permissionDenied)
 
         /// The code's number on the wire.
         public var rawValue: UInt16 { wrapped.rawValue }

@@ -295,6 +295,9 @@ public nonisolated struct Plexspaces_V1_AdminReply: Sendable {
   /// "joined", or while the answering node waits for a seed: "joining: …" saying whom it is waiting for.
   public var membership: String = String()
 
+  /// What the answering node's operator should act on: its TLS certificate expiring within 14 days, say.
+  public var warnings: [String] = []
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -957,7 +960,7 @@ nonisolated extension Plexspaces_V1_MemberView: SwiftProtobuf.Message, SwiftProt
 
 nonisolated extension Plexspaces_V1_AdminReply: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".AdminReply"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}node_id\0\u{3}cluster_name\0\u{1}members\0\u{1}registry\0\u{1}outcome\0\u{1}moved\0\u{3}not_moved\0\u{3}cluster_id\0\u{1}membership\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}node_id\0\u{3}cluster_name\0\u{1}members\0\u{1}registry\0\u{1}outcome\0\u{1}moved\0\u{3}not_moved\0\u{3}cluster_id\0\u{1}membership\0\u{1}warnings\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -974,6 +977,7 @@ nonisolated extension Plexspaces_V1_AdminReply: SwiftProtobuf.Message, SwiftProt
       case 7: try { try decoder.decodeSingularUInt32Field(value: &self.notMoved) }()
       case 8: try { try decoder.decodeSingularStringField(value: &self.clusterID) }()
       case 9: try { try decoder.decodeSingularStringField(value: &self.membership) }()
+      case 10: try { try decoder.decodeRepeatedStringField(value: &self.warnings) }()
       default: break
       }
     }
@@ -1007,6 +1011,9 @@ nonisolated extension Plexspaces_V1_AdminReply: SwiftProtobuf.Message, SwiftProt
     if !self.membership.isEmpty {
       try visitor.visitSingularStringField(value: self.membership, fieldNumber: 9)
     }
+    if !self.warnings.isEmpty {
+      try visitor.visitRepeatedStringField(value: self.warnings, fieldNumber: 10)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1020,6 +1027,7 @@ nonisolated extension Plexspaces_V1_AdminReply: SwiftProtobuf.Message, SwiftProt
     if lhs.notMoved != rhs.notMoved {return false}
     if lhs.clusterID != rhs.clusterID {return false}
     if lhs.membership != rhs.membership {return false}
+    if lhs.warnings != rhs.warnings {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
