@@ -12,6 +12,16 @@ if [ -z "$plex" ]; then
   swift build --product plex >&2
   plex="$(swift build --show-bin-path)/plex"
 fi
+# A TLS cluster's certificates: made on first start with plex certs (a CA, one certificate per node, and two
+# client certificates: "operator" with the admin role, "script" with the caller role).
+if grep -q '^tls_ca_file' "$dir/cluster.toml" 2>/dev/null && [ ! -f "$dir/certs/ca.pem" ]; then
+  "$plex" certs init --out "$dir/certs" --name "$name" >&2
+  for config in "$dir"/node-*.toml; do
+    "$plex" certs issue "$(basename "$config" .toml)" --ca "$dir/certs" >&2
+  done
+  "$plex" certs client operator --role admin --ca "$dir/certs" >&2
+  "$plex" certs client script --role caller --ca "$dir/certs" >&2
+fi
 for config in "$dir"/node-*.toml; do
   node=$(basename "$config" .toml)
   if [ -f "$run/$node.pid" ] && kill -0 "$(cat "$run/$node.pid")" 2>/dev/null; then

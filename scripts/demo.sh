@@ -2,8 +2,10 @@
 # The main job: builds plex, launches the 3-node local cluster from cluster/local/, sends requests to actors
 # through different nodes (printing each reply with the node that hosted the actor), shows the cluster
 # status, and stops the cluster.
+# With --tls, the same cluster over mutual TLS instead (scripts/demo-tls.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+if [ "${1:-}" = "--tls" ]; then exec scripts/demo-tls.sh; fi
 trap 'scripts/cluster-down.sh local' EXIT
 # The payment scenario's stand-in card processor keeps its state here (outside the nodes, so it counts across them).
 export PLEX_EXAMPLE_PAYMENT_API="$PWD/cluster/local/.data/payment-api"
