@@ -163,7 +163,7 @@ let package = Package(
         .executableTarget(
             name: "plex-bench",
             dependencies: [
-                "PlexSpaces", "PlexExamples", "PlexTestKit", "PlexJournal",
+                "PlexSpaces", "PlexExamples", "PlexTestKit", "PlexJournal", "PlexCertificates",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],

@@ -79,7 +79,7 @@ struct All: AsyncParsableCommand {
 
     @Option(
         help:
-            "Run only these groups (comma-separated: codec, local, cross, memory, journal, durable, recovery, limits, restart, workflows, scenarios)."
+            "Run only these groups (comma-separated: codec, local, cross, memory, journal, durable, recovery, limits, restart, workflows, scenarios, tls)."
     )
     var only: String?
 
@@ -87,7 +87,7 @@ struct All: AsyncParsableCommand {
         printMachine()
         let window = Duration.milliseconds(Int(seconds * 1000))
         let groups = Set(
-            (only ?? "codec,local,cross,memory,journal,durable,recovery,limits,restart,workflows,scenarios").split(
+            (only ?? "codec,local,cross,memory,journal,durable,recovery,limits,restart,workflows,scenarios,tls").split(
                 separator: ","
             )
             .map(
@@ -103,6 +103,7 @@ struct All: AsyncParsableCommand {
         if groups.contains("restart") { try await coldRestart() }
         if groups.contains("workflows") { try await workflows(window: window) }
         if groups.contains("scenarios") { try await scenarios(window: window) }
+        if groups.contains("tls") { try await tls(window: window) }
     }
 
     func printMachine() {
@@ -481,13 +482,14 @@ struct Serve: AsyncParsableCommand {
         commandName: "serve", abstract: "Run the far node of the cross-node benchmark.")
 
     @Option var dataDir: String
+    @Option(help: "Run over mutual TLS with DIR/ca.pem, DIR/server.pem and DIR/server-key.pem.")
+    var tlsDir: String?
 
     func run() async throws {
-        let node = try await PlexNode.start(
-            NodeConfiguration(
-                nodeID: try NodeID("server"), dataDirectory: dataDir, clusterName: "bench", secret: benchSecret),
-            logger: quietLogger()
-        ) { $0.registerExamples() }
+        var configuration = NodeConfiguration(
+            nodeID: try NodeID("server"), dataDirectory: dataDir, clusterName: "bench", secret: benchSecret)
+        configuration.tls = try tlsDir.map { try benchTLS($0, "server") }
+        let node = try await PlexNode.start(configuration, logger: quietLogger()) { $0.registerExamples() }
         let line =
             "{\"event\":\"ready\",\"node_id\":\"\(node.nodeID)\",\"address\":\"\(node.address)\","
             + "\"incarnation\":\(node.incarnation),\"pid\":\(getpid())}\n"
