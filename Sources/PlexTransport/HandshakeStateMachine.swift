@@ -31,7 +31,7 @@ public struct HandshakeStateMachine: Sendable {
     enum State: Sendable {
         case initial
         case awaitingChallenge(myNonce: [UInt8])
-        case awaitingProof(peer: PeerIdentity, peerHello: HandshakeProof.Party, myNonce: [UInt8])
+        case awaitingProof(peer: PeerIdentity, peerHello: HandshakeProof.Party, myNonce: [UInt8], key: [UInt8])
         case awaitingWelcome(peer: PeerIdentity)
         case established(PeerIdentity)
         case failed
@@ -79,6 +79,7 @@ public struct HandshakeStateMachine: Sendable {
         hello.incarnation = local.incarnation
         hello.listenAddress = local.listenAddress
         hello.nonce = Data(nonce)
+        if local.role == .client && configuration.credential == .caller { hello.credential = "caller" }
         var message = Plexspaces_V1_Handshake()
         message.hello = hello
         state = .awaitingChallenge(myNonce: nonce)
@@ -94,10 +95,10 @@ public struct HandshakeStateMachine: Sendable {
             case (.awaitingChallenge(let myNonce), .handshakeAck):
                 return try receiveChallenge(
                     Wire.decode(Plexspaces_V1_HandshakeAck.self, from: frame.body), myNonce: myNonce)
-            case (.awaitingProof(let peer, let peerHello, let myNonce), .handshake):
+            case (.awaitingProof(let peer, let peerHello, let myNonce, let key), .handshake):
                 return try receiveProof(
                     Wire.decode(Plexspaces_V1_Handshake.self, from: frame.body), peer: peer, peerHello: peerHello,
-                    myNonce: myNonce)
+                    myNonce: myNonce, key: key)
             case (.awaitingWelcome(let peer), .handshakeAck):
                 let ack = try Wire.decode(Plexspaces_V1_HandshakeAck.self, from: frame.body)
                 guard case .welcome = ack.step else { return fail(.protocolViolation, "expected welcome") }
@@ -130,9 +131,20 @@ public struct HandshakeStateMachine: Sendable {
         }
         let role: PeerRole = hello.role == .client ? .client : .node
         if let reason = certificateRefusal(claimedRole: role, nodeID: hello.nodeID) { return refuse(reason) }
-        let peer = PeerIdentity(
+        let key: [UInt8]
+        var peer = PeerIdentity(
             role: role, nodeID: NodeID(unchecked: hello.nodeID), incarnation: hello.incarnation,
             listenAddress: hello.listenAddress, certified: peerCertificate)
+        switch hello.credential {
+        case "": key = configuration.secret
+        case HandshakeConfiguration.Credential.caller.rawValue where role == .client:
+            guard let callerSecret = configuration.callerSecret else {
+                return refuse("this cluster takes no caller secret: prove the cluster secret (or use TLS)")
+            }
+            key = callerSecret
+            peer.credential = .caller
+        default: return refuse("unknown credential '\(hello.credential)' for a \(role == .client ? "client" : "node")")
+        }
         let initiator = HandshakeProof.Party(peer, nonce: Array(hello.nonce))
         var challenge = Plexspaces_V1_Challenge()
         challenge.protocolVersion = UInt32(Wire.protocolVersion)
@@ -142,10 +154,12 @@ public struct HandshakeStateMachine: Sendable {
         challenge.listenAddress = local.listenAddress
         challenge.nonce = Data(nonce)
         challenge.proof = Data(
-            proof(madeBy: .acceptor, initiator: initiator, acceptor: HandshakeProof.Party(local, nonce: nonce)))
+            HandshakeProof.make(
+                secret: key, madeBy: .acceptor, clusterName: configuration.clusterName, initiator: initiator,
+                acceptor: HandshakeProof.Party(local, nonce: nonce)))
         var ack = Plexspaces_V1_HandshakeAck()
         ack.challenge = challenge
-        state = .awaitingProof(peer: peer, peerHello: initiator, myNonce: nonce)
+        state = .awaitingProof(peer: peer, peerHello: initiator, myNonce: nonce, key: key)
         return [.send(Wire.Frame(kind: .handshakeAck, body: Wire.body(ack)))]
     }
 
@@ -171,7 +185,9 @@ public struct HandshakeStateMachine: Sendable {
         let acceptor = HandshakeProof.Party(peer, nonce: Array(challenge.nonce))
         guard verify(challenge.proof, madeBy: .acceptor, initiator: initiator, acceptor: acceptor) else {
             // Tell the acceptor too, so both ends log the refusal.
-            return refuse("peer \(challenge.nodeID) did not prove the cluster secret for this connection")
+            return refuse(
+                "peer \(challenge.nodeID) did not prove the \(local.role == .client ? configuration.credential.rawValue : "cluster") secret for this connection"
+            )
         }
         var proofMessage = Plexspaces_V1_Proof()
         proofMessage.proof = Data(proof(madeBy: .initiator, initiator: initiator, acceptor: acceptor))
@@ -182,15 +198,16 @@ public struct HandshakeStateMachine: Sendable {
     }
 
     private mutating func receiveProof(
-        _ message: Plexspaces_V1_Handshake, peer: PeerIdentity, peerHello: HandshakeProof.Party, myNonce: [UInt8]
+        _ message: Plexspaces_V1_Handshake, peer: PeerIdentity, peerHello: HandshakeProof.Party, myNonce: [UInt8],
+        key: [UInt8]
     ) throws -> [Action] {
         guard case .proof(let proofMessage) = message.step else { return fail(.protocolViolation, "expected proof") }
         guard
-            verify(
-                proofMessage.proof, madeBy: .initiator, initiator: peerHello,
-                acceptor: HandshakeProof.Party(local, nonce: myNonce))
+            HandshakeProof.verify(
+                proofMessage.proof, secret: key, madeBy: .initiator, clusterName: configuration.clusterName,
+                initiator: peerHello, acceptor: HandshakeProof.Party(local, nonce: myNonce))
         else {
-            return refuse("\(peer.nodeID) did not prove the cluster secret for this connection")
+            return refuse("\(peer.nodeID) did not prove the \(peer.credential.rawValue) secret for this connection")
         }
         var ack = Plexspaces_V1_HandshakeAck()
         ack.welcome = Plexspaces_V1_Welcome()

@@ -23,6 +23,15 @@ public struct PeerIdentity: Sendable, Hashable, CustomStringConvertible {
     /// it names ``nodeID`` (the handshake refuses a peer whose certificate names another node); for a client
     /// it carries the client's name and role.
     public var certified: PlexIdentity?
+    /// Which secret the peer proved in the handshake: a client that proved only the caller secret is a caller.
+    public var credential: HandshakeConfiguration.Credential = .cluster
+
+    /// Whether the peer may only call actors and read status (not stop or remove nodes): a client whose
+    /// certificate gives it the `caller` role, or that proved the caller secret.
+    public var isCallerOnly: Bool {
+        if case .client(_, role: .caller)? = certified { return true }
+        return credential == .caller
+    }
 
     /// Creates an identity.
     public init(
@@ -50,11 +59,29 @@ public struct HandshakeConfiguration: Sendable {
     public var secret: [UInt8]
     /// How long a handshake may take before the connection is closed. Default: 5 seconds.
     public var timeout: Duration
+    /// Which secret ``secret`` is: the cluster's, or (for a client) the caller secret. Default: the cluster's.
+    public var credential: Credential
+    /// On a node: the caller secret, which a client may prove instead of the cluster secret to get the caller
+    /// role only (call actors, read status; not stop or remove nodes). `nil`: such clients are refused.
+    public var callerSecret: [UInt8]?
+
+    /// Which secret a side proves.
+    public enum Credential: String, Sendable, Hashable {
+        /// The cluster secret: every right.
+        case cluster
+        /// The caller secret: calls and status only.
+        case caller
+    }
 
     /// Creates a handshake configuration.
-    public init(clusterName: String, secret: [UInt8], timeout: Duration = .seconds(5)) {
+    public init(
+        clusterName: String, secret: [UInt8], timeout: Duration = .seconds(5), credential: Credential = .cluster,
+        callerSecret: [UInt8]? = nil
+    ) {
         self.clusterName = clusterName
         self.secret = secret
         self.timeout = timeout
+        self.credential = credential
+        self.callerSecret = callerSecret
     }
 }

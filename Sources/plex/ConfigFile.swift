@@ -32,7 +32,7 @@ struct ConfigFile {
         "handshake_timeout_ms": "integer", "http": "boolean", "http_listen": "string", "http_token_file": "string",
         "http_max_body_bytes": "integer", "http_metrics_open": "boolean", "http2_listen": "string",
         "http_tls_cert_file": "string", "http_tls_key_file": "string",
-        "tls_ca_file": "string", "tls_cert_file": "string", "tls_key_file": "string",
+        "tls_ca_file": "string", "tls_cert_file": "string", "tls_key_file": "string", "caller_secret_file": "string",
         "http_max_connections": "integer",
         "log_format": "string", "otel": "boolean", "otel_endpoint": "string",
     ]

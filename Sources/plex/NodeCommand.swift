@@ -62,6 +62,10 @@ struct RunNode: AsyncParsableCommand {
     var clusterName: String?
     @Option(name: .long, help: "File holding the cluster secret (or set PLEX_CLUSTER_SECRET).")
     var secretFile: String?
+    @Option(
+        name: .long,
+        help: "File holding a caller secret: clients proving it may call actors and read status, not stop nodes.")
+    var callerSecretFile: String?
     @OptionGroup(title: "Mutual TLS between nodes")
     var tls: TLSOptions
     @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error, critical.")
@@ -230,6 +234,14 @@ struct RunNode: AsyncParsableCommand {
             configuration.idempotencyRetention = .seconds(hours * 3600)
         }
         configuration.tls = try tls.load(file)
+        if let path = callerSecretFile ?? file.path("caller_secret_file") {
+            guard let data = FileManager.default.contents(atPath: path) else {
+                throw ConfigurationFailure(message: "caller_secret_file: cannot read '\(path)'")
+            }
+            var text = String(decoding: data, as: UTF8.self)
+            while text.hasSuffix("\n") || text.hasSuffix("\r") { text.removeLast() }
+            configuration.callerSecret = Array(text.utf8)
+        }
         if let certified = configuration.tls?.identity {
             guard case .node(let id) = certified, let nodeID, id == nodeID.rawValue else {
                 throw ConfigurationFailure(

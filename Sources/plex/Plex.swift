@@ -30,6 +30,14 @@ struct ClientOptions: ParsableArguments {
     @Option(name: .long, help: "File holding the cluster secret (or set PLEX_CLUSTER_SECRET).")
     var secretFile: String?
 
+    @Option(
+        name: .long,
+        help: """
+            File holding the nodes' caller secret (or set PLEX_CALLER_SECRET): prove it instead of the cluster \
+            secret, with the caller role (call actors, read status; not stop or remove nodes).
+            """)
+    var callerSecretFile: String?
+
     @Option(name: .long, help: "Seconds to wait for the reply.")
     var timeout: Double = 5
 
@@ -53,14 +61,17 @@ struct ClientOptions: ParsableArguments {
             file = loaded
         }
         let tls = try self.tls.load(file)
-        let secret = try readSecret(file: secretFile)
+        let callerSecret = try readCredential(
+            variable: "PLEX_CALLER_SECRET", file: callerSecretFile, key: "caller_secret_file")
+        let secret = try callerSecret.map { Array($0.utf8) } ?? readSecret(file: secretFile)
         guard let address = PeerAddress(parsing: node) else {
             throw ConfigurationFailure(message: "--node: '\(node)' is not host:port")
         }
         var logger = Logger(label: "plex.client")
         logger.logLevel = .warning
         return try await PlexClient.connect(
-            to: address, clusterName: clusterName ?? "plex", secret: secret, tls: tls, logger: logger)
+            to: address, clusterName: clusterName ?? "plex", secret: secret,
+            credential: callerSecret == nil ? .cluster : .caller, tls: tls, logger: logger)
     }
 }
 

@@ -37,3 +37,14 @@ struct AdminPermissionTests {
         }
     }
 }
+
+extension AdminPermissionTests {
+    @Test("without TLS, a client that proved the caller secret is a caller")
+    func callerSecret() {
+        var peer = Self.peer(nil)
+        peer.credential = .caller
+        #expect(peer.isCallerOnly)
+        #expect(AdminCommands.refusal(of: .status, from: peer) == nil)
+        #expect(AdminCommands.refusal(of: .leave, from: peer)?.message.contains("proved the caller secret") == true)
+    }
+}

@@ -78,17 +78,23 @@ final class AdminCommands: Sendable {
         }
     }
 
-    /// Why `peer` may not make `request`, or `nil`: over TLS a client whose certificate gives it the `caller` role
-    /// may read the status, and may not stop or remove nodes.
+    /// Why `peer` may not make `request`, or `nil`: a caller (a client whose certificate gives it the `caller`
+    /// role, or that proved the caller secret) may read the status, and may not stop or remove nodes.
     static func refusal(of request: AdminRequest, from peer: PeerIdentity) -> CallError? {
-        guard case .client(let name, role: .caller)? = peer.certified else { return nil }
+        guard peer.isCallerOnly else { return nil }
         switch request {
         case .status: return nil
         case .leave, .remove:
+            if case .client(let name, _)? = peer.certified {
+                return CallError(
+                    .permissionDenied,
+                    "client \(name) has the caller role: stopping or removing a node needs a client certificate "
+                        + "with the admin role (plex certs client NAME --role admin)")
+            }
             return CallError(
                 .permissionDenied,
-                "client \(name) has the caller role: stopping or removing a node needs a client certificate with the "
-                    + "admin role (plex certs client NAME --role admin)")
+                "client \(peer.nodeID) proved the caller secret, which gives the caller role: stopping or removing a "
+                    + "node needs the cluster secret")
         }
     }
 

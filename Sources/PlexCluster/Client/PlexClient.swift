@@ -27,16 +27,17 @@ public final class PlexClient: Sendable {
         self.codec = codec
     }
 
-    /// Connects to the node at `address`; with `tls`, over mutual TLS with a client certificate (its role
-    /// decides what the client may do) or a node's.
+    /// Connects to the node at `address`, proving `secret`: the cluster secret, or with `credential` `.caller`
+    /// the node's caller secret (calls and status only). With `tls`, over mutual TLS with a client certificate
+    /// (its role decides what the client may do) or a node's.
     /// - Throws: ``TransportError`` when the node cannot be reached or refuses the handshake.
     public static func connect(
         to address: PeerAddress, clusterName: String, secret: [UInt8], codec: any MessageCodec = BinaryMessageCodec(),
-        tls: TransportTLS? = nil, logger: Logger = Logger(label: "plex.client")
+        credential: HandshakeConfiguration.Credential = .cluster, tls: TransportTLS? = nil,
+        logger: Logger = Logger(label: "plex.client")
     ) async throws -> PlexClient {
-        let transport = TCPTransport(
-            configuration: .init(handshake: HandshakeConfiguration(clusterName: clusterName, secret: secret), tls: tls),
-            logger: logger)
+        let handshake = HandshakeConfiguration(clusterName: clusterName, secret: secret, credential: credential)
+        let transport = TCPTransport(configuration: .init(handshake: handshake, tls: tls), logger: logger)
         transport.setLocalIdentity(
             PeerIdentity(role: .client, nodeID: NodeID(unchecked: "client"), incarnation: 0, listenAddress: ""))
         let delegate = ClientDelegate()

@@ -60,6 +60,10 @@ public struct NodeConfiguration: Sendable {
     /// cluster, and every client, must use TLS with the same CA. The cluster secret is still proved inside
     /// TLS. Default: `nil`.
     public var tls: TransportTLS?
+    /// A second secret for clients that may only call actors and read status (not stop or remove nodes): a
+    /// client proving it gets the caller role, the way a `caller` client certificate does over TLS. At least
+    /// 16 bytes, and not the cluster secret. `nil`: clients must prove the cluster secret. Default: `nil`.
+    public var callerSecret: [UInt8]?
 
     /// Creates a configuration.
     public init(
@@ -92,6 +96,15 @@ public struct NodeConfiguration: Sendable {
     public func validate() throws {
         guard secret.count >= 16 else {
             throw NodeError(.invalidConfiguration, "secret: must be at least 16 bytes (got \(secret.count))")
+        }
+        if let callerSecret {
+            guard callerSecret.count >= 16 else {
+                throw NodeError(
+                    .invalidConfiguration, "caller_secret: must be at least 16 bytes (got \(callerSecret.count))")
+            }
+            guard callerSecret != secret else {
+                throw NodeError(.invalidConfiguration, "caller_secret: must differ from the cluster secret")
+            }
         }
         guard !clusterName.isEmpty else { throw NodeError(.invalidConfiguration, "cluster_name: must not be empty") }
         guard !dataDirectory.isEmpty else { throw NodeError(.invalidConfiguration, "data_dir: must not be empty") }

@@ -170,7 +170,7 @@ public final class PlexNode: Sendable {
     ) -> any Transport {
         let handshake = HandshakeConfiguration(
             clusterName: configuration.clusterName, secret: configuration.secret,
-            timeout: configuration.handshakeTimeout)
+            timeout: configuration.handshakeTimeout, callerSecret: configuration.callerSecret)
         switch choice {
         case .tcp:
             return TCPTransport(

@@ -107,6 +107,10 @@ public nonisolated struct Plexspaces_V1_Hello: Sendable {
   /// 32 random bytes
   public var nonce: Data = Data()
 
+  /// Which secret a client proves: empty for the cluster secret (full rights), "caller" for the caller secret
+  /// (may call actors and read status, not stop or remove nodes). A node always proves the cluster secret.
+  public var credential: String = String()
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -239,7 +243,7 @@ nonisolated extension Plexspaces_V1_PeerRole: SwiftProtobuf._ProtoNameProviding 
 
 nonisolated extension Plexspaces_V1_Hello: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Hello"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}protocol_version\0\u{3}cluster_name\0\u{1}role\0\u{3}node_id\0\u{1}incarnation\0\u{3}listen_address\0\u{1}nonce\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}protocol_version\0\u{3}cluster_name\0\u{1}role\0\u{3}node_id\0\u{1}incarnation\0\u{3}listen_address\0\u{1}nonce\0\u{1}credential\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -254,6 +258,7 @@ nonisolated extension Plexspaces_V1_Hello: SwiftProtobuf.Message, SwiftProtobuf.
       case 5: try { try decoder.decodeSingularUInt64Field(value: &self.incarnation) }()
       case 6: try { try decoder.decodeSingularStringField(value: &self.listenAddress) }()
       case 7: try { try decoder.decodeSingularBytesField(value: &self.nonce) }()
+      case 8: try { try decoder.decodeSingularStringField(value: &self.credential) }()
       default: break
       }
     }
@@ -281,6 +286,9 @@ nonisolated extension Plexspaces_V1_Hello: SwiftProtobuf.Message, SwiftProtobuf.
     if !self.nonce.isEmpty {
       try visitor.visitSingularBytesField(value: self.nonce, fieldNumber: 7)
     }
+    if !self.credential.isEmpty {
+      try visitor.visitSingularStringField(value: self.credential, fieldNumber: 8)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -292,6 +300,7 @@ nonisolated extension Plexspaces_V1_Hello: SwiftProtobuf.Message, SwiftProtobuf.
     if lhs.incarnation != rhs.incarnation {return false}
     if lhs.listenAddress != rhs.listenAddress {return false}
     if lhs.nonce != rhs.nonce {return false}
+    if lhs.credential != rhs.credential {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
