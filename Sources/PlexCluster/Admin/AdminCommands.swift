@@ -93,8 +93,8 @@ final class AdminCommands: Sendable {
             }
             return CallError(
                 .permissionDenied,
-                "client \(peer.nodeID) proved the caller secret, which gives the caller role: stopping or removing a "
-                    + "node needs the cluster secret")
+                "this client proved the caller secret, which gives the caller role: stopping or removing a node "
+                    + "needs the cluster secret")
         }
     }
 
