@@ -207,6 +207,11 @@ final class FrameSessionHandler: ChannelInboundHandler {
                 .handshakeRefused, "the TLS handshake with \(remote) failed: \(TransportTLS.explain(error))")
             logger.warning("TLS handshake failed", metadata: ["error": "\(refusal)", "remote": "\(remote)"])
             session.fail(refusal)
+        } else if tls, error is NIOSSLError || error is BoringSSLError {
+            // Bytes that are not the peer's TLS records (garbage, a replay, an injection on the path).
+            logger.warning(
+                "closing a TLS connection after a TLS error",
+                metadata: ["error": "\(TransportTLS.explain(error))", "remote": "\(remote)"])
         } else {
             logger.debug("connection error", metadata: ["error": "\(error)"])
         }
