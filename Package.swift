@@ -16,6 +16,7 @@ let package = Package(
         .executable(name: "plex", targets: ["plex"]),
         .executable(name: "plex-bench", targets: ["plex-bench"]),
         .executable(name: "plex-chaos", targets: ["plex-chaos"]),
+        .executable(name: "plex-fuzz", targets: ["plex-fuzz"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
@@ -166,6 +167,13 @@ let package = Package(
                 "PlexSpaces", "PlexExamples", "PlexTestKit", "PlexJournal", "PlexCertificates",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+        .executableTarget(
+            name: "plex-fuzz",
+            dependencies: [
+                "PlexCluster", "PlexCore", "PlexTransport", "PlexWire", .product(name: "NIOCore", package: "swift-nio"),
             ],
             swiftSettings: strict
         ),
