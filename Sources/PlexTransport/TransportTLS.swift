@@ -64,13 +64,23 @@ public final class TransportTLS: Sendable {
     }
 
     /// Reads the files again; new connections use what they hold now. On error nothing changes.
-    /// - Throws: ``TransportError`` as ``init(files:now:)``; nothing to reload without files.
+    /// - Throws: ``TransportError`` as ``init(files:now:)``, or when the new certificate speaks for another
+    ///   identity than the loaded one; nothing to reload without files.
     public func reload(now: Date = Date()) throws(TransportError) {
         guard let files else {
             throw TransportError(.invalidConfiguration, "this TLS configuration was not loaded from files")
         }
         let fresh = try Self.load(files, now: now)
-        material.withLock { $0 = fresh }
+        try material.withLock { (current: inout Material) throws(TransportError) in
+            // A node's peers check its node id against its certificate: a reload must not change who it is.
+            guard fresh.identity == current.identity else {
+                throw TransportError(
+                    .invalidConfiguration,
+                    "the reloaded certificate \(files.certificate) is for \(fresh.identity), but this end is "
+                        + "\(current.identity); keeping the certificate loaded")
+            }
+            current = fresh
+        }
     }
 
     /// Who this end's certificate speaks for.

@@ -206,7 +206,14 @@ struct TLSTransportTests {
         try await eventually("the connection made before the reload still carries frames") {
             b.delegate.frames.withLock { $0.contains { $0.body == ByteBuffer(bytes: [7]) } }
         }
-        // A reload that fails changes nothing.
+        // A reload that fails changes nothing: missing files, or a certificate for another node.
+        for suffix in [".pem", "-key.pem"] {
+            try FileManager.default.removeItem(atPath: live + "/b" + suffix)
+            try FileManager.default.copyItem(atPath: second.directory + "/a" + suffix, toPath: live + "/b" + suffix)
+        }
+        let other = #expect(throws: TransportError.self) { try tls.reload() }
+        #expect(other?.message.contains("is for node a, but this end is node b") == true)
+        #expect(tls.identity == .node("b"))
         try FileManager.default.removeItem(atPath: live + "/b-key.pem")
         #expect(throws: TransportError.self) { try tls.reload() }
         _ = try await newPeer.transport.connect(to: b.address, delegate: newPeer.delegate)
