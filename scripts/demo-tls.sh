@@ -10,8 +10,9 @@ scripts/cluster-up.sh local-tls
 plex="$(swift build --show-bin-path)/plex"
 dir=cluster/local-tls
 certs=$dir/certs
-caller=(--config "$dir/node-1.toml" --tls-cert "$certs/script.pem" --tls-key "$certs/script-key.pem")
-admin=(--config "$dir/node-1.toml" --tls-cert "$certs/operator.pem" --tls-key "$certs/operator-key.pem")
+# Clients hold their certificate only (no cluster secret): the certificate's role decides what they may do.
+caller=(--cluster-name local-tls --tls-ca "$certs/ca.pem" --tls-cert "$certs/script.pem" --tls-key "$certs/script-key.pem")
+admin=(--cluster-name local-tls --tls-ca "$certs/ca.pem" --tls-cert "$certs/operator.pem" --tls-key "$certs/operator-key.pem")
 echo
 echo "== the certificates (plex certs show) =="
 for file in ca node-1 script operator; do

@@ -207,6 +207,9 @@ final class FrameSessionHandler: ChannelInboundHandler {
                 .handshakeRefused, "the TLS handshake with \(remote) failed: \(TransportTLS.explain(error))")
             logger.warning("TLS handshake failed", metadata: ["error": "\(refusal)", "remote": "\(remote)"])
             session.fail(refusal)
+        } else if tls, let error = error as? NIOSSLError, case .uncleanShutdown = error {
+            // The peer closed without TLS's close_notify: how most clients end; not an attack.
+            logger.debug("a TLS peer closed without close_notify", metadata: ["remote": "\(remote)"])
         } else if tls, error is NIOSSLError || error is BoringSSLError {
             // Bytes that are not the peer's TLS records (garbage, a replay, an injection on the path).
             logger.warning(

@@ -79,7 +79,9 @@ public struct HandshakeStateMachine: Sendable {
         hello.incarnation = local.incarnation
         hello.listenAddress = local.listenAddress
         hello.nonce = Data(nonce)
-        if local.role == .client && configuration.credential == .caller { hello.credential = "caller" }
+        if local.role == .client && configuration.credential != .cluster {
+            hello.credential = configuration.credential.rawValue
+        }
         var message = Plexspaces_V1_Handshake()
         message.hello = hello
         state = .awaitingChallenge(myNonce: nonce)
@@ -143,6 +145,13 @@ public struct HandshakeStateMachine: Sendable {
             }
             key = callerSecret
             peer.credential = .caller
+        case HandshakeConfiguration.Credential.certificate.rawValue where role == .client:
+            // Over TLS a client certificate is the credential; the proof then only binds the transcript.
+            guard requiresCertificate, case .client? = peerCertificate else {
+                return refuse("only a client with a TLS client certificate may connect without a secret")
+            }
+            key = HandshakeConfiguration.certificateKey
+            peer.credential = .certificate
         default: return refuse("unknown credential '\(hello.credential)' for a \(role == .client ? "client" : "node")")
         }
         let initiator = HandshakeProof.Party(peer, nonce: Array(hello.nonce))
@@ -247,10 +256,15 @@ public struct HandshakeStateMachine: Sendable {
         return Wire.Frame(kind: .errorReply, body: Wire.body(body))
     }
 
+    /// The key this side's proofs use as the initiator: its secret, or the public certificate key.
+    private var ownKey: [UInt8] {
+        configuration.credential == .certificate ? HandshakeConfiguration.certificateKey : configuration.secret
+    }
+
     /// The proof `side` makes (or must have made) on this connection.
     func proof(madeBy side: Side, initiator: HandshakeProof.Party, acceptor: HandshakeProof.Party) -> [UInt8] {
         HandshakeProof.make(
-            secret: configuration.secret, madeBy: side, clusterName: configuration.clusterName, initiator: initiator,
+            secret: ownKey, madeBy: side, clusterName: configuration.clusterName, initiator: initiator,
             acceptor: acceptor)
     }
 
@@ -260,7 +274,7 @@ public struct HandshakeStateMachine: Sendable {
         acceptor: HandshakeProof.Party
     ) -> Bool {
         HandshakeProof.verify(
-            candidate, secret: configuration.secret, madeBy: side, clusterName: configuration.clusterName,
+            candidate, secret: ownKey, madeBy: side, clusterName: configuration.clusterName,
             initiator: initiator, acceptor: acceptor)
     }
 

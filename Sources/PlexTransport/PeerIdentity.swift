@@ -71,7 +71,13 @@ public struct HandshakeConfiguration: Sendable {
         case cluster
         /// The caller secret: calls and status only.
         case caller
+        /// Over TLS, a client's certificate alone: its role decides what it may do. No secret is proved.
+        case certificate
     }
+
+    /// The HMAC key of a handshake whose client shows only its certificate: public, so the proofs bind the
+    /// transcript (who, which connection, which direction) and prove nothing else; TLS authenticated the client.
+    static let certificateKey = Array("plex-handshake certificate credential".utf8)
 
     /// Creates a handshake configuration.
     public init(

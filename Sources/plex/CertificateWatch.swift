@@ -5,9 +5,10 @@ import UnixSignals
 
 /// Keeps a node's TLS certificate current: reloads its files on `SIGHUP` (connections opened after it use the
 /// new certificate; open ones keep theirs), and warns in the log when the certificate expires within 14 days —
-/// at start, after each reload, and every 12 hours.
+/// at start, after each reload, and every 12 hours. A node without TLS takes `SIGHUP` too, and logs that there
+/// is nothing to reload (the signal's default would end the process).
 struct CertificateWatch {
-    let tls: TransportTLS
+    let tls: TransportTLS?
     let logger: Logger
 
     /// Runs until its task is cancelled.
@@ -28,6 +29,10 @@ struct CertificateWatch {
     }
 
     private func reload() {
+        guard let tls else {
+            logger.notice("SIGHUP: nothing to reload (this node runs without TLS)")
+            return
+        }
         do {
             try tls.reload()
             logger.notice(
@@ -42,6 +47,6 @@ struct CertificateWatch {
     }
 
     private func warnIfExpiring() {
-        if let warning = tls.expiryWarning() { logger.warning("\(warning)") }
+        if let warning = tls?.expiryWarning() { logger.warning("\(warning)") }
     }
 }

@@ -74,11 +74,9 @@ struct NodeService: Service {
                 await node.waitUntilStopped()
                 return true
             }
-            if let tls = configuration.tls {
-                group.addTask {
-                    await CertificateWatch(tls: tls, logger: logger).run()
-                    return false
-                }
+            group.addTask {
+                await CertificateWatch(tls: configuration.tls, logger: logger).run()
+                return false
             }
             while let stop = await group.next(), !stop {}
             logger.info("leaving the cluster")

@@ -61,9 +61,19 @@ struct ClientOptions: ParsableArguments {
             file = loaded
         }
         let tls = try self.tls.load(file)
-        let callerSecret = try readCredential(
+        // Over TLS a client certificate is the credential (its role decides); a node's certificate, or none,
+        // goes with a secret: the caller secret if given, else the cluster secret.
+        let credential: HandshakeConfiguration.Credential
+        let secret: [UInt8]
+        if case .client? = tls?.identity {
+            (credential, secret) = (.certificate, [])
+        } else if let callerSecret = try readCredential(
             variable: "PLEX_CALLER_SECRET", file: callerSecretFile, key: "caller_secret_file")
-        let secret = try callerSecret.map { Array($0.utf8) } ?? readSecret(file: secretFile)
+        {
+            (credential, secret) = (.caller, Array(callerSecret.utf8))
+        } else {
+            (credential, secret) = (.cluster, try readSecret(file: secretFile))
+        }
         guard let address = PeerAddress(parsing: node) else {
             throw ConfigurationFailure(message: "--node: '\(node)' is not host:port")
         }
@@ -71,7 +81,7 @@ struct ClientOptions: ParsableArguments {
         logger.logLevel = .warning
         return try await PlexClient.connect(
             to: address, clusterName: clusterName ?? "plex", secret: secret,
-            credential: callerSecret == nil ? .cluster : .caller, tls: tls, logger: logger)
+            credential: credential, tls: tls, logger: logger)
     }
 }
 

@@ -1,7 +1,10 @@
+import Logging
+import NIOCore
 import PlexCore
 import PlexExamples
 import PlexTestKit
 import PlexTransport
+import PlexWire
 import Testing
 
 @testable import PlexCluster
@@ -82,4 +85,58 @@ struct CallerSecretTests {
         configuration.callerSecret = Self.callerSecret
         try configuration.validate()
     }
+}
+
+/// Only members answer a node's calls: a client claiming a member's node id cannot complete its calls.
+@Suite("Reply frames from clients", .timeLimit(.minutes(1)))
+struct ForgedReplyTests {
+    @Test("a client that names itself after a member and floods reply frames forges no answer; it is cut off, logged")
+    func forgedReplies() async throws {
+        try await withTestCluster(
+            nodes: 3, transport: .loopbackTCP, setup: { $0.callerSecret = CallerSecretTests.callerSecret },
+            register: { $0.registerExamples() }
+        ) { cluster in
+            let entry = cluster.node(0)
+            let owner = cluster.node(2)
+            let key = keys(ownedBy: owner.nodeID, on: entry, count: 1)[0]
+            let spoofer = TCPTransport(
+                configuration: .init(
+                    handshake: HandshakeConfiguration(
+                        clusterName: "test", secret: CallerSecretTests.callerSecret, credential: .caller)),
+                logger: Logger(label: "spoofer"))
+            spoofer.setLocalIdentity(
+                PeerIdentity(role: .client, nodeID: owner.nodeID, incarnation: 0, listenAddress: ""))
+            let connection = try await spoofer.connect(to: entry.address, delegate: NoDelegate())
+            // Reply frames for every correlation id the entry's calls to the owner will use, over and over while
+            // they run.
+            let forged = Task {
+                while !Task.isCancelled {
+                    for correlation in UInt64(1)...400 {
+                        connection.send(
+                            Wire.Frame(
+                                kind: .reply, correlationID: correlation, body: ByteBuffer(bytes: Array("forged".utf8)))
+                        )
+                    }
+                    await Task.yield()
+                }
+            }
+            let counter = entry.actor(Counter.self, key: key)
+            for expected in 1...100 {
+                let reply = try await counter.ask(.increment)
+                #expect(reply.count == expected && reply.node == owner.nodeID.rawValue)
+            }
+            forged.cancel()
+            await forged.value
+            try await eventually("the spoofer is cut off, logged") {
+                cluster.logs.all.contains { $0.contains("closing a client connection that sent a reply frame") }
+            }
+            await spoofer.shutdown()
+        }
+    }
+}
+
+final class NoDelegate: ConnectionDelegate {
+    func connectionEstablished(_ connection: any Connection) {}
+    func received(_ frame: Wire.Frame, on connection: any Connection) {}
+    func connectionClosed(_ connection: any Connection, error: (any Error)?) {}
 }

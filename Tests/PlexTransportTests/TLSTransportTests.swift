@@ -69,6 +69,41 @@ struct TLSTransportTests {
         await node.transport.shutdown()
     }
 
+    @Test(
+        "a client certificate is the credential: no secret needed over TLS; without TLS, or with a node's certificate, refused"
+    )
+    func certificateCredential() async throws {
+        let ca = try TestAuthority()
+        let node = try await Endpoint.start("b") { $0.tls = try? ca.tls(node: "b") }
+        func client(_ tls: TransportTLS?) -> TCPTransport {
+            let transport = TCPTransport(
+                configuration: .init(
+                    handshake: HandshakeConfiguration(clusterName: "c", secret: [], credential: .certificate), tls: tls),
+                logger: Logger(label: "client"))
+            transport.setLocalIdentity(
+                PeerIdentity(role: .client, nodeID: NodeID(unchecked: "cli"), incarnation: 0, listenAddress: ""))
+            return transport
+        }
+        let caller = client(try ca.tls(.client("script", role: .caller)))
+        _ = try await caller.connect(to: node.address, delegate: RecordingDelegate())
+        try await eventually("the node knows it as a caller by its certificate") {
+            node.delegate.established.withLock { $0.first.map { $0.credential == .certificate && $0.isCallerOnly } }
+                == true
+        }
+        let withNodeCertificate = client(try ca.tls(node: "n9"))
+        let refused = await #expect(throws: TransportError.self) {
+            _ = try await withNodeCertificate.connect(to: node.address, delegate: RecordingDelegate())
+        }
+        #expect(refused?.message.contains("only a client with a TLS client certificate") == true)
+        let plainNode = try await Endpoint.start("p")
+        await #expect(throws: TransportError.self, "no secret and no TLS: nothing proves who it is") {
+            _ = try await client(nil).connect(to: plainNode.address, delegate: RecordingDelegate())
+        }
+        for transport in [caller, withNodeCertificate] { await transport.shutdown() }
+        await plainNode.transport.shutdown()
+        await node.transport.shutdown()
+    }
+
     @Test("a peer whose certificate comes from another CA is refused on both sides, each logging it")
     func otherAuthority() async throws {
         let ca = try TestAuthority()

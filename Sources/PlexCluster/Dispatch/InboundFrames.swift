@@ -17,7 +17,16 @@ extension CallDispatcher: NodeEvents {
             receivedCall(frame, on: connection)
         case .reply, .errorReply, .adminReply:
             // Normally completed by the connection's delegate; this covers a connection made before its link.
-            membership.existingLink(to: connection.peer.nodeID)?.complete(frame)
+            // Only a member answers this node's calls: a client's reply frame would complete a call to the
+            // member whose node id it chose to claim (forged answers, handoff acknowledgements, removal votes).
+            let peer = connection.peer
+            guard peer.role == .node else {
+                logger.warning(
+                    "closing a client connection that sent a reply frame",
+                    metadata: ["peer": "\(peer)", "frame.kind": "\(frame.kind)"])
+                return connection.close()
+            }
+            membership.existingLink(to: peer.nodeID)?.complete(frame)
         case .gossip:
             let peer = connection.peer
             guard peer.role == .node, let gossip = runtime.decodeOrClose(frame, on: connection, Gossip.init(frame:))
