@@ -242,14 +242,6 @@ struct RunNode: AsyncParsableCommand {
             while text.hasSuffix("\n") || text.hasSuffix("\r") { text.removeLast() }
             configuration.callerSecret = Array(text.utf8)
         }
-        if let certified = configuration.tls?.identity {
-            guard case .node(let id) = certified, let nodeID, id == nodeID.rawValue else {
-                throw ConfigurationFailure(
-                    message:
-                        "tls_cert_file: the certificate is for \(certified); a TLS node needs node_id set to the id "
-                        + "its certificate names")
-            }
-        }
         do {
             try configuration.validate()
         } catch let error as NodeError {

@@ -65,6 +65,20 @@ struct TLSClusterTests {
         }
     }
 
+    @Test("a TLS configuration without a node id is refused before the data directory is touched")
+    func noNodeID() async throws {
+        let authority = try CertificateAuthority.create(name: "tls-cluster")
+        let issued = try authority.issue(for: .node("node-0"))
+        let directory = FileManager.default.temporaryDirectory.path + "/plex-tls-noid-\(UUID())"
+        var configuration = NodeConfiguration(dataDirectory: directory, secret: Array("test-secret-0123456789".utf8))
+        configuration.tls = try TransportTLS(
+            authorityPEM: authority.certificatePEM, certificatePEM: issued.certificatePEM, keyPEM: issued.keyPEM)
+        let error = await #expect(throws: NodeError.self) { _ = try await PlexNode.start(configuration) }
+        #expect(error?.code == .invalidConfiguration)
+        #expect(error?.message.contains("without a node_id") == true, "\(String(describing: error))")
+        #expect(!FileManager.default.fileExists(atPath: directory), "no id was generated and kept")
+    }
+
     @Test("a node refuses to start with a certificate issued for another node id")
     func wrongNodeID() async throws {
         let authority = try CertificateAuthority.create(name: "tls-cluster")

@@ -57,8 +57,8 @@ public struct NodeConfiguration: Sendable {
     public var idempotencyRetention: Duration
     /// Mutual TLS on every cluster connection (TCP transport), or `nil` for plain TCP on a trusted network.
     /// The certificate must be issued for this node's id (``nodeID`` must then be set); every member of the
-    /// cluster, and every client, must use TLS with the same CA. The cluster secret is still proved inside
-    /// TLS. Default: `nil`.
+    /// cluster, and every client, must use TLS with the same CA. Nodes still prove the cluster secret inside
+    /// TLS; a client with a client certificate proves none (its certificate's role decides). Default: `nil`.
     public var tls: TransportTLS?
     /// A second secret for clients that may only call actors and read status (not stop or remove nodes): a
     /// client proving it gets the caller role, the way a `caller` client certificate does over TLS. At least
@@ -96,6 +96,17 @@ public struct NodeConfiguration: Sendable {
     public func validate() throws {
         guard secret.count >= 16 else {
             throw NodeError(.invalidConfiguration, "secret: must be at least 16 bytes (got \(secret.count))")
+        }
+        if let tls {
+            // Checked before the data directory is touched: a node without a configured id would generate and
+            // keep one that no certificate names.
+            guard let nodeID, tls.identity == .node(nodeID.rawValue) else {
+                throw NodeError(
+                    .invalidConfiguration,
+                    "tls_cert_file: the certificate is for \(tls.identity), but this node is "
+                        + "\(nodeID.map { "\($0)" } ?? "without a node_id") (a TLS node needs node_id set to the id "
+                        + "its certificate names; plex certs issue NODE-ID)")
+            }
         }
         if let callerSecret {
             guard callerSecret.count >= 16 else {

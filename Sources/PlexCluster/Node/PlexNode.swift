@@ -102,12 +102,6 @@ public final class PlexNode: Sendable {
         try configuration.validate()
         let (nodeID, incarnation, lock) = try NodeIdentityStore.load(
             dataDirectory: configuration.dataDirectory, configured: configuration.nodeID)
-        if let tls = configuration.tls, tls.identity != .node(nodeID.rawValue) {
-            throw NodeError(
-                .invalidConfiguration,
-                "tls_cert_file: the certificate is for \(tls.identity), but this node is \(nodeID) (issue one with "
-                    + "plex certs issue \(nodeID))")
-        }
         if let notice = RingStore.removalNotice(dataDirectory: configuration.dataDirectory) {
             throw NodeError(
                 .removed,
