@@ -33,6 +33,9 @@ final class FrameSession: Connection {
     private let onEstablished: Mutex<(@Sendable (Result<any Connection, TransportError>) -> Void)?>
     /// The peer's address, for logs.
     let remote: @Sendable () -> String
+    /// Where refusals before the handshake is done are logged (at most once per reason per interval); `nil`
+    /// logs each one (the in-memory transport, which strangers cannot reach).
+    let refusals: RefusalLog?
 
     private static let nextID = Atomic<UInt64>(1)
 
@@ -40,9 +43,10 @@ final class FrameSession: Connection {
         side: HandshakeStateMachine.Side, configuration: HandshakeConfiguration, local: PeerIdentity,
         sink: any FrameSink, delegate: any ConnectionDelegate, logger: Logger,
         maximumFrameSize: Int = Wire.defaultMaximumFrameSize, requiresCertificate: Bool = false,
-        remote: @escaping @Sendable () -> String = { "unknown" },
+        remote: @escaping @Sendable () -> String = { "unknown" }, refusals: RefusalLog? = nil,
         onEstablished: (@Sendable (Result<any Connection, TransportError>) -> Void)? = nil
     ) {
+        self.refusals = refusals
         self.connectionID = Self.nextID.add(1, ordering: .relaxed).oldValue
         self.isOutbound = side == .initiator
         self.maximumFrameSize = maximumFrameSize
@@ -162,7 +166,9 @@ final class FrameSession: Connection {
                 onEstablished.withLock { $0.take() }?(.success(self))
             case .refuse(let frame, let error):
                 if let frame { sink.write(frame) }
-                logger.warning("handshake refused", metadata: ["error": "\(error)", "remote": "\(remote())"])
+                refusals.log(
+                    .warning, .handshakeRefused, "handshake refused",
+                    metadata: ["error": "\(error)", "remote": "\(remote())"], else: logger)
                 fail(error)
             }
         }

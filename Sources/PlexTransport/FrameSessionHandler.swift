@@ -77,7 +77,9 @@ final class FrameSessionHandler: ChannelInboundHandler {
         deadline = context.eventLoop.scheduleTask(in: .nanoseconds(Int64(clamping: timeout.clampedNanoseconds))) {
             guard session.isHandshaking else { return }
             let error = TransportError(.timeout, "handshake did not finish in \(timeout)")
-            logger.warning("handshake timed out", metadata: ["error": "\(error)", "remote": "\(remote)"])
+            session.refusals.log(
+                .warning, .handshakeTimedOut, "handshake timed out",
+                metadata: ["error": "\(error)", "remote": "\(remote)"], else: logger)
             session.fail(error)
         }
         if side == .initiator { session.start() }
@@ -87,9 +89,9 @@ final class FrameSessionHandler: ChannelInboundHandler {
         var incoming = Self.unwrapInboundIn(data)
         if !established && !tls && side == .acceptor && pending == nil && Self.startsTLSRecord(incoming) {
             // A TLS client at a node without TLS: say so in a plain frame its TLS guard can read.
-            logger.warning(
-                "refusing a TLS peer: this node runs without TLS",
-                metadata: ["remote": "\(remote)"])
+            session.refusals.log(
+                .warning, .wrongSecurity, "refusing a TLS peer: this node runs without TLS",
+                metadata: ["remote": "\(remote)"], else: logger)
             session.refuse(
                 "this node runs without TLS, and the peer started a TLS handshake (a cluster is all TLS or all plain)")
             return
@@ -140,8 +142,14 @@ final class FrameSessionHandler: ChannelInboundHandler {
                 if !established { established = session.isEstablished }
             }
         } catch let error as FrameError {
-            logger.error(
-                "closing connection after a bad frame", metadata: ["error": "\(error)", "remote": "\(remote)"])
+            if established {
+                logger.error(
+                    "closing connection after a bad frame", metadata: ["error": "\(error)", "remote": "\(remote)"])
+            } else {
+                session.refusals.log(
+                    .error, .badFrame, "closing connection after a bad frame",
+                    metadata: ["error": "\(error)", "remote": "\(remote)"], else: logger)
+            }
             session.fail(TransportError(.protocolViolation, error.description))
             context.close(promise: nil)
             return false
@@ -152,7 +160,9 @@ final class FrameSessionHandler: ChannelInboundHandler {
     }
 
     private func refuse(_ error: TransportError, context: ChannelHandlerContext) {
-        logger.error("closing connection before its handshake", metadata: ["error": "\(error)", "remote": "\(remote)"])
+        session.refusals.log(
+            .error, .badFrame, "closing connection before its handshake",
+            metadata: ["error": "\(error)", "remote": "\(remote)"], else: logger)
         session.fail(error)
         context.close(promise: nil)
     }
@@ -193,8 +203,9 @@ final class FrameSessionHandler: ChannelInboundHandler {
             switch TransportTLS.peerIdentity(on: context.channel) {
             case .success(let identity): session.certify(identity)
             case .failure(let error):
-                logger.warning(
-                    "refusing a peer's certificate", metadata: ["error": "\(error)", "remote": "\(remote)"])
+                session.refusals.log(
+                    .warning, .tlsHandshake, "refusing a peer's certificate",
+                    metadata: ["error": "\(error)", "remote": "\(remote)"], else: logger)
                 session.refuse(error.message)
             }
         }
@@ -205,16 +216,18 @@ final class FrameSessionHandler: ChannelInboundHandler {
         if tls, session.isHandshaking, error is NIOSSLError || error is BoringSSLError {
             let refusal = TransportError(
                 .handshakeRefused, "the TLS handshake with \(remote) failed: \(TransportTLS.explain(error))")
-            logger.warning("TLS handshake failed", metadata: ["error": "\(refusal)", "remote": "\(remote)"])
+            session.refusals.log(
+                .warning, .tlsHandshake, "TLS handshake failed",
+                metadata: ["error": "\(refusal)", "remote": "\(remote)"], else: logger)
             session.fail(refusal)
         } else if tls, let error = error as? NIOSSLError, case .uncleanShutdown = error {
             // The peer closed without TLS's close_notify: how most clients end; not an attack.
             logger.debug("a TLS peer closed without close_notify", metadata: ["remote": "\(remote)"])
         } else if tls, error is NIOSSLError || error is BoringSSLError {
             // Bytes that are not the peer's TLS records (garbage, a replay, an injection on the path).
-            logger.warning(
-                "closing a TLS connection after a TLS error",
-                metadata: ["error": "\(TransportTLS.explain(error))", "remote": "\(remote)"])
+            session.refusals.log(
+                .warning, .tlsError, "closing a TLS connection after a TLS error",
+                metadata: ["error": "\(TransportTLS.explain(error))", "remote": "\(remote)"], else: logger)
         } else {
             logger.debug("connection error", metadata: ["error": "\(error)"])
         }

@@ -40,7 +40,9 @@ final class PlainPeerGuard: ChannelInboundHandler, RemovableChannelHandler {
             guard plain == nil else { return }
             plain = incoming
             let reason = "this node requires TLS, and the peer spoke plain text (a cluster is all TLS or all plain)"
-            logger.warning("refusing a plain-text peer: this node requires TLS", metadata: ["remote": "\(remote)"])
+            session.refusals.log(
+                .warning, .wrongSecurity, "refusing a plain-text peer: this node requires TLS",
+                metadata: ["remote": "\(remote)"], else: logger)
             var buffer = context.channel.allocator.buffer(capacity: 256)
             buffer.writeFrame(HandshakeStateMachine.refusal(reason))
             // Written here, in front of TLS, so the peer reads it as the plain frame it speaks.
@@ -62,7 +64,9 @@ final class PlainPeerGuard: ChannelInboundHandler, RemovableChannelHandler {
             let error = TransportError(
                 .handshakeRefused,
                 "the peer at \(remote) does not use TLS (a cluster is all TLS or all plain)\(said)")
-            logger.warning("refusing a peer without TLS", metadata: ["error": "\(error)", "remote": "\(remote)"])
+            session.refusals.log(
+                .warning, .wrongSecurity, "refusing a peer without TLS",
+                metadata: ["error": "\(error)", "remote": "\(remote)"], else: logger)
             session.fail(error)
             context.close(promise: nil)
         }

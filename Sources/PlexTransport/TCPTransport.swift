@@ -28,14 +28,20 @@ public final class TCPTransport: Transport {
         /// Mutual TLS for every connection, or `nil` for plain TCP. A TLS end and a plain one refuse each
         /// other, each saying why. The HMAC handshake runs inside TLS as well. Default: `nil`.
         public var tls: TransportTLS?
+        /// How often one reason for refusing connections before their handshake (a wrong secret, a handshake
+        /// deadline, garbage, plain text at a TLS node, the connection cap) is logged at most; the next line
+        /// counts the ones in between (`refused.unlogged`), so a stranger's flood cannot flood the log.
+        /// Default: 1 s.
+        public var refusalLogInterval: Duration
 
         /// Creates a configuration.
         public init(
             handshake: HandshakeConfiguration, maximumFrameSize: Int = Wire.defaultMaximumFrameSize,
             connectTimeout: Duration = .seconds(2), handshakeBufferLimit: Int = 64 * 1024,
-            maximumConnections: Int = 1024, tls: TransportTLS? = nil
+            maximumConnections: Int = 1024, tls: TransportTLS? = nil, refusalLogInterval: Duration = .seconds(1)
         ) {
             self.tls = tls
+            self.refusalLogInterval = refusalLogInterval
             self.handshake = handshake
             self.maximumFrameSize = maximumFrameSize
             self.connectTimeout = connectTimeout
@@ -59,8 +65,8 @@ public final class TCPTransport: Transport {
     private let channels = Mutex<(server: (any Channel)?, children: [ObjectIdentifier: any Channel])>((nil, [:]))
     /// Accepted connections open now, handshaking or established.
     private let acceptedConnections = Atomic<Int>(0)
-    /// Refused connections are logged at most once a second, so a flood cannot flood the log too.
-    private let refusalLog = RateLimitedLog(interval: .seconds(1))
+    /// Refusals before the handshake, logged at most once per reason per interval.
+    private let refusals: RefusalLog
 
     /// Creates a transport on NIO's shared multi-threaded event loop group.
     public init(configuration: Configuration, logger: Logger) {
@@ -69,6 +75,7 @@ public final class TCPTransport: Transport {
         self.clientLoop = group.next()
         self.clientExecutor = EventLoopTaskExecutor(eventLoop: clientLoop)
         self.logger = logger
+        self.refusals = RefusalLog(logger: logger, interval: configuration.refusalLogInterval)
         self.identity = Mutex(
             PeerIdentity(role: .client, nodeID: .init(unchecked: "client"), incarnation: 0, listenAddress: ""))
     }
@@ -152,7 +159,7 @@ public final class TCPTransport: Transport {
             side: side, configuration: configuration.handshake, local: localIdentity, sink: sink,
             delegate: delegate, logger: logger, maximumFrameSize: configuration.maximumFrameSize,
             requiresCertificate: tls != nil, remote: { channel.remoteAddress.map { "\($0)" } ?? "unknown" },
-            onEstablished: onEstablished)
+            refusals: refusals, onEstablished: onEstablished)
         let handler = FrameSessionHandler(
             session: session, side: side, logger: logger, counters: counters,
             limits: .init(
@@ -190,14 +197,14 @@ public final class TCPTransport: Transport {
         }
         acceptedConnections.wrappingSubtract(1, ordering: .relaxed)
         let remote = channel.remoteAddress.map { "\($0)" } ?? "unknown"
-        if let suppressed = refusalLog.due() {
-            let error = TransportError(
-                .limitExceeded,
-                "\(configuration.maximumConnections) connections are open (maximumConnections); closing a new one")
-            logger.warning(
-                "refusing a connection",
-                metadata: ["error": "\(error)", "remote": "\(remote)", "refused.unlogged": "\(suppressed)"])
-        }
+        let limit = configuration.maximumConnections
+        // The metadata is built only when the line is logged.
+        refusals.log(
+            .warning, .connectionLimit, "refusing a connection",
+            metadata: [
+                "error": "\(TransportError(.limitExceeded, "\(limit) connections are open (maximumConnections)"))",
+                "remote": "\(remote)",
+            ])
         return false
     }
 

@@ -1,0 +1,62 @@
+internal import Logging
+
+/// Logs why connections were refused or cut before their handshake finished, at most once per reason per
+/// interval, so that a stranger opening thousands of connections (silent ones, garbage, plain text at a TLS
+/// node, a wrong secret) cannot flood the node's log and its disk. The line that is logged says how many of
+/// the same reason went unlogged since the last one (`refused.unlogged`).
+///
+/// Each reason has its own allowance: a flood of one kind does not hide the first line of another. Problems
+/// on an established connection (a member's bad frame) are not refusals and are logged every time.
+final class RefusalLog: Sendable {
+    /// Why a connection was refused.
+    enum Reason: Int, CaseIterable {
+        /// More connections are open than ``TCPTransport/Configuration/maximumConnections``.
+        case connectionLimit
+        /// The handshake proof, cluster, node id or credential was wrong.
+        case handshakeRefused
+        /// The handshake did not finish before its deadline.
+        case handshakeTimedOut
+        /// A frame that does not parse, or one too big before the handshake.
+        case badFrame
+        /// A plain-text peer at a TLS node, or a TLS peer at a plain one.
+        case wrongSecurity
+        /// The TLS handshake failed, or the peer's certificate was refused.
+        case tlsHandshake
+        /// Bytes that are not the peer's TLS records.
+        case tlsError
+    }
+
+    private let logger: Logger
+    private let allowances: [RateLimitedLog]
+
+    /// - Parameter interval: How often one reason is logged at most.
+    init(logger: Logger, interval: Duration) {
+        self.logger = logger
+        self.allowances = Reason.allCases.map { _ in RateLimitedLog(interval: interval) }
+    }
+
+    /// Logs a refusal for `reason` unless one was logged less than the interval ago.
+    func log(
+        _ level: Logger.Level, _ reason: Reason, _ message: @autoclosure () -> Logger.Message,
+        metadata: @autoclosure () -> Logger.Metadata, now: ContinuousClock.Instant = .now
+    ) {
+        guard let unlogged = allowances[reason.rawValue].due(now: now) else { return }
+        var metadata = metadata()
+        if unlogged > 0 { metadata["refused.unlogged"] = "\(unlogged)" }
+        logger.log(level: level, message(), metadata: metadata)
+    }
+}
+
+extension Optional where Wrapped == RefusalLog {
+    /// Logs through the refusal log if there is one, else every time to `logger` (the in-memory transport,
+    /// which strangers cannot reach).
+    func log(
+        _ level: Logger.Level, _ reason: RefusalLog.Reason, _ message: @autoclosure () -> Logger.Message,
+        metadata: @autoclosure () -> Logger.Metadata, else logger: Logger
+    ) {
+        switch self {
+        case .some(let refusals): refusals.log(level, reason, message(), metadata: metadata())
+        case .none: logger.log(level: level, message(), metadata: metadata())
+        }
+    }
+}
