@@ -5,8 +5,21 @@ import Testing
 
 @testable import PlexJournal
 
+/// The directory of this test process's journals, removed when the process exits (the tests open several
+/// hundred journals; each left behind in the temporary directory would be a few hundred kilobytes).
+let journalTestRoot: String = {
+    let root = FileManager.default.temporaryDirectory.path + "/plex-journal-tests-\(getpid())"
+    try? FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+    atexit { removeJournalTestRoot() }
+    return root
+}()
+
+private func removeJournalTestRoot() {
+    try? FileManager.default.removeItem(atPath: journalTestRoot)
+}
+
 func temporaryJournalPath() -> String {
-    let directory = FileManager.default.temporaryDirectory.path + "/plex-journal-\(UUID())"
+    let directory = journalTestRoot + "/\(UUID())"
     try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
     return directory + "/journal.sqlite"
 }
