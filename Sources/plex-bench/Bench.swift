@@ -38,8 +38,22 @@ func seconds(_ d: Duration) -> Double {
     Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
 }
 
+/// A new directory's path under this process's scratch directory, which is removed when the process exits
+/// (the benchmarks' nodes and journals are not kept).
 func temporaryDirectory(_ name: String) -> String {
-    FileManager.default.temporaryDirectory.path + "/plex-bench-\(name)-\(UInt32.random(in: 0...UInt32.max))"
+    benchScratch + "/\(name)-\(UInt32.random(in: 0...UInt32.max))"
+}
+
+/// This process's scratch directory, removed at exit.
+let benchScratch: String = {
+    let root = FileManager.default.temporaryDirectory.path + "/plex-bench-\(getpid())"
+    try? FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+    atexit { removeBenchScratch() }
+    return root
+}()
+
+private func removeBenchScratch() {
+    try? FileManager.default.removeItem(atPath: benchScratch)
 }
 
 /// Runs `callers` tasks that each call `body` until `duration` passes; returns calls per second.
