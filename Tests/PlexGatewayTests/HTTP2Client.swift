@@ -96,9 +96,9 @@ enum TestCertificate {
         -----END PRIVATE KEY-----
         """
 
-    /// Writes both to a new directory; returns the files.
+    /// Writes both to a new directory (under one per test process, removed at exit); returns the files.
     static func write() throws -> (certificate: String, key: String) {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("plex-tls-\(UUID())")
+        let directory = URL(fileURLWithPath: scratch).appendingPathComponent("\(UUID())")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let certificate = directory.appendingPathComponent("cert.pem").path
         let key = directory.appendingPathComponent("key.pem").path
@@ -107,4 +107,16 @@ enum TestCertificate {
         try otherPrivateKeyPEM.write(toFile: key + ".other", atomically: true, encoding: .utf8)
         return (certificate, key)
     }
+}
+
+/// This test process's directory for certificate files, removed at exit.
+private let scratch: String = {
+    let root = FileManager.default.temporaryDirectory.path + "/plex-gateway-tls-tests-\(getpid())"
+    try? FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+    atexit { removeScratch() }
+    return root
+}()
+
+private func removeScratch() {
+    try? FileManager.default.removeItem(atPath: scratch)
 }
