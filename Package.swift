@@ -211,7 +211,7 @@ let package = Package(
         ),
         .testTarget(
             name: "PlexJournalTests",
-            dependencies: ["PlexJournal", "PlexCore", "CSQLite"],
+            dependencies: ["PlexJournal", "PlexCore", "CSQLite", "PlexTestKit"],
             swiftSettings: strict
         ),
         .testTarget(

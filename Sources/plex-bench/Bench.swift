@@ -45,16 +45,7 @@ func temporaryDirectory(_ name: String) -> String {
 }
 
 /// This process's scratch directory, removed at exit.
-let benchScratch: String = {
-    let root = FileManager.default.temporaryDirectory.path + "/plex-bench-\(getpid())"
-    try? FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
-    atexit { removeBenchScratch() }
-    return root
-}()
-
-private func removeBenchScratch() {
-    try? FileManager.default.removeItem(atPath: benchScratch)
-}
+let benchScratch = processScratchDirectory("plex-bench")
 
 /// Runs `callers` tasks that each call `body` until `duration` passes; returns calls per second.
 func throughput(

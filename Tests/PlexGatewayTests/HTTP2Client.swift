@@ -3,6 +3,7 @@ import NIOCore
 import NIOHTTP1
 import NIOHTTP2
 import NIOPosix
+import PlexTestKit
 
 /// A minimal HTTP/2 client without TLS (h2c, prior knowledge): one connection, one stream per request, so that
 /// the tests check the gateway's h2c listener with a real HTTP/2 peer (AsyncHTTPClient speaks HTTP/2 over TLS
@@ -110,13 +111,4 @@ enum TestCertificate {
 }
 
 /// This test process's directory for certificate files, removed at exit.
-private let scratch: String = {
-    let root = FileManager.default.temporaryDirectory.path + "/plex-gateway-tls-tests-\(getpid())"
-    try? FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
-    atexit { removeScratch() }
-    return root
-}()
-
-private func removeScratch() {
-    try? FileManager.default.removeItem(atPath: scratch)
-}
+private let scratch = processScratchDirectory("plex-gateway-tls-tests")

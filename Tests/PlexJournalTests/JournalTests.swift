@@ -1,22 +1,14 @@
 import CSQLite
 import Foundation
 import PlexCore
+import PlexTestKit
 import Testing
 
 @testable import PlexJournal
 
 /// The directory of this test process's journals, removed when the process exits (the tests open several
-/// hundred journals; each left behind in the temporary directory would be a few hundred kilobytes).
-let journalTestRoot: String = {
-    let root = FileManager.default.temporaryDirectory.path + "/plex-journal-tests-\(getpid())"
-    try? FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
-    atexit { removeJournalTestRoot() }
-    return root
-}()
-
-private func removeJournalTestRoot() {
-    try? FileManager.default.removeItem(atPath: journalTestRoot)
-}
+/// hundred journals).
+let journalTestRoot = processScratchDirectory("plex-journal-tests")
 
 func temporaryJournalPath() -> String {
     let directory = journalTestRoot + "/\(UUID())"
