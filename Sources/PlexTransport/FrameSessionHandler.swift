@@ -225,9 +225,13 @@ final class FrameSessionHandler: ChannelInboundHandler {
             logger.debug("a TLS peer closed without close_notify", metadata: ["remote": "\(remote)"])
         } else if tls, error is NIOSSLError || error is BoringSSLError {
             // Bytes that are not the peer's TLS records (garbage, a replay, an injection on the path).
-            session.refusals.log(
-                .warning, .tlsError, "closing a TLS connection after a TLS error",
-                metadata: ["error": "\(TransportTLS.explain(error))", "remote": "\(remote)"], else: logger)
+            let metadata: Logger.Metadata = ["error": "\(TransportTLS.explain(error))", "remote": "\(remote)"]
+            if session.isEstablished {
+                logger.warning("closing a TLS connection after a TLS error", metadata: metadata)
+            } else {
+                session.refusals.log(
+                    .warning, .tlsError, "closing a TLS connection after a TLS error", metadata: metadata, else: logger)
+            }
         } else {
             logger.debug("connection error", metadata: ["error": "\(error)"])
         }

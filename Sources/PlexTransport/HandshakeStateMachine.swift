@@ -126,7 +126,7 @@ public struct HandshakeStateMachine: Sendable {
             return refuse("protocol version \(hello.protocolVersion) is not \(Wire.protocolVersion)")
         }
         guard hello.clusterName == configuration.clusterName else {
-            return refuse("cluster '\(hello.clusterName)' is not '\(configuration.clusterName)'")
+            return refuse("cluster \(Self.logSafe(hello.clusterName)) is not '\(configuration.clusterName)'")
         }
         guard NodeID.isValid(hello.nodeID), hello.nonce.count == 32 else {
             return refuse("hello has an invalid node id or nonce")
@@ -152,7 +152,9 @@ public struct HandshakeStateMachine: Sendable {
             }
             key = HandshakeConfiguration.certificateKey
             peer.credential = .certificate
-        default: return refuse("unknown credential '\(hello.credential)' for a \(role == .client ? "client" : "node")")
+        default:
+            return refuse(
+                "unknown credential \(Self.logSafe(hello.credential)) for a \(role == .client ? "client" : "node")")
         }
         let initiator = HandshakeProof.Party(peer, nonce: Array(hello.nonce))
         var challenge = Plexspaces_V1_Challenge()
@@ -181,7 +183,7 @@ public struct HandshakeStateMachine: Sendable {
         else {
             return fail(
                 .handshakeRefused,
-                "peer is in cluster '\(challenge.clusterName)' (version \(challenge.protocolVersion))")
+                "peer is in cluster \(Self.logSafe(challenge.clusterName)) (version \(challenge.protocolVersion))")
         }
         guard NodeID.isValid(challenge.nodeID), challenge.nonce.count == 32 else {
             return refuse("challenge has an invalid node id or nonce")
@@ -246,6 +248,13 @@ public struct HandshakeStateMachine: Sendable {
     mutating func refuse(_ reason: String) -> [Action] {
         state = .failed
         return [.refuse(Self.refusal(reason), TransportError(.handshakeRefused, reason))]
+    }
+
+    /// A string the peer chose, as it may appear in a refusal (which is logged and sent back): quoted, at most
+    /// `limit` characters, control characters escaped, so a stranger can neither make one log line large nor
+    /// forge lines.
+    static func logSafe(_ text: String, limit: Int = 64) -> String {
+        (text.count > limit ? String(text.prefix(limit)) + "…" : text).debugDescription
     }
 
     /// The error frame that tells a peer why its handshake is refused.

@@ -59,7 +59,7 @@ final class PlainPeerGuard: ChannelInboundHandler, RemovableChannelHandler {
             if let frame, frame.kind == .errorReply,
                 let body = try? Wire.decode(Plexspaces_V1_ErrorBody.self, from: frame.body)
             {
-                said = ": it said \"\(body.message)\""
+                said = ": it said \(HandshakeStateMachine.logSafe(body.message, limit: 256))"
             }
             let error = TransportError(
                 .handshakeRefused,

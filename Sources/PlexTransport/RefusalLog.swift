@@ -9,7 +9,7 @@ internal import Logging
 /// on an established connection (a member's bad frame) are not refusals and are logged every time.
 final class RefusalLog: Sendable {
     /// Why a connection was refused.
-    enum Reason: Int, CaseIterable {
+    enum Reason: Int, CaseIterable {  // raw values are indexes into `allowances`: keep them implicit
         /// More connections are open than ``TCPTransport/Configuration/maximumConnections``.
         case connectionLimit
         /// The handshake proof, cluster, node id or credential was wrong.

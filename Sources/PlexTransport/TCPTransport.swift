@@ -159,7 +159,9 @@ public final class TCPTransport: Transport {
             side: side, configuration: configuration.handshake, local: localIdentity, sink: sink,
             delegate: delegate, logger: logger, maximumFrameSize: configuration.maximumFrameSize,
             requiresCertificate: tls != nil, remote: { channel.remoteAddress.map { "\($0)" } ?? "unknown" },
-            refusals: refusals, onEstablished: onEstablished)
+            // Only connections others open can be a stranger's flood; this node's own dials are paced by its
+            // reconnect backoff, and their refusals say why a member cannot be reached: logged every time.
+            refusals: side == .acceptor ? refusals : nil, onEstablished: onEstablished)
         let handler = FrameSessionHandler(
             session: session, side: side, logger: logger, counters: counters,
             limits: .init(
@@ -196,14 +198,13 @@ public final class TCPTransport: Transport {
             return true
         }
         acceptedConnections.wrappingSubtract(1, ordering: .relaxed)
-        let remote = channel.remoteAddress.map { "\($0)" } ?? "unknown"
         let limit = configuration.maximumConnections
         // The metadata is built only when the line is logged.
         refusals.log(
             .warning, .connectionLimit, "refusing a connection",
             metadata: [
                 "error": "\(TransportError(.limitExceeded, "\(limit) connections are open (maximumConnections)"))",
-                "remote": "\(remote)",
+                "remote": "\(channel.remoteAddress.map { "\($0)" } ?? "unknown")",
             ])
         return false
     }

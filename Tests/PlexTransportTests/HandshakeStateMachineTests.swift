@@ -102,6 +102,18 @@ struct HandshakeStateMachineTests {
         #expect(initiator.compactMap(\.refusal).first?.message.contains("cluster") == true)
     }
 
+    @Test("a cluster name the stranger chose appears in the refusal quoted, escaped and cut: no forged log lines")
+    func hostileClusterName() {
+        let hostile = "x\nerror forged: admin logged in" + String(repeating: "A", count: 60_000)
+        var pair = HandshakePair(clusterA: hostile)
+        let (_, acceptor) = pair.run()
+        let message = acceptor.compactMap(\.refusal).first?.message ?? ""
+        #expect(message.contains("cluster"), "\(message)")
+        #expect(!message.contains("\n"), "a newline from the peer would start a forged log line")
+        #expect(message.contains(#"x\nerror forged"#), "escaped, still readable: \(message)")
+        #expect(message.count < 160, "\(message.count) characters")
+    }
+
     @Test("a call before the handshake is a protocol violation")
     func callBeforeHandshake() {
         var acceptor = HandshakePair().acceptor

@@ -205,7 +205,6 @@ struct SecuritySuiteTests {
         let timeouts = node.logs.lines(containing: "handshake timed out")
         let total = (ContinuousClock.now - started).components.seconds + 1
         #expect(!timeouts.isEmpty && timeouts.count <= Int(total) + 1, "\(timeouts.count) lines in \(total) s")
-        #expect(timeouts.contains { $0.contains("refused.unlogged=") }, "the lines count the ones left out")
         let a = try await Endpoint.start("a") { $0.tls = try? ca.tls(node: "a") }
         let connection = try await a.transport.connect(to: node.address, delegate: a.delegate)
         #expect(connection.peer.certified == .node("b"))

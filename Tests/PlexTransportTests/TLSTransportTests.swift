@@ -167,10 +167,15 @@ struct TLSTransportTests {
         await b.transport.shutdown()
     }
 
-    @Test("a plain-text node meeting a TLS node is refused, and both say the cluster must be all TLS or all plain")
+    @Test(
+        "a plain-text node meeting a TLS node is refused, and both say the cluster must be all TLS or all plain; a node's own dial is logged even right after a stranger's refusal of the same kind"
+    )
     func plainAgainstTLS() async throws {
         let ca = try TestAuthority()
-        let secure = try await Endpoint.start("b") { $0.tls = try? ca.tls(node: "b") }
+        let secure = try await Endpoint.start("b") {
+            $0.tls = try? ca.tls(node: "b")
+            $0.refusalLogInterval = .seconds(3600)  // refusals of connections to it: one line per reason
+        }
         let plain = try await Endpoint.start("a")
         let error = await #expect(throws: TransportError.self) {
             _ = try await plain.transport.connect(to: secure.address, delegate: plain.delegate)
@@ -187,6 +192,10 @@ struct TLSTransportTests {
         #expect(back?.code == .handshakeRefused)
         #expect(back?.message.contains("does not use TLS") == true, "\(String(describing: back))")
         #expect(back?.message.contains("this node runs without TLS") == true, "\(String(describing: back))")
+        // Its own dial's refusal is logged although it logged a refusal of the same kind (wrong security) just now.
+        try await eventually("the TLS node logs its own dial's refusal") {
+            secure.logged("refusing a peer without TLS", "does not use TLS")
+        }
         try await eventually("the plain node logs it") {
             plain.logged("refusing a TLS peer: this node runs without TLS", "127.0.0.1")
         }
