@@ -164,9 +164,12 @@ let package = Package(
         .executableTarget(
             name: "plex-bench",
             dependencies: [
-                "PlexSpaces", "PlexExamples", "PlexTestKit", "PlexJournal", "PlexCertificates",
+                "PlexSpaces", "PlexExamples", "PlexTestKit", "PlexJournal", "PlexCertificates", "PlexTransport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
             ],
             swiftSettings: strict
         ),

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The HTTP gateway benchmark: one release-built node, 64 connections calling the counter (ephemeral) and the
 # durable counter over POST /v1/actors/{type}/{key}, spread over 64 keys: wrk over HTTP/1.1, then h2load over
-# HTTP/2 (h2c, one stream at a time per connection), and GET /healthz as the HTTP server's own ceiling. Prints `name value unit` lines: requests/s and p50/p99
-# latency, the median of 3 runs each. Installs wrk and h2load (Debian's wrk and nghttp2-client) if they are
+# HTTP/2 (h2c, one stream at a time per connection), GET /healthz (Hummingbird's own per-request path), and two
+# bare NIO baselines on the counter's load (`plex-bench http-baseline`: a fixed reply, and the same JSON actor call
+# without Hummingbird). Prints `name value unit` lines: requests/s and p50/p99 latency, the median of 3 runs each. Installs wrk and h2load (Debian's wrk and nghttp2-client) if they are
 # missing. Not part of CI; run it on a quiet machine and quote ../shared/limits/run.sh beside it.
 #
 #   scripts/bench-http.sh [SECONDS]      # default 10 s per run
@@ -17,8 +18,9 @@ swift build -c release --product plex >&2
 plex="$(swift build -c release --show-bin-path)/plex"
 work="$(mktemp -d)"
 pid=""
+baseline=""
 cleanup() {
-  if [ -n "$pid" ]; then kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; fi
+  for p in $pid $baseline; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -106,4 +108,25 @@ for type in counter durable-counter; do
     echo "http2_${type//-/_}_p99 $p99 us"
     echo "http2_${type//-/_}_errors $errors count"
   done
+done
+
+# Baselines in the same sitting, same wrk load on the counter's route: a bare NIO HTTP/1.1 pipeline (no
+# Hummingbird) answering a fixed reply (NIO's and the kernel's ceiling here), and the same pipeline making the
+# counter's JSON call as the gateway does (what the call costs without Hummingbird). `plex-bench http-baseline`.
+swift build -c release --product plex-bench >&2
+bench="$(swift build -c release --show-bin-path)/plex-bench"
+for mode in fixed actor; do
+  "$bench" http-baseline --mode "$mode" --data-dir "$work/$mode-node" >"$work/$mode.out" 2>"$work/$mode.err" &
+  baseline=$!
+  for _ in $(seq 1 100); do grep -q '"event":"ready"' "$work/$mode.out" 2>/dev/null && break; sleep 0.1; done
+  address=$(sed -n 's/.*"http":"\([^"]*\)".*/\1/p' "$work/$mode.out")
+  [ -n "$address" ] || { cat "$work/$mode.err" >&2; echo "the $mode baseline did not start" >&2; exit 1; }
+  wrk -t2 -c64 -d2s -s "$work/counter.lua" "http://$address" >/dev/null
+  : >"$work/$mode.results"
+  for _ in 1 2 3; do
+    wrk -t2 -c64 -d"${seconds}s" -s "$work/counter.lua" "http://$address" | sed -n 's/^RESULT //p' >>"$work/$mode.results"
+  done
+  echo "http_baseline_nio_${mode}_requests_per_second $(sort -n "$work/$mode.results" | sed -n 2p | cut -d' ' -f1) req/s"
+  kill "$baseline"; wait "$baseline" 2>/dev/null || true
+  baseline=""
 done

@@ -11,7 +11,10 @@ import PlexTestKit
 struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "plex-bench", abstract: "Measure PlexSpaces on this machine.",
-        subcommands: [All.self, Serve.self, Memory.self, MemoryNode.self, ProfileLoop.self, WorkflowProfile.self],
+        subcommands: [
+            All.self, Serve.self, Memory.self, MemoryNode.self, ProfileLoop.self, WorkflowProfile.self,
+            HTTPBaseline.self,
+        ],
         defaultSubcommand: All.self
     )
 }

@@ -1,0 +1,108 @@
+import ArgumentParser
+import Foundation
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import PlexExamples
+import PlexSpaces
+import PlexTransport
+
+/// The HTTP gateway benchmark's baselines (`scripts/bench-http.sh` runs them beside the gateway): a bare NIO
+/// HTTP/1.1 pipeline (`NIOHTTP1`, no Hummingbird) that answers every request with a fixed JSON reply (`fixed`:
+/// the ceiling of NIO and the kernel here), or that makes the same JSON actor call as the gateway's shortcut,
+/// `PlexNode.ask(_:json:on:)` on the connection's loop (`actor`: what the call costs without Hummingbird).
+/// Only `POST /v1/actors/{type}/{key}` is understood; anything else gets the fixed reply.
+struct HTTPBaseline: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "http-baseline", abstract: "A bare NIO HTTP/1.1 server for the gateway benchmark's baselines.")
+
+    enum Mode: String, ExpressibleByArgument { case fixed, actor }
+
+    @Option(help: "fixed: a fixed reply; actor: the counter's JSON call, as the gateway makes it.")
+    var mode: Mode = .fixed
+
+    @Option(help: "The node's data directory (actor mode); default: a scratch directory removed at a normal exit.")
+    var dataDir: String?
+
+    func run() async throws {
+        let node: PlexNode? =
+            mode == .actor
+            ? try await PlexNode.start(
+                NodeConfiguration(dataDirectory: dataDir ?? temporaryDirectory("http-baseline"), secret: benchSecret),
+                logger: quietLogger()
+            ) { $0.registerExamples() }
+            : nil
+        let server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .serverChannelOption(.backlog, value: 256)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.configureHTTPServerPipeline()
+                    try channel.pipeline.syncOperations.addHandler(BaselineHandler(node: node, loop: channel.eventLoop))
+                }
+            }
+            .bind(host: "127.0.0.1", port: 0).get()
+        // The same ready line shape as `plex node`, so the script finds the address the same way.
+        let ready = #"{"event":"ready","http":"127.0.0.1:\#(server.localAddress?.port ?? 0)"}"# + "\n"
+        FileHandle.standardOutput.write(Data(ready.utf8))
+        try await server.closeFuture.get()
+    }
+}
+
+/// Answers each request once its end arrives: the fixed reply, or the actor's reply to the JSON body.
+final class BaselineHandler: ChannelInboundHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    static let fixed = Array(#"{"count":1}"#.utf8)
+
+    let node: PlexNode?
+    let executor: EventLoopTaskExecutor
+    private var path = ""
+    private var body: ByteBuffer?
+
+    init(node: PlexNode?, loop: any EventLoop) {
+        self.node = node
+        self.executor = EventLoopTaskExecutor(eventLoop: loop)
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head(let head):
+            path = head.uri
+            body = nil
+        case .body(var part):
+            if body == nil { body = part } else { body!.writeBuffer(&part) }
+        case .end:
+            let segments = path.split(separator: "/")
+            guard let node, segments.count == 4, segments[0] == "v1", segments[1] == "actors" else {
+                return respond(Self.fixed, context: context)
+            }
+            let id = ActorID(typeName: String(segments[2]), key: String(segments[3]))
+            let json = body.map { Array($0.readableBytesView) } ?? []
+            let promise = context.eventLoop.makePromise(of: [UInt8].self)
+            let executor = self.executor
+            Task(executorPreference: executor) {
+                do {
+                    promise.succeed(try await node.ask(id, json: json, on: executor))
+                } catch {
+                    promise.fail(error)
+                }
+            }
+            promise.futureResult.assumeIsolated().whenComplete { result in
+                self.respond((try? result.get()) ?? Array(#"{"error":true}"#.utf8), context: context)
+            }
+        }
+    }
+
+    private func respond(_ reply: [UInt8], context: ChannelHandlerContext) {
+        var headers = HTTPHeaders()
+        headers.add(name: "Content-Type", value: "application/json")
+        headers.add(name: "Content-Length", value: "\(reply.count)")
+        context.write(
+            wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .ok, headers: headers))), promise: nil)
+        context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(bytes: reply)))), promise: nil)
+        context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+    }
+}
