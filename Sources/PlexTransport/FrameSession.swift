@@ -33,9 +33,9 @@ final class FrameSession: Connection {
     private let onEstablished: Mutex<(@Sendable (Result<any Connection, TransportError>) -> Void)?>
     /// The peer's address, for logs.
     let remote: @Sendable () -> String
-    /// Where refusals before the handshake is done are logged (at most once per reason per interval); `nil`
-    /// logs each one (the in-memory transport, which strangers cannot reach).
-    let refusals: RefusalLog?
+    /// Where refusals before the handshake is done are logged (at most once per reason per interval, for
+    /// connections others open).
+    let refusals: RefusalLog
 
     private static let nextID = Atomic<UInt64>(1)
 
@@ -46,7 +46,7 @@ final class FrameSession: Connection {
         remote: @escaping @Sendable () -> String = { "unknown" }, refusals: RefusalLog? = nil,
         onEstablished: (@Sendable (Result<any Connection, TransportError>) -> Void)? = nil
     ) {
-        self.refusals = refusals
+        self.refusals = refusals ?? RefusalLog(logger: logger, interval: .zero)
         self.connectionID = Self.nextID.add(1, ordering: .relaxed).oldValue
         self.isOutbound = side == .initiator
         self.maximumFrameSize = maximumFrameSize
@@ -168,7 +168,7 @@ final class FrameSession: Connection {
                 if let frame { sink.write(frame) }
                 refusals.log(
                     .warning, .handshakeRefused, "handshake refused",
-                    metadata: ["error": "\(error)", "remote": "\(remote())"], else: logger)
+                    metadata: ["error": "\(error)", "remote": "\(remote())"])
                 fail(error)
             }
         }

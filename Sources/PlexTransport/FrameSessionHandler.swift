@@ -71,7 +71,6 @@ final class FrameSessionHandler: ChannelInboundHandler {
         started = true
         remote = context.channel.remoteAddress.map { "\($0)" } ?? "unknown"
         let session = self.session
-        let logger = self.logger
         let timeout = limits.handshakeTimeout
         let remote = self.remote
         deadline = context.eventLoop.scheduleTask(in: .nanoseconds(Int64(clamping: timeout.clampedNanoseconds))) {
@@ -79,7 +78,7 @@ final class FrameSessionHandler: ChannelInboundHandler {
             let error = TransportError(.timeout, "handshake did not finish in \(timeout)")
             session.refusals.log(
                 .warning, .handshakeTimedOut, "handshake timed out",
-                metadata: ["error": "\(error)", "remote": "\(remote)"], else: logger)
+                metadata: ["error": "\(error)", "remote": "\(remote)"])
             session.fail(error)
         }
         if side == .initiator { session.start() }
@@ -91,7 +90,7 @@ final class FrameSessionHandler: ChannelInboundHandler {
             // A TLS client at a node without TLS: say so in a plain frame its TLS guard can read.
             session.refusals.log(
                 .warning, .wrongSecurity, "refusing a TLS peer: this node runs without TLS",
-                metadata: ["remote": "\(remote)"], else: logger)
+                metadata: ["remote": "\(remote)"])
             session.refuse(
                 "this node runs without TLS, and the peer started a TLS handshake (a cluster is all TLS or all plain)")
             return
@@ -148,7 +147,7 @@ final class FrameSessionHandler: ChannelInboundHandler {
             } else {
                 session.refusals.log(
                     .error, .badFrame, "closing connection after a bad frame",
-                    metadata: ["error": "\(error)", "remote": "\(remote)"], else: logger)
+                    metadata: ["error": "\(error)", "remote": "\(remote)"])
             }
             session.fail(TransportError(.protocolViolation, error.description))
             context.close(promise: nil)
@@ -162,7 +161,7 @@ final class FrameSessionHandler: ChannelInboundHandler {
     private func refuse(_ error: TransportError, context: ChannelHandlerContext) {
         session.refusals.log(
             .error, .badFrame, "closing connection before its handshake",
-            metadata: ["error": "\(error)", "remote": "\(remote)"], else: logger)
+            metadata: ["error": "\(error)", "remote": "\(remote)"])
         session.fail(error)
         context.close(promise: nil)
     }
@@ -205,7 +204,7 @@ final class FrameSessionHandler: ChannelInboundHandler {
             case .failure(let error):
                 session.refusals.log(
                     .warning, .tlsHandshake, "refusing a peer's certificate",
-                    metadata: ["error": "\(error)", "remote": "\(remote)"], else: logger)
+                    metadata: ["error": "\(error)", "remote": "\(remote)"])
                 session.refuse(error.message)
             }
         }
@@ -218,7 +217,7 @@ final class FrameSessionHandler: ChannelInboundHandler {
                 .handshakeRefused, "the TLS handshake with \(remote) failed: \(TransportTLS.explain(error))")
             session.refusals.log(
                 .warning, .tlsHandshake, "TLS handshake failed",
-                metadata: ["error": "\(refusal)", "remote": "\(remote)"], else: logger)
+                metadata: ["error": "\(refusal)", "remote": "\(remote)"])
             session.fail(refusal)
         } else if tls, let error = error as? NIOSSLError, case .uncleanShutdown = error {
             // The peer closed without TLS's close_notify: how most clients end; not an attack.
@@ -230,7 +229,7 @@ final class FrameSessionHandler: ChannelInboundHandler {
                 logger.warning("closing a TLS connection after a TLS error", metadata: metadata)
             } else {
                 session.refusals.log(
-                    .warning, .tlsError, "closing a TLS connection after a TLS error", metadata: metadata, else: logger)
+                    .warning, .tlsError, "closing a TLS connection after a TLS error", metadata: metadata)
             }
         } else {
             logger.debug("connection error", metadata: ["error": "\(error)"])

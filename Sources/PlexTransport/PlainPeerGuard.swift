@@ -42,7 +42,7 @@ final class PlainPeerGuard: ChannelInboundHandler, RemovableChannelHandler {
             let reason = "this node requires TLS, and the peer spoke plain text (a cluster is all TLS or all plain)"
             session.refusals.log(
                 .warning, .wrongSecurity, "refusing a plain-text peer: this node requires TLS",
-                metadata: ["remote": "\(remote)"], else: logger)
+                metadata: ["remote": "\(remote)"])
             var buffer = context.channel.allocator.buffer(capacity: 256)
             buffer.writeFrame(HandshakeStateMachine.refusal(reason))
             // Written here, in front of TLS, so the peer reads it as the plain frame it speaks.
@@ -66,7 +66,7 @@ final class PlainPeerGuard: ChannelInboundHandler, RemovableChannelHandler {
                 "the peer at \(remote) does not use TLS (a cluster is all TLS or all plain)\(said)")
             session.refusals.log(
                 .warning, .wrongSecurity, "refusing a peer without TLS",
-                metadata: ["error": "\(error)", "remote": "\(remote)"], else: logger)
+                metadata: ["error": "\(error)", "remote": "\(remote)"])
             session.fail(error)
             context.close(promise: nil)
         }

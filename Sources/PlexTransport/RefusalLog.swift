@@ -29,7 +29,8 @@ final class RefusalLog: Sendable {
     private let logger: Logger
     private let allowances: [RateLimitedLog]
 
-    /// - Parameter interval: How often one reason is logged at most.
+    /// - Parameter interval: How often one reason is logged at most; `.zero` logs every refusal (the node's own
+    ///   dials, and the in-memory transport, which strangers cannot reach).
     init(logger: Logger, interval: Duration) {
         self.logger = logger
         self.allowances = Reason.allCases.map { _ in RateLimitedLog(interval: interval) }
@@ -44,19 +45,5 @@ final class RefusalLog: Sendable {
         var metadata = metadata()
         if unlogged > 0 { metadata["refused.unlogged"] = "\(unlogged)" }
         logger.log(level: level, message(), metadata: metadata)
-    }
-}
-
-extension Optional where Wrapped == RefusalLog {
-    /// Logs through the refusal log if there is one, else every time to `logger` (the in-memory transport,
-    /// which strangers cannot reach).
-    func log(
-        _ level: Logger.Level, _ reason: RefusalLog.Reason, _ message: @autoclosure () -> Logger.Message,
-        metadata: @autoclosure () -> Logger.Metadata, else logger: Logger
-    ) {
-        switch self {
-        case .some(let refusals): refusals.log(level, reason, message(), metadata: metadata())
-        case .none: logger.log(level: level, message(), metadata: metadata())
-        }
     }
 }

@@ -65,8 +65,10 @@ public final class TCPTransport: Transport {
     private let channels = Mutex<(server: (any Channel)?, children: [ObjectIdentifier: any Channel])>((nil, [:]))
     /// Accepted connections open now, handshaking or established.
     private let acceptedConnections = Atomic<Int>(0)
-    /// Refusals before the handshake, logged at most once per reason per interval.
+    /// Refusals before the handshake of connections others open, logged at most once per reason per interval.
     private let refusals: RefusalLog
+    /// Refusals of this node's own dials, logged every time.
+    private let dialRefusals: RefusalLog
 
     /// Creates a transport on NIO's shared multi-threaded event loop group.
     public init(configuration: Configuration, logger: Logger) {
@@ -76,6 +78,7 @@ public final class TCPTransport: Transport {
         self.clientExecutor = EventLoopTaskExecutor(eventLoop: clientLoop)
         self.logger = logger
         self.refusals = RefusalLog(logger: logger, interval: configuration.refusalLogInterval)
+        self.dialRefusals = RefusalLog(logger: logger, interval: .zero)
         self.identity = Mutex(
             PeerIdentity(role: .client, nodeID: .init(unchecked: "client"), incarnation: 0, listenAddress: ""))
     }
@@ -161,7 +164,7 @@ public final class TCPTransport: Transport {
             requiresCertificate: tls != nil, remote: { channel.remoteAddress.map { "\($0)" } ?? "unknown" },
             // Only connections others open can be a stranger's flood; this node's own dials are paced by its
             // reconnect backoff, and their refusals say why a member cannot be reached: logged every time.
-            refusals: side == .acceptor ? refusals : nil, onEstablished: onEstablished)
+            refusals: side == .acceptor ? refusals : dialRefusals, onEstablished: onEstablished)
         let handler = FrameSessionHandler(
             session: session, side: side, logger: logger, counters: counters,
             limits: .init(
