@@ -44,7 +44,7 @@ final class InstanceRun: Sendable {
             pollInterval: engine.options.resumeInterval.milliseconds,
             unloadAfter: engine.options.unloadAfter?.milliseconds, run: record.continuedAsNew,
             retried: { [metrics = engine.metrics, type = record.type] in metrics.retried(type) },
-            tracer: engine.tracer, workflowType: record.type)
+            tracer: engine.tracer, workflowType: record.type, flushes: engine.flushes)
         let input = record.input
         state.withLock { state in
             guard state.task == nil, !state.ended else { return }

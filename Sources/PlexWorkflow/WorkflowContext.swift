@@ -103,13 +103,7 @@ public struct WorkflowContext: Sendable {
             let context = ActivityContext(
                 instanceID: executor.instanceID, position: position, attempt: attempt, name: name, run: executor.run)
             // Steps waiting to be journaled are written once their window passes, even while this attempt runs.
-            let flusher = executor.flushDue.map { due in
-                Task { [executor] in
-                    do { try await clock.sleep(until: due) } catch { return }
-                    // A write under way is not cancelled with the wait (an unstructured task of its own).
-                    await Task { try? await executor.flush() }.value
-                }
-            }
+            let watch = executor.flushDue.map { executor.flushes.watch(executor, due: $0) }
             let result: Result<[UInt8], any Error>
             do {
                 result = .success(
@@ -121,8 +115,7 @@ public struct WorkflowContext: Sendable {
             } catch {
                 result = .failure(error)
             }
-            flusher?.cancel()
-            await flusher?.value
+            if let watch { executor.flushes.unwatch(watch) }
             if case .failure = result, Task.isCancelled {
                 if executor.isAbandoned(position) { throw CancellationError() }
                 throw executor.stop(because: "its task was cancelled")

@@ -72,6 +72,8 @@ public final class WorkflowEngine: Sendable {
     /// The index changes of this engine's instances, sent in batches.
     let index = IndexBatcher()
     let metrics = WorkflowMetrics()
+    /// Writes held-back steps of instances whose activity attempt outlasts the batch window.
+    let flushes: FlushScheduler
     /// The tracer of the nodes it is installed on (their activity attempts are spans), if they trace.
     private let tracers = Mutex<(any Tracer)?>(nil)
     var tracer: (any Tracer)? { tracers.withLock { $0 } }
@@ -84,6 +86,7 @@ public final class WorkflowEngine: Sendable {
     public init(options: Options = Options(), logger: Logger = Logger(label: "plex.workflow")) {
         self.options = options
         self.logger = logger
+        self.flushes = FlushScheduler(clock: options.clock)
     }
 
     /// Registers a workflow type.

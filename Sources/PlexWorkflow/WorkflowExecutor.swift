@@ -60,6 +60,8 @@ final class WorkflowExecutor: Sendable {
     /// How long (milliseconds) a completed activity or recorded value may wait to be written with the steps
     /// after it, so a run of fast steps costs one journal entry; 0 writes each before the code goes on.
     let batchWindow: Int64
+    /// Flushes held-back steps whose window passes while an attempt runs (one per engine).
+    let flushes: FlushScheduler
     /// How often (milliseconds) a wait for a child workflow asks the child again, in case word of its end
     /// was lost.
     let pollInterval: Int64
@@ -78,8 +80,10 @@ final class WorkflowExecutor: Sendable {
     init(
         driver: any WorkflowDriver, history: [WorkflowStep], clock: any WorkflowClock, activities: ActivityRegistry,
         logger: Logger, batchWindow: Int64 = 0, pollInterval: Int64 = 5_000, unloadAfter: Int64? = nil, run: Int = 0,
-        retried: @escaping @Sendable () -> Void = {}, tracer: (any Tracer)? = nil, workflowType: String = ""
+        retried: @escaping @Sendable () -> Void = {}, tracer: (any Tracer)? = nil, workflowType: String = "",
+        flushes: FlushScheduler? = nil
     ) {
+        self.flushes = flushes ?? FlushScheduler(clock: clock)
         self.tracer = tracer
         self.workflowType = workflowType
         self.run = run
