@@ -533,9 +533,13 @@ final class Counter_box: @unchecked Sendable {
 /// workload for `valgrind --tool=callgrind` (instructions per call, independent of machine noise).
 struct ProfileLoop: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "profile-loop", abstract: "Sequential cross-node calls between two in-process nodes.")
+        commandName: "profile-loop",
+        abstract:
+            "A fixed number of cross-node calls between two in-process nodes, from one caller or several (each on its own actor)."
+    )
 
     @Option var count = 2000
+    @Option(help: "Callers, each making count / callers calls.") var callers = 1
 
     func run() async throws {
         let a = try await PlexNode.start(
@@ -555,8 +559,26 @@ struct ProfileLoop: AsyncParsableCommand {
         _ = try await ref.ask(.get)
         let clock = ContinuousClock()
         let start = clock.now
+        let (count, callers) = (self.count, self.callers)
+        // Child tasks inherit the executor preference.
         try await withTaskExecutorPreference(a.taskExecutor) {
-            for _ in 0..<count { _ = try await ref.ask(.increment) }
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                var next = key + 1
+                for caller in 0..<callers {
+                    var target = ref
+                    if caller > 0 {
+                        while a.owner(of: ActorID(typeName: Counter.typeName, key: "p\(next)")) != b.nodeID {
+                            next += 1
+                        }
+                        target = a.actor(Counter.self, key: "p\(next)")
+                        next += 1
+                    }
+                    group.addTask { [target] in
+                        for _ in 0..<(count / callers) { _ = try await target.ask(.increment) }
+                    }
+                }
+                try await group.waitForAll()
+            }
         }
         let elapsed = clock.now - start
         report("profile_loop_calls", Double(count), "calls")
