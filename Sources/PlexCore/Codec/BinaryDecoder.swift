@@ -139,8 +139,8 @@ final class BinaryDecoderState {
     }
 
     func decode<T: Decodable>(_ type: T.Type, at offset: Int, decoder: BinaryDecoder) throws -> T {
-        if T.self == byteArrayType { return Array(try bytes(at: offset)) as! T }
-        if T.self == dataType { return Data(try bytes(at: offset)) as! T }
+        if T.self == [UInt8].self { return Array(try bytes(at: offset)) as! T }
+        if T.self == Data.self { return Data(try bytes(at: offset)) as! T }
         let saved = position
         position = offset
         defer { position = saved }
@@ -394,8 +394,8 @@ struct BinarySingleValueDecoding: SingleValueDecodingContainer {
     func decode(_ type: UInt64.Type) throws -> UInt64 { try state.integer(type, at: offset) }
     func decode<T: Decodable>(_ type: T.Type) throws -> T {
         // A wrapper that decodes its inner value through a single-value container: same offset.
-        if T.self == byteArrayType { return Array(try state.bytes(at: offset)) as! T }
-        if T.self == dataType { return Data(try state.bytes(at: offset)) as! T }
+        if T.self == [UInt8].self { return Array(try state.bytes(at: offset)) as! T }
+        if T.self == Data.self { return Data(try state.bytes(at: offset)) as! T }
         return try T(from: decoder)
     }
 }

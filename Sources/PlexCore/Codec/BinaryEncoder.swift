@@ -103,14 +103,15 @@ final class BinaryEncoderState {
 
     /// Writes any `Encodable`, with fast paths for byte arrays.
     func write<T: Encodable>(_ value: T, encoder: BinaryEncoder) throws {
-        // Comparing metatypes first: a failed `as?` costs a dynamic cast on every value.
-        if T.self == byteArrayType, let raw = value as? [UInt8] {
+        // Comparing metatypes first: a failed `as?` costs a dynamic cast on every value. (Written as literals, not
+        // globals: a global's lazy initialiser costs a `swift_once` call on every value.)
+        if T.self == [UInt8].self, let raw = value as? [UInt8] {
             bytes.append(BinaryTag.bytes)
             appendVarint(UInt64(raw.count), to: &bytes)
             bytes.append(contentsOf: raw)
             return
         }
-        if T.self == dataType, let data = value as? Data {
+        if T.self == Data.self, let data = value as? Data {
             bytes.append(BinaryTag.bytes)
             appendVarint(UInt64(data.count), to: &bytes)
             bytes.append(contentsOf: data)
@@ -126,10 +127,6 @@ final class BinaryEncoderState {
         if bytes.count == start { writeNil() }  // a value that wrote nothing still takes a slot
     }
 }
-
-/// Metatypes the codec writes as raw bytes, looked up once.
-let byteArrayType: Any.Type = [UInt8].self
-let dataType: Any.Type = Data.self
 
 /// The `Encoder` of ``BinaryMessageCodec``. One instance serves a whole value tree.
 final class BinaryEncoder: Encoder {
