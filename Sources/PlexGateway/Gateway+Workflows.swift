@@ -65,16 +65,10 @@ extension Gateway {
                 try await workflows.query(id: id, name: try parameter("name", of: route, context), timeout: timeout))
         case .cancelWorkflow:
             let description = try await workflows.cancel(id: id, timeout: timeout)
-            guard description.status != .pending else {
-                throw WorkflowError(.notFound, "no workflow instance \(id) has been started")
-            }
             return text(WorkflowJSON.description(description))
         case .terminateWorkflow:
             let reason = request.uri.queryParameters["reason"].map(String.init) ?? "terminated over HTTP"
             let description = try await workflows.terminate(id: id, reason: reason, timeout: timeout)
-            guard description.status != .pending else {
-                throw WorkflowError(.notFound, "no workflow instance \(id) has been started")
-            }
             return text(WorkflowJSON.description(description))
         case .purgeWorkflow:
             try await workflows.purge(id: id, timeout: timeout)

@@ -239,12 +239,15 @@ public struct WorkflowHandle<W: Workflow>: Sendable {
     }
 
     /// Asks the instance to cancel: its code sees ``WorkflowError`` `cancelled` at its next step, its
-    /// compensations run, and it ends `cancelled`.
+    /// compensations run, and it ends `cancelled`. A finished instance is left as it is.
+    /// - Throws: ``WorkflowError`` `notFound` when no instance was started with this id.
     public func cancel(timeout: Duration = .seconds(10)) async throws {
         _ = try await client.cancel(id: id, timeout: timeout)
     }
 
-    /// Stops the instance at once: nothing more of its code runs and it ends `terminated`.
+    /// Stops the instance at once: nothing more of its code runs and it ends `terminated`. A finished instance
+    /// is left as it is.
+    /// - Throws: ``WorkflowError`` `notFound` when no instance was started with this id.
     public func terminate(reason: String, timeout: Duration = .seconds(10)) async throws {
         _ = try await client.terminate(id: id, reason: reason, timeout: timeout)
     }

@@ -50,6 +50,11 @@ struct GatewayWorkflowTests {
             let purged = try await client.send(.delete, "/v1/workflows/\(id)")
             #expect(purged.status == .ok, "\(purged.text)")
             #expect(try await client.send(.get, "/v1/workflows/\(id)").status == .notFound)
+            // A cancel or terminate of an id never started is a 404, as a read of it is.
+            let cancelled = try await client.send(.post, "/v1/workflows/\(id)/cancel")
+            #expect(cancelled.status == .notFound, "\(cancelled.text)")
+            #expect(cancelled.errorCode == "notFound")
+            #expect(try await client.send(.post, "/v1/workflows/\(id)/terminate").status == .notFound)
         }
     }
 

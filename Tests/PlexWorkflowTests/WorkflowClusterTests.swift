@@ -188,6 +188,15 @@ struct WorkflowClusterTests {
                 Issue.record("a signal to an instance never started is refused")
             } catch let error as WorkflowError { #expect(error.code == .notFound) }
             do {
+                try await client.handle(ShipOrder.self, id: "nobody").cancel()
+                Issue.record("a cancel of an instance never started is refused")
+            } catch let error as WorkflowError { #expect(error.code == .notFound) }
+            do {
+                try await client.handle(ShipOrder.self, id: "nobody").terminate(reason: "typo")
+                Issue.record("a terminate of an instance never started is refused")
+            } catch let error as WorkflowError { #expect(error.code == .notFound) }
+            #expect(try await client.handle(ShipOrder.self, id: "nobody").describe().status == .pending)
+            do {
                 _ = try await client.start(Unregistered.self, id: "u1", input: 1)
                 Issue.record("an unregistered type is refused")
             } catch let error as WorkflowError { #expect(error.code == .unknownWorkflowType) }
