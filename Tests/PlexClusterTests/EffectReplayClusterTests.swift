@@ -109,6 +109,8 @@ struct EffectFailureClusterTests {
             #expect(down.typeName == "Down")
             #expect(down.code == nil)
             #expect(entries[3].reply == nil)  // the call that failed is journaled as failed
+            // A call without an idempotency key keeps only the mark that it was answered, not its reply.
+            #expect(entries[0].reply == [])
 
             await cluster.crash(1)
             let restarted = try await cluster.restart(1)

@@ -100,7 +100,8 @@ extension Activation {
             entry = JournalEntry(
                 actor: id, sequence: sequence + 1, kind: .message, time: time, callID: callID,
                 idempotencyKey: idempotencyKey, payload: try journalCodec.encode(request),
-                reply: try response.map { try journalCodec.encode($0) }, effects: try effects.encoded())
+                reply: try response.map { try storedReply($0, idempotencyKey: idempotencyKey) },
+                effects: try effects.encoded())
         } catch {
             phase = .new
             throw CallError(
@@ -129,6 +130,16 @@ extension Activation {
 }
 
 extension Activation {
+    /// What a message's entry keeps of its reply: the encoded reply when the call carried an idempotency key
+    /// (a retry with the key is answered from it, here or after a handoff or restart); otherwise an empty
+    /// blob, which only marks the message as answered (replay checks that it succeeds again). The binary
+    /// codec never encodes a value to no bytes, so the two cannot be confused; encoding every reply cost
+    /// a workflow instance's start a second encoding of its whole description.
+    func storedReply(_ response: A.Response, idempotencyKey: String?) throws -> [UInt8] {
+        guard idempotencyKey != nil else { return [] }
+        return try journalCodec.encode(response)
+    }
+
     /// Writes a checkpoint of the current state if messages were journaled since the last one.
     func checkpointIfBehind() async throws {
         guard let journal, sinceCheckpoint > 0 else { return }
