@@ -51,8 +51,14 @@ func temporaryDirectory(_ name: String) -> String {
 let benchScratch = processScratchDirectory("plex-bench")
 
 /// Runs `callers` tasks that each call `body` until `duration` passes; returns calls per second.
+///
+/// Each caller reads the clock every `checkEvery` operations (reading it after every microsecond-long call
+/// would cost a few percent) and stops at the first read past the window, so the run lasts until the last
+/// caller's batch ends. Operations that take milliseconds (a workflow) must use a small `checkEvery`:
+/// with 64, each caller's last batch ran up to 64 operations past the window while fewer and fewer callers
+/// were left, and the rate counted that tail as if it were the load asked for.
 func throughput(
-    callers: Int, duration: Duration, executor: (any TaskExecutor)? = nil,
+    callers: Int, duration: Duration, executor: (any TaskExecutor)? = nil, checkEvery: Int = 64,
     _ body: @escaping @Sendable (Int, Int) async throws -> Void
 ) async throws -> Double {
     let clock = ContinuousClock()
@@ -63,7 +69,7 @@ func throughput(
             group.addTask(executorPreference: executor) {
                 var n = 0
                 while true {
-                    for _ in 0..<64 {
+                    for _ in 0..<checkEvery {
                         try await body(caller, n)
                         n += 1
                     }

@@ -48,14 +48,14 @@ extension All {
             // Last (it leaves thousands of finished instances to deactivate): orders below the approval amount: validate, charge, then a shipping child (reserve, label, dispatch).
             let workflows = WorkflowClient(node: node)
             orders.append(
-                try await throughput(callers: 256, duration: window) { caller, n in
+                try await throughput(callers: 256, duration: window, checkEvery: 1) { caller, n in
                     let id = "o-\(run)-\(caller)-\(n)"
                     _ = try await workflows.start(OrderWorkflow.self, id: id, input: .init(order: id, amount: 10))
                     await completions.wait(for: id)
                 })
             // Scenario 2: validate, a charge through the file-backed stand-in API (fsync), a record.
             paymentWorkflows.append(
-                try await throughput(callers: 256, duration: window) { caller, n in
+                try await throughput(callers: 256, duration: window, checkEvery: 1) { caller, n in
                     let id = "p-\(run)-\(caller)-\(n)"
                     _ = try await workflows.start(PaymentWorkflow.self, id: id, input: .init(account: "a", amount: 5))
                     await completions.wait(for: id)

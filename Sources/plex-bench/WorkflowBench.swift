@@ -101,7 +101,7 @@ extension All {
                 let clients = members.map { WorkflowClient(node: $0) }
                 let clock = ContinuousClock()
                 let latencies = LatencyBox()
-                let rate = try await throughput(callers: 256, duration: window) { caller, n in
+                let rate = try await throughput(callers: 256, duration: window, checkEvery: 1) { caller, n in
                     let id = "r\(run)-c\(caller)-\(n)"
                     let t0 = clock.now
                     _ = try await clients[(caller + n) % nodes].start(ThreeSteps.self, id: id, input: n)
