@@ -43,13 +43,34 @@ struct WorkflowIndex: VirtualActor {
     }
 
     /// A change to the list.
-    enum Change: Codable, Sendable {
+    enum Change: Codable, Sendable, Hashable {
         case update(WorkflowSummary)
         case remove(id: String)
+
+        /// The instance it is about.
+        var id: String {
+            switch self {
+            case .update(let summary): summary.id
+            case .remove(let id): id
+            }
+        }
+
+        /// One change that does what `self` then `next` (about the same instance) do to any shard state, or
+        /// `nil` when no single change does: a batch keeps one change per instance where it can (an instance
+        /// that starts and closes within a batch sends only its close).
+        func then(_ next: Change) -> Change? {
+            guard case .update(let summary) = next, !summary.status.isClosed else {
+                return next  // a removal or a closed summary is applied whatever the shard holds
+            }
+            // A running summary is passed over where the shard holds a closed one of the same run (see
+            // `State.apply`), so what `self` leaves behind matters.
+            guard case .update(let known) = self, known.startedAt == summary.startedAt else { return nil }
+            return known.status.isClosed ? self : next
+        }
     }
 
     enum Request: Codable, Sendable {
-        /// Changes gathered on one node, in the order they were made.
+        /// Changes gathered on one node: one per instance, in the order of their first change.
         case apply([Change])
         case list(type: String?, status: WorkflowStatus?, limit: Int)
     }
@@ -105,12 +126,29 @@ extension WorkflowIndex.State {
 
 /// Gathers a node's index changes and sends each shard its changes together, at most every `interval`: one
 /// journaled message per shard and interval instead of one per change (an instance changes its entry when it
-/// starts and when it closes). A batch goes through the reference of its latest change, so it leaves once
+/// starts and when it closes), holding one change per instance (``WorkflowIndex/Change/then(_:)``). A batch goes through the reference of its latest change, so it leaves once
 /// that change's message is durable.
 final class IndexBatcher: Sendable {
     private struct Pending {
         var shard: ActorRef<WorkflowIndex>
         var changes: [WorkflowIndex.Change]
+        /// Where each instance's change is in `changes`.
+        var positions: [String: Int]
+
+        init(shard: ActorRef<WorkflowIndex>, change: WorkflowIndex.Change) {
+            self.shard = shard
+            self.changes = [change]
+            self.positions = [change.id: 0]
+        }
+
+        mutating func add(_ change: WorkflowIndex.Change) {
+            if let position = positions[change.id], let merged = changes[position].then(change) {
+                changes[position] = merged
+            } else {
+                positions[change.id] = changes.count
+                changes.append(change)
+            }
+        }
     }
 
     private struct State {
@@ -129,10 +167,10 @@ final class IndexBatcher: Sendable {
     func add(_ change: WorkflowIndex.Change, to shard: ActorRef<WorkflowIndex>) {
         let schedule = state.withLock { state in
             if state.pending[shard.id.key] == nil {
-                state.pending[shard.id.key] = Pending(shard: shard, changes: [change])
+                state.pending[shard.id.key] = Pending(shard: shard, change: change)
             } else {
                 state.pending[shard.id.key]!.shard = shard
-                state.pending[shard.id.key]!.changes.append(change)
+                state.pending[shard.id.key]!.add(change)
             }
             defer { state.scheduled = true }
             return !state.scheduled
