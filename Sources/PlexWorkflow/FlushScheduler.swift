@@ -5,8 +5,10 @@ internal import Synchronization
 /// attempt is watched, instead of a task per attempt.
 ///
 /// An attempt that ends before its due time is unwatched and costs two lock turns; a fast attempt (the usual
-/// case) never touches a timer. Dues are `now + window` with one window per engine, so the earliest watched
-/// due is the one the timer waits for.
+/// case) never touches a timer. A due is the oldest held-back step's time plus the window, so it is at most
+/// one window ahead: the timer never sleeps longer than a window (a due added meanwhile waits at most that
+/// long, and a wall clock set back does not hold every flush for as long as it went back). Flushes run as
+/// tasks of their own: one that waits (its instance's owner is slow to answer) holds back no other.
 final class FlushScheduler: Sendable {
     private struct Watch {
         let due: Int64
@@ -22,9 +24,12 @@ final class FlushScheduler: Sendable {
 
     private let state = Mutex(State())
     private let clock: any WorkflowClock
+    /// The batch window (milliseconds): the longest the timer sleeps at a time.
+    private let window: Int64
 
-    init(clock: any WorkflowClock) {
+    init(clock: any WorkflowClock, window: Int64) {
         self.clock = clock
+        self.window = max(1, window)
     }
 
     /// Flushes `executor` at `due` unless ``unwatch(_:)`` is called with the returned token first.
@@ -57,16 +62,16 @@ final class FlushScheduler: Sendable {
                 return earliest
             }
             guard let next else { return }
-            try? await clock.sleep(until: next)
+            try? await clock.sleep(until: min(next, clock.now() + window))
             let now = clock.now()
             let due = state.withLock { state in
-                let due = state.watches.filter { $0.value.due <= now }
+                // A due more than a window ahead means the clock was set back: flushed now (early is harmless).
+                let due = state.watches.filter { $0.value.due <= now || $0.value.due > now + window }
                 for token in due.keys { state.watches[token] = nil }
                 return due.values.map(\.executor)
             }
-            await withTaskGroup(of: Void.self) { group in
-                for executor in due { group.addTask { try? await executor.flush() } }
-            }
+            // Not awaited: each write waits for its own instance's turn.
+            for executor in due { Task { try? await executor.flush() } }
         }
     }
 }

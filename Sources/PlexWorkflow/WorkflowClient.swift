@@ -114,16 +114,30 @@ public struct WorkflowClient: Sendable {
     }
 
     /// Asks instance `id` to cancel (see ``WorkflowHandle/cancel(timeout:)``).
+    /// - Throws: ``WorkflowError`` `notFound` when no instance was started with this id.
     public func cancel(id: String, timeout: Duration = .seconds(10)) async throws -> WorkflowDescription {
-        try description(from: try await send(id, .cancel, timeout))
+        try started(id, try description(from: try await send(id, .cancel, timeout)))
     }
 
     /// Stops instance `id` at once (see ``WorkflowHandle/terminate(reason:timeout:)``).
+    /// - Throws: ``WorkflowError`` `notFound` when no instance was started with this id.
     public func terminate(id: String, reason: String, timeout: Duration = .seconds(10)) async throws
         -> WorkflowDescription
     {
-        try description(
-            from: try await send(id, .terminate(reason: reason, now: SystemWorkflowClock().now()), timeout))
+        try started(
+            id,
+            try description(
+                from: try await send(id, .terminate(reason: reason, now: SystemWorkflowClock().now()), timeout)))
+    }
+
+    /// `description`, unless it is of an instance never started: a cancel or terminate of a mistyped id is
+    /// refused as a signal to it is. (Checked here, not by the instance: journals hold such calls answered
+    /// with the `pending` description, and their replay must answer them the same way.)
+    private func started(_ id: String, _ description: WorkflowDescription) throws -> WorkflowDescription {
+        guard description.status != .pending else {
+            throw WorkflowError(.notFound, "no workflow instance '\(id)' has been started")
+        }
+        return description
     }
 
     /// Forgets finished instance `id` (its history and result); the id can be started again. Its journal rows

@@ -86,7 +86,7 @@ public final class WorkflowEngine: Sendable {
     public init(options: Options = Options(), logger: Logger = Logger(label: "plex.workflow")) {
         self.options = options
         self.logger = logger
-        self.flushes = FlushScheduler(clock: options.clock)
+        self.flushes = FlushScheduler(clock: options.clock, window: options.batchWindow.milliseconds)
     }
 
     /// Registers a workflow type.

@@ -83,7 +83,7 @@ final class WorkflowExecutor: Sendable {
         retried: @escaping @Sendable () -> Void = {}, tracer: (any Tracer)? = nil, workflowType: String = "",
         flushes: FlushScheduler? = nil
     ) {
-        self.flushes = flushes ?? FlushScheduler(clock: clock)
+        self.flushes = flushes ?? FlushScheduler(clock: clock, window: batchWindow)
         self.tracer = tracer
         self.workflowType = workflowType
         self.run = run
@@ -452,7 +452,16 @@ final class WorkflowExecutor: Sendable {
             throw stop(because: "recording step \(steps.first?.position ?? 0) failed: \(error)")
         }
         state.withLock { state in
-            for step in recorded { state.apply(step) }
+            for step in recorded {
+                // A step resolved here while this write was under way (an attempt that ended meanwhile) is
+                // newer than the state of it the write took: it stays, and goes with the next write.
+                if !step.isResolved, state.history.indices.contains(step.position),
+                    state.history[step.position].isResolved
+                {
+                    continue
+                }
+                state.apply(step)
+            }
         }
         return recorded
     }

@@ -155,11 +155,9 @@ struct WorkflowInstance: VirtualActor {
             if live { run.changes.notify() }
             return .done
         case .cancel:
-            try requireStarted(state)
             if state.requestCancel() && live { run.requestCancel() }
             return .description(describe(state, id: context.id.key, history: false))
         case .terminate(let reason, let now):
-            try requireStarted(state)
             if state.terminate(reason: reason, now: now) {
                 try await rearm(&state, now: now, context: context)
                 if live {
@@ -218,14 +216,6 @@ struct WorkflowInstance: VirtualActor {
             // Code already running may wait without a timer of its own (an unload was pending): this is its time.
             if live { run.changes.notify() }
             return .done
-        }
-    }
-
-    /// - Throws: ``WorkflowError`` `notFound` when no instance was started with this id (a cancel or terminate
-    ///   for a mistyped id is refused as a signal to it is, not answered with an empty `pending` description).
-    private func requireStarted(_ state: WorkflowRecord) throws(WorkflowError) {
-        guard state.status != .pending else {
-            throw WorkflowError(.notFound, "no workflow instance has been started with this id")
         }
     }
 
