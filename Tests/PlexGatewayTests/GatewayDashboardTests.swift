@@ -22,6 +22,10 @@ struct GatewayDashboardTests {
                 .post, "/v1/workflows/order/dash-1", body: #"{"order":"dash-1","amount":5}"#)
             #expect(started.status == .created || started.status == .ok, "\(started.text)")
             _ = try await client.send(.get, "/v1/workflows/dash-1/result?wait_ms=20000")
+            // The workflow list is the index's, which hears of the instance in a batch after it closed.
+            try await eventually("the index lists the finished workflow") {
+                try await client.send(.get, "/dashboard").text.contains(#"href="/dashboard/workflows/dash-1""#)
+            }
 
             let page = try await client.send(.get, "/dashboard")
             #expect(page.status == .ok)
