@@ -70,7 +70,8 @@ struct WorkflowIndex: VirtualActor {
     }
 
     enum Request: Codable, Sendable {
-        /// Changes gathered on one node: one per instance, in the order of their first change.
+        /// Changes gathered on one node, in the order they were made, merged where one does what two would
+        /// (``Change/then(_:)``).
         case apply([Change])
         case list(type: String?, status: WorkflowStatus?, limit: Int)
     }
@@ -126,8 +127,9 @@ extension WorkflowIndex.State {
 
 /// Gathers a node's index changes and sends each shard its changes together, at most every `interval`: one
 /// journaled message per shard and interval instead of one per change (an instance changes its entry when it
-/// starts and when it closes), holding one change per instance (``WorkflowIndex/Change/then(_:)``). A batch goes through the reference of its latest change, so it leaves once
-/// that change's message is durable.
+/// starts and when it closes), merging an instance's changes where one does what two would
+/// (``WorkflowIndex/Change/then(_:)``). A batch goes through the reference of its latest change, so it leaves
+/// once that change's message is durable.
 final class IndexBatcher: Sendable {
     private struct Pending {
         var shard: ActorRef<WorkflowIndex>
