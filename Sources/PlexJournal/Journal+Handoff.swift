@@ -78,6 +78,19 @@ extension Journal {
     }
 
     static func holding(of actor: ActorID, _ connection: SQLiteConnection) throws(JournalError) -> ActorHolding {
+        var holding = try ownership(of: actor, connection)
+        let data = try connection.statement(
+            """
+            SELECT EXISTS (SELECT 1 FROM entries WHERE actor = ?1)
+                OR EXISTS (SELECT 1 FROM checkpoints WHERE actor = ?1)
+            """)
+        try data.bind(1, actor.description)
+        holding.hasData = try data.step() && data.int64(0) != 0
+        return holding
+    }
+
+    /// `actor`'s ownership row, as a holding without data.
+    static func ownership(of actor: ActorID, _ connection: SQLiteConnection) throws(JournalError) -> ActorHolding {
         let row = try connection.statement("SELECT epoch, moved_to FROM ownership WHERE actor = ?1")
         try row.bind(1, actor.description)
         var holding = ActorHolding(epoch: 0, movedTo: nil, hasData: false, isRecorded: false)
@@ -86,13 +99,6 @@ extension Journal {
             holding.epoch = UInt64(bitPattern: row.int64(0))
             holding.movedTo = row.text(1).map(NodeID.init(unchecked:))
         }
-        let data = try connection.statement(
-            """
-            SELECT EXISTS (SELECT 1 FROM entries WHERE actor = ?1)
-                OR EXISTS (SELECT 1 FROM checkpoints WHERE actor = ?1)
-            """)
-        try data.bind(1, actor.description)
-        holding.hasData = try data.step() && data.int64(0) != 0
         return holding
     }
 

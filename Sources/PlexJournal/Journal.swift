@@ -76,7 +76,7 @@ public final class Journal: Sendable {
 
     /// The shard that holds `actor`: a stable hash of its id, the same in every process and release.
     func shardIndex(of actor: ActorID) -> Int {
-        shards.count == 1 ? 0 : Int(StableHash.hash(actor.description) % UInt64(shards.count))
+        shards.count == 1 ? 0 : Int(StableHash.hash(describing: actor) % UInt64(shards.count))
     }
 
     /// The file of shard `index` for a journal whose first file is `path`.

@@ -341,7 +341,12 @@ final class JournalWriter: @unchecked Sendable {
 
     /// Lets `actor` append again: it recovered from the journal. Runs after every append queued before it.
     func clearFailure(of actor: ActorID) async throws {
-        try await perform(filing: .none) { _ throws(JournalError) in _ = self.failed.remove(actor) }
+        try await perform(filing: .none) { _ throws(JournalError) in self.forgetFailure(of: actor) }
+    }
+
+    /// ``clearFailure(of:)`` inside a job (writer thread only).
+    func forgetFailure(of actor: ActorID) {
+        failed.remove(actor)
     }
 
     /// Appends the batch's entries to the log and runs its riders, in one transaction, which also gives the

@@ -34,13 +34,10 @@ final class InstanceRun: Sendable {
             ref: detached.actor(WorkflowInstance.self, key: context.id.key), run: self,
             instances: { detached.actor(WorkflowInstance.self, key: $0) },
             workers: { detached.actor(ActivityWorker.self, key: $0) }, onClose: engine.options.onClose)
-        var logger = engine.logger
-        logger[metadataKey: "workflow.id"] = "\(context.id.key)"
-        logger[metadataKey: "workflow.type"] = "\(record.type)"
-        logger[metadataKey: "node.id"] = "\(context.nodeID)"
         let executor = WorkflowExecutor(
             driver: driver, history: record.steps, clock: engine.options.clock, activities: engine.activities,
-            logger: logger, batchWindow: engine.options.batchWindow.milliseconds,
+            logger: engine.logger, nodeID: context.nodeID.rawValue,
+            batchWindow: engine.options.batchWindow.milliseconds,
             pollInterval: engine.options.resumeInterval.milliseconds,
             unloadAfter: engine.options.unloadAfter?.milliseconds, run: record.continuedAsNew,
             retried: { [metrics = engine.metrics, type = record.type] in metrics.retried(type) },

@@ -51,12 +51,18 @@ final class WorkflowExecutor: Sendable {
         var unloadRequested = false
         /// Whether the code ended (or its activation did): a future started later is cancelled at once.
         var ended = false
+        /// The engine's logger with this instance's metadata, made on first use (most instances never log, and
+        /// setting metadata formats it again each time).
+        var logger: Logger?
     }
 
     let driver: any WorkflowDriver
     let clock: any WorkflowClock
     let activities: ActivityRegistry
-    let baseLogger: Logger
+    /// The engine's logger; ``baseLogger`` adds this instance's metadata to it.
+    private let engineLogger: Logger
+    /// The node's id, for the logger's metadata.
+    private let nodeID: String?
     /// How long (milliseconds) a completed activity or recorded value may wait to be written with the steps
     /// after it, so a run of fast steps costs one journal entry; 0 writes each before the code goes on.
     let batchWindow: Int64
@@ -79,7 +85,8 @@ final class WorkflowExecutor: Sendable {
 
     init(
         driver: any WorkflowDriver, history: [WorkflowStep], clock: any WorkflowClock, activities: ActivityRegistry,
-        logger: Logger, batchWindow: Int64 = 0, pollInterval: Int64 = 5_000, unloadAfter: Int64? = nil, run: Int = 0,
+        logger: Logger, nodeID: String? = nil, batchWindow: Int64 = 0, pollInterval: Int64 = 5_000,
+        unloadAfter: Int64? = nil, run: Int = 0,
         retried: @escaping @Sendable () -> Void = {}, tracer: (any Tracer)? = nil, workflowType: String = "",
         flushes: FlushScheduler? = nil
     ) {
@@ -93,7 +100,8 @@ final class WorkflowExecutor: Sendable {
         self.driver = driver
         self.clock = clock
         self.activities = activities
-        self.baseLogger = logger
+        self.engineLogger = logger
+        self.nodeID = nodeID
         self.batchWindow = batchWindow
         self.state = Mutex(State(history: history))
     }
@@ -189,6 +197,21 @@ final class WorkflowExecutor: Sendable {
 
     func addCompensation(_ step: @escaping @Sendable () async throws -> Void) {
         state.withLock { $0.compensations.append(step) }
+    }
+
+    /// The engine's logger with `workflow.id`, `workflow.type` and `node.id` metadata.
+    var baseLogger: Logger {
+        state.withLock { state in
+            if let logger = state.logger { return logger }
+            var logger = engineLogger
+            var metadata = logger.handler.metadata
+            metadata["workflow.id"] = "\(instanceID)"
+            metadata["workflow.type"] = "\(workflowType)"
+            if let nodeID { metadata["node.id"] = "\(nodeID)" }
+            logger.handler.metadata = metadata
+            state.logger = logger
+            return logger
+        }
     }
 
     /// The logger, silent while the code replays.

@@ -11,23 +11,38 @@ internal import Synchronization
 /// | `plex_workflows_closed_total{type,status}` | instances closed: `completed`, `failed`, `cancelled`, `terminated` |
 /// | `plex_workflow_activity_retries_total{type}` | failed activity attempts that will be tried again |
 final class WorkflowMetrics: Sendable {
-    private let counters = Mutex<[String: Counter]>([:])
+    private enum Metric: Hashable {
+        case started, closed(WorkflowStatus), retried
+    }
 
-    private func counter(_ label: String, _ dimensions: [(String, String)]) -> Counter {
-        let key = ([label] + dimensions.map { "\($0.0)=\($0.1)" }).joined(separator: "|")
+    private struct Key: Hashable {
+        let metric: Metric
+        let type: String
+    }
+
+    /// Made once per type and status (an instance's start and close look theirs up, allocating nothing).
+    private let counters = Mutex<[Key: Counter]>([:])
+
+    private func counter(_ metric: Metric, _ type: String) -> Counter {
+        let key = Key(metric: metric, type: type)
         return counters.withLock { counters in
             if let counter = counters[key] { return counter }
-            let counter = Counter(label: label, dimensions: dimensions)
+            let counter =
+                switch metric {
+                case .started: Counter(label: "plex_workflows_started_total", dimensions: [("type", type)])
+                case .closed(let status):
+                    Counter(
+                        label: "plex_workflows_closed_total", dimensions: [("type", type), ("status", status.rawValue)])
+                case .retried: Counter(label: "plex_workflow_activity_retries_total", dimensions: [("type", type)])
+                }
             counters[key] = counter
             return counter
         }
     }
 
-    func started(_ type: String) { counter("plex_workflows_started_total", [("type", type)]).increment() }
+    func started(_ type: String) { counter(.started, type).increment() }
 
-    func closed(_ type: String, status: WorkflowStatus) {
-        counter("plex_workflows_closed_total", [("type", type), ("status", status.rawValue)]).increment()
-    }
+    func closed(_ type: String, status: WorkflowStatus) { counter(.closed(status), type).increment() }
 
-    func retried(_ type: String) { counter("plex_workflow_activity_retries_total", [("type", type)]).increment() }
+    func retried(_ type: String) { counter(.retried, type).increment() }
 }

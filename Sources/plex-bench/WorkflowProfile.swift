@@ -51,6 +51,10 @@ struct WorkflowProfile: AsyncParsableCommand {
         report("workflow_profile_activations", Double(node.activationCount), "activations")
         report("workflow_profile_seconds", Bench_seconds(clock.now - start), "s")
         report("workflow_profile_resident", Double(residentBytes()), "bytes")
+        // What the journal did per workflow (commits are group commits, appended counts entries).
+        let journal = try await node.journal.statistics()
+        report("workflow_profile_commits_per_workflow", Double(journal.commits) / Double(count), "commits")
+        report("workflow_profile_entries_per_workflow", Double(journal.appended) / Double(count), "entries")
         // No shutdown (a heap profiler's "leaked" figure is what the node held here), so no `defer` either.
         try? FileManager.default.removeItem(atPath: directory)
         Foundation.exit(0)

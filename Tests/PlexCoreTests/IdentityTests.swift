@@ -31,6 +31,14 @@ struct IdentityTests {
         #expect(StableHash.hash("ab", "c") != StableHash.hash("a", "bc"))
     }
 
+    @Test("an actor's description hash equals the hash of its description (journal shards depend on it)")
+    func descriptionHash() {
+        for (type, key) in [("counter", "c1"), ("plex.workflow", "w-12345"), ("t", ""), ("ünï", "κλειδί/π")] {
+            let id = ActorID(typeName: type, key: key)
+            #expect(StableHash.hash(describing: id) == StableHash.hash(id.description))
+        }
+    }
+
     @Test("call errors keep unknown wire codes as remoteFailure")
     func callErrorCodes() {
         #expect(CallError.Code(rawValue: 2) == .nodeUnavailable)

@@ -16,22 +16,27 @@ extension Activation {
     /// - Throws: ``CallError`` `storageFailure` when the journal cannot be read, an entry does not decode,
     ///   or the sequence has a gap. Nothing is skipped: the activation stays unrecovered and the next
     ///   message tries again.
-    /// - Parameter target: Stop after this sequence (time travel); `nil` replays everything. A target before
-    ///   the latest checkpoint replays from the beginning.
-    func recover(upTo target: UInt64? = nil) async throws {
+    /// - Parameters:
+    ///   - target: Stop after this sequence (time travel); `nil` replays everything. A target before the latest
+    ///     checkpoint replays from the beginning.
+    ///   - read: What ``PlexJournal/Journal/recovery(of:upTo:)`` read for `target` (by the activation, which
+    ///     also needed the holding), if nothing wrote the actor's journal since; `nil`: read it here.
+    func recover(upTo target: UInt64? = nil, from read: ActorRecovery? = nil) async throws {
         guard let journal else { return }
         do {
-            // Appends refused after a failed one are accepted again once this reads what is durable.
-            try await journal.clearFailure(of: id)
-            // Every write queued before is done (the journal cleared the failure after them); what is durable
-            // is read below, so the next message's effects wait for nothing.
+            // Appends refused after a failed one are accepted again once this reads what is durable (the read
+            // clears the failure after every write queued before it).
+            let recovery: ActorRecovery
+            if let read { recovery = read } else { recovery = try await journal.recovery(of: id, upTo: target) }
+            // Every write queued before is done; what is durable is read, so the next message's effects wait
+            // for nothing.
             lastWrite = nil
             state = A.initialState(for: id)
             sequence = 0
             remembered = [:]
             rememberedOrder = []
             var checkpointed: UInt64 = 0
-            if let checkpoint = try await journal.latestCheckpoint(for: id), checkpoint.sequence <= target ?? .max {
+            if let checkpoint = recovery.checkpoint {
                 state = try journalCodec.decode(A.State.self, from: checkpoint.state)
                 sequence = checkpoint.sequence
                 checkpointed = checkpoint.sequence
@@ -41,15 +46,16 @@ extension Activation {
                 // an actor used a few messages at a time still checkpoints once enough have piled up.
                 sinceCheckpoint = Int(sequence - checkpointed)
             }
-            for entry in try await journal.entries(for: id, after: sequence) where entry.sequence <= target ?? .max {
+            let pruned = recovery.latestCheckpoint.flatMap { checkpoint in
+                target.map { $0 < checkpoint.sequence } ?? false ? checkpoint.sequence : nil
+            }
+            for entry in recovery.entries where entry.sequence <= target ?? .max {
                 guard entry.sequence == sequence + 1 else {
-                    if let target, sequence == 0, let checkpoint = try await journal.latestCheckpoint(for: id),
-                        target < checkpoint.sequence
-                    {
+                    if sequence == 0, let pruned {
                         throw CallError(
                             .storageFailure,
                             "journal \(journal.path): \(id) entries before sequence \(entry.sequence) were pruned "
-                                + "by its checkpoint at \(checkpoint.sequence), so the state at \(target) cannot be "
+                                + "by its checkpoint at \(pruned), so the state at \(target ?? 0) cannot be "
                                 + "rebuilt (keep_history = true keeps them)")
                     }
                     throw CallError(
@@ -71,12 +77,10 @@ extension Activation {
                     remember(key, entry.reply.map { .encoded($0) } ?? .failed(Self.earlierFailure, nil))
                 }
             }
-            if let target, sequence < target, let checkpoint = try await journal.latestCheckpoint(for: id),
-                target < checkpoint.sequence
-            {
+            if let target, sequence < target, let pruned {
                 throw CallError(
                     .storageFailure,
-                    "journal \(journal.path): \(id) entries up to its checkpoint at \(checkpoint.sequence) were "
+                    "journal \(journal.path): \(id) entries up to its checkpoint at \(pruned) were "
                         + "pruned, so the state at \(target) cannot be rebuilt (keep_history = true keeps them)")
             }
         } catch let error as CallError {

@@ -29,8 +29,10 @@ enum DeactivationCheckpoint: Sendable {
 
 /// What an activation needs from the node that hosts it.
 protocol ActivationHost: AnyObject, Sendable {
-    /// Makes sure this node's journal holds the latest state of durable actor `id` before it recovers.
-    func locate(_ id: ActorID) async throws
+    /// Makes sure this node's journal holds the latest state of durable actor `id` before it recovers, given
+    /// where this node stood with it (`holding`, read just now); returns whether it stored a state handed over
+    /// by another node (what was read with `holding` is then out of date).
+    func locate(_ id: ActorID, holding: ActorHolding) async throws -> Bool
 }
 
 /// Why an activation could not take a message.
@@ -250,16 +252,25 @@ final class Activation<A: VirtualActor>: AnyActivation, ActivationControl, @unch
     /// Activates the actor: a durable one first makes sure this node holds its latest state, and recovers.
     /// Never in a cancelled task: replay must run exactly as the journaled messages did.
     private func activate() async throws {
-        if journal != nil {
+        if let journal {
+            // One read of the journal gives where this node stands with the actor and what to recover from.
+            var read: ActorRecovery
             do {
-                try await host?.locate(id)
+                read = try await journal.recovery(of: id)
+            } catch {
+                throw CallError(.storageFailure, "cannot read \(id) from journal \(journal.path): \(error)")
+            }
+            do {
+                if try await host?.locate(id, holding: read.holding) == true {
+                    read = try await journal.recovery(of: id)
+                }
             } catch let error as CallError {
                 throw error
             } catch {
                 throw CallError(.nodeUnavailable, "cannot fetch the state of \(id) from its previous owner: \(error)")
             }
             guard !Task.isCancelled else { throw CallError(.cancelled, "\(id): the call was cancelled before it ran") }
-            try await recover()
+            try await recover(from: read)
             // Cancelled while replaying: a handler that saw it may have replayed differently. Not kept.
             guard !Task.isCancelled else { throw CallError(.cancelled, "\(id): the call was cancelled before it ran") }
         }

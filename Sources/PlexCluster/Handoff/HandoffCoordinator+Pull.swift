@@ -6,13 +6,14 @@ extension HandoffCoordinator: ActivationHost {
 
     /// Called before a durable actor recovers on this node. If this node does not hold the actor's state,
     /// asks whoever might (the node it handed the actor to, members ranked above it that left, and the
-    /// previous owner if this node joined since), and stores what they hand over.
+    /// previous owner if this node joined since), and stores what they hand over. `holding` is where this
+    /// node stood with the actor when its activation read the journal; returns whether a handed-over state
+    /// was stored.
     ///
     /// - Throws: ``CallError`` `nodeUnavailable` when a member that may hold the state cannot be asked (the
     ///   caller retries later; activating from nothing could lose acknowledged state), `storageFailure`.
-    func locate(_ id: ActorID) async throws {
-        let holding = try await journalOperation("look up \(id)") { try await self.journal.holding(of: id) }
-        if holding.isHeld { return }
+    func locate(_ id: ActorID, holding: ActorHolding) async throws -> Bool {
+        if holding.isHeld { return false }
         var candidates = holding.movedTo.map { [$0] } ?? pullCandidates(for: id)
         var asked = false
         var targetGone = false
@@ -48,7 +49,7 @@ extension HandoffCoordinator: ActivationHost {
                 logger.info(
                     "actor pulled from its previous owner",
                     metadata: ["actor.id": "\(id)", "from": "\(candidate)", "epoch": "\(transfer.epoch)"])
-                return
+                return true
             case .movedTo(let next):
                 candidates.append(next)
                 forwardedTo.append(next)
@@ -75,6 +76,7 @@ extension HandoffCoordinator: ActivationHost {
         } else if asked {
             try await journalOperation("record \(id)") { try await self.journal.recordHeld(id) }
         }
+        return false
     }
 
     /// Takes back every actor this node handed to a member that was removed since: the copy here is the latest

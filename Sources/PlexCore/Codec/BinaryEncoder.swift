@@ -19,7 +19,10 @@ final class BinaryEncoderState {
 
     init(bytes: [UInt8]) {
         self.bytes = bytes
+        // Not more: encoded values are often kept (a step's result), with their capacity.
         self.bytes.reserveCapacity(64)
+        // One allocation (growing from empty took three for a workflow's steps).
+        open.reserveCapacity(8)
     }
 
     var depth: Int { open.count }

@@ -35,4 +35,15 @@ public enum StableHash {
         for part in parts { combine(part, into: &state) }
         return finalize(state)
     }
+
+    /// The stable hash of `actor`'s description (`type/key`), equal to `hash(actor.description)`, without
+    /// building the description.
+    @inlinable
+    public static func hash(describing actor: ActorID) -> UInt64 {
+        var state = seed
+        for byte in actor.typeName.utf8 { state = (state ^ UInt64(byte)) &* 0x0000_0100_0000_01B3 }
+        state = (state ^ UInt64(UInt8(ascii: "/"))) &* 0x0000_0100_0000_01B3
+        combine(actor.key, into: &state)
+        return finalize(state)
+    }
 }
