@@ -13,12 +13,20 @@ struct JournalCommand: AsyncParsableCommand {
         @Option(name: .long, help: "The node's data directory.")
         var dataDir: String
 
-        func open() async throws -> Journal {
+        /// Opens the journal, holding the data directory's lock (a running node holds it and its journal:
+        /// the journal is read once the node stopped).
+        func open() async throws -> (Journal, DataDirectoryLock) {
             let path = dataDir + "/journal.sqlite"
             guard FileManager.default.fileExists(atPath: path) else {
                 throw ConfigurationFailure(message: "data_dir: no journal at \(path)")
             }
-            return try await Journal.open(path: path)
+            let lock: DataDirectoryLock
+            do {
+                lock = try DataDirectoryLock(directory: dataDir)
+            } catch {
+                throw ConfigurationFailure(message: "data_dir: \(error); stop the node to read its journal")
+            }
+            return (try await Journal.open(path: path), lock)
         }
     }
 
@@ -28,7 +36,8 @@ struct JournalCommand: AsyncParsableCommand {
         @OptionGroup var location: Location
 
         func run() async throws {
-            let journal = try await exitingOnBadConfiguration { try await location.open() }
+            let (journal, lock) = try await exitingOnBadConfiguration { try await location.open() }
+            defer { withExtendedLifetime(lock) {} }
             let stats = try await journal.statistics()
             let diverged = stats.divergedCopies > 0 ? try await journal.divergedCopies() : []
             await journal.close()
@@ -59,7 +68,8 @@ struct JournalCommand: AsyncParsableCommand {
 
         func run() async throws {
             let id = try ActorID(parsing: actor)
-            let journal = try await exitingOnBadConfiguration { try await location.open() }
+            let (journal, lock) = try await exitingOnBadConfiguration { try await location.open() }
+            defer { withExtendedLifetime(lock) {} }
             if let stateAt {
                 defer { Task { await journal.close() } }
                 try await exitingOnBadConfiguration { try await printState(of: id, at: stateAt, in: journal) }

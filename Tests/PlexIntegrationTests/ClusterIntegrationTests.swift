@@ -406,7 +406,8 @@ struct ClusterIntegrationTests {
         _ = r2
     }
 
-    @Test("plex journal stats and inspect read a stopped node's journal (kept history, and pruned)")
+    @Test(
+        "plex journal stats and inspect read a stopped node's journal (kept history, and pruned), not a running one's")
     func journalCommands() async throws {
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let (node, ready) = try await startNode("j1", extra: ["--keep-history"])
@@ -417,10 +418,14 @@ struct ClusterIntegrationTests {
             try await client.ask(Ledger.self, key: "inspected", .withdraw(amount: 1_000))
         }
         await client.close()
+        let dataDir = "\(directory)/j1"
+        // A running node holds its journal: the command says so (and waits for nothing).
+        let running = try NodeProcess.launch(binary, ["journal", "stats", "--data-dir", dataDir])
+        #expect(try await running.waitForExit() == 2)
+        #expect(running.standardError.contains("stop the node"), "\(running.standardError)")
         node.terminate()
         #expect(try await node.waitForExit() == 0)
 
-        let dataDir = "\(directory)/j1"
         let stats = try NodeProcess.launch(binary, ["journal", "stats", "--data-dir", dataDir])
         #expect(try await stats.waitForExit() == 0)
         #expect(stats.standardOutput.contains("entries     3"))

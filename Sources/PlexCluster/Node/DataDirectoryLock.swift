@@ -12,13 +12,14 @@ internal import PlexCore
 ///
 /// Two processes on one data directory would be one node id twice, with two incarnations fighting; the
 /// second is refused with a clear error instead. The lock dies with the process, so `kill -9` leaves nothing
-/// to clean up.
-final class DataDirectoryLock: Sendable {
+/// to clean up. Tools that read a node's files (`plex journal`) take it too: a journal is written by one process
+/// at a time (its SQLite files are held in exclusive locking mode), so they refuse a running node's directory.
+public final class DataDirectoryLock: Sendable {
     private let descriptor: Int32
 
     /// Takes the lock.
     /// - Throws: ``NodeError`` `dataDirectory` when another process holds it or the file cannot be opened.
-    init(directory: String) throws {
+    public init(directory: String) throws {
         let path = directory + "/LOCK"
         let fd = open(path, O_CREAT | O_RDWR | O_CLOEXEC, 0o644)
         guard fd >= 0 else {
