@@ -458,7 +458,10 @@ final class WorkflowExecutor: Sendable {
         }
     }
 
-    /// Writes what waits to be written, in its turn.
+    /// Writes what waits to be written, in its turn. Not inlined (nor ``pause(until:)``): an async function's
+    /// frame holds the locals of the async functions inlined into it, allocated on every call, and a batched
+    /// step (most of them) writes nothing.
+    @inline(never)
     private func write() async throws -> [WorkflowStep] {
         await takeWriteTurn()
         defer { releaseWriteTurn() }
@@ -555,6 +558,7 @@ final class WorkflowExecutor: Sendable {
     }
 
     /// Waits until `deadline`, or until the instance is asked to cancel (then throws it, unless compensating).
+    @inline(never)
     func pause(until deadline: Int64) async throws {
         await waiting(until: deadline)
         while clock.now() < deadline {

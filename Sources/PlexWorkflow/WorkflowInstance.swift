@@ -42,9 +42,11 @@ struct WorkflowInstance: VirtualActor {
         case hasEvent(name: String)
     }
 
+    /// The large payloads are boxed (`indirect`): a reply passes through several async functions, each of whose
+    /// frames reserves room for it at every call.
     enum Response: Codable, Sendable {
-        case description(WorkflowDescription)
-        case step(WorkflowStep?)
+        indirect case description(WorkflowDescription)
+        indirect case step(WorkflowStep?)
         case steps([WorkflowStep])
         case json([UInt8])
         case done
@@ -92,106 +94,37 @@ struct WorkflowInstance: VirtualActor {
         }
     }
 
+    /// Runs one message. Each case that awaits runs in a function of its own, not inlined: an async function's
+    /// frame holds the locals of all its cases (and of the async functions inlined into it), and this switch's
+    /// was 11 KB, allocated for every message.
     private func handleOrThrow(_ request: Request, state: inout WorkflowRecord, context: ActorContext)
         async throws -> Response
     {
-        let live = !context.isReplaying
         switch request {
         case .startJSON(let type, let json, let now):
-            guard state.status == .pending else {
-                return try await handleOrThrow(
-                    .start(type: type, input: [], now: now), state: &state, context: context)
-            }
-            let entry = try registered(type, live: live, on: context)
-            // Converted once and journaled: a replay does not depend on the type still being registered.
-            let input = try await context.run("plex.workflow.input") { () throws -> [UInt8] in
-                do {
-                    return try entry?.inputFromJSON(json) ?? []
-                } catch {
-                    throw WorkflowError(.invalidArgument, "the input is not a '\(type)' input: \(error)").actorFailure
-                }
-            }
-            return try await handleOrThrow(.start(type: type, input: input, now: now), state: &state, context: context)
+            return try await startJSON(type: type, json: json, now: now, state: &state, context: context)
         case .start(let type, let input, let now, let parent):
-            if state.status == .pending { _ = try registered(type, live: live, on: context) }
-            if try state.start(type: type, input: input, now: now, parent: parent) == .started {
-                try await rearm(&state, now: now, context: context)
-                if live {
-                    engine.metrics.started(type)
-                    run.restart(state, context: context, engine: engine)
-                    index(state, context: context)
-                }
-            }
-            return .description(describe(state, id: context.id.key, history: false))
+            return try await start(type: type, input: input, now: now, parent: parent, state: &state, context: context)
         case .record(let steps, let now):
-            var stored: [WorkflowStep] = []
-            for step in steps { stored.append(try state.record(step)) }
-            try await rearm(&state, now: now, context: context)
-            return .steps(stored)
+            return try await record(steps, now: now, state: &state, context: context)
         case .takeEvent(let position, let name, let reached, let now):
-            let taken = try state.takeEvent(position: position, name: name, deadlineReached: reached, now: now)
-            if taken != nil { try await rearm(&state, now: now, context: context) }
-            return .step(taken)
+            return try await takeEvent(
+                position: position, name: name, deadlineReached: reached, now: now, state: &state, context: context)
         case .finish(let ending, let steps, let now):
-            for step in steps { _ = try state.record(step) }
-            let wasRunning = state.status == .running
-            state.finish(ending, now: now)
-            try await rearm(&state, now: now, context: context)
-            if state.status == .running {
-                // Continued as new: the next run starts from an empty history.
-                if live { run.restart(state, context: context, engine: engine) }
-                return .done
-            }
-            if live {
-                if wasRunning { engine.metrics.closed(state.type, status: state.status) }
-                tellParent(of: state, context: context)
-                index(state, context: context)
-            }
-            // A finished instance is read rarely: its activation need not wait for the idle timeout.
-            context.deactivateOnIdle()
-            return .done
+            return try await finish(ending, steps: steps, now: now, state: &state, context: context)
         case .signal(let name, let payload):
             try state.signal(name, payload: payload)
-            if live { run.changes.notify() }
+            if !context.isReplaying { run.changes.notify() }
             return .done
         case .cancel:
-            if state.requestCancel() && live { run.requestCancel() }
+            if state.requestCancel() && !context.isReplaying { run.requestCancel() }
             return .description(describe(state, id: context.id.key, history: false))
         case .terminate(let reason, let now):
-            if state.terminate(reason: reason, now: now) {
-                try await rearm(&state, now: now, context: context)
-                if live {
-                    engine.metrics.closed(state.type, status: state.status)
-                    run.end()
-                    tellParent(of: state, context: context)
-                    index(state, context: context)
-                }
-                context.deactivateOnIdle()
-            }
-            return .description(describe(state, id: context.id.key, history: false))
+            return try await terminate(reason: reason, now: now, state: &state, context: context)
         case .describe(let history, let json):
-            var description = describe(state, id: context.id.key, history: history)
-            if json, let output = state.output {
-                description.outputJSON = try? engine.workflow(named: state.type).map { try $0.outputToJSON(output) }
-            }
-            return .description(description)
+            return .description(describeForClient(state, id: context.id.key, history: history, json: json))
         case .purge:
-            switch state.status {
-            case .pending: throw WorkflowError(.notFound, "no workflow instance has been started with this id")
-            case .running:
-                throw WorkflowError(.invalidArgument, "the instance is running: cancel or terminate it first")
-            default: break
-            }
-            // A later start under this id is a new run: its steps' idempotency keys and its children's ids
-            // differ from the purged instance's (a service that deduplicates must not answer it from the old one).
-            let runs = state.continuedAsNew + 1
-            state = WorkflowRecord()
-            state.continuedAsNew = runs
-            if live {
-                let shard = context.actor(WorkflowIndex.self, key: WorkflowIndex.shard(of: context.id.key))
-                engine.index.add(.remove(id: context.id.key), to: shard)
-            }
-            context.deactivateOnIdle()
+            try purge(&state, context: context)
             return .done
         case .childClosed:
             run.changes.notify()
@@ -205,18 +138,145 @@ struct WorkflowInstance: VirtualActor {
         case .hasEvent(let name):
             return .flag(state.inbox.contains { $0.name == name })
         case .query(let name, let timeout):
-            guard state.status == .running else {
-                throw WorkflowError(.unknownQuery, "the instance is not running (\(state.status.rawValue))")
-            }
-            return .json(try await run.query(name, deadline: engine.options.clock.now() + timeout))
+            return try await query(name, timeout: timeout, state: state)
         case .wake(let due):
-            // Arriving here activated the instance (and so started its code, if it runs); set the next one.
-            state.wakeDue = nil
-            try await rearm(&state, now: due, context: context)
-            // Code already running may wait without a timer of its own (an unload was pending): this is its time.
-            if live { run.changes.notify() }
+            return try await wake(due: due, state: &state, context: context)
+        }
+    }
+
+    @inline(never)
+    private func startJSON(
+        type: String, json: [UInt8], now: Int64, state: inout WorkflowRecord, context: ActorContext
+    ) async throws -> Response {
+        guard state.status == .pending else {
+            return try await start(type: type, input: [], now: now, parent: nil, state: &state, context: context)
+        }
+        let entry = try registered(type, live: !context.isReplaying, on: context)
+        // Converted once and journaled: a replay does not depend on the type still being registered.
+        let input = try await context.run("plex.workflow.input") { () throws -> [UInt8] in
+            do {
+                return try entry?.inputFromJSON(json) ?? []
+            } catch {
+                throw WorkflowError(.invalidArgument, "the input is not a '\(type)' input: \(error)").actorFailure
+            }
+        }
+        return try await start(type: type, input: input, now: now, parent: nil, state: &state, context: context)
+    }
+
+    @inline(never)
+    private func start(
+        type: String, input: [UInt8], now: Int64, parent: String?, state: inout WorkflowRecord, context: ActorContext
+    ) async throws -> Response {
+        let live = !context.isReplaying
+        if state.status == .pending { _ = try registered(type, live: live, on: context) }
+        if try state.start(type: type, input: input, now: now, parent: parent) == .started {
+            try await rearm(&state, now: now, context: context)
+            if live {
+                engine.metrics.started(type)
+                run.restart(state, context: context, engine: engine)
+                index(state, context: context)
+            }
+        }
+        return .description(describe(state, id: context.id.key, history: false))
+    }
+
+    @inline(never)
+    private func record(_ steps: [WorkflowStep], now: Int64, state: inout WorkflowRecord, context: ActorContext)
+        async throws -> Response
+    {
+        var stored: [WorkflowStep] = []
+        for step in steps { stored.append(try state.record(step)) }
+        try await rearm(&state, now: now, context: context)
+        return .steps(stored)
+    }
+
+    @inline(never)
+    private func takeEvent(
+        position: Int, name: String, deadlineReached: Bool, now: Int64, state: inout WorkflowRecord,
+        context: ActorContext
+    ) async throws -> Response {
+        let taken = try state.takeEvent(position: position, name: name, deadlineReached: deadlineReached, now: now)
+        if taken != nil { try await rearm(&state, now: now, context: context) }
+        return .step(taken)
+    }
+
+    @inline(never)
+    private func finish(
+        _ ending: WorkflowRecord.Ending, steps: [WorkflowStep], now: Int64, state: inout WorkflowRecord,
+        context: ActorContext
+    ) async throws -> Response {
+        let live = !context.isReplaying
+        for step in steps { _ = try state.record(step) }
+        let wasRunning = state.status == .running
+        state.finish(ending, now: now)
+        try await rearm(&state, now: now, context: context)
+        if state.status == .running {
+            // Continued as new: the next run starts from an empty history.
+            if live { run.restart(state, context: context, engine: engine) }
             return .done
         }
+        if live {
+            if wasRunning { engine.metrics.closed(state.type, status: state.status) }
+            tellParent(of: state, context: context)
+            index(state, context: context)
+        }
+        // A finished instance is read rarely: its activation need not wait for the idle timeout.
+        context.deactivateOnIdle()
+        return .done
+    }
+
+    @inline(never)
+    private func terminate(reason: String, now: Int64, state: inout WorkflowRecord, context: ActorContext)
+        async throws -> Response
+    {
+        if state.terminate(reason: reason, now: now) {
+            try await rearm(&state, now: now, context: context)
+            if !context.isReplaying {
+                engine.metrics.closed(state.type, status: state.status)
+                run.end()
+                tellParent(of: state, context: context)
+                index(state, context: context)
+            }
+            context.deactivateOnIdle()
+        }
+        return .description(describe(state, id: context.id.key, history: false))
+    }
+
+    /// Forgets a finished instance.
+    private func purge(_ state: inout WorkflowRecord, context: ActorContext) throws {
+        switch state.status {
+        case .pending: throw WorkflowError(.notFound, "no workflow instance has been started with this id")
+        case .running: throw WorkflowError(.invalidArgument, "the instance is running: cancel or terminate it first")
+        default: break
+        }
+        // A later start under this id is a new run: its steps' idempotency keys and its children's ids
+        // differ from the purged instance's (a service that deduplicates must not answer it from the old one).
+        let runs = state.continuedAsNew + 1
+        state = WorkflowRecord()
+        state.continuedAsNew = runs
+        if !context.isReplaying {
+            let shard = context.actor(WorkflowIndex.self, key: WorkflowIndex.shard(of: context.id.key))
+            engine.index.add(.remove(id: context.id.key), to: shard)
+        }
+        context.deactivateOnIdle()
+    }
+
+    @inline(never)
+    private func query(_ name: String, timeout: Int64, state: WorkflowRecord) async throws -> Response {
+        guard state.status == .running else {
+            throw WorkflowError(.unknownQuery, "the instance is not running (\(state.status.rawValue))")
+        }
+        return .json(try await run.query(name, deadline: engine.options.clock.now() + timeout))
+    }
+
+    @inline(never)
+    private func wake(due: Int64, state: inout WorkflowRecord, context: ActorContext) async throws -> Response {
+        // Arriving here activated the instance (and so started its code, if it runs); set the next one.
+        state.wakeDue = nil
+        try await rearm(&state, now: due, context: context)
+        // Code already running may wait without a timer of its own (an unload was pending): this is its time.
+        if !context.isReplaying { run.changes.notify() }
+        return .done
     }
 
     /// Tells the instance's parent, if it has one, that it closed (at most once per closing: the parent also
@@ -257,6 +317,17 @@ struct WorkflowInstance: VirtualActor {
         case .cancel:
             try context.cancelReminder("wake")
         }
+    }
+
+    /// The description a client asked for: with the history, and the result as JSON, if asked.
+    private func describeForClient(_ state: WorkflowRecord, id: String, history: Bool, json: Bool)
+        -> WorkflowDescription
+    {
+        var description = describe(state, id: id, history: history)
+        if json, let output = state.output {
+            description.outputJSON = try? engine.workflow(named: state.type).map { try $0.outputToJSON(output) }
+        }
+        return description
     }
 
     private func describe(_ state: WorkflowRecord, id: String, history: Bool) -> WorkflowDescription {
