@@ -29,6 +29,15 @@ public struct WorkflowStep: Sendable, Hashable, Codable {
         case failure(EffectLog.Failure)
         /// An event wait whose timeout passed first.
         case timedOut
+
+        /// What the synthesized encoding writes into the outcome's keyed container.
+        func write(into container: BinaryKeyedWriter) throws {
+            switch self {
+            case .value(let bytes): try container.nested(forKey: "value").encode(bytes, forKey: "_0")
+            case .failure(let failure): try container.nested(forKey: "failure").encode(failure, forKey: "_0")
+            case .timedOut: _ = try container.nested(forKey: "timedOut")
+            }
+        }
     }
 
     /// The step's position in the history (0 for the first).
@@ -71,6 +80,38 @@ public struct WorkflowStep: Sendable, Hashable, Codable {
 
     /// Whether the step has its outcome.
     public var isResolved: Bool { outcome != nil }
+
+    /// The synthesized encoding, written out: the binary codec (journal entries, replies) takes a direct path
+    /// that writes the same bytes without a container box and a generic call per field. Every step of every
+    /// workflow is encoded this way at least once (`WorkflowStepCodingTests` compares both with the
+    /// synthesized form).
+    public func encode(to encoder: any Encoder) throws {
+        if let binary = encoder as? BinaryEncoder {
+            let fields = binary.keyedWriter()
+            try fields.encode(position, forKey: "position")
+            try fields.encode(kind.rawValue, forKey: "kind")
+            try fields.encode(name, forKey: "name")
+            if let outcome { try outcome.write(into: fields.nested(forKey: "outcome")) }
+            try fields.encode(attempts, forKey: "attempts")
+            try fields.encode(startedAt, forKey: "startedAt")
+            if let dueAt { try fields.encode(dueAt, forKey: "dueAt") }
+            if let lastFailure { try fields.encode(lastFailure, forKey: "lastFailure") }
+            if let completedAt { try fields.encode(completedAt, forKey: "completedAt") }
+            if let target { try fields.encode(target, forKey: "target") }
+            return
+        }
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(position, forKey: .position)
+        try container.encode(kind, forKey: .kind)
+        try container.encode(name, forKey: .name)
+        try container.encodeIfPresent(outcome, forKey: .outcome)
+        try container.encode(attempts, forKey: .attempts)
+        try container.encode(startedAt, forKey: .startedAt)
+        try container.encodeIfPresent(dueAt, forKey: .dueAt)
+        try container.encodeIfPresent(lastFailure, forKey: .lastFailure)
+        try container.encodeIfPresent(completedAt, forKey: .completedAt)
+        try container.encodeIfPresent(target, forKey: .target)
+    }
 
     /// How the step reads in an error message.
     var label: String { "\(kind.rawValue) '\(name)'" }

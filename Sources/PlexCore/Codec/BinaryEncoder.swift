@@ -96,6 +96,11 @@ final class BinaryEncoderState {
         }
     }
 
+    @inline(__always) func writeKey(_ key: StaticString) {
+        appendVarint(UInt64(key.utf8CodeUnitCount), to: &bytes)
+        bytes.append(contentsOf: UnsafeBufferPointer(start: key.utf8Start, count: key.utf8CodeUnitCount))
+    }
+
     @inline(__always) func writeKey(_ key: some CodingKey) {
         var text = key.stringValue
         text.withUTF8 { utf8 in
@@ -132,26 +137,36 @@ final class BinaryEncoderState {
 }
 
 /// The `Encoder` of ``BinaryMessageCodec``. One instance serves a whole value tree.
-final class BinaryEncoder: Encoder {
+///
+/// A type on a hot path can write its fields straight through ``keyedWriter()`` when its `encode(to:)` is
+/// handed this encoder: the same bytes as its keyed container would give, without the container's box and a
+/// generic call per field.
+package final class BinaryEncoder: Encoder {
     let state: BinaryEncoderState
-    var codingPath: [any CodingKey] { [] }
-    var userInfo: [CodingUserInfoKey: Any] { [:] }
+    package var codingPath: [any CodingKey] { [] }
+    package var userInfo: [CodingUserInfoKey: Any] { [:] }
 
     init(state: BinaryEncoderState) { self.state = state }
 
-    func container<Key: CodingKey>(keyedBy type: Key.Type) -> KeyedEncodingContainer<Key> {
+    package func container<Key: CodingKey>(keyedBy type: Key.Type) -> KeyedEncodingContainer<Key> {
         let handle = valueContainer(tag: BinaryTag.keyed)
         return KeyedEncodingContainer(
             BinaryKeyedEncoding<Key>(encoder: self, depth: handle.depth, serial: handle.serial))
     }
 
-    func unkeyedContainer() -> any UnkeyedEncodingContainer {
+    package func unkeyedContainer() -> any UnkeyedEncodingContainer {
         let handle = valueContainer(tag: BinaryTag.unkeyed)
         return BinaryUnkeyedEncoding(encoder: self, depth: handle.depth, serial: handle.serial)
     }
 
-    func singleValueContainer() -> any SingleValueEncodingContainer {
+    package func singleValueContainer() -> any SingleValueEncodingContainer {
         BinarySingleValueEncoding(encoder: self, depth: state.depth)
+    }
+
+    /// The keyed container of the value being encoded, as a direct writer.
+    package func keyedWriter() -> BinaryKeyedWriter {
+        let handle = valueContainer(tag: BinaryTag.keyed)
+        return BinaryKeyedWriter(encoder: self, depth: handle.depth, serial: handle.serial)
     }
 
     /// The container of the value being encoded: opened once, handed out again on later requests.
@@ -160,6 +175,43 @@ final class BinaryEncoder: Encoder {
         let handle = state.openContainer(tag: tag)
         state.currentValueContainer = handle
         return handle
+    }
+}
+
+/// A keyed container of ``BinaryEncoder`` written directly, keys given as literals: what
+/// `KeyedEncodingContainer` would write for the same calls (a field left out is what `encodeIfPresent` does with
+/// `nil`).
+package struct BinaryKeyedWriter {
+    let encoder: BinaryEncoder
+    let depth: Int
+    let serial: Int
+    private var state: BinaryEncoderState { encoder.state }
+
+    @inline(__always) private func key(_ key: StaticString) throws {
+        try state.prepareWrite(depth: depth, serial: serial)
+        state.writeKey(key)
+    }
+
+    package func encode(_ value: Int, forKey k: StaticString) throws { try key(k); state.write(value) }
+    package func encode(_ value: Int64, forKey k: StaticString) throws { try key(k); state.write(value) }
+    package func encode(_ value: String, forKey k: StaticString) throws { try key(k); state.write(value) }
+    package func encode(_ value: [UInt8], forKey k: StaticString) throws {
+        try key(k)
+        state.bytes.append(BinaryTag.bytes)
+        appendVarint(UInt64(value.count), to: &state.bytes)
+        state.bytes.append(contentsOf: value)
+    }
+    /// Any other value, through its `Encodable` conformance.
+    package func encode<T: Encodable>(_ value: T, forKey k: StaticString) throws {
+        try key(k)
+        try state.write(value, encoder: encoder)
+    }
+
+    /// A keyed container nested under `k` (an enum case's associated values, say).
+    package func nested(forKey k: StaticString) throws -> BinaryKeyedWriter {
+        try key(k)
+        let handle = state.openContainer(tag: BinaryTag.keyed)
+        return BinaryKeyedWriter(encoder: encoder, depth: handle.depth, serial: handle.serial)
     }
 }
 
