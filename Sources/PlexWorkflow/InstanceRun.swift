@@ -135,10 +135,18 @@ struct InstanceDriver: WorkflowDriver {
     }
 
     func finish(_ ending: WorkflowRecord.Ending, steps: [WorkflowStep], now: Int64) async throws {
-        // Not cancelled with the executor: the finished instance deactivates itself, which ends its executor,
-        // possibly before this reply arrives.
         let request = WorkflowInstance.Request.finish(ending, steps: steps, now: now)
-        _ = try await Task { [self] in try await ask(request) }.value
+        if case .continuedAsNew = ending {
+            // In a task of its own: the new run, started in this message's turn, cancels this executor's task,
+            // and a turn whose caller was cancelled is not kept.
+            _ = try await Task { [self] in try await ask(request) }.value
+        } else {
+            // In this task (a new one costs its allocations again for the whole call): the activation's end
+            // cancels it only outside the turn, and the wait for the entry to be durable ignores cancellation.
+            // Cancelled before the turn started, the finish is not recorded and the next activation runs the
+            // code to its end again.
+            _ = try await ask(request)
+        }
         guard let onClose else { return }
         switch ending {
         case .completed: onClose(instanceID, .completed)
