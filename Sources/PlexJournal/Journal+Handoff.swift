@@ -183,7 +183,7 @@ extension Journal {
     public func adopt(_ transfer: ActorTransfer, from sender: NodeID) async throws -> AdoptOutcome {
         let shard = writer(for: transfer.actor)
         return try await shard.perform(filing: .actor(transfer.actor)) { connection throws(JournalError) in
-            try connection.transaction { () throws(JournalError) -> AdoptOutcome in
+            let outcome = try connection.transaction { () throws(JournalError) -> AdoptOutcome in
                 let actor = transfer.actor
                 let holding = try Self.holding(of: actor, connection)
                 let lineage = holding.hasData ? try Self.ensureLineage(of: actor, connection) : nil
@@ -218,6 +218,9 @@ extension Journal {
                     return .stored
                 }
             }
+            // An activation that read the actor before this committed reads it again (see `ActorRecovery`).
+            if case .stored = outcome { shard.noteAdoption() }
+            return outcome
         }
     }
 

@@ -12,6 +12,10 @@ public struct ActorRecovery: Sendable {
     /// The latest checkpoint, whether or not it is at or before the target (for explaining a target that
     /// pruning removed).
     public var latestCheckpoint: Checkpoint?
+    /// How many transfers from other nodes the actor's shard had stored when this was read. A handoff push
+    /// stores a transfer without the actor's turn: an activation whose read came before it finds the count
+    /// changed (``Journal/adoptions(of:)``) and reads again.
+    public var adoptions: UInt64
 }
 
 extension Journal {
@@ -35,7 +39,15 @@ extension Journal {
                 unfiled: shard.unfiled.backlogs[actor]?.rows ?? [], keepingHistory: shard.keepsHistory, connection)
             // Without a checkpoint nothing was pruned, so the entries read are all there are.
             holding.hasData = latest != nil || !entries.isEmpty || shard.unfiled.backlogs[actor] != nil
-            return ActorRecovery(holding: holding, checkpoint: checkpoint, entries: entries, latestCheckpoint: latest)
+            return ActorRecovery(
+                holding: holding, checkpoint: checkpoint, entries: entries, latestCheckpoint: latest,
+                adoptions: shard.adoptions)
         }
+    }
+
+    /// How many transfers from other nodes the shard holding `actor` has stored so far (a read of a counter,
+    /// no journal job).
+    public func adoptions(of actor: ActorID) -> UInt64 {
+        writer(for: actor).adoptions
     }
 }

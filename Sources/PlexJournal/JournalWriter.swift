@@ -1,6 +1,7 @@
 internal import CSQLite
 internal import Foundation
 internal import PlexCore
+internal import Synchronization
 
 /// The journal's one thread: owns the SQLite connection, commits queued appends in groups, runs reads in
 /// order with them. SQLite calls block, so they stay off Swift's cooperative pool.
@@ -47,6 +48,16 @@ final class JournalWriter: @unchecked Sendable {
     private(set) var keepsHistory = false
     let path: String
     private let metrics = JournalMetrics()
+    /// How many transfers from other nodes this shard stored (see ``ActorRecovery/adoptions``).
+    private let adoptionCount = Atomic<UInt64>(0)
+
+    /// How many transfers from other nodes this shard has stored so far.
+    var adoptions: UInt64 { adoptionCount.load(ordering: .acquiring) }
+
+    /// Counts a stored transfer (writer thread, after its transaction committed).
+    func noteAdoption() {
+        adoptionCount.wrappingAdd(1, ordering: .releasing)
+    }
 
     /// The size of this shard's database and write-ahead log files, in bytes (from the file system).
     var bytesOnDisk: Int {
@@ -107,10 +118,11 @@ final class JournalWriter: @unchecked Sendable {
             // saves five `fcntl` calls and the shared-memory index's locking on every commit. Set before the
             // first read, so the index is never put in a `-shm` file.
             try connection.execute("PRAGMA locking_mode = EXCLUSIVE")
+            // Before the first read: a file another process still holds (a `plex journal` closing) is waited for.
+            try connection.execute("PRAGMA busy_timeout = 5000")
             // A file that is not a database fails on its first read, which is the journal-mode pragma.
             try connection.execute("PRAGMA journal_mode = WAL")
             try connection.execute("PRAGMA synchronous = \(configuration.synchronous.rawValue)")
-            try connection.execute("PRAGMA busy_timeout = 5000")
             if configuration.checkIntegrityOnOpen { try connection.checkIntegrity() }
             try Schema.migrate(connection)
             try loadLeftovers(connection, keepHistory: configuration.keepHistory)

@@ -38,26 +38,38 @@ struct LongHistory: Workflow {
     }
 }
 
-/// Waits for instances to close: each caller registers before it starts its instance.
+/// Waits for instances to close, whether the close comes before or after the wait.
+///
+/// One lock over both tables: with one each, a close could find no waiter and then record itself after a wait
+/// had registered and looked for it (a lost wake-up that hung a run once its finish no longer ran in a task of
+/// its own).
 final class Completions: Sendable {
-    private let waiters = Mutex<[String: CheckedContinuation<Void, Never>]>([:])
-    private let closed = Mutex<Set<String>>([])
+    private struct State {
+        var waiters: [String: CheckedContinuation<Void, Never>] = [:]
+        var closed: Set<String> = []
+    }
+
+    private let state = Mutex(State())
 
     func closed(_ id: String, _ status: WorkflowStatus) {
-        let waiter = waiters.withLock { $0.removeValue(forKey: id) }
-        if let waiter { waiter.resume() } else { _ = closed.withLock { $0.insert(id) } }
+        let waiter = state.withLock { state in
+            guard let waiter = state.waiters.removeValue(forKey: id) else {
+                state.closed.insert(id)
+                return nil as CheckedContinuation<Void, Never>?
+            }
+            return waiter
+        }
+        waiter?.resume()
     }
 
     func wait(for id: String) async {
         await withCheckedContinuation { continuation in
-            let done = closed.withLock { $0.remove(id) != nil }
-            if done { return continuation.resume() }
-            waiters.withLock { $0[id] = continuation }
-            // Closed between the check and the registration: the closing side found no waiter.
-            if closed.withLock({ $0.remove(id) != nil }), let waiter = waiters.withLock({ $0.removeValue(forKey: id) })
-            {
-                waiter.resume()
+            let done = state.withLock { state in
+                if state.closed.remove(id) != nil { return true }
+                state.waiters[id] = continuation
+                return false
             }
+            if done { continuation.resume() }
         }
     }
 }

@@ -71,8 +71,14 @@ struct JournalCommand: AsyncParsableCommand {
             let (journal, lock) = try await exitingOnBadConfiguration { try await location.open() }
             defer { withExtendedLifetime(lock) {} }
             if let stateAt {
-                defer { Task { await journal.close() } }
-                try await exitingOnBadConfiguration { try await printState(of: id, at: stateAt, in: journal) }
+                // Closed before the lock goes (a node started right after finds the file free).
+                do {
+                    try await exitingOnBadConfiguration { try await printState(of: id, at: stateAt, in: journal) }
+                } catch {
+                    await journal.close()
+                    throw error
+                }
+                await journal.close()
                 return
             }
             let checkpoint = try await journal.latestCheckpoint(for: id)

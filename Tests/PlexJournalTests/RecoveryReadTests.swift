@@ -36,4 +36,31 @@ struct RecoveryReadTests {
         #expect(try await journal.recovery(of: counterA).holding.isHeld == false)
         await journal.close()
     }
+
+    @Test("a transfer stored after the read changes the shard's adoption count, so the activation reads again")
+    func adoptionAfterRead() async throws {
+        let sender = try await Journal.open(path: temporaryJournalPath())
+        try await sender.append([entry(counterA, 1), entry(counterA, 2)])
+        guard
+            case .transfer(let transfer) = try await sender.beginHandOff(
+                counterA, to: NodeID(unchecked: "node-2"), keysSince: 0)
+        else {
+            Issue.record("expected a transfer")
+            return
+        }
+        let receiver = try await Journal.open(path: temporaryJournalPath())
+        let before = try await receiver.recovery(of: counterA)
+        #expect(before.entries.isEmpty && !before.holding.isHeld)
+        #expect(receiver.adoptions(of: counterA) == before.adoptions)
+        #expect(try await receiver.adopt(transfer, from: NodeID(unchecked: "node-1")) == .stored)
+        #expect(receiver.adoptions(of: counterA) != before.adoptions)
+        let after = try await receiver.recovery(of: counterA)
+        #expect(after.entries.map(\.sequence) == [1, 2] && after.holding.isHeld)
+        #expect(after.adoptions == receiver.adoptions(of: counterA))
+        // A repeat that changes nothing leaves the count alone.
+        #expect(try await receiver.adopt(transfer, from: NodeID(unchecked: "node-1")) == .alreadyHad)
+        #expect(receiver.adoptions(of: counterA) == after.adoptions)
+        await sender.close()
+        await receiver.close()
+    }
 }

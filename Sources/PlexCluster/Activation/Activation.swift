@@ -261,7 +261,10 @@ final class Activation<A: VirtualActor>: AnyActivation, ActivationControl, @unch
                 throw CallError(.storageFailure, "cannot read \(id) from journal \(journal.path): \(error)")
             }
             do {
-                if try await host?.locate(id, holding: read.holding) == true {
+                // Read again if this node stored a transfer of any actor of the shard since: a pull by `locate`,
+                // or a push, which is stored without the actor's turn (and may be this actor's).
+                let pulled = try await host?.locate(id, holding: read.holding) == true
+                if pulled || journal.adoptions(of: id) != read.adoptions {
                     read = try await journal.recovery(of: id)
                 }
             } catch let error as CallError {

@@ -32,7 +32,8 @@ public final class DataDirectoryLock: Sendable {
             close(fd)
             throw NodeError(
                 .dataDirectory,
-                "data directory \(directory) is in use by another node (pid \(holder.trimmingCharacters()))")
+                "data directory \(directory) is in use by another process: a node or `plex journal` (pid \(holder.trimmingCharacters()))"
+            )
         }
         let pid = Array("\(getpid())\n".utf8)
         _ = ftruncate(fd, 0)
