@@ -1,7 +1,7 @@
 /// The journal's schema and its migrations. `PRAGMA user_version` holds the version.
 enum Schema {
     /// The version this build writes and reads.
-    static let current: Int64 = 7
+    static let current: Int64 = 8
 
     /// Each migration takes the schema from version `index` to `index + 1`.
     static let migrations: [String] = [
@@ -96,6 +96,34 @@ enum Schema {
             transfer BLOB NOT NULL,
             UNIQUE (actor, reason, lineage, epoch, from_node, first_seq, last_seq)
         );
+        """,
+        // 7 → 8: `entries` keeps its rows by rowid, with `(actor, seq)` as a unique index. Without a rowid, each
+        // row (a request, its reply and its effects: hundreds of bytes) sat in the key tree itself, and filing
+        // finished actors' entries at scattered keys moved those cells on every page split: over a long run
+        // of short-lived workflows the journal's filing grew to a fifth of the node's CPU (a 5 s run: 8.6 k
+        // workflows/s with p99 138 ms, 10.3 k and 83 ms with this table).
+        """
+        CREATE TABLE entries_by_rowid (
+            actor TEXT NOT NULL,
+            seq INTEGER NOT NULL,
+            kind INTEGER NOT NULL,
+            time INTEGER NOT NULL,
+            call_origin INTEGER,
+            call_seq INTEGER,
+            idempotency_key TEXT,
+            payload BLOB NOT NULL,
+            reply BLOB,
+            effects BLOB,
+            PRIMARY KEY (actor, seq)
+        );
+        INSERT INTO entries_by_rowid
+            (actor, seq, kind, time, call_origin, call_seq, idempotency_key, payload, reply, effects)
+            SELECT actor, seq, kind, time, call_origin, call_seq, idempotency_key, payload, reply, effects
+            FROM entries ORDER BY actor, seq;
+        DROP TABLE entries;
+        ALTER TABLE entries_by_rowid RENAME TO entries;
+        CREATE INDEX entries_by_idempotency_key ON entries (actor, idempotency_key)
+            WHERE idempotency_key IS NOT NULL;
         """,
     ]
 

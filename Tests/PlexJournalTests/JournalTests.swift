@@ -227,4 +227,43 @@ struct JournalSchemaTests {
         #expect(try check.pragma("user_version") == Schema.current)
         check.close()
     }
+
+    @Test("a schema-7 journal's entries move to the rowid table with their keys, replies and effects")
+    func migratesFromVersion7() async throws {
+        let path = temporaryJournalPath()
+        let connection = try SQLiteConnection(path: path)
+        for step in 0..<7 { try connection.execute(Schema.migrations[step]) }
+        try connection.execute("PRAGMA user_version = 7")
+        try connection.execute(
+            """
+            INSERT INTO entries (actor, seq, kind, time, call_origin, call_seq, idempotency_key, payload, reply, effects)
+            VALUES ('counter/a', 1, 1, 5, 9, 10, 'k1', x'01', x'02', x'03'),
+                   ('counter/a', 2, 1, 6, NULL, NULL, NULL, x'04', NULL, NULL),
+                   ('counter/b', 1, 1, 7, NULL, NULL, NULL, x'05', x'', NULL)
+            """)
+        connection.close()
+
+        let journal = try await Journal.open(path: path, configuration: .init(shards: 1))
+        let a = try await journal.entries(for: counterA)
+        #expect(a.map(\.sequence) == [1, 2])
+        #expect(a.first?.idempotencyKey == "k1" && a.first?.reply == [2] && a.first?.effects == [3])
+        #expect(a.first?.callID == CallID(origin: 9, sequence: 10) && a.first?.time == 5)
+        #expect(a.last?.reply == nil && a.last?.payload == [4])
+        #expect(try await journal.entries(for: counterB).map(\.reply) == [[]])
+        #expect(try await journal.message(for: counterA, idempotencyKey: "k1", notBefore: 0)?.sequence == 1)
+        // The key still refuses a duplicate sequence, and later entries append after the migrated ones.
+        await #expect(throws: JournalError.self) { try await journal.append([entry(counterA, 2)]) }
+        try await journal.clearFailure(of: counterA)
+        try await journal.append([entry(counterA, 3)])
+        try await journal.flushWriteAheadLog()
+        #expect(try await journal.entries(for: counterA).map(\.sequence) == [1, 2, 3])
+        await journal.close()
+        let check = try SQLiteConnection(path: path)
+        #expect(try check.pragma("user_version") == 8)
+        let table = try check.statement("SELECT sql FROM sqlite_schema WHERE name = 'entries'")
+        #expect(try table.step() && !(table.text(0) ?? "").contains("WITHOUT ROWID"))
+        let index = try check.statement("SELECT COUNT(*) FROM sqlite_schema WHERE name = 'entries_by_idempotency_key'")
+        #expect(try index.step() && index.int64(0) == 1)
+        check.close()
+    }
 }

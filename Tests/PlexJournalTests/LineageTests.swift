@@ -198,7 +198,7 @@ struct LineageTests {
                 == .diverged(held: Lineage(id: .legacy, epoch: 4, lastSequence: 3)))
         await journal.close()
         let check = try SQLiteConnection(path: path)
-        #expect(try check.pragma("user_version") == 7)
+        #expect(try check.pragma("user_version") == Schema.current)
         check.close()
     }
 
