@@ -96,6 +96,12 @@ final class BinaryEncoderState {
         }
     }
 
+    @inline(__always) func write(bytes raw: [UInt8]) {
+        bytes.append(BinaryTag.bytes)
+        appendVarint(UInt64(raw.count), to: &bytes)
+        bytes.append(contentsOf: raw)
+    }
+
     @inline(__always) func writeKey(_ key: StaticString) {
         appendVarint(UInt64(key.utf8CodeUnitCount), to: &bytes)
         bytes.append(contentsOf: UnsafeBufferPointer(start: key.utf8Start, count: key.utf8CodeUnitCount))
@@ -113,12 +119,7 @@ final class BinaryEncoderState {
     func write<T: Encodable>(_ value: T, encoder: BinaryEncoder) throws {
         // Comparing metatypes first: a failed `as?` costs a dynamic cast on every value. (Written as literals, not
         // globals: a global's lazy initialiser costs a `swift_once` call on every value.)
-        if T.self == [UInt8].self, let raw = value as? [UInt8] {
-            bytes.append(BinaryTag.bytes)
-            appendVarint(UInt64(raw.count), to: &bytes)
-            bytes.append(contentsOf: raw)
-            return
-        }
+        if T.self == [UInt8].self, let raw = value as? [UInt8] { return write(bytes: raw) }
         if T.self == Data.self, let data = value as? Data {
             bytes.append(BinaryTag.bytes)
             appendVarint(UInt64(data.count), to: &bytes)
@@ -195,12 +196,7 @@ package struct BinaryKeyedWriter {
     package func encode(_ value: Int, forKey k: StaticString) throws { try key(k); state.write(value) }
     package func encode(_ value: Int64, forKey k: StaticString) throws { try key(k); state.write(value) }
     package func encode(_ value: String, forKey k: StaticString) throws { try key(k); state.write(value) }
-    package func encode(_ value: [UInt8], forKey k: StaticString) throws {
-        try key(k)
-        state.bytes.append(BinaryTag.bytes)
-        appendVarint(UInt64(value.count), to: &state.bytes)
-        state.bytes.append(contentsOf: value)
-    }
+    package func encode(_ value: [UInt8], forKey k: StaticString) throws { try key(k); state.write(bytes: value) }
     /// Any other value, through its `Encodable` conformance.
     package func encode<T: Encodable>(_ value: T, forKey k: StaticString) throws {
         try key(k)

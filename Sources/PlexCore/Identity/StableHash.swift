@@ -9,11 +9,15 @@ public enum StableHash {
     /// Folds the UTF-8 bytes of `text` into `state`.
     @inlinable
     public static func combine(_ text: String, into state: inout UInt64) {
-        for byte in text.utf8 {
-            state = (state ^ UInt64(byte)) &* 0x0000_0100_0000_01B3
-        }
+        for byte in text.utf8 { fold(byte, into: &state) }
         // A separator so ("ab","c") and ("a","bc") differ.
-        state = (state ^ 0xFF) &* 0x0000_0100_0000_01B3
+        fold(0xFF, into: &state)
+    }
+
+    /// One FNV-1a step.
+    @inlinable
+    static func fold(_ byte: UInt8, into state: inout UInt64) {
+        state = (state ^ UInt64(byte)) &* 0x0000_0100_0000_01B3
     }
 
     /// The MurmurHash3 64-bit finaliser.
@@ -41,8 +45,8 @@ public enum StableHash {
     @inlinable
     public static func hash(describing actor: ActorID) -> UInt64 {
         var state = seed
-        for byte in actor.typeName.utf8 { state = (state ^ UInt64(byte)) &* 0x0000_0100_0000_01B3 }
-        state = (state ^ UInt64(UInt8(ascii: "/"))) &* 0x0000_0100_0000_01B3
+        for byte in actor.typeName.utf8 { fold(byte, into: &state) }
+        fold(UInt8(ascii: "/"), into: &state)
         combine(actor.key, into: &state)
         return finalize(state)
     }
