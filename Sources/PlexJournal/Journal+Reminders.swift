@@ -66,8 +66,8 @@ extension Journal {
         async throws -> [Reminder]
     {
         try await shard.perform(filing: .none) { connection throws(JournalError) in
-            // `reminders_by_due` holds (due, actor, name): the key of the primary key rides in the index, so
-            // this reads the page in order from where the last one ended.
+            // `reminders_by_due` holds (due, actor, name), so this reads the page in order from where the last
+            // one ended.
             let statement = try connection.statement(
                 """
                 SELECT actor, name, due, payload FROM reminders

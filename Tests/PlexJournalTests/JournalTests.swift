@@ -259,11 +259,62 @@ struct JournalSchemaTests {
         #expect(try await journal.entries(for: counterA).map(\.sequence) == [1, 2, 3])
         await journal.close()
         let check = try SQLiteConnection(path: path)
-        #expect(try check.pragma("user_version") == 8)
+        #expect(try check.pragma("user_version") == Schema.current)
         let table = try check.statement("SELECT sql FROM sqlite_schema WHERE name = 'entries'")
         #expect(try table.step() && !(table.text(0) ?? "").contains("WITHOUT ROWID"))
         let index = try check.statement("SELECT COUNT(*) FROM sqlite_schema WHERE name = 'entries_by_idempotency_key'")
         #expect(try index.step() && index.int64(0) == 1)
+        check.close()
+    }
+
+    @Test("a schema-8 journal's checkpoints and reminders move to rowid tables, keys and order kept")
+    func migratesFromVersion8() async throws {
+        let path = temporaryJournalPath()
+        let connection = try SQLiteConnection(path: path)
+        for step in 0..<8 { try connection.execute(Schema.migrations[step]) }
+        try connection.execute("PRAGMA user_version = 8")
+        try connection.execute(
+            """
+            INSERT INTO checkpoints (actor, seq, time, state) VALUES ('counter/a', 4, 11, x'0102'), ('counter/b', 2, 12, x'');
+            INSERT INTO reminders (actor, name, due, payload)
+            VALUES ('counter/a', 'tick', 30, x'07'), ('counter/b', 'tick', 20, x'08'), ('counter/a', 'alarm', 30, x'09');
+            """)
+        connection.close()
+
+        let journal = try await Journal.open(path: path, configuration: .init(shards: 1))
+        #expect(
+            try await journal.latestCheckpoint(for: counterA)
+                == Checkpoint(actor: counterA, sequence: 4, time: 11, state: [1, 2]))
+        #expect(try await journal.latestCheckpoint(for: counterB)?.state == [])
+        // Due order: time, then actor, then name.
+        let due = try await journal.dueReminders(at: 30)
+        #expect(
+            due.map { "\($0.actor)/\($0.name)/\($0.payload)" } == [
+                "counter/b/tick/[8]", "counter/a/alarm/[9]", "counter/a/tick/[7]",
+            ])
+        #expect(try await journal.dueReminders(at: 30, after: due[1]).map(\.name) == ["tick"])
+        // The keys still hold one row per actor (a later checkpoint replaces, an earlier one does not) and per
+        // reminder name.
+        try await journal.write(Checkpoint(actor: counterA, sequence: 3, time: 13, state: [5]))
+        #expect(try await journal.latestCheckpoint(for: counterA)?.sequence == 4)
+        try await journal.write(Checkpoint(actor: counterA, sequence: 6, time: 14, state: [6]))
+        #expect(try await journal.latestCheckpoint(for: counterA)?.state == [6])
+        try await journal.append(
+            [], reminders: [.set(Reminder(actor: counterA, name: "tick", due: 40, payload: [10]))])
+        #expect(try await journal.reminders(for: counterA).map { "\($0.name)@\($0.due)" } == ["alarm@30", "tick@40"])
+        #expect(try await journal.statistics().checkpoints == 2)
+        await journal.close()
+        let check = try SQLiteConnection(path: path)
+        #expect(try check.pragma("user_version") == Schema.current)
+        for table in ["checkpoints", "reminders"] {
+            let sql = try check.statement("SELECT sql FROM sqlite_schema WHERE name = '\(table)'")
+            #expect(try sql.step() && !(sql.text(0) ?? "").contains("WITHOUT ROWID"))
+        }
+        let plan = try check.statement(
+            "EXPLAIN QUERY PLAN SELECT actor FROM reminders WHERE due <= 1 ORDER BY due, actor, name")
+        var steps: [String] = []
+        while try plan.step() { steps.append(plan.text(3) ?? "") }
+        #expect(steps.contains { $0.contains("reminders_by_due") } && !steps.contains { $0.contains("TEMP B-TREE") })
         check.close()
     }
 }
