@@ -20,6 +20,19 @@ struct Sleeper: VirtualActor {
     }
 }
 
+/// The example ledger under a type name no other test calls: the metrics registry is the process's, and tests
+/// that count this type's calls exactly must not see other suites' ledger calls made meanwhile.
+struct MeteredLedger: VirtualActor {
+    static let typeName = "metered-ledger"
+    static let durability = Ledger.durability
+    init() {}
+    func handle(_ request: Ledger.Request, state: inout Ledger.State, context: ActorContext) async throws
+        -> Ledger.Reply
+    {
+        try await Ledger().handle(request, state: &state, context: context)
+    }
+}
+
 /// One answer of the gateway, with its body parsed as JSON.
 struct Answer: Sendable {
     var status: HTTPResponse.Status
@@ -73,6 +86,7 @@ func withGateway(
         register: { node in
             node.registerExamples()
             node.register(Sleeper.self)
+            node.register(MeteredLedger.self)
         }
     ) { cluster in
         let gateway = try Gateway(node: cluster.node(0), configuration: configuration, metrics: metrics)

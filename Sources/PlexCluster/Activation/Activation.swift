@@ -33,6 +33,13 @@ protocol ActivationHost: AnyObject, Sendable {
     /// where this node stood with it (`holding`, read just now); returns whether it stored a state handed over
     /// by another node (what was read with `holding` is then out of date).
     func locate(_ id: ActorID, holding: ActorHolding) async throws -> Bool
+    /// `activation` asked to end once idle (``Activation/deactivateOnIdle()``): end it soon, with others that
+    /// asked, unless a message comes first.
+    func retireSoon(_ activation: any AnyActivation)
+}
+
+extension ActivationHost {
+    func retireSoon(_ activation: any AnyActivation) {}
 }
 
 /// Why an activation could not take a message.
@@ -98,9 +105,10 @@ final class Activation<A: VirtualActor>: AnyActivation, ActivationControl, @unch
 
     var lastUsed: UInt64 { lastUsedStorage.load(ordering: .relaxed) }
 
-    /// Marks the activation idle since ever: the next idle sweep ends it, unless a message comes first.
+    /// Marks the activation idle since ever and asks the host to end it soon, unless a message comes first.
     func deactivateOnIdle() {
         lastUsedStorage.store(0, ordering: .relaxed)
+        host?.retireSoon(self)
     }
 
     /// Runs one message in this activation's turn; the caller holds the turn. The one place a message meets

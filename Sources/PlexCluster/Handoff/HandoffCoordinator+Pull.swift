@@ -2,6 +2,11 @@ internal import PlexCore
 internal import PlexJournal
 
 extension HandoffCoordinator: ActivationHost {
+    /// Ends `activation` soon (the directory does, with others that asked).
+    func retireSoon(_ activation: any AnyActivation) {
+        directory.retireSoon(activation)
+    }
+
     // MARK: The new owner: making sure the latest state is here before activation
 
     /// Called before a durable actor recovers on this node. If this node does not hold the actor's state,
