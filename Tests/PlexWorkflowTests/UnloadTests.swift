@@ -28,7 +28,9 @@ struct SleepsFor: Workflow {
 struct SleepThenRace: Workflow {
     static let typeName = "sleep-then-race"
     func run(_ input: Int, context: WorkflowContext) async throws -> Int {
-        try await context.sleep(for: .milliseconds(300))
+        // Shorter than the unload's wait (100 ms in the test) and the retirement's (100 ms) together: the
+        // wake-up comes first and the unload is called off.
+        try await context.sleep(for: .milliseconds(150))
         let child = try await context.startChild(SleepsFor.self, input: 20_000)
         let timer = try context.startTimer(for: .milliseconds(input))
         return try await context.first(child, timer)
