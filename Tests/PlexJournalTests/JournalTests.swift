@@ -202,6 +202,17 @@ func waitUntil(within: Duration = .seconds(10), _ condition: () -> Bool) async t
     }
 }
 
+/// A journal file at schema `version` (every migration before it run, none after) holding what `sql` inserts.
+func journalFile(atVersion version: Int, with sql: String) throws -> String {
+    let path = temporaryJournalPath()
+    let connection = try SQLiteConnection(path: path)
+    for step in 0..<version { try connection.execute(Schema.migrations[step]) }
+    try connection.execute("PRAGMA user_version = \(version)")
+    try connection.execute(sql)
+    connection.close()
+    return path
+}
+
 @Suite("Journal schema")
 struct JournalSchemaTests {
     @Test("a version-1 journal is migrated in place and keeps its entries")
@@ -230,18 +241,14 @@ struct JournalSchemaTests {
 
     @Test("a schema-7 journal's entries move to the rowid table with their keys, replies and effects")
     func migratesFromVersion7() async throws {
-        let path = temporaryJournalPath()
-        let connection = try SQLiteConnection(path: path)
-        for step in 0..<7 { try connection.execute(Schema.migrations[step]) }
-        try connection.execute("PRAGMA user_version = 7")
-        try connection.execute(
-            """
-            INSERT INTO entries (actor, seq, kind, time, call_origin, call_seq, idempotency_key, payload, reply, effects)
-            VALUES ('counter/a', 1, 1, 5, 9, 10, 'k1', x'01', x'02', x'03'),
-                   ('counter/a', 2, 1, 6, NULL, NULL, NULL, x'04', NULL, NULL),
-                   ('counter/b', 1, 1, 7, NULL, NULL, NULL, x'05', x'', NULL)
-            """)
-        connection.close()
+        let path = try journalFile(
+            atVersion: 7,
+            with: """
+                INSERT INTO entries (actor, seq, kind, time, call_origin, call_seq, idempotency_key, payload, reply, effects)
+                VALUES ('counter/a', 1, 1, 5, 9, 10, 'k1', x'01', x'02', x'03'),
+                       ('counter/a', 2, 1, 6, NULL, NULL, NULL, x'04', NULL, NULL),
+                       ('counter/b', 1, 1, 7, NULL, NULL, NULL, x'05', x'', NULL)
+                """)
 
         let journal = try await Journal.open(path: path, configuration: .init(shards: 1))
         let a = try await journal.entries(for: counterA)
@@ -269,17 +276,13 @@ struct JournalSchemaTests {
 
     @Test("a schema-8 journal's checkpoints and reminders move to rowid tables, keys and order kept")
     func migratesFromVersion8() async throws {
-        let path = temporaryJournalPath()
-        let connection = try SQLiteConnection(path: path)
-        for step in 0..<8 { try connection.execute(Schema.migrations[step]) }
-        try connection.execute("PRAGMA user_version = 8")
-        try connection.execute(
-            """
-            INSERT INTO checkpoints (actor, seq, time, state) VALUES ('counter/a', 4, 11, x'0102'), ('counter/b', 2, 12, x'');
-            INSERT INTO reminders (actor, name, due, payload)
-            VALUES ('counter/a', 'tick', 30, x'07'), ('counter/b', 'tick', 20, x'08'), ('counter/a', 'alarm', 30, x'09');
-            """)
-        connection.close()
+        let path = try journalFile(
+            atVersion: 8,
+            with: """
+                INSERT INTO checkpoints (actor, seq, time, state) VALUES ('counter/a', 4, 11, x'0102'), ('counter/b', 2, 12, x'');
+                INSERT INTO reminders (actor, name, due, payload)
+                VALUES ('counter/a', 'tick', 30, x'07'), ('counter/b', 'tick', 20, x'08'), ('counter/a', 'alarm', 30, x'09');
+                """)
 
         let journal = try await Journal.open(path: path, configuration: .init(shards: 1))
         #expect(

@@ -159,20 +159,16 @@ struct LineageTests {
 
     @Test("a schema-6 journal is migrated: each actor with data gets the legacy lineage, and its data is kept")
     func migratesFromVersion6() async throws {
-        let path = temporaryJournalPath()
-        let connection = try SQLiteConnection(path: path)
-        for step in 0..<6 { try connection.execute(Schema.migrations[step]) }
-        try connection.execute("PRAGMA user_version = 6")
-        try connection.execute(
-            """
-            INSERT INTO entries (actor, seq, kind, time, payload) VALUES ('counter/a', 1, 1, 0, x'01');
-            INSERT INTO entries (actor, seq, kind, time, payload) VALUES ('counter/a', 2, 1, 0, x'02');
-            INSERT INTO checkpoints (actor, seq, time, state) VALUES ('counter/b', 4, 0, x'2A');
-            INSERT INTO log (id, actor, seq, kind, time, payload) VALUES (1, 'counter/c', 1, 1, 0, x'03');
-            INSERT INTO ownership (actor, epoch, moved_to) VALUES ('counter/a', 3, NULL);
-            INSERT INTO ownership (actor, epoch, moved_to) VALUES ('counter/d', 1, NULL);
-            """)
-        connection.close()
+        let path = try journalFile(
+            atVersion: 6,
+            with: """
+                INSERT INTO entries (actor, seq, kind, time, payload) VALUES ('counter/a', 1, 1, 0, x'01');
+                INSERT INTO entries (actor, seq, kind, time, payload) VALUES ('counter/a', 2, 1, 0, x'02');
+                INSERT INTO checkpoints (actor, seq, time, state) VALUES ('counter/b', 4, 0, x'2A');
+                INSERT INTO log (id, actor, seq, kind, time, payload) VALUES (1, 'counter/c', 1, 1, 0, x'03');
+                INSERT INTO ownership (actor, epoch, moved_to) VALUES ('counter/a', 3, NULL);
+                INSERT INTO ownership (actor, epoch, moved_to) VALUES ('counter/d', 1, NULL);
+                """)
 
         let journal = try await Journal.open(path: path, configuration: .init(shards: 1))
         let counterC = ActorID(typeName: "counter", key: "c")
