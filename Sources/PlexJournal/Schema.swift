@@ -133,7 +133,7 @@ enum Schema {
         // same holds for it.
         """
         CREATE TABLE checkpoints_by_rowid (
-            actor TEXT PRIMARY KEY,
+            actor TEXT NOT NULL PRIMARY KEY,
             seq INTEGER NOT NULL,
             time INTEGER NOT NULL,
             state BLOB NOT NULL

@@ -39,8 +39,9 @@ struct ActivityWorker: VirtualActor {
     }
 
     func handle(_ request: Request, state: inout NoState, context: ActorContext) async throws -> Response {
-        // One attempt per activation: it need not wait for the idle timeout to go.
-        context.deactivateOnIdle()
+        // One attempt per activation: it need not wait for the idle timeout to go. Asked at the end: asked at
+        // the start, the retirement would wait for the attempt's turn, holding up the others in its batch.
+        defer { context.deactivateOnIdle() }
         guard let entry = engine.activities.entry(named: request.name) else {
             throw WorkflowError(.unknownActivity, "activity '\(request.name)' is not registered on \(context.nodeID)")
                 .actorFailure

@@ -318,6 +318,10 @@ struct JournalSchemaTests {
         var steps: [String] = []
         while try plan.step() { steps.append(plan.text(3) ?? "") }
         #expect(steps.contains { $0.contains("reminders_by_due") } && !steps.contains { $0.contains("TEMP B-TREE") })
+        // A rowid table's primary key would take NULL unless told not to (the old table refused it).
+        #expect(throws: JournalError.self) {
+            try check.execute("INSERT INTO checkpoints (actor, seq, time, state) VALUES (NULL, 1, 1, x'')")
+        }
         check.close()
     }
 }

@@ -28,9 +28,7 @@ struct SleepsFor: Workflow {
 struct SleepThenRace: Workflow {
     static let typeName = "sleep-then-race"
     func run(_ input: Int, context: WorkflowContext) async throws -> Int {
-        // Shorter than the unload's wait (100 ms in the test) and the retirement's (100 ms) together: the
-        // wake-up comes first and the unload is called off.
-        try await context.sleep(for: .milliseconds(150))
+        try await context.sleep(for: .milliseconds(300))
         let child = try await context.startChild(SleepsFor.self, input: 20_000)
         let timer = try context.startTimer(for: .milliseconds(input))
         return try await context.first(child, timer)
@@ -124,8 +122,20 @@ struct UnloadTests {
         engine.register(SleepThenRace.self)
         engine.register(SleepsFor.self)
         try await withNode(hosting: engine) { node in
-            let handle = try await WorkflowClient(node: node).start(SleepThenRace.self, id: "race", input: 1_000)
+            let client = WorkflowClient(node: node)
+            let handle = try await client.start(SleepThenRace.self, id: "race", input: 1_000)
+            // Reads every few milliseconds use the activation, so each unload asked for is called off (the
+            // retirement ends only activations nothing used since they asked).
+            let reader = Task {
+                while !Task.isCancelled {
+                    _ = try? await client.describe(id: "race")
+                    try? await Task.sleep(for: .milliseconds(5))
+                }
+            }
+            defer { reader.cancel() }
+            let id = ActorID(typeName: WorkflowInstance.typeName, key: "race")
             #expect(try await handle.result(timeout: .seconds(30)) == 1, "the timer won")
+            #expect(node.isActive(id), "no unload happened")
             let steps = try await WorkflowInspector.record(of: "race", in: node.journal).record.steps
             let timer = try #require(steps.first { $0.kind == .timer && $0.position > 0 })
             let late = try #require(timer.completedAt) - (timer.dueAt ?? 0)

@@ -11,8 +11,13 @@ final class ActivationDirectory: Sendable {
     private let registry = Mutex(Registry())
     /// The live activations (their own lock: the hot path).
     private let table = ActivationTable()
-    /// Activations that asked to end, for ``retireSoon(_:)``.
-    private let retiring = Mutex<[any AnyActivation]>([])
+    /// Activations that asked to end, and whether a task is ending them (``retireSoon(_:)``).
+    private let retiring = Mutex(Retiring())
+
+    private struct Retiring {
+        var asked: [any AnyActivation] = []
+        var running = false
+    }
 
     private struct Registry: Sendable {
         var types: [String: any AnyActorType] = [:]
@@ -140,9 +145,17 @@ final class ActivationDirectory: Sendable {
         }
     }
 
-    /// Deactivates `activation` in its turn, after the messages queued before.
-    func deactivate(_ activation: any AnyActivation, checkpoint: DeactivationCheckpoint = .ifBehind) async {
+    /// Deactivates `activation` in its turn, after the messages queued before, if `stillWanted` holds once the
+    /// turn is held (an idle activation chosen before a message came is kept: that message used it).
+    func deactivate(
+        _ activation: any AnyActivation, checkpoint: DeactivationCheckpoint = .ifBehind,
+        onlyIf stillWanted: (@Sendable (any AnyActivation) -> Bool)? = nil
+    ) async {
         await activation.mailbox.acquire()
+        if let stillWanted, !stillWanted(activation) {
+            activation.mailbox.release()
+            return
+        }
         await activation.deactivateLocked(checkpoint: checkpoint)
         table.remove(activation)
         activation.mailbox.release()
@@ -154,16 +167,19 @@ final class ActivationDirectory: Sendable {
     /// Deactivates `activations`, up to ``deactivationWidth`` at a time: the checkpoints durable ones write then
     /// share the journal's commits. (One at a time, a sweep of thousands of finished activations waited for a
     /// commit each and fell behind the rate they finished at.)
-    func deactivate(_ activations: [any AnyActivation], checkpoint: DeactivationCheckpoint = .ifBehind) async {
+    func deactivate(
+        _ activations: [any AnyActivation], checkpoint: DeactivationCheckpoint = .ifBehind,
+        onlyIf stillWanted: (@Sendable (any AnyActivation) -> Bool)? = nil
+    ) async {
         await withTaskGroup(of: Void.self) { group in
             var next = activations.makeIterator()
             for _ in 0..<Self.deactivationWidth {
                 guard let activation = next.next() else { break }
-                group.addTask { await self.deactivate(activation, checkpoint: checkpoint) }
+                group.addTask { await self.deactivate(activation, checkpoint: checkpoint, onlyIf: stillWanted) }
             }
             while await group.next() != nil {
                 guard let activation = next.next() else { continue }
-                group.addTask { await self.deactivate(activation, checkpoint: checkpoint) }
+                group.addTask { await self.deactivate(activation, checkpoint: checkpoint, onlyIf: stillWanted) }
             }
         }
     }
@@ -216,28 +232,46 @@ final class ActivationDirectory: Sendable {
     /// reads that tend to follow a workflow's end to find it, and for many to end together.
     static var retirementDelay: Duration { .milliseconds(100) }
 
-    /// Ends `activation` after ``retirementDelay`` unless a message comes first, with every other activation
-    /// that asked meanwhile. Before this, such activations waited for the idle sweep (up to a second): a node
-    /// finishing 10,000 workflows a second held tens of thousands of them, and removing them from a table that
-    /// large took a tenth of its CPU.
+    /// Ends `activation` within ``retirementDelay`` (from the first of a batch to ask) unless a message comes
+    /// first, with every other activation that asked meanwhile. Before this, such activations waited for the
+    /// idle sweep (up to a second): a node finishing 10,000 workflows a second held tens of thousands of them,
+    /// and removing them from a table that large took a tenth of its CPU.
+    ///
+    /// One task at a time ends the batches, each after the one before (so a slow batch holds back the next
+    /// rather than piling up tasks); an activation is ended only if no message used it since it asked, checked
+    /// again once its turn is held (a message queued meanwhile, a signal to an unloading workflow, keeps it).
+    /// One busy when its batch comes is looked at with the next.
     func retireSoon(_ activation: any AnyActivation) {
-        let first = retiring.withLock { retiring in
-            retiring.append(activation)
-            return retiring.count == 1
+        let start = retiring.withLock { retiring in
+            retiring.asked.append(activation)
+            defer { retiring.running = true }
+            return !retiring.running
         }
-        guard first else { return }
+        guard start else { return }
         let started = runtime.tasks.start { [self] in
-            try? await Task.sleep(for: Self.retirementDelay)
-            guard !Task.isCancelled else { return }  // the node stops, and ends every activation itself
-            let asked = retiring.withLock { retiring in
-                defer { retiring.removeAll() }
-                return retiring
+            while true {
+                try? await Task.sleep(for: Self.retirementDelay)
+                let asked = retiring.withLock { retiring in
+                    defer { retiring.asked.removeAll() }
+                    if retiring.asked.isEmpty || Task.isCancelled { retiring.running = false }
+                    return retiring.asked
+                }
+                // Stopping: the node ends every activation itself.
+                guard !asked.isEmpty, !Task.isCancelled else { return }
+                var seen = Set<ObjectIdentifier>()
+                var idle: [any AnyActivation] = []
+                var busy: [any AnyActivation] = []
+                for activation in asked where activation.lastUsed == 0 {
+                    guard seen.insert(ObjectIdentifier(activation)).inserted else { continue }
+                    if activation.mailbox.isIdle { idle.append(activation) } else { busy.append(activation) }
+                }
+                // One whose turn is held (a handler that asked, then went on working) is looked at with the next
+                // batch: waiting for its turn here would hold up the rest, and a node's stop.
+                if !busy.isEmpty { retiring.withLock { $0.asked.append(contentsOf: busy) } }
+                await deactivate(idle, checkpoint: .ifFarBehind, onlyIf: { $0.lastUsed == 0 })
             }
-            var seen = Set<ObjectIdentifier>()
-            let idle = asked.filter { $0.lastUsed == 0 && seen.insert(ObjectIdentifier($0)).inserted }
-            await deactivate(idle, checkpoint: .ifFarBehind)
         }
-        if !started { retiring.withLock { $0.removeAll() } }  // the node stops, and ends every activation itself
+        if !started { retiring.withLock { $0 = Retiring() } }  // the node stops, and ends every activation itself
     }
 
     /// Deactivates activations idle for longer than ``ActivationConfiguration/idleTimeout``.
@@ -249,7 +283,8 @@ final class ActivationDirectory: Sendable {
             try? await Task.sleep(for: period)
             let now = NodeRuntime.now()
             guard now > idleNanoseconds else { continue }
-            await deactivate(table.idle(since: now - idleNanoseconds), checkpoint: .ifFarBehind)
+            let cutoff = now - idleNanoseconds
+            await deactivate(table.idle(since: cutoff), checkpoint: .ifFarBehind, onlyIf: { $0.lastUsed < cutoff })
         }
     }
 

@@ -73,6 +73,9 @@ final class Mailbox: Sendable {
     /// How many callers and jobs wait for the turn (for tests and diagnostics).
     var waiting: Int { state.withLock { $0.queue.count } }
 
+    /// Whether nobody holds the turn or waits for it (right now: a caller may come the next moment).
+    var isIdle: Bool { state.withLock { !$0.busy && $0.queue.isEmpty } }
+
     /// Waits for the turn, however many wait before it (the node's own work). The caller must call
     /// ``release()`` when done.
     func acquire() async {

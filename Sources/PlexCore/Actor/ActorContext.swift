@@ -81,8 +81,8 @@ public struct ActorContext: Sendable {
         return try await effects.run(name, body)
     }
 
-    /// Ends this activation once it is idle: about 100 ms after this message (together with others that asked
-    /// meanwhile) unless another message comes first, instead of after the node's idle timeout. The next message activates it again
+    /// Ends this activation once it is idle: within about 100 ms after this message (together with others that
+    /// asked meanwhile), unless another message comes first, instead of after the node's idle timeout. The next message activates it again
     /// (a durable actor recovers from its journal). For an actor that knows it is done for a while, such as a
     /// finished workflow instance.
     public func deactivateOnIdle() {
