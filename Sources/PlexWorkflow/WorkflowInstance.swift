@@ -87,6 +87,9 @@ struct WorkflowInstance: VirtualActor {
     }
 
     func handle(_ request: Request, state: inout WorkflowRecord, context: ActorContext) async throws -> Response {
+        // A closed instance is read rarely: whatever brought it here (a read, a late word from its executor or a
+        // child), it asks to end again, or the message would keep it until the idle timeout.
+        defer { if state.status.isClosed { context.deactivateOnIdle() } }
         do {
             return try await handleOrThrow(request, state: &state, context: context)
         } catch let error as WorkflowError {

@@ -237,8 +237,8 @@ final class ActivationDirectory: Sendable {
     /// idle sweep (up to a second): a node finishing 10,000 workflows a second held tens of thousands of them,
     /// and removing them from a table that large took a tenth of its CPU.
     ///
-    /// One task at a time ends the batches, each after the one before (so a slow batch holds back the next
-    /// rather than piling up tasks); an activation is ended only if no message used it since it asked, checked
+    /// One task at a time gathers the batches (each batch's deactivations run in a task of their own); an
+    /// activation is ended only if no message used it since it asked, checked
     /// again once its turn is held (a message queued meanwhile, a signal to an unloading workflow, keeps it).
     /// One busy when its batch comes is looked at with the next.
     func retireSoon(_ activation: any AnyActivation) {
@@ -268,7 +268,11 @@ final class ActivationDirectory: Sendable {
                 // One whose turn is held (a handler that asked, then went on working) is looked at with the next
                 // batch: waiting for its turn here would hold up the rest, and a node's stop.
                 if !busy.isEmpty { retiring.withLock { $0.asked.append(contentsOf: busy) } }
-                await deactivate(idle, checkpoint: .ifFarBehind, onlyIf: { $0.lastUsed == 0 })
+                // In a task of its own: a batch's deactivations wait for their last writes' commits, and the
+                // next batch must not wait for them (ending batches in turn fell behind 10,000 a second).
+                runtime.tasks.start { [self, idle] in
+                    await deactivate(idle, checkpoint: .ifFarBehind, onlyIf: { $0.lastUsed == 0 })
+                }
             }
         }
         if !started { retiring.withLock { $0 = Retiring() } }  // the node stops, and ends every activation itself
