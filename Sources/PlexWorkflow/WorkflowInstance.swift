@@ -223,8 +223,7 @@ struct WorkflowInstance: VirtualActor {
             tellParent(of: state, context: context)
             index(state, context: context)
         }
-        // A finished instance is read rarely: its activation need not wait for the idle timeout.
-        context.deactivateOnIdle()
+        // Closed: `handle` asks for the activation to end.
         return .done
     }
 
@@ -240,7 +239,6 @@ struct WorkflowInstance: VirtualActor {
                 tellParent(of: state, context: context)
                 index(state, context: context)
             }
-            context.deactivateOnIdle()
         }
         return .description(describe(state, id: context.id.key, history: false))
     }

@@ -237,10 +237,10 @@ final class ActivationDirectory: Sendable {
     /// idle sweep (up to a second): a node finishing 10,000 workflows a second held tens of thousands of them,
     /// and removing them from a table that large took a tenth of its CPU.
     ///
-    /// One task at a time gathers the batches (each batch's deactivations run in a task of their own); an
-    /// activation is ended only if no message used it since it asked, checked
-    /// again once its turn is held (a message queued meanwhile, a signal to an unloading workflow, keeps it).
-    /// One busy when its batch comes is looked at with the next.
+    /// One task at a time gathers the batches (each batch's deactivations run in a task of their own). An
+    /// activation is ended only if no message used it since it asked, checked again once its turn is held (a
+    /// message queued meanwhile, a signal to an unloading workflow, keeps it); one busy when its batch comes is
+    /// looked at with the next.
     func retireSoon(_ activation: any AnyActivation) {
         let start = retiring.withLock { retiring in
             retiring.asked.append(activation)
