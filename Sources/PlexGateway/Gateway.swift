@@ -43,6 +43,7 @@ public struct Gateway: Sendable {
         self.node = node
         self.configuration = configuration
         self.workflows = WorkflowClient(node: node)
+        node.keepRecentCalls()  // for the dashboard
         var logger = logger
         logger[metadataKey: "node.id"] = "\(node.nodeID)"
         self.logger = logger

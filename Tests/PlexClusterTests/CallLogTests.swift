@@ -1,4 +1,6 @@
 import PlexCore
+import PlexExamples
+import PlexTestKit
 import Testing
 
 @testable import PlexCluster
@@ -34,5 +36,19 @@ struct CallLogTests {
         #expect(log.failed.map(\.actor.key) == (3...12).reversed().map { "f\($0)" })
         #expect(log.failed.first?.error?.contains("boom 12") == true)
         #expect(!log.slowest(now: second).contains { $0.actor.key.hasPrefix("f") })
+    }
+
+    @Test("a node times no turns for the log until its reader (the gateway) keeps it, then lists a failed call")
+    func offUntilKept() async throws {
+        try await withTestCluster(nodes: 1, transport: .inMemory, register: { $0.registerExamples() }) { cluster in
+            let node = cluster.node(0)
+            let counter = node.actor(Counter.self, key: "c")
+            await #expect(throws: CallError.self) { try await counter.ask(.add(amount: -1)) }
+            #expect(node.recentCalls.failed.isEmpty)
+            node.keepRecentCalls()
+            await #expect(throws: CallError.self) { try await counter.ask(.add(amount: -2)) }
+            #expect(node.recentCalls.failed.map(\.actor) == [counter.id])
+            #expect(node.recentCalls.failed.first?.error?.contains("cannot add -2") == true)
+        }
     }
 }

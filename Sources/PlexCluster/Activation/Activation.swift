@@ -137,8 +137,15 @@ final class Activation<A: VirtualActor>: AnyActivation, ActivationControl, @unch
         trace: ServiceContext? = nil, write: inout PendingWrite?
     ) async throws -> A.Response {
         guard let tracing else {
+            guard let metrics, metrics.isActive else {
+                // Nothing observes the turn: no timing, and no frame of its own.
+                return try await turn(
+                    request, callID: callID, idempotencyKey: idempotencyKey, deadline: deadline,
+                    now: NodeRuntime.now(), write: &write)
+            }
             return try await measured(
-                request, callID: callID, idempotencyKey: idempotencyKey, deadline: deadline, write: &write)
+                request, metrics: metrics, callID: callID, idempotencyKey: idempotencyKey, deadline: deadline,
+                write: &write)
         }
         let span = tracing.startTurn(id, callID: callID, parent: trace)
         defer { span.end() }
@@ -146,7 +153,8 @@ final class Activation<A: VirtualActor>: AnyActivation, ActivationControl, @unch
             // The handler's own calls (through its context) are children of this turn.
             let response = try await ServiceContext.withValue(span.context) {
                 try await measured(
-                    request, callID: callID, idempotencyKey: idempotencyKey, deadline: deadline, write: &write)
+                    request, metrics: metrics, callID: callID, idempotencyKey: idempotencyKey, deadline: deadline,
+                    write: &write)
             }
             if let write { tracing.commit(write, of: id, context: span.context) }
             return response
@@ -162,11 +170,11 @@ final class Activation<A: VirtualActor>: AnyActivation, ActivationControl, @unch
 
     /// ``run(_:callID:idempotencyKey:deadline:trace:write:)`` without its span.
     private func measured(
-        _ request: A.Request, callID: CallID, idempotencyKey: String?, deadline: Deadline,
+        _ request: A.Request, metrics: ActorMetrics?, callID: CallID, idempotencyKey: String?, deadline: Deadline,
         write: inout PendingWrite?
     ) async throws -> A.Response {
         let now = NodeRuntime.now()
-        guard let metrics else {
+        guard let metrics, metrics.isActive else {
             return try await turn(
                 request, callID: callID, idempotencyKey: idempotencyKey, deadline: deadline, now: now, write: &write)
         }

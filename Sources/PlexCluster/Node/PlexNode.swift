@@ -284,7 +284,14 @@ public final class PlexNode: Sendable {
         directory.queuedMessages(for: id)
     }
 
-    /// This node's slowest turns of the last minute (slowest first) and its latest failed turns (newest first).
+    /// Starts keeping ``recentCalls`` (the gateway does, for its dashboard); until then turns are not timed
+    /// for them.
+    package func keepRecentCalls() {
+        runtime.callLog.enable()
+    }
+
+    /// This node's slowest turns of the last minute (slowest first) and its latest failed turns (newest first),
+    /// since ``keepRecentCalls()``.
     package var recentCalls: (slowest: [RecentCall], failed: [RecentCall]) {
         (runtime.callLog.slowest(now: NodeRuntime.now()), runtime.callLog.failed)
     }

@@ -17,6 +17,9 @@ public struct RecentCall: Sendable, Hashable {
 /// The slowest turns of the last minute and the latest failed turns on one node, for the operator's
 /// dashboard. A turn that is neither slower than the slowest kept ones nor failed costs two relaxed atomic
 /// loads.
+///
+/// Off until its reader (the gateway's dashboard) turns it on: a node without one does not time its turns
+/// for it.
 final class CallLog: Sendable {
     /// How many of each are kept.
     static let kept = 10
@@ -29,6 +32,13 @@ final class CallLog: Sendable {
     }
 
     private let state = Mutex(State())
+    private let enabled = Atomic(false)
+
+    /// Whether turns are recorded.
+    var isEnabled: Bool { enabled.load(ordering: .relaxed) }
+
+    /// Records turns from now on.
+    func enable() { enabled.store(true, ordering: .relaxed) }
     /// The shortest duration (nanoseconds) a turn needs to enter the slowest kept ones; 0 while there is room.
     private let threshold = Atomic<UInt64>(0)
     /// When (monotonic nanoseconds) the oldest kept slow turn leaves the window: from then any turn may get in.
