@@ -134,6 +134,17 @@ final class ActivationDirectory: Sendable {
         return activation
     }
 
+    /// The activation of `id` as an `A`, looking up the registered type only to make one: a live activation
+    /// was made from it (a local ask skips a lock, a string hash and a dynamic cast).
+    func activation<A: VirtualActor>(for id: ActorID, of type: A.Type) throws(CallError) -> Activation<A> {
+        guard let live = table.existing(id) else { return try activation(for: id, typed: entry(for: type)) }
+        guard let activation = live as? Activation<A> else {
+            throw CallError(
+                .unknownActorType, "\(id) is active on \(runtime.nodeID) as another Swift type than \(A.self)")
+        }
+        return activation
+    }
+
     private static func context(
         for id: ActorID, nodeID: NodeID, router: ContextRouter?
     ) -> @Sendable (CallID?, String?, Bool) -> ActorContext {

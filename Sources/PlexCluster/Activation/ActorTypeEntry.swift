@@ -112,7 +112,7 @@ struct ActorTypeEntry<A: VirtualActor>: AnyActorType {
         let request = try decode(ByteBuffer(bytes: payload), codec: journalCodec)
         do {
             _ = try await dispatcher.runHere(
-                self, id, request, callID: dispatcher.nextCallID(), idempotencyKey: idempotencyKey, deadline: .never,
+                A.self, id, request, callID: dispatcher.nextCallID(), idempotencyKey: idempotencyKey, deadline: .never,
                 admitting: .max)
         } catch {
             throw CallError.wrapping(error)

@@ -90,7 +90,7 @@ final class CallDispatcher: Sendable {
         switch try route(id, placement: A.placement) {
         case .local:
             return try await runHere(
-                try directory.entry(for: type), id, request, callID: nextCallID(),
+                type, id, request, callID: nextCallID(),
                 idempotencyKey: options.idempotencyKey, deadline: deadline, admitting: mailboxLimit)
         case .remote(let link):
             return try await hop(to: id, via: link) { trace in

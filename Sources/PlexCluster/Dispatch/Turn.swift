@@ -22,12 +22,12 @@ extension CallDispatcher {
     /// - Throws: ``CallError``: the handler's (`remoteFailure`), `timeout`, `cancelled`, `overloaded`,
     ///   `storageFailure`, and `nodeUnavailable` when the actor moved away while the message waited.
     func runHere<A: VirtualActor>(
-        _ entry: ActorTypeEntry<A>, _ id: ActorID, _ request: A.Request, callID: CallID, idempotencyKey: String?,
+        _ type: A.Type, _ id: ActorID, _ request: A.Request, callID: CallID, idempotencyKey: String?,
         deadline: Deadline, admitting limit: Int
     ) async throws -> A.Response {
         var limit = limit
         while true {
-            let activation = try directory.activation(for: id, typed: entry)
+            let activation = try directory.activation(for: id, of: type)
             if case .full(let first) = await activation.mailbox.acquire(admitting: limit) {
                 throw mailboxFull(id, first: first)
             }
