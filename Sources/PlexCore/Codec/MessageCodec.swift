@@ -38,11 +38,18 @@ public struct JSONMessageCodec: MessageCodec {
     public init() {}
     public var name: String { "json" }
 
+    /// One encoder and decoder for every use: each encode or decode keeps its own state, and making them per
+    /// message (an object, its options behind a lock) was a measurable share of a gateway call.
+    private static let encoder = {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]  // stable, readable output
+        return encoder
+    }()
+    private static let decoder = JSONDecoder()
+
     public func encode<T: Encodable>(_ value: T, into bytes: inout [UInt8]) throws {
         do {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]  // stable, readable output
-            bytes.append(contentsOf: try encoder.encode(value))
+            bytes.append(contentsOf: try Self.encoder.encode(value))
         } catch {
             throw CallError(.codecFailure, "cannot encode \(T.self) as JSON: \(error)")
         }
@@ -50,7 +57,7 @@ public struct JSONMessageCodec: MessageCodec {
 
     public func decode<T: Decodable>(_ type: T.Type, from bytes: UnsafeRawBufferPointer) throws -> T {
         do {
-            return try JSONDecoder().decode(T.self, from: Data(bytes))
+            return try Self.decoder.decode(T.self, from: Data(bytes))
         } catch {
             throw CallError(.codecFailure, "cannot decode \(T.self) from JSON: \(error)")
         }
