@@ -42,7 +42,13 @@ struct NodeService: Service {
         let node: PlexNode
         do {
             defer { startup.started.finish() }
-            node = try await PlexNode.start(configuration, logger: logger) { $0.registerExamples() }
+            let keepsRecentCalls = gateway != nil
+            node = try await PlexNode.start(configuration, logger: logger) { node in
+                node.registerExamples()
+                // The dashboard lists slow and failed turns from the node's start (reminders, workflows resuming),
+                // not only from when its gateway listens.
+                if keepsRecentCalls { node.keepRecentCalls() }
+            }
             startup.started.yield(node)
         } catch let error as NodeError where error.code == .removed {
             FileHandle.standardError.write(Data("plex: \(error.message)\n".utf8))

@@ -1,3 +1,4 @@
+import CoreMetrics
 import PlexCore
 import PlexExamples
 import PlexTestKit
@@ -40,6 +41,14 @@ struct CallLogTests {
 
     @Test("a node times no turns for the log until its reader (the gateway) keeps it, then lists a failed call")
     func offUntilKept() async throws {
+        // No metrics backend (other suites in this process may bootstrap one): the log alone decides whether a
+        // turn is timed.
+        try await withMetricsFactory(NOOPMetricsHandler.instance) {
+            try await offUntilKeptWithoutMetrics()
+        }
+    }
+
+    private func offUntilKeptWithoutMetrics() async throws {
         try await withTestCluster(nodes: 1, transport: .inMemory, register: { $0.registerExamples() }) { cluster in
             let node = cluster.node(0)
             let counter = node.actor(Counter.self, key: "c")

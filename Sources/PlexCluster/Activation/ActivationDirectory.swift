@@ -52,7 +52,8 @@ final class ActivationDirectory: Sendable {
 
     // MARK: Types
 
-    /// Registers `A`, unless it is durable with failover placement (refused, see ``refusedTypes``).
+    /// Registers `A`, unless it is durable with failover placement or its name is registered for another Swift
+    /// type (refused, see ``refusedTypes``).
     func register<A: VirtualActor>(_ type: A.Type, make: @escaping @Sendable () -> A) {
         if case .durable = A.durability, A.placement == .failover {
             let error = NodeError(
@@ -63,10 +64,20 @@ final class ActivationDirectory: Sendable {
             registry.withLock { $0.refused.append(error) }
             return
         }
-        registry.withLock {
-            $0.types[A.typeName] = ActorTypeEntry<A>(
-                make: make, metrics: ActorMetrics(typeName: A.typeName, callLog: runtime.callLog))
+        let metrics = ActorMetrics(typeName: A.typeName, callLog: runtime.callLog)
+        let taken = registry.withLock { registry -> Bool in
+            if let existing = registry.types[A.typeName], !(existing is ActorTypeEntry<A>) { return true }
+            registry.types[A.typeName] = ActorTypeEntry<A>(make: make, metrics: metrics)
+            return false
         }
+        guard taken else { return }
+        // A live activation is found by the name alone (``activation(for:of:)``): one name, one Swift type.
+        let error = NodeError(
+            .invalidConfiguration,
+            "actor type '\(A.typeName)' is already registered for another Swift type than \(A.self); type names "
+                + "must be unique")
+        runtime.logger.error("actor type refused", metadata: ["error": "\(error)"])
+        registry.withLock { $0.refused.append(error) }
     }
 
     /// The types refused at registration.
@@ -135,7 +146,8 @@ final class ActivationDirectory: Sendable {
     }
 
     /// The activation of `id` as an `A`, looking up the registered type only to make one: a live activation
-    /// was made from it (a local ask skips a lock, a string hash and a dynamic cast).
+    /// was made from the type registered under its name, and a name stays with one Swift type (``register``),
+    /// so a local ask skips a lock, a string hash and a dynamic cast.
     func activation<A: VirtualActor>(for id: ActorID, of type: A.Type) throws(CallError) -> Activation<A> {
         guard let live = table.existing(id) else { return try activation(for: id, typed: entry(for: type)) }
         guard let activation = live as? Activation<A> else {

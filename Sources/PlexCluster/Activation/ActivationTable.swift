@@ -16,9 +16,14 @@ final class ActivationTable: Sendable {
         }
 
         func hash(into hasher: inout Hasher) { hasher.combine(hash) }
-        /// The dictionary's hash: the kept one mixed with the table's seed, without hashing it again (a second
-        /// SipHash per lookup, measurable on a local ask).
-        func _rawHashValue(seed: Int) -> Int { hash ^ seed }
+        /// The dictionary's hash: the kept one mixed with the table's seed by a multiply-xorshift, without
+        /// hashing it again (a second SipHash per lookup, measurable on a local ask). The kept hash is already
+        /// seeded per process; the mix keeps tables with different seeds from sharing a bucket order.
+        func _rawHashValue(seed: Int) -> Int {
+            var mixed = UInt64(UInt(bitPattern: hash ^ seed))
+            mixed = (mixed ^ (mixed >> 32)) &* 0xD6E8_FEB8_6659_FD93
+            return Int(truncatingIfNeeded: mixed ^ (mixed >> 32))
+        }
         static func == (a: Key, b: Key) -> Bool { a.hash == b.hash && a.id == b.id }
     }
 

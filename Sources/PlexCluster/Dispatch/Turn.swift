@@ -20,7 +20,8 @@ extension CallDispatcher {
     /// - Parameter limit: How many messages may wait before this one is refused with `overloaded`: the
     ///   node's mailbox limit for a new call; `.max` for the node's own work.
     /// - Throws: ``CallError``: the handler's (`remoteFailure`), `timeout`, `cancelled`, `overloaded`,
-    ///   `storageFailure`, and `nodeUnavailable` when the actor moved away while the message waited.
+    ///   `storageFailure`, `unknownActorType` when `A` is not registered here, and `nodeUnavailable` when the
+    ///   actor moved away while the message waited.
     func runHere<A: VirtualActor>(
         _ type: A.Type, _ id: ActorID, _ request: A.Request, callID: CallID, idempotencyKey: String?,
         deadline: Deadline, admitting limit: Int

@@ -26,9 +26,9 @@ final class ActorMetrics: Sendable {
     let deactivated: Counter
     /// The node's slowest and failed turns, for the dashboard.
     let callLog: CallLog?
-    /// Whether the instruments report anywhere: `false` when the process's metrics backend was not
-    /// bootstrapped (swift-metrics' no-op handler) as the type was registered, the time its instruments were
-    /// made (so they would report nowhere).
+    /// Whether the instruments report anywhere: `false` when `MetricsSystem.factory` (the bootstrapped
+    /// backend, or a task-local one bound with `withMetricsFactory`) was swift-metrics' no-op handler as the type
+    /// was registered, the time its instruments were made (so they would report nowhere).
     let isRecording: Bool
 
     /// Whether a turn is timed and counted: the instruments report somewhere, or the call log is read.

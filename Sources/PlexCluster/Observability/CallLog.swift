@@ -15,8 +15,8 @@ public struct RecentCall: Sendable, Hashable {
 }
 
 /// The slowest turns of the last minute and the latest failed turns on one node, for the operator's
-/// dashboard. A turn that is neither slower than the slowest kept ones nor failed costs two relaxed atomic
-/// loads.
+/// dashboard. A turn that is neither slower than the slowest kept ones nor failed costs three relaxed atomic
+/// loads (the log being on, and its two thresholds).
 ///
 /// Off until its reader (the gateway's dashboard) turns it on: a node without one does not time its turns
 /// for it.
