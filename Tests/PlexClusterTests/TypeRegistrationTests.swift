@@ -33,7 +33,7 @@ struct TypeRegistrationTests {
             }
         }
         #expect(error?.code == .invalidConfiguration)
-        #expect(error?.message.contains("'counter' is already registered") == true)
+        #expect(error?.message.contains("'counter': the name is already registered") == true)
     }
 
     @Test("a local ask of a type this node does not register answers unknownActorType; a registered one runs")

@@ -56,13 +56,10 @@ final class ActivationDirectory: Sendable {
     /// type (refused, see ``refusedTypes``).
     func register<A: VirtualActor>(_ type: A.Type, make: @escaping @Sendable () -> A) {
         if case .durable = A.durability, A.placement == .failover {
-            let error = NodeError(
-                .invalidConfiguration,
-                "actor type '\(A.typeName)': a durable type cannot use failover placement (it would run on both "
-                    + "sides of a partition and fork its history); use pinned placement")
-            runtime.logger.error("actor type refused", metadata: ["error": "\(error)"])
-            registry.withLock { $0.refused.append(error) }
-            return
+            return refuse(
+                A.typeName,
+                "a durable type cannot use failover placement (it would run on both sides of a partition and fork "
+                    + "its history); use pinned placement")
         }
         let metrics = ActorMetrics(typeName: A.typeName, callLog: runtime.callLog)
         let taken = registry.withLock { registry -> Bool in
@@ -70,12 +67,12 @@ final class ActivationDirectory: Sendable {
             registry.types[A.typeName] = ActorTypeEntry<A>(make: make, metrics: metrics)
             return false
         }
-        guard taken else { return }
         // A live activation is found by the name alone (``activation(for:of:)``): one name, one Swift type.
-        let error = NodeError(
-            .invalidConfiguration,
-            "actor type '\(A.typeName)' is already registered for another Swift type than \(A.self); type names "
-                + "must be unique")
+        if taken { refuse(A.typeName, "the name is already registered for another Swift type than \(A.self)") }
+    }
+
+    private func refuse(_ typeName: String, _ reason: String) {
+        let error = NodeError(.invalidConfiguration, "actor type '\(typeName)': \(reason)")
         runtime.logger.error("actor type refused", metadata: ["error": "\(error)"])
         registry.withLock { $0.refused.append(error) }
     }
