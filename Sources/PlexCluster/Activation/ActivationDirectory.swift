@@ -130,26 +130,30 @@ final class ActivationDirectory: Sendable {
     }
 
     /// The typed activation of `id`.
-    /// - Throws: ``CallError`` `unknownActorType` when the live activation is of another Swift type (the type
-    ///   was registered again under the same name).
+    /// - Throws: ``CallError`` `unknownActorType` when the live activation is of another Swift type (``register``
+    ///   refuses a second Swift type under a name, so only a caller holding a stale entry sees it).
     func activation<A: VirtualActor>(for id: ActorID, typed entry: ActorTypeEntry<A>) throws(CallError) -> Activation<A>
     {
         // The common case finds it live, without making an existential of `entry` (a witness table lookup).
-        guard let activation = (table.existing(id) ?? activation(for: id, entry: entry)) as? Activation<A> else {
-            throw CallError(
-                .unknownActorType, "\(id) is active on \(runtime.nodeID) as another Swift type than \(A.self)")
-        }
-        return activation
+        try typed(table.existing(id) ?? activation(for: id, entry: entry), as: A.self)
     }
 
     /// The activation of `id` as an `A`, looking up the registered type only to make one: a live activation
     /// was made from the type registered under its name, and a name stays with one Swift type (``register``),
     /// so a local ask skips a lock, a string hash and a dynamic cast.
     func activation<A: VirtualActor>(for id: ActorID, of type: A.Type) throws(CallError) -> Activation<A> {
-        guard let live = table.existing(id) else { return try activation(for: id, typed: entry(for: type)) }
-        guard let activation = live as? Activation<A> else {
+        if let live = table.existing(id) { return try typed(live, as: A.self) }
+        return try typed(activation(for: id, entry: entry(for: type)), as: A.self)
+    }
+
+    @inline(__always)
+    private func typed<A: VirtualActor>(_ activation: any AnyActivation, as type: A.Type) throws(CallError)
+        -> Activation<A>
+    {
+        guard let activation = activation as? Activation<A> else {
             throw CallError(
-                .unknownActorType, "\(id) is active on \(runtime.nodeID) as another Swift type than \(A.self)")
+                .unknownActorType,
+                "\(activation.id) is active on \(runtime.nodeID) as another Swift type than \(A.self)")
         }
         return activation
     }

@@ -33,16 +33,16 @@ final class CallLog: Sendable {
 
     private let state = Mutex(State())
     private let enabled = Atomic(false)
+    /// The shortest duration (nanoseconds) a turn needs to enter the slowest kept ones; 0 while there is room.
+    private let threshold = Atomic<UInt64>(0)
+    /// When (monotonic nanoseconds) the oldest kept slow turn leaves the window: from then any turn may get in.
+    private let oldestLeaves = Atomic<UInt64>(0)
 
     /// Whether turns are recorded.
     var isEnabled: Bool { enabled.load(ordering: .relaxed) }
 
     /// Records turns from now on.
     func enable() { enabled.store(true, ordering: .relaxed) }
-    /// The shortest duration (nanoseconds) a turn needs to enter the slowest kept ones; 0 while there is room.
-    private let threshold = Atomic<UInt64>(0)
-    /// When (monotonic nanoseconds) the oldest kept slow turn leaves the window: from then any turn may get in.
-    private let oldestLeaves = Atomic<UInt64>(0)
 
     /// A turn of `actor` that took `nanoseconds` ended at `now` (monotonic) with `error`.
     func record(_ actor: ActorID, nanoseconds: UInt64, now: UInt64, error: CallError?) {

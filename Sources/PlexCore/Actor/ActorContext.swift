@@ -82,9 +82,9 @@ public struct ActorContext: Sendable {
     }
 
     /// Ends this activation once it is idle: within about 100 ms after this message (together with others that
-    /// asked meanwhile), unless another message comes first, instead of after the node's idle timeout. The next message activates it again
-    /// (a durable actor recovers from its journal). For an actor that knows it is done for a while, such as a
-    /// finished workflow instance.
+    /// asked meanwhile), unless another message comes first, instead of after the node's idle timeout. The next
+    /// message activates it again (a durable actor recovers from its journal). For an actor that knows it is
+    /// done for a while, such as a finished workflow instance.
     public func deactivateOnIdle() {
         activation?.deactivateOnIdle()
     }
