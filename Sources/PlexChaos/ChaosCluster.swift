@@ -64,6 +64,8 @@ public actor ChaosCluster {
         ]
         for seed in seeds { arguments += ["--seed", seed.description] }
         if let proxy = slot.proxy { arguments += ["--advertise", proxy.address.description] }
+        // Odd nodes spread their journal over two files (the default is one), so that faults meet both layouts.
+        if index % 2 == 1 { arguments += ["--journal-shards", "2"] }
         return arguments
     }
 

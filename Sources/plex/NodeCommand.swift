@@ -95,6 +95,8 @@ struct RunNode: AsyncParsableCommand {
     @Option(
         name: .long, help: "The OpenTelemetry collector's base URL (implies --otel; default http://localhost:4318).")
     var otelEndpoint: String?
+    @Option(name: .long, help: "SQLite files (writer threads) a new journal spreads actors over (default 1).")
+    var journalShards: Int?
     @Flag(name: .long, help: "Keep journal entries that checkpoints cover, for plex journal inspect --state-at.")
     var keepHistory = false
     @Flag(
@@ -217,7 +219,7 @@ struct RunNode: AsyncParsableCommand {
         if let ms = integer("handshake_timeout_ms") { configuration.handshakeTimeout = .milliseconds(ms) }
         if case .boolean(let keep)? = file.values["keep_history"] { configuration.journal.keepHistory = keep }
         if keepHistory { configuration.journal.keepHistory = true }
-        if let n = integer("journal_shards") {
+        if let n = journalShards ?? integer("journal_shards") {
             guard (1...64).contains(n) else { throw ConfigurationFailure(message: "journal_shards: must be 1...64") }
             configuration.journal.shards = n
         }
