@@ -15,7 +15,7 @@ internal import PlexTransport
 /// call error with its status) is rendered from the same ``Gateway`` functions as the router's route.
 ///
 /// Whatever arrives while its call runs (pipelined requests, a parse error, the client's half-close) waits
-/// behind the call's answer and is taken up in order afterwards (``ShortcutState``); reads stop meanwhile.
+/// behind the call's answer and is taken up in order afterwards (``ShortcutState``); reads stop once something waits.
 ///
 /// Measured with `scripts/bench-http.sh`: see the README's gateway figures.
 final class ShortcutHandler: ChannelDuplexHandler, RemovableChannelHandler {
@@ -143,7 +143,7 @@ final class ShortcutHandler: ChannelDuplexHandler, RemovableChannelHandler {
         }
         // Parts passed on outside a read need their read-complete too (Hummingbird's stream yields on it).
         if passed { context.fireChannelReadComplete() }
-        if readPending, !state.isCalling {
+        if readPending, state.mayRead {
             readPending = false
             context.read()
         }
@@ -155,8 +155,7 @@ final class ShortcutHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func read(context: ChannelHandlerContext) {
-        // No more bytes while a call runs: a client that pipelines waits in its socket, not in memory here.
-        guard !state.isCalling else {
+        guard state.mayRead else {
             readPending = true
             return
         }

@@ -51,6 +51,12 @@ struct ShortcutState<Call, Event> {
     /// How many arrivals wait behind the call.
     var heldCount: Int { held.count }
 
+    /// Whether to read more from the socket: always, except while a call runs with something held behind it.
+    /// Reads go on while a call runs with nothing held (stopping them and starting again costs two `epoll_ctl`
+    /// calls per request, measured 4 % of a gateway request), so a client that pipelines waits in its socket
+    /// once one read's bytes are held, not in memory here.
+    var mayRead: Bool { !isCalling || held.isEmpty }
+
     /// A part arrived. `decide` says whether the shortcut takes a request (from its head) and what to call.
     mutating func read(_ part: HTTPRequestPart, decide: (HTTPRequest) -> Call?) -> Action {
         if isCalling || !held.isEmpty {

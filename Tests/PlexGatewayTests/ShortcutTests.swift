@@ -75,6 +75,21 @@ struct ShortcutStateTests {
         #expect(state.heldCount == 0)
     }
 
+    @Test("reads go on during a call until something arrives behind it, and again once that is taken up")
+    func mayRead() {
+        var state = ShortcutState<String, String>()
+        #expect(state.mayRead)
+        _ = state.read(Self.head("/fast/1"), decide: Self.decide)
+        _ = state.read(.end(nil), decide: Self.decide)
+        #expect(state.isCalling)
+        #expect(state.mayRead, "nothing is held yet")
+        _ = state.read(Self.head("/slow"), decide: Self.decide)
+        #expect(!state.mayRead, "a client that pipelines waits in its socket")
+        state.answered()
+        #expect(Self.drain(&state) == ["pass /slow"])
+        #expect(state.mayRead)
+    }
+
     @Test("a router request held behind a call passes in order; the shortcut takes the next only once it is answered")
     func holdsRouterRequests() {
         var state = ShortcutState<String, String>()
