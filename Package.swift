@@ -236,6 +236,8 @@ let package = Package(
                 "PlexTestKit", "PlexExamples", "PlexTransport", "PlexCluster", "PlexWire", "PlexCore", "PlexJournal",
                 "PlexSpaces", "PlexCertificates",
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "Tracing", package: "swift-distributed-tracing"),

@@ -82,6 +82,24 @@ extension Wire {
             }
         }
 
+        /// The bytes ``write(to:)`` takes: what the body adds to a frame.
+        public var encodedSize: Int {
+            var size = 4 * 2 + 3 * 8 + Self.shortStringSize(actor.typeName) + Self.shortStringSize(actor.key)
+            size += Self.shortStringSize(messageType) + Self.shortStringSize(idempotencyKey ?? "")
+            if !trace.isEmpty {
+                size += 1
+                for (name, value) in trace.sorted(by: { $0.key < $1.key }).prefix(Int(UInt8.max)) {
+                    size += 4 + Self.shortStringSize(name) + Self.shortStringSize(value)
+                }
+            }
+            return size + payload.readableBytes
+        }
+
+        /// The bytes of a short string's text as written (at most `UInt16.max`).
+        private static func shortStringSize(_ text: String) -> Int {
+            min(text.utf8.count, Int(UInt16.max))
+        }
+
         /// Reads a call body; `flags` are its frame's (``FrameFlags/traceContext`` says a trace follows the
         /// call id).
         /// - Throws: ``FrameError`` with code `malformedBody` when a field is missing or not UTF-8.

@@ -60,4 +60,21 @@ struct CallBodyTraceTests {
         noCount = buffer
         #expect(throws: FrameError.self) { _ = try Wire.CallBody(reading: noCount, flags: .traceContext) }
     }
+
+    @Test("encodedSize is the bytes write(to:) takes, with and without a key and a trace, for long texts too")
+    func encodedSize() {
+        let long = String(repeating: "k", count: 70_000)
+        for (key, idempotencyKey, trace) in [
+            ("c1", nil, [:]), ("c1", "retry-1", ["traceparent": "00-ab-cd-01", "b": "2"]),
+            (long, long, [:] as [String: String]),
+        ] {
+            let body = Wire.CallBody(
+                actor: ActorID(typeName: "counter", key: key), messageType: "Counter.Request",
+                idempotencyKey: idempotencyKey, timeoutNanoseconds: 5, callID: callID, trace: trace,
+                payload: ByteBuffer(string: #"{"increment":{}}"#))
+            var buffer = ByteBuffer()
+            body.write(to: &buffer)
+            #expect(body.encodedSize == buffer.readableBytes)
+        }
+    }
 }

@@ -27,6 +27,8 @@ final class CallDispatcher: Sendable {
     let mailboxLimit: Int
     /// Calls from peers and clients that run here or are forwarded, for their `cancel` frames.
     let inbound = InboundCalls()
+    /// The timeouts of local JSON calls that wait with a deadline.
+    let deadlines = DeadlineSweep()
     private let callOrigin: UInt64
     private let callSequence = Atomic<UInt64>(0)
 

@@ -1,5 +1,4 @@
 internal import NIOCore
-internal import NIOPosix
 internal import PlexCore
 internal import PlexJournal
 internal import PlexWire
@@ -40,24 +39,20 @@ extension CallDispatcher {
     ) async throws(CallError) -> [UInt8] {
         let now = NodeRuntime.now()
         let deadline = runtime.deadline(after: options.timeout, now: now)
-        let body = Wire.callBody(
-            to: id, payload: json, idempotencyKey: options.idempotencyKey, deadline: deadline, now: now,
-            callID: nextCallID(), trace: trace)
-        try runtime.requireFits(body, code: .invalidRequest, "the request to \(id)")
         switch route {
         case .local:
+            // The call as it would reach the owner from another node, without encoding it to read it back.
+            let call = Wire.CallBody(
+                actor: id, messageType: "", idempotencyKey: options.idempotencyKey,
+                timeoutNanoseconds: deadline.wireTimeout(now: now), callID: nextCallID(),
+                payload: ByteBuffer(bytes: json))
+            try runtime.requireFits(call, code: .invalidRequest, "the request to \(id)")
             guard let entry else {
                 throw CallError(.unknownActorType, "actor type '\(id.typeName)' is not registered on \(nodeID)")
             }
-            let call: Wire.CallBody
-            do {
-                call = try Wire.CallBody(reading: body)
-            } catch {
-                throw CallError.wrapping(error, as: .invalidRequest)
-            }
             // The caller hears at its deadline even if the turn has not ended (it waits behind a slow message, or
             // its handler hangs); the call may still take effect later, as any timed-out call may.
-            let answer = FirstAnswer<Result<ByteBuffer, CallError>>()
+            let answer = CallAnswer(id)
             do throws(CallError) {
                 let admission = try entry.enqueueEncoded(
                     call, json: true, deadline: deadline, trace: runtime.tracing == nil ? nil : .current, in: self,
@@ -67,18 +62,13 @@ extension CallDispatcher {
             } catch {
                 answer.give(.failure(error))
             }
-            let timer =
-                deadline == .never
-                ? nil
-                : MultiThreadedEventLoopGroup.singleton.any().scheduleTask(
-                    deadline: NIODeadline.uptimeNanoseconds(deadline.uptimeNanoseconds)
-                ) {
-                    answer.give(.failure(CallError(.timeout, "\(id) did not answer before the call's deadline")))
-                }
-            let result = await answer.value
-            timer?.cancel()
-            return Array(try result.get().readableBytesView)
+            if !answer.isAnswered { deadlines.add(answer, deadline: deadline) }
+            return Array(try await answer.value.get().readableBytesView)
         case .remote(let link):
+            let body = Wire.callBody(
+                to: id, payload: json, idempotencyKey: options.idempotencyKey, deadline: deadline, now: now,
+                callID: nextCallID(), trace: trace)
+            try runtime.requireFits(body, code: .invalidRequest, "the request to \(id)")
             do {
                 let reply = try await link.call(
                     kind: .call, flags: Wire.FrameFlags.jsonPayload.union(Wire.FrameFlags(carrying: trace)),
@@ -91,13 +81,21 @@ extension CallDispatcher {
     }
 }
 
-/// The first of several possible answers (a reply, a deadline), handed to one waiter; later ones are dropped.
-final class FirstAnswer<Value: Sendable>: Sendable {
-    private let state = Mutex<(value: Value?, waiter: CheckedContinuation<Value, Never>?)>((nil, nil))
+/// A local JSON call's answer: the turn's reply, or its timeout from the ``DeadlineSweep``, whichever comes
+/// first, handed to one waiter; later ones are dropped.
+final class CallAnswer: DeadlineWaiter {
+    private let id: ActorID
+    private let state = Mutex<
+        (value: Result<ByteBuffer, CallError>?, waiter: CheckedContinuation<Result<ByteBuffer, CallError>, Never>?)
+    >((nil, nil))
+
+    init(_ id: ActorID) {
+        self.id = id
+    }
 
     /// Gives an answer; ignored if one was given before.
-    func give(_ value: Value) {
-        let waiter = state.withLock { state -> CheckedContinuation<Value, Never>? in
+    func give(_ value: Result<ByteBuffer, CallError>) {
+        let waiter = state.withLock { state -> CheckedContinuation<Result<ByteBuffer, CallError>, Never>? in
             guard state.value == nil else { return nil }
             state.value = value
             defer { state.waiter = nil }
@@ -106,11 +104,17 @@ final class FirstAnswer<Value: Sendable>: Sendable {
         waiter?.resume(returning: value)
     }
 
+    var isAnswered: Bool { state.withLock { $0.value != nil } }
+
+    func expire() {
+        give(.failure(CallError(.timeout, "\(id) did not answer before the call's deadline")))
+    }
+
     /// The first answer, once there is one (one waiter only).
-    var value: Value {
+    var value: Result<ByteBuffer, CallError> {
         get async {
             await withCheckedContinuation { continuation in
-                let ready = state.withLock { state -> Value? in
+                let ready = state.withLock { state -> Result<ByteBuffer, CallError>? in
                     if let value = state.value { return value }
                     state.waiter = continuation
                     return nil

@@ -72,7 +72,18 @@ final class NodeRuntime: Sendable {
     ///     transfer it produced.
     ///   - what: Names the frame for the message (evaluated only on failure).
     func requireFits(_ body: ByteBuffer, code: CallError.Code, _ what: @autoclosure () -> String) throws(CallError) {
-        let size = Wire.headerSize + body.readableBytes
+        try requireFits(size: body.readableBytes, code: code, what())
+    }
+
+    /// ``requireFits(_:code:_:)`` for a call not encoded (a local one): the same limit wherever the actor lives.
+    func requireFits(_ call: Wire.CallBody, code: CallError.Code, _ what: @autoclosure () -> String) throws(CallError) {
+        try requireFits(size: call.encodedSize, code: code, what())
+    }
+
+    private func requireFits(size bodySize: Int, code: CallError.Code, _ what: @autoclosure () -> String)
+        throws(CallError)
+    {
+        let size = Wire.headerSize + bodySize
         guard size <= configuration.maximumFrameSize else {
             throw CallError(
                 code, "\(what()) takes \(size) bytes, over max_frame_size (\(configuration.maximumFrameSize))")
