@@ -55,7 +55,10 @@ public struct JSONMessageCodec: MessageCodec {
         }
     }
 
+    /// Decodes with ``JSONTapeDecoder`` where it is sure to decode as Foundation would, else with Foundation
+    /// (whose error a malformed or mismatched text gets, as before).
     public func decode<T: Decodable>(_ type: T.Type, from bytes: UnsafeRawBufferPointer) throws -> T {
+        if let value = try? JSONTapeDecoder.decode(T.self, from: bytes) { return value }
         do {
             return try Self.decoder.decode(T.self, from: Data(bytes))
         } catch {

@@ -1,0 +1,143 @@
+import Foundation
+import Testing
+
+@testable import PlexCore
+
+/// The shapes a JSON request takes: an enum with payloads (the counter's), nested values, optionals, maps.
+struct Order: Codable, Hashable, Sendable {
+    var id: Int
+    var customer: String
+    var total: Double
+    var paid: Bool
+    var note: String?
+    var lines: [Line]
+    var tags: [String: Int]
+    var status: Status
+    var kind: Kind
+
+    struct Line: Codable, Hashable, Sendable {
+        var sku: String
+        var quantity: UInt8
+        var discount: Int64?
+    }
+
+    enum Status: String, Codable, Hashable, Sendable { case open, closed }
+
+    enum Kind: Codable, Hashable, Sendable {
+        case plain
+        case gift(to: String, wrapped: Bool)
+        case split(Int, [Int?])
+    }
+}
+
+struct Small: Codable, Hashable, Sendable {
+    var a: Int8
+    var b: UInt
+}
+
+struct WithData: Codable, Hashable, Sendable {
+    var name: String
+    var data: Data
+}
+
+struct WithDate: Codable, Hashable, Sendable {
+    var at: Date
+}
+
+struct WithFloat: Codable, Hashable, Sendable {
+    var x: Float
+}
+
+@Suite("JSON codec: the tape decoder's fast path")
+struct JSONTapeTests {
+    /// What the fast path gives (`nil`: it gave up) and what Foundation gives (`nil`: an error).
+    static func both<T: Decodable & Equatable>(_ type: T.Type, _ text: String) -> (fast: T?, foundation: T?) {
+        let bytes = Array(text.utf8)
+        let fast = bytes.withUnsafeBytes { try? JSONTapeDecoder.decode(T.self, from: $0) }
+        let foundation = try? JSONDecoder().decode(T.self, from: Data(bytes))
+        return (fast, foundation)
+    }
+
+    static let order = #"""
+        {"id": 7, "customer": "ada", "total": 12.5, "paid": false, "note": null,
+         "lines": [{"sku": "a-1", "quantity": 3}, {"sku": "b\"2\\n\/", "quantity": 255, "discount": -9223372036854775807}],
+         "tags": {"x": 1, "y": -2}, "status": "closed", "kind": {"split": {"_0": 4, "_1": [1, null, 3]}},
+         "ignored": {"deep": [[], {}, [true, false, null, 1e5, -0.25]]}}
+        """#
+
+    @Test("the fast path decodes plain JSON to exactly Foundation's values")
+    func sameValues() throws {
+        for text in [
+            Self.order,
+            #"{"id":1,"customer":"","total":0,"paid":true,"lines":[],"tags":{},"status":"open","kind":{"plain":{}}}"#,
+            #"{"id":-1,"customer":"c","total":1E+2,"paid":true,"lines":[],"tags":{},"status":"open","kind":{"gift":{"to":"b","wrapped":true}}}"#,
+            " \t\r\n{\"id\":0,\"customer\":\"x\",\"total\":-3.0e-2,\"paid\":true,\"note\":\"n\",\"lines\":[],\"tags\":{},\"status\":\"open\",\"kind\":{\"plain\":{}}} \n",
+        ] {
+            let (fast, foundation) = Self.both(Order.self, text)
+            #expect(fast != nil, "the fast path takes \(text)")
+            #expect(fast == foundation)
+        }
+        #expect(Self.both(Int.self, "42") == (42, 42), "a top-level number")
+        #expect(Self.both(String.self, #""top""#) == ("top", "top"))
+        #expect(Self.both([Double].self, "[0.1, 2, 1.7976931348623157e308]").fast == [0.1, 2, 1.7976931348623157e308])
+        let counter = Array(#"{"increment":{}}"#.utf8).withUnsafeBytes {
+            try? JSONTapeDecoder.decode(Order.Kind.self, from: $0)
+        }
+        #expect(counter == nil, "an unknown case is Foundation's to report")
+        #expect(Self.both(Order.Kind.self, #"{"plain":{}}"#) == (.plain, .plain))
+    }
+
+    @Test(
+        "the fast path gives up where Foundation fails or decodes its own way, so Foundation's answer stands",
+        arguments: [
+            #"{"a": 1, "b": 2"#, #"{"a": 1, "b": 2} x"#, #"{"a": 1 "b": 2}"#, #"{"a": 1, "b": 2,}"#, "", " ",
+            #"{"a": 01, "b": 2}"#, #"{"a": 1., "b": 2}"#, #"{"a": .5, "b": 2}"#, #"{"a": +1, "b": 2}"#,
+            #"{"a": 1.0, "b": 2}"#, #"{"a": 1e2, "b": 2}"#, #"{"a": 128, "b": 2}"#, #"{"a": -0, "b": 2}"#,
+            #"{"a": 1, "b": -2}"#, #"{"a": 1, "b": 18446744073709551616}"#, #"{"a": "1", "b": 2}"#,
+            #"{"a": 1}"#, #"{"a": 1, "b": null}"#, #"{"a": 1, "a": 2, "b": 3}"#, #"{"a": 1, "b": 2, "\u0062": 3}"#,
+            #"{"a": 1, "b": 2, "c": "\u00e9"}"#, "{\"a\": 1, \"b\": 2, \"c\": \"é\"}", #"{"a": 1, "b": 2, "c": "\x"}"#,
+            "{\"a\": 1, \"b\": 2, \"c\": \"tab\there\"}", #"{"a": 1, "b": 2, "c": tru}"#, #"{'a': 1, "b": 2}"#,
+            String(repeating: "[", count: 300) + String(repeating: "]", count: 300),
+        ])
+    func givesUp(text: String) {
+        let (fast, foundation) = Self.both(Small.self, text)
+        #expect(fast == nil, "the fast path gives up on \(text)")
+        // Whatever Foundation makes of it is the codec's answer.
+        let codec = JSONMessageCodec()
+        let viaCodec = Array(text.utf8).withUnsafeBytes { try? codec.decode(Small.self, from: $0) }
+        #expect(viaCodec == foundation)
+    }
+
+    @Test("Data, Date and Float go to Foundation, which decodes them its own way")
+    func foundationTypes() throws {
+        let codec = JSONMessageCodec()
+        var bytes: [UInt8] = []
+        let data = WithData(name: "n", data: Data([1, 2, 3]))
+        try codec.encode(data, into: &bytes)
+        #expect(bytes.withUnsafeBytes { try? JSONTapeDecoder.decode(WithData.self, from: $0) } == nil)
+        #expect(try bytes.withUnsafeBytes { try codec.decode(WithData.self, from: $0) } == data)
+        #expect(
+            Self.both(WithDate.self, #"{"at": 1.5}"#) == (nil, WithDate(at: Date(timeIntervalSinceReferenceDate: 1.5))))
+        #expect(Self.both(WithFloat.self, #"{"x": 0.1}"#) == (nil, WithFloat(x: 0.1)))
+    }
+
+    @Test("a malformed or mismatched request still gets Foundation's error")
+    func errors() {
+        let codec = JSONMessageCodec()
+        for text in [#"{"a": 1, "b": }"#, #"{"a": 1}"#, #"{"a": "x", "b": 2}"#] {
+            var foundation = ""
+            do {
+                _ = try JSONDecoder().decode(Small.self, from: Data(text.utf8))
+            } catch {
+                foundation = String(describing: error)
+            }
+            #expect(!foundation.isEmpty)
+            #expect {
+                try Array(text.utf8).withUnsafeBytes { try codec.decode(Small.self, from: $0) }
+            } throws: { error in
+                guard let error = error as? CallError else { return false }
+                return error.code == .codecFailure && error.message.contains(foundation)
+            }
+        }
+    }
+}
