@@ -47,7 +47,12 @@ public struct JSONMessageCodec: MessageCodec {
     }()
     private static let decoder = JSONDecoder()
 
+    /// Encodes with ``JSONTreeEncoder`` where it is sure to write Foundation's bytes, else with Foundation.
     public func encode<T: Encodable>(_ value: T, into bytes: inout [UInt8]) throws {
+        if let fast = JSONTreeEncoder.encode(value) {
+            bytes.append(contentsOf: fast)
+            return
+        }
         do {
             bytes.append(contentsOf: try Self.encoder.encode(value))
         } catch {

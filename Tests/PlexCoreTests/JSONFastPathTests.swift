@@ -48,8 +48,8 @@ struct WithFloat: Codable, Hashable, Sendable {
     var x: Float
 }
 
-@Suite("JSON codec: the tape decoder's fast path")
-struct JSONTapeTests {
+@Suite("JSON codec: the fast paths beside Foundation")
+struct JSONFastPathTests {
     /// What the fast path gives (`nil`: it gave up) and what Foundation gives (`nil`: an error).
     static func both<T: Decodable & Equatable>(_ type: T.Type, _ text: String) -> (fast: T?, foundation: T?) {
         let bytes = Array(text.utf8)
@@ -139,5 +139,105 @@ struct JSONTapeTests {
                 return error.code == .codecFailure && error.message.contains(foundation)
             }
         }
+    }
+
+    // MARK: Encoding
+
+    /// The fast encoder's bytes (`nil`: it gave up) and Foundation's, as the codec configures it.
+    static func encodings<T: Encodable>(_ value: T) -> (fast: String?, foundation: String?) {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return (
+            JSONTreeEncoder.encode(value).map { String(decoding: $0, as: UTF8.self) },
+            (try? encoder.encode(value)).map { String(decoding: $0, as: UTF8.self) }
+        )
+    }
+
+    struct Reply: Codable, Hashable, Sendable {
+        var count: Int
+        var owner: String?
+        var history: [Int8]
+        var flags: [String: Bool]
+        var nested: [[UInt64]]
+        var kind: Order.Kind
+        var status: Order.Status
+    }
+
+    struct Empty: Codable, Hashable {}
+
+    /// Encodes one key twice: Foundation keeps the last.
+    struct Twice: Encodable {
+        enum K: String, CodingKey { case a }
+        func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: K.self)
+            try container.encode(1, forKey: .a)
+            try container.encode(2, forKey: .a)
+        }
+    }
+
+    /// Encodes nothing at all.
+    struct Nothing: Encodable {
+        func encode(to encoder: any Encoder) throws {}
+    }
+
+    struct HasNothing: Encodable {
+        var x = Nothing()
+        var y = 1
+    }
+
+    @Test("the fast encoder writes Foundation's bytes: sorted keys, escapes, integers, enums, optionals")
+    func sameBytes() {
+        let reply = Reply(
+            count: -42, owner: "ad\"a/\\\u{1}\u{8}\t\n\u{c}\r\u{7f}é\u{2028}", history: [-128, 0, 127],
+            flags: ["zeta": true, "Alpha": false, "_x": true, "a10": false, "a9": true],
+            nested: [[], [UInt64.max, 0]], kind: .split(4, [1, nil, 3]), status: .closed)
+        for value in [
+            reply, Reply(count: 0, owner: nil, history: [], flags: [:], nested: [], kind: .plain, status: .open),
+            Reply(
+                count: Int.min, owner: "", history: [1], flags: ["k": true], nested: [[1]],
+                kind: .gift(to: "x", wrapped: false), status: .open),
+        ] {
+            let (fast, foundation) = Self.encodings(value)
+            #expect(fast != nil, "the fast path takes \(value)")
+            #expect(fast == foundation)
+        }
+        #expect(Self.encodings([Empty()]) == ("[{}]", "[{}]"))
+        #expect(Self.encodings(HasNothing()) == (#"{"x":{},"y":1}"#, #"{"x":{},"y":1}"#))
+        #expect(Self.encodings("top") == (#""top""#, #""top""#))
+        #expect(Self.encodings(Int64.min) == ("-9223372036854775808", "-9223372036854775808"))
+        #expect(Self.encodings([1, nil, 3] as [Int?]) == ("[1,null,3]", "[1,null,3]"))
+        let numbers: [Double] = [
+            0, -0.0, 1, 0.1, 1e20, 1e-7, 1e16, 3e15, 123456789.125, .leastNonzeroMagnitude, .greatestFiniteMagnitude,
+        ]
+        #expect(Self.encodings(numbers).fast == Self.encodings(numbers).foundation)
+        #expect(
+            Self.encodings(numbers).fast
+                == "[0,-0,1,0.1,1e+20,1e-07,1e+16,3000000000000000,123456789.125,5e-324,1.7976931348623157e+308]")
+        #expect(Self.encodings(WithFloat(x: 0.1)) == (#"{"x":0.1}"#, #"{"x":0.1}"#))
+        let random = (0..<2_000).map { _ in Double(bitPattern: UInt64.random(in: 0...UInt64.max)) }.filter(\.isFinite)
+        #expect(Self.encodings(random).fast == Self.encodings(random).foundation)
+    }
+
+    @Test("the fast encoder gives up where Foundation writes its own way, and the codec writes Foundation's bytes")
+    func encoderGivesUp() throws {
+        let codec = JSONMessageCodec()
+        func check<T: Encodable>(_ value: T) throws {
+            let (fast, foundation) = Self.encodings(value)
+            #expect(fast == nil, "the fast path gives up on \(value)")
+            var bytes: [UInt8] = []
+            if let foundation {
+                try codec.encode(value, into: &bytes)
+                #expect(String(decoding: bytes, as: UTF8.self) == foundation)
+            } else {
+                #expect(throws: CallError.self) { try codec.encode(value, into: &bytes) }
+            }
+        }
+        try check(Twice())
+        try check(Nothing())
+        try check([1.5, .infinity])
+        try check(WithFloat(x: .nan))
+        try check(WithData(name: "n", data: Data([1, 2])))
+        try check(WithDate(at: Date(timeIntervalSinceReferenceDate: 3)))
+        try check(["é": 1])
     }
 }
