@@ -33,7 +33,7 @@ extension MessageCodec {
 /// JSON as Foundation's `JSONEncoder` (sorted keys, slashes unescaped) and `JSONDecoder` read and write it.
 ///
 /// Readable and interoperable; the CLI and the gateway use JSON at the edge. Plain messages take fast paths
-/// of our own (``JSONTreeEncoder``, ``JSONTapeDecoder``, about twice Foundation's speed on a request's round
+/// of our own (`JSONTreeEncoder`, `JSONTapeDecoder`, about twice Foundation's speed on a request's round
 /// trip) that give the same bytes and values, and hand anything they cannot be sure of to Foundation, whose
 /// output and errors then stand. Still slower than ``BinaryMessageCodec``.
 public struct JSONMessageCodec: MessageCodec {
