@@ -141,6 +141,104 @@ struct JSONFastPathTests {
         }
     }
 
+    /// An `Int` if it reads as one, else a `Double`: its `init(from:)` catches the first attempt's error.
+    enum Number: Decodable, Equatable {
+        case int(Int), double(Double)
+        init(from decoder: any Decoder) throws {
+            let container = try decoder.singleValueContainer()
+            if let int = try? container.decode(Int.self) {
+                self = .int(int)
+            } else {
+                self = .double(try container.decode(Double.self))
+            }
+        }
+    }
+
+    /// Fields that fall back to nil on any error.
+    struct Lenient: Decodable, Equatable {
+        var float: Float?
+        var date: Date?
+        var big: Int64?
+        enum CodingKeys: String, CodingKey { case float = "f", date = "d", big }
+        init(from decoder: any Decoder) throws {
+            let container = try decoder.container(keyedBy: CodingKeys.self)
+            float = try? container.decode(Float.self, forKey: .float)
+            date = try? container.decode(Date.self, forKey: .date)
+            big = try? container.decode(Int64.self, forKey: .big)
+        }
+    }
+
+    /// Records where it was decoded.
+    struct Located: Decodable, Equatable {
+        struct Inner: Decodable, Equatable {
+            var path: String
+            init(from decoder: any Decoder) throws {
+                path = decoder.codingPath.map(\.stringValue).joined(separator: ".")
+            }
+        }
+        var inner: Inner
+    }
+
+    /// Asks for a null past the end of its array (Foundation throws).
+    struct NullPastEnd: Decodable, Equatable {
+        var null: Bool
+        init(from decoder: any Decoder) throws {
+            var container = try decoder.unkeyedContainer()
+            _ = try container.decode(Int.self)
+            null = try container.decodeNil()
+        }
+    }
+
+    /// Looks up a key written with the Kelvin sign, which Swift's strings equal to "K".
+    struct Kelvin: Decodable, Equatable {
+        var value: Int?
+        struct Key: CodingKey {
+            var stringValue: String
+            init?(stringValue: String) { self.stringValue = stringValue }
+            var intValue: Int? { nil }
+            init?(intValue: Int) { nil }
+        }
+        init(from decoder: any Decoder) throws {
+            value = try decoder.container(keyedBy: Key.self).decodeIfPresent(
+                Int.self, forKey: Key(stringValue: "\u{212A}")!)
+        }
+    }
+
+    /// The codec's outcome for `text` against Foundation's alone.
+    static func codecAndFoundation<T: Decodable & Equatable>(_ type: T.Type, _ text: String) -> (
+        codec: T?, foundation: T?
+    ) {
+        let bytes = Array(text.utf8)
+        return (
+            bytes.withUnsafeBytes { try? JSONMessageCodec().decode(T.self, from: $0) },
+            try? JSONDecoder().decode(T.self, from: Data(bytes))
+        )
+    }
+
+    @Test("an error a type catches in its init(from:) still sends the message to Foundation")
+    func caughtGiveUps() {
+        for text in ["1.0", "1e2", "-0", "-9223372036854775808", "2.5", "7"] {
+            let (codec, foundation) = Self.codecAndFoundation(Number.self, text)
+            #expect(codec == foundation, "\(text)")
+        }
+        #expect(Self.codecAndFoundation(Number.self, "1.0").codec == .int(1))
+        let lenient = Self.codecAndFoundation(Lenient.self, #"{"f":1.5,"d":0,"big":-9223372036854775808}"#)
+        #expect(lenient.codec == lenient.foundation)
+        #expect(lenient.codec?.big == Int64.min)
+        let located = Self.codecAndFoundation(Located.self, #"{"inner":{}}"#)
+        #expect(located.codec == located.foundation)
+        #expect(located.codec?.inner.path == "inner", "the real coding path, from Foundation")
+        let pastEnd = Self.codecAndFoundation(NullPastEnd.self, "[1]")
+        #expect(pastEnd.codec == nil && pastEnd.foundation == nil, "an error, as Foundation gives")
+        let kelvin = Self.codecAndFoundation(Kelvin.self, #"{"K":5}"#)
+        #expect(kelvin.codec == kelvin.foundation)
+        #expect(kelvin.codec?.value == 5)
+        let sameNumber = Array(#"{"1":"a","01":"b"}"#.utf8).withUnsafeBytes {
+            try? JSONTapeDecoder.decode([Int: String].self, from: $0)
+        }
+        #expect(sameNumber == nil, "two keys of one number are Foundation's to resolve")
+    }
+
     // MARK: Encoding
 
     /// The fast encoder's bytes (`nil`: it gave up) and Foundation's, as the codec configures it.

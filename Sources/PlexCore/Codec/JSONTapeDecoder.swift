@@ -12,7 +12,14 @@ final class JSONTapeDecoder: Decoder {
     let tape: JSONTape
     /// The node the current `init(from:)` decodes.
     var index = 0
-    var codingPath: [any CodingKey] { [] }
+    /// Set by every give-up, also one a type's own `init(from:)` catches (a `try?` that falls back to another
+    /// type): the value it then makes could differ from Foundation's, so Foundation decodes it.
+    private(set) var gaveUp = false
+    /// Always empty here: a type that reads it gets Foundation's decoding, which has the real path.
+    var codingPath: [any CodingKey] {
+        gaveUp = true
+        return []
+    }
     var userInfo: [CodingUserInfoKey: Any] { [:] }
 
     init(tape: JSONTape) { self.tape = tape }
@@ -20,14 +27,22 @@ final class JSONTapeDecoder: Decoder {
     /// Decodes `bytes` as `T`; throws ``JSONTape/NotFast`` if Foundation must.
     static func decode<T: Decodable>(_ type: T.Type, from bytes: UnsafeRawBufferPointer) throws -> T {
         let decoder = JSONTapeDecoder(tape: try JSONTape(bytes))
-        return try decoder.decode(type, at: 0)
+        let value = try decoder.decode(type, at: 0)
+        guard !decoder.gaveUp else { throw JSONTape.NotFast() }
+        return value
+    }
+
+    /// Gives up: Foundation decodes the message, whatever the type does with this error.
+    func fail() -> JSONTape.NotFast {
+        gaveUp = true
+        return JSONTape.NotFast()
     }
 
     func node(_ index: Int) -> JSONTape.Node { tape.nodes[index] }
 
     func decode<T: Decodable>(_ type: T.Type, at index: Int) throws -> T {
         if T.self == Data.self || T.self == Date.self || T.self == URL.self || T.self == Decimal.self {
-            throw JSONTape.NotFast()
+            throw fail()
         }
         let saved = self.index
         self.index = index
@@ -55,7 +70,7 @@ final class JSONTapeDecoder: Decoder {
         switch node(index).kind {
         case .true: return true
         case .false: return false
-        default: throw JSONTape.NotFast()
+        default: throw fail()
         }
     }
 
@@ -71,20 +86,20 @@ final class JSONTapeDecoder: Decoder {
                 var b = tape.base[i]
                 if b == UInt8(ascii: "\\") {
                     i += 1
-                    guard let unescaped = JSONTape.unescaped(tape.base[i]) else { throw JSONTape.NotFast() }
+                    guard let unescaped = JSONTape.unescaped(tape.base[i]) else { throw fail() }
                     b = unescaped
                 }
                 bytes.append(b)
                 i += 1
             }
             return String(decoding: bytes, as: UTF8.self)
-        default: throw JSONTape.NotFast()
+        default: throw fail()
         }
     }
 
     func integer<T: FixedWidthInteger>(_ type: T.Type, _ index: Int) throws -> T {
         let node = node(index)
-        guard node.kind == .integer else { throw JSONTape.NotFast() }
+        guard node.kind == .integer else { throw fail() }
         var i = node.start
         let negative = tape.base[i] == UInt8(ascii: "-")
         if negative { i += 1 }
@@ -92,18 +107,18 @@ final class JSONTapeDecoder: Decoder {
         while i < node.end {
             let (times, overflow) = magnitude.multipliedReportingOverflow(by: 10)
             let (sum, carry) = times.addingReportingOverflow(UInt64(tape.base[i] &- UInt8(ascii: "0")))
-            guard !overflow, !carry else { throw JSONTape.NotFast() }
+            guard !overflow, !carry else { throw fail() }
             magnitude = sum
             i += 1
         }
         if negative {
             // "-0" and the most negative values are left to Foundation.
             guard magnitude > 0, magnitude <= UInt64(Int64.max), let value = T(exactly: -Int64(magnitude)) else {
-                throw JSONTape.NotFast()
+                throw fail()
             }
             return value
         }
-        guard let value = T(exactly: magnitude) else { throw JSONTape.NotFast() }
+        guard let value = T(exactly: magnitude) else { throw fail() }
         return value
     }
 
@@ -112,7 +127,7 @@ final class JSONTapeDecoder: Decoder {
         // Out of range either way (infinite, or a fraction that reads as zero) is Foundation's to decide.
         guard node.kind == .integer || node.kind == .number, let value = Double(tape.text(node.start..<node.end)),
             value.isFinite, value != 0 || node.kind == .integer
-        else { throw JSONTape.NotFast() }
+        else { throw fail() }
         return value
     }
 }
@@ -120,10 +135,10 @@ final class JSONTapeDecoder: Decoder {
 struct JSONTapeKeyed<Key: CodingKey>: KeyedDecodingContainerProtocol {
     let decoder: JSONTapeDecoder
     let object: Int
-    var codingPath: [any CodingKey] { [] }
+    var codingPath: [any CodingKey] { decoder.codingPath }
 
     init(decoder: JSONTapeDecoder, object: Int) throws {
-        guard decoder.node(object).kind == .object else { throw JSONTape.NotFast() }
+        guard decoder.node(object).kind == .object else { throw decoder.fail() }
         self.decoder = decoder
         self.object = object
     }
@@ -137,6 +152,9 @@ struct JSONTapeKeyed<Key: CodingKey>: KeyedDecodingContainerProtocol {
             if let found = Key(stringValue: decoder.tape.text(node.start..<node.end)) { keys.append(found) }
             key = decoder.node(key + 1).next
         }
+        // Keys that name one number ("1", "01"): which value Foundation keeps is its own business.
+        let numbers = keys.compactMap(\.intValue)
+        if numbers.count > 1, Set(numbers).count < numbers.count { _ = decoder.fail() }
         return keys
     }
 
@@ -144,6 +162,11 @@ struct JSONTapeKeyed<Key: CodingKey>: KeyedDecodingContainerProtocol {
     private func find(_ key: Key) -> Int? {
         var name = key.stringValue
         return name.withUTF8 { wanted -> Int? in
+            // Foundation compares keys as Swift strings, where a non-ASCII key can equal an ASCII one.
+            guard wanted.allSatisfy({ $0 < 0x80 }) else {
+                _ = decoder.fail()
+                return nil
+            }
             var at = object + 1
             let end = decoder.node(object).next
             while at < end {
@@ -157,7 +180,7 @@ struct JSONTapeKeyed<Key: CodingKey>: KeyedDecodingContainerProtocol {
 
     /// The index of the value under `key`; a missing key is Foundation's to report.
     private func value(_ key: Key) throws -> Int {
-        guard let at = find(key) else { throw JSONTape.NotFast() }
+        guard let at = find(key) else { throw decoder.fail() }
         return at
     }
 
@@ -166,7 +189,7 @@ struct JSONTapeKeyed<Key: CodingKey>: KeyedDecodingContainerProtocol {
     func decode(_ type: Bool.Type, forKey key: Key) throws -> Bool { try decoder.bool(value(key)) }
     func decode(_ type: String.Type, forKey key: Key) throws -> String { try decoder.string(value(key)) }
     func decode(_ type: Double.Type, forKey key: Key) throws -> Double { try decoder.double(value(key)) }
-    func decode(_ type: Float.Type, forKey key: Key) throws -> Float { throw JSONTape.NotFast() }
+    func decode(_ type: Float.Type, forKey key: Key) throws -> Float { throw decoder.fail() }
     func decode(_ type: Int.Type, forKey key: Key) throws -> Int { try decoder.integer(type, value(key)) }
     func decode(_ type: Int8.Type, forKey key: Key) throws -> Int8 { try decoder.integer(type, value(key)) }
     func decode(_ type: Int16.Type, forKey key: Key) throws -> Int16 { try decoder.integer(type, value(key)) }
@@ -194,8 +217,8 @@ struct JSONTapeKeyed<Key: CodingKey>: KeyedDecodingContainerProtocol {
         try JSONTapeUnkeyed(decoder: decoder, array: value(key))
     }
 
-    func superDecoder() throws -> any Decoder { throw JSONTape.NotFast() }
-    func superDecoder(forKey key: Key) throws -> any Decoder { throw JSONTape.NotFast() }
+    func superDecoder() throws -> any Decoder { throw decoder.fail() }
+    func superDecoder(forKey key: Key) throws -> any Decoder { throw decoder.fail() }
 }
 
 struct JSONTapeUnkeyed: UnkeyedDecodingContainer {
@@ -204,11 +227,11 @@ struct JSONTapeUnkeyed: UnkeyedDecodingContainer {
     private var at: Int
     let count: Int?
     private(set) var currentIndex = 0
-    var codingPath: [any CodingKey] { [] }
+    var codingPath: [any CodingKey] { decoder.codingPath }
 
     init(decoder: JSONTapeDecoder, array: Int) throws {
         let node = decoder.node(array)
-        guard node.kind == .array else { throw JSONTape.NotFast() }
+        guard node.kind == .array else { throw decoder.fail() }
         self.decoder = decoder
         self.end = node.next
         self.at = array + 1
@@ -219,7 +242,7 @@ struct JSONTapeUnkeyed: UnkeyedDecodingContainer {
 
     /// The index of the next value; advances past it. Reading past the end is Foundation's to report.
     private mutating func next() throws -> Int {
-        guard at < end else { throw JSONTape.NotFast() }
+        guard at < end else { throw decoder.fail() }
         let value = at
         at = decoder.node(at).next
         currentIndex += 1
@@ -227,7 +250,8 @@ struct JSONTapeUnkeyed: UnkeyedDecodingContainer {
     }
 
     mutating func decodeNil() throws -> Bool {
-        guard at < end, decoder.isNull(at) else { return false }
+        guard at < end else { throw decoder.fail() }  // Foundation throws at the end
+        guard decoder.isNull(at) else { return false }
         _ = try next()
         return true
     }
@@ -235,7 +259,7 @@ struct JSONTapeUnkeyed: UnkeyedDecodingContainer {
     mutating func decode(_ type: Bool.Type) throws -> Bool { try decoder.bool(next()) }
     mutating func decode(_ type: String.Type) throws -> String { try decoder.string(next()) }
     mutating func decode(_ type: Double.Type) throws -> Double { try decoder.double(next()) }
-    mutating func decode(_ type: Float.Type) throws -> Float { throw JSONTape.NotFast() }
+    mutating func decode(_ type: Float.Type) throws -> Float { throw decoder.fail() }
     mutating func decode(_ type: Int.Type) throws -> Int { try decoder.integer(type, next()) }
     mutating func decode(_ type: Int8.Type) throws -> Int8 { try decoder.integer(type, next()) }
     mutating func decode(_ type: Int16.Type) throws -> Int16 { try decoder.integer(type, next()) }
@@ -258,19 +282,19 @@ struct JSONTapeUnkeyed: UnkeyedDecodingContainer {
         try JSONTapeUnkeyed(decoder: decoder, array: next())
     }
 
-    mutating func superDecoder() throws -> any Decoder { throw JSONTape.NotFast() }
+    mutating func superDecoder() throws -> any Decoder { throw decoder.fail() }
 }
 
 struct JSONTapeSingleValue: SingleValueDecodingContainer {
     let decoder: JSONTapeDecoder
     let index: Int
-    var codingPath: [any CodingKey] { [] }
+    var codingPath: [any CodingKey] { decoder.codingPath }
 
     func decodeNil() -> Bool { decoder.isNull(index) }
     func decode(_ type: Bool.Type) throws -> Bool { try decoder.bool(index) }
     func decode(_ type: String.Type) throws -> String { try decoder.string(index) }
     func decode(_ type: Double.Type) throws -> Double { try decoder.double(index) }
-    func decode(_ type: Float.Type) throws -> Float { throw JSONTape.NotFast() }
+    func decode(_ type: Float.Type) throws -> Float { throw decoder.fail() }
     func decode(_ type: Int.Type) throws -> Int { try decoder.integer(type, index) }
     func decode(_ type: Int8.Type) throws -> Int8 { try decoder.integer(type, index) }
     func decode(_ type: Int16.Type) throws -> Int16 { try decoder.integer(type, index) }

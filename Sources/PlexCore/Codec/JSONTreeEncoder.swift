@@ -37,7 +37,11 @@ struct JSONTreeEncoder: Encoder {
 
     let node: Node
     let outcome: Outcome
-    var codingPath: [any CodingKey] { [] }
+    /// Always empty here: a type that reads it gets Foundation's encoding, which has the real path.
+    var codingPath: [any CodingKey] {
+        outcome.givenUp = true
+        return []
+    }
     var userInfo: [CodingUserInfoKey: Any] { [:] }
 
     init(node: Node, outcome: Outcome) {
@@ -180,7 +184,10 @@ struct JSONTreeEncoder: Encoder {
 struct JSONTreeKeyed<Key: CodingKey>: KeyedEncodingContainerProtocol {
     let node: JSONTreeEncoder.Node
     let outcome: JSONTreeEncoder.Outcome
-    var codingPath: [any CodingKey] { [] }
+    var codingPath: [any CodingKey] {
+        outcome.givenUp = true
+        return []
+    }
 
     private func add(_ value: JSONTreeEncoder.Value, _ key: Key) {
         node.members.append((key.stringValue, value))
@@ -239,7 +246,10 @@ struct JSONTreeKeyed<Key: CodingKey>: KeyedEncodingContainerProtocol {
 struct JSONTreeUnkeyed: UnkeyedEncodingContainer {
     let node: JSONTreeEncoder.Node
     let outcome: JSONTreeEncoder.Outcome
-    var codingPath: [any CodingKey] { [] }
+    var codingPath: [any CodingKey] {
+        outcome.givenUp = true
+        return []
+    }
     var count: Int { node.elements.count }
 
     private func add(_ value: JSONTreeEncoder.Value) { node.elements.append(value) }
@@ -294,7 +304,10 @@ struct JSONTreeUnkeyed: UnkeyedEncodingContainer {
 struct JSONTreeSingleValue: SingleValueEncodingContainer {
     let node: JSONTreeEncoder.Node
     let outcome: JSONTreeEncoder.Outcome
-    var codingPath: [any CodingKey] { [] }
+    var codingPath: [any CodingKey] {
+        outcome.givenUp = true
+        return []
+    }
 
     private func set(_ value: JSONTreeEncoder.Value) {
         if node.single != nil { outcome.givenUp = true }
