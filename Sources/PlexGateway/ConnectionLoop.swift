@@ -16,7 +16,7 @@ struct ConnectionLoop<Inner: ServerChildChannel>: ServerChildChannel {
     let inner: Inner
     /// A handler to put right after Hummingbird's connection state handler (so that one still sees every request
     /// and response, for keep-alive, idle timeouts and a graceful stop), if any.
-    var shortcut: (@Sendable (any EventLoop) -> any ChannelHandler)? = nil
+    var shortcut: (@Sendable () -> any ChannelHandler)? = nil
 
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
         let value = inner.setup(channel: channel, logger: logger)
@@ -24,7 +24,7 @@ struct ConnectionLoop<Inner: ServerChildChannel>: ServerChildChannel {
         return value.flatMapThrowing { value in
             let pipeline = channel.pipeline.syncOperations
             try pipeline.addHandler(
-                shortcut(channel.eventLoop),
+                shortcut(),
                 position: .after(try pipeline.handler(type: HTTPConnectionStateHandler.self)))
             return value
         }

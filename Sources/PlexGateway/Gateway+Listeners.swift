@@ -30,8 +30,8 @@ extension Gateway {
             let stream = self.stream
             let gateway = self
             server = HTTPServerBuilder { responder in
-                ConnectionLoop(inner: HTTP1Channel(responder: responder, configuration: stream)) { eventLoop in
-                    ShortcutHandler(gateway: gateway, eventLoop: eventLoop)
+                ConnectionLoop(inner: HTTP1Channel(responder: responder, configuration: stream)) {
+                    ShortcutHandler(gateway: gateway)
                 }
             }
         }
@@ -47,8 +47,13 @@ extension Gateway {
         -> (some ApplicationProtocol)?
     {
         configuration.plaintextHTTP2.map { listener in
+            // Each stream carries one request and closes, so the shortcut may sit before the stream's state
+            // handler (on an HTTP/1.1 connection it must come after it, which sees every request for keep-alive).
+            let gateway = self
             let settings = HTTP2Channel.Configuration(
-                idleTimeout: configuration.idleTimeout, streamConfiguration: stream)
+                idleTimeout: configuration.idleTimeout,
+                streamConfiguration: .init(
+                    additionalChannelHandlers: [ShortcutHandler(gateway: gateway)], idleTimeout: silenceTimeout))
             let timeout = silenceTimeout
             let server = HTTPServerBuilder { responder in
                 ConnectionLoop(

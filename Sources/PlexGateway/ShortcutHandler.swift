@@ -15,7 +15,8 @@ internal import PlexTransport
 /// call error with its status) is rendered from the same ``Gateway`` functions as the router's route.
 ///
 /// Whatever arrives while its call runs (pipelined requests, a parse error, the client's half-close) waits
-/// behind the call's answer and is taken up in order afterwards (``ShortcutState``); reads stop once something waits.
+/// behind the call's answer and is taken up in order afterwards (``ShortcutState``); reads stop once something waits,
+/// and while the socket takes no more writes (a client that never reads its answers is not read either).
 ///
 /// Measured with `scripts/bench-http.sh`: see the README's gateway figures.
 final class ShortcutHandler: ChannelDuplexHandler, RemovableChannelHandler {
@@ -33,16 +34,21 @@ final class ShortcutHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private let gateway: Gateway
     /// The gateway's decision, made once (a partial application per part would copy the gateway each time).
     private let decide: (HTTPRequest) -> ActorCall?
-    private let executor: EventLoopTaskExecutor
+    /// The connection's (or HTTP/2 stream's) event loop, where calls run; set when the handler is added.
+    private var executor: EventLoopTaskExecutor?
     private var state = ShortcutState<ActorCall, Inbound>()
-    /// A read the channel asked for while a call ran, made once it is answered.
+    /// A read the channel asked for while reads were held back (something waits behind a call, or the socket
+    /// takes no more writes), made once they may go on.
     private var readPending = false
     private var date = HTTPDate()
 
-    init(gateway: Gateway, eventLoop: any EventLoop) {
+    init(gateway: Gateway) {
         self.gateway = gateway
         self.decide = gateway.shortcut
-        self.executor = EventLoopTaskExecutor(eventLoop: eventLoop)
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        executor = EventLoopTaskExecutor(eventLoop: context.eventLoop)
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -91,7 +97,7 @@ final class ShortcutHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private func run(_ call: ActorCall, body: ByteBuffer, context: ChannelHandlerContext) {
         let promise = context.eventLoop.makePromise(of: Result<[UInt8], GatewayError>.self)
         let gateway = self.gateway
-        let executor = self.executor
+        let executor = self.executor ?? EventLoopTaskExecutor(eventLoop: context.eventLoop)
         Task(executorPreference: executor) {
             do throws(GatewayError) {
                 promise.succeed(
@@ -131,9 +137,17 @@ final class ShortcutHandler: ChannelDuplexHandler, RemovableChannelHandler {
             state.dropHeld()
             return
         }
-        // Take up what arrived meanwhile, one at a time, until it is all done or a held request starts a call.
+        resume(context: context)
+    }
+
+    /// Takes up what arrived during a call, one at a time, until it is all done, a held request starts a call,
+    /// or the socket takes no more writes; then reads again if a read waits and may go on.
+    ///
+    /// A client that sends requests and never reads the answers so stops being read once the socket's
+    /// outbound buffer passes its high-water mark (NIO's writability), instead of the answers piling up here.
+    private func resume(context: ChannelHandlerContext) {
         var passed = false
-        while let next = state.next(decide: decide) {
+        while context.channel.isWritable, let next = state.next(decide: decide) {
             switch next {
             case .part(let action): passed = perform(action, context: context) || passed
             case .other(let inbound, let before):
@@ -143,10 +157,15 @@ final class ShortcutHandler: ChannelDuplexHandler, RemovableChannelHandler {
         }
         // Parts passed on outside a read need their read-complete too (Hummingbird's stream yields on it).
         if passed { context.fireChannelReadComplete() }
-        if readPending, state.mayRead {
+        if readPending, state.mayRead, context.channel.isWritable {
             readPending = false
             context.read()
         }
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable { resume(context: context) }
+        context.fireChannelWritabilityChanged()
     }
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
@@ -155,7 +174,7 @@ final class ShortcutHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func read(context: ChannelHandlerContext) {
-        guard state.mayRead else {
+        guard state.mayRead, context.channel.isWritable else {
             readPending = true
             return
         }

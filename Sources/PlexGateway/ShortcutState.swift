@@ -45,7 +45,7 @@ struct ShortcutState<Call, Event> {
     /// What arrived while a call ran, oldest first.
     private var held = Deque<Held>()
 
-    /// Whether a call runs (reads from the socket wait until it is answered).
+    /// Whether a call runs (what arrives meanwhile is held until it is answered; see ``mayRead``).
     var isCalling: Bool { if case .calling = mode { true } else { false } }
 
     /// How many arrivals wait behind the call.

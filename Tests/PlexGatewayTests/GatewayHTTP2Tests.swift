@@ -80,6 +80,33 @@ struct GatewayHTTP2Tests {
         }
     }
 
+    @Test("over h2c the shortcut answers each stream as the router does, errors included")
+    func plaintextHTTP2Shortcut() async throws {
+        var configuration = GatewayConfiguration()
+        configuration.plaintextHTTP2 = GatewayListener(port: 0)
+        try await withLiveGateway(configuration: configuration) { cluster, ports in
+            let owned = key(ofType: Counter.typeName, ownedBy: cluster.node(1).nodeID, on: cluster.node(0), prefix: "s")
+            let cases: [(path: String, body: String, status: Int)] = [
+                ("/v1/actors/counter/\(owned)", #"{"get":{}}"#, 200),
+                ("/v1/actors/nope/k", "{}", 404),
+                ("/v1/actors/plex.workflow/k", "{}", 404),
+                ("/v1/actors/counter/\(owned)", #"{"increment":"#, 400),
+                ("/v1/actors/counter/\(owned)", #"{"explode":{}}"#, 400),
+                ("/v1/actors/counter/\(owned)?timeout_ms=0", "{}", 400),
+            ]
+            try await H2CConnection.with(port: try #require(ports.http2)) { connection in
+                for item in cases {
+                    let shortcut = try await connection.send(.POST, item.path, body: item.body)
+                    let router = try await connection.send(
+                        .POST, ShortcutLiveTests.viaRouter(item.path), body: item.body)
+                    #expect(shortcut.status == item.status, "\(item.path) \(item.body): \(shortcut.body)")
+                    #expect(shortcut.status == router.status, "\(item.path) \(item.body)")
+                    #expect(shortcut.body == router.body, "\(item.path) \(item.body)")
+                }
+            }
+        }
+    }
+
     @Test("the h2c listener asks for the same bearer token")
     func plaintextHTTP2Token() async throws {
         var configuration = GatewayConfiguration(bearerToken: "s3cret")

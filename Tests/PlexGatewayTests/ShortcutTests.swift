@@ -1,6 +1,7 @@
 import Foundation
 import HTTPTypes
 import NIOCore
+import NIOEmbedded
 import NIOHTTPTypes
 import PlexExamples
 import PlexSpaces
@@ -259,6 +260,25 @@ struct ShortcutLiveTests {
         }
     }
 
+    @Test("reads wait while the socket takes no more writes, and go on once it does")
+    func writability() async throws {
+        try await withGateway(nodes: 1) { cluster, _ in
+            let gateway = try Gateway(node: cluster.node(0), configuration: GatewayConfiguration())
+            let reads = ReadCounter()
+            let channel = EmbeddedChannel()
+            try channel.pipeline.syncOperations.addHandlers([reads, ShortcutHandler(gateway: gateway)])
+            channel.read()
+            #expect(reads.count == 1, "a writable channel reads")
+            channel.isWritable = false
+            channel.read()
+            #expect(reads.count == 1, "a client that does not take its answers is not read")
+            channel.isWritable = true
+            channel.pipeline.fireChannelWritabilityChanged()
+            #expect(reads.count == 2, "the read held back is made once the socket takes writes again")
+            _ = try? channel.finish()
+        }
+    }
+
     @Test(
         "an Idempotency-Key through the shortcut answers a retry from the first reply; a call to a stopped owner is 503"
     )
@@ -372,5 +392,16 @@ extension RawConnection {
         guard data.count >= end + 4 + length else { return nil }
         let body = String(decoding: data[(end + 4)..<(end + 4 + length)], as: UTF8.self)
         return (RawResponse(status: status, headers: headers, body: body), end + 4 + length)
+    }
+}
+
+/// Counts the reads that reach it from the handlers behind it.
+final class ReadCounter: ChannelOutboundHandler, RemovableChannelHandler {
+    typealias OutboundIn = Any
+    private(set) var count = 0
+
+    func read(context: ChannelHandlerContext) {
+        count += 1
+        context.read()
     }
 }

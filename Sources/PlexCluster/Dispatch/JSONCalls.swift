@@ -50,8 +50,9 @@ extension CallDispatcher {
             guard let entry else {
                 throw CallError(.unknownActorType, "actor type '\(id.typeName)' is not registered on \(nodeID)")
             }
-            // The caller hears at its deadline even if the turn has not ended (it waits behind a slow message, or
-            // its handler hangs); the call may still take effect later, as any timed-out call may.
+            // The caller hears at its deadline (within the sweep's resolution, 5 ms) even if the turn has not ended
+            // (it waits behind a slow message, or its handler hangs); the call may still take effect later, as any
+            // timed-out call may.
             let answer = CallAnswer(id)
             do throws(CallError) {
                 let admission = try entry.enqueueEncoded(
