@@ -281,8 +281,14 @@ struct All: AsyncParsableCommand {
     }
 
     /// The journal alone (synchronous=FULL): group-commit throughput with 256 concurrent appenders of one
-    /// 64-byte entry each, their latency, a single appender's latency, and bytes per entry on disk.
+    /// 64-byte entry each, their latency, a single appender's latency, and bytes per entry on disk; with the
+    /// default one shard, then with two (the figures' names end in `_2_shards`).
     func journal(window: Duration) async throws {
+        for shards in [1, 2] { try await journal(window: window, shards: shards) }
+    }
+
+    func journal(window: Duration, shards: Int) async throws {
+        let suffix = shards == 1 ? "" : "_\(shards)_shards"
         let clock = ContinuousClock()
         var rates: [Double] = []
         var p99s: [Double] = []
@@ -292,7 +298,8 @@ struct All: AsyncParsableCommand {
             let directory = temporaryDirectory("journal-\(run)")
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
             defer { try? FileManager.default.removeItem(atPath: directory) }
-            let journal = try await Journal.open(path: directory + "/journal.sqlite")
+            let journal = try await Journal.open(
+                path: directory + "/journal.sqlite", configuration: JournalConfiguration(shards: shards))
             let payload = [UInt8](repeating: 7, count: 64)
             let latencies = LatencyBox()
             let start = clock.now
@@ -333,10 +340,10 @@ struct All: AsyncParsableCommand {
                 })
             await journal.close()
         }
-        report("journal_append_256_appenders", median(rates), "entries/s")
-        report("journal_append_256_appenders_p99", median(p99s), "us")
-        report("journal_append_single_p50", median(singles), "us")
-        report("journal_bytes_per_entry", median(bytesPerEntry), "bytes")
+        report("journal_append_256_appenders\(suffix)", median(rates), "entries/s")
+        report("journal_append_256_appenders_p99\(suffix)", median(p99s), "us")
+        report("journal_append_single_p50\(suffix)", median(singles), "us")
+        report("journal_bytes_per_entry\(suffix)", median(bytesPerEntry), "bytes")
     }
 
     /// The median latency (µs) of `count` sequential runs of `body`.

@@ -12,7 +12,7 @@ struct HandoffJournalTests {
     /// A sender with a checkpoint at 2, one keyed entry before it (recent), one old keyed entry and an entry
     /// after the checkpoint.
     func sender() async throws -> Journal {
-        let journal = try await Journal.open(path: temporaryJournalPath())
+        let journal = try await Journal.open(path: temporaryJournalPath(), configuration: .init(shards: 2))
         var old = entry(counterA, 1, key: "old")
         old.time = 1_000
         try await journal.append([old, entry(counterA, 2, key: "recent"), entry(counterA, 3)])
@@ -43,7 +43,7 @@ struct HandoffJournalTests {
         #expect(try await from.beginHandOff(counterA, to: node3, keysSince: 0) == .movedTo(node2))
         #expect(try await from.beginHandOff(counterB, to: node2, keysSince: 0) == .notHeld)
 
-        let to = try await Journal.open(path: temporaryJournalPath())
+        let to = try await Journal.open(path: temporaryJournalPath(), configuration: .init(shards: 2))
         #expect(try await to.adopt(transfer, from: node1) == .stored)
         #expect(try await to.entries(for: counterA).map(\.sequence) == [2, 3])
         #expect(try await to.lineage(of: counterA) == Lineage(id: transfer.lineage!, epoch: 1, lastSequence: 3))
@@ -96,7 +96,7 @@ struct HandoffJournalTests {
 
     @Test("recording a fresh actor as held makes it held without data")
     func recordHeld() async throws {
-        let journal = try await Journal.open(path: temporaryJournalPath())
+        let journal = try await Journal.open(path: temporaryJournalPath(), configuration: .init(shards: 2))
         #expect(try await journal.holding(of: counterB).isHeld == false)
         try await journal.recordHeld(counterB)
         try await journal.recordHeld(counterB)

@@ -12,7 +12,7 @@ struct LineageTests {
 
     /// A journal holding `sequences` of `actor`, started here (a lineage of its own).
     func journal(with actor: ActorID, _ sequences: ClosedRange<UInt64>) async throws -> Journal {
-        let journal = try await Journal.open(path: temporaryJournalPath())
+        let journal = try await Journal.open(path: temporaryJournalPath(), configuration: .init(shards: 2))
         try await journal.append(sequences.map { entry(actor, $0) })
         return journal
     }
@@ -28,7 +28,7 @@ struct LineageTests {
     @Test("a lineage is created with an actor's first entry, random, and kept across appends and reopening")
     func createdWithFirstEntry() async throws {
         let path = temporaryJournalPath()
-        var journal = try await Journal.open(path: path)
+        var journal = try await Journal.open(path: path, configuration: .init(shards: 2))
         #expect(try await journal.lineage(of: counterA) == nil)
         try await journal.append([entry(counterA, 1)])
         let first = try #require(try await journal.lineage(of: counterA))
@@ -37,7 +37,7 @@ struct LineageTests {
         #expect(try await journal.lineage(of: counterA) == Lineage(id: first.id, epoch: 0, lastSequence: 2))
         #expect(try await journal.lineage(of: counterB)?.id != first.id)
         await journal.close()
-        journal = try await Journal.open(path: path)
+        journal = try await Journal.open(path: path, configuration: .init(shards: 2))
         #expect(try await journal.lineage(of: counterA)?.id == first.id)
         let other = try await self.journal(with: counterA, 1...1)
         #expect(try await other.lineage(of: counterA)?.id != first.id)
@@ -78,7 +78,7 @@ struct LineageTests {
     @Test("a transfer of the receiver's own history, older or changed, never truncates or rewrites it")
     func olderCopyNeverTruncates() async throws {
         let first = try await journal(with: counterA, 1...3)
-        let receiver = try await Journal.open(path: temporaryJournalPath())
+        let receiver = try await Journal.open(path: temporaryJournalPath(), configuration: .init(shards: 2))
         let old = try await handOff(counterA, from: first, to: node2)
         #expect(try await receiver.adopt(old, from: node1) == .stored)
         try await receiver.append([entry(counterA, 4), entry(counterA, 5)])
@@ -108,14 +108,14 @@ struct LineageTests {
     @Test("a transfer that carries nothing never replaces a history")
     func emptyTransferIgnored() async throws {
         let holder = try await journal(with: counterA, 1...2)
-        let empty = try await Journal.open(path: temporaryJournalPath())
+        let empty = try await Journal.open(path: temporaryJournalPath(), configuration: .init(shards: 2))
         try await empty.recordHeld(counterA)
         let transfer = try await handOff(counterA, from: empty, to: node1)
         #expect(transfer.lineage == nil && transfer.sequences == nil)
         #expect(try await holder.adopt(transfer, from: node3) == .alreadyHad)
         #expect(try await holder.entries(for: counterA).map(\.sequence) == [1, 2])
         // To a node with nothing, it records the epoch, as before.
-        let nothing = try await Journal.open(path: temporaryJournalPath())
+        let nothing = try await Journal.open(path: temporaryJournalPath(), configuration: .init(shards: 2))
         #expect(try await nothing.adopt(transfer, from: node3) == .stored)
         #expect(
             try await nothing.holding(of: counterA)

@@ -18,7 +18,7 @@ struct RecoveryReadTests {
 
     @Test("one read gives the holding, the checkpoint and the entries after it, as the separate reads do")
     func matchesSeparateReads() async throws {
-        let journal = try await Journal.open(path: temporaryJournalPath())
+        let journal = try await Journal.open(path: temporaryJournalPath(), configuration: .init(shards: 2))
         try await check(journal, counterA)  // nothing yet
         try await journal.append([entry(counterA, 1), entry(counterA, 2, key: "k")])
         try await check(journal, counterA)  // unfiled
@@ -39,7 +39,7 @@ struct RecoveryReadTests {
 
     @Test("a transfer stored after the read changes the shard's adoption count, so the activation reads again")
     func adoptionAfterRead() async throws {
-        let sender = try await Journal.open(path: temporaryJournalPath())
+        let sender = try await Journal.open(path: temporaryJournalPath(), configuration: .init(shards: 2))
         try await sender.append([entry(counterA, 1), entry(counterA, 2)])
         guard
             case .transfer(let transfer) = try await sender.beginHandOff(
@@ -48,7 +48,7 @@ struct RecoveryReadTests {
             Issue.record("expected a transfer")
             return
         }
-        let receiver = try await Journal.open(path: temporaryJournalPath())
+        let receiver = try await Journal.open(path: temporaryJournalPath(), configuration: .init(shards: 2))
         let before = try await receiver.recovery(of: counterA)
         #expect(before.entries.isEmpty && !before.holding.isHeld)
         #expect(receiver.adoptions(of: counterA) == before.adoptions)
