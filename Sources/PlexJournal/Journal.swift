@@ -27,10 +27,10 @@ public struct JournalConfiguration: Sendable {
     /// How many SQLite files (each with its own writer thread) a new journal spreads its actors over, by a
     /// stable hash of the actor id. A journal keeps the count it was created with (one for journals created
     /// before sharding). Default: 1. On 2 cores a node's own work (its event loops, a gateway) leaves no core for
-    /// a second writer: one writer's larger group commits flush less often, and measured faster (durable asks
-    /// over HTTP 19.9 k against 15.9 k requests/s; 256 in-process callers 111-128 k against 99 k calls/s). More
-    /// shards pay where the journal alone is the bottleneck (256 bare appenders: 105-125 k entries/s with two
-    /// against 102-105 k with one) or on more cores.
+    /// a second writer: one writer's larger group commits flush less often (durable asks over HTTP measured 19.9 k
+    /// against 15.9 k requests/s; 256 in-process callers within noise, 78-128 k against 86-105 k calls/s over two
+    /// sittings). More shards may pay where the journal alone is the bottleneck (256 bare appenders: 105-125 k
+    /// entries/s with two against 102-105 k with one) or on more cores.
     public var shards: Int
     /// How many bytes of committed entries each shard keeps only in its commit-order log before it files
     /// the oldest backlogs by actor. A group commit then writes a few pages instead of one per actor in it,
