@@ -92,13 +92,76 @@ func fuzzHandshake(_ data: UnsafeRawBufferPointer) {
     }
 }
 
+/// What the JSON codec decodes in the fuzzer: the shapes a gateway request takes (no `Data` or `Date`, which its
+/// fast paths always leave to Foundation).
+struct JSONSample: Codable, Equatable {
+    enum Kind: Codable, Equatable {
+        case plain
+        case amount(Int64)
+        case named(String, tags: [String])
+    }
+    var id: UInt64
+    var name: String
+    var ratio: Double?
+    var small: Int8?
+    var kinds: [Kind]
+    var counts: [String: Int32]
+    var nested: [[Bool]]
+}
+
+/// The JSON codec (its fast paths of our own, Foundation for the rest) against Foundation alone: the same value
+/// or the same failure for any text, and the same bytes written back.
+func fuzzJSON(_ data: UnsafeRawBufferPointer) {
+    check(JSONSample.self, data)
+    check([String: Int].self, data)
+    check([Int: String].self, data)
+    check([Double].self, data)
+    check([Int?].self, data)
+    check(String.self, data)
+}
+
+private let foundationEncoder = {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]  // as JSONMessageCodec's
+    return encoder
+}()
+
+private func check<T: Codable & Equatable>(_ type: T.Type, _ data: UnsafeRawBufferPointer) {
+    let codec = JSONMessageCodec()
+    let ours = try? codec.decode(T.self, from: data)
+    let theirs = try? JSONDecoder().decode(T.self, from: Data(data))
+    guard ours == theirs else {
+        fatalError(
+            "JSONMessageCodec decodes \(Array(data)) as \(T.self) \(String(describing: ours)); Foundation: \(String(describing: theirs))"
+        )
+    }
+    guard let value = theirs else { return }
+    var bytes: [UInt8] = []
+    let written = (try? codec.encode(value, into: &bytes)).map { bytes }
+    let expected = (try? foundationEncoder.encode(value)).map { Array($0) }
+    guard written == expected else {
+        fatalError(
+            "JSONMessageCodec writes \(value) as \(String(describing: written)); Foundation: \(String(describing: expected))"
+        )
+    }
+}
+
 /// The targets by name.
 let targets: [String: @Sendable (UnsafeRawBufferPointer) -> Void] = [
-    "frame": fuzzFrame, "codec": fuzzCodec, "control": fuzzControl, "handshake": fuzzHandshake,
+    "frame": fuzzFrame, "codec": fuzzCodec, "control": fuzzControl, "handshake": fuzzHandshake, "json": fuzzJSON,
 ]
 
-/// Seeds beyond the golden fixtures: for the codec, messages of every shape it decodes.
+/// Seeds beyond the golden fixtures: for the codecs, messages of every shape they decode.
 func builtInSeeds(_ target: String) -> [[UInt8]] {
+    if target == "json" {
+        return [
+            #"{"id":7,"name":"order-1","ratio":0.5,"small":-8,"kinds":[{"plain":{}},{"amount":{"_0":-3}},"#
+                + #"{"named":{"_0":"x","tags":["a","b\"\\\/\n"]}}],"counts":{"a":1,"b":-2},"nested":[[true,false],[]]}"#,
+            #"{"id":0,"name":"","kinds":[],"counts":{},"nested":[]}"#,
+            #" {"a": 1, "b": -2, "1": 3, "01": 4} "#, "[1.5, -0, 1e300, 2.5e-308, 0.1, null]", #""text\t\u00e9""#,
+            "[1, null, 3]", #"{"1":"a","2":"b"}"#,
+        ].map { Array($0.utf8) }
+    }
     guard target == "codec" else { return [] }
     let codec = BinaryMessageCodec()
     let samples = [
