@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# Profiles the HTTP gateway under load, for the next optimisation: one release-built node, wrk with 64
+# connections on the counter's (or the durable counter's) route over 64 keys for SECONDS, and meanwhile either
+# `perf stat` of the node (syscalls, context switches and CPU per request: deterministic enough to compare two
+# builds where requests/s are within noise) or `perf record -g` (where the node's CPU goes). Not part of CI.
+#
+#   scripts/profile-http.sh [counter|durable-counter] [SECONDS] [stat|record] [PLEX_BINARY]
+#
+# `record` writes perf.data in the current directory; read it with `perf report --no-children`.
+set -euo pipefail
+type=${1:-counter}
+seconds=${2:-5}
+mode=${3:-stat}
+cd "$(dirname "$0")/.."
+if [ -n "${4:-}" ]; then
+  plex=$4
+else
+  swift build -c release --product plex >&2
+  plex="$(swift build -c release --show-bin-path)/plex"
+fi
+command -v wrk >/dev/null || { apt-get install -y -qq wrk >&2 || { apt-get update -qq && apt-get install -y -qq wrk >&2; }; }
+command -v perf >/dev/null || { echo "perf is not installed" >&2; exit 1; }
+work="$(mktemp -d)"
+pid=""
+cleanup() {
+  if [ -n "$pid" ]; then kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; fi
+  rm -rf "$work"
+}
+trap cleanup EXIT
+PLEX_CLUSTER_SECRET="profile-secret-0123456789" "$plex" node --data-dir "$work/node" --bootstrap \
+  --listen 127.0.0.1:0 --http-listen 127.0.0.1:0 --log-level warning >"$work/out" 2>"$work/err" &
+pid=$!
+for _ in $(seq 1 100); do grep -q '"event":"ready"' "$work/out" 2>/dev/null && break; sleep 0.1; done
+http=$(sed -n 's/.*"http":"\([^"]*\)".*/\1/p' "$work/out")
+[ -n "$http" ] || { cat "$work/err" >&2; echo "the node did not start" >&2; exit 1; }
+case "$type" in
+counter) body='{"increment":{}}' ;;
+durable-counter) body='{"increment":{"by":1}}' ;;
+*) echo "type must be counter or durable-counter" >&2; exit 2 ;;
+esac
+cat >"$work/load.lua" <<LUA
+wrk.method = "POST"
+wrk.body = '$body'
+wrk.headers["Content-Type"] = "application/json"
+local n = 0
+request = function()
+  n = n + 1
+  return wrk.format(nil, "/v1/actors/$type/profile-" .. (n % 64))
+end
+done = function(summary, latency, requests)
+  io.write(string.format("RESULT %d %.0f %.0f %.0f\\n", summary.requests, summary.requests / (summary.duration / 1e6),
+    latency:percentile(50), latency:percentile(99)))
+end
+LUA
+wrk -t2 -c64 -d2s -s "$work/load.lua" "http://$http" >/dev/null  # warm-up: activations
+case "$mode" in
+stat)
+  events=task-clock,context-switches,syscalls:sys_enter_read,syscalls:sys_enter_writev,syscalls:sys_enter_epoll_wait
+  events=$events,syscalls:sys_enter_epoll_ctl,syscalls:sys_enter_futex,syscalls:sys_enter_fdatasync
+  perf stat -e "$events" -p "$pid" -o "$work/stat" -- sleep "$((seconds + 1))" &
+  ;;
+record) perf record -F 2000 -g -p "$pid" -o perf.data -- sleep "$seconds" >/dev/null 2>&1 & ;;
+*) echo "mode must be stat or record" >&2; exit 2 ;;
+esac
+profiler=$!
+sleep 0.5
+read -r requests rate p50 p99 < <(wrk -t2 -c64 -d"${seconds}s" -s "$work/load.lua" "http://$http" | sed -n 's/^RESULT //p')
+wait "$profiler"
+echo "$type: $requests requests, $rate req/s, p50 $p50 us, p99 $p99 us (machine: $(nproc) cores)"
+if [ "$mode" = stat ]; then
+  # Per request: task-clock in microseconds of CPU, the rest as counts.
+  grep -E '^ +[0-9]' "$work/stat" | awk -v n="$requests" '{
+    gsub(",", "", $1)
+    if ($2 == "seconds") next
+    if ($2 == "msec") printf "node CPU per request %.1f us\n", $1 * 1000 / n
+    else printf "%s per request %.3f\n", $2, $1 / n
+  }'
+else
+  echo "perf.data written: perf report --no-children -i perf.data"
+fi
