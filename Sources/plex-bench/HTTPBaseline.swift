@@ -10,15 +10,20 @@ import PlexTransport
 /// The HTTP gateway benchmark's baselines (`scripts/bench-http.sh` runs them beside the gateway): a bare NIO
 /// HTTP/1.1 pipeline (`NIOHTTP1`, no Hummingbird) that answers every request with a fixed JSON reply (`fixed`:
 /// the ceiling of NIO and the kernel here), or that makes the same JSON actor call as the gateway's shortcut,
-/// `PlexNode.ask(_:json:on:)` on the connection's loop (`actor`: what the call costs without Hummingbird).
-/// Only `POST /v1/actors/{type}/{key}` is understood; anything else gets the fixed reply.
+/// `PlexNode.ask(_:json:on:)` on the connection's loop (`actor`: what the call costs without Hummingbird); or
+/// bare NIO with a minimal HTTP/1.1 parser of its own and the fixed reply (`raw`: the ceiling an HTTP path of our
+/// own, without NIOHTTP1, could reach). Only `POST /v1/actors/{type}/{key}` is understood; anything else gets the
+/// fixed reply.
 struct HTTPBaseline: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "http-baseline", abstract: "A bare NIO HTTP/1.1 server for the gateway benchmark's baselines.")
 
-    enum Mode: String, ExpressibleByArgument { case fixed, actor }
+    enum Mode: String, ExpressibleByArgument { case fixed, actor, raw }
 
-    @Option(help: "fixed: a fixed reply; actor: the counter's JSON call, as the gateway makes it.")
+    @Option(
+        help:
+            "fixed: a fixed reply; actor: the counter's JSON call, as the gateway makes it; raw: a fixed reply without NIOHTTP1 (a minimal parser of its own)."
+    )
     var mode: Mode = .fixed
 
     @Option(help: "The node's data directory (actor mode); default: a scratch directory removed at a normal exit.")
@@ -38,6 +43,10 @@ struct HTTPBaseline: AsyncParsableCommand {
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    if mode == .raw {
+                        try channel.pipeline.syncOperations.addHandler(RawBaselineHandler())
+                        return
+                    }
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline()
                     try channel.pipeline.syncOperations.addHandler(BaselineHandler(node: node, loop: channel.eventLoop))
                 }
@@ -104,5 +113,64 @@ final class BaselineHandler: ChannelInboundHandler {
             wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .ok, headers: headers))), promise: nil)
         context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(bytes: reply)))), promise: nil)
         context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+    }
+}
+
+/// The `raw` baseline: HTTP/1.1 without NIOHTTP1, the ceiling an HTTP path of our own could reach here. It finds
+/// each request's end (its head's blank line, then `Content-Length` bytes), and answers every complete request
+/// in a read with one fixed reply, all in one write. Only what the benchmark sends is understood: no chunked
+/// bodies, no header folding, no validation.
+final class RawBaselineHandler: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    static let reply = Array(
+        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 11\r\n\r\n{\"count\":1}".utf8)
+    private var pending = ByteBuffer()
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        var bytes = unwrapInboundIn(data)
+        pending.writeBuffer(&bytes)
+        var answers = 0
+        while let length = Self.requestLength(pending.readableBytesView) {
+            pending.moveReaderIndex(forwardBy: length)
+            answers += 1
+        }
+        pending.discardReadBytes()
+        guard answers > 0 else { return }
+        var out = context.channel.allocator.buffer(capacity: Self.reply.count * answers)
+        for _ in 0..<answers { out.writeBytes(Self.reply) }
+        context.writeAndFlush(wrapOutboundOut(out), promise: nil)
+    }
+
+    /// The length of the first whole request in `view`, or `nil` if it has not all arrived.
+    static func requestLength(_ view: ByteBufferView) -> Int? {
+        view.withContiguousStorageIfAvailable { bytes -> Int? in
+            var i = 0
+            var body = 0
+            while i + 3 < bytes.count {
+                if bytes[i] == 13 && bytes[i + 1] == 10 {
+                    if bytes[i + 2] == 13 && bytes[i + 3] == 10 {
+                        let total = i + 4 + body
+                        return bytes.count >= total ? total : nil
+                    }
+                    // A header line starts at i + 2: Content-Length, in any case, gives the body's length.
+                    let name = Array("content-length:".utf8)
+                    var j = 0
+                    while j < name.count, i + 2 + j < bytes.count, bytes[i + 2 + j] | 0x20 == name[j] { j += 1 }
+                    if j == name.count {
+                        var k = i + 2 + j
+                        body = 0
+                        while k < bytes.count, bytes[k] == 32 { k += 1 }
+                        while k < bytes.count, bytes[k] >= 48, bytes[k] <= 57 {
+                            body = body * 10 + Int(bytes[k] - 48)
+                            k += 1
+                        }
+                    }
+                }
+                i += 1
+            }
+            return nil
+        } ?? nil
     }
 }
