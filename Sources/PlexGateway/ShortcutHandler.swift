@@ -4,9 +4,14 @@ internal import NIOCore
 internal import NIOHTTPTypes
 internal import PlexTransport
 
-/// The plain HTTP/1.1 listener's shortcut for `POST /v1/actors/{type}/{key}`: it answers the call on the
-/// connection's event loop, without Hummingbird's per-request work (its async request and response streams, its
-/// router and middleware), which costs more than the call itself. Everything else passes on to Hummingbird.
+/// The shortcut for `POST /v1/actors/{type}/{key}` on the plain HTTP/1.1 listener and in every stream of the h2c
+/// listener (TLS connections keep the router): it answers the call on the connection's event loop, without
+/// Hummingbird's per-request work (its async request and response streams, its router and middleware), which
+/// costs more than the call itself. Everything else passes on to Hummingbird.
+///
+/// On an HTTP/1.1 connection it sits after Hummingbird's connection state handler, which must see every request
+/// for keep-alive and idle timeouts; an HTTP/2 stream carries one request and closes, so there it sits before
+/// the stream's state handler (Hummingbird's `additionalChannelHandlers`).
 ///
 /// It takes only a request whose answer it gives exactly as the router would: a POST to that route with a
 /// `Content-Length` within the limit, no query but `timeout_ms`, no `Expect` or `Connection: close`, the token
