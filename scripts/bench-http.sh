@@ -39,27 +39,13 @@ for type in counter durable-counter; do
   counter) body='{"increment":{}}' ;;
   *) body='{"increment":{"by":1}}' ;;
   esac
-  cat >"$work/$type.lua" <<LUA
-wrk.method = "POST"
-wrk.body = '$body'
-wrk.headers["Content-Type"] = "application/json"
-local n = 0
-request = function()
-  n = n + 1
-  return wrk.format(nil, "/v1/actors/$type/bench-" .. (n % 64))
-end
-done = function(summary, latency, requests)
-  io.write(string.format("RESULT %.0f %.0f %.0f %d\\n", summary.requests / (summary.duration / 1e6),
-    latency:percentile(50), latency:percentile(99), summary.errors.status + summary.errors.connect
-    + summary.errors.read + summary.errors.write + summary.errors.timeout))
-end
-LUA
-  wrk -t2 -c64 -d2s -s "$work/$type.lua" "http://$http" >/dev/null  # warm-up: activations, JIT-free caches
+  load=(-s scripts/http-load.lua "http://$http" -- "$type" "$body")
+  wrk -t2 -c64 -d2s "${load[@]}" >/dev/null  # warm-up: activations, JIT-free caches
   : >"$work/$type.results"
   for _ in 1 2 3; do
-    wrk -t2 -c64 -d"${seconds}s" -s "$work/$type.lua" "http://$http" | sed -n 's/^RESULT //p' >>"$work/$type.results"
+    wrk -t2 -c64 -d"${seconds}s" "${load[@]}" | sed -n 's/^RESULT //p' >>"$work/$type.results"
   done
-  sort -n "$work/$type.results" | sed -n 2p | while read -r rate p50 p99 errors; do
+  sort -n -k2 "$work/$type.results" | sed -n 2p | while read -r _ rate p50 p99 errors; do
     echo "http_${type//-/_}_requests_per_second $rate req/s"
     echo "http_${type//-/_}_p50 $p50 us"
     echo "http_${type//-/_}_p99 $p99 us"
@@ -123,12 +109,13 @@ for mode in fixed actor raw; do
   for _ in $(seq 1 100); do grep -q '"event":"ready"' "$work/$mode.out" 2>/dev/null && break; sleep 0.1; done
   address=$(sed -n 's/.*"http":"\([^"]*\)".*/\1/p' "$work/$mode.out")
   [ -n "$address" ] || { cat "$work/$mode.err" >&2; echo "the $mode baseline did not start" >&2; exit 1; }
-  wrk -t2 -c64 -d2s -s "$work/counter.lua" "http://$address" >/dev/null
+  load=(-s scripts/http-load.lua "http://$address" -- counter '{"increment":{}}')
+  wrk -t2 -c64 -d2s "${load[@]}" >/dev/null
   : >"$work/$mode.results"
   for _ in 1 2 3; do
-    wrk -t2 -c64 -d"${seconds}s" -s "$work/counter.lua" "http://$address" | sed -n 's/^RESULT //p' >>"$work/$mode.results"
+    wrk -t2 -c64 -d"${seconds}s" "${load[@]}" | sed -n 's/^RESULT //p' >>"$work/$mode.results"
   done
-  echo "http_baseline_nio_${mode}_requests_per_second $(sort -n "$work/$mode.results" | sed -n 2p | cut -d' ' -f1) req/s"
+  echo "http_baseline_nio_${mode}_requests_per_second $(sort -n -k2 "$work/$mode.results" | sed -n 2p | cut -d' ' -f2) req/s"
   kill "$baseline"; wait "$baseline" 2>/dev/null || true
   baseline=""
 done

@@ -38,21 +38,8 @@ counter) body='{"increment":{}}' ;;
 durable-counter) body='{"increment":{"by":1}}' ;;
 *) echo "type must be counter or durable-counter" >&2; exit 2 ;;
 esac
-cat >"$work/load.lua" <<LUA
-wrk.method = "POST"
-wrk.body = '$body'
-wrk.headers["Content-Type"] = "application/json"
-local n = 0
-request = function()
-  n = n + 1
-  return wrk.format(nil, "/v1/actors/$type/profile-" .. (n % 64))
-end
-done = function(summary, latency, requests)
-  io.write(string.format("RESULT %d %.0f %.0f %.0f\\n", summary.requests, summary.requests / (summary.duration / 1e6),
-    latency:percentile(50), latency:percentile(99)))
-end
-LUA
-wrk -t2 -c64 -d2s -s "$work/load.lua" "http://$http" >/dev/null  # warm-up: activations
+load=(-s scripts/http-load.lua "http://$http" -- "$type" "$body")
+wrk -t2 -c64 -d2s "${load[@]}" >/dev/null  # warm-up: activations
 case "$mode" in
 stat)
   events=task-clock,context-switches,syscalls:sys_enter_read,syscalls:sys_enter_writev,syscalls:sys_enter_epoll_wait
@@ -64,7 +51,7 @@ record) perf record -F 2000 -g -p "$pid" -o perf.data -- sleep "$seconds" >/dev/
 esac
 profiler=$!
 sleep 0.5
-read -r requests rate p50 p99 < <(wrk -t2 -c64 -d"${seconds}s" -s "$work/load.lua" "http://$http" | sed -n 's/^RESULT //p')
+read -r requests rate p50 p99 _ < <(wrk -t2 -c64 -d"${seconds}s" "${load[@]}" | sed -n 's/^RESULT //p')
 wait "$profiler"
 echo "$type: $requests requests, $rate req/s, p50 $p50 us, p99 $p99 us (machine: $(nproc) cores)"
 if [ "$mode" = stat ]; then
