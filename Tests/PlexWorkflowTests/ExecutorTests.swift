@@ -339,7 +339,10 @@ struct ExecutorTests {
 
         // A completion waits for the window, not for the slow attempt after it.
         let slow = try MemoryDriver(id: "wf-slow")
-        let clock = self.clock
+        // A clock of its own: the first run's flush timer may still sleep on `self.clock` (it started while
+        // "a" was held back and read its watch before the attempt unwatched it), which would make three
+        // sleepers here instead of two.
+        let clock = ManualClock()
         let task = launch(slow, clock: clock, batchWindow: 100) { context in
             _ = try await context.run("quick") { _ in 1 }
             _ = try await context.run("slow") { _ in
