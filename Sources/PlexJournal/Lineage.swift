@@ -108,7 +108,10 @@ struct AdoptDecision: Sendable, Hashable {
     ///   at that epoch or a later one and the transfer comes from another node than the one it handed it to.
     /// - Data here and the transfer carries none: ignore it (nothing in it to keep).
     /// - The same lineage: store it if its epoch is higher, it reaches at least as far, and the entries both
-    ///   hold agree (an extension); ignore it if the epoch is not higher; otherwise keep it aside.
+    ///   hold agree (an extension); ignore it if the epoch is not higher and it holds nothing this copy lacks
+    ///   (a repeat, or a stale copy this one extends); otherwise keep it aside. A copy of a passed epoch that
+    ///   reaches further, or differs, went its own way after the two split (a reclaim raced a handoff): it
+    ///   is kept aside and reported, never silently dropped.
     /// - Another lineage: store it only if this node handed its copy away (a tombstone) to the very node
     ///   that sends it: that node refused this copy or replaced it the same way, so it is kept aside there
     ///   (and here too); otherwise keep it aside. Epochs of different histories are not compared.
@@ -121,7 +124,9 @@ struct AdoptDecision: Sendable, Hashable {
         }
         guard let sequences = transfer.sequences else { return .ignore }
         if let lineage = held.lineage, lineage == transfer.lineage {
-            if passedEpoch { return .ignore }
+            if passedEpoch {
+                return sequences.upperBound > held.lastSequence || overlap == .differs ? .keepAside : .ignore
+            }
             guard sequences.upperBound >= held.lastSequence, overlap != .differs else { return .keepAside }
             return .store(settingAside: false)
         }

@@ -17,6 +17,15 @@ public final class InMemoryNetwork: Sendable {
         var delay: Duration = .zero
         var nextPort = 1
         var pipes: [ObjectIdentifier: InMemoryPipe] = [:]
+        var holds: Set<Hold> = []
+        var held: [Hold: [CheckedContinuation<Void, Never>]] = [:]
+    }
+
+    /// Frames of one kind in one direction between two addresses, held back by ``hold(_:from:to:)``.
+    struct Hold: Hashable {
+        let kind: Wire.FrameKind
+        let from: PeerAddress
+        let to: PeerAddress
     }
 
     let state = Mutex(State())
@@ -34,12 +43,52 @@ public final class InMemoryNetwork: Sendable {
         state.withLock { _ = $0.partitions.remove([a, b].sorted(by: { $0.description < $1.description })) }
     }
 
-    /// Ends every partition and fault.
+    /// Ends every partition and fault, and releases every hold.
     public func healAll() {
-        state.withLock {
-            $0.partitions = []
-            $0.dropRate = 0
-            $0.delay = .zero
+        let waiting = state.withLock { state in
+            state.partitions = []
+            state.dropRate = 0
+            state.delay = .zero
+            state.holds = []
+            defer { state.held = [:] }
+            return state.held.values.flatMap { $0 }
+        }
+        for continuation in waiting { continuation.resume() }
+    }
+
+    /// Holds back every frame of `kind` sent from `from` to `to`, on any connection between them, until
+    /// ``release(_:from:to:)``: a message in flight for as long as a test needs. The frames behind a held one
+    /// on its connection wait with it, as behind a stalled TCP stream; other connections go on.
+    public func hold(_ kind: Wire.FrameKind, from: PeerAddress, to: PeerAddress) {
+        state.withLock { _ = $0.holds.insert(Hold(kind: kind, from: from, to: to)) }
+    }
+
+    /// Delivers the frames ``hold(_:from:to:)`` held back, in order, and lets the next ones through.
+    public func release(_ kind: Wire.FrameKind, from: PeerAddress, to: PeerAddress) {
+        let hold = Hold(kind: kind, from: from, to: to)
+        let waiting = state.withLock { state in
+            state.holds.remove(hold)
+            return state.held.removeValue(forKey: hold) ?? []
+        }
+        for continuation in waiting { continuation.resume() }
+    }
+
+    /// How many frames ``hold(_:from:to:)`` holds back now (at most one per connection).
+    public func heldFrames(_ kind: Wire.FrameKind, from: PeerAddress, to: PeerAddress) -> Int {
+        state.withLock { $0.held[Hold(kind: kind, from: from, to: to)]?.count ?? 0 }
+    }
+
+    /// Returns once a frame of `kind` from `from` to `to` may be delivered.
+    func waitWhileHeld(_ kind: Wire.FrameKind, from: PeerAddress, to: PeerAddress) async {
+        let hold = Hold(kind: kind, from: from, to: to)
+        guard state.withLock({ $0.holds.contains(hold) }) else { return }
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let free = state.withLock { state -> Bool in
+                guard state.holds.contains(hold) else { return true }
+                state.held[hold, default: []].append(continuation)
+                return false
+            }
+            if free { continuation.resume() }
         }
     }
 
@@ -207,6 +256,7 @@ final class InMemoryPipe: Sendable {
                     let fault = network.fault(from: from, to: to)
                     if fault.drop { continue }
                     if fault.delay > .zero { try? await Task.sleep(for: fault.delay) }
+                    await network.waitWhileHeld(frame.kind, from: from, to: to)
                     receiver.receive(frame)
                 }
             }

@@ -13,7 +13,21 @@ import Testing
 final class Depositor: Sendable {
     let acknowledged = Mutex<[String: Int]>([:])
     let keys = Mutex<[String: [String]]>([:])
+    /// Each acknowledged deposit's reply, by account, in the order they came back: balances that do not rise
+    /// by one tell a fork (two copies each took a deposit) from a lost tail.
+    let replies = Mutex<[String: [(key: String, reply: Ledger.Reply)]]>([:])
     let stop = Atomic<Bool>(false)
+
+    /// What a failed check prints: `account`'s acknowledged deposits (key, node, balance), then the captured
+    /// log lines that name it.
+    func explain(_ account: String, logs: LogCapture) -> String {
+        let acked = replies.withLock { $0[account] ?? [] }.map {
+            "\($0.key) on \($0.reply.node) -> \($0.reply.balance)"
+        }
+        let name = "/\(account)"
+        let lines = logs.all.filter { $0.contains(name + " ") || $0.hasSuffix(name) }
+        return (["acknowledged:"] + acked + ["log:"] + lines).joined(separator: "\n")
+    }
 
     func run(through node: PlexNode, accounts: [String], tag: String) async {
         var round = 0
@@ -23,10 +37,11 @@ final class Depositor: Sendable {
                 let key = "\(tag)-\(account)-\(round)"
                 while true {
                     do {
-                        _ = try await node.actor(Ledger.self, key: account).ask(
+                        let reply = try await node.actor(Ledger.self, key: account).ask(
                             .deposit(amount: 1), timeout: .seconds(5), idempotencyKey: key)
                         acknowledged.withLock { $0[account, default: 0] += 1 }
                         keys.withLock { $0[account, default: []].append(key) }
+                        replies.withLock { $0[account, default: []].append((key, reply)) }
                         break
                     } catch {
                         try? await Task.sleep(for: .milliseconds(20))
@@ -194,7 +209,9 @@ struct HandoffClusterTests {
             let acknowledged = depositor.acknowledged.withLock { $0 }
             for (index, account) in Self.accounts.enumerated() {
                 let balance = try await caller.actor(Ledger.self, key: account).ask(.balance).balance
-                #expect(balance == index + 1 + acknowledged[account, default: 0], "\(account)")
+                #expect(
+                    balance == index + 1 + acknowledged[account, default: 0],
+                    "\(account)\n\(depositor.explain(account, logs: cluster.logs))")
             }
         }
     }

@@ -211,7 +211,12 @@ struct LineageTests {
             (true, true, 1, nil, 2, 5, "node-2", .differs, .keepAside),
             (true, true, 1, nil, 2, 4, "node-2", .agrees, .store(settingAside: false)),
             (true, true, 1, nil, 2, 3, "node-2", .agrees, .keepAside),
-            (true, true, 2, nil, 2, 9, "node-2", .agrees, .ignore),
+            (true, true, 2, nil, 2, 4, "node-2", .agrees, .ignore),
+            (true, true, 3, nil, 2, 3, "node-2", .agrees, .ignore),
+            (true, true, 3, nil, 2, 3, "node-2", .unverifiable, .ignore),
+            // A passed epoch that reaches further or differs split off this copy (a reclaim raced a handoff).
+            (true, true, 2, nil, 2, 9, "node-2", .agrees, .keepAside),
+            (true, true, 3, nil, 2, 4, "node-2", .differs, .keepAside),
             (true, true, 1, "node-2", 2, 5, "node-2", .agrees, .store(settingAside: false)),
             (true, false, nil, nil, 1, 9, "node-2", .agrees, .keepAside),
             (true, false, 5, "node-3", 9, 9, "node-2", .agrees, .keepAside),

@@ -65,8 +65,12 @@ extension HandoffCoordinator {
             }
             switch answer {
             case .transfer(let transfer), .repeated(let transfer):
-                // The owner asked for it: it stores what it gets (and asks again if this answer is lost).
-                state.withLock { _ = $0.unconfirmed.removeValue(forKey: id) }
+                // The owner asked for it: it stores what it gets (and asks again if this answer is lost). A
+                // push of it under way must not take a refusal as proof that it never arrived.
+                state.withLock { state in
+                    state.unconfirmed.removeValue(forKey: id)
+                    state.pushing[id]?.pulled = true
+                }
                 return .transfer(transfer)
             case .movedTo(let node): return .movedTo(node)
             case .notHeld: return .notHeld

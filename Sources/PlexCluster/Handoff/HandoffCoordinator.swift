@@ -17,6 +17,16 @@ struct HandoffState: Sendable {
     /// or one that failed with an unknown outcome). While any is left, this node does not say `done`: the
     /// receiver may not have the actor, and owners must still be able to pull it from here.
     var unconfirmed: [ActorID: NodeID] = [:]
+    /// Actors whose push is under way, and whether their receiver pulled them meanwhile. A pull answered
+    /// after the push recorded its tombstone hands the receiver the very copy the push carries: the push
+    /// may then no longer conclude from a refusal, or from a frame never sent, that the receiver lacks it.
+    var pushing: [ActorID: PushesUnderWay] = [:]
+
+    struct PushesUnderWay {
+        /// How many (a leave's round may run beside a scheduled one).
+        var count = 0
+        var pulled = false
+    }
 }
 
 /// The remote code of a handoff refused because the receiver does not own the actor in its own view.
@@ -145,6 +155,13 @@ final class HandoffCoordinator: Sendable {
             // Checked before the tombstone is written: a tombstone whose transfer was never sent would leave
             // the actor's state where no owner looks for it.
             guard let link = membership.existingLink(to: owner), link.isConnected else { return false }
+            state.withLock { $0.pushing[id, default: .init()].count += 1 }
+            defer {
+                state.withLock { state in
+                    state.pushing[id]?.count -= 1
+                    if state.pushing[id]?.count == 0 { state.pushing[id] = nil }
+                }
+            }
             let transfer: ActorTransfer
             let repeated: Bool
             switch try await handOffLocally(id, to: owner) {
@@ -156,9 +173,13 @@ final class HandoffCoordinator: Sendable {
                 return true
             }
             state.withLock { $0.unconfirmed[id] = owner }
+            /// Whether the owner may have this copy from before: an earlier transfer, or a pull answered since
+            /// the tombstone. Then neither a refusal nor a frame never sent means it lacks the copy, and
+            /// reclaiming it here would fork the actor (the owner may have run calls on it).
+            func mayHaveIt() -> Bool { repeated || state.withLock { $0.pushing[id]?.pulled == true } }
             do {
                 _ = try await call(.transfer(transfer), on: link)
-            } catch let notSent as PeerLink.NotSent where !repeated {
+            } catch let notSent as PeerLink.NotSent where !mayHaveIt() {
                 // Never sent (the connection went, or no slot came), and never sent before: the owner cannot
                 // have it, so the copy here is the latest again. (A repeat may have landed the first time.)
                 logger.info(
@@ -176,10 +197,10 @@ final class HandoffCoordinator: Sendable {
                     ])
                 state.withLock { _ = $0.unconfirmed.removeValue(forKey: id) }
                 return true
-            } catch let error as CallError where error.remoteCode == notOwnerCode && !repeated {
-                // Refused outright, and never sent before: it was not stored there, so the copy here is the
-                // latest again. (After an earlier transfer, which a pull may have taken, the receiver may
-                // have moved on with it: reclaiming then would fork the actor, so the tombstone stays.)
+            } catch let error as CallError where error.remoteCode == notOwnerCode && !mayHaveIt() {
+                // Refused outright, never sent before and not pulled: it was not stored there, so the copy
+                // here is the latest again. (After an earlier transfer or a pull, the receiver may have moved
+                // on with it: reclaiming then would fork the actor, so the tombstone stays.)
                 logger.info(
                     "handoff refused; keeping the actor", metadata: ["actor.id": "\(id)", "to": "\(owner)"])
                 try? await journal.reclaim(id)
