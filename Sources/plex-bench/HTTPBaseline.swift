@@ -18,11 +18,14 @@ struct HTTPBaseline: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "http-baseline", abstract: "A bare NIO HTTP/1.1 server for the gateway benchmark's baselines.")
 
-    enum Mode: String, ExpressibleByArgument { case fixed, actor, raw }
+    enum Mode: String, ExpressibleByArgument {
+        case fixed, actor, raw
+        case rawActor = "raw-actor"
+    }
 
     @Option(
         help:
-            "fixed: a fixed reply; actor: the counter's JSON call, as the gateway makes it; raw: a fixed reply without NIOHTTP1 (a minimal parser of its own)."
+            "fixed: a fixed reply; actor: the counter's JSON call, as the gateway makes it; raw: a fixed reply without NIOHTTP1 (a minimal parser of its own); raw-actor: that parser making the counter's JSON call."
     )
     var mode: Mode = .fixed
 
@@ -31,7 +34,7 @@ struct HTTPBaseline: AsyncParsableCommand {
 
     func run() async throws {
         let node: PlexNode? =
-            mode == .actor
+            mode == .actor || mode == .rawActor
             ? try await PlexNode.start(
                 NodeConfiguration(dataDirectory: dataDir ?? temporaryDirectory("http-baseline"), secret: benchSecret),
                 logger: quietLogger()
@@ -45,6 +48,11 @@ struct HTTPBaseline: AsyncParsableCommand {
                 channel.eventLoop.makeCompletedFuture {
                     if mode == .raw {
                         try channel.pipeline.syncOperations.addHandler(RawBaselineHandler())
+                        return
+                    }
+                    if mode == .rawActor, let node {
+                        try channel.pipeline.syncOperations.addHandler(
+                            RawActorBaselineHandler(node: node, loop: channel.eventLoop))
                         return
                     }
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline()
@@ -172,5 +180,75 @@ final class RawBaselineHandler: ChannelInboundHandler {
             }
             return nil
         } ?? nil
+    }
+}
+
+/// The `raw-actor` baseline: the `raw` parser making the counter's JSON call for each request, one at a time per
+/// connection (as wrk sends them), on the connection's loop: what the gateway's call could cost on an HTTP path
+/// of its own.
+final class RawActorBaselineHandler: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    let node: PlexNode
+    let executor: EventLoopTaskExecutor
+    private var pending = ByteBuffer()
+    private var busy = false
+
+    init(node: PlexNode, loop: any EventLoop) {
+        self.node = node
+        self.executor = EventLoopTaskExecutor(eventLoop: loop)
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        var bytes = unwrapInboundIn(data)
+        pending.writeBuffer(&bytes)
+        next(context: context)
+    }
+
+    private func next(context: ChannelHandlerContext) {
+        guard !busy, let length = RawBaselineHandler.requestLength(pending.readableBytesView) else { return }
+        let view = pending.readableBytesView
+        let request = Array(view.prefix(length))
+        pending.moveReaderIndex(forwardBy: length)
+        pending.discardReadBytes()
+        // The path: between the first and second spaces; the body: after the blank line.
+        guard let space = request.firstIndex(of: 32), let end = request[(space + 1)...].firstIndex(of: 32) else {
+            return
+        }
+        let segments = request[(space + 1)..<end].split(separator: UInt8(ascii: "/"))
+        var body = 0
+        var i = 0
+        while i + 3 < request.count {
+            if request[i] == 13, request[i + 1] == 10, request[i + 2] == 13, request[i + 3] == 10 {
+                body = i + 4
+                break
+            }
+            i += 1
+        }
+        guard segments.count == 4 else { return }
+        let id = ActorID(
+            typeName: String(decoding: segments[2], as: UTF8.self), key: String(decoding: segments[3], as: UTF8.self))
+        let json = Array(request[body...])
+        busy = true
+        let promise = context.eventLoop.makePromise(of: [UInt8].self)
+        let (node, executor) = (self.node, self.executor)
+        Task(executorPreference: executor) {
+            do {
+                promise.succeed(try await node.ask(id, json: json, on: executor))
+            } catch {
+                promise.fail(error)
+            }
+        }
+        promise.futureResult.assumeIsolated().whenComplete { result in
+            let reply = (try? result.get()) ?? Array(#"{"error":true}"#.utf8)
+            var out = context.channel.allocator.buffer(capacity: 128 + reply.count)
+            out.writeString(
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: \(reply.count)\r\n\r\n")
+            out.writeBytes(reply)
+            context.writeAndFlush(self.wrapOutboundOut(out), promise: nil)
+            self.busy = false
+            self.next(context: context)
+        }
     }
 }
