@@ -29,10 +29,11 @@ extension Gateway {
         } else {
             let stream = self.stream
             let gateway = self
+            let idleTimeout = configuration.idleTimeout
             server = HTTPServerBuilder { responder in
-                ConnectionLoop(inner: HTTP1Channel(responder: responder, configuration: stream)) {
-                    ShortcutHandler(gateway: gateway)
-                }
+                ConnectionLoop(
+                    inner: HTTP1Channel(responder: responder, configuration: stream),
+                    plainHTTP1: (gateway, idleTimeout))
             }
         }
         return application(

@@ -4,10 +4,11 @@ internal import NIOCore
 internal import NIOHTTPTypes
 internal import PlexTransport
 
-/// The shortcut for `POST /v1/actors/{type}/{key}` on the plain HTTP/1.1 listener and in every stream of the h2c
-/// listener (TLS connections keep the router): it answers the call on the connection's event loop, without
-/// Hummingbird's per-request work (its async request and response streams, its router and middleware), which
-/// costs more than the call itself. Everything else passes on to Hummingbird.
+/// The shortcut for `POST /v1/actors/{type}/{key}` in every stream of the h2c listener, and on a plain HTTP/1.1
+/// connection once ``PlainHTTP1Handler`` has handed it over to NIOHTTP1 (TLS connections keep the router): it
+/// answers the call on the connection's event loop, without Hummingbird's per-request work (its async request and
+/// response streams, its router and middleware), which costs more than the call itself. Everything else passes
+/// on to Hummingbird.
 ///
 /// On an HTTP/1.1 connection it sits after Hummingbird's connection state handler, which must see every request
 /// for keep-alive and idle timeouts; an HTTP/2 stream carries one request and closes, so there it sits before
@@ -100,39 +101,14 @@ final class ShortcutHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     private func run(_ call: ActorCall, body: ByteBuffer, context: ChannelHandlerContext) {
-        let promise = context.eventLoop.makePromise(of: Result<[UInt8], GatewayError>.self)
-        let gateway = self.gateway
         let executor = self.executor ?? EventLoopTaskExecutor(eventLoop: context.eventLoop)
-        Task(executorPreference: executor) {
-            do throws(GatewayError) {
-                promise.succeed(
-                    .success(try await gateway.perform(call, body: Array(body.readableBytesView), on: executor)))
-            } catch {
-                promise.succeed(.failure(error))
-            }
-        }
-        promise.futureResult.assumeIsolated().whenSuccess { result in
+        gateway.start(call, body: Array(body.readableBytesView), on: executor).assumeIsolated().whenSuccess { result in
             self.respond(result, context: context)
         }
     }
 
     private func respond(_ result: Result<[UInt8], GatewayError>, context: ChannelHandlerContext) {
-        var fields: HTTPFields
-        let status: HTTPResponse.Status
-        let body: [UInt8]
-        switch result {
-        case .success(let reply):
-            fields = [.contentType: "application/json"]
-            status = .ok
-            body = reply
-        case .failure(let error):
-            // The router's error response, field for field.
-            fields = error.headers
-            status = error.status
-            body = error.body
-        }
-        fields[.contentLength] = "\(body.count)"
-        fields[.date] = date.now()
+        let (status, fields, body) = Gateway.shortcutAnswer(result, date: date.now())
         context.write(wrapOutboundOut(.head(HTTPResponse(status: status, headerFields: fields))), promise: nil)
         context.write(wrapOutboundOut(.body(context.channel.allocator.buffer(bytes: body))), promise: nil)
         context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
@@ -191,18 +167,30 @@ extension Gateway {
     /// The call `head` asks for if the shortcut may answer it as the router would, else `nil` (the router then
     /// answers it, or its error).
     func shortcut(_ head: HTTPRequest) -> ActorCall? {
-        guard head.method == .post, node.tracer == nil, let path = head.path,
+        guard head.method == .post, let path = head.path,
             head.headerFields[.expect] == nil, head.headerFields[.transferEncoding] == nil,
-            let length = head.headerFields[.contentLength].flatMap(Int.init), length <= configuration.maximumBodySize,
+            let length = head.headerFields[.contentLength].flatMap(Int.init),
             head.headerFields[.connection]?.lowercased() != "close"
         else { return nil }
+        return shortcut(
+            target: path, contentLength: length, authorization: head.headerFields[.authorization],
+            idempotencyKey: head.headerFields[.idempotencyKey], timeoutHeader: head.headerFields[.plexTimeout])
+    }
+
+    /// The call a `POST` to `target` with these fields asks for if a shortcut may answer it as the router would,
+    /// else `nil`: the decision both shortcuts share (``ShortcutHandler`` from NIOHTTP1's parts,
+    /// ``PlainHTTP1Handler`` from the raw head).
+    func shortcut(
+        target: String, contentLength: Int, authorization: String?, idempotencyKey: String?, timeoutHeader: String?
+    ) -> ActorCall? {
+        guard node.tracer == nil, contentLength <= configuration.maximumBodySize else { return nil }
         if let token = configuration.bearerToken,
-            !GatewayMiddleware<BasicRequestContext>.authorized(head.headerFields[.authorization], token: token)
+            !GatewayMiddleware<BasicRequestContext>.authorized(authorization, token: token)
         {
             return nil
         }
         // On the UTF-8 view: Character-wise search and comparison would cost more than the rest of the decision.
-        let utf8 = path.utf8
+        let utf8 = target.utf8
         var timeout: String?
         var route = utf8[...]
         if let question = utf8.firstIndex(of: UInt8(ascii: "?")) {
@@ -220,7 +208,46 @@ extension Gateway {
             let type = Substring(segments[3]).percentDecoded, let key = Substring(segments[4]).percentDecoded
         else { return nil }
         return try? actorCall(
-            type: type, key: key, idempotencyKey: head.headerFields[.idempotencyKey], timeout: timeout,
-            head.headerFields[.plexTimeout])
+            type: type, key: key, idempotencyKey: idempotencyKey, timeout: timeout, timeoutHeader)
+    }
+
+    /// Makes `call` with `body` in a task on `executor` (the connection's event loop); the future, on that loop,
+    /// gives the reply or the error to answer.
+    func start(_ call: ActorCall, body: [UInt8], on executor: EventLoopTaskExecutor)
+        -> EventLoopFuture<Result<[UInt8], GatewayError>>
+    {
+        let promise = executor.eventLoop.makePromise(of: Result<[UInt8], GatewayError>.self)
+        Task(executorPreference: executor) {
+            do throws(GatewayError) {
+                promise.succeed(.success(try await self.perform(call, body: body, on: executor)))
+            } catch {
+                promise.succeed(.failure(error))
+            }
+        }
+        return promise.futureResult
+    }
+
+    /// A shortcut's answer to a call's outcome, as the router gives it: the reply as JSON, or the error's status,
+    /// fields and body; with `Content-Length` and `Date`.
+    static func shortcutAnswer(_ result: Result<[UInt8], GatewayError>, date: String) -> (
+        status: HTTPResponse.Status, fields: HTTPFields, body: [UInt8]
+    ) {
+        var fields: HTTPFields
+        let status: HTTPResponse.Status
+        let body: [UInt8]
+        switch result {
+        case .success(let reply):
+            fields = [.contentType: "application/json"]
+            status = .ok
+            body = reply
+        case .failure(let error):
+            // The router's error response, field for field.
+            fields = error.headers
+            status = error.status
+            body = error.body
+        }
+        fields[.contentLength] = "\(body.count)"
+        fields[.date] = date
+        return (status, fields, body)
     }
 }
