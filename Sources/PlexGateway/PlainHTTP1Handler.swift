@@ -172,7 +172,7 @@ final class PlainHTTP1Handler: ChannelDuplexHandler, RemovableChannelHandler {
     private func run(_ call: ActorCall, body: [UInt8], context: ChannelHandlerContext) {
         calling = true
         let executor = self.executor ?? EventLoopTaskExecutor(eventLoop: context.eventLoop)
-        gateway.start(call, body: body, on: executor).assumeIsolated().whenSuccess { result in
+        gateway.start(call, body: body, on: executor) { result in
             self.respond(result, context: context)
         }
     }

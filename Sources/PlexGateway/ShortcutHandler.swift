@@ -102,7 +102,7 @@ final class ShortcutHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     private func run(_ call: ActorCall, body: ByteBuffer, context: ChannelHandlerContext) {
         let executor = self.executor ?? EventLoopTaskExecutor(eventLoop: context.eventLoop)
-        gateway.start(call, body: Array(body.readableBytesView), on: executor).assumeIsolated().whenSuccess { result in
+        gateway.start(call, body: Array(body.readableBytesView), on: executor) { result in
             self.respond(result, context: context)
         }
     }
@@ -211,20 +211,28 @@ extension Gateway {
             type: type, key: key, idempotencyKey: idempotencyKey, timeout: timeout, timeoutHeader)
     }
 
-    /// Makes `call` with `body` in a task on `executor` (the connection's event loop); the future, on that loop,
-    /// gives the reply or the error to answer.
-    func start(_ call: ActorCall, body: [UInt8], on executor: EventLoopTaskExecutor)
-        -> EventLoopFuture<Result<[UInt8], GatewayError>>
-    {
-        let promise = executor.eventLoop.makePromise(of: Result<[UInt8], GatewayError>.self)
+    /// Makes `call` with `body` in a task on `executor` (the connection's event loop, where this is called) and
+    /// gives `answer` the reply or the error to answer, on that loop. No promise: the task ends on the loop and
+    /// answers there itself.
+    func start(
+        _ call: ActorCall, body: [UInt8], on executor: EventLoopTaskExecutor,
+        then answer: @escaping (Result<[UInt8], GatewayError>) -> Void
+    ) {
+        let answer = NIOLoopBound(answer, eventLoop: executor.eventLoop)
         Task(executorPreference: executor) {
+            let result: Result<[UInt8], GatewayError>
             do throws(GatewayError) {
-                promise.succeed(.success(try await self.perform(call, body: body, on: executor)))
+                result = .success(try await self.perform(call, body: body, on: executor))
             } catch {
-                promise.succeed(.failure(error))
+                result = .failure(error)
+            }
+            // The task prefers the loop's executor, so it normally ends there.
+            if executor.eventLoop.inEventLoop {
+                answer.value(result)
+            } else {
+                executor.eventLoop.execute { answer.value(result) }
             }
         }
-        return promise.futureResult
     }
 
     /// A shortcut's answer to a call's outcome, as the router gives it: the reply as JSON, or the error's status,
