@@ -176,7 +176,10 @@ let package = Package(
         .executableTarget(
             name: "plex-fuzz",
             dependencies: [
-                "PlexCluster", "PlexCore", "PlexTransport", "PlexWire", .product(name: "NIOCore", package: "swift-nio"),
+                "PlexCluster", "PlexCore", "PlexTransport", "PlexWire", "PlexGateway",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
             swiftSettings: strict
         ),

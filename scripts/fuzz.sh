@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # scripts/fuzz.sh TARGET [SECONDS]: coverage-guided fuzzing of one decoder with libFuzzer and AddressSanitizer.
-# TARGET is frame, codec, control, handshake or json (Sources/plex-fuzz/FuzzTargets.swift). Builds plex-fuzz with
+# TARGET is frame, codec, control, handshake, json or http1 (Sources/plex-fuzz/FuzzTargets.swift). Builds plex-fuzz with
 # -sanitize=fuzzer,address in .build-fuzz/ (a build of its own: the first one takes minutes), seeds the corpus
 # with the golden fixtures (proto/fixtures) and the built-in seeds, and fuzzes for SECONDS (default 60).
 # A crash is written to .build-fuzz/crashes/TARGET/ and the script exits non-zero; replay it in an ordinary
@@ -8,10 +8,10 @@
 # command replays it from then on.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-target=${1:?usage: scripts/fuzz.sh frame|codec|control|handshake|json [SECONDS]}
+target=${1:?usage: scripts/fuzz.sh frame|codec|control|handshake|json|http1 [SECONDS]}
 seconds=${2:-60}
-case "$target" in frame | codec | control | handshake | json) ;; *)
-  echo "scripts/fuzz.sh: unknown target '$target' (frame, codec, control, handshake, json)" >&2
+case "$target" in frame | codec | control | handshake | json | http1) ;; *)
+  echo "scripts/fuzz.sh: unknown target '$target' (frame, codec, control, handshake, json, http1)" >&2
   exit 2
   ;;
 esac

@@ -35,12 +35,12 @@ export PLEX_BROWSER_CHECK=1
 # turn the failure detector's judgement (1.5 s in tests) and every deadline into noise. (A width of 4 was not
 # honoured by swift-testing 6.3: every test still started at once.)
 swift test --experimental-maximum-parallelization-width 1 "$@"
-# The fuzz targets (frame decoder, binary codec, control-plane bodies, handshake, JSON codec) over the golden fixtures, the
+# The fuzz targets (frame decoder, binary codec, control-plane bodies, handshake, JSON codec, HTTP/1.1 reader) over the golden fixtures, the
 # inputs fuzzing once crashed on (proto/fixtures/fuzz/TARGET/), and 3 s of random mutations each. An ordinary
 # build: scripts/fuzz.sh runs the same targets coverage-guided, with libFuzzer and AddressSanitizer.
 if [ $# -eq 0 ]; then
   swift build --product plex-fuzz
-  for target in frame codec control handshake json; do
+  for target in frame codec control handshake json http1; do
     regressions=()
     if [ -d "proto/fixtures/fuzz/$target" ]; then regressions=("proto/fixtures/fuzz/$target"); fi
     "$(swift build --show-bin-path)/plex-fuzz" "$target" --seconds 3 proto/fixtures "${regressions[@]}"

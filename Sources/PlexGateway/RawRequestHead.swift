@@ -7,21 +7,21 @@
 /// `Transfer-Encoding`, `Upgrade`, a `Connection` other than `keep-alive`, no `Content-Length`, a head longer
 /// than ``maximumLength``) it leaves to NIOHTTP1 (``Scan/passOn``): it never refuses a request itself, so no
 /// request gets an answer here that the router would not give.
-struct RawRequestHead: Equatable {
+package struct RawRequestHead: Equatable {
     /// The request target (path and query) as sent.
-    var target: String
+    package var target: String
     /// The body's length, from `Content-Length`.
-    var contentLength: Int
+    package var contentLength: Int
     /// The head's length in bytes, its blank line included: the body starts there.
-    var length: Int
+    package var length: Int
     /// The fields the actor-call route reads, if present.
-    var authorization: String?
-    var idempotencyKey: String?
+    package var authorization: String?
+    package var idempotencyKey: String?
     /// `Plex-Timeout-Ms`.
-    var timeout: String?
+    package var timeout: String?
 
     /// What the bytes at the start of a buffer hold.
-    enum Scan: Equatable {
+    package enum Scan: Equatable {
         /// The start of a request that may be taken: more bytes are needed to know.
         case incomplete
         /// A whole head the raw path reads (its body may still be on its way).
@@ -31,13 +31,13 @@ struct RawRequestHead: Equatable {
     }
 
     /// The longest head the raw path reads (bytes); a longer one goes to NIOHTTP1, with its own limits.
-    static let maximumLength = 8_192
+    package static let maximumLength = 8_192
 
     private static let method = Array("POST /".utf8)
     private static let version = Array(" HTTP/1.1".utf8)
 
     /// Reads the request at the start of `bytes`.
-    static func scan(_ bytes: UnsafeRawBufferPointer) -> Scan {
+    package static func scan(_ bytes: UnsafeRawBufferPointer) -> Scan {
         let prefix = min(bytes.count, method.count)
         for index in 0..<prefix where bytes[index] != method[index] { return .passOn }
         // Lines end in CRLF; a LF without its CR is NIOHTTP1's to judge.
@@ -120,7 +120,10 @@ struct RawRequestHead: Equatable {
         seen |= known.rawValue
         switch known {
         case .contentLength:
-            guard (1...10).contains(value.count), value.allSatisfy({ $0 >= 48 && $0 <= 57 }) else { return false }
+            // NIOHTTP1 refuses a tab after the digits (spaces pass), so a tab there is its to refuse.
+            guard (1...10).contains(value.count), value.allSatisfy({ $0 >= 48 && $0 <= 57 }),
+                line[end...].allSatisfy({ $0 == 32 })
+            else { return false }
             head.contentLength = value.reduce(0) { $0 * 10 + Int($1 - 48) }
         case .authorization: head.authorization = String(decoding: value, as: UTF8.self)
         case .idempotencyKey: head.idempotencyKey = String(decoding: value, as: UTF8.self)

@@ -1,6 +1,6 @@
 import Foundation
 
-// plex-fuzz TARGET: the fuzz targets of FuzzTargets.swift (frame, codec, control, handshake, json).
+// plex-fuzz TARGET: the fuzz targets of FuzzTargets.swift (frame, codec, control, handshake, json, http1).
 //
 // Built by scripts/fuzz.sh with libFuzzer and AddressSanitizer (`-sanitize=fuzzer,address -DPLEX_FUZZ`), it is
 // a coverage-guided fuzzer: PLEX_FUZZ_TARGET names the target, the arguments are libFuzzer's. In an ordinary

@@ -149,10 +149,22 @@ private func check<T: Codable & Equatable>(_ type: T.Type, _ data: UnsafeRawBuff
 /// The targets by name.
 let targets: [String: @Sendable (UnsafeRawBufferPointer) -> Void] = [
     "frame": fuzzFrame, "codec": fuzzCodec, "control": fuzzControl, "handshake": fuzzHandshake, "json": fuzzJSON,
+    "http1": fuzzHTTP1,
 ]
 
-/// Seeds beyond the golden fixtures: for the codecs, messages of every shape they decode.
+/// Seeds beyond the golden fixtures: for the codecs, messages of every shape they decode; for the HTTP/1.1
+/// reader, requests it takes and requests near them.
 func builtInSeeds(_ target: String) -> [[UInt8]] {
+    if target == "http1" {
+        return [
+            "POST /v1/actors/counter/c1 HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 16\r\n\r\n"
+                + #"{"increment":{}}"#,
+            "POST /v1/actors/counter/c%2F1?timeout_ms=50 HTTP/1.1\r\ncontent-length:2\r\nAuthorization: Bearer t\r\n"
+                + "Idempotency-Key: k-1\r\nPlex-Timeout-Ms: 9\r\nConnection: keep-alive\r\n\r\n{}POST /v1/actors/a/b HTTP/1.1\r\n",
+            "POST /v1/actors/counter/c1 HTTP/1.1\r\nContent-Length: 0\r\nX-Empty:\r\nX-Tab:\ta\tb\t\r\n\r\n",
+            "POST /v1/actors/counter/c1 HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n",
+        ].map { Array($0.utf8) }
+    }
     if target == "json" {
         return [
             #"{"id":7,"name":"order-1","ratio":0.5,"small":-8,"kinds":[{"plain":{}},{"amount":{"_0":-3}},"#

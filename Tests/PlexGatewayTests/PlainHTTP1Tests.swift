@@ -63,6 +63,7 @@ struct RawRequestHeadTests {
             "POST /v1/actors/counter/c1 HTTP/1.1\r\nContent-Length: 2 2\r\n\r\n",
             "POST /v1/actors/counter/c1 HTTP/1.1\r\nContent-Length: 12345678901\r\n\r\n",
             "POST /v1/actors/counter/c1 HTTP/1.1\r\nContent-Length : 2\r\n\r\n",
+            "POST /v1/actors/counter/c1 HTTP/1.1\r\nContent-Length: 2\t\r\n\r\n",  // NIOHTTP1 refuses it
             "POST /v1/actors/counter/c1 HTTP/1.1\r\n: 2\r\nContent-Length: 2\r\n\r\n",
             "POST /v1/actors/counter/c1 HTTP/1.1\r\nX-A: a\u{0}b\r\nContent-Length: 2\r\n\r\n",
             "POST /v1/actors/counter/c1 HTTP/1.1\r\nX-A: \u{7F}\r\nContent-Length: 2\r\n\r\n",
