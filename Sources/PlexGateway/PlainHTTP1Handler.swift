@@ -21,8 +21,9 @@ internal import PlexTransport
 ///
 /// On the raw path it does what the state handler would: one call at a time, pipelined requests taken in order
 /// after it; reads go on during a call until bytes wait behind it, and stop while the socket takes no more
-/// writes; the connection closes after `idleTimeout` without a request or an answer (a slow partial request
-/// too), and on a graceful stop once the call in hand is answered.
+/// writes; the connection closes after `idleTimeout` without a whole head, body bytes or an answer (a slow
+/// partial head is closed as idle), and on a graceful stop once the call in hand and the whole requests read
+/// behind it are answered.
 final class PlainHTTP1Handler: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = ByteBuffer
     typealias InboundOut = ByteBuffer
@@ -90,7 +91,7 @@ final class PlainHTTP1Handler: ChannelDuplexHandler, RemovableChannelHandler {
         } else {
             buffer!.writeBuffer(&bytes)
         }
-        lastActive = .now()
+        // Not yet activity: a head still arriving is not a request (a slow partial head is closed as idle).
         takeNext(context: context)
     }
 
@@ -109,9 +110,10 @@ final class PlainHTTP1Handler: ChannelDuplexHandler, RemovableChannelHandler {
         guard !passedOn else { return context.fireUserInboundEventTriggered(event) }
         switch event {
         case is ChannelShouldQuiesceEvent:
-            // A graceful stop: the call in hand is answered, nothing after it is taken up.
+            // A graceful stop: the call in hand and the whole requests read behind it are answered, then the
+            // connection closes; nothing more is read.
             closing = true
-            if !calling { context.close(promise: nil) }
+            if !calling { takeNext(context: context) }
         case ChannelEvent.inputClosed:
             // After what was read: NIOHTTP1 and the router end the connection as they always do.
             held.append(.event(event))
@@ -137,19 +139,25 @@ final class PlainHTTP1Handler: ChannelDuplexHandler, RemovableChannelHandler {
         context.fireChannelWritabilityChanged()
     }
 
-    /// Reads go on during a call until bytes wait behind it, and never while the socket takes no more writes.
+    /// Reads go on during a call until bytes wait behind it, never while the socket takes no more writes, and
+    /// not once the connection is closing.
     private func mayRead(context: ChannelHandlerContext) -> Bool {
-        context.channel.isWritable && (!calling || (buffer?.readableBytes ?? 0) == 0)
+        context.channel.isWritable && !closing && (!calling || (buffer?.readableBytes ?? 0) == 0)
     }
 
     /// Takes up the next request in the buffer, if one has all arrived and no call runs: calls it, or hands the
-    /// connection over. Then reads again if a read waits and may go on.
+    /// connection over; closing, with no whole request left, closes. Then reads again if a read waits and may.
     private func takeNext(context: ChannelHandlerContext) {
-        if !calling, !closing, context.channel.isWritable, var bytes = buffer, bytes.readableBytes > 0 {
+        guard !calling else { return readIfWanted(context: context) }
+        // Taken up again once the socket takes writes (`channelWritabilityChanged`).
+        guard context.channel.isWritable else { return }
+        if var bytes = buffer, bytes.readableBytes > 0 {
             switch bytes.withUnsafeReadableBytes({ RawRequestHead.scan($0) }) {
             case .incomplete: break
             case .passOn: return passOn(context: context)
             case .take(let head):
+                // A whole head, or more of a taken head's body: activity, as for the state handler.
+                lastActive = .now()
                 guard
                     let call = gateway.shortcut(
                         target: head.target, contentLength: head.contentLength, authorization: head.authorization,
@@ -160,9 +168,15 @@ final class PlainHTTP1Handler: ChannelDuplexHandler, RemovableChannelHandler {
                     let body = bytes.readBytes(length: head.contentLength) ?? []
                     buffer = bytes.readableBytes > 0 ? bytes : nil
                     run(call, body: body, context: context)
+                    return readIfWanted(context: context)
                 }
             }
         }
+        if closing { return context.close(promise: nil) }
+        readIfWanted(context: context)
+    }
+
+    private func readIfWanted(context: ChannelHandlerContext) {
         if readPending, mayRead(context: context) {
             readPending = false
             context.read()
@@ -204,10 +218,13 @@ final class PlainHTTP1Handler: ChannelDuplexHandler, RemovableChannelHandler {
             out.writeBytes(body)
         }
         guard !closing else {
-            // Closed once the answer is written: a close now would drop what the socket has not taken yet.
+            // The next whole request, or the close, once the answer is written: a close now would drop what the
+            // socket has not taken yet.
             let written = context.eventLoop.makePromise(of: Void.self)
             context.writeAndFlush(wrapOutboundOut(.byteBuffer(out)), promise: written)
-            written.futureResult.assumeIsolated().whenComplete { _ in context.close(promise: nil) }
+            written.futureResult.assumeIsolated().whenComplete { _ in
+                if context.channel.isActive { self.takeNext(context: context) }
+            }
             return
         }
         context.writeAndFlush(wrapOutboundOut(.byteBuffer(out)), promise: nil)
@@ -244,6 +261,8 @@ final class PlainHTTP1Handler: ChannelDuplexHandler, RemovableChannelHandler {
             case .event(let event): context.fireUserInboundEventTriggered(event)
             }
         }
+        // A graceful stop came first: the state handler, new here, closes once what it was given is answered.
+        if closing { context.fireUserInboundEventTriggered(ChannelShouldQuiesceEvent()) }
         if readPending {
             readPending = false
             context.read()

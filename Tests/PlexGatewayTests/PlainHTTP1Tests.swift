@@ -146,6 +146,25 @@ struct PlainHTTP1LiveTests {
             _ = half.withUnsafeBytes { send(partial.descriptor, $0.baseAddress, $0.count, 0) }
             #expect(partial.closedByServer(within: .seconds(10)))
 
+            // A head trickling in a byte every 100 ms never completes: it is no request, and the connection is
+            // closed as idle while the bytes still come (not kept open until the head reaches its limit).
+            let trickle = try RawConnection(port: ports.http)
+            defer { trickle.close() }
+            let head = Array("POST /v1/actors/counter/idle HTTP/1.1\r\nX-Pad: ".utf8)
+            _ = head.withUnsafeBytes { send(trickle.descriptor, $0.baseAddress, $0.count, 0) }
+            let closedWhileTrickling = try await Task.detached {
+                let started = ContinuousClock.now
+                while ContinuousClock.now - started < .seconds(10) {
+                    var byte = UInt8(ascii: "a")
+                    if send(trickle.descriptor, &byte, 1, Int32(MSG_NOSIGNAL)) < 0 { return true }
+                    var peek: UInt8 = 0
+                    if recv(trickle.descriptor, &peek, 1, Int32(MSG_DONTWAIT)) == 0 { return true }
+                    try await Task.sleep(for: .milliseconds(100))
+                }
+                return false
+            }.value
+            #expect(closedWhileTrickling, "a partial head trickling in kept the connection open for 10 s")
+
             // Handed over (a route the raw path does not take), then silence: Hummingbird closes it.
             let handedOver = try RawConnection(port: ports.http)
             defer { handedOver.close() }
@@ -155,7 +174,8 @@ struct PlainHTTP1LiveTests {
         }
     }
 
-    @Test("a graceful stop answers the call in hand on the raw path, then closes the connection")
+    @Test(
+        "a graceful stop answers the call in hand on the raw path and the whole request read behind it, then closes")
     func gracefulStop() async throws {
         try await withTestCluster(
             nodes: 1, transport: .loopbackTCP,
@@ -177,12 +197,17 @@ struct PlainHTTP1LiveTests {
                 let connection = try RawConnection(port: port)
                 defer { connection.close() }
                 let before = node.activationCount
-                let request = Array(ShortcutLiveTests.post("/v1/actors/sleeper/s", #"{"milliseconds":600}"#).utf8)
+                // A call that takes 600 ms, with a second request pipelined behind it (read while it runs).
+                let requests =
+                    ShortcutLiveTests.post("/v1/actors/sleeper/s", #"{"milliseconds":600}"#)
+                    + ShortcutLiveTests.post("/v1/actors/counter/after", #"{"increment":{}}"#)
+                let request = Array(requests.utf8)
                 _ = request.withUnsafeBytes { send(connection.descriptor, $0.baseAddress, $0.count, 0) }
                 try await eventually("the call is in hand") { node.activationCount > before }
                 await group.triggerGracefulShutdown()
-                let answer = try await connection.exchange("", count: 1)
+                let answer = try await connection.exchange("", count: 2)
                 #expect(answer[0].status == 200 && answer[0].body == "600")
+                #expect(answer[1].status == 200 && answer[1].body.contains(#""count":1"#), "\(answer[1].body)")
                 #expect(connection.closedByServer(within: .seconds(10)))
                 try await tasks.waitForAll()
             }
