@@ -14,30 +14,9 @@ internal import PlexTransport
 struct ConnectionLoop<Inner: ServerChildChannel>: ServerChildChannel {
     typealias Value = Inner.Value
     let inner: Inner
-    /// For a plain HTTP/1.1 connection (`inner` is Hummingbird's `HTTP1Channel`): the gateway whose actor calls
-    /// take the raw path (``PlainHTTP1Handler``), and the idle timeout of its connections.
-    var plainHTTP1: (gateway: Gateway, idleTimeout: Duration)? = nil
 
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
-        let value = inner.setup(channel: channel, logger: logger)
-        guard let (gateway, idleTimeout) = plainHTTP1 else { return value }
-        return value.flatMapThrowing { value in
-            let pipeline = channel.pipeline.syncOperations
-            // The shortcut sits right after Hummingbird's connection state handler, so that one still sees every
-            // request and response (keep-alive, idle timeouts, a graceful stop). The state handler itself waits
-            // until the raw path hands the connection over: until then it would see no request and take the
-            // connection for idle.
-            let state = try pipeline.handler(type: HTTPConnectionStateHandler.self)
-            let shortcut = ShortcutHandler(gateway: gateway)
-            try pipeline.addHandler(shortcut, position: .after(state))
-            pipeline.removeHandler(state, promise: nil)
-            let raw = PlainHTTP1Handler(gateway: gateway, idleTimeout: idleTimeout, logger: logger) { pipeline in
-                try pipeline.addHandler(
-                    HTTPConnectionStateHandler(idleTimeout: idleTimeout, logger: logger), position: .before(shortcut))
-            }
-            try pipeline.addHandler(raw, position: .first)
-            return value
-        }
+        inner.setup(channel: channel, logger: logger)
     }
 
     func handle(value: Value, logger: Logger) async {

@@ -27,13 +27,11 @@ extension Gateway {
                         timeout: timeout))
             }
         } else {
-            let stream = self.stream
             let gateway = self
             let idleTimeout = configuration.idleTimeout
             server = HTTPServerBuilder { responder in
                 ConnectionLoop(
-                    inner: HTTP1Channel(responder: responder, configuration: stream),
-                    plainHTTP1: (gateway, idleTimeout))
+                    inner: PlainHTTP1Channel(responder: responder, gateway: gateway, idleTimeout: idleTimeout))
             }
         }
         return application(

@@ -13,9 +13,10 @@ internal import PlexTransport
 /// A connection starts on the raw path and stays there while every request is one ``RawRequestHead`` reads and
 /// the gateway's shortcut decision takes (``Gateway/shortcut(target:contentLength:authorization:idempotencyKey:timeoutHeader:)``,
 /// shared with ``ShortcutHandler``). At the first other request (or a parse doubt, an error, the client's
-/// half-close) it hands the connection over for good, once the call in hand is answered: it adds Hummingbird's
-/// connection state handler (keep-alive, idle timeout, graceful stop; kept out until then, as it would take a
-/// connection whose requests it never sees for idle), passes on the bytes from that request on, and from then
+/// half-close) it hands the connection over for good, once the call in hand is answered: NIOHTTP1's codec and
+/// Hummingbird's connection state handler (keep-alive, idle timeout, graceful stop) join the pipeline behind it
+/// (``PlainHTTP1Channel``; kept out until then: they would cost every read, and the state handler would take a
+/// connection whose requests it never sees for idle), it passes on the bytes from that request on, and from then
 /// passes everything through. NIOHTTP1 and the router answer that request and the rest as they always do, with
 /// ``ShortcutHandler`` taking the actor calls among them.
 ///
@@ -38,8 +39,8 @@ final class PlainHTTP1Handler: ChannelDuplexHandler, RemovableChannelHandler {
 
     private let gateway: Gateway
     private let idleTimeout: TimeAmount
-    /// Adds what the connection needs once it is handed over (the state handler).
-    private let handOver: (ChannelPipeline.SynchronousOperations) throws -> Void
+    /// Adds what the connection needs once it is handed over, right after this handler (its context's).
+    private let handOver: (ChannelHandlerContext) throws -> Void
     private let logger: Logger
     private var executor: EventLoopTaskExecutor?
     private var passedOn = false
@@ -55,7 +56,7 @@ final class PlainHTTP1Handler: ChannelDuplexHandler, RemovableChannelHandler {
 
     init(
         gateway: Gateway, idleTimeout: Duration, logger: Logger,
-        handOver: @escaping (ChannelPipeline.SynchronousOperations) throws -> Void
+        handOver: @escaping (ChannelHandlerContext) throws -> Void
     ) {
         self.gateway = gateway
         self.idleTimeout = .nanoseconds(Int64(clamping: idleTimeout.clampedNanoseconds))
@@ -243,7 +244,7 @@ final class PlainHTTP1Handler: ChannelDuplexHandler, RemovableChannelHandler {
         idleCheck?.cancel()
         idleCheck = nil
         do {
-            try handOver(context.pipeline.syncOperations)
+            try handOver(context)
         } catch {
             logger.error("cannot hand an HTTP/1.1 connection over; closing it", metadata: ["error": "\(error)"])
             return context.close(promise: nil)
