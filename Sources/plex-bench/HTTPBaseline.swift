@@ -98,16 +98,7 @@ final class BaselineHandler: ChannelInboundHandler {
             }
             let id = ActorID(typeName: String(segments[2]), key: String(segments[3]))
             let json = body.map { Array($0.readableBytesView) } ?? []
-            let promise = context.eventLoop.makePromise(of: [UInt8].self)
-            let executor = self.executor
-            Task(executorPreference: executor) {
-                do {
-                    promise.succeed(try await node.ask(id, json: json, on: executor))
-                } catch {
-                    promise.fail(error)
-                }
-            }
-            promise.futureResult.assumeIsolated().whenComplete { result in
+            ask(node, id, json: json, on: executor).assumeIsolated().whenComplete { result in
                 self.respond((try? result.get()) ?? Array(#"{"error":true}"#.utf8), context: context)
             }
         }
@@ -231,16 +222,7 @@ final class RawActorBaselineHandler: ChannelInboundHandler {
             typeName: String(decoding: segments[2], as: UTF8.self), key: String(decoding: segments[3], as: UTF8.self))
         let json = Array(request[body...])
         busy = true
-        let promise = context.eventLoop.makePromise(of: [UInt8].self)
-        let (node, executor) = (self.node, self.executor)
-        Task(executorPreference: executor) {
-            do {
-                promise.succeed(try await node.ask(id, json: json, on: executor))
-            } catch {
-                promise.fail(error)
-            }
-        }
-        promise.futureResult.assumeIsolated().whenComplete { result in
+        ask(node, id, json: json, on: executor).assumeIsolated().whenComplete { result in
             let reply = (try? result.get()) ?? Array(#"{"error":true}"#.utf8)
             var out = context.channel.allocator.buffer(capacity: 128 + reply.count)
             out.writeString(
@@ -251,4 +233,18 @@ final class RawActorBaselineHandler: ChannelInboundHandler {
             self.next(context: context)
         }
     }
+}
+
+/// The JSON call `id` with `json`, as the gateway makes it: in a task on the connection's loop, answered there.
+func ask(_ node: PlexNode, _ id: ActorID, json: [UInt8], on executor: EventLoopTaskExecutor) -> EventLoopFuture<[UInt8]>
+{
+    let promise = executor.eventLoop.makePromise(of: [UInt8].self)
+    Task(executorPreference: executor) {
+        do {
+            promise.succeed(try await node.ask(id, json: json, on: executor))
+        } catch {
+            promise.fail(error)
+        }
+    }
+    return promise.futureResult
 }
