@@ -30,15 +30,17 @@ struct HandoffRaceTests {
         fatalError("unreachable")
     }
 
+    /// Fixed addresses, and calls that do not time out while a test holds their frames.
+    static let setup: @Sendable (inout NodeConfiguration) -> Void = { configuration in
+        let index = Int(configuration.nodeID!.rawValue.dropFirst("node-".count))!
+        configuration.listenAddress = Self.address(index)
+        configuration.calls.defaultTimeout = .seconds(60)
+    }
+
     @Test(
         "a push refused after its receiver pulled the actor keeps its tombstone: the calls run there are kept")
     func pullDuringPush() async throws {
-        let setup: @Sendable (inout NodeConfiguration) -> Void = { configuration in
-            let index = Int(configuration.nodeID!.rawValue.dropFirst("node-".count))!
-            configuration.listenAddress = Self.address(index)
-            // The held transfer must not time out: the race is about its refusal.
-            configuration.calls.defaultTimeout = .seconds(60)
-        }
+        let setup = Self.setup
         try await withTestCluster(nodes: 1, transport: .inMemory, setup: setup, register: { $0.registerExamples() }) {
             cluster in
             let (first, network) = (cluster.node(0), cluster.network)
@@ -81,6 +83,63 @@ struct HandoffRaceTests {
             for node in cluster.nodes {
                 let reply = try await node.actor(Ledger.self, key: account).ask(.balance)
                 #expect(reply.balance == 11 && reply.node == third.nodeID.rawValue, "through \(node.nodeID)")
+                #expect(try await node.journal.divergedCopies(of: id).isEmpty, "on \(node.nodeID)")
+            }
+        }
+    }
+
+    @Test("a node that stores an actor after its round read what it holds says no done for that round")
+    func adoptionBesideARound() async throws {
+        try await withTestCluster(
+            nodes: 1, transport: .inMemory, setup: Self.setup, register: { $0.registerExamples() }
+        ) {
+            cluster in
+            let (first, network) = (cluster.node(0), cluster.network)
+            let account = Self.account()
+            let id = ActorID(typeName: Ledger.typeName, key: account)
+            _ = try await first.actor(Ledger.self, key: account).ask(.deposit(amount: 1), idempotencyKey: "seed")
+
+            // node-1 joins and owns the ledger; node-0's push of it stays in flight.
+            network.hold(.handoff, from: Self.address(0), to: Self.address(1))
+            let second = try await cluster.addNode()
+            try await cluster.waitForConvergence()
+            try await eventually("node-0's transfer is in flight; node-1 finished its round for the ring of two") {
+                network.heldFrames(.handoff, from: Self.address(0), to: Self.address(1)) == 1
+                    && first.handoff.state.withLock { $0.settled[second.nodeID] } == first.handoff.ringHash()
+                    && second.handoff.state.withLock { !$0.roundRunning }
+            }
+            // Called, node-1 pulls the ledger from node-0; the answer stays in flight.
+            network.hold(.reply, from: Self.address(0), to: Self.address(1))
+            let deposit = Task {
+                try await second.actor(Ledger.self, key: account).ask(.deposit(amount: 10), idempotencyKey: "on-1")
+            }
+            try await eventually("node-1's pull is answered, the answer in flight") {
+                network.heldFrames(.reply, from: Self.address(0), to: Self.address(1)) >= 1
+            }
+
+            // node-2 joins and owns the ledger now. node-1's round for the new ring runs while its pull is
+            // unanswered: it holds nothing yet, and must not tell node-2 it is done.
+            let third = try await cluster.addNode()
+            try await cluster.waitForConvergence()
+            try await eventually("node-1 ran a pass for the ring of three") {
+                second.handoff.state.withLock { $0.lastPassRing } == second.handoff.ringHash()
+            }
+            #expect(third.handoff.state.withLock { $0.settled[second.nodeID] } != third.handoff.ringHash())
+
+            // The pull's answer arrives: node-1 stores the ledger and runs the deposit (acknowledged); then
+            // node-0's late push, which node-1 refuses (no longer the owner).
+            network.release(.reply, from: Self.address(0), to: Self.address(1))
+            network.release(.handoff, from: Self.address(0), to: Self.address(1))
+            #expect(try await deposit.value.balance == 11)
+            try await eventually("node-0 and node-1 finished their rounds for the ring of three") {
+                third.handoff.state.withLock { state in
+                    state.settled[first.nodeID] == third.handoff.ringHash()
+                        && state.settled[second.nodeID] == third.handoff.ringHash()
+                }
+            }
+            let reply = try await first.actor(Ledger.self, key: account).ask(.balance)
+            #expect(reply.balance == 11 && reply.node == third.nodeID.rawValue, "\(reply)")
+            for node in cluster.nodes {
                 #expect(try await node.journal.divergedCopies(of: id).isEmpty, "on \(node.nodeID)")
             }
         }

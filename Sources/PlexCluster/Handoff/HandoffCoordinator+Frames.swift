@@ -38,11 +38,17 @@ extension HandoffCoordinator {
     private func answer(_ request: HandoffRequest, from peer: NodeID) async throws -> HandoffReply {
         switch request {
         case .transfer(let transfer):
-            try requireOwner(transfer.actor, is: nodeID)
-            // A stale activation here (there should be none) goes first, so it cannot write over the transfer.
-            if let activation = directory.existing(transfer.actor) { await directory.deactivate(activation) }
-            let outcome = try await journalOperation("store the handoff of \(transfer.actor)") {
-                try await self.journal.adopt(transfer, from: peer)
+            // From the owner check to the store: a round beside it must not say `done` (the ring may change
+            // while a stale activation is waited for, and the round would not see what is stored).
+            let outcome: AdoptOutcome = try await adopting {
+                try requireOwner(transfer.actor, is: nodeID)
+                // A stale activation here (there should be none) goes first, so it cannot write over the transfer.
+                if let activation = directory.existing(transfer.actor) { await directory.deactivate(activation) }
+                return try await journalOperation("store the handoff of \(transfer.actor)") {
+                    try await self.journal.adopt(transfer, from: peer)
+                }
+            } stored: { (outcome: AdoptOutcome) in
+                outcome == .stored
             }
             if case .diverged(let held) = outcome {
                 logDiverged(transfer, from: peer, held: held)

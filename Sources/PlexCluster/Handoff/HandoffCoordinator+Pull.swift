@@ -40,11 +40,23 @@ extension HandoffCoordinator: ActivationHost {
                     .nodeUnavailable, "\(candidate) may hold \(id) and is not connected; the call can be retried")
             }
             asked = true
-            switch try await call(.pull(id), on: link) {
-            case .transfer(let transfer):
-                let outcome = try await journalOperation("store the handoff of \(id)") {
-                    try await self.journal.adopt(transfer, from: candidate)
+            // The pull and its store, counted: the ring may change meanwhile, and a round beside them must not
+            // say `done` without what they store.
+            let answer: (HandoffReply, AdoptOutcome?) = try await adopting {
+                switch try await call(.pull(id), on: link) {
+                case .transfer(let transfer):
+                    let outcome = try await journalOperation("store the handoff of \(id)") {
+                        try await self.journal.adopt(transfer, from: candidate)
+                    }
+                    return (HandoffReply.transfer(transfer), outcome)
+                case let other: return (other, nil)
                 }
+            } stored: { (answer: (HandoffReply, AdoptOutcome?)) in
+                answer.1 == .stored
+            }
+            switch answer.0 {
+            case .transfer(let transfer):
+                guard let outcome = answer.1 else { continue }
                 if case .diverged(let held) = outcome {
                     logDiverged(transfer, from: candidate, held: held)
                     throw CallError(

@@ -21,6 +21,14 @@ struct HandoffState: Sendable {
     /// after the push recorded its tombstone hands the receiver the very copy the push carries: the push
     /// may then no longer conclude from a refusal, or from a frame never sent, that the receiver lacks it.
     var pushing: [ActorID: PushesUnderWay] = [:]
+    /// Transfers being stored here now (a push's answer from its owner check to its store, a pull of `locate`),
+    /// and how many were stored so far: a round says `done` only if none ran beside it, since an actor stored
+    /// after the round read what this node holds is not in that round (and may not be this node's to keep).
+    var adopting = 0
+    var adopted: UInt64 = 0
+    /// The ring the last pass of a round was for, set once it decided whether to say `done` (for tests and
+    /// diagnostics).
+    var lastPassRing: UInt64?
 
     struct PushesUnderWay {
         /// How many (a leave's round may run beside a scheduled one).
@@ -103,13 +111,32 @@ final class HandoffCoordinator: Sendable {
     /// connected member it is done for this ring.
     /// - Returns: How many actors moved and how many could not (before `deadline`, monotonic ns).
     func round(until deadline: UInt64) async -> (moved: Int, failed: Int) {
+        var moved = 0
+        while true {
+            let adoptedBefore = state.withLock { $0.adopted }
+            let (pass, quiet) = await pass(until: deadline, adoptedBefore: adoptedBefore)
+            moved += pass.moved
+            guard !quiet, pass.failed == 0, NodeRuntime.now() < deadline, runtime.isRunning else {
+                return (moved, pass.failed)
+            }
+            // A transfer was being stored beside the pass: what it stored was not in it, so no `done` was said.
+            // Again shortly, until a pass runs alone.
+            try? await Task.sleep(for: .milliseconds(100))
+        }
+    }
+
+    /// One pass of a round: pushes what this node holds but does not own, and says `done` if every push landed
+    /// and no transfer was being stored here meanwhile (`quiet`).
+    private func pass(until deadline: UInt64, adoptedBefore: UInt64) async -> (
+        result: (moved: Int, failed: Int), quiet: Bool
+    ) {
         let held: [ActorID]
         do {
             try await reclaimFromRemovedMembers()
             held = try await journal.heldActors()
         } catch {
             logger.error("cannot list the actors to hand off", metadata: ["error": "\(error)"])
-            return (0, 0)
+            return ((0, 0), true)
         }
         let types = directory.allTypes
         // `done` must name the ring the pushes were for: a ring that changes during the round gets a round
@@ -137,8 +164,11 @@ final class HandoffCoordinator: Sendable {
         }
         let result = (pushed.filter { $0 }.count, pushed.filter { !$0 }.count)
         // `done` tells owners they need not ask this node: only true once every push landed, this round's
-        // and any earlier one's (a concurrent round must not vouch for a push still in flight).
-        if result.1 == 0 && state.withLock({ $0.unconfirmed.isEmpty }) {
+        // and any earlier one's (a concurrent round must not vouch for a push still in flight), and no
+        // transfer was stored here beside the pass.
+        let quiet = state.withLock { $0.adopting == 0 && $0.adopted == adoptedBefore }
+        state.withLock { $0.lastPassRing = ring }
+        if result.1 == 0 && quiet && state.withLock({ $0.unconfirmed.isEmpty }) {
             for link in membership.allLinks where link.isConnected {
                 _ = try? await call(.done(ring: ring), on: link)
             }
@@ -146,7 +176,25 @@ final class HandoffCoordinator: Sendable {
         if !moving.isEmpty {
             logger.info("handoff round", metadata: ["moved": "\(result.0)", "failed": "\(result.1)"])
         }
-        return result
+        return (result, quiet)
+    }
+
+    /// Runs `body`, which may store a transfer, counted in ``HandoffState/adopting``; `stored` says whether it
+    /// did.
+    func adopting<T>(_ body: () async throws -> T, stored: (T) -> Bool) async throws -> T {
+        state.withLock { $0.adopting += 1 }
+        do {
+            let value = try await body()
+            let done = stored(value)
+            state.withLock { state in
+                state.adopting -= 1
+                if done { state.adopted &+= 1 }
+            }
+            return value
+        } catch {
+            state.withLock { $0.adopting -= 1 }
+            throw error
+        }
     }
 
     /// Hands `id` to `owner`. Returns whether it is there (or was not here to move).
