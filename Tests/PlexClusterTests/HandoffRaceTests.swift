@@ -37,21 +37,29 @@ struct HandoffRaceTests {
         configuration.calls.defaultTimeout = .seconds(60)
     }
 
+    /// Seeds a ledger (balance 1) on node-0, the only node, then starts node-1, which owns it, with node-0's push
+    /// of it held in flight.
+    static func seedAndJoinWithPushHeld(_ cluster: TestCluster) async throws -> (
+        first: PlexNode, second: PlexNode, account: String, id: ActorID
+    ) {
+        let first = cluster.node(0)
+        let account = account()
+        _ = try await first.actor(Ledger.self, key: account).ask(.deposit(amount: 1), idempotencyKey: "seed")
+        cluster.network.hold(.handoff, from: address(0), to: address(1))
+        let second = try await cluster.addNode()
+        try await cluster.waitForConvergence()
+        return (first, second, account, ActorID(typeName: Ledger.typeName, key: account))
+    }
+
     @Test(
         "a push refused after its receiver pulled the actor keeps its tombstone: the calls run there are kept")
     func pullDuringPush() async throws {
         let setup = Self.setup
         try await withTestCluster(nodes: 1, transport: .inMemory, setup: setup, register: { $0.registerExamples() }) {
             cluster in
-            let (first, network) = (cluster.node(0), cluster.network)
-            let account = Self.account()
-            let id = ActorID(typeName: Ledger.typeName, key: account)
-            _ = try await first.actor(Ledger.self, key: account).ask(.deposit(amount: 1), idempotencyKey: "seed")
-
+            let network = cluster.network
             // node-1 joins and owns the ledger; node-0's push of it stays in flight.
-            network.hold(.handoff, from: Self.address(0), to: Self.address(1))
-            let second = try await cluster.addNode()
-            try await cluster.waitForConvergence()
+            let (first, second, account, id) = try await Self.seedAndJoinWithPushHeld(cluster)
             #expect(first.owner(of: id) == second.nodeID)
             try await eventually("node-0 recorded the handoff and its transfer is in flight") {
                 guard network.heldFrames(.handoff, from: Self.address(0), to: Self.address(1)) == 1 else {
@@ -94,15 +102,9 @@ struct HandoffRaceTests {
             nodes: 1, transport: .inMemory, setup: Self.setup, register: { $0.registerExamples() }
         ) {
             cluster in
-            let (first, network) = (cluster.node(0), cluster.network)
-            let account = Self.account()
-            let id = ActorID(typeName: Ledger.typeName, key: account)
-            _ = try await first.actor(Ledger.self, key: account).ask(.deposit(amount: 1), idempotencyKey: "seed")
-
+            let network = cluster.network
             // node-1 joins and owns the ledger; node-0's push of it stays in flight.
-            network.hold(.handoff, from: Self.address(0), to: Self.address(1))
-            let second = try await cluster.addNode()
-            try await cluster.waitForConvergence()
+            let (first, second, account, id) = try await Self.seedAndJoinWithPushHeld(cluster)
             try await eventually("node-0's transfer is in flight; node-1 finished its round for the ring of two") {
                 network.heldFrames(.handoff, from: Self.address(0), to: Self.address(1)) == 1
                     && first.handoff.state.withLock { $0.settled[second.nodeID] } == first.handoff.ringHash()
