@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # The HTTP gateway benchmark: one release-built node, 64 connections calling the counter (ephemeral) and the
 # durable counter over POST /v1/actors/{type}/{key}, spread over 64 keys: wrk over HTTP/1.1, then h2load over
-# HTTP/2 (h2c, one stream at a time per connection), GET /healthz (Hummingbird's own per-request path), and three
+# HTTP/2 (h2c, one stream at a time per connection), GET /healthz (Hummingbird's own per-request path), and four
 # bare NIO baselines on the counter's load (`plex-bench http-baseline`: a fixed reply, the same JSON actor call
-# without Hummingbird, and a fixed reply without NIOHTTP1). Prints `name value unit` lines: requests/s and p50/p99 latency, the median of 3 runs each. Installs wrk and h2load (Debian's wrk and nghttp2-client) if they are
+# without Hummingbird, a fixed reply without NIOHTTP1, and the JSON call without NIOHTTP1). Prints `name value unit` lines: requests/s and p50/p99 latency, the median of 3 runs each. Installs wrk and h2load (Debian's wrk and nghttp2-client) if they are
 # missing. Not part of CI; run it on a quiet machine and quote ../shared/limits/run.sh beside it.
 #
 #   scripts/bench-http.sh [SECONDS]      # default 10 s per run
@@ -100,10 +100,11 @@ done
 # Hummingbird) answering a fixed reply (NIOHTTP1's and the kernel's ceiling here), the same pipeline making the
 # counter's JSON call as the gateway does (what the call costs without Hummingbird), and a fixed reply from a
 # minimal HTTP/1.1 parser of its own on bare NIO, without NIOHTTP1 (`raw`: the ceiling an HTTP path of our own
-# could reach). `plex-bench http-baseline`.
+# could reach), and that parser making the counter's JSON call (`raw-actor`: the ceiling of the gateway's raw path
+# with this call). `plex-bench http-baseline`.
 swift build -c release --product plex-bench >&2
 bench="$(swift build -c release --show-bin-path)/plex-bench"
-for mode in fixed actor raw; do
+for mode in fixed actor raw raw-actor; do
   "$bench" http-baseline --mode "$mode" --data-dir "$work/$mode-node" >"$work/$mode.out" 2>"$work/$mode.err" &
   baseline=$!
   for _ in $(seq 1 100); do grep -q '"event":"ready"' "$work/$mode.out" 2>/dev/null && break; sleep 0.1; done
@@ -115,7 +116,7 @@ for mode in fixed actor raw; do
   for _ in 1 2 3; do
     wrk -t2 -c64 -d"${seconds}s" "${load[@]}" | sed -n 's/^RESULT //p' >>"$work/$mode.results"
   done
-  echo "http_baseline_nio_${mode}_requests_per_second $(sort -n -k2 "$work/$mode.results" | sed -n 2p | cut -d' ' -f2) req/s"
+  echo "http_baseline_nio_${mode//-/_}_requests_per_second $(sort -n -k2 "$work/$mode.results" | sed -n 2p | cut -d' ' -f2) req/s"
   kill "$baseline"; wait "$baseline" 2>/dev/null || true
   baseline=""
 done

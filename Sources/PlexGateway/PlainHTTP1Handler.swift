@@ -1,6 +1,4 @@
 internal import HTTPTypes
-internal import Hummingbird
-internal import HummingbirdCore
 internal import Logging
 internal import NIOCore
 internal import PlexTransport
@@ -237,8 +235,9 @@ final class PlainHTTP1Handler: ChannelDuplexHandler, RemovableChannelHandler {
         }
     }
 
-    /// Hands the connection over to NIOHTTP1 and Hummingbird for good: adds the state handler, passes on the
-    /// bytes not taken and what was held, and makes the read that waits.
+    /// Hands the connection over to NIOHTTP1 and Hummingbird for good: adds their handlers behind this one
+    /// (`handOver`), passes on the bytes not taken, what was held and a graceful stop that came first, and makes
+    /// the read that waits.
     private func passOn(context: ChannelHandlerContext) {
         passedOn = true
         idleCheck?.cancel()
@@ -270,7 +269,8 @@ final class PlainHTTP1Handler: ChannelDuplexHandler, RemovableChannelHandler {
         }
     }
 
-    /// Closes the connection once it has been idle (no call, nothing read or answered) for `idleTimeout`.
+    /// Closes the connection once it has been idle (no call; no whole head, body bytes or answer) for
+    /// `idleTimeout`.
     private func scheduleIdleCheck(context: ChannelHandlerContext) {
         guard idleCheck == nil, !passedOn else { return }
         let due = lastActive + idleTimeout

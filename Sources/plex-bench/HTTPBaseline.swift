@@ -12,7 +12,8 @@ import PlexTransport
 /// the ceiling of NIO and the kernel here), or that makes the same JSON actor call as the gateway's shortcut,
 /// `PlexNode.ask(_:json:on:)` on the connection's loop (`actor`: what the call costs without Hummingbird); or
 /// bare NIO with a minimal HTTP/1.1 parser of its own and the fixed reply (`raw`: the ceiling an HTTP path of our
-/// own, without NIOHTTP1, could reach). Only `POST /v1/actors/{type}/{key}` is understood; anything else gets the
+/// own, without NIOHTTP1, could reach), or that parser making the JSON actor call (`raw-actor`: the ceiling of the
+/// gateway's raw path with this call). Only `POST /v1/actors/{type}/{key}` is understood; anything else gets the
 /// fixed reply.
 struct HTTPBaseline: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -29,7 +30,10 @@ struct HTTPBaseline: AsyncParsableCommand {
     )
     var mode: Mode = .fixed
 
-    @Option(help: "The node's data directory (actor mode); default: a scratch directory removed at a normal exit.")
+    @Option(
+        help:
+            "The node's data directory (actor and raw-actor modes); default: a scratch directory removed at a normal exit."
+    )
     var dataDir: String?
 
     func run() async throws {
@@ -204,10 +208,14 @@ final class RawActorBaselineHandler: ChannelInboundHandler {
         pending.moveReaderIndex(forwardBy: length)
         pending.discardReadBytes()
         // The path: between the first and second spaces; the body: after the blank line.
-        guard let space = request.firstIndex(of: 32), let end = request[(space + 1)...].firstIndex(of: 32) else {
-            return
+        let target = request.firstIndex(of: 32).flatMap { space in
+            request[(space + 1)...].firstIndex(of: 32).map { request[(space + 1)..<$0] }
         }
-        let segments = request[(space + 1)..<end].split(separator: UInt8(ascii: "/"))
+        let segments = target?.split(separator: UInt8(ascii: "/")) ?? []
+        guard segments.count == 4 else {
+            context.writeAndFlush(wrapOutboundOut(ByteBuffer(bytes: RawBaselineHandler.reply)), promise: nil)
+            return next(context: context)
+        }
         var body = 0
         var i = 0
         while i + 3 < request.count {
@@ -217,7 +225,6 @@ final class RawActorBaselineHandler: ChannelInboundHandler {
             }
             i += 1
         }
-        guard segments.count == 4 else { return }
         let id = ActorID(
             typeName: String(decoding: segments[2], as: UTF8.self), key: String(decoding: segments[3], as: UTF8.self))
         let json = Array(request[body...])
@@ -235,7 +242,7 @@ final class RawActorBaselineHandler: ChannelInboundHandler {
     }
 }
 
-/// The JSON call `id` with `json`, as the gateway makes it: in a task on the connection's loop, answered there.
+/// The JSON call `id` with `json`, as the gateway makes it: in a task on the connection's loop.
 func ask(_ node: PlexNode, _ id: ActorID, json: [UInt8], on executor: EventLoopTaskExecutor) -> EventLoopFuture<[UInt8]>
 {
     let promise = executor.eventLoop.makePromise(of: [UInt8].self)
