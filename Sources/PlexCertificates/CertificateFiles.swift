@@ -1,4 +1,4 @@
-public import Foundation
+internal import Foundation
 
 /// Where `plex certs` keeps a cluster's certificates: `ca.pem` and `ca-key.pem` for the authority,
 /// `NAME.pem` and `NAME-key.pem` for each node or client. Keys are written with mode 0600; nothing is ever

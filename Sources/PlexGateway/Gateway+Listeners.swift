@@ -46,18 +46,14 @@ extension Gateway {
         -> (some ApplicationProtocol)?
     {
         configuration.plaintextHTTP2.map { listener in
-            // Each stream carries one request and closes, so the shortcut may sit before the stream's state
-            // handler (on an HTTP/1.1 connection it must come after it, which sees every request for keep-alive).
             let gateway = self
-            let settings = HTTP2Channel.Configuration(
-                idleTimeout: configuration.idleTimeout,
-                streamConfiguration: .init(
-                    additionalChannelHandlers: [ShortcutHandler(gateway: gateway)], idleTimeout: silenceTimeout))
+            let idleTimeout = configuration.idleTimeout
             let timeout = silenceTimeout
             let server = HTTPServerBuilder { responder in
                 ConnectionLoop(
                     inner: SilentConnectionGuard(
-                        inner: HTTP2Channel(responder: responder, configuration: settings), timeout: timeout))
+                        inner: PlainHTTP2Channel(responder: responder, gateway: gateway, idleTimeout: idleTimeout),
+                        timeout: timeout))
             }
             return application(server, listener: listener, onRunning: onRunning)
         }

@@ -4,15 +4,14 @@ internal import NIOCore
 internal import NIOHTTPTypes
 internal import PlexTransport
 
-/// The shortcut for `POST /v1/actors/{type}/{key}` in every stream of the h2c listener, and on a plain HTTP/1.1
-/// connection once ``PlainHTTP1Handler`` has handed it over to NIOHTTP1 (TLS connections keep the router): it
-/// answers the call on the connection's event loop, without Hummingbird's per-request work (its async request and
-/// response streams, its router and middleware), which costs more than the call itself. Everything else passes
-/// on to Hummingbird.
+/// The shortcut for `POST /v1/actors/{type}/{key}` on a plain HTTP/1.1 connection once ``PlainHTTP1Handler`` has
+/// handed it over to NIOHTTP1 (h2c connections have ``HTTP2ShortcutHandler`` on frames; TLS connections keep the
+/// router): it answers the call on the connection's event loop, without Hummingbird's per-request work (its async
+/// request and response streams, its router and middleware), which costs more than the call itself. Everything
+/// else passes on to Hummingbird.
 ///
-/// On an HTTP/1.1 connection it sits after Hummingbird's connection state handler, which must see every request
-/// for keep-alive and idle timeouts; an HTTP/2 stream carries one request and closes, so there it sits before
-/// the stream's state handler (Hummingbird's `additionalChannelHandlers`).
+/// It sits after Hummingbird's connection state handler, which must see every request for keep-alive and idle
+/// timeouts.
 ///
 /// It takes only a request whose answer it gives exactly as the router would: a POST to that route with a
 /// `Content-Length` within the limit, no query but `timeout_ms`, no `Expect` or `Connection: close`, the token
@@ -40,7 +39,7 @@ final class ShortcutHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private let gateway: Gateway
     /// The gateway's decision, made once (a partial application per part would copy the gateway each time).
     private let decide: (HTTPRequest) -> ActorCall?
-    /// The connection's (or HTTP/2 stream's) event loop, where calls run; set when the handler is added.
+    /// The connection's event loop, where calls run; set when the handler is added.
     private var executor: EventLoopTaskExecutor?
     private var state = ShortcutState<ActorCall, Inbound>()
     /// A read the channel asked for while reads were held back (something waits behind a call, or the socket

@@ -1,5 +1,6 @@
 import Foundation
 import NIOCore
+import NIOHPACK
 import NIOHTTP1
 import NIOHTTP2
 import NIOPosix
@@ -62,6 +63,65 @@ struct H2CConnection: Sendable {
             }
             return (status, text)
         }
+    }
+}
+
+extension H2CConnection {
+    /// What came back on a stream opened with ``exchange(_:)``.
+    struct Exchange: Sendable {
+        var status: Int?
+        var body = ""
+        /// The error code of a `RST_STREAM` the server sent (or the stream error NIOHTTP2 raised), if any.
+        var reset: String?
+    }
+
+    /// Opens a stream, writes `payloads` as they are (frames the HTTP/1 codec would never make: a body in
+    /// several `DATA` frames, a lying `content-length`, a reset), and reads until the stream ends or is reset.
+    func exchange(_ payloads: [HTTP2Frame.FramePayload]) async throws -> Exchange {
+        let stream = try await multiplexer.openStream { stream in
+            stream.eventLoop.makeCompletedFuture {
+                try NIOAsyncChannel<HTTP2Frame.FramePayload, HTTP2Frame.FramePayload>(
+                    wrappingChannelSynchronously: stream)
+            }
+        }
+        return try await stream.executeThenClose { inbound, outbound in
+            for payload in payloads { try await outbound.write(payload) }
+            var exchange = Exchange()
+            do {
+                for try await payload in inbound {
+                    switch payload {
+                    case .headers(let headers):
+                        exchange.status = headers.headers.first(name: ":status").flatMap(Int.init)
+                        if headers.endStream { return exchange }
+                    case .data(let data):
+                        if case .byteBuffer(let buffer) = data.data { exchange.body += String(buffer: buffer) }
+                        if data.endStream { return exchange }
+                    case .rstStream(let code):
+                        exchange.reset = "\(code)"
+                        return exchange
+                    default: break
+                    }
+                }
+            } catch {
+                exchange.reset = "\(error)"
+            }
+            return exchange
+        }
+    }
+
+    /// The opening `HEADERS` of a POST to `path` saying `length` bytes of body follow.
+    static func post(_ path: String, length: Int, endStream: Bool = false) -> HTTP2Frame.FramePayload {
+        .headers(
+            .init(
+                headers: HPACKHeaders([
+                    (":method", "POST"), (":scheme", "http"), (":authority", "127.0.0.1"), (":path", path),
+                    ("content-length", "\(length)"),
+                ]), endStream: endStream))
+    }
+
+    /// A `DATA` frame of `text`.
+    static func data(_ text: String, endStream: Bool = false) -> HTTP2Frame.FramePayload {
+        .data(.init(data: .byteBuffer(ByteBuffer(string: text)), endStream: endStream))
     }
 }
 
