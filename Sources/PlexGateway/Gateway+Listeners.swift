@@ -1,7 +1,7 @@
 public import Hummingbird
 internal import HummingbirdCore
-internal import HummingbirdHTTP2
 internal import NIOCore
+internal import NIOHTTP2
 internal import NIOSSL
 internal import PlexCore
 
@@ -13,25 +13,27 @@ extension Gateway {
     public func application(onRunning: @escaping @Sendable (Int) async -> Void = { _ in })
         throws(GatewayConfigurationError) -> some ApplicationProtocol
     {
+        let gateway = self
+        let idleTimeout = configuration.idleTimeout
         let server: HTTPServerBuilder
         if let files = configuration.tls {
-            let tls = try Self.tlsConfiguration(files)
-            let settings = HTTP2UpgradeChannel.Configuration(
-                idleTimeout: configuration.idleTimeout, streamConfiguration: stream)
+            let context = try Self.tlsContext(files)
             let timeout = silenceTimeout
             server = HTTPServerBuilder { responder in
                 ConnectionLoop(
                     inner: SilentConnectionGuard(
-                        inner: try HTTP2UpgradeChannel(
-                            tlsConfiguration: tls, configuration: settings, responder: responder),
+                        inner: TLSGatewayChannel(
+                            context: context,
+                            http1: PlainHTTP1Channel(
+                                responder: responder, gateway: gateway, idleTimeout: idleTimeout, secure: true),
+                            http2: PlainHTTP2Channel(responder: responder, gateway: gateway, idleTimeout: idleTimeout)),
                         timeout: timeout))
             }
         } else {
-            let gateway = self
-            let idleTimeout = configuration.idleTimeout
             server = HTTPServerBuilder { responder in
                 ConnectionLoop(
-                    inner: PlainHTTP1Channel(responder: responder, gateway: gateway, idleTimeout: idleTimeout))
+                    inner: PlainHTTP1Channel(
+                        responder: responder, gateway: gateway, idleTimeout: idleTimeout, secure: false))
             }
         }
         return application(
@@ -64,9 +66,6 @@ extension Gateway {
     private var silenceTimeout: TimeAmount {
         .nanoseconds(Int64(clamping: configuration.idleTimeout.clampedNanoseconds))
     }
-
-    /// One request's (or HTTP/2 stream's) settings.
-    private var stream: HTTP1Channel.Configuration { .init(idleTimeout: silenceTimeout) }
 
     private func application(
         _ server: HTTPServerBuilder, listener: GatewayListener, onRunning: @escaping @Sendable (Int) async -> Void
@@ -102,6 +101,7 @@ extension Gateway {
         var tls = TLSConfiguration.makeServerConfiguration(
             certificateChain: chain.map { .certificate($0) }, privateKey: .privateKey(key))
         tls.minimumTLSVersion = .tlsv12
+        tls.applicationProtocols = NIOHTTP2SupportedALPNProtocols
         do {
             _ = try NIOSSLContext(configuration: tls)
         } catch {
@@ -110,5 +110,16 @@ extension Gateway {
                     + "make a TLS server (does the key belong to the certificate?): \(error)")
         }
         return tls
+    }
+
+    /// The server's TLS context from the PEM files: ``tlsConfiguration(_:)``, offering `h2` and `http/1.1` by ALPN.
+    static func tlsContext(_ files: GatewayTLSFiles) throws(GatewayConfigurationError) -> NIOSSLContext {
+        let tls = try tlsConfiguration(files)
+        do {
+            return try NIOSSLContext(configuration: tls)
+        } catch {
+            throw GatewayConfigurationError(
+                "http_tls_key_file: \(files.privateKeyFile) does not make a TLS server: \(error)")
+        }
     }
 }

@@ -4,7 +4,7 @@ internal import NIOHPACK
 internal import NIOHTTP2
 internal import PlexTransport
 
-/// The shortcut for `POST /v1/actors/{type}/{key}` on an h2c connection, at the level of frames: it sits
+/// The shortcut for `POST /v1/actors/{type}/{key}` on an HTTP/2 connection (h2c, or TLS), at the level of frames: it sits
 /// between NIOHTTP2's connection handler and the stream multiplexer and answers a stream it takes with a
 /// `HEADERS` and a `DATA` frame, so that stream never gets a child channel, an async channel or a task of
 /// Hummingbird's (which cost more than twice the call itself: `scripts/profile-http.sh`-style profiles of

@@ -6,7 +6,7 @@ internal import NIOHTTP1
 internal import NIOHTTPTypes
 internal import NIOHTTPTypesHTTP1
 
-/// A connection of the plain HTTP/1.1 listener: the raw path (``PlainHTTP1Handler``) alone in front of
+/// An HTTP/1.1 connection (of the plain listener, or over TLS when ALPN chose HTTP/1.1): the raw path (``PlainHTTP1Handler``) alone in front of
 /// Hummingbird's request loop. NIOHTTP1's codec, the HTTP types codec, Hummingbird's connection state handler and
 /// ``ShortcutHandler`` join the pipeline only when the raw path hands the connection over, set up as Hummingbird's
 /// `HTTP1Channel` sets up its connections: until then no read or read-complete travels through them (node CPU
@@ -18,9 +18,11 @@ struct PlainHTTP1Channel: ServerChildChannel, HTTPChannelHandler {
     let gateway: Gateway
     /// How long a connection may wait for a request (``GatewayConfiguration/idleTimeout``).
     let idleTimeout: Duration
+    /// Whether the connection came over TLS (the requests' scheme is then `https`).
+    let secure: Bool
 
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
-        let (gateway, idleTimeout) = (self.gateway, self.idleTimeout)
+        let (gateway, idleTimeout, secure) = (self.gateway, self.idleTimeout, self.secure)
         return channel.eventLoop.makeCompletedFuture {
             let raw = PlainHTTP1Handler(gateway: gateway, idleTimeout: idleTimeout, logger: logger) { context in
                 let pipeline = context.pipeline.syncOperations
@@ -29,7 +31,7 @@ struct PlainHTTP1Channel: ServerChildChannel, HTTPChannelHandler {
                 try pipeline.addHandler(
                     HTTPConnectionStateHandler(idleTimeout: idleTimeout, logger: logger),
                     position: .after(context.handler))
-                try pipeline.addHandler(HTTP1ToHTTPServerCodec(secure: false), position: .after(context.handler))
+                try pipeline.addHandler(HTTP1ToHTTPServerCodec(secure: secure), position: .after(context.handler))
                 try pipeline.configureHTTPServerPipeline(
                     position: .after(context.handler), withPipeliningAssistance: false, withErrorHandling: false,
                     withOutboundHeaderValidation: false, withEncoderConfiguration: .init(),

@@ -6,7 +6,7 @@ internal import NIOHTTP2
 internal import NIOHTTPTypes
 internal import NIOHTTPTypesHTTP2
 
-/// A connection of the h2c listener (HTTP/2 without TLS, prior knowledge): NIOHTTP2's connection handler, its
+/// An HTTP/2 connection (of the h2c listener, prior knowledge, or over TLS when ALPN chose `h2`): NIOHTTP2's connection handler, its
 /// connection manager (idle timeout, graceful stop by two `GOAWAY`s), the frame-level shortcut
 /// (``HTTP2ShortcutHandler``) and a stream multiplexer whose streams Hummingbird answers.
 ///

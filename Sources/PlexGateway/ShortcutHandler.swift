@@ -4,9 +4,8 @@ internal import NIOCore
 internal import NIOHTTPTypes
 internal import PlexTransport
 
-/// The shortcut for `POST /v1/actors/{type}/{key}` on a plain HTTP/1.1 connection once ``PlainHTTP1Handler`` has
-/// handed it over to NIOHTTP1 (h2c connections have ``HTTP2ShortcutHandler`` on frames; TLS connections keep the
-/// router): it answers the call on the connection's event loop, without Hummingbird's per-request work (its async
+/// The shortcut for `POST /v1/actors/{type}/{key}` on an HTTP/1.1 connection once ``PlainHTTP1Handler`` has
+/// handed it over to NIOHTTP1 (HTTP/2 connections have ``HTTP2ShortcutHandler`` on frames): it answers the call on the connection's event loop, without Hummingbird's per-request work (its async
 /// request and response streams, its router and middleware), which costs more than the call itself. Everything
 /// else passes on to Hummingbird.
 ///

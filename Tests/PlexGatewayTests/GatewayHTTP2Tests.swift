@@ -142,6 +142,11 @@ struct GatewayHTTP2Tests {
                     #expect(response.status == .ok, "\(body)")
                     #expect(response.version == (version == .http1Only ? .http1_1 : .http2))
                     #expect(body.contains(#""node":"\#(cluster.node(1).nodeID.rawValue)""#), "\(body)")
+                    // A request the shortcuts pass on reaches the router over both.
+                    let health = try await client.execute(
+                        HTTPClientRequest(url: "https://localhost:\(ports.http)/healthz"), timeout: .seconds(10))
+                    #expect(health.status == .ok)
+                    #expect(String(buffer: try await health.body.collect(upTo: 1 << 16)).contains("alive"))
                 } catch {
                     try await client.shutdown()
                     throw error
