@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The HTTP gateway benchmark: one release-built node, 64 connections calling the counter (ephemeral) and the
 # durable counter over POST /v1/actors/{type}/{key}, spread over 64 keys: wrk over HTTP/1.1, then h2load over
-# HTTP/2 (h2c, one stream at a time per connection), GET /healthz (Hummingbird's own per-request path), and four
+# HTTP/2 (h2c, one stream at a time per connection, then ten), GET /healthz (Hummingbird's own per-request path), and four
 # bare NIO baselines on the counter's load (`plex-bench http-baseline`: a fixed reply, the same JSON actor call
 # without Hummingbird, a fixed reply without NIOHTTP1, and the JSON call without NIOHTTP1). Prints `name value unit` lines: requests/s and p50/p99 latency, the median of 3 runs each. Installs wrk and h2load (Debian's wrk and nghttp2-client) if they are
 # missing. Not part of CI; run it on a quiet machine and quote ../shared/limits/run.sh beside it.
@@ -66,33 +66,39 @@ for _ in 1 2 3; do
 done
 echo "http_healthz_requests_per_second $(sort -n "$work/healthz.results" | sed -n 2p) req/s"
 
-# HTTP/2: h2load cycles through the 64 URIs; its log has each request's latency in microseconds.
-for type in counter durable-counter; do
-  case "$type" in
-  counter) printf '%s' '{"increment":{}}' >"$work/body" ;;
-  *) printf '%s' '{"increment":{"by":1}}' >"$work/body" ;;
-  esac
-  uris=()
-  for i in $(seq 0 63); do uris+=("http://$http2/v1/actors/$type/bench-$i"); done
-  run_h2load() {
-    h2load -c64 -m1 -t2 -D "$1" -d "$work/body" -H 'content-type: application/json' --log-file="$work/h2.log" \
-      "${uris[@]}" >"$work/h2.out"
-  }
-  run_h2load 2
-  : >"$work/$type.h2results"
-  for _ in 1 2 3; do
-    run_h2load "$seconds"
-    rate=$(sed -n 's/^finished in .*, \([0-9.]*\) req\/s.*/\1/p' "$work/h2.out")
-    failed=$(sed -n 's/^requests: .* \([0-9]*\) failed, \([0-9]*\) errored.*/\1 \2/p' "$work/h2.out" | awk '{print $1+$2}')
-    non2xx=$(awk -F'\t' '$2 != 200' "$work/h2.log" | wc -l)
-    read -r p50 p99 < <(cut -f3 "$work/h2.log" | sort -n | awk '{a[NR]=$1} END {print a[int(NR*0.5)+1], a[int(NR*0.99)+1]}')
-    echo "${rate%.*} $p50 $p99 $((failed + non2xx))" >>"$work/$type.h2results"
-  done
-  sort -n "$work/$type.h2results" | sed -n 2p | while read -r rate p50 p99 errors; do
-    echo "http2_${type//-/_}_requests_per_second $rate req/s"
-    echo "http2_${type//-/_}_p50 $p50 us"
-    echo "http2_${type//-/_}_p99 $p99 us"
-    echo "http2_${type//-/_}_errors $errors count"
+# HTTP/2: h2load cycles through the 64 URIs; its log has each request's latency in microseconds. One stream at a
+# time per connection (like wrk's HTTP/1.1), then ten (HTTP/2's multiplexing, the figure's name ending `_m10`).
+for streams in 1 10; do
+  suffix=""
+  [ "$streams" = 1 ] || suffix="_m$streams"
+  for type in counter durable-counter; do
+    case "$type" in
+    counter) printf '%s' '{"increment":{}}' >"$work/body" ;;
+    *) printf '%s' '{"increment":{"by":1}}' >"$work/body" ;;
+    esac
+    uris=()
+    for i in $(seq 0 63); do uris+=("http://$http2/v1/actors/$type/bench-$i"); done
+    run_h2load() {
+      h2load -c64 -m"$streams" -t2 -D "$1" -d "$work/body" -H 'content-type: application/json' \
+        --log-file="$work/h2.log" "${uris[@]}" >"$work/h2.out"
+    }
+    run_h2load 2
+    : >"$work/$type.h2results"
+    for _ in 1 2 3; do
+      run_h2load "$seconds"
+      rate=$(sed -n 's/^finished in .*, \([0-9.]*\) req\/s.*/\1/p' "$work/h2.out")
+      failed=$(sed -n 's/^requests: .* \([0-9]*\) failed, \([0-9]*\) errored.*/\1 \2/p' "$work/h2.out" | awk '{print $1+$2}')
+      non2xx=$(awk -F'\t' '$2 != 200' "$work/h2.log" | wc -l)
+      read -r p50 p99 < <(cut -f3 "$work/h2.log" | sort -n | awk '{a[NR]=$1} END {print a[int(NR*0.5)+1], a[int(NR*0.99)+1]}')
+      echo "${rate%.*} $p50 $p99 $((failed + non2xx))" >>"$work/$type.h2results"
+    done
+    sort -n "$work/$type.h2results" | sed -n 2p | while read -r rate p50 p99 errors; do
+      name="http2_${type//-/_}$suffix"
+      echo "${name}_requests_per_second $rate req/s"
+      echo "${name}_p50 $p50 us"
+      echo "${name}_p99 $p99 us"
+      echo "${name}_errors $errors count"
+    done
   done
 done
 

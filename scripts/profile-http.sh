@@ -4,10 +4,13 @@
 # `perf stat` of the node (syscalls, context switches and CPU per request: deterministic enough to compare two
 # builds where requests/s are within noise) or `perf record -g` (where the node's CPU goes). Not part of CI.
 #
-#   scripts/profile-http.sh [counter|durable-counter] [SECONDS] [stat|record] [PLEX_BINARY]
+#   scripts/profile-http.sh [--h2] [counter|durable-counter] [SECONDS] [stat|record] [PLEX_BINARY]
 #
+# `--h2` loads the h2c listener with h2load (64 connections, one stream at a time each) instead of wrk.
 # `record` writes perf.data in the current directory; read it with `perf report --no-children`.
 set -euo pipefail
+h2=false
+if [ "${1:-}" = "--h2" ]; then h2=true; shift; fi
 type=${1:-counter}
 seconds=${2:-5}
 mode=${3:-stat}
@@ -18,7 +21,9 @@ else
   swift build -c release --product plex >&2
   plex="$(swift build -c release --show-bin-path)/plex"
 fi
-command -v wrk >/dev/null || { apt-get install -y -qq wrk >&2 || { apt-get update -qq && apt-get install -y -qq wrk >&2; }; }
+if ! command -v wrk >/dev/null || ! command -v h2load >/dev/null; then
+  apt-get install -y -qq wrk nghttp2-client >&2 || { apt-get update -qq && apt-get install -y -qq wrk nghttp2-client >&2; }
+fi
 command -v perf >/dev/null || { echo "perf is not installed" >&2; exit 1; }
 work="$(mktemp -d)"
 pid=""
@@ -28,10 +33,11 @@ cleanup() {
 }
 trap cleanup EXIT
 PLEX_CLUSTER_SECRET="profile-secret-0123456789" "$plex" node --data-dir "$work/node" --bootstrap \
-  --listen 127.0.0.1:0 --http-listen 127.0.0.1:0 --log-level warning >"$work/out" 2>"$work/err" &
+  --listen 127.0.0.1:0 --http-listen 127.0.0.1:0 --http2-listen 127.0.0.1:0 --log-level warning >"$work/out" 2>"$work/err" &
 pid=$!
 for _ in $(seq 1 100); do grep -q '"event":"ready"' "$work/out" 2>/dev/null && break; sleep 0.1; done
 http=$(sed -n 's/.*"http":"\([^"]*\)".*/\1/p' "$work/out")
+http2=$(sed -n 's/.*"http2":"\([^"]*\)".*/\1/p' "$work/out")
 [ -n "$http" ] || { cat "$work/err" >&2; echo "the node did not start" >&2; exit 1; }
 case "$type" in
 counter) body='{"increment":{}}' ;;
@@ -39,7 +45,20 @@ durable-counter) body='{"increment":{"by":1}}' ;;
 *) echo "type must be counter or durable-counter" >&2; exit 2 ;;
 esac
 load=(-s scripts/http-load.lua "http://$http" -- "$type" "$body")
-wrk -t2 -c64 -d2s "${load[@]}" >/dev/null  # warm-up: activations
+printf '%s' "$body" >"$work/body"
+uris=()
+for i in $(seq 0 63); do uris+=("http://$http2/v1/actors/$type/bench-$i"); done
+# Runs the load for $1 seconds; prints `requests rate p50 p99` (latencies in microseconds; h2load gives none).
+run_load() {
+  if $h2; then
+    h2load -c64 -m1 -t2 -D "$1" -d "$work/body" -H 'content-type: application/json' "${uris[@]}" |
+      sed -n 's/^requests: .* \([0-9]*\) succeeded.*/\1/p; s/^finished in .*, \([0-9.]*\) req\/s.*/\1/p' |
+      paste -sd' ' | awk '{print $2, $1, "-", "-"}'
+  else
+    wrk -t2 -c64 -d"${1}s" "${load[@]}" | sed -n 's/^RESULT //p'
+  fi
+}
+run_load 2 >/dev/null  # warm-up: activations
 case "$mode" in
 stat)
   events=task-clock,context-switches,syscalls:sys_enter_read,syscalls:sys_enter_writev,syscalls:sys_enter_epoll_wait
@@ -51,7 +70,7 @@ record) perf record -F 2000 -g -p "$pid" -o perf.data -- sleep "$seconds" >/dev/
 esac
 profiler=$!
 sleep 0.5
-read -r requests rate p50 p99 _ < <(wrk -t2 -c64 -d"${seconds}s" "${load[@]}" | sed -n 's/^RESULT //p')
+read -r requests rate p50 p99 _ < <(run_load "$seconds")
 wait "$profiler"
 echo "$type: $requests requests, $rate req/s, p50 $p50 us, p99 $p99 us (machine: $(nproc) cores)"
 if [ "$mode" = stat ]; then
