@@ -2,11 +2,13 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
+import Logging
 import PlexExamples
 import PlexGateway
 import PlexSpaces
 import PlexTestKit
 import Prometheus
+import ServiceLifecycle
 import Testing
 
 /// Sleeps as long as it is asked to: for timeouts.
@@ -91,5 +93,40 @@ func withGateway(
     ) { cluster in
         let gateway = try Gateway(node: cluster.node(0), configuration: configuration, metrics: metrics)
         try await gateway.application().test(live ? .live : .router) { client in try await body(cluster, client) }
+    }
+}
+
+/// A one-node cluster (the examples and ``Sleeper`` registered) whose gateway listener (the main one, or the h2c
+/// one with `http2`) runs in a service group on a real socket until `body` returns and the group has ended:
+/// `body` gets the node, the bound port and the group, to stop it gracefully.
+func withStoppableGateway(
+    configuration: GatewayConfiguration, http2: Bool = false,
+    _ body: @Sendable @escaping (PlexNode, Int, ServiceGroup) async throws -> Void
+) async throws {
+    try await withTestCluster(
+        nodes: 1, transport: .loopbackTCP,
+        register: {
+            $0.registerExamples()
+            $0.register(Sleeper.self)
+        }
+    ) { cluster in
+        let node = cluster.node(0)
+        let gateway = try Gateway(node: node, configuration: configuration)
+        let (ports, bound) = AsyncStream.makeStream(of: Int.self)
+        let service: any Service
+        if http2 {
+            let listener = gateway.plaintextHTTP2Application(onRunning: { bound.yield($0) })
+            service = try #require(listener, "the configuration has an h2c listener")
+        } else {
+            service = try gateway.application(onRunning: { bound.yield($0) })
+        }
+        let group = ServiceGroup(configuration: .init(services: [service], logger: Logger(label: "test")))
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            tasks.addTask { try await group.run() }
+            var iterator = ports.makeAsyncIterator()
+            let port = try #require(await iterator.next())
+            try await body(node, port, group)
+            try await tasks.waitForAll()
+        }
     }
 }

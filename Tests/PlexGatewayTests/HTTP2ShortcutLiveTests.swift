@@ -1,5 +1,4 @@
 import Foundation
-import Logging
 import NIOCore
 import NIOHPACK
 import NIOHTTP2
@@ -115,39 +114,21 @@ struct HTTP2ShortcutLiveTests {
 
     @Test("a graceful stop answers the calls in hand on every stream, then closes the connection")
     func gracefulStop() async throws {
-        try await withTestCluster(
-            nodes: 1, transport: .loopbackTCP,
-            register: {
-                $0.registerExamples()
-                $0.register(Sleeper.self)
-            }
-        ) { cluster in
-            let node = cluster.node(0)
-            let gateway = try Gateway(node: node, configuration: Self.configuration())
-            let (ports, bound) = AsyncStream.makeStream(of: Int.self)
-            let listener = gateway.plaintextHTTP2Application(onRunning: { bound.yield($0) })
-            let application = try #require(listener)
-            let group = ServiceGroup(configuration: .init(services: [application], logger: Logger(label: "test")))
-            try await withThrowingTaskGroup(of: Void.self) { tasks in
-                tasks.addTask { try await group.run() }
-                var iterator = ports.makeAsyncIterator()
-                let port = try #require(await iterator.next())
-                try await H2CConnection.with(port: port) { connection in
-                    let before = node.activationCount
-                    // Two calls of 600 ms on two streams: one the shortcut takes, one through the router.
-                    async let shortcut = connection.send(.POST, "/v1/actors/sleeper/a", body: #"{"milliseconds":600}"#)
-                    async let router = connection.send(
-                        .POST, ShortcutLiveTests.viaRouter("/v1/actors/sleeper/b"), body: #"{"milliseconds":600}"#)
-                    try await eventually("both calls are in hand") { node.activationCount >= before + 2 }
-                    await group.triggerGracefulShutdown()
-                    let answers = try await [shortcut, router]
-                    #expect(answers.map(\.status) == [200, 200], "\(answers)")
-                    #expect(answers.map(\.body) == ["600", "600"], "\(answers)")
-                    try await eventually("the server closes the connection") {
-                        !connection.channel.isActive
-                    }
+        try await withStoppableGateway(configuration: Self.configuration(), http2: true) { node, port, group in
+            try await H2CConnection.with(port: port) { connection in
+                let before = node.activationCount
+                // Two calls of 600 ms on two streams: one the shortcut takes, one through the router.
+                async let shortcut = connection.send(.POST, "/v1/actors/sleeper/a", body: #"{"milliseconds":600}"#)
+                async let router = connection.send(
+                    .POST, ShortcutLiveTests.viaRouter("/v1/actors/sleeper/b"), body: #"{"milliseconds":600}"#)
+                try await eventually("both calls are in hand") { node.activationCount >= before + 2 }
+                await group.triggerGracefulShutdown()
+                let answers = try await [shortcut, router]
+                #expect(answers.map(\.status) == [200, 200], "\(answers)")
+                #expect(answers.map(\.body) == ["600", "600"], "\(answers)")
+                try await eventually("the server closes the connection") {
+                    !connection.channel.isActive
                 }
-                try await tasks.waitForAll()
             }
         }
     }

@@ -177,40 +177,22 @@ struct PlainHTTP1LiveTests {
     @Test(
         "a graceful stop answers the call in hand on the raw path and the whole request read behind it, then closes")
     func gracefulStop() async throws {
-        try await withTestCluster(
-            nodes: 1, transport: .loopbackTCP,
-            register: {
-                $0.registerExamples()
-                $0.register(Sleeper.self)
-            }
-        ) { cluster in
-            let node = cluster.node(0)
-            let gateway = try Gateway(node: node, configuration: GatewayConfiguration())
-            let (ports, bound) = AsyncStream.makeStream(of: Int.self)
-            let application = try gateway.application(onRunning: { bound.yield($0) })
-            let group = ServiceGroup(
-                configuration: .init(services: [application], logger: Logger(label: "test")))
-            try await withThrowingTaskGroup(of: Void.self) { tasks in
-                tasks.addTask { try await group.run() }
-                var iterator = ports.makeAsyncIterator()
-                let port = try #require(await iterator.next())
-                let connection = try RawConnection(port: port)
-                defer { connection.close() }
-                let before = node.activationCount
-                // A call that takes 600 ms, with a second request pipelined behind it (read while it runs).
-                let requests =
-                    ShortcutLiveTests.post("/v1/actors/sleeper/s", #"{"milliseconds":600}"#)
-                    + ShortcutLiveTests.post("/v1/actors/counter/after", #"{"increment":{}}"#)
-                let request = Array(requests.utf8)
-                _ = request.withUnsafeBytes { send(connection.descriptor, $0.baseAddress, $0.count, 0) }
-                try await eventually("the call is in hand") { node.activationCount > before }
-                await group.triggerGracefulShutdown()
-                let answer = try await connection.exchange("", count: 2)
-                #expect(answer[0].status == 200 && answer[0].body == "600")
-                #expect(answer[1].status == 200 && answer[1].body.contains(#""count":1"#), "\(answer[1].body)")
-                #expect(connection.closedByServer(within: .seconds(10)))
-                try await tasks.waitForAll()
-            }
+        try await withStoppableGateway(configuration: GatewayConfiguration()) { node, port, group in
+            let connection = try RawConnection(port: port)
+            defer { connection.close() }
+            let before = node.activationCount
+            // A call that takes 600 ms, with a second request pipelined behind it (read while it runs).
+            let requests =
+                ShortcutLiveTests.post("/v1/actors/sleeper/s", #"{"milliseconds":600}"#)
+                + ShortcutLiveTests.post("/v1/actors/counter/after", #"{"increment":{}}"#)
+            let request = Array(requests.utf8)
+            _ = request.withUnsafeBytes { send(connection.descriptor, $0.baseAddress, $0.count, 0) }
+            try await eventually("the call is in hand") { node.activationCount > before }
+            await group.triggerGracefulShutdown()
+            let answer = try await connection.exchange("", count: 2)
+            #expect(answer[0].status == 200 && answer[0].body == "600")
+            #expect(answer[1].status == 200 && answer[1].body.contains(#""count":1"#), "\(answer[1].body)")
+            #expect(connection.closedByServer(within: .seconds(10)))
         }
     }
 }
