@@ -6,9 +6,9 @@ internal import NIOHTTP2
 internal import NIOHTTPTypes
 internal import NIOHTTPTypesHTTP2
 
-/// An HTTP/2 connection (of the h2c listener, prior knowledge, or over TLS when ALPN chose `h2`): NIOHTTP2's connection handler, its
-/// connection manager (idle timeout, graceful stop by two `GOAWAY`s), the frame-level shortcut
-/// (``HTTP2ShortcutHandler``) and a stream multiplexer whose streams Hummingbird answers.
+/// An HTTP/2 connection (of the h2c listener, prior knowledge, or over TLS when ALPN chose `h2`): NIOHTTP2's
+/// connection handler, the connection's manager (idle timeout, graceful stop: ``HTTP2ConnectionManager``), the
+/// frame-level shortcut (``HTTP2ShortcutHandler``) and a stream multiplexer whose streams Hummingbird answers.
 ///
 /// Hummingbird's own `HTTP2Channel` puts the multiplexer inside NIOHTTP2's handler, where no handler can see a
 /// stream's frames before it has a child channel; this pipeline keeps NIOHTTP2's separate multiplexer so the
@@ -35,11 +35,7 @@ struct PlainHTTP2Channel: ServerChildChannel, HTTPChannelHandler {
             let pipeline = channel.pipeline.syncOperations
             try pipeline.addHandler(NIOHTTP2Handler(mode: .server))
             try pipeline.addHandler(
-                NIOHTTP2ServerConnectionManagementHandler(
-                    eventLoop: channel.eventLoop,
-                    configuration: .init(
-                        maxIdleTime: .nanoseconds(Int64(clamping: idleTimeout.clampedNanoseconds)), maxAge: nil,
-                        maxGraceTime: nil, keepalive: nil)))
+                HTTP2ConnectionManager(idleTimeout: .nanoseconds(Int64(clamping: idleTimeout.clampedNanoseconds))))
             try pipeline.addHandler(HTTP2ShortcutHandler(gateway: gateway))
             try pipeline.addHandler(
                 HTTP2StreamMultiplexer(

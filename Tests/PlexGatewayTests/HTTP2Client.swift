@@ -172,3 +172,128 @@ enum TestCertificate {
 
 /// This test process's directory for certificate files, removed at exit.
 private let scratch = processScratchDirectory("plex-gateway-tls-tests")
+
+/// HTTP/2 spoken frame by frame on a blocking socket, for what no well-behaved client does: sending new streams
+/// after the server's `GOAWAY` has left, as a client does whose requests cross the server's on the wire. Used by
+/// one task at a time.
+final class RawH2Connection: @unchecked Sendable {
+    /// What came back on one stream.
+    struct Outcome: Equatable {
+        var answered = false
+        var resetCode: UInt32?
+    }
+
+    let socket: RawConnection
+    private var encoder = HPACKEncoder(allocator: ByteBufferAllocator())
+    private var received: [UInt8] = []
+    private(set) var outcomes: [UInt32: Outcome] = [:]
+    /// A `GOAWAY` received: its last stream id and error code.
+    struct GoAway: Equatable {
+        var last: UInt32
+        var code: UInt32
+    }
+
+    private(set) var goAways: [GoAway] = []
+
+    /// Whether the connection closed, how many `GOAWAY`s carried an error code, the streams neither answered nor
+    /// refused (`REFUSED_STREAM`) nor beyond the last `GOAWAY`'s last stream id, and how many were answered.
+    func summary() -> (closed: Bool, errors: Int, unexplained: [UInt32], answered: Int) {
+        let last = goAways.last?.last ?? .max
+        let unexplained = streams.filter { stream in
+            let outcome = outcomes[stream] ?? Outcome()
+            return !outcome.answered && outcome.resetCode != 7 && stream <= last
+        }
+        return (closed, goAways.filter { $0.code != 0 }.count, unexplained, outcomes.values.filter(\.answered).count)
+    }
+
+    /// Whether some stream was answered.
+    var hasAnswer: Bool { outcomes.values.contains { $0.answered } }
+
+    /// The `GOAWAY`s that say something went wrong.
+    var errorGoAways: [GoAway] { goAways.filter { $0.code != 0 } }
+    private(set) var closed = false
+
+    init(port: Int) throws {
+        socket = try RawConnection(port: port)
+        write(Array("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".utf8) + Self.frame(type: 4, flags: 0, stream: 0, []))
+    }
+
+    static func frame(type: UInt8, flags: UInt8, stream: UInt32, _ payload: [UInt8]) -> [UInt8] {
+        let length = payload.count
+        return [UInt8(length >> 16 & 0xff), UInt8(length >> 8 & 0xff), UInt8(length & 0xff), type, flags]
+            + withUnsafeBytes(of: (stream & 0x7fff_ffff).bigEndian, Array.init) + payload
+    }
+
+    private func write(_ bytes: [UInt8]) {
+        _ = bytes.withUnsafeBytes { send(socket.descriptor, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+    }
+
+    /// The streams opened so far, in order.
+    private(set) var streams: [UInt32] = []
+
+    /// POSTs of `body` on `count` new streams, to `path` and `alternate` in turn.
+    func burst(_ count: Int, path: String, alternate: String, body: String) throws {
+        for index in 0..<count {
+            let stream = UInt32(streams.count * 2 + 1)
+            try post(stream: stream, path: index.isMultiple(of: 2) ? path : alternate, body: body)
+            streams.append(stream)
+        }
+    }
+
+    /// A POST of `body` to `path` on stream `stream`: a HEADERS frame, then a DATA frame ending the stream.
+    func post(stream: UInt32, path: String, body: String) throws {
+        var block = ByteBuffer()
+        try encoder.encode(
+            headers: HPACKHeaders([
+                (":method", "POST"), (":scheme", "http"), (":authority", "127.0.0.1"), (":path", path),
+                ("content-length", "\(body.utf8.count)"),
+            ]), to: &block)
+        write(
+            Self.frame(type: 1, flags: 0x4, stream: stream, Array(block.readableBytesView))
+                + Self.frame(type: 0, flags: 0x1, stream: stream, Array(body.utf8)))
+    }
+
+    /// Whether the server's SETTINGS arrived.
+    private(set) var settled = false
+
+    /// Reads frames until the server closes the connection, `until` holds, or `timeout` passes; acknowledges
+    /// SETTINGS and PINGs.
+    func read(timeout: Duration, until: (RawH2Connection) -> Bool = { _ in false }) {
+        let deadline = ContinuousClock.now + timeout
+        var buffer = [UInt8](repeating: 0, count: 65_536)
+        while !closed, !until(self), ContinuousClock.now < deadline {
+            var wait = timeval(tv_sec: 0, tv_usec: 100_000)
+            setsockopt(socket.descriptor, SOL_SOCKET, SO_RCVTIMEO, &wait, socklen_t(MemoryLayout<timeval>.size))
+            let count = buffer.withUnsafeMutableBytes { recv(socket.descriptor, $0.baseAddress, $0.count, 0) }
+            if count == 0 || (count < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
+                closed = true
+            } else if count > 0 {
+                received += buffer[..<count]
+                parse()
+            }
+        }
+    }
+
+    private func parse() {
+        while received.count >= 9 {
+            let length = Int(received[0]) << 16 | Int(received[1]) << 8 | Int(received[2])
+            guard received.count >= 9 + length else { return }
+            let (type, flags) = (received[3], received[4])
+            let stream = received[5..<9].reduce(UInt32(0)) { $0 << 8 | UInt32($1) } & 0x7fff_ffff
+            let payload = Array(received[9..<9 + length])
+            received.removeFirst(9 + length)
+            func word(_ at: Int) -> UInt32 { payload[at..<at + 4].reduce(UInt32(0)) { $0 << 8 | UInt32($1) } }
+            switch type {
+            case 0 where flags & 0x1 != 0, 1 where flags & 0x1 != 0:
+                outcomes[stream, default: Outcome()].answered = true
+            case 3: outcomes[stream, default: Outcome()].resetCode = word(0)
+            case 4 where flags & 0x1 == 0:
+                settled = true
+                write(Self.frame(type: 4, flags: 0x1, stream: 0, []))
+            case 6 where flags & 0x1 == 0: write(Self.frame(type: 6, flags: 0x1, stream: 0, payload))
+            case 7: goAways.append(GoAway(last: word(0) & 0x7fff_ffff, code: word(4)))
+            default: break
+            }
+        }
+    }
+}

@@ -132,4 +132,79 @@ struct HTTP2ShortcutLiveTests {
             }
         }
     }
+
+    @Test(
+        "a graceful stop of a busy connection answers what it took, refuses the rest, and every answer is all that ran")
+    func stopWhileBusy() async throws {
+        let key = "busy"
+        try await withStoppableGateway(configuration: Self.configuration(), http2: true) { node, port, group in
+            let answered = try await H2CConnection.with(port: port) { connection in
+                try await withThrowingTaskGroup(of: Int.self) { loops in
+                    // Eight clients on the one connection, each sending the next increment once the last is
+                    // answered (half through the shortcut, half through the router), until one is not.
+                    for loop in 0..<8 {
+                        loops.addTask {
+                            let path = "/v1/actors/counter/\(key)"
+                            var answered = 0
+                            while true {
+                                let reply = try? await connection.send(
+                                    .POST, loop.isMultiple(of: 2) ? path : ShortcutLiveTests.viaRouter(path),
+                                    body: #"{"increment":{}}"#)
+                                guard reply?.status == 200 else { return answered }
+                                answered += 1
+                            }
+                        }
+                    }
+                    try await eventually("the load runs") {
+                        try await node.actor(Counter.self, key: key).ask(.get).count >= 40
+                    }
+                    await group.triggerGracefulShutdown()
+                    return try await loops.reduce(0, +)
+                }
+            }
+            let ran = try await node.actor(Counter.self, key: key).ask(.get).count
+            #expect(ran == answered, "\(ran) increments ran, \(answered) were answered")
+        }
+    }
+
+    @Test("streams a client sends after a graceful stop began are refused one by one; those before it are answered")
+    func stopWhileStreamsArrive() async throws {
+        try await withStoppableGateway(configuration: Self.configuration(), http2: true) { node, port, group in
+            try await Self.crossTheStop(node: node, port: port, group: group)
+        }
+    }
+
+    /// Sends a burst on a raw connection, stops the gateway while it is answered, sends another, and checks
+    /// what came back against what ran.
+    static func crossTheStop(node: PlexNode, port: Int, group: ServiceGroup) async throws {
+        let connection = try RawH2Connection(port: port)
+        let path = "/v1/actors/counter/crossing"
+        // Half through the shortcut, half through the router.
+        let (body, router) = (#"{"increment":{}}"#, ShortcutLiveTests.viaRouter(path))
+        connection.read(timeout: .seconds(10)) { $0.settled }
+        try #require(connection.settled, "the server's SETTINGS")
+        try connection.burst(20, path: path, alternate: router, body: body)
+        // The server works on the first burst: then the stop.
+        connection.read(timeout: .seconds(10)) { $0.hasAnswer }
+        await group.triggerGracefulShutdown()
+        // The listener closes as the stop begins; then a second burst, which crosses the stop on the wire.
+        try await eventually("the listener is closed") { Self.refusesConnections(port) }
+        try connection.burst(20, path: path, alternate: router, body: body)
+        connection.read(timeout: .seconds(20))
+        let (closed, errors, unexplained, answered) = connection.summary()
+        #expect(closed, "the server ends the connection")
+        #expect(errors == 0, "no GOAWAY with an error code")
+        #expect(unexplained.isEmpty, "streams neither answered, refused, nor beyond the GOAWAY: \(unexplained)")
+        let ran = try await node.actor(Counter.self, key: "crossing").ask(.get).count
+        #expect(ran == answered, "\(ran) increments ran, \(answered) were answered")
+        #expect(answered >= 1)
+        connection.socket.close()
+    }
+
+    /// Whether nothing listens on `port` any more.
+    static func refusesConnections(_ port: Int) -> Bool {
+        guard let connection = try? RawConnection(port: port) else { return true }
+        connection.close()
+        return false
+    }
 }

@@ -146,3 +146,46 @@ struct HTTP2ShortcutStateTests {
             state.received(Self.data(3, "B", end: true), decide: Self.decide) == .call("/fast/b", .init(string: "bB")))
     }
 }
+
+@Suite("HTTP gateway: when an HTTP/2 connection ends")
+struct HTTP2ConnectionLifeTests {
+    /// The value under test, in a box so `#expect` can call its mutating members.
+    final class Life {
+        var value = HTTP2ConnectionLife()
+        func opened(_ id: Int) { value.opened(HTTP2StreamID(id)) }
+        func closed(_ id: Int) -> HTTP2ConnectionLife.Next { value.closed(HTTP2StreamID(id)) }
+        func quiesce() -> HTTP2ConnectionLife.Next { value.quiesce() }
+        func refuses(_ id: Int) -> Bool { value.refuses(HTTP2StreamID(id)) }
+    }
+
+    @Test("with no stream open the idle timer runs; a stop then ends it at once")
+    func idle() {
+        let life = Life()
+        life.opened(1)
+        life.opened(3)
+        #expect(life.closed(1) == .nothing, "one still open")
+        #expect(life.closed(3) == .idle)
+        #expect(life.closed(3) == .nothing, "a stream it no longer has")
+        #expect(life.value.lastTaken == HTTP2StreamID(3))
+        #expect(life.quiesce() == .end)
+    }
+
+    @Test("a stop waits for the streams opened before it, refuses the ones after, and names the last it took")
+    func stop() {
+        let life = Life()
+        life.opened(1)
+        life.opened(3)
+        #expect(!life.refuses(5), "before the stop every stream is taken")
+        #expect(life.quiesce() == .nothing, "two streams still run")
+        #expect(!life.refuses(3) && !life.refuses(0), "a running stream's frames, and the connection's, go on")
+        #expect(life.refuses(5) && life.refuses(7))
+        // A refused stream opens and closes in NIOHTTP2 all the same; it changes nothing the GOAWAY says.
+        life.opened(5)
+        #expect(life.closed(5) == .nothing)
+        #expect(life.closed(1) == .nothing)
+        #expect(life.closed(3) == .end)
+        #expect(life.value.lastTaken == HTTP2StreamID(3))
+        #expect(life.quiesce() == .end, "a second stop changes nothing")
+        #expect(life.value.lastTaken == HTTP2StreamID(3))
+    }
+}
