@@ -2,11 +2,11 @@ internal import HummingbirdCore
 internal import Logging
 internal import NIOCore
 
-/// Closes a connection that sends nothing for `timeout`, whatever it speaks. NIOHTTP2's connection manager
-/// starts its idle timer only once a stream has closed, and TLS has no handshake timeout, so without
-/// this a client that connects and stays silent (or sends only the HTTP/2 preface, or never says hello over
-/// TLS) holds a connection slot, and a graceful stop, for ever. It sits first in each connection's pipeline of
-/// the h2c and TLS listeners; plain HTTP/1.1 has the raw path's idle timeout (``PlainHTTP1Handler``).
+/// Closes a connection that sends nothing for `timeout`, whatever it speaks. TLS has no handshake timeout, and an
+/// HTTP/2 connection's idle timer (``HTTP2ConnectionManager``) runs only once its pipeline is up, so without this
+/// a client that connects and stays silent (or never says hello over TLS) holds a connection slot, and a graceful
+/// stop, for ever. It sits first in each connection's pipeline of the h2c and TLS listeners; plain HTTP/1.1 has the
+/// raw path's idle timeout (``PlainHTTP1Handler``).
 ///
 /// A request that waits longer than `timeout` with its client silent (a long poll over HTTP/2) is cut with its
 /// connection; over HTTP/1.1 it is not.
