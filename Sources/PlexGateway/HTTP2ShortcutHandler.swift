@@ -4,15 +4,14 @@ internal import NIOHPACK
 internal import NIOHTTP2
 internal import PlexTransport
 
-/// The shortcut for `POST /v1/actors/{type}/{key}` on an HTTP/2 connection (h2c, or TLS), at the level of frames: it sits
-/// between NIOHTTP2's connection handler and the stream multiplexer and answers a stream it takes with a
-/// `HEADERS` and a `DATA` frame, so that stream never gets a child channel, an async channel or a task of
-/// Hummingbird's (which cost more than twice the call itself: `scripts/profile-http.sh`-style profiles of
-/// h2load, see docs/Performance.md). Every other stream, and the connection's own frames, pass on to the
-/// multiplexer and Hummingbird's router.
+/// The shortcut for `POST /v1/actors/{type}/{key}` on an HTTP/2 connection (h2c, or TLS), on frames: it sits
+/// between NIOHTTP2's connection handler and the stream multiplexer and answers a stream it takes with a `HEADERS`
+/// and a `DATA` frame, so that stream never gets a child channel, an async channel or a task of Hummingbird's
+/// (which cost more than the call itself: docs/Performance.md, eighth gateway measurement). Every other stream, and
+/// the connection's own frames, pass on to the multiplexer and Hummingbird's router.
 ///
-/// It takes a stream whose request the router would answer the same way (`Gateway.shortcut(_:)` on the header block,
-/// the decision HTTP/1.1's shortcuts share) and renders the outcome with the same function as they do
+/// It takes a stream whose request the router would answer the same way (`Gateway.shortcut(_:)` on the header
+/// block, the decision HTTP/1.1's shortcuts share) and renders the outcome with the same function as they do
 /// (``Gateway/shortcutAnswer(_:date:)``). The streams of one connection run their calls side by side, each
 /// answered when it is done; NIOHTTP2's `SETTINGS_MAX_CONCURRENT_STREAMS` bounds how many. Which frames are its
 /// own is ``HTTP2ShortcutState``.
