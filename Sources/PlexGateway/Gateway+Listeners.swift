@@ -79,8 +79,9 @@ extension Gateway {
             logger: logger)
     }
 
-    /// The server side of TLS from the PEM files (TLS 1.2 or later).
-    static func tlsConfiguration(_ files: GatewayTLSFiles) throws(GatewayConfigurationError) -> TLSConfiguration {
+    /// The server's TLS context from the PEM files: TLS 1.2 or later, offering `h2` and `http/1.1` by ALPN. Making it
+    /// is also the check that the key belongs to the certificate.
+    static func tlsContext(_ files: GatewayTLSFiles) throws(GatewayConfigurationError) -> NIOSSLContext {
         let chain: [NIOSSLCertificate]
         do {
             chain = try NIOSSLCertificate.fromPEMFile(files.certificateChainFile)
@@ -103,23 +104,11 @@ extension Gateway {
         tls.minimumTLSVersion = .tlsv12
         tls.applicationProtocols = NIOHTTP2SupportedALPNProtocols
         do {
-            _ = try NIOSSLContext(configuration: tls)
+            return try NIOSSLContext(configuration: tls)
         } catch {
             throw GatewayConfigurationError(
                 "http_tls_key_file: \(files.privateKeyFile) and http_tls_cert_file: \(files.certificateChainFile) do not "
                     + "make a TLS server (does the key belong to the certificate?): \(error)")
-        }
-        return tls
-    }
-
-    /// The server's TLS context from the PEM files: ``tlsConfiguration(_:)``, offering `h2` and `http/1.1` by ALPN.
-    static func tlsContext(_ files: GatewayTLSFiles) throws(GatewayConfigurationError) -> NIOSSLContext {
-        let tls = try tlsConfiguration(files)
-        do {
-            return try NIOSSLContext(configuration: tls)
-        } catch {
-            throw GatewayConfigurationError(
-                "http_tls_key_file: \(files.privateKeyFile) does not make a TLS server: \(error)")
         }
     }
 }

@@ -50,7 +50,7 @@ public struct GatewayConfiguration: Sendable, Hashable {
     /// so that a node can refuse bad files before it joins its cluster.
     /// - Throws: ``GatewayConfigurationError`` naming the file at fault.
     public func checkTLSFiles() throws(GatewayConfigurationError) {
-        if let tls { _ = try Gateway.tlsConfiguration(tls) }
+        if let tls { _ = try Gateway.tlsContext(tls) }
     }
 
     /// Whether ``host`` (and the h2c listener's host) reach this machine only.

@@ -6,11 +6,12 @@ internal import NIOHTTP1
 internal import NIOHTTPTypes
 internal import NIOHTTPTypesHTTP1
 
-/// An HTTP/1.1 connection (of the plain listener, or over TLS when ALPN chose HTTP/1.1): the raw path (``PlainHTTP1Handler``) alone in front of
-/// Hummingbird's request loop. NIOHTTP1's codec, the HTTP types codec, Hummingbird's connection state handler and
-/// ``ShortcutHandler`` join the pipeline only when the raw path hands the connection over, set up as Hummingbird's
-/// `HTTP1Channel` sets up its connections: until then no read or read-complete travels through them (node CPU
-/// per request about 5 % lower than with them in place, `scripts/profile-http.sh`).
+/// An HTTP/1.1 connection (of the plain listener, or over TLS when ALPN chose HTTP/1.1): the raw path
+/// (``PlainHTTP1Handler``) alone in front of Hummingbird's request loop. NIOHTTP1's codec, the HTTP types codec,
+/// Hummingbird's connection state handler and ``ShortcutHandler`` join the pipeline only when the raw path hands the
+/// connection over, set up as Hummingbird's `HTTP1Channel` sets up its connections: until then no read or
+/// read-complete travels through them (node CPU per request about 5 % lower than with them in place,
+/// `scripts/profile-http.sh`).
 struct PlainHTTP1Channel: ServerChildChannel, HTTPChannelHandler {
     typealias Value = NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>
 
