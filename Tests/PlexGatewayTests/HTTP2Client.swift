@@ -109,14 +109,17 @@ extension H2CConnection {
         }
     }
 
-    /// The opening `HEADERS` of a POST to `path` saying `length` bytes of body follow.
-    static func post(_ path: String, length: Int, endStream: Bool = false) -> HTTP2Frame.FramePayload {
+    /// The opening `HEADERS` of a POST to `path` saying `length` bytes of body follow, with `fields` besides.
+    static func post(
+        _ path: String, length: Int, fields: [(String, String)] = [], endStream: Bool = false
+    ) -> HTTP2Frame.FramePayload {
         .headers(
             .init(
-                headers: HPACKHeaders([
-                    (":method", "POST"), (":scheme", "http"), (":authority", "127.0.0.1"), (":path", path),
-                    ("content-length", "\(length)"),
-                ]), endStream: endStream))
+                headers: HPACKHeaders(
+                    [
+                        (":method", "POST"), (":scheme", "http"), (":authority", "127.0.0.1"), (":path", path),
+                        ("content-length", "\(length)"),
+                    ] + fields), endStream: endStream))
     }
 
     /// A `DATA` frame of `text`.

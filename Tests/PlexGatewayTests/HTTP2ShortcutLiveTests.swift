@@ -19,9 +19,12 @@ struct HTTP2ShortcutLiveTests {
         return configuration
     }
 
-    static func count(_ body: String) -> Int? {
+    static func count(_ body: String) -> Int? { field("count", of: body) }
+
+    /// The integer `name` of a JSON object.
+    static func field(_ name: String, of body: String) -> Int? {
         let object = try? JSONSerialization.jsonObject(with: Data(body.utf8)) as? [String: Any]
-        return object?["count"] as? Int
+        return object?[name] as? Int
     }
 
     @Test("a body in many DATA frames, beyond a stream's 64 KiB window, is collected and answered")
@@ -83,6 +86,32 @@ struct HTTP2ShortcutLiveTests {
                 let get = try await connection.send(.POST, path, body: #"{"get":{}}"#)
                 #expect(get.status == 200)
                 #expect(Self.count(get.body) == 0, "neither ran: \(get.body)")
+            }
+        }
+    }
+
+    @Test("an Idempotency-Key on a stream the shortcut takes answers a retry from the first reply")
+    func idempotencyKey() async throws {
+        try await withLiveGateway(configuration: Self.configuration()) { cluster, ports in
+            let key = key(
+                ofType: DurableCounter.typeName, ownedBy: cluster.node(1).nodeID, on: cluster.node(0), prefix: "i")
+            let body = #"{"increment":{"by":1}}"#
+            try await H2CConnection.with(port: try #require(ports.http2)) { connection in
+                func increment(_ idempotencyKey: String) async throws -> H2CConnection.Exchange {
+                    try await connection.exchange([
+                        H2CConnection.post(
+                            "/v1/actors/durable-counter/\(key)", length: body.utf8.count,
+                            fields: [("idempotency-key", idempotencyKey)]),
+                        H2CConnection.data(body, endStream: true),
+                    ])
+                }
+                let first = try await increment("once")
+                let retry = try await increment("once")
+                let other = try await increment("twice")
+                #expect(first.status == 200 && retry.status == 200 && other.status == 200)
+                #expect(Self.field("value", of: first.body) == 1, "\(first.body)")
+                #expect(retry.body == first.body, "the retry is answered from the first reply")
+                #expect(Self.field("value", of: other.body) == 2, "\(other.body)")
             }
         }
     }
