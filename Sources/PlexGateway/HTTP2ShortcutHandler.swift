@@ -31,6 +31,8 @@ final class HTTP2ShortcutHandler: ChannelDuplexHandler, RemovableChannelHandler 
     /// Whether a read is in progress, so that answers given meanwhile wait for its read-complete to flush.
     private var reading = false
     private var flushPending = false
+    /// Whether a flush waits for the event loop's next turn (see ``flush(_:)``).
+    private var flushScheduled = false
 
     init(gateway: Gateway) {
         self.gateway = gateway
@@ -107,12 +109,22 @@ final class HTTP2ShortcutHandler: ChannelDuplexHandler, RemovableChannelHandler 
         flush(context)
     }
 
-    /// Flushes now, or at the end of the read in progress (one write for all the answers a read brings).
+    /// Flushes now, at the end of the read in progress (one write for all the answers a read brings), or, while
+    /// other calls of this connection still run, on the event loop's next turn: the answers of a burst of streams
+    /// (a client with several in flight, or durable calls that one journal commit acknowledges together) then
+    /// leave in one write instead of one each. The last call running flushes at once, so a client with one stream
+    /// at a time waits for nothing.
     private func flush(_ context: ChannelHandlerContext) {
         if reading {
             flushPending = true
-        } else {
+        } else if state.count == 0 {
             context.flush()
+        } else if !flushScheduled {
+            flushScheduled = true
+            context.eventLoop.assumeIsolated().execute {
+                self.flushScheduled = false
+                context.flush()
+            }
         }
     }
 }

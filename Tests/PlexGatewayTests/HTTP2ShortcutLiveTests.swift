@@ -141,6 +141,31 @@ struct HTTP2ShortcutLiveTests {
         }
     }
 
+    @Test("a call answered while a slower one of its connection runs is sent at once, not when the slow one ends")
+    func answerBesideASlowCall() async throws {
+        try await withStoppableGateway(configuration: Self.configuration(), http2: true) { node, port, group in
+            try await H2CConnection.with(port: port) { connection in
+                let before = node.activationCount
+                let slowEnded = Flag()
+                async let slow = {
+                    let answer = try await connection.send(
+                        .POST, "/v1/actors/sleeper/slow", body: #"{"milliseconds":3000}"#)
+                    await slowEnded.set()
+                    return answer
+                }()
+                try await eventually("the slow call is in hand") { node.activationCount >= before + 1 }
+                // Answers of a connection with calls still running are flushed on the event loop's next turn:
+                // this one must not wait for the slow call to end.
+                let fast = try await connection.send(.POST, "/v1/actors/counter/beside", body: #"{"increment":{}}"#)
+                #expect(fast.status == 200 && Self.count(fast.body) == 1, "\(fast)")
+                #expect(await !slowEnded.isSet, "the fast answer waited for the slow one")
+                let answer = try await slow
+                #expect(answer.status == 200 && answer.body == "3000", "\(answer)")
+            }
+            await group.triggerGracefulShutdown()
+        }
+    }
+
     @Test("a graceful stop answers the calls in hand on every stream, then closes the connection")
     func gracefulStop() async throws {
         try await withStoppableGateway(configuration: Self.configuration(), http2: true) { node, port, group in
@@ -236,4 +261,10 @@ struct HTTP2ShortcutLiveTests {
         connection.close()
         return false
     }
+}
+
+/// Set once something happened: the order of two events, without timing them.
+actor Flag {
+    private(set) var isSet = false
+    func set() { isSet = true }
 }
