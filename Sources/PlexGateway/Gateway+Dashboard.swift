@@ -7,7 +7,7 @@ internal import PlexWorkflow
 
 extension Gateway {
     /// `GET /dashboard` and `GET /dashboard/workflows/{id}`: the operator's pages (see ``DashboardPage``).
-    func dashboard(_ route: GatewayRoute, _ request: Request, _ context: BasicRequestContext) async throws
+    func dashboard(_ route: GatewayRoute, _ request: Request, _ context: GatewayRequestContext) async throws
         -> Response
     {
         let now = Int64((Date().timeIntervalSince1970 * 1000).rounded(.down))

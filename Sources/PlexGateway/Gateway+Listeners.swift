@@ -69,7 +69,7 @@ extension Gateway {
 
     private func application(
         _ server: HTTPServerBuilder, listener: GatewayListener, onRunning: @escaping @Sendable (Int) async -> Void
-    ) -> Application<RouterResponder<BasicRequestContext>> {
+    ) -> Application<RouterResponder<GatewayRequestContext>> {
         Application(
             router: router(), server: server,
             configuration: ApplicationConfiguration(

@@ -5,7 +5,7 @@ internal import PlexWorkflow
 extension Gateway {
     /// The `/v1/workflows` routes: start, status, result, history, events, queries, cancel, terminate, list
     /// and purge, each through the ``PlexWorkflow/WorkflowClient`` of this node (calls go to the owner).
-    func workflow(_ route: GatewayRoute, _ request: Request, _ context: BasicRequestContext) async throws
+    func workflow(_ route: GatewayRoute, _ request: Request, _ context: GatewayRequestContext) async throws
         -> Response
     {
         let timeout = try self.timeout(of: request)
@@ -28,25 +28,27 @@ extension Gateway {
         case .workflowResult:
             // `wait_ms` waits for the instance to finish; without it (or when it has not finished within it)
             // the answer is 202 with the instance's status.
-            let wait = try positiveInteger("wait_ms", of: request) ?? 0
-            let description: WorkflowDescription
-            if wait > 0 {
-                do {
-                    description = try await workflows.awaitCompletion(
-                        id: id, json: true, timeout: min(.milliseconds(wait), configuration.maximumTimeout))
-                } catch let error as WorkflowError where error.code == .timedOut {
-                    return text(
-                        WorkflowJSON.description(try await workflows.describe(id: id, json: true, timeout: timeout)),
-                        status: .accepted)
+            guard let wait = try positiveInteger("wait_ms", of: request) else {
+                return try result(try await workflows.describe(id: id, json: true, timeout: timeout))
+            }
+            // A long poll also ends when its client goes (it reset its HTTP/2 stream, or closed its HTTP/1.1
+            // connection), rather than asking the owner on for up to `maximumTimeout`. Seeing that takes
+            // reading the request's inbound side, where an HTTP/1.1 client's next request would be: so such a
+            // connection closes after the answer, and the answer says so.
+            var response: Response
+            do {
+                response = try await resultWaits.during {
+                    try await request.body.consumeWithCancellationOnInboundClose { _ in
+                        try await self.awaitResult(id, wait: .milliseconds(wait), timeout: timeout)
+                    }
                 }
-            } else {
-                description = try await workflows.describe(id: id, json: true, timeout: timeout)
+            } catch is CancellationError {
+                // The client closed its side: gone, or (HTTP/1.1) only done sending, and then the status as it is
+                // now is what a wait that ended answers.
+                response = try result(try await workflows.describe(id: id, json: true, timeout: timeout))
             }
-            switch description.status {
-            case .pending: throw WorkflowError(.notFound, "no workflow instance \(id) has been started")
-            case .running: return text(WorkflowJSON.description(description), status: .accepted)
-            default: return text(WorkflowJSON.description(description))
-            }
+            if !context.isHTTP2 { response.headers[.connection] = "close" }
+            return response
         case .workflowHistory:
             let description = try await workflows.describe(id: id, history: true, json: true, timeout: timeout)
             guard description.status != .pending else {
@@ -75,6 +77,28 @@ extension Gateway {
             return json(Array(#"{"purged":true}"#.utf8))
         default:
             throw GatewayError(.notFound, code: "notFound", "no workflow route \(route)")
+        }
+    }
+
+    /// Instance `id`'s result once it finishes within `wait` (at most `maximumTimeout`), else its status (202).
+    private func awaitResult(_ id: String, wait: Duration, timeout: Duration) async throws -> Response {
+        do {
+            return try result(
+                try await workflows.awaitCompletion(
+                    id: id, json: true, timeout: min(wait, configuration.maximumTimeout)))
+        } catch let error as WorkflowError where error.code == .timedOut {
+            return text(
+                WorkflowJSON.description(try await workflows.describe(id: id, json: true, timeout: timeout)),
+                status: .accepted)
+        }
+    }
+
+    /// The answer for an instance's description: its result (200) once it finished, its status while it runs (202).
+    private func result(_ description: WorkflowDescription) throws -> Response {
+        switch description.status {
+        case .pending: throw WorkflowError(.notFound, "no workflow instance \(description.id) has been started")
+        case .running: return text(WorkflowJSON.description(description), status: .accepted)
+        default: return text(WorkflowJSON.description(description))
         }
     }
 

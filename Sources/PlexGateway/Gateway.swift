@@ -28,6 +28,8 @@ public struct Gateway: Sendable {
     /// Where `/metrics` reads the process's instruments from; `nil`: the route answers 404.
     let metrics: PrometheusCollectorRegistry?
     let gauges: ScrapedGauges
+    /// The workflow result long polls in progress.
+    let resultWaits = ResultWaits()
 
     /// A gateway for `node`.
     /// - Parameter metrics: The registry the process's `MetricsSystem` reports to (see
@@ -50,8 +52,8 @@ public struct Gateway: Sendable {
     }
 
     /// The gateway's routes and middleware.
-    public func router() -> Router<BasicRequestContext> {
-        let router = Router(context: BasicRequestContext.self)
+    public func router() -> Router<GatewayRequestContext> {
+        let router = Router(context: GatewayRequestContext.self)
         router.add(
             middleware: GatewayMiddleware(
                 token: configuration.bearerToken, metricsOpen: configuration.metricsWithoutToken))
@@ -65,7 +67,7 @@ public struct Gateway: Sendable {
     }
 
     /// The answer to a request on `route`: its response, or its error's.
-    func answer(_ route: GatewayRoute, _ request: Request, _ context: BasicRequestContext) async -> Response {
+    func answer(_ route: GatewayRoute, _ request: Request, _ context: GatewayRequestContext) async -> Response {
         do {
             return try await respond(to: route, request, context)
         } catch {
@@ -73,7 +75,8 @@ public struct Gateway: Sendable {
         }
     }
 
-    func respond(to route: GatewayRoute, _ request: Request, _ context: BasicRequestContext) async throws -> Response {
+    func respond(to route: GatewayRoute, _ request: Request, _ context: GatewayRequestContext) async throws -> Response
+    {
         switch route {
         case .callActor: return try await callActor(request, context)
         case .startWorkflow, .listWorkflows, .describeWorkflow, .purgeWorkflow, .workflowResult, .workflowHistory,
@@ -99,7 +102,7 @@ public struct Gateway: Sendable {
     static let reservedPrefix = "plex."
 
     /// `POST /v1/actors/{type}/{key}`: the body is the actor's request in JSON; the answer its reply.
-    func callActor(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
+    func callActor(_ request: Request, _ context: GatewayRequestContext) async throws -> Response {
         let call = try actorCall(
             type: try parameter("type", of: .callActor, context), key: try parameter("key", of: .callActor, context),
             idempotencyKey: request.headers[.idempotencyKey],
@@ -160,7 +163,7 @@ public struct Gateway: Sendable {
     }
 
     /// Path parameter `name` of `route`, percent-decoded.
-    func parameter(_ name: String, of route: GatewayRoute, _ context: BasicRequestContext) throws -> String {
+    func parameter(_ name: String, of route: GatewayRoute, _ context: GatewayRequestContext) throws -> String {
         guard let routerName = route.routerParameter(name), let raw = context.parameters.get(routerName),
             let value = raw[...].percentDecoded
         else {

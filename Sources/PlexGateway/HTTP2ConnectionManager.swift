@@ -1,7 +1,8 @@
 internal import NIOCore
 internal import NIOHTTP2
 
-/// Ends an HTTP/2 connection of the gateway when it has had no open stream for the idle timeout, and on a
+/// Ends an HTTP/2 connection of the gateway when it has had no open stream for the idle timeout, when the client
+/// closes its side of the connection, and on a
 /// graceful stop (`ChannelShouldQuiesceEvent`) once the streams opened before the stop are done: each time with one
 /// `GOAWAY` naming the last stream it took, sent only while no stream is open and followed by the close. Streams the
 /// client opens after the stop began are refused at once (`RST_STREAM REFUSED_STREAM`, their frames go no further),
@@ -81,6 +82,12 @@ final class HTTP2ConnectionManager: ChannelDuplexHandler {
             act(life.closed(closed.streamID), context: context)
         case is ChannelShouldQuiesceEvent:
             act(life.quiesce(), context: context)
+        case ChannelEvent.inputClosed:
+            // The client closed its side: no frame can come any more (not even the window updates a long
+            // answer needs). The listener allows half-closed connections for HTTP/1.1's sake; an HTTP/2 one
+            // ends here, as Go's and nghttp2's servers end theirs, and its streams with it (a long poll among
+            // them stops waiting for a client that is gone).
+            context.close(promise: nil)
         default: break
         }
         context.fireUserInboundEventTriggered(event)

@@ -403,7 +403,7 @@ enum OpenAPIDocument {
                       "type": "integer",
                       "minimum": 1
                     },
-                    "description": "Wait this long for it to finish."
+                    "description": "Wait this long for it to finish (at most the gateway's maximum timeout). The wait ends early when the client goes; over HTTP/1.1 the answer says Connection: close and the connection closes after it."
                   },
                   {
                     "name": "timeout_ms",

@@ -183,7 +183,7 @@ extension Gateway {
     ) -> ActorCall? {
         guard node.tracer == nil, contentLength <= configuration.maximumBodySize else { return nil }
         if let token = configuration.bearerToken,
-            !GatewayMiddleware<BasicRequestContext>.authorized(authorization, token: token)
+            !GatewayMiddleware<GatewayRequestContext>.authorized(authorization, token: token)
         {
             return nil
         }

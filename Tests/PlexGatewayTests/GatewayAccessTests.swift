@@ -93,4 +93,4 @@ struct GatewayAccessTests {
     }
 }
 
-private typealias Probe = GatewayMiddleware<BasicRequestContext>
+private typealias Probe = GatewayMiddleware<GatewayRequestContext>

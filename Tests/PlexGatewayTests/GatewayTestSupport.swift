@@ -103,6 +103,16 @@ func withStoppableGateway(
     configuration: GatewayConfiguration, http2: Bool = false,
     _ body: @Sendable @escaping (PlexNode, Int, ServiceGroup) async throws -> Void
 ) async throws {
+    try await withRunningGateway(configuration: configuration, http2: http2) { _, node, port, group in
+        try await body(node, port, group)
+    }
+}
+
+/// ``withStoppableGateway(configuration:http2:_:)`` whose `body` also gets the gateway.
+func withRunningGateway(
+    configuration: GatewayConfiguration, http2: Bool = false,
+    _ body: @Sendable @escaping (Gateway, PlexNode, Int, ServiceGroup) async throws -> Void
+) async throws {
     try await withTestCluster(
         nodes: 1, transport: .loopbackTCP,
         register: {
@@ -125,7 +135,7 @@ func withStoppableGateway(
             tasks.addTask { try await group.run() }
             var iterator = ports.makeAsyncIterator()
             let port = try #require(await iterator.next())
-            try await body(node, port, group)
+            try await body(gateway, node, port, group)
             try await tasks.waitForAll()
         }
     }

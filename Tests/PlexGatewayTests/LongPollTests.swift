@@ -1,0 +1,113 @@
+import Foundation
+import NIOCore
+import NIOHPACK
+import NIOHTTP2
+import PlexExamples
+import PlexSpaces
+import PlexTestKit
+import Testing
+
+@testable import PlexGateway
+
+/// `GET /v1/workflows/{id}/result?wait_ms=` against a live listener: a long poll ends with its client, not only
+/// when the instance finishes or the wait runs out.
+@Suite("HTTP gateway: workflow result long polls", .serialized, .timeLimit(.minutes(2)))
+struct LongPollTests {
+    /// The result path of instance `id`, waiting a minute: far longer than any deadline below.
+    static func longPoll(_ id: String) -> String { "/v1/workflows/\(id)/result?wait_ms=60000" }
+
+    /// An order of 5000 waits for approval, so its instance runs until the test ends.
+    static let order = #"{"order":"poll","amount":5000}"#
+
+    @Test("an HTTP/1.1 long poll ends when its client closes; a client that only half-closes gets the status")
+    func http1() async throws {
+        try await withRunningGateway(configuration: GatewayConfiguration()) { gateway, _, port, group in
+            let start = try RawConnection(port: port)
+            let started = try await start.exchange(
+                ShortcutLiveTests.post("/v1/workflows/order/poll-1", Self.order), count: 1)
+            start.close()
+            #expect(started.first?.status == 200, "\(started)")
+
+            // A client that goes away while it waits.
+            let gone = try RawConnection(port: port)
+            let request = Array("GET \(Self.longPoll("poll-1")) HTTP/1.1\r\nHost: test\r\n\r\n".utf8)
+            _ = request.withUnsafeBytes { send(gone.descriptor, $0.baseAddress, $0.count, 0) }
+            try await eventually("the poll waits") { gateway.resultWaits.current == 1 }
+            gone.close()
+            try await eventually("the poll ends with its client") { gateway.resultWaits.current == 0 }
+
+            // A client that says it sends no more (half-close) is still answered: the status as it is, and the
+            // connection closes, as the answer says.
+            let halfClosed = try RawConnection(port: port)
+            defer { halfClosed.close() }
+            let answers = try await halfClosed.exchange(
+                "GET \(Self.longPoll("poll-1")) HTTP/1.1\r\nHost: test\r\n\r\n", count: 1, halfClose: true)
+            #expect(answers.first?.status == 202, "\(answers)")
+            #expect(answers.first?.body.contains(#""status":"running""#) == true, "\(answers)")
+            #expect(answers.first?.headers["connection"] == "close", "\(answers)")
+            #expect(halfClosed.closedByServer(within: .seconds(10)))
+            #expect(gateway.resultWaits.current == 0)
+            await group.triggerGracefulShutdown()
+        }
+    }
+
+    @Test("an HTTP/1.1 long poll that answers says the connection closes, and closes it")
+    func http1Answered() async throws {
+        try await withRunningGateway(configuration: GatewayConfiguration()) { _, _, port, group in
+            let connection = try RawConnection(port: port)
+            defer { connection.close() }
+            let answers = try await connection.exchange(
+                ShortcutLiveTests.post("/v1/workflows/order/poll-2", Self.order)
+                    + "GET /v1/workflows/poll-2/result?wait_ms=100 HTTP/1.1\r\nHost: test\r\n\r\n",
+                count: 2)
+            #expect(answers.map(\.status) == [200, 202], "\(answers)")
+            #expect(answers.last?.headers["connection"] == "close", "\(answers)")
+            #expect(connection.closedByServer(within: .seconds(10)))
+            await group.triggerGracefulShutdown()
+        }
+    }
+
+    @Test("an HTTP/2 long poll ends when its stream is reset, and when its connection closes")
+    func http2() async throws {
+        var configuration = GatewayConfiguration()
+        configuration.plaintextHTTP2 = GatewayListener(port: 0)
+        try await withRunningGateway(configuration: configuration, http2: true) { gateway, _, port, group in
+            try await H2CConnection.with(port: port) { connection in
+                let started = try await connection.send(.POST, "/v1/workflows/order/poll-3", body: Self.order)
+                #expect(started.status == 200, "\(started)")
+                let answered = try await connection.send(.GET, "/v1/workflows/poll-3/result?wait_ms=100")
+                #expect(answered.status == 202, "a stream's answer carries no Connection field: \(answered)")
+
+                // A stream reset while it waits; the connection goes on.
+                let stream = try await connection.multiplexer.openStream { stream in
+                    stream.eventLoop.makeCompletedFuture {
+                        try NIOAsyncChannel<HTTP2Frame.FramePayload, HTTP2Frame.FramePayload>(
+                            wrappingChannelSynchronously: stream)
+                    }
+                }
+                try await stream.executeThenClose { _, outbound in
+                    let headers: HPACKHeaders = [
+                        ":method": "GET", ":scheme": "http", ":authority": "127.0.0.1",
+                        ":path": Self.longPoll("poll-3"),
+                    ]
+                    try await outbound.write(.headers(.init(headers: headers, endStream: true)))
+                    try await eventually("the poll waits") { gateway.resultWaits.current == 1 }
+                    try await outbound.write(.rstStream(.cancel))
+                }
+                try await eventually("the poll ends with its stream") { gateway.resultWaits.current == 0 }
+                let status = try await connection.send(.GET, "/v1/workflows/poll-3")
+                #expect(status.status == 200, "the connection goes on: \(status)")
+            }
+
+            // A connection closed while a stream of it waits.
+            try await H2CConnection.with(port: port) { connection in
+                let poll = Task { try await connection.send(.GET, Self.longPoll("poll-3")) }
+                try await eventually("the poll waits") { gateway.resultWaits.current == 1 }
+                try await connection.channel.close()
+                _ = await poll.result
+            }
+            try await eventually("the poll ends with its connection") { gateway.resultWaits.current == 0 }
+            await group.triggerGracefulShutdown()
+        }
+    }
+}
