@@ -31,24 +31,25 @@ extension Gateway {
             guard let wait = try positiveInteger("wait_ms", of: request) else {
                 return try result(try await workflows.describe(id: id, json: true, timeout: timeout))
             }
-            // A long poll also ends when its client goes (it reset its HTTP/2 stream, or closed its HTTP/1.1
-            // connection), rather than asking the owner on for up to `maximumTimeout`. Seeing that takes
-            // reading the request's inbound side, where an HTTP/1.1 client's next request would be: so such a
-            // connection closes after the answer, and the answer says so.
-            var response: Response
-            do {
-                response = try await resultWaits.during {
-                    try await request.body.consumeWithCancellationOnInboundClose { _ in
-                        try await self.awaitResult(id, wait: .milliseconds(wait), timeout: timeout)
+            // A long poll also ends when its client goes (it closed its side of the connection, or reset its
+            // HTTP/2 stream), rather than asking the owner on for up to `maximumTimeout`: then it answers what a
+            // wait that ended answers (a client that only half-closed still reads it).
+            let presence = await context.clientPresence()
+            let waited = try await resultWaits.during {
+                try await withThrowingTaskGroup(of: Response?.self) { group in
+                    group.addTask { try await self.awaitResult(id, wait: .milliseconds(wait), timeout: timeout) }
+                    for client in presence {
+                        group.addTask {
+                            await client.untilGone(); return nil
+                        }
                     }
+                    let first = try await group.next() ?? nil
+                    group.cancelAll()
+                    return first
                 }
-            } catch is CancellationError {
-                // The client closed its side: gone, or (HTTP/1.1) only done sending, and then the status as it is
-                // now is what a wait that ended answers.
-                response = try result(try await workflows.describe(id: id, json: true, timeout: timeout))
             }
-            if !context.isHTTP2 { response.headers[.connection] = "close" }
-            return response
+            if let waited { return waited }
+            return try result(try await workflows.describe(id: id, json: true, timeout: timeout))
         case .workflowHistory:
             let description = try await workflows.describe(id: id, history: true, json: true, timeout: timeout)
             guard description.status != .pending else {

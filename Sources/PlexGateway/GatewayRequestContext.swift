@@ -12,9 +12,25 @@ public struct GatewayRequestContext: RequestContext {
         self.channel = source.channel
     }
 
-    /// Whether the request is an HTTP/2 stream's (whose response may not carry connection-specific fields such as
-    /// `Connection`, RFC 9113 §8.2.2): a stream's channel is a child of its connection's, itself the listener's
-    /// child, where an HTTP/1.1 request's channel is the connection's. (Asking for the stream's identifier option
-    /// instead would trap on a socket channel, which has no such option.)
-    var isHTTP2: Bool { channel.parent?.parent != nil }
+    /// Whether the client of this request is still there (``ClientPresence``), when the connection's handler can
+    /// tell: an HTTP/2 stream's client is gone when the stream ends or the client closes its side of the
+    /// connection; an HTTP/1.1 one when it closes its side of the connection (or it ends). `nil` for a channel the
+    /// gateway did not set up (the router's tests).
+    ///
+    /// A stream's channel is a child of its connection's, itself the listener's child, where an HTTP/1.1
+    /// request's channel is the connection's.
+    func clientPresence() async -> [ClientPresence] {
+        let channel = self.channel
+        guard let connection = channel.parent, connection.parent != nil else {
+            let own = try? await channel.eventLoop.submit {
+                try channel.pipeline.syncOperations.handler(type: PlainHTTP1Handler.self).clientPresence()
+            }.get()
+            return own.map { [$0] } ?? []
+        }
+        let stream = ClientPresence(closing: channel)
+        let own = try? await connection.eventLoop.submit {
+            try connection.pipeline.syncOperations.handler(type: HTTP2ConnectionManager.self).clientPresence()
+        }.get()
+        return [stream] + (own.map { [$0] } ?? [])
+    }
 }

@@ -1,13 +1,13 @@
 internal import NIOCore
 internal import NIOHTTP2
 
-/// Ends an HTTP/2 connection of the gateway when it has had no open stream for the idle timeout, when the client
-/// closes its side of the connection, and on a
+/// Ends an HTTP/2 connection of the gateway when it has had no open stream for the idle timeout, and on a
 /// graceful stop (`ChannelShouldQuiesceEvent`) once the streams opened before the stop are done: each time with one
 /// `GOAWAY` naming the last stream it took, sent only while no stream is open and followed by the close. Streams the
 /// client opens after the stop began are refused at once (`RST_STREAM REFUSED_STREAM`, their frames go no further),
 /// so a busy client cannot keep the connection open, and learns for each request whether it ran: the answered
-/// ones and only those did, and a refused one may be sent again elsewhere.
+/// ones and only those did, and a refused one may be sent again elsewhere. A client that closes its side of the
+/// connection ends it the same way, once the streams it opened are answered.
 ///
 /// Why not NIO's `NIOHTTP2ServerConnectionManagementHandler` (a first `GOAWAY` with the highest possible stream
 /// id and a `PING`, then the real one): NIOHTTP2 refuses every new stream once its side has sent any `GOAWAY`, and
@@ -25,6 +25,9 @@ final class HTTP2ConnectionManager: ChannelDuplexHandler {
     private var idleTimer: Scheduled<Void>?
     private var ended = false
     private var flushPending = false
+    /// Whether the client closed its side of the connection (or it ended), and who asked (made when asked).
+    private var clientClosed = false
+    private var presence: ClientPresence?
 
     init(idleTimeout: TimeAmount) {
         self.idleTimeout = idleTimeout
@@ -42,7 +45,21 @@ final class HTTP2ConnectionManager: ChannelDuplexHandler {
     func channelInactive(context: ChannelHandlerContext) {
         idleTimer?.cancel()
         ended = true
+        clientLeft()
         context.fireChannelInactive()
+    }
+
+    /// Whether the client is still there, for a stream of this connection that waits long.
+    func clientPresence() -> ClientPresence {
+        if let presence { return presence }
+        let made = ClientPresence(gone: clientClosed)
+        presence = made
+        return made
+    }
+
+    private func clientLeft() {
+        clientClosed = true
+        presence?.markGone()
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
@@ -83,11 +100,11 @@ final class HTTP2ConnectionManager: ChannelDuplexHandler {
         case is ChannelShouldQuiesceEvent:
             act(life.quiesce(), context: context)
         case ChannelEvent.inputClosed:
-            // The client closed its side: no frame can come any more (not even the window updates a long
-            // answer needs). The listener allows half-closed connections for HTTP/1.1's sake; an HTTP/2 one
-            // ends here, as Go's and nghttp2's servers end theirs, and its streams with it (a long poll among
-            // them stops waiting for a client that is gone).
-            context.close(promise: nil)
+            // The client closed its side: no stream can open any more. The streams it has are answered (a long
+            // poll among them at once: nobody may be left to wait for it), then the connection ends as on a
+            // graceful stop; a client that closed altogether resets the connection at the first answer.
+            clientLeft()
+            act(life.quiesce(), context: context)
         default: break
         }
         context.fireUserInboundEventTriggered(event)

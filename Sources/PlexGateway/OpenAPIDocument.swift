@@ -403,7 +403,7 @@ enum OpenAPIDocument {
                       "type": "integer",
                       "minimum": 1
                     },
-                    "description": "Wait this long for it to finish (at most the gateway's maximum timeout). The wait ends early when the client goes; over HTTP/1.1 the answer says Connection: close and the connection closes after it."
+                    "description": "Wait this long for it to finish (at most the gateway's maximum timeout). The wait ends early, with the status as it is, when the client closes its side of the connection or resets its HTTP/2 stream."
                   },
                   {
                     "name": "timeout_ms",

@@ -51,6 +51,9 @@ final class PlainHTTP1Handler: ChannelDuplexHandler, RemovableChannelHandler {
     private var lastActive = NIODeadline.now()
     private var idleCheck: Scheduled<Void>?
     private var date = HTTPDate()
+    /// Whether the client closed its side of the connection (or it ended), and who asked (made when asked).
+    private var clientClosed = false
+    private var presence: ClientPresence?
 
     init(
         gateway: Gateway, idleTimeout: Duration, logger: Logger,
@@ -79,7 +82,21 @@ final class PlainHTTP1Handler: ChannelDuplexHandler, RemovableChannelHandler {
 
     func channelInactive(context: ChannelHandlerContext) {
         idleCheck?.cancel()
+        clientLeft()
         context.fireChannelInactive()
+    }
+
+    /// Whether the client is still there, for a request of this connection that waits long.
+    func clientPresence() -> ClientPresence {
+        if let presence { return presence }
+        let made = ClientPresence(gone: clientClosed)
+        presence = made
+        return made
+    }
+
+    private func clientLeft() {
+        clientClosed = true
+        presence?.markGone()
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -106,6 +123,7 @@ final class PlainHTTP1Handler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if case ChannelEvent.inputClosed = event { clientLeft() }
         guard !passedOn else { return context.fireUserInboundEventTriggered(event) }
         switch event {
         case is ChannelShouldQuiesceEvent:

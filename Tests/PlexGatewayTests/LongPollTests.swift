@@ -36,33 +36,38 @@ struct LongPollTests {
             gone.close()
             try await eventually("the poll ends with its client") { gateway.resultWaits.current == 0 }
 
-            // A client that says it sends no more (half-close) is still answered: the status as it is, and the
-            // connection closes, as the answer says.
+            // A client that says it sends no more (half-close) is still answered at once: the status as it is;
+            // then the connection closes.
             let halfClosed = try RawConnection(port: port)
             defer { halfClosed.close() }
             let answers = try await halfClosed.exchange(
                 "GET \(Self.longPoll("poll-1")) HTTP/1.1\r\nHost: test\r\n\r\n", count: 1, halfClose: true)
             #expect(answers.first?.status == 202, "\(answers)")
             #expect(answers.first?.body.contains(#""status":"running""#) == true, "\(answers)")
-            #expect(answers.first?.headers["connection"] == "close", "\(answers)")
             #expect(halfClosed.closedByServer(within: .seconds(10)))
             #expect(gateway.resultWaits.current == 0)
             await group.triggerGracefulShutdown()
         }
     }
 
-    @Test("an HTTP/1.1 long poll that answers says the connection closes, and closes it")
-    func http1Answered() async throws {
-        try await withRunningGateway(configuration: GatewayConfiguration()) { _, _, port, group in
+    @Test("a poll keeps its HTTP/1.1 connection: a body sent with it and the requests pipelined behind it are taken")
+    func http1KeepsTheConnection() async throws {
+        try await withRunningGateway(configuration: GatewayConfiguration()) { gateway, _, port, group in
             let connection = try RawConnection(port: port)
             defer { connection.close() }
+            // A GET with a chunked body of six chunks (the poll reads none of it), then a call and a health check.
+            let chunked =
+                "GET /v1/workflows/poll-2/result?wait_ms=100 HTTP/1.1\r\nHost: test\r\n"
+                + "Transfer-Encoding: chunked\r\n\r\n" + String(repeating: "1\r\na\r\n", count: 6) + "0\r\n\r\n"
             let answers = try await connection.exchange(
-                ShortcutLiveTests.post("/v1/workflows/order/poll-2", Self.order)
-                    + "GET /v1/workflows/poll-2/result?wait_ms=100 HTTP/1.1\r\nHost: test\r\n\r\n",
-                count: 2)
-            #expect(answers.map(\.status) == [200, 202], "\(answers)")
-            #expect(answers.last?.headers["connection"] == "close", "\(answers)")
-            #expect(connection.closedByServer(within: .seconds(10)))
+                ShortcutLiveTests.post("/v1/workflows/order/poll-2", Self.order) + chunked
+                    + ShortcutLiveTests.post("/v1/actors/durable-counter/poll-2", #"{"increment":{"by":1}}"#)
+                    + "GET /healthz HTTP/1.1\r\nHost: test\r\n\r\n",
+                count: 4)
+            #expect(answers.map(\.status) == [200, 202, 200, 200], "\(answers.map(\.body))")
+            #expect(answers[2].body.contains(#""value":1"#), "the call behind the poll ran once: \(answers[2].body)")
+            #expect(answers[1].headers["connection"] == nil, "\(answers[1].headers)")
+            #expect(gateway.resultWaits.current == 0)
             await group.triggerGracefulShutdown()
         }
     }
@@ -99,7 +104,7 @@ struct LongPollTests {
                 #expect(status.status == 200, "the connection goes on: \(status)")
             }
 
-            // A connection closed while a stream of it waits.
+            // A connection closed while a stream of it waits; another whose poll's request body never ends.
             try await H2CConnection.with(port: port) { connection in
                 let poll = Task { try await connection.send(.GET, Self.longPoll("poll-3")) }
                 try await eventually("the poll waits") { gateway.resultWaits.current == 1 }
@@ -107,7 +112,51 @@ struct LongPollTests {
                 _ = await poll.result
             }
             try await eventually("the poll ends with its connection") { gateway.resultWaits.current == 0 }
+            try await H2CConnection.with(port: port) { connection in
+                let stream = try await connection.multiplexer.openStream { stream in
+                    stream.eventLoop.makeCompletedFuture {
+                        try NIOAsyncChannel<HTTP2Frame.FramePayload, HTTP2Frame.FramePayload>(
+                            wrappingChannelSynchronously: stream)
+                    }
+                }
+                try await stream.executeThenClose { _, outbound in
+                    let headers: HPACKHeaders = [
+                        ":method": "GET", ":scheme": "http", ":authority": "127.0.0.1",
+                        ":path": Self.longPoll("poll-3"),
+                    ]
+                    try await outbound.write(.headers(.init(headers: headers, endStream: false)))
+                    try await outbound.write(.data(.init(data: .byteBuffer(ByteBuffer(string: "x")))))
+                    try await eventually("the poll waits") { gateway.resultWaits.current == 1 }
+                    try await connection.channel.close()
+                }
+            }
+            try await eventually("the poll ends with its connection") { gateway.resultWaits.current == 0 }
+            let status = try await H2CConnection.with(port: port) { try await $0.send(.GET, "/v1/workflows/poll-3") }
+            #expect(status.status == 200, "the node serves on: \(status)")
             await group.triggerGracefulShutdown()
         }
+    }
+
+    @Test("an HTTP/2 client that half-closes after its requests gets every answer, then the connection ends")
+    func http2HalfClose() async throws {
+        var configuration = GatewayConfiguration()
+        configuration.plaintextHTTP2 = GatewayListener(port: 0)
+        try await withRunningGateway(configuration: configuration, http2: true) { _, _, port, group in
+            try await Self.halfCloseAfterABurst(port: port)
+            await group.triggerGracefulShutdown()
+        }
+    }
+
+    static func halfCloseAfterABurst(port: Int) async throws {
+        let raw = try RawH2Connection(port: port)
+        defer { raw.socket.close() }
+        raw.read(timeout: .seconds(10)) { $0.settled }
+        let path = "/v1/actors/durable-counter/half-close"
+        try raw.burst(10, path: path, alternate: path, body: #"{"increment":{"by":1}}"#)
+        shutdown(raw.socket.descriptor, Int32(SHUT_WR))
+        raw.read(timeout: .seconds(20))
+        let summary = raw.summary()
+        #expect(summary.closed, "the connection ends after the answers")
+        #expect(summary.answered == 10 && summary.unexplained.isEmpty && summary.errors == 0, "\(summary)")
     }
 }
