@@ -56,3 +56,23 @@ final class ClientPresence: Sendable {
         }
     }
 }
+
+/// What a connection's handler keeps of its client's ``ClientPresence``: whether the client left, and the
+/// presence, made when a request first asks for it (most connections never have one).
+struct ClientPresenceSlot {
+    private var left = false
+    private var presence: ClientPresence?
+
+    mutating func current() -> ClientPresence {
+        if let presence { return presence }
+        let made = ClientPresence(gone: left)
+        presence = made
+        return made
+    }
+
+    /// The client closed its side of the connection, or the connection ended.
+    mutating func clientLeft() {
+        left = true
+        presence?.markGone()
+    }
+}

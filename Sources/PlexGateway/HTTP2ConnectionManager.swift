@@ -25,9 +25,7 @@ final class HTTP2ConnectionManager: ChannelDuplexHandler {
     private var idleTimer: Scheduled<Void>?
     private var ended = false
     private var flushPending = false
-    /// Whether the client closed its side of the connection (or it ended), and who asked (made when asked).
-    private var clientClosed = false
-    private var presence: ClientPresence?
+    private var client = ClientPresenceSlot()
 
     init(idleTimeout: TimeAmount) {
         self.idleTimeout = idleTimeout
@@ -45,22 +43,12 @@ final class HTTP2ConnectionManager: ChannelDuplexHandler {
     func channelInactive(context: ChannelHandlerContext) {
         idleTimer?.cancel()
         ended = true
-        clientLeft()
+        client.clientLeft()
         context.fireChannelInactive()
     }
 
     /// Whether the client is still there, for a stream of this connection that waits long.
-    func clientPresence() -> ClientPresence {
-        if let presence { return presence }
-        let made = ClientPresence(gone: clientClosed)
-        presence = made
-        return made
-    }
-
-    private func clientLeft() {
-        clientClosed = true
-        presence?.markGone()
-    }
+    func clientPresence() -> ClientPresence { client.current() }
 
     func handlerRemoved(context: ChannelHandlerContext) {
         idleTimer?.cancel()
@@ -103,7 +91,7 @@ final class HTTP2ConnectionManager: ChannelDuplexHandler {
             // The client closed its side: no stream can open any more. The streams it has are answered (a long
             // poll among them at once: nobody may be left to wait for it), then the connection ends as on a
             // graceful stop; a client that closed altogether resets the connection at the first answer.
-            clientLeft()
+            client.clientLeft()
             act(life.quiesce(), context: context)
         default: break
         }

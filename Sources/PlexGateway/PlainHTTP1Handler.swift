@@ -51,9 +51,7 @@ final class PlainHTTP1Handler: ChannelDuplexHandler, RemovableChannelHandler {
     private var lastActive = NIODeadline.now()
     private var idleCheck: Scheduled<Void>?
     private var date = HTTPDate()
-    /// Whether the client closed its side of the connection (or it ended), and who asked (made when asked).
-    private var clientClosed = false
-    private var presence: ClientPresence?
+    private var client = ClientPresenceSlot()
 
     init(
         gateway: Gateway, idleTimeout: Duration, logger: Logger,
@@ -82,22 +80,12 @@ final class PlainHTTP1Handler: ChannelDuplexHandler, RemovableChannelHandler {
 
     func channelInactive(context: ChannelHandlerContext) {
         idleCheck?.cancel()
-        clientLeft()
+        client.clientLeft()
         context.fireChannelInactive()
     }
 
     /// Whether the client is still there, for a request of this connection that waits long.
-    func clientPresence() -> ClientPresence {
-        if let presence { return presence }
-        let made = ClientPresence(gone: clientClosed)
-        presence = made
-        return made
-    }
-
-    private func clientLeft() {
-        clientClosed = true
-        presence?.markGone()
-    }
+    func clientPresence() -> ClientPresence { client.current() }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard !passedOn else { return context.fireChannelRead(data) }
@@ -123,7 +111,7 @@ final class PlainHTTP1Handler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        if case ChannelEvent.inputClosed = event { clientLeft() }
+        if case ChannelEvent.inputClosed = event { client.clientLeft() }
         guard !passedOn else { return context.fireUserInboundEventTriggered(event) }
         switch event {
         case is ChannelShouldQuiesceEvent:

@@ -16,6 +16,31 @@ struct LongPollTests {
     /// The result path of instance `id`, waiting a minute: far longer than any deadline below.
     static func longPoll(_ id: String) -> String { "/v1/workflows/\(id)/result?wait_ms=60000" }
 
+    static var http2Configuration: GatewayConfiguration {
+        var configuration = GatewayConfiguration()
+        configuration.plaintextHTTP2 = GatewayListener(port: 0)
+        return configuration
+    }
+
+    /// The header block of a long poll of instance `id`.
+    static func pollHeaders(_ id: String) -> HPACKHeaders {
+        [":method": "GET", ":scheme": "http", ":authority": "127.0.0.1", ":path": longPoll(id)]
+    }
+
+    /// Opens a stream on `connection` and hands `body` its outbound side, to write a poll's frames as they are.
+    static func poll(
+        on connection: H2CConnection,
+        _ body: (NIOAsyncChannelOutboundWriter<HTTP2Frame.FramePayload>) async throws -> Void
+    ) async throws {
+        let stream = try await connection.multiplexer.openStream { stream in
+            stream.eventLoop.makeCompletedFuture {
+                try NIOAsyncChannel<HTTP2Frame.FramePayload, HTTP2Frame.FramePayload>(
+                    wrappingChannelSynchronously: stream)
+            }
+        }
+        try await stream.executeThenClose { _, outbound in try await body(outbound) }
+    }
+
     /// An order of 5000 waits for approval, so its instance runs until the test ends.
     static let order = #"{"order":"poll","amount":5000}"#
 
@@ -74,9 +99,7 @@ struct LongPollTests {
 
     @Test("an HTTP/2 long poll ends when its stream is reset, and when its connection closes")
     func http2() async throws {
-        var configuration = GatewayConfiguration()
-        configuration.plaintextHTTP2 = GatewayListener(port: 0)
-        try await withRunningGateway(configuration: configuration, http2: true) { gateway, _, port, group in
+        try await withRunningGateway(configuration: Self.http2Configuration, http2: true) { gateway, _, port, group in
             try await H2CConnection.with(port: port) { connection in
                 let started = try await connection.send(.POST, "/v1/workflows/order/poll-3", body: Self.order)
                 #expect(started.status == 200, "\(started)")
@@ -84,18 +107,8 @@ struct LongPollTests {
                 #expect(answered.status == 202, "a stream's answer carries no Connection field: \(answered)")
 
                 // A stream reset while it waits; the connection goes on.
-                let stream = try await connection.multiplexer.openStream { stream in
-                    stream.eventLoop.makeCompletedFuture {
-                        try NIOAsyncChannel<HTTP2Frame.FramePayload, HTTP2Frame.FramePayload>(
-                            wrappingChannelSynchronously: stream)
-                    }
-                }
-                try await stream.executeThenClose { _, outbound in
-                    let headers: HPACKHeaders = [
-                        ":method": "GET", ":scheme": "http", ":authority": "127.0.0.1",
-                        ":path": Self.longPoll("poll-3"),
-                    ]
-                    try await outbound.write(.headers(.init(headers: headers, endStream: true)))
+                try await Self.poll(on: connection) { outbound in
+                    try await outbound.write(.headers(.init(headers: Self.pollHeaders("poll-3"), endStream: true)))
                     try await eventually("the poll waits") { gateway.resultWaits.current == 1 }
                     try await outbound.write(.rstStream(.cancel))
                 }
@@ -113,18 +126,8 @@ struct LongPollTests {
             }
             try await eventually("the poll ends with its connection") { gateway.resultWaits.current == 0 }
             try await H2CConnection.with(port: port) { connection in
-                let stream = try await connection.multiplexer.openStream { stream in
-                    stream.eventLoop.makeCompletedFuture {
-                        try NIOAsyncChannel<HTTP2Frame.FramePayload, HTTP2Frame.FramePayload>(
-                            wrappingChannelSynchronously: stream)
-                    }
-                }
-                try await stream.executeThenClose { _, outbound in
-                    let headers: HPACKHeaders = [
-                        ":method": "GET", ":scheme": "http", ":authority": "127.0.0.1",
-                        ":path": Self.longPoll("poll-3"),
-                    ]
-                    try await outbound.write(.headers(.init(headers: headers, endStream: false)))
+                try await Self.poll(on: connection) { outbound in
+                    try await outbound.write(.headers(.init(headers: Self.pollHeaders("poll-3"), endStream: false)))
                     try await outbound.write(.data(.init(data: .byteBuffer(ByteBuffer(string: "x")))))
                     try await eventually("the poll waits") { gateway.resultWaits.current == 1 }
                     try await connection.channel.close()
@@ -139,9 +142,7 @@ struct LongPollTests {
 
     @Test("an HTTP/2 client that half-closes after its requests gets every answer, then the connection ends")
     func http2HalfClose() async throws {
-        var configuration = GatewayConfiguration()
-        configuration.plaintextHTTP2 = GatewayListener(port: 0)
-        try await withRunningGateway(configuration: configuration, http2: true) { _, _, port, group in
+        try await withRunningGateway(configuration: Self.http2Configuration, http2: true) { _, _, port, group in
             try await Self.halfCloseAfterABurst(port: port)
             await group.triggerGracefulShutdown()
         }
