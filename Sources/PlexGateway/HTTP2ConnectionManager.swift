@@ -56,6 +56,11 @@ final class HTTP2ConnectionManager: ChannelDuplexHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let frame = unwrapInboundIn(data)
+        switch frame.payload {
+        case .headers(let headers) where headers.endStream: life.requestEnded(frame.streamID)
+        case .data(let data) where data.endStream: life.requestEnded(frame.streamID)
+        default: break
+        }
         guard life.refuses(frame.streamID) else {
             context.fireChannelRead(data)
             return
@@ -88,11 +93,19 @@ final class HTTP2ConnectionManager: ChannelDuplexHandler {
         case is ChannelShouldQuiesceEvent:
             act(life.quiesce(), context: context)
         case ChannelEvent.inputClosed:
-            // The client closed its side: no stream can open any more. The streams it has are answered (a long
-            // poll among them at once: nobody may be left to wait for it), then the connection ends as on a
-            // graceful stop; a client that closed altogether resets the connection at the first answer.
+            // The client closed its side: no frame can come any more. Its streams whose request is whole are
+            // answered (a long poll among them at once: nobody may be left to wait for it), those whose request
+            // can never end are reset, then the connection ends as on a graceful stop; a client that closed
+            // altogether resets the connection at the first answer. An answer that waits for a window update
+            // (which cannot come) is not waited for beyond the idle timeout: the connection is silent from now
+            // on, and ``SilentConnectionGuard`` closes it.
             client.clientLeft()
-            act(life.quiesce(), context: context)
+            let (incomplete, next) = life.clientClosed()
+            for id in incomplete {
+                context.write(wrapOutboundOut(HTTP2Frame(streamID: id, payload: .rstStream(.cancel))), promise: nil)
+            }
+            if !incomplete.isEmpty { context.flush() }
+            act(next, context: context)
         default: break
         }
         context.fireUserInboundEventTriggered(event)
@@ -148,6 +161,8 @@ struct HTTP2ConnectionLife {
     }
 
     private var open: Set<HTTP2StreamID> = []
+    /// Open streams whose request the client has ended (`END_STREAM`): the others still wait for frames.
+    private var requestEnded: Set<HTTP2StreamID> = []
     /// The highest stream opened (the root stream before any).
     private var last = HTTP2StreamID.rootStream
     /// The highest stream opened before a graceful stop began; `nil` until it does.
@@ -170,7 +185,20 @@ struct HTTP2ConnectionLife {
         last = max(last, id)
     }
 
+    /// The client ended stream `id`'s request (a frame with `END_STREAM`; it may come before NIOHTTP2's event
+    /// that the stream opened).
+    mutating func requestEnded(_ id: HTTP2StreamID) {
+        requestEnded.insert(id)
+    }
+
+    /// The client closed its side of the connection: the open streams whose request can never end now, which are
+    /// to be reset, and what to do next (as on a graceful stop).
+    mutating func clientClosed() -> (incomplete: [HTTP2StreamID], next: Next) {
+        (open.subtracting(requestEnded).sorted(), quiesce())
+    }
+
     mutating func closed(_ id: HTTP2StreamID) -> Next {
+        requestEnded.remove(id)
         guard open.remove(id) != nil, open.isEmpty else { return .nothing }
         return lastBeforeStop == nil ? .idle : .end
     }

@@ -216,9 +216,13 @@ final class RawH2Connection: @unchecked Sendable {
     var errorGoAways: [GoAway] { goAways.filter { $0.code != 0 } }
     private(set) var closed = false
 
-    init(port: Int) throws {
+    /// Connects and sends the preface with `settings` (identifier, value).
+    init(port: Int, settings: [(UInt16, UInt32)] = []) throws {
         socket = try RawConnection(port: port)
-        write(Array("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".utf8) + Self.frame(type: 4, flags: 0, stream: 0, []))
+        let payload = settings.flatMap {
+            withUnsafeBytes(of: $0.0.bigEndian, Array.init) + withUnsafeBytes(of: $0.1.bigEndian, Array.init)
+        }
+        write(Array("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".utf8) + Self.frame(type: 4, flags: 0, stream: 0, payload))
     }
 
     static func frame(type: UInt8, flags: UInt8, stream: UInt32, _ payload: [UInt8]) -> [UInt8] {
@@ -254,6 +258,18 @@ final class RawH2Connection: @unchecked Sendable {
         write(
             Self.frame(type: 1, flags: 0x4, stream: stream, Array(block.readableBytesView))
                 + Self.frame(type: 0, flags: 0x1, stream: stream, Array(body.utf8)))
+    }
+
+    /// A GET of `path` on a new stream whose request never ends: a HEADERS frame without `END_STREAM`.
+    func openGet(path: String) throws {
+        let stream = UInt32(streams.count * 2 + 1)
+        var block = ByteBuffer()
+        try encoder.encode(
+            headers: HPACKHeaders([
+                (":method", "GET"), (":scheme", "http"), (":authority", "127.0.0.1"), (":path", path),
+            ]), to: &block)
+        write(Self.frame(type: 1, flags: 0x4, stream: stream, Array(block.readableBytesView)))
+        streams.append(stream)
     }
 
     /// Whether the server's SETTINGS arrived.

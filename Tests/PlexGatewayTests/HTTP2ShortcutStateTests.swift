@@ -156,6 +156,33 @@ struct HTTP2ConnectionLifeTests {
         func closed(_ id: Int) -> HTTP2ConnectionLife.Next { value.closed(HTTP2StreamID(id)) }
         func quiesce() -> HTTP2ConnectionLife.Next { value.quiesce() }
         func refuses(_ id: Int) -> Bool { value.refuses(HTTP2StreamID(id)) }
+        func requestEnded(_ id: Int) { value.requestEnded(HTTP2StreamID(id)) }
+        func clientClosed() -> ([Int], HTTP2ConnectionLife.Next) {
+            let (incomplete, next) = value.clientClosed()
+            return (incomplete.map { Int($0) }, next)
+        }
+    }
+
+    @Test("when the client closes its side, the streams whose request it never ended are to be reset, then it ends")
+    func clientClosed() {
+        let life = Life()
+        life.requestEnded(1)  // its END_STREAM may come before the event that it opened
+        life.opened(1)
+        life.opened(3)
+        life.opened(5)
+        life.requestEnded(5)
+        life.opened(7)
+        let (incomplete, next) = life.clientClosed()
+        #expect(incomplete == [3, 7])
+        #expect(next == .nothing, "streams are open")
+        #expect(life.refuses(9), "nothing opens any more")
+        #expect(life.closed(3) == .nothing && life.closed(7) == .nothing && life.closed(1) == .nothing)
+        #expect(life.closed(5) == .end)
+        let idle = Life()
+        idle.opened(1)
+        idle.requestEnded(1)
+        #expect(idle.closed(1) == .idle)
+        #expect(idle.clientClosed() == ([], .end), "no stream open: it ends at once")
     }
 
     @Test("with no stream open the idle timer runs; a stop then ends it at once")

@@ -160,4 +160,52 @@ struct LongPollTests {
         #expect(summary.closed, "the connection ends after the answers")
         #expect(summary.answered == 10 && summary.unexplained.isEmpty && summary.errors == 0, "\(summary)")
     }
+
+    @Test("an HTTP/2 client that half-closes with a request it never ended: that stream is reset, the rest answered")
+    func http2HalfCloseIncomplete() async throws {
+        try await withRunningGateway(configuration: Self.http2Configuration, http2: true) { _, _, port, group in
+            try await Self.halfCloseWithAnOpenRequest(port: port)
+            await group.triggerGracefulShutdown()
+        }
+    }
+
+    static func halfCloseWithAnOpenRequest(port: Int) async throws {
+        let raw = try RawH2Connection(port: port)
+        defer { raw.socket.close() }
+        raw.read(timeout: .seconds(10)) { $0.settled }
+        try raw.burst(1, path: "/v1/workflows/order/half-open", alternate: "", body: order)
+        raw.read(timeout: .seconds(10)) { $0.outcomes[1]?.answered == true }
+        try raw.openGet(path: longPoll("half-open"))  // a poll of a running instance whose request never ends
+        try raw.burst(
+            2, path: "/v1/actors/counter/open", alternate: "/v1/actors/counter/open", body: #"{"increment":{}}"#)
+        shutdown(raw.socket.descriptor, Int32(SHUT_WR))
+        // Well within the idle timeout (60 s), which would end it otherwise.
+        raw.read(timeout: .seconds(20))
+        #expect(raw.closed, "the connection ends")
+        #expect(
+            raw.outcomes[3]?.resetCode == 8 && raw.outcomes[3]?.answered == false, "reset (CANCEL): \(raw.outcomes)")
+        #expect(raw.outcomes[5]?.answered == true && raw.outcomes[7]?.answered == true, "\(raw.outcomes)")
+    }
+
+    @Test(
+        "an HTTP/2 client that half-closes while an answer waits for a window update is let go after the idle timeout")
+    func http2HalfCloseStalled() async throws {
+        var configuration = Self.http2Configuration
+        configuration.idleTimeout = .milliseconds(500)
+        try await withRunningGateway(configuration: configuration, http2: true) { _, _, port, group in
+            try await Self.halfCloseStalled(port: port)
+            await group.triggerGracefulShutdown()
+        }
+    }
+
+    static func halfCloseStalled(port: Int) async throws {
+        // SETTINGS_INITIAL_WINDOW_SIZE 1: a stream's answer stops after one byte until a window update.
+        let raw = try RawH2Connection(port: port, settings: [(0x4, 1)])
+        defer { raw.socket.close() }
+        raw.read(timeout: .seconds(10)) { $0.settled }
+        try raw.burst(1, path: "/v1/actors/counter/stalled", alternate: "", body: #"{"increment":{}}"#)
+        shutdown(raw.socket.descriptor, Int32(SHUT_WR))
+        raw.read(timeout: .seconds(20))
+        #expect(raw.closed, "the connection ends although the answer cannot be sent whole")
+    }
 }
