@@ -1,6 +1,7 @@
 internal import Hummingbird
 internal import PlexCore
 internal import PlexWorkflow
+internal import ServiceLifecycle
 
 extension Gateway {
     /// The `/v1/workflows` routes: start, status, result, history, events, queries, cancel, terminate, list
@@ -32,20 +33,26 @@ extension Gateway {
                 return try result(try await workflows.describe(id: id, json: true, timeout: timeout))
             }
             // A long poll also ends when its client goes (it closed its side of the connection, or reset its
-            // HTTP/2 stream), rather than asking the owner on for up to `maximumTimeout`: then it answers what a
-            // wait that ended answers (a client that only half-closed still reads it).
-            let presence = await context.clientPresence()
+            // HTTP/2 stream), rather than asking the owner on for up to `maximumTimeout`, and on a graceful stop
+            // (the client may ask another node): then it answers what a wait that ended answers (a client that
+            // only half-closed still reads it).
+            let stopping = ClientPresence()
+            let endings = await context.clientPresence() + [stopping]
             let waited = try await resultWaits.during {
-                try await withThrowingTaskGroup(of: Response?.self) { group in
-                    group.addTask { try await self.awaitResult(id, wait: .milliseconds(wait), timeout: timeout) }
-                    for client in presence {
-                        group.addTask {
-                            await client.untilGone(); return nil
+                try await withGracefulShutdownHandler {
+                    try await withThrowingTaskGroup(of: Response?.self) { group in
+                        group.addTask { try await self.awaitResult(id, wait: .milliseconds(wait), timeout: timeout) }
+                        for ending in endings {
+                            group.addTask {
+                                await ending.untilGone(); return nil
+                            }
                         }
+                        let first = try await group.next() ?? nil
+                        group.cancelAll()
+                        return first
                     }
-                    let first = try await group.next() ?? nil
-                    group.cancelAll()
-                    return first
+                } onGracefulShutdown: {
+                    stopping.markGone()
                 }
             }
             if let waited { return waited }

@@ -208,4 +208,33 @@ struct LongPollTests {
         raw.read(timeout: .seconds(20))
         #expect(raw.closed, "the connection ends although the answer cannot be sent whole")
     }
+
+    @Test("a graceful stop answers the polls in hand with the status as it is, over HTTP/1.1 and HTTP/2")
+    func gracefulStop() async throws {
+        try await withRunningGateway(configuration: GatewayConfiguration()) { gateway, _, port, group in
+            let connection = try RawConnection(port: port)
+            defer { connection.close() }
+            let started = try await connection.exchange(
+                ShortcutLiveTests.post("/v1/workflows/order/poll-5", Self.order), count: 1)
+            #expect(started.first?.status == 200, "\(started)")
+            // Answered well before its minute: the answer's own deadline is 20 s.
+            async let answers = connection.exchange(
+                "GET \(Self.longPoll("poll-5")) HTTP/1.1\r\nHost: test\r\n\r\n", count: 1, timeout: .seconds(20))
+            try await eventually("the poll waits") { gateway.resultWaits.current == 1 }
+            await group.triggerGracefulShutdown()
+            let answer = try await answers
+            #expect(answer.first?.status == 202 && answer.first?.body.contains(#""status":"running""#) == true)
+        }
+        try await withRunningGateway(configuration: Self.http2Configuration, http2: true) { gateway, _, port, group in
+            try await H2CConnection.with(port: port) { connection in
+                let started = try await connection.send(.POST, "/v1/workflows/order/poll-6", body: Self.order)
+                #expect(started.status == 200, "\(started)")
+                let poll = Task { try await connection.send(.GET, Self.longPoll("poll-6")) }
+                try await eventually("the poll waits") { gateway.resultWaits.current == 1 }
+                await group.triggerGracefulShutdown()
+                let answer = try await poll.value
+                #expect(answer.status == 202 && answer.body.contains(#""status":"running""#), "\(answer)")
+            }
+        }
+    }
 }
