@@ -145,4 +145,44 @@ struct GatewayIntegrationTests {
         node.terminate()
         #expect(try await node.waitForExit() == 0, "SIGTERM stops both listeners and the node")
     }
+
+    @Test(
+        "a result poll ends when its client goes and is answered when the node gets SIGTERM; /metrics counts the polls"
+    )
+    func resultPolls() async throws {
+        let directory = FileManager.default.temporaryDirectory.path + "/plex-poll-\(UInt32.random(in: 0...UInt32.max))"
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let node = try NodeProcess.launch(
+            binary,
+            [
+                "node", "--data-dir", directory, "--bootstrap", "--listen", "127.0.0.1:0", "--http-listen",
+                "127.0.0.1:0",
+            ],
+            environment: ["PLEX_CLUSTER_SECRET": "http-secret-0123456789"])
+        defer { node.kill9() }
+        let gateway = try #require(try await node.waitUntilReady().http)
+        /// `plex_http_result_waits` as `/metrics` shows it.
+        func waiting() async throws -> Int? {
+            let metrics = try await request(.GET, gateway, "/metrics")
+            let line = metrics.body.split(separator: "\n").first { $0.hasPrefix("plex_http_result_waits ") }
+            return line.flatMap { Double($0.split(separator: " ").last ?? "") }.map { Int($0) }
+        }
+        let started = try await request(
+            .POST, gateway, "/v1/workflows/order/p1", body: #"{"order":"p1","amount":5000}"#)
+        #expect(started.status == 200, "\(started.body)")
+        let path = "/v1/workflows/p1/result?wait_ms=60000"
+        // A client that gives up: its connection closes, and the poll ends with it.
+        let gone = Task { try await request(.GET, gateway, path) }
+        try await eventually("the poll waits") { try await waiting() == 1 }
+        gone.cancel()
+        _ = await gone.result
+        try await eventually("the poll ends with its client") { try await waiting() == 0 }
+        // A poll in hand when the node stops is answered with the status as it is.
+        let polled = Task { try await request(.GET, gateway, path) }
+        try await eventually("the poll waits") { try await waiting() == 1 }
+        node.terminate()
+        let answer = try await polled.value
+        #expect(answer.status == 202 && answer.body.contains(#""status":"running""#), "\(answer)")
+        #expect(try await node.waitForExit() == 0)
+    }
 }
