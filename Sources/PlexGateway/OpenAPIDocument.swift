@@ -186,7 +186,7 @@ enum OpenAPIDocument {
             "/v1/workflows/{type}/{id}": {
               "post": {
                 "operationId": "startWorkflow",
-                "summary": "Start an instance of a workflow type with the body as its input (idempotent by id: an existing instance is returned as it is).",
+                "summary": "Start an instance of a workflow type with the body as its input (idempotent by id: an existing instance is returned as it is). The ids cancel and terminate are the cancel and terminate routes of instance {type}, never a start.",
                 "parameters": [
                   {
                     "name": "type",
