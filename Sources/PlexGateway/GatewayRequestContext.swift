@@ -14,7 +14,7 @@ public struct GatewayRequestContext: RequestContext {
 
     /// Whether the client of this request is still there (``ClientPresence``), when the connection's handler can
     /// tell: an HTTP/2 stream's client is gone when the stream ends or the client closes its side of the
-    /// connection; an HTTP/1.1 one when it closes its side of the connection (or it ends). `nil` for a channel the
+    /// connection; an HTTP/1.1 one when it closes its side of the connection (or it ends). None for a channel the
     /// gateway did not set up (the router's tests).
     ///
     /// A stream's channel is a child of its connection's, itself the listener's child, where an HTTP/1.1
