@@ -188,6 +188,8 @@ struct HTTP2ConnectionLife {
     /// The client ended stream `id`'s request (a frame with `END_STREAM`; it may come before NIOHTTP2's event
     /// that the stream opened).
     mutating func requestEnded(_ id: HTTP2StreamID) {
+        // Not for a stream already closed: nothing would remove it.
+        guard open.contains(id) || id > last else { return }
         requestEnded.insert(id)
     }
 
