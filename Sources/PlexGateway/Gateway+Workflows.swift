@@ -55,8 +55,16 @@ extension Gateway {
                     stopping.markGone()
                 }
             }
-            if let waited { return waited }
-            return try result(try await workflows.describe(id: id, json: true, timeout: timeout))
+            var response: Response
+            if let waited {
+                response = waited
+            } else {
+                response = try result(try await workflows.describe(id: id, json: true, timeout: timeout))
+            }
+            // The connection closes after this answer on a stop: an HTTP/1.1 client is told (HTTP/2's GOAWAY says
+            // it), so that it polls again on a new connection rather than on this one.
+            if stopping.isGone && !context.isHTTP2 { response.headers[.connection] = "close" }
+            return response
         case .workflowHistory:
             let description = try await workflows.describe(id: id, history: true, json: true, timeout: timeout)
             guard description.status != .pending else {

@@ -171,6 +171,9 @@ struct HTTP2ConnectionLife {
     /// Whether no stream is open.
     var isIdle: Bool { open.isEmpty }
 
+    /// How many streams are remembered as having their request ended (at most the open ones).
+    var remembered: Int { requestEnded.count }
+
     /// What the `GOAWAY` names: the last stream that may have run.
     var lastTaken: HTTP2StreamID { lastBeforeStop ?? last }
 
@@ -185,11 +188,11 @@ struct HTTP2ConnectionLife {
         last = max(last, id)
     }
 
-    /// The client ended stream `id`'s request (a frame with `END_STREAM`; it may come before NIOHTTP2's event
-    /// that the stream opened).
+    /// The client ended stream `id`'s request (a frame with `END_STREAM`). NIOHTTP2 raises its events before it
+    /// passes the frame on: a stream has opened by then, and may have closed already (the answer went first and
+    /// this frame closed it), when it is not to be remembered, since nothing would forget it.
     mutating func requestEnded(_ id: HTTP2StreamID) {
-        // Not for a stream already closed: nothing would remove it.
-        guard open.contains(id) || id > last else { return }
+        guard open.contains(id) else { return }
         requestEnded.insert(id)
     }
 

@@ -166,8 +166,8 @@ struct HTTP2ConnectionLifeTests {
     @Test("when the client closes its side, the streams whose request it never ended are to be reset, then it ends")
     func clientClosed() {
         let life = Life()
-        life.requestEnded(1)  // its END_STREAM may come before the event that it opened
         life.opened(1)
+        life.requestEnded(1)
         life.opened(3)
         life.opened(5)
         life.requestEnded(5)
@@ -183,6 +183,14 @@ struct HTTP2ConnectionLifeTests {
         idle.requestEnded(1)
         #expect(idle.closed(1) == .idle)
         #expect(idle.clientClosed() == ([], .end), "no stream open: it ends at once")
+        // An END_STREAM after its stream closed (answered first) is not remembered: stream 5 is reset, not 3.
+        let late = Life()
+        late.opened(3)
+        _ = late.closed(3)
+        late.requestEnded(3)
+        late.opened(5)
+        #expect(late.value.remembered == 0)
+        #expect(late.clientClosed().0 == [5])
     }
 
     @Test("with no stream open the idle timer runs; a stop then ends it at once")

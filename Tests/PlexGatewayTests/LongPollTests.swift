@@ -224,6 +224,7 @@ struct LongPollTests {
             await group.triggerGracefulShutdown()
             let answer = try await answers
             #expect(answer.first?.status == 202 && answer.first?.body.contains(#""status":"running""#) == true)
+            #expect(answer.first?.headers["connection"] == "close", "the client is told to poll elsewhere")
         }
         try await withRunningGateway(configuration: Self.http2Configuration, http2: true) { gateway, _, port, group in
             try await H2CConnection.with(port: port) { connection in
