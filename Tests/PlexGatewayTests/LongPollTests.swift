@@ -22,6 +22,17 @@ struct LongPollTests {
         return configuration
     }
 
+    /// Runs `body` with the port of a gateway's h2c listener (a one-node cluster), then stops the gateway.
+    static func onHTTP2(
+        _ configuration: GatewayConfiguration = http2Configuration,
+        _ body: @Sendable @escaping (Int) async throws -> Void
+    ) async throws {
+        try await withRunningGateway(configuration: configuration, http2: true) { _, _, port, group in
+            try await body(port)
+            await group.triggerGracefulShutdown()
+        }
+    }
+
     /// The header block of a long poll of instance `id`.
     static func pollHeaders(_ id: String) -> HPACKHeaders {
         [":method": "GET", ":scheme": "http", ":authority": "127.0.0.1", ":path": longPoll(id)]
@@ -142,10 +153,7 @@ struct LongPollTests {
 
     @Test("an HTTP/2 client that half-closes after its requests gets every answer, then the connection ends")
     func http2HalfClose() async throws {
-        try await withRunningGateway(configuration: Self.http2Configuration, http2: true) { _, _, port, group in
-            try await Self.halfCloseAfterABurst(port: port)
-            await group.triggerGracefulShutdown()
-        }
+        try await Self.onHTTP2 { try await Self.halfCloseAfterABurst(port: $0) }
     }
 
     static func halfCloseAfterABurst(port: Int) async throws {
@@ -163,10 +171,7 @@ struct LongPollTests {
 
     @Test("an HTTP/2 client that half-closes with a request it never ended: that stream is reset, the rest answered")
     func http2HalfCloseIncomplete() async throws {
-        try await withRunningGateway(configuration: Self.http2Configuration, http2: true) { _, _, port, group in
-            try await Self.halfCloseWithAnOpenRequest(port: port)
-            await group.triggerGracefulShutdown()
-        }
+        try await Self.onHTTP2 { try await Self.halfCloseWithAnOpenRequest(port: $0) }
     }
 
     static func halfCloseWithAnOpenRequest(port: Int) async throws {
@@ -192,10 +197,7 @@ struct LongPollTests {
     func http2HalfCloseStalled() async throws {
         var configuration = Self.http2Configuration
         configuration.idleTimeout = .milliseconds(500)
-        try await withRunningGateway(configuration: configuration, http2: true) { _, _, port, group in
-            try await Self.halfCloseStalled(port: port)
-            await group.triggerGracefulShutdown()
-        }
+        try await Self.onHTTP2(configuration) { try await Self.halfCloseStalled(port: $0) }
     }
 
     static func halfCloseStalled(port: Int) async throws {
