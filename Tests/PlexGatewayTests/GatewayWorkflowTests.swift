@@ -111,7 +111,7 @@ struct GatewayWorkflowTests {
             let badInput = try await client.send(.post, "/v1/workflows/order/x2", body: #"{"order":1}"#)
             #expect(badInput.status == .badRequest, "\(badInput.text)")
             // `cancel` and `terminate` as instance ids are the cancel and terminate routes, never a start: this
-            // asks to cancel instance "order" (README, the routes table).
+            // asks to cancel instance "order" (README, the gateway section).
             let reserved = try await client.send(.post, "/v1/workflows/order/cancel", body: #"{"order":"o"}"#)
             #expect(reserved.status == .notFound && reserved.text.contains("order"), "\(reserved.text)")
         }
