@@ -7,7 +7,7 @@ internal import NIOHTTP2
 /// client opens after the stop began are refused at once (`RST_STREAM REFUSED_STREAM`, their frames go no further),
 /// so a busy client cannot keep the connection open, and learns for each request whether it ran: the answered
 /// ones and only those did, and a refused one may be sent again elsewhere. A client that closes its side of the
-/// connection ends it the same way, once the streams it opened are answered.
+/// connection ends it the same way, once its finished requests are answered (an unfinished one is reset).
 ///
 /// Why not NIO's `NIOHTTP2ServerConnectionManagementHandler` (a first `GOAWAY` with the highest possible stream
 /// id and a `PING`, then the real one): NIOHTTP2 refuses every new stream once its side has sent any `GOAWAY`, and
